@@ -1,0 +1,86 @@
+# journey — run `make` for the list of targets.
+#
+# `make test` installs what is missing (Debian's redis-server and kcat,
+# Apache Kafka's jars via rig/pom.xml), starts a real Kafka broker and a real
+# Redis on loopback, runs every test against them, and always stops them.
+
+SHELL       := /usr/bin/env bash
+GO          ?= go
+CACHE       ?= $(CURDIR)/.cache
+RIG         := $(CACHE)/bin/rig
+BIN         := bin/journey
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X main.version=$(VERSION)
+TEST_FLAGS  ?= -count=1 -timeout 30m
+FUZZTIME    ?= 10s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+export JOURNEY_CACHE := $(CACHE)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@echo "journey — make targets:"
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/journey (static, stripped)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/journey
+
+.PHONY: test
+test: rig ## run every test against a real Kafka and Redis that it starts and stops
+	@$(RIG) exec -dir .rig/test -- $(MAKE) --no-print-directory test-all
+
+.PHONY: test-all
+test-all: # the suite itself; needs the services in the environment (make test provides them)
+	@test -n "$$JOURNEY_TEST_KAFKA_BROKERS" || { echo "test-all: no services; run make test" >&2; exit 1; }
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: test-unit
+test-unit: ## fast tests only, no services (integration tests skip with -short)
+	$(GO) test -short -count=1 ./...
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 10s)
+	@set -e; for f in $$(grep -rlE '^func Fuzz' --include='*_test.go' . | sort); do \
+	  pkg=./$$(dirname $$f); \
+	  for t in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+' $$f | sed 's/^func //'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+.PHONY: up
+up: rig ## start Kafka and Redis in the background; addresses in .rig/env
+	@$(RIG) up -dir .rig/up -env .rig/env
+
+.PHONY: down
+down: ## stop what `make up` started and remove its data
+	@if [ -x $(RIG) ]; then $(RIG) down -dir .rig/up; else rm -rf .rig/up .rig/env; fi
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+.PHONY: bench
+bench: rig ## benchmarks against the real broker and Redis (figures, not pass/fail)
+	@$(RIG) exec -dir .rig/bench -- $(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: demo
+demo: ## the whole system in one command, nothing to install (journey dev)
+	@echo "demo: journey dev is not built yet (see the open issue for it)" >&2; exit 1
+
+.PHONY: rig
+rig: # install and build what the test rig needs
+	@rig/install.sh
+	@$(GO) build -o $(RIG) ./rig
+
+.PHONY: clean
+clean: ## remove build output, the rig's data and the Kafka jar cache
+	@-[ -x $(RIG) ] && $(RIG) down -dir .rig/up
+	rm -rf bin .rig $(CACHE)

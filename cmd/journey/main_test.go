@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"version"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "journey ") {
+		t.Fatalf("version output %q", out.String())
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"nope"}, &out, &errb); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(errb.String(), `unknown command "nope"`) {
+		t.Fatalf("stderr %q", errb.String())
+	}
+}
+
+// TestNoTestDependenciesInBinary keeps heavy test-only dependencies
+// (testcontainers, the Docker client) out of the production binary.
+func TestNoTestDependenciesInBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, banned := range []string{"testcontainers", "github.com/docker/", "github.com/moby/", "/internal/testrig"} {
+		if strings.Contains(string(out), banned) {
+			t.Errorf("the journey binary depends on %s", banned)
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package testrig_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/internal/testrig"
+)
+
+// TestKafkaRoundTrip proves the rig with real clients: a topic with 8
+// partitions, 10,000 keyed messages placed by the Java-compatible murmur2
+// partitioner, and a consumer group that reads every one back exactly once.
+func TestKafkaRoundTrip(t *testing.T) {
+	brokers := testrig.KafkaBrokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	topic := fmt.Sprintf("rig-roundtrip-%d", time.Now().UnixNano())
+	const partitions, n = 8, 10_000
+	createTopic(t, brokers[0], topic, partitions)
+
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		Balancer:     kafka.Murmur2Balancer{Consistent: true},
+		BatchSize:    500,
+		BatchTimeout: 5 * time.Millisecond,
+		RequiredAcks: kafka.RequireAll,
+	}
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(key(i)), Value: []byte(strconv.Itoa(i))}
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Read every message back through a consumer group.
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        brokers,
+		GroupID:        topic + "-group",
+		GroupTopics:    []string{topic},
+		StartOffset:    kafka.FirstOffset,
+		MinBytes:       1,
+		MaxBytes:       10 << 20,
+		MaxWait:        100 * time.Millisecond,
+		CommitInterval: 0, // synchronous commits
+	})
+	defer r.Close()
+	seen := make(map[int]int, n)
+	placed := make(map[string]int, n) // key -> partition it landed in
+	for len(seen) < n {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("consume after %d messages: %v", len(seen), err)
+		}
+		i, err := strconv.Atoi(string(m.Value))
+		if err != nil {
+			t.Fatalf("bad value %q", m.Value)
+		}
+		seen[i]++
+		if seen[i] > 1 {
+			t.Fatalf("message %d delivered twice", i)
+		}
+		placed[string(m.Key)] = m.Partition
+		if err := r.CommitMessages(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if seen[i] != 1 {
+			t.Fatalf("message %d seen %d times", i, seen[i])
+		}
+	}
+
+	// Every partition got a share, and each key sits where Java's default
+	// partitioner would put it.
+	perPartition := map[int]int{}
+	for _, p := range placed {
+		perPartition[p]++
+	}
+	if len(perPartition) != partitions {
+		t.Fatalf("keys spread over %d partitions, want %d", len(perPartition), partitions)
+	}
+	sample := make([]string, 0, 200)
+	for i := 0; i < n; i += n / 200 {
+		sample = append(sample, key(i))
+	}
+	want := javaPartitions(t, sample, partitions)
+	for i, k := range sample {
+		if placed[k] != want[i] {
+			t.Errorf("key %q landed in partition %d, the Java partitioner says %d", k, placed[k], want[i])
+		}
+	}
+}
+
+func key(i int) string { return fmt.Sprintf("customer-%d", i) }
+
+// javaPartitions asks Kafka's own Java client code where each key goes.
+// It needs the rig's Kafka jars; without them it checks the Go partitioner
+// against published vectors only.
+func javaPartitions(t *testing.T, keys []string, n int) []int {
+	t.Helper()
+	libs := os.Getenv("JOURNEY_TEST_KAFKA_LIBS")
+	if libs == "" {
+		t.Log("JOURNEY_TEST_KAFKA_LIBS unset: not cross-checking placement against the Java client")
+		out := make([]int, len(keys))
+		for i, k := range keys {
+			out[i] = (&kafka.Murmur2Balancer{Consistent: true}).Balance(kafka.Message{Key: []byte(k)}, seq(n)...)
+		}
+		return out
+	}
+	src := filepath.Join(t.TempDir(), "Partition.java")
+	code := `import org.apache.kafka.common.utils.Utils;
+public class Partition {
+  public static void main(String[] a) {
+    int n = Integer.parseInt(a[0]);
+    for (int i = 1; i < a.length; i++)
+      System.out.println(Utils.toPositive(Utils.murmur2(a[i].getBytes(java.nio.charset.StandardCharsets.UTF_8))) % n);
+  }
+}`
+	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-cp", filepath.Join(libs, "*"), src, strconv.Itoa(n)}, keys...)
+	out, err := exec.Command("java", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("java partitioner: %v\n%s", err, out)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != len(keys) {
+		t.Fatalf("java printed %d lines for %d keys:\n%s", len(lines), len(keys), out)
+	}
+	res := make([]int, len(lines))
+	for i, l := range lines {
+		res[i], err = strconv.Atoi(l)
+		if err != nil {
+			t.Fatalf("java output %q: %v", l, err)
+		}
+	}
+	return res
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+func createTopic(t *testing.T, broker, topic string, partitions int) {
+	t.Helper()
+	conn, err := kafka.Dial("tcp", broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := kafka.Dial("tcp", fmt.Sprintf("%s:%d", ctrl.Host, ctrl.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+}
+
+// TestRedisStreamRoundTrip: XADD, XREADGROUP and XACK against the real Redis.
+func TestRedisStreamRoundTrip(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: testrig.RedisAddr(t)})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream := fmt.Sprintf("rig:test:%d", time.Now().UnixNano())
+	defer c.Del(context.Background(), stream)
+
+	if err := c.XGroupCreateMkStream(ctx, stream, "readers", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100
+	ids := make([]string, n)
+	for i := range n {
+		id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: map[string]any{"i": i}}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	// Two consumers share the group; together they see each entry once.
+	var mu sync.Mutex
+	got := map[string]string{}
+	var wg sync.WaitGroup
+	for _, consumer := range []string{"a", "b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{
+					Group: "readers", Consumer: consumer, Streams: []string{stream, ">"}, Count: 7, Block: 50 * time.Millisecond,
+				}).Result()
+				if errors.Is(err, redis.Nil) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, m := range res[0].Messages {
+					mu.Lock()
+					if prev, dup := got[m.ID]; dup {
+						t.Errorf("entry %s read by %s and %s", m.ID, prev, consumer)
+					}
+					got[m.ID] = consumer
+					mu.Unlock()
+					if err := c.XAck(ctx, stream, "readers", m.ID).Err(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != n {
+		t.Fatalf("read %d entries, want %d", len(got), n)
+	}
+	for _, id := range ids {
+		if _, ok := got[id]; !ok {
+			t.Fatalf("entry %s never read", id)
+		}
+	}
+	pending, err := c.XPending(ctx, stream, "readers").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending.Count != 0 {
+		t.Fatalf("%d entries still pending after XACK", pending.Count)
+	}
+}

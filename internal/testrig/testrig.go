@@ -1,0 +1,152 @@
+// Package testrig finds the real Kafka broker and Redis server an
+// integration test talks to.
+//
+// In order: the addresses `make test` (or `make up`) exported in
+// JOURNEY_TEST_KAFKA_BROKERS and JOURNEY_TEST_REDIS_ADDR; else containers
+// started with testcontainers-go when a Docker engine answers; else the test
+// is skipped with a message saying to run `make test`. Under CI=true a
+// missing service fails the test instead of skipping it. With -short
+// (make test-unit) integration tests always skip.
+//
+// Only _test.go files import this package, so testcontainers never reaches
+// the production binary (a test in cmd/journey checks that).
+package testrig
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	tckafka "github.com/testcontainers/testcontainers-go/modules/kafka"
+	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
+)
+
+// Environment variables the rig exports.
+const (
+	EnvKafka = "JOURNEY_TEST_KAFKA_BROKERS"
+	EnvRedis = "JOURNEY_TEST_REDIS_ADDR"
+)
+
+// Container images used when a Docker engine is available.
+const (
+	kafkaImage = "apache/kafka:3.9.1"
+	redisImage = "redis:7-alpine"
+)
+
+// Containers are started once per test binary and left for the Ryuk reaper
+// to remove when the binary exits.
+var (
+	kafkaOnce, redisOnce sync.Once
+	kafkaAddr, redisAddr []string
+	kafkaErr, redisErr   error
+	dockerOnce           sync.Once
+	dockerErr            error
+)
+
+// KafkaBrokers returns the bootstrap addresses of a real Kafka broker.
+func KafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	if v := os.Getenv(EnvKafka); v != "" && !testing.Short() {
+		return strings.Split(v, ",")
+	}
+	need(t, "Kafka", EnvKafka)
+	kafkaOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		c, err := tckafka.Run(ctx, kafkaImage, tckafka.WithClusterID("journey-test"))
+		if err != nil {
+			kafkaErr = err
+			return
+		}
+		kafkaAddr, kafkaErr = c.Brokers(ctx)
+	})
+	if kafkaErr != nil {
+		t.Fatalf("testrig: start Kafka container: %v", kafkaErr)
+	}
+	return kafkaAddr
+}
+
+// RedisAddr returns the host:port of a real Redis server.
+func RedisAddr(t testing.TB) string {
+	t.Helper()
+	if v := os.Getenv(EnvRedis); v != "" && !testing.Short() {
+		return v
+	}
+	need(t, "Redis", EnvRedis)
+	redisOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c, err := tcredis.Run(ctx, redisImage)
+		if err != nil {
+			redisErr = err
+			return
+		}
+		s, err := c.ConnectionString(ctx)
+		if err != nil {
+			redisErr = err
+			return
+		}
+		redisAddr = []string{strings.TrimPrefix(s, "redis://")}
+	})
+	if redisErr != nil {
+		t.Fatalf("testrig: start Redis container: %v", redisErr)
+	}
+	return redisAddr[0]
+}
+
+// need skips (or, under CI=true, fails) t when the service is not exported
+// and no Docker engine answers.
+func need(t testing.TB, service, env string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("integration test needs %s: skipped in -short mode (make test-unit); run `make test`", service)
+	}
+	dockerOnce.Do(func() { dockerErr = dockerHealthy() })
+	if dockerErr == nil {
+		return
+	}
+	msg := fmt.Sprintf("no %s: %s is unset and no Docker engine answers (%v); run `make test`, which starts real Kafka and Redis",
+		service, env, dockerErr)
+	if os.Getenv("CI") == "true" {
+		t.Fatal("testrig: " + msg)
+	}
+	t.Skip(msg)
+}
+
+func dockerHealthy() (err error) {
+	defer func() {
+		// The provider panics on some broken Docker configurations.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("docker provider: %v", r)
+		}
+	}()
+	p, err := testcontainers.ProviderDefault.GetProvider()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p.Health(ctx)
+}
+
+// CheckFor polls fn every interval until it returns nil or total elapses,
+// then fails t with fn's last error. Tests wait with it, never with a sleep.
+func CheckFor(t testing.TB, total, interval time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %v", total, err)
+		}
+		time.Sleep(interval)
+	}
+}
