@@ -29,7 +29,7 @@ func TestKafkaRoundTrip(t *testing.T) {
 
 	topic := fmt.Sprintf("rig-roundtrip-%d", time.Now().UnixNano())
 	const partitions, n = 8, 10_000
-	createTopic(t, brokers[0], topic, partitions)
+	testrig.CreateTopic(t, brokers, topic, partitions)
 
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
@@ -162,27 +162,6 @@ func seq(n int) []int {
 		s[i] = i
 	}
 	return s
-}
-
-func createTopic(t *testing.T, broker, topic string, partitions int) {
-	t.Helper()
-	conn, err := kafka.Dial("tcp", broker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctrl, err := conn.Controller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := kafka.Dial("tcp", fmt.Sprintf("%s:%d", ctrl.Host, ctrl.Port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
 }
 
 // TestRedisStreamRoundTrip: XADD, XREADGROUP and XACK against the real Redis.

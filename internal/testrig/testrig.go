@@ -15,12 +15,15 @@ package testrig
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/testcontainers/testcontainers-go"
 	tckafka "github.com/testcontainers/testcontainers-go/modules/kafka"
 	tcredis "github.com/testcontainers/testcontainers-go/modules/redis"
@@ -149,4 +152,43 @@ func CheckFor(t testing.TB, total, interval time.Duration, fn func() error) {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// CreateTopic creates a topic and waits until every partition has a leader,
+// so producing to it right away works.
+func CreateTopic(t testing.TB, brokers []string, topic string, partitions int, configs ...kafka.ConfigEntry) {
+	t.Helper()
+	conn, err := kafka.Dial("tcp", brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := kafka.Dial("tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	err = cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs})
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		ps, err := conn.ReadPartitions(topic)
+		if err != nil {
+			return err
+		}
+		if len(ps) != partitions {
+			return fmt.Errorf("topic %s has %d of %d partitions", topic, len(ps), partitions)
+		}
+		for _, p := range ps {
+			if p.Leader.ID < 0 || p.Leader.Host == "" {
+				return fmt.Errorf("partition %d has no leader yet", p.ID)
+			}
+		}
+		return nil
+	})
 }

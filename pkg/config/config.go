@@ -1,0 +1,327 @@
+// Package config holds journey's configuration: the YAML file, JOURNEY_*
+// environment variables and command-line flags, applied in that order over
+// the defaults. Unknown YAML fields are errors, and every validation error
+// names the field by its YAML path (kafka.brokers, interest.threshold...).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of `journey run`.
+type Config struct {
+	Kafka      Kafka                `yaml:"kafka"`
+	Ingest     Ingest               `yaml:"ingest"`
+	Batch      Batch                `yaml:"batch"`
+	State      State                `yaml:"state"`
+	Redis      Redis                `yaml:"redis"`
+	Outbox     Outbox               `yaml:"outbox"`
+	Admin      Admin                `yaml:"admin"`
+	Log        Log                  `yaml:"log"`
+	Processors map[string]yaml.Node `yaml:"processors"`
+}
+
+// Kafka is where events come from.
+type Kafka struct {
+	Brokers        []string          `yaml:"brokers"`
+	GroupID        string            `yaml:"group_id"`
+	Topics         []string          `yaml:"topics"`
+	DLQTopic       string            `yaml:"dlq_topic"`
+	StartOffset    string            `yaml:"start_offset"`
+	TopicChannels  map[string]string `yaml:"topic_channels"`
+	FetchMaxWait   time.Duration     `yaml:"fetch_max_wait"`
+	FetchMaxBytes  int               `yaml:"fetch_max_bytes"`
+	SessionTimeout time.Duration     `yaml:"session_timeout"`
+}
+
+// Ingest governs decoding and validation.
+type Ingest struct {
+	MaxBytes        int               `yaml:"max_bytes"`
+	MaxFuture       time.Duration     `yaml:"max_future"`
+	DedupWindow     time.Duration     `yaml:"dedup_window"`
+	CloudEventTypes map[string]string `yaml:"cloudevent_types"`
+}
+
+// Batch bounds the group commit.
+type Batch struct {
+	MaxRecords     int           `yaml:"max_records"`
+	Linger         time.Duration `yaml:"linger"`
+	CommitInterval time.Duration `yaml:"commit_interval"`
+}
+
+// State is the Pebble store.
+type State struct {
+	Dir        string `yaml:"dir"`
+	Sync       bool   `yaml:"sync"`
+	CacheBytes int64  `yaml:"cache_bytes"`
+}
+
+// Redis is where triggers go.
+type Redis struct {
+	Addr         string        `yaml:"addr"`
+	Username     string        `yaml:"username"`
+	Password     string        `yaml:"password"`
+	DB           int           `yaml:"db"`
+	Prefix       string        `yaml:"prefix"`
+	StreamMaxLen int64         `yaml:"stream_max_len"`
+	ContextTTL   time.Duration `yaml:"context_ttl"`
+	DedupTTL     time.Duration `yaml:"dedup_ttl"`
+}
+
+// Outbox governs delivery to Redis.
+type Outbox struct {
+	MaxPending    int64         `yaml:"max_pending"`
+	MaxBatch      int           `yaml:"max_batch"`
+	ShutdownFlush time.Duration `yaml:"shutdown_flush"`
+}
+
+// Admin is the HTTP port for /healthz, /readyz and /metrics.
+type Admin struct {
+	Addr string `yaml:"addr"`
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration used where nothing else is said.
+func Default() Config {
+	return Config{
+		Kafka: Kafka{
+			Brokers:        []string{"127.0.0.1:9092"},
+			GroupID:        "journey",
+			Topics:         []string{"journey.events"},
+			DLQTopic:       "journey.dlq",
+			StartOffset:    "earliest",
+			FetchMaxWait:   100 * time.Millisecond,
+			FetchMaxBytes:  4 << 20,
+			SessionTimeout: 10 * time.Second,
+		},
+		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
+		Batch:  Batch{MaxRecords: 2000, CommitInterval: time.Second},
+		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 128 << 20},
+		Redis: Redis{
+			Addr: "127.0.0.1:6379", Prefix: "journey:", StreamMaxLen: 100_000,
+			ContextTTL: 30 * 24 * time.Hour, DedupTTL: 7 * 24 * time.Hour,
+		},
+		Outbox: Outbox{MaxPending: 100_000, MaxBatch: 512, ShutdownFlush: 5 * time.Second},
+		Admin:  Admin{Addr: "127.0.0.1:9464"},
+		Log:    Log{Level: "info", Format: "json"},
+	}
+}
+
+// Parse decodes YAML over c strictly: an unknown field is an error that
+// names it.
+func (c *Config) Parse(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) { // an empty document
+			return nil
+		}
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// Load reads the YAML file at path over c. An empty path is a no-op.
+func (c *Config) Load(path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := c.Parse(data); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// envVar is one JOURNEY_* variable or flag and the field it sets.
+type envVar struct {
+	name  string // flag name; the variable is JOURNEY_ + upper(name with - as _)
+	usage string
+	set   func(c *Config, v string) error
+}
+
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func vars() []envVar {
+	return []envVar{
+		{"brokers", "Kafka bootstrap brokers, comma-separated (kafka.brokers)", func(c *Config, v string) error { c.Kafka.Brokers = list(v); return nil }},
+		{"group-id", "consumer group id (kafka.group_id)", func(c *Config, v string) error { c.Kafka.GroupID = v; return nil }},
+		{"topics", "input topics, comma-separated (kafka.topics)", func(c *Config, v string) error { c.Kafka.Topics = list(v); return nil }},
+		{"dlq-topic", "dead-letter topic (kafka.dlq_topic)", func(c *Config, v string) error { c.Kafka.DLQTopic = v; return nil }},
+		{"redis-addr", "Redis host:port (redis.addr)", func(c *Config, v string) error { c.Redis.Addr = v; return nil }},
+		{"redis-password", "Redis password (redis.password); prefer the environment variable", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
+		{"redis-prefix", "prefix of every Redis key (redis.prefix)", func(c *Config, v string) error { c.Redis.Prefix = v; return nil }},
+		{"state-dir", "Pebble state directory (state.dir)", func(c *Config, v string) error { c.State.Dir = v; return nil }},
+		{"admin-addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables (admin.addr)", func(c *Config, v string) error { c.Admin.Addr = v; return nil }},
+		{"log-level", "debug, info, warn or error (log.level)", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+		{"log-format", "json or console (log.format)", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+	}
+}
+
+// EnvName is the environment variable for a flag name.
+func EnvName(flagName string) string {
+	return "JOURNEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Flags registers the overridable settings on fs and returns a function
+// that applies, over c, first the JOURNEY_* variables found in getenv, then
+// the flags actually set on the command line.
+func Flags(fs *flag.FlagSet) func(c *Config, getenv func(string) string) error {
+	vs := vars()
+	vals := make([]*string, len(vs))
+	for i, v := range vs {
+		vals[i] = fs.String(v.name, "", v.usage+" [$"+EnvName(v.name)+"]")
+	}
+	return func(c *Config, getenv func(string) string) error {
+		for _, v := range vs {
+			if e := getenv(EnvName(v.name)); e != "" {
+				if err := v.set(c, e); err != nil {
+					return fmt.Errorf("%s: %w", EnvName(v.name), err)
+				}
+			}
+		}
+		var err error
+		fs.Visit(func(f *flag.Flag) {
+			for i, v := range vs {
+				if v.name == f.Name && err == nil {
+					err = v.set(c, *vals[i])
+				}
+			}
+		})
+		return err
+	}
+}
+
+// Validate checks everything but the processors' sections (the processor
+// registry checks those), naming the offending field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	k := &c.Kafka
+	if len(k.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker is required")
+	}
+	for _, b := range k.Brokers {
+		if !strings.Contains(b, ":") {
+			bad("kafka.brokers", "%q is not host:port", b)
+		}
+	}
+	if k.GroupID == "" {
+		bad("kafka.group_id", "required")
+	}
+	if len(k.Topics) == 0 {
+		bad("kafka.topics", "at least one input topic is required")
+	}
+	seen := map[string]bool{}
+	for _, t := range k.Topics {
+		if t == "" || seen[t] {
+			bad("kafka.topics", "empty or repeated topic %q", t)
+		}
+		seen[t] = true
+	}
+	if k.DLQTopic == "" {
+		bad("kafka.dlq_topic", "required")
+	} else if seen[k.DLQTopic] {
+		bad("kafka.dlq_topic", "%q is also an input topic", k.DLQTopic)
+	}
+	switch k.StartOffset {
+	case "earliest", "latest", "committed":
+	default:
+		bad("kafka.start_offset", "%q is not earliest, latest or committed", k.StartOffset)
+	}
+	if k.FetchMaxWait < time.Millisecond {
+		bad("kafka.fetch_max_wait", "must be at least 1ms")
+	}
+	if k.FetchMaxBytes < 1024 {
+		bad("kafka.fetch_max_bytes", "must be at least 1024")
+	}
+	if k.SessionTimeout < time.Second {
+		bad("kafka.session_timeout", "must be at least 1s")
+	}
+	if c.Ingest.MaxBytes < 1 {
+		bad("ingest.max_bytes", "must be positive")
+	}
+	if c.Ingest.MaxFuture <= 0 {
+		bad("ingest.max_future", "must be positive")
+	}
+	if c.Ingest.DedupWindow < time.Second {
+		bad("ingest.dedup_window", "must be at least 1s")
+	}
+	if c.Batch.MaxRecords < 1 {
+		bad("batch.max_records", "must be at least 1")
+	}
+	if c.Batch.Linger < 0 {
+		bad("batch.linger", "must not be negative")
+	}
+	if c.Batch.CommitInterval <= 0 {
+		bad("batch.commit_interval", "must be positive")
+	}
+	if c.State.Dir == "" {
+		bad("state.dir", "required")
+	}
+	if c.State.CacheBytes < 1<<20 {
+		bad("state.cache_bytes", "must be at least 1048576")
+	}
+	if c.Redis.Addr == "" || !strings.Contains(c.Redis.Addr, ":") {
+		bad("redis.addr", "%q is not host:port", c.Redis.Addr)
+	}
+	if c.Redis.Prefix == "" {
+		bad("redis.prefix", "required (e.g. \"journey:\")")
+	}
+	if c.Redis.StreamMaxLen < 1 {
+		bad("redis.stream_max_len", "must be at least 1")
+	}
+	if c.Redis.ContextTTL < time.Second {
+		bad("redis.context_ttl", "must be at least 1s")
+	}
+	if c.Redis.DedupTTL < time.Second {
+		bad("redis.dedup_ttl", "must be at least 1s")
+	}
+	if c.Outbox.MaxPending < 1 {
+		bad("outbox.max_pending", "must be at least 1")
+	}
+	if c.Outbox.MaxBatch < 1 {
+		bad("outbox.max_batch", "must be at least 1")
+	}
+	if c.Outbox.ShutdownFlush < 0 {
+		bad("outbox.shutdown_flush", "must not be negative")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		bad("log.format", "%q is not json or console", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	c := Default()
+	if err := c.Load(filepath.Join("..", "..", "journey.example.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseNamesUnknownField(t *testing.T) {
+	c := Default()
+	err := c.Parse([]byte("kafka:\n  brokers: [a:1]\n  grup_id: x\n"))
+	if err == nil || !strings.Contains(err.Error(), "grup_id") {
+		t.Fatalf("want an error naming grup_id, got %v", err)
+	}
+}
+
+func TestParseDurations(t *testing.T) {
+	c := Default()
+	if err := c.Parse([]byte("batch:\n  linger: 5ms\nredis:\n  context_ttl: 48h\n")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Batch.Linger != 5*time.Millisecond || c.Redis.ContextTTL != 48*time.Hour {
+		t.Fatalf("durations: %v %v", c.Batch.Linger, c.Redis.ContextTTL)
+	}
+	if err := c.Parse([]byte("batch:\n  linger: soon\n")); err == nil {
+		t.Fatal("bad duration accepted")
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		mut   func(c *Config)
+	}{
+		{"kafka.brokers", func(c *Config) { c.Kafka.Brokers = nil }},
+		{"kafka.brokers", func(c *Config) { c.Kafka.Brokers = []string{"nohostport"} }},
+		{"kafka.group_id", func(c *Config) { c.Kafka.GroupID = "" }},
+		{"kafka.topics", func(c *Config) { c.Kafka.Topics = nil }},
+		{"kafka.topics", func(c *Config) { c.Kafka.Topics = []string{"a", "a"} }},
+		{"kafka.dlq_topic", func(c *Config) { c.Kafka.DLQTopic = c.Kafka.Topics[0] }},
+		{"kafka.start_offset", func(c *Config) { c.Kafka.StartOffset = "beginning" }},
+		{"kafka.fetch_max_wait", func(c *Config) { c.Kafka.FetchMaxWait = 0 }},
+		{"ingest.dedup_window", func(c *Config) { c.Ingest.DedupWindow = 0 }},
+		{"batch.max_records", func(c *Config) { c.Batch.MaxRecords = 0 }},
+		{"state.dir", func(c *Config) { c.State.Dir = "" }},
+		{"redis.addr", func(c *Config) { c.Redis.Addr = "" }},
+		{"redis.prefix", func(c *Config) { c.Redis.Prefix = "" }},
+		{"redis.dedup_ttl", func(c *Config) { c.Redis.DedupTTL = time.Millisecond }},
+		{"outbox.max_pending", func(c *Config) { c.Outbox.MaxPending = 0 }},
+		{"log.level", func(c *Config) { c.Log.Level = "loud" }},
+		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			c := Default()
+			tc.mut(&c)
+			err := c.Validate()
+			if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
+				t.Fatalf("want an error starting %q, got %v", tc.field, err)
+			}
+		})
+	}
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "j.yaml")
+	if err := os.WriteFile(path, []byte("kafka:\n  group_id: from-file\n  topics: [file-topic]\nstate:\n  dir: /file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	apply := Flags(fs)
+	if err := fs.Parse([]string{"--state-dir", "/flag"}); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := c.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"JOURNEY_GROUP_ID": "from-env", "JOURNEY_STATE_DIR": "/env", "JOURNEY_BROKERS": "h1:1, h2:2"}
+	if err := apply(&c, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.GroupID != "from-env" || c.State.Dir != "/flag" || c.Kafka.Topics[0] != "file-topic" ||
+		strings.Join(c.Kafka.Brokers, ",") != "h1:1,h2:2" {
+		t.Fatalf("precedence: %+v %+v", c.Kafka, c.State)
+	}
+}

@@ -1,0 +1,121 @@
+package ingest
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// parseSeeds are JSON texts, valid or not, that differ in ways the parser
+// must get right as encoding/json does.
+var parseSeeds = []string{
+	`{}`, `[]`, `""`, `0`, `-0`, `1`, `-1`, `12.5`, `1e3`, `1E+3`, `1e-3`, `-0.0e0`, `123456789012345`,
+	`1234567890123456789`, `0.1`, `1e308`, `1e309`, `-1e999`, `1e-400`, `true`, `false`, `null`,
+	` {"a" : [1, 2, {"b": null}], "c": "d"} `, `{"a":1,"a":2}`, `[[[[]]]]`,
+	`"\u00e9\ud83d\ude00"`, `"\ud800"`, `"\udc00\ud800x"`, `"\ud800\u0041"`, `"\ud800\uZZZZ"`, `"\"\\\/\b\f\n\r\t"`,
+	"\"\xff\xfe\"", "\"a\xc3\"", "\"\xed\xa0\x80\"", "{\"\xff\":1}", `{"product_id":"p","price":9.99}`,
+	// Invalid.
+	``, ` `, `{`, `}`, `[1,]`, `{"a":1,}`, `{"a"}`, `{"a" 1}`, `{1:2}`, `[1 2]`, `01`, `-`, `1.`, `.5`, `1e`, `1e+`,
+	`+1`, `0x10`, `NaN`, `Infinity`, `tru`, `nul`, `"abc`, `"\x"`, `"\'"`, `"\u12"`, "\"a\nb\"", "\"\t\"",
+	`{"a":1}x`, `1 2`, `[1]]`, "\xef\xbb\xbf{}", `{"a":"\u0000"}`,
+}
+
+// FuzzParseJSON checks parseJSON against encoding/json: the same inputs
+// fail, the others give deeply equal values.
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range parseSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte(strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)))
+	f.Add([]byte(strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1)))
+	keys := map[string]string{"a": "a", "product_id": "product_id"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want any
+		werr := json.Unmarshal(data, &want)
+		got, gerr := parseJSON(data, "value", keys)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q: encoding/json says %v, parseJSON says %v", data, werr, gerr)
+		}
+		if gerr != nil {
+			if gerr.Reason != ReasonFormat {
+				t.Fatalf("%q: reason %s", data, gerr.Reason)
+			}
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\nparseJSON    %#v\nencoding/json %#v", data, got, want)
+		}
+	})
+}
+
+func TestParseJSONDepth(t *testing.T) {
+	for _, tt := range []struct {
+		depth int
+		ok    bool
+	}{{maxDepth, true}, {maxDepth + 1, false}} {
+		doc := strings.Repeat(`{"a":`, tt.depth-1) + "[]" + strings.Repeat("}", tt.depth-1)
+		if _, err := parseJSON([]byte(doc), "value", nil); (err == nil) != tt.ok {
+			t.Errorf("depth %d: %v", tt.depth, err)
+		}
+	}
+}
+
+// TestParseJSONInterns checks that keys the schemas name are shared
+// rather than allocated, and that no parse leaves references behind in
+// the pooled parser.
+func TestParseJSONInterns(t *testing.T) {
+	keys := map[string]string{"product_id": "product_id"}
+	doc := []byte(`{"product_id":"p","other":[1,{"x":2}]}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := parseJSON(doc, "value", keys); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Two maps, one slice, strings "p", "other", "x" (bytes and boxing,
+	// bar the key strings), three numbers: product_id costs nothing.
+	if allocs > 14 {
+		t.Errorf("%v allocations per parse", allocs)
+	}
+	p := parsers.Get().(*parser)
+	defer parsers.Put(p)
+	for _, e := range p.elems[:cap(p.elems)] {
+		if e != nil {
+			t.Fatal("pooled parser holds a value")
+		}
+	}
+	for _, m := range p.members[:cap(p.members)] {
+		if m != (member{}) {
+			t.Fatal("pooled parser holds a member")
+		}
+	}
+}
+
+func BenchmarkParseJSON(b *testing.B) {
+	doc := []byte(`{"type":"track","event":"Product Viewed","messageId":"ajs-next-1f0c3a9e6b7d4c2a","userId":"user-1042",
+"properties":{"product_id":"sku-boots-231","category":"Footwear/Winter Boots","price":129.9,"quantity":1},
+"context":{"channel":"web","timezone":"Europe/Paris","consent":{"email":true,"sms":false},"userAgent":"Mozilla/5.0 (X11; Linux x86_64)"}}`)
+	keys := map[string]string{}
+	for _, k := range commonKeys {
+		keys[k] = k
+	}
+	b.Run("parseJSON", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseJSON(doc, "value", keys); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var v any
+			if err := json.Unmarshal(doc, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

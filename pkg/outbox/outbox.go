@@ -1,0 +1,273 @@
+// Package outbox moves committed triggers and customer-context updates from
+// a partition's Pebble outbox to a sink.
+//
+// The partition worker appends entries (Encode*) in the same Pebble batch as
+// the state and offsets that produced them. One Dispatcher per partition
+// reads the outbox in sequence order, hands a batch to the sink, and deletes
+// the entries only after the sink accepted all of them. A crash between the
+// two steps redelivers; the sink is idempotent on trigger id, so nothing
+// appears twice. While the sink is unavailable the dispatcher retries with
+// exponential backoff and the entries stay in Pebble.
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/sink"
+	"github.com/journey-dev/journey/pkg/state"
+)
+
+// Entry kinds stored in the outbox.
+const (
+	KindTrigger byte = 't'
+	KindContext byte = 'c'
+)
+
+// trigger is the outbox encoding of a trigger. Enqueued is the Kafka
+// timestamp of the record that caused it, for the event-to-sink latency.
+type trigger struct {
+	ID         string         `json:"id"`
+	Rule       string         `json:"rule"`
+	CustomerID string         `json:"customer_id"`
+	Channel    string         `json:"channel"`
+	At         time.Time      `json:"at"`
+	Reason     string         `json:"reason,omitempty"`
+	Causes     []string       `json:"causes,omitempty"`
+	Payload    map[string]any `json:"payload,omitempty"`
+	Enqueued   int64          `json:"enq,omitempty"` // unix ms
+}
+
+type contextUpdate struct {
+	CustomerID string            `json:"customer_id"`
+	Fields     map[string]string `json:"fields,omitempty"`
+	Delete     bool              `json:"delete,omitempty"`
+	Enqueued   int64             `json:"enq,omitempty"`
+}
+
+// EncodeTrigger encodes t for the outbox; recordTime is when the causing
+// record entered Kafka.
+func EncodeTrigger(t *journey.Trigger, recordTime time.Time) ([]byte, error) {
+	return json.Marshal(trigger{
+		ID: t.ID, Rule: t.Rule, CustomerID: t.CustomerID, Channel: t.Channel, At: t.At.UTC(),
+		Reason: t.Reason, Causes: t.Causes, Payload: t.Payload, Enqueued: unixMilli(recordTime),
+	})
+}
+
+// EncodeContext encodes a context update for the outbox.
+func EncodeContext(c sink.Context, recordTime time.Time) ([]byte, error) {
+	return json.Marshal(contextUpdate{CustomerID: c.CustomerID, Fields: c.Fields, Delete: c.Delete, Enqueued: unixMilli(recordTime)})
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// decoded is one outbox entry ready for the sink.
+type decoded struct {
+	batch    sink.Batch
+	enqueued []int64 // record times, one per item, for latency
+}
+
+func decode(es []state.OutboxEntry) (decoded, error) {
+	var d decoded
+	for _, e := range es {
+		switch e.Kind {
+		case KindTrigger:
+			var t trigger
+			if err := json.Unmarshal(e.Data, &t); err != nil {
+				return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+			}
+			d.batch.Triggers = append(d.batch.Triggers, journey.Trigger{
+				ID: t.ID, Rule: t.Rule, CustomerID: t.CustomerID, Channel: t.Channel, At: t.At,
+				Reason: t.Reason, Causes: t.Causes, Payload: t.Payload,
+			})
+			d.enqueued = append(d.enqueued, t.Enqueued)
+		case KindContext:
+			var c contextUpdate
+			if err := json.Unmarshal(e.Data, &c); err != nil {
+				return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+			}
+			d.batch.Contexts = append(d.batch.Contexts, sink.Context{CustomerID: c.CustomerID, Fields: c.Fields, Delete: c.Delete})
+		default:
+			return d, fmt.Errorf("outbox: entry %d has unknown kind %q", e.Seq, e.Kind)
+		}
+	}
+	return d, nil
+}
+
+// Observer receives delivery figures (metrics). All methods may be nil-safe
+// no-ops.
+type Observer interface {
+	Delivered(partition int, triggers, contexts int, latencies []time.Duration)
+	DeliveryFailed(partition int, err error)
+	Depth(partition int, depth int64)
+}
+
+// Config tunes a Dispatcher.
+type Config struct {
+	// MaxBatch is the most entries handed to the sink at once.
+	MaxBatch int
+	// MinBackoff and MaxBackoff bound the retry delay after a retriable
+	// sink error.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 512
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 50 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+}
+
+// Dispatcher delivers one partition's outbox. Run it in its own goroutine;
+// call Notify after each commit that appended entries.
+type Dispatcher struct {
+	p        *state.Partition
+	sink     sink.Sink
+	cfg      Config
+	log      *zap.Logger
+	obs      Observer
+	notify   chan struct{}
+	progress chan struct{}
+	now      func() time.Time
+}
+
+// NewDispatcher returns a dispatcher for partition p.
+func NewDispatcher(p *state.Partition, s sink.Sink, cfg Config, log *zap.Logger, obs Observer) *Dispatcher {
+	cfg.setDefaults()
+	return &Dispatcher{
+		p: p, sink: s, cfg: cfg, log: log.With(zap.Int("partition", p.ID())), obs: obs,
+		notify: make(chan struct{}, 1), progress: make(chan struct{}, 1), now: time.Now,
+	}
+}
+
+// Notify wakes the dispatcher: new entries were committed. It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Progress is signalled (without blocking) after each successful delivery,
+// so a worker paused on a full outbox can re-check the depth.
+func (d *Dispatcher) Progress() <-chan struct{} { return d.progress }
+
+// Run delivers until ctx is done or the sink returns a fatal error. It
+// returns nil when ctx ended it.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	backoff := time.Duration(0)
+	for {
+		n, err := d.deliverOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !errors.Is(err, sink.ErrRetriable):
+			return err
+		case err != nil:
+			backoff = nextBackoff(backoff, d.cfg.MinBackoff, d.cfg.MaxBackoff)
+			d.log.Warn("sink unavailable; outbox kept, retrying", zap.Error(err), zap.Duration("backoff", backoff),
+				zap.Int64("outbox_depth", d.p.OutboxDepth()))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
+		if n > 0 {
+			continue // there may be more
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.notify:
+		}
+	}
+}
+
+// Flush delivers everything in the outbox, giving up when ctx ends or the
+// sink fails. Used at shutdown and on partition revocation.
+func (d *Dispatcher) Flush(ctx context.Context) error {
+	for {
+		n, err := d.deliverOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+// deliverOnce hands up to MaxBatch entries to the sink and deletes them on
+// success. It returns how many entries were delivered.
+func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
+	es, err := d.p.ReadOutbox(d.cfg.MaxBatch)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: read: %w", err)
+	}
+	if len(es) == 0 {
+		return 0, nil
+	}
+	dec, err := decode(es)
+	if err != nil {
+		return 0, err
+	}
+	if err := d.sink.Deliver(ctx, dec.batch); err != nil {
+		if d.obs != nil {
+			d.obs.DeliveryFailed(d.p.ID(), err)
+		}
+		return 0, err
+	}
+	last := es[len(es)-1].Seq
+	if err := d.p.DeleteOutbox(last, len(es)); err != nil {
+		return 0, fmt.Errorf("outbox: delete through %d: %w", last, err)
+	}
+	if d.obs != nil {
+		now := d.now()
+		lat := make([]time.Duration, 0, len(dec.enqueued))
+		for _, ms := range dec.enqueued {
+			if ms > 0 {
+				lat = append(lat, now.Sub(time.UnixMilli(ms)))
+			}
+		}
+		d.obs.Delivered(d.p.ID(), len(dec.batch.Triggers), len(dec.batch.Contexts), lat)
+		d.obs.Depth(d.p.ID(), d.p.OutboxDepth())
+	}
+	select {
+	case d.progress <- struct{}{}:
+	default:
+	}
+	return len(es), nil
+}
+
+func nextBackoff(cur, lo, hi time.Duration) time.Duration {
+	if cur == 0 {
+		cur = lo
+	} else {
+		cur *= 2
+	}
+	if cur > hi {
+		cur = hi
+	}
+	// ±20% jitter so many partitions don't retry in lockstep.
+	return cur - cur/5 + time.Duration(rand.Int64N(int64(cur/5*2)+1))
+}

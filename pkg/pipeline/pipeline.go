@@ -1,0 +1,391 @@
+// Package pipeline runs journey's stream processing: a Kafka consumer group
+// over the input topics, one worker goroutine per assigned partition number
+// that decodes, de-duplicates and folds events and commits state, offsets
+// and triggers in one Pebble batch, and one outbox dispatcher per partition
+// that delivers committed triggers to the sink.
+//
+// See DESIGN.md for the commit protocol and the crash analysis.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/metrics"
+	"github.com/journey-dev/journey/pkg/outbox"
+	"github.com/journey-dev/journey/pkg/sink"
+	"github.com/journey-dev/journey/pkg/state"
+)
+
+// Start positions for partitions with no offset in the state store.
+const (
+	StartEarliest  = "earliest"  // replay the whole retained topic
+	StartLatest    = "latest"    // only new events
+	StartCommitted = "committed" // the group's committed offset, else earliest
+)
+
+// Config configures a Pipeline. Zero values take the defaults noted.
+type Config struct {
+	Brokers []string
+	GroupID string
+	Topics  []string
+	// DLQTopic receives records that cannot be decoded; created when
+	// missing with as many partitions as the input.
+	DLQTopic string
+	// StartOffset applies to partitions the state store has no offset for.
+	StartOffset string // default earliest
+	// MaxBatchRecords bounds one group commit (default 2000).
+	MaxBatchRecords int
+	// Linger waits this long for more records before committing a batch
+	// that is not full (default 0: commit what is there).
+	Linger time.Duration
+	// FetchMaxWait bounds how long the broker holds an empty fetch
+	// (default 100ms; kafka-go's 10s default would add seconds of latency
+	// on a quiet topic). FetchMaxBytes bounds one fetch (default 4 MiB).
+	FetchMaxWait  time.Duration
+	FetchMaxBytes int
+	// OutboxMax pauses a partition's consumption while its outbox holds
+	// this many undelivered entries (default 100000).
+	OutboxMax int64
+	// CommitInterval is how often the processed offsets are committed to
+	// Kafka for lag visibility (default 1s). The state store's offsets are
+	// the ones resumed from.
+	CommitInterval time.Duration
+	// ShutdownFlush bounds the outbox flush on shutdown/revocation (default 5s).
+	ShutdownFlush time.Duration
+	// SessionTimeout of the consumer group (default 10s).
+	SessionTimeout time.Duration
+	Dispatch       outbox.Config
+}
+
+func (c *Config) setDefaults() {
+	if c.StartOffset == "" {
+		c.StartOffset = StartEarliest
+	}
+	if c.MaxBatchRecords <= 0 {
+		c.MaxBatchRecords = 2000
+	}
+	if c.FetchMaxWait <= 0 {
+		c.FetchMaxWait = 100 * time.Millisecond
+	}
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = 4 << 20
+	}
+	if c.OutboxMax <= 0 {
+		c.OutboxMax = 100_000
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = time.Second
+	}
+	if c.ShutdownFlush <= 0 {
+		c.ShutdownFlush = 5 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+}
+
+// Validate checks c, naming the offending field.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("kafka.brokers: at least one broker is required")
+	case c.GroupID == "":
+		return errors.New("kafka.group_id: required")
+	case len(c.Topics) == 0:
+		return errors.New("kafka.topics: at least one input topic is required")
+	case c.DLQTopic == "":
+		return errors.New("kafka.dlq_topic: required")
+	case slices.Contains(c.Topics, c.DLQTopic):
+		return fmt.Errorf("kafka.dlq_topic: %q is also an input topic", c.DLQTopic)
+	}
+	switch c.StartOffset {
+	case "", StartEarliest, StartLatest, StartCommitted:
+	default:
+		return fmt.Errorf("kafka.start_offset: %q is not earliest, latest or committed", c.StartOffset)
+	}
+	return nil
+}
+
+// Pipeline is a running journey processor instance.
+type Pipeline struct {
+	cfg     Config
+	log     *zap.Logger
+	store   *state.Store
+	dec     *ingest.Decoder
+	engine  *journey.Engine
+	sink    sink.Sink
+	metrics *metrics.Set
+	dlq     *kafka.Writer
+	dialer  *kafka.Dialer
+
+	mu         sync.Mutex
+	joined     bool
+	partitions map[int]string // partition -> "restoring" | "ready"
+}
+
+// New wires a pipeline. It does no I/O; Run checks the topics.
+func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, engine *journey.Engine,
+	s sink.Sink, m *metrics.Set) (*Pipeline, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("pipeline: nil metrics")
+	}
+	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: false}
+	return &Pipeline{
+		cfg: cfg, log: log, store: store, dec: dec, engine: engine, sink: s, metrics: m, dialer: dialer,
+		dlq: &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Topic:        cfg.DLQTopic,
+			Balancer:     &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll,
+			BatchTimeout: 2 * time.Millisecond,
+			BatchSize:    1000,
+			MaxAttempts:  3,
+			Transport:    &kafka.Transport{MetadataTTL: 5 * time.Second},
+		},
+		partitions: map[int]string{},
+	}, nil
+}
+
+// Status is what /readyz reports.
+type Status struct {
+	Joined     bool           `json:"joined"`
+	Partitions map[int]string `json:"partitions"`
+}
+
+// Ready reports whether the instance has joined the group and opened every
+// partition it was assigned.
+func (s Status) Ready() bool {
+	if !s.Joined {
+		return false
+	}
+	for _, st := range s.Partitions {
+		if st != "ready" {
+			return false
+		}
+	}
+	return true
+}
+
+// Status returns the current group and partition status.
+func (p *Pipeline) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Status{Joined: p.joined, Partitions: maps.Clone(p.partitions)}
+}
+
+func (p *Pipeline) setPartition(id int, st string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st == "" {
+		delete(p.partitions, id)
+	} else {
+		p.partitions[id] = st
+	}
+}
+
+// Run consumes until ctx is done (returning nil after a clean shutdown) or
+// a fatal error occurs.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.dlq.Close()
+	n, err := p.checkTopics(ctx)
+	if err == nil {
+		err = p.ensureDLQ(ctx, n)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return err
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                p.cfg.GroupID,
+		Brokers:           p.cfg.Brokers,
+		Dialer:            p.dialer,
+		Topics:            p.cfg.Topics,
+		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		HeartbeatInterval: p.cfg.SessionTimeout / 5,
+		SessionTimeout:    p.cfg.SessionTimeout,
+		RebalanceTimeout:  30 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		ErrorLogger:       kafkaLogger{p.log.Sugar().Named("kafka")},
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline: consumer group: %w", err)
+	}
+	// Close leaves the group, so partitions move at once instead of after
+	// the session timeout; it waits for the current generation's workers.
+	defer func() {
+		_ = group.Close()
+		p.mu.Lock()
+		p.joined = false
+		p.mu.Unlock()
+	}()
+
+	fatal := make(chan error, 1)
+	for {
+		gen, err := group.Next(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return p.fatalOr(fatal, nil)
+		case errors.Is(err, kafka.ErrGroupClosed):
+			return p.fatalOr(fatal, nil)
+		case err != nil:
+			select {
+			case ferr := <-fatal:
+				return ferr
+			default:
+			}
+			p.log.Warn("consumer group: joining", zap.Error(err))
+			continue
+		}
+		select {
+		case ferr := <-fatal:
+			return ferr
+		default:
+		}
+		p.metrics.Rebalances.Inc()
+		assigned := map[int]map[string]int64{} // partition -> topic -> committed offset
+		for topic, as := range gen.Assignments {
+			for _, a := range as {
+				if assigned[a.ID] == nil {
+					assigned[a.ID] = map[string]int64{}
+				}
+				assigned[a.ID][topic] = a.Offset
+			}
+		}
+		ids := slices.Sorted(maps.Keys(assigned))
+		p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID), zap.Ints("partitions", ids))
+		p.mu.Lock()
+		p.joined = true
+		p.partitions = map[int]string{}
+		for _, id := range ids {
+			p.partitions[id] = "restoring"
+		}
+		p.mu.Unlock()
+		p.metrics.PartitionsOwned.Set(float64(len(ids)))
+		for _, id := range ids {
+			committed := assigned[id]
+			gen.Start(func(genCtx context.Context) {
+				w, err := p.newWorker(id, gen, committed)
+				if err == nil {
+					err = w.run(ctx, genCtx)
+				}
+				p.setPartition(id, "")
+				if err != nil {
+					p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
+					select {
+					case fatal <- fmt.Errorf("partition %d: %w", id, err):
+					default:
+					}
+				}
+			})
+		}
+	}
+}
+
+func (p *Pipeline) fatalOr(fatal chan error, err error) error {
+	select {
+	case ferr := <-fatal:
+		return ferr
+	default:
+		return err
+	}
+}
+
+// checkTopics verifies every input topic exists and that they are
+// co-partitioned, returning the partition count.
+func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
+	conn, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Brokers[0])
+	if err != nil {
+		return 0, fmt.Errorf("pipeline: connect to %s: %w", p.cfg.Brokers[0], err)
+	}
+	defer conn.Close()
+	counts := map[string]int{}
+	for _, t := range p.cfg.Topics {
+		parts, err := conn.ReadPartitions(t)
+		if err != nil {
+			return 0, fmt.Errorf("kafka.topics: topic %q: %w", t, err)
+		}
+		if len(parts) == 0 {
+			return 0, fmt.Errorf("kafka.topics: topic %q does not exist", t)
+		}
+		counts[t] = len(parts)
+	}
+	n := counts[p.cfg.Topics[0]]
+	for _, t := range p.cfg.Topics[1:] {
+		if counts[t] != n {
+			return 0, fmt.Errorf("kafka.topics: input topics must be co-partitioned (same partition count): %q has %d, %q has %d",
+				p.cfg.Topics[0], n, t, counts[t])
+		}
+	}
+	return n, nil
+}
+
+func (p *Pipeline) ensureDLQ(ctx context.Context, partitions int) error {
+	conn, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Brokers[0])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if parts, err := conn.ReadPartitions(p.cfg.DLQTopic); err == nil && len(parts) > 0 {
+		return nil
+	}
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("pipeline: find controller: %w", err)
+	}
+	cc, err := p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	err = cc.CreateTopics(kafka.TopicConfig{Topic: p.cfg.DLQTopic, NumPartitions: partitions, ReplicationFactor: -1})
+	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("kafka.dlq_topic: create %q: %w", p.cfg.DLQTopic, err)
+	}
+	p.log.Info("created dead-letter topic", zap.String("topic", p.cfg.DLQTopic), zap.Int("partitions", partitions))
+	// Wait until the new partitions have leaders, so the first dead letter
+	// does not start with a retry.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if parts, err := conn.ReadPartitions(p.cfg.DLQTopic); err == nil && len(parts) == partitions && parts[0].Leader.Host != "" {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// kafkaLogger adapts kafka-go's Printf logger to zap.
+type kafkaLogger struct{ l *zap.SugaredLogger }
+
+func (k kafkaLogger) Printf(format string, args ...any) { k.l.Warnf(format, args...) }
+
+// sortedKeys returns m's keys in order (deterministic iteration).
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

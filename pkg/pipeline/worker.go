@@ -1,0 +1,462 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/outbox"
+	"github.com/journey-dev/journey/pkg/sink"
+	"github.com/journey-dev/journey/pkg/state"
+)
+
+// Dead-letter headers added to the original record's headers.
+const (
+	HeaderReason          = "journey_dlq_reason"
+	HeaderMessage         = "journey_dlq_message"
+	HeaderSourceTopic     = "journey_dlq_topic"
+	HeaderSourcePartition = "journey_dlq_partition"
+	HeaderSourceOffset    = "journey_dlq_offset"
+)
+
+// worker owns one input partition number for one generation: it is the
+// only writer of the partition's key space.
+type worker struct {
+	p         *Pipeline
+	id        int
+	gen       *kafka.Generation
+	committed map[string]int64 // topic -> group's committed offset at assignment
+	sp        *state.Partition
+	disp      *outbox.Dispatcher
+	log       *zap.Logger
+	label     string
+
+	out          journey.Output
+	lastKafka    time.Time
+	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
+}
+
+func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string]int64) (*worker, error) {
+	sp, err := p.store.Partition(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := sp.Register(p.engine.Versions()); err != nil {
+		return nil, err
+	}
+	log := p.log.With(zap.Int("partition", id))
+	return &worker{
+		p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id),
+		disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, log, p.metrics),
+		kafkaOffsets: map[string]int64{},
+	}, nil
+}
+
+// run processes the partition until the generation ends (genCtx) or the
+// pipeline stops (ctx). The batch in progress is finished and committed
+// either way; a fatal error is returned.
+func (w *worker) run(ctx, genCtx context.Context) error {
+	stopCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-genCtx.Done():
+		case <-stopCtx.Done():
+		}
+		stop()
+	}()
+
+	offsets, err := w.sp.Offsets()
+	if err != nil {
+		return err
+	}
+	// One fetcher goroutine per topic feeds msgs; they stop with stopCtx.
+	msgs := make(chan kafka.Message, w.p.cfg.MaxBatchRecords)
+	var fetchers sync.WaitGroup
+	readers := make([]*kafka.Reader, 0, len(w.p.cfg.Topics))
+	for _, topic := range w.p.cfg.Topics {
+		start, from := w.startOffset(topic, offsets)
+		w.log.Info("partition assigned", zap.String("topic", topic), zap.Int64("offset", start), zap.String("from", from))
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:         w.p.cfg.Brokers,
+			Dialer:          w.p.dialer,
+			Topic:           topic,
+			Partition:       w.id,
+			MinBytes:        1,
+			MaxBytes:        w.p.cfg.FetchMaxBytes,
+			MaxWait:         w.p.cfg.FetchMaxWait,
+			ReadLagInterval: -1,
+			QueueCapacity:   1024,
+			ErrorLogger:     kafkaLogger{w.log.Sugar().Named("kafka")},
+		})
+		if err := r.SetOffset(start); err != nil {
+			return err
+		}
+		readers = append(readers, r)
+		fetchers.Add(1)
+		go func() {
+			defer fetchers.Done()
+			w.fetch(stopCtx, r, msgs)
+		}()
+	}
+	defer func() {
+		stop()
+		for _, r := range readers {
+			_ = r.Close()
+		}
+		fetchers.Wait()
+	}()
+
+	// The dispatcher delivers until the worker returns; then it gets a
+	// bounded flush so a clean handoff leaves the outbox empty.
+	dispCtx, dispStop := context.WithCancel(context.Background())
+	dispDone := make(chan error, 1)
+	go func() { dispDone <- w.disp.Run(dispCtx) }()
+	w.disp.Notify() // deliver what a previous owner or run left behind
+	defer func() {
+		dispStop()
+		<-dispDone
+		fctx, cancel := context.WithTimeout(context.Background(), w.p.cfg.ShutdownFlush)
+		defer cancel()
+		if err := w.disp.Flush(fctx); err != nil {
+			w.log.Warn("outbox not fully delivered at handoff; the next owner delivers it", zap.Error(err),
+				zap.Int64("outbox_depth", w.sp.OutboxDepth()))
+		}
+		w.commitKafka(true)
+	}()
+	w.p.setPartition(w.id, "ready")
+
+	batch := make([]kafka.Message, 0, w.p.cfg.MaxBatchRecords)
+	for {
+		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
+			return err
+		}
+		batch = batch[:0]
+		select {
+		case <-stopCtx.Done():
+			return nil
+		case err := <-dispDone:
+			return fmt.Errorf("outbox dispatcher: %w", err)
+		case m := <-msgs:
+			batch = append(batch, m)
+		}
+		batch = w.fill(stopCtx, msgs, batch)
+		if err := w.process(stopCtx, batch); err != nil {
+			if errors.Is(err, errStopped) {
+				return nil
+			}
+			return err
+		}
+		w.commitKafka(false)
+	}
+}
+
+// startOffset picks where to start reading topic: the state store's offset
+// when it has one, else the configured start position.
+func (w *worker) startOffset(topic string, offsets map[string]int64) (int64, string) {
+	if off, ok := offsets[topic]; ok {
+		return off, "state"
+	}
+	switch w.p.cfg.StartOffset {
+	case StartLatest:
+		return kafka.LastOffset, "latest"
+	case StartCommitted:
+		if off, ok := w.committed[topic]; ok && off >= 0 {
+			return off, "committed"
+		}
+	}
+	return kafka.FirstOffset, "earliest"
+}
+
+func (w *worker) fetch(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message) {
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("fetch", zap.String("topic", r.Config().Topic), zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// fill adds records that are already waiting (or arrive within Linger) up
+// to the batch bound.
+func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) []kafka.Message {
+	var linger <-chan time.Time
+	if w.p.cfg.Linger > 0 {
+		t := time.NewTimer(w.p.cfg.Linger)
+		defer t.Stop()
+		linger = t.C
+	}
+	for len(batch) < w.p.cfg.MaxBatchRecords {
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+			continue
+		default:
+		}
+		if linger == nil {
+			return batch
+		}
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+		case <-linger:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+// waitForOutbox pauses consumption while the outbox is over its bound
+// (the sink is down or slow), so it never grows without limit.
+func (w *worker) waitForOutbox(ctx context.Context, dispDone <-chan error) error {
+	if w.sp.OutboxDepth() < w.p.cfg.OutboxMax {
+		return nil
+	}
+	start := time.Now()
+	w.log.Warn("outbox full: pausing consumption", zap.Int64("outbox_depth", w.sp.OutboxDepth()))
+	defer func() {
+		w.p.metrics.BackpressureWait.WithLabelValues(w.label).Add(time.Since(start).Seconds())
+	}()
+	for w.sp.OutboxDepth() >= w.p.cfg.OutboxMax {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-dispDone:
+			return fmt.Errorf("outbox dispatcher: %w", err)
+		case <-w.disp.Progress():
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
+}
+
+var errStopped = errors.New("pipeline: stopped before the batch was committed")
+
+// process folds a batch of records and commits its effects in one Pebble
+// batch. See DESIGN.md, "Commit protocol".
+func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
+	p := w.p
+	b := w.sp.NewBatch()
+	committed := false
+	defer func() {
+		if !committed {
+			b.Abort()
+		}
+	}()
+
+	customers := map[string]*journey.Customer{}
+	order := make([]*journey.Customer, 0, len(msgs))
+	seen := make(map[string]struct{}, len(msgs))
+	next := map[string]int64{}
+	last := map[string]kafka.Message{}
+	var dlq []kafka.Message
+	load := func(id string, proc journey.Processor, st journey.State) (bool, error) {
+		data, found, err := w.sp.State(id, proc.Name(), proc.StateVersion())
+		if err != nil || !found {
+			return false, err
+		}
+		if err := st.UnmarshalBinary(data); err != nil {
+			return false, fmt.Errorf("decode %s state: %w", proc.Name(), err)
+		}
+		return true, nil
+	}
+
+	for i := range msgs {
+		m := &msgs[i]
+		next[m.Topic] = m.Offset + 1
+		last[m.Topic] = *m
+		p.metrics.RecordsIn.WithLabelValues(m.Topic, w.label).Inc()
+
+		ev, err := p.dec.Decode(record(m))
+		if err != nil {
+			var ie *ingest.Error
+			if !errors.As(err, &ie) {
+				ie = &ingest.Error{Reason: ingest.ReasonFormat, Msg: err.Error()}
+			}
+			dlq = append(dlq, deadLetter(m, ie))
+			p.metrics.DeadLettered.WithLabelValues(string(ie.Reason)).Inc()
+			continue
+		}
+		if _, dup := seen[ev.ID]; dup {
+			p.metrics.Duplicates.WithLabelValues(m.Topic, w.label).Inc()
+			continue
+		}
+		dup, err := w.sp.Seen(ev.ID, ev.Time)
+		if err != nil {
+			return err
+		}
+		if dup {
+			p.metrics.Duplicates.WithLabelValues(m.Topic, w.label).Inc()
+			continue
+		}
+		seen[ev.ID] = struct{}{}
+		b.MarkSeen(ev.ID, ev.Time)
+
+		c := customers[ev.CustomerID]
+		if c == nil {
+			c = p.engine.NewCustomer(ev.CustomerID)
+			if err := p.engine.Load(c, load); err != nil {
+				return err
+			}
+			customers[ev.CustomerID] = c
+			order = append(order, c)
+		}
+		w.out.Reset()
+		if err := p.engine.Fold(c, &ev, &w.out); err != nil {
+			return err
+		}
+		for j := range w.out.Triggers {
+			t := &w.out.Triggers[j]
+			data, err := outbox.EncodeTrigger(t, m.Time)
+			if err != nil {
+				return fmt.Errorf("encode trigger %s: %w", t.ID, err)
+			}
+			b.Append(outbox.KindTrigger, data)
+			p.metrics.TriggersEmitted.WithLabelValues(t.Rule, t.Channel).Inc()
+		}
+		p.metrics.EventsFolded.WithLabelValues(m.Topic, w.label).Inc()
+	}
+
+	// Changed states and the customers' new context, in first-seen order.
+	procs := p.engine.Processors()
+	var lastTime time.Time
+	if len(msgs) > 0 {
+		lastTime = msgs[len(msgs)-1].Time
+	}
+	for _, c := range order {
+		if !c.IsDirty() {
+			continue
+		}
+		for i, st := range c.States {
+			if !c.Dirty[i] {
+				continue
+			}
+			data, err := st.MarshalBinary()
+			if err != nil {
+				return fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
+			}
+			b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data)
+		}
+		if fields := p.engine.Context(c); len(fields) > 0 {
+			data, err := outbox.EncodeContext(sink.Context{CustomerID: c.ID, Fields: fields}, lastTime)
+			if err != nil {
+				return err
+			}
+			b.Append(outbox.KindContext, data)
+		}
+	}
+	for _, topic := range sortedKeys(next) {
+		b.SetOffset(topic, next[topic])
+	}
+
+	// Dead letters are written (and acknowledged) before the batch commits,
+	// so a record's offset is never durable without its dead letter.
+	if len(dlq) > 0 {
+		if err := w.writeDLQ(ctx, dlq); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	if err := b.Commit(); err != nil {
+		return err
+	}
+	committed = true
+	p.metrics.BatchCommit.Observe(time.Since(start).Seconds())
+	p.metrics.BatchSize.Observe(float64(len(msgs)))
+	p.metrics.OutboxDepth.WithLabelValues(w.label).Set(float64(w.sp.OutboxDepth()))
+	w.disp.Notify()
+	for topic, off := range next {
+		w.kafkaOffsets[topic] = off
+		if m, ok := last[topic]; ok && m.HighWaterMark > 0 {
+			p.metrics.ConsumerLag.WithLabelValues(topic, w.label).Set(float64(m.HighWaterMark - off))
+		}
+	}
+	return nil
+}
+
+// writeDLQ writes dead letters, retrying until they are acknowledged or the
+// worker is stopped (then the batch is not committed and is re-read later).
+func (w *worker) writeDLQ(ctx context.Context, msgs []kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	for {
+		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := w.p.dlq.WriteMessages(wctx, msgs...)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		w.log.Warn("dead-letter write failed; retrying", zap.Error(err), zap.Int("records", len(msgs)))
+		select {
+		case <-ctx.Done():
+			return errStopped
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// commitKafka commits processed offsets to the group (for lag visibility
+// only) at most once per CommitInterval, or now when force is set.
+func (w *worker) commitKafka(force bool) {
+	if len(w.kafkaOffsets) == 0 || (!force && time.Since(w.lastKafka) < w.p.cfg.CommitInterval) {
+		return
+	}
+	offs := map[string]map[int]int64{}
+	for topic, off := range w.kafkaOffsets {
+		offs[topic] = map[int]int64{w.id: off}
+	}
+	if err := w.gen.CommitOffsets(offs); err != nil {
+		w.log.Debug("kafka offset commit (lag visibility only)", zap.Error(err))
+		return
+	}
+	w.lastKafka = time.Now()
+	clear(w.kafkaOffsets)
+}
+
+func record(m *kafka.Message) ingest.Record {
+	hs := make([]ingest.Header, len(m.Headers))
+	for i, h := range m.Headers {
+		hs[i] = ingest.Header{Key: h.Key, Value: h.Value}
+	}
+	return ingest.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
+}
+
+// deadLetter is the original record (key, value, headers) plus headers
+// naming the failure and the source.
+func deadLetter(m *kafka.Message, e *ingest.Error) kafka.Message {
+	hs := make([]kafka.Header, 0, len(m.Headers)+5)
+	hs = append(hs, m.Headers...)
+	hs = append(hs,
+		kafka.Header{Key: HeaderReason, Value: []byte(e.Reason)},
+		kafka.Header{Key: HeaderMessage, Value: []byte(e.Msg)},
+		kafka.Header{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
+}

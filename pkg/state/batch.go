@@ -1,0 +1,143 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Batch collects one group commit's writes to a partition: state, dedup
+// markers, outbox entries and input offsets. Nothing is visible until
+// Commit, which applies everything atomically.
+type Batch struct {
+	p         *Partition
+	b         *pebble.Batch
+	seq       uint64 // next outbox seq, applied to p on commit
+	appended  int64
+	maxBucket uint64
+}
+
+// NewBatch starts a batch. Only the partition's worker goroutine may use it.
+func (p *Partition) NewBatch() *Batch {
+	return &Batch{p: p, b: p.s.db.NewBatch(), seq: p.nextSeq, maxBucket: p.maxBucket}
+}
+
+// PutState writes a customer's state for a processor, tagged with version.
+func (b *Batch) PutState(customer, processor string, version uint32, data []byte) {
+	k := stateKey(b.p.id, customer, processor)
+	v := make([]byte, 0, binary.MaxVarintLen32+len(data))
+	v = binary.AppendUvarint(v, uint64(version))
+	v = append(v, data...)
+	_ = b.b.Set(k, v, nil) // errors only when the batch is closed or read-only
+}
+
+// DeleteState removes a customer's state for a processor.
+func (b *Batch) DeleteState(customer, processor string) {
+	_ = b.b.Delete(stateKey(b.p.id, customer, processor), nil)
+}
+
+// MarkSeen records an event id in the dedup window.
+func (b *Batch) MarkSeen(eventID string, t time.Time) {
+	bk := b.p.bucket(t)
+	_ = b.b.Set(dedupKey(b.p.id, bk, eventID), nil, nil)
+	if bk > b.maxBucket {
+		b.maxBucket = bk
+	}
+}
+
+// Append adds an outbox entry and returns its sequence number. kind is a
+// caller-defined tag stored with the data.
+func (b *Batch) Append(kind byte, data []byte) uint64 {
+	seq := b.seq
+	b.seq++
+	v := make([]byte, 0, 1+len(data))
+	v = append(v, kind)
+	v = append(v, data...)
+	_ = b.b.Set(outboxKey(b.p.id, seq), v, nil)
+	b.appended++
+	return seq
+}
+
+// SetOffset records the next offset to read from topic.
+func (b *Batch) SetOffset(topic string, next int64) {
+	_ = b.b.Set(offsetKey(b.p.id, topic), binary.BigEndian.AppendUint64(nil, uint64(next)), nil)
+}
+
+// Len is the batch's size in bytes.
+func (b *Batch) Len() int { return b.b.Len() }
+
+// Commit applies the batch atomically (waiting for fsync when the store
+// syncs) and releases it. Dedup buckets older than two windows before the
+// newest one are dropped in the same batch.
+func (b *Batch) Commit() error {
+	defer b.b.Close()
+	p := b.p
+	if b.appended > 0 {
+		_ = b.b.Set(metaKey(p.id, "seq"), binary.BigEndian.AppendUint64(nil, b.seq), nil)
+	}
+	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
+		if err := b.b.DeleteRange(dedupBucketPrefix(p.id, 0), dedupBucketPrefix(p.id, b.maxBucket-2), nil); err != nil {
+			return err
+		}
+	}
+	opts := pebble.NoSync
+	if p.s.opts.Sync {
+		opts = pebble.Sync
+	}
+	if err := b.b.Commit(opts); err != nil {
+		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
+	}
+	p.nextSeq = b.seq
+	p.maxBucket = b.maxBucket
+	p.depth.Add(b.appended)
+	return nil
+}
+
+// Abort releases the batch without writing anything.
+func (b *Batch) Abort() { _ = b.b.Close() }
+
+// OutboxEntry is one undelivered outbox entry.
+type OutboxEntry struct {
+	Seq  uint64
+	Kind byte
+	Data []byte
+}
+
+// ReadOutbox returns up to max entries in sequence order, starting at the
+// oldest undelivered one. The entries' Data are copies.
+func (p *Partition) ReadOutbox(max int) ([]OutboxEntry, error) {
+	lo := outboxKey(p.id, p.headSeq.Load())
+	_, hi := keyspace(p.id, tagOutbox)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []OutboxEntry
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		seq, err := outboxSeq(it.Key())
+		if err != nil {
+			return nil, err
+		}
+		v := it.Value()
+		if len(v) == 0 {
+			return nil, fmt.Errorf("state: partition %d: empty outbox entry %d", p.id, seq)
+		}
+		out = append(out, OutboxEntry{Seq: seq, Kind: v[0], Data: append([]byte(nil), v[1:]...)})
+	}
+	return out, it.Error()
+}
+
+// DeleteOutbox removes the delivered entries with seq <= through. Called
+// only by the partition's dispatcher. A lost delete (crash) means a
+// redelivery, which the sink ignores by trigger id.
+func (p *Partition) DeleteOutbox(through uint64, count int) error {
+	if err := p.s.db.DeleteRange(outboxKey(p.id, 0), outboxKey(p.id, through+1), pebble.NoSync); err != nil {
+		return err
+	}
+	p.headSeq.Store(through + 1)
+	p.depth.Add(-int64(count))
+	return nil
+}

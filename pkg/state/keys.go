@@ -1,0 +1,110 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Key layout. Every key starts with the partition number (4 bytes,
+// big-endian), so one partition's key space is one contiguous range that can
+// be scanned, dropped or handed over on its own. A one-byte tag follows.
+// Variable-length parts (topics, customer ids, processor names, event ids)
+// are length-prefixed with a uvarint, so no customer id can make one key
+// look like another or like a prefix of another customer's keys.
+const (
+	tagOffset    byte = 'o' // P o <topic>                 -> next offset (8 bytes BE)
+	tagProcessor byte = 'v' // P v <processor>             -> state version (uvarint)
+	tagState     byte = 's' // P s <customer> <processor>  -> uvarint version | state bytes
+	tagDedup     byte = 'd' // P d <bucket 8 BE> <event id> -> empty
+	tagOutbox    byte = 'q' // P q <seq 8 BE>              -> outbox entry
+	tagMeta      byte = 'm' // P m <name>                  -> meta value
+)
+
+var errBadKey = errors.New("state: malformed key")
+
+func partitionPrefix(p uint32) []byte {
+	return binary.BigEndian.AppendUint32(make([]byte, 0, 4), p)
+}
+
+// keyspace returns the smallest key of partition p's tag and the smallest
+// key after it, for range scans and deletes.
+func keyspace(p uint32, tag byte) (lo, hi []byte) {
+	lo = append(partitionPrefix(p), tag)
+	hi = append(partitionPrefix(p), tag+1)
+	return lo, hi
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func readString(b []byte) (string, []byte, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || uint64(len(b)-w) < n {
+		return "", nil, errBadKey
+	}
+	b = b[w:]
+	return string(b[:n]), b[n:], nil
+}
+
+func offsetKey(p uint32, topic string) []byte {
+	return appendString(append(partitionPrefix(p), tagOffset), topic)
+}
+
+func processorKey(p uint32, processor string) []byte {
+	return appendString(append(partitionPrefix(p), tagProcessor), processor)
+}
+
+// stateKeyPrefix is the prefix all of a customer's state keys share.
+func stateKeyPrefix(p uint32, customer string) []byte {
+	return appendString(append(partitionPrefix(p), tagState), customer)
+}
+
+func stateKey(p uint32, customer, processor string) []byte {
+	return appendString(stateKeyPrefix(p, customer), processor)
+}
+
+// decodeStateKey is the inverse of stateKey.
+func decodeStateKey(k []byte) (p uint32, customer, processor string, err error) {
+	if len(k) < 5 || k[4] != tagState {
+		return 0, "", "", errBadKey
+	}
+	p = binary.BigEndian.Uint32(k)
+	customer, rest, err := readString(k[5:])
+	if err != nil {
+		return 0, "", "", err
+	}
+	processor, rest, err = readString(rest)
+	if err != nil {
+		return 0, "", "", err
+	}
+	if len(rest) != 0 {
+		return 0, "", "", fmt.Errorf("%w: %d trailing bytes", errBadKey, len(rest))
+	}
+	return p, customer, processor, nil
+}
+
+func dedupBucketPrefix(p uint32, bucket uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(partitionPrefix(p), tagDedup), bucket)
+}
+
+func dedupKey(p uint32, bucket uint64, eventID string) []byte {
+	return appendString(dedupBucketPrefix(p, bucket), eventID)
+}
+
+func outboxKey(p uint32, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(partitionPrefix(p), tagOutbox), seq)
+}
+
+func outboxSeq(k []byte) (uint64, error) {
+	if len(k) != 13 || k[4] != tagOutbox {
+		return 0, errBadKey
+	}
+	return binary.BigEndian.Uint64(k[5:]), nil
+}
+
+func metaKey(p uint32, name string) []byte {
+	return append(append(partitionPrefix(p), tagMeta), name...)
+}

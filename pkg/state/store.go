@@ -1,0 +1,337 @@
+// Package state holds journey's durable state in Pebble: per-customer
+// processor state, the input offsets that state reflects, the event-id
+// de-duplication window and the outbox of triggers waiting for delivery.
+//
+// Each input partition has its own key space (see keys.go), and everything a
+// group of events produced — state, offsets, dedup markers, outbox entries —
+// is written in ONE Pebble batch, so after a crash the store holds either all
+// of a group's effects or none of them.
+//
+// Concurrency: a Partition's write methods (NewBatch/Commit) are called by
+// one goroutine, the partition's worker. Outbox reads and DeleteOutbox are
+// called by one other goroutine, the partition's dispatcher. Pebble itself
+// is safe for concurrent use.
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/zap"
+)
+
+// ErrVersion reports state written by a processor version this build cannot
+// read. It is fatal: the operator must migrate or drop the state.
+var ErrVersion = errors.New("state: processor state version mismatch")
+
+// Options configure a Store.
+type Options struct {
+	// InMemory keeps everything in memory (tests, `journey dev`).
+	InMemory bool
+	// Sync makes every batch commit wait for fsync. Without it a process
+	// crash loses nothing (the WAL is in the OS page cache) but a machine
+	// crash can lose the last batches, which are then re-read from Kafka.
+	Sync bool
+	// DedupWindow is how long, in event time, an event id is remembered.
+	DedupWindow time.Duration
+	// CacheBytes is Pebble's block cache size.
+	CacheBytes int64
+	Logger     *zap.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.DedupWindow == 0 {
+		o.DedupWindow = 24 * time.Hour
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 128 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+}
+
+// Store is a Pebble database holding the state of any number of partitions.
+type Store struct {
+	db   *pebble.DB
+	opts Options
+
+	mu    sync.Mutex
+	parts map[uint32]*Partition
+}
+
+// Open opens (creating if needed) the store in dir. Pebble locks dir: a
+// second process opening the same dir fails.
+func Open(dir string, o Options) (*Store, error) {
+	o.setDefaults()
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		MaxOpenFiles:                1000,
+		BytesPerSync:                1 << 20,
+		Logger:                      pebbleLogger{o.Logger.Sugar()},
+	}
+	if o.InMemory {
+		po.FS = vfs.NewMem()
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	return &Store{db: db, opts: o, parts: map[uint32]*Partition{}}, nil
+}
+
+// Close closes the database. Partitions must not be used afterwards.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Partition returns the key space of input partition id, loading its
+// outbox position the first time.
+func (s *Store) Partition(id int) (*Partition, error) {
+	if id < 0 {
+		return nil, fmt.Errorf("state: negative partition %d", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.parts[uint32(id)]; ok {
+		return p, nil
+	}
+	p := &Partition{s: s, id: uint32(id)}
+	if err := p.load(); err != nil {
+		return nil, err
+	}
+	s.parts[uint32(id)] = p
+	return p, nil
+}
+
+// Partition is one input partition's key space.
+type Partition struct {
+	s  *Store
+	id uint32
+
+	nextSeq   uint64        // next outbox sequence number (worker only)
+	maxBucket uint64        // highest dedup bucket written (worker only)
+	depth     atomic.Int64  // outbox entries not yet deleted
+	headSeq   atomic.Uint64 // lowest seq possibly still in the outbox
+}
+
+// ID is the partition number.
+func (p *Partition) ID() int { return int(p.id) }
+
+func (p *Partition) load() error {
+	v, err := p.getUint64(metaKey(p.id, "seq"))
+	if err != nil {
+		return err
+	}
+	p.nextSeq = v
+	lo, hi := keyspace(p.id, tagOutbox)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var n int64
+	first := true
+	for it.First(); it.Valid(); it.Next() {
+		if first {
+			seq, err := outboxSeq(it.Key())
+			if err != nil {
+				return err
+			}
+			p.headSeq.Store(seq)
+			first = false
+		}
+		n++
+	}
+	if first {
+		p.headSeq.Store(p.nextSeq)
+	}
+	p.depth.Store(n)
+	return it.Error()
+}
+
+func (p *Partition) getUint64(k []byte) (uint64, error) {
+	v, closer, err := p.s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("state: value of %q is %d bytes, want 8", k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Offsets returns the next offset to read for each input topic, as of the
+// last committed batch. A topic with no entry has never been read.
+func (p *Partition) Offsets() (map[string]int64, error) {
+	lo, hi := keyspace(p.id, tagOffset)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := map[string]int64{}
+	for it.First(); it.Valid(); it.Next() {
+		topic, rest, err := readString(it.Key()[5:])
+		if err != nil || len(rest) != 0 || len(it.Value()) != 8 {
+			return nil, fmt.Errorf("state: partition %d: corrupt offset entry", p.id)
+		}
+		out[topic] = int64(binary.BigEndian.Uint64(it.Value()))
+	}
+	return out, it.Error()
+}
+
+// Register checks that the state of each processor (name -> version) in
+// this partition was written by the same version, and records the versions
+// for a partition seen for the first time. A mismatch wraps ErrVersion.
+func (p *Partition) Register(versions map[string]uint32) error {
+	b := p.s.db.NewBatch()
+	defer b.Close()
+	for name, want := range versions {
+		k := processorKey(p.id, name)
+		v, closer, err := p.s.db.Get(k)
+		switch {
+		case errors.Is(err, pebble.ErrNotFound):
+			_ = b.Set(k, binary.AppendUvarint(nil, uint64(want)), nil)
+			continue
+		case err != nil:
+			return err
+		}
+		got, n := binary.Uvarint(v)
+		closer.Close()
+		if n <= 0 {
+			return fmt.Errorf("state: partition %d: corrupt version of processor %q", p.id, name)
+		}
+		if uint32(got) != want {
+			return fmt.Errorf("%w: partition %d holds state of processor %q version %d, this build reads version %d",
+				ErrVersion, p.id, name, got, want)
+		}
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// State returns a customer's state for one processor, or found=false. The
+// stored version must equal version (else an error wrapping ErrVersion).
+// The returned bytes are a copy the caller owns.
+func (p *Partition) State(customer, processor string, version uint32) (data []byte, found bool, err error) {
+	v, closer, err := p.s.db.Get(stateKey(p.id, customer, processor))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	got, n := binary.Uvarint(v)
+	if n <= 0 {
+		return nil, false, fmt.Errorf("state: partition %d: corrupt state of processor %q", p.id, processor)
+	}
+	if uint32(got) != version {
+		return nil, false, fmt.Errorf("%w: processor %q state is version %d, this build reads version %d",
+			ErrVersion, processor, got, version)
+	}
+	return append([]byte(nil), v[n:]...), true, nil
+}
+
+// Customers calls fn with each customer that has state in the partition,
+// in key order, with the processors it has state for.
+func (p *Partition) Customers(fn func(customer string, processors []string) error) error {
+	lo, hi := keyspace(p.id, tagState)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var cur string
+	var procs []string
+	for it.First(); it.Valid(); it.Next() {
+		_, c, proc, err := decodeStateKey(it.Key())
+		if err != nil {
+			return err
+		}
+		if c != cur && procs != nil {
+			if err := fn(cur, procs); err != nil {
+				return err
+			}
+			procs = nil
+		}
+		cur = c
+		procs = append(procs, proc)
+	}
+	if procs != nil {
+		if err := fn(cur, procs); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+func (p *Partition) bucket(t time.Time) uint64 {
+	s := t.Unix()
+	if s < 0 {
+		s = 0
+	}
+	return uint64(s) / uint64(p.s.opts.DedupWindow/time.Second)
+}
+
+// Seen reports whether an event with this id and event time was committed
+// within the dedup window. An event id is found when the two event times
+// are less than one window apart (and sometimes up to two windows apart).
+func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
+	b := p.bucket(t)
+	for _, bk := range [...]uint64{b, b - 1, b + 1} {
+		if bk == ^uint64(0) {
+			continue
+		}
+		_, closer, err := p.s.db.Get(dedupKey(p.id, bk, eventID))
+		if errors.Is(err, pebble.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		closer.Close()
+		return true, nil
+	}
+	return false, nil
+}
+
+// OutboxDepth is the number of outbox entries not yet delivered.
+func (p *Partition) OutboxDepth() int64 { return p.depth.Load() }
+
+// Drop deletes the partition's whole key space.
+func (p *Partition) Drop() error {
+	lo := partitionPrefix(p.id)
+	hi := partitionPrefix(p.id + 1)
+	if p.id == ^uint32(0) {
+		hi = []byte{0xff, 0xff, 0xff, 0xff, 0xff}
+	}
+	if err := p.s.db.DeleteRange(lo, hi, pebble.Sync); err != nil {
+		return err
+	}
+	p.nextSeq, p.maxBucket = 0, 0
+	p.depth.Store(0)
+	p.headSeq.Store(0)
+	return nil
+}
+
+// pebbleLogger sends Pebble's own messages to zap.
+type pebbleLogger struct{ l *zap.SugaredLogger }
+
+func (l pebbleLogger) Infof(format string, args ...any)  { l.l.Debugf(format, args...) }
+func (l pebbleLogger) Errorf(format string, args ...any) { l.l.Errorf(format, args...) }
+func (l pebbleLogger) Fatalf(format string, args ...any) { l.l.Fatalf(format, args...) }

@@ -1,0 +1,304 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// backends is the store contract: every test runs against Pebble on disk and
+// Pebble on an in-memory filesystem.
+var backends = []struct {
+	name string
+	open func(t *testing.T, o Options) (*Store, func() *Store)
+}{
+	{"disk", func(t *testing.T, o Options) (*Store, func() *Store) {
+		dir := filepath.Join(t.TempDir(), "db")
+		s, err := Open(dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reopen := func() *Store {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err = Open(dir, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s, reopen
+	}},
+	{"memory", func(t *testing.T, o Options) (*Store, func() *Store) {
+		o.InMemory = true
+		s, err := Open("", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s, nil
+	}},
+}
+
+func forEach(t *testing.T, fn func(t *testing.T, s *Store, reopen func() *Store)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s, reopen := b.open(t, Options{Sync: true, DedupWindow: time.Hour})
+			fn(t, s, reopen)
+		})
+	}
+}
+
+func part(t *testing.T, s *Store, id int) *Partition {
+	t.Helper()
+	p, err := s.Partition(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBatchIsAtomicAndDurable(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, reopen func() *Store) {
+		p := part(t, s, 3)
+		b := p.NewBatch()
+		b.PutState("c1", "interest", 1, []byte("s1"))
+		b.SetOffset("web", 42)
+		b.Append('t', []byte("trigger-1"))
+		b.Abort()
+		if offs, _ := p.Offsets(); len(offs) != 0 {
+			t.Fatalf("aborted batch left offsets %v", offs)
+		}
+		if _, found, _ := p.State("c1", "interest", 1); found {
+			t.Fatal("aborted batch left state")
+		}
+
+		b = p.NewBatch()
+		b.PutState("c1", "interest", 1, []byte("s1"))
+		b.SetOffset("web", 42)
+		b.SetOffset("app", 7)
+		b.Append('t', []byte("trigger-1"))
+		b.Append('c', []byte("ctx-1"))
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if reopen != nil {
+			s = reopen()
+			p = part(t, s, 3)
+		}
+		offs, err := p.Offsets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if offs["web"] != 42 || offs["app"] != 7 || len(offs) != 2 {
+			t.Fatalf("offsets %v", offs)
+		}
+		data, found, err := p.State("c1", "interest", 1)
+		if err != nil || !found || string(data) != "s1" {
+			t.Fatalf("state %q %v %v", data, found, err)
+		}
+		if p.OutboxDepth() != 2 {
+			t.Fatalf("outbox depth %d, want 2", p.OutboxDepth())
+		}
+		es, err := p.ReadOutbox(10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 2 || es[0].Kind != 't' || string(es[0].Data) != "trigger-1" || es[1].Kind != 'c' || es[0].Seq+1 != es[1].Seq {
+			t.Fatalf("outbox %+v", es)
+		}
+	})
+}
+
+func TestOutboxSequenceSurvivesDelivery(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, reopen func() *Store) {
+		p := part(t, s, 0)
+		var last uint64
+		for i := range 5 {
+			b := p.NewBatch()
+			last = b.Append('t', fmt.Appendf(nil, "e%d", i))
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		es, _ := p.ReadOutbox(3)
+		if len(es) != 3 {
+			t.Fatalf("read %d", len(es))
+		}
+		if err := p.DeleteOutbox(es[2].Seq, 3); err != nil {
+			t.Fatal(err)
+		}
+		es, _ = p.ReadOutbox(100)
+		if len(es) != 2 || string(es[0].Data) != "e3" {
+			t.Fatalf("after delete: %+v", es)
+		}
+		if err := p.DeleteOutbox(es[1].Seq, 2); err != nil {
+			t.Fatal(err)
+		}
+		if reopen != nil {
+			s = reopen()
+			p = part(t, s, 0)
+		}
+		if p.OutboxDepth() != 0 {
+			t.Fatalf("depth %d after delivering everything", p.OutboxDepth())
+		}
+		// New entries never reuse a delivered sequence number.
+		b := p.NewBatch()
+		seq := b.Append('t', []byte("new"))
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if seq <= last {
+			t.Fatalf("seq %d reused (last was %d)", seq, last)
+		}
+		es, _ = p.ReadOutbox(10)
+		if len(es) != 1 || string(es[0].Data) != "new" {
+			t.Fatalf("outbox %+v", es)
+		}
+	})
+}
+
+func TestProcessorVersionMismatchFailsLoudly(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, reopen func() *Store) {
+		p := part(t, s, 1)
+		if err := p.Register(map[string]uint32{"interest": 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Register(map[string]uint32{"interest": 1}); err != nil {
+			t.Fatalf("same version: %v", err)
+		}
+		err := p.Register(map[string]uint32{"interest": 2})
+		if !errors.Is(err, ErrVersion) {
+			t.Fatalf("want ErrVersion, got %v", err)
+		}
+		b := p.NewBatch()
+		b.PutState("c", "interest", 1, []byte("x"))
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.State("c", "interest", 2); !errors.Is(err, ErrVersion) {
+			t.Fatalf("want ErrVersion reading v1 state as v2, got %v", err)
+		}
+	})
+}
+
+func TestPartitionsAreIsolated(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, _ func() *Store) {
+		p1, p2 := part(t, s, 1), part(t, s, 2)
+		for _, p := range []*Partition{p1, p2} {
+			b := p.NewBatch()
+			b.PutState("same-customer", "interest", 1, fmt.Appendf(nil, "p%d", p.ID()))
+			b.SetOffset("web", int64(p.ID()*10))
+			b.Append('t', []byte("x"))
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p1.Drop(); err != nil {
+			t.Fatal(err)
+		}
+		if _, found, _ := p1.State("same-customer", "interest", 1); found {
+			t.Fatal("dropped partition still has state")
+		}
+		if offs, _ := p1.Offsets(); len(offs) != 0 {
+			t.Fatalf("dropped partition still has offsets %v", offs)
+		}
+		data, found, _ := p2.State("same-customer", "interest", 1)
+		if !found || string(data) != "p2" {
+			t.Fatalf("partition 2 state %q %v", data, found)
+		}
+		if offs, _ := p2.Offsets(); offs["web"] != 20 {
+			t.Fatalf("partition 2 offsets %v", offs)
+		}
+	})
+}
+
+func TestDedupWindow(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, _ func() *Store) {
+		p := part(t, s, 0)
+		t0 := time.Date(2026, 11, 1, 10, 59, 0, 0, time.UTC)
+		b := p.NewBatch()
+		b.MarkSeen("ev-1", t0)
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			id   string
+			at   time.Time
+			seen bool
+		}{
+			{"ev-1", t0, true},
+			{"ev-1", t0.Add(2 * time.Minute), true}, // retry stamped in the next bucket
+			{"ev-1", t0.Add(-30 * time.Minute), true},
+			{"ev-2", t0, false},
+			{"ev-1", t0.Add(5 * time.Hour), false},
+		} {
+			got, err := p.Seen(tc.id, tc.at)
+			if err != nil || got != tc.seen {
+				t.Errorf("Seen(%s, %v) = %v, %v; want %v", tc.id, tc.at, got, err, tc.seen)
+			}
+		}
+		// Moving event time far ahead expires old buckets.
+		b = p.NewBatch()
+		b.MarkSeen("ev-9", t0.Add(10*time.Hour))
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := p.Seen("ev-1", t0); got {
+			t.Fatal("ev-1 still remembered 10 windows later")
+		}
+	})
+}
+
+func TestCustomers(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, _ func() *Store) {
+		p := part(t, s, 5)
+		b := p.NewBatch()
+		b.PutState("b", "engagement", 1, nil)
+		b.PutState("a", "interest", 1, nil)
+		b.PutState("b", "interest", 1, nil)
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		err := p.Customers(func(c string, procs []string) error {
+			got = append(got, fmt.Sprintf("%s:%v", c, procs))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Names are length-prefixed, so shorter names sort first.
+		want := "[a:[interest] b:[interest engagement]]"
+		if fmt.Sprint(got) != want {
+			t.Fatalf("got %v want %s", got, want)
+		}
+	})
+}
+
+func FuzzStateKey(f *testing.F) {
+	f.Add(uint32(0), "customer-1", "interest", "customer-2", "interest")
+	f.Add(uint32(7), "a\x00b", "x", "a", "\x00bx")
+	f.Add(uint32(1<<31), "", "", "\x01", "")
+	f.Fuzz(func(t *testing.T, p uint32, c1, p1, c2, p2 string) {
+		k1 := stateKey(p, c1, p1)
+		gp, gc, gproc, err := decodeStateKey(k1)
+		if err != nil || gp != p || gc != c1 || gproc != p1 {
+			t.Fatalf("round trip: %v %d %q %q", err, gp, gc, gproc)
+		}
+		// Distinct (customer, processor) pairs never share a key, and one
+		// customer's key space never contains another customer's keys.
+		k2 := stateKey(p, c2, p2)
+		if (c1 != c2 || p1 != p2) && bytes.Equal(k1, k2) {
+			t.Fatalf("collision: (%q,%q) and (%q,%q)", c1, p1, c2, p2)
+		}
+		if c1 != c2 && bytes.HasPrefix(k2, stateKeyPrefix(p, c1)) {
+			t.Fatalf("customer %q's prefix covers %q's key", c1, c2)
+		}
+	})
+}
