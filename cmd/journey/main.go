@@ -22,6 +22,7 @@ type command struct {
 // commands is the explicit list of subcommands, in the order help shows them.
 func commands() []command {
 	return []command{
+		{"run", "run the processor: consume Kafka, fold into Pebble, publish triggers to Redis", runRun},
 		{"version", "print the version and build information", runVersion},
 	}
 }

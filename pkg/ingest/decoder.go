@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/schemas"
@@ -39,7 +36,7 @@ func NewDecoder(c Config) (*Decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	red := reducer{done: map[*jsonschema.Schema]*fastSchema{}, keys: map[string]string{}}
+	red := reducer{keys: map[string]string{}}
 	for _, k := range commonKeys {
 		red.keys[k] = k
 	}
@@ -95,9 +92,9 @@ func (d *Decoder) Decode(r Record) (journey.Event, error) {
 	structured := false
 	if hasCT {
 		switch mt := mediaType(ct); {
-		case strings.EqualFold(mt, ceStructuredType):
+		case bytes.EqualFold(mt, []byte(ceStructuredType)):
 			structured = true
-		case strings.EqualFold(mt, ceBatchType):
+		case bytes.EqualFold(mt, []byte(ceBatchType)):
 			return journey.Event{}, newError(ReasonFormat, "content-type: the CloudEvents batch format is not supported")
 		}
 	}
@@ -132,18 +129,18 @@ func (d *Decoder) Decode(r Record) (journey.Event, error) {
 
 // mediaType returns the media type of a content-type value, without
 // parameters or surrounding space.
-func mediaType(ct []byte) string {
+func mediaType(ct []byte) []byte {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	return string(bytes.TrimSpace(ct))
+	return bytes.TrimSpace(ct)
 }
 
 // isJSONType reports whether a media type is JSON: application/json,
 // text/json or any +json type.
-func isJSONType(mt string) bool {
-	return strings.EqualFold(mt, "application/json") || strings.EqualFold(mt, "text/json") ||
-		len(mt) > 5 && strings.EqualFold(mt[len(mt)-5:], "+json")
+func isJSONType(mt []byte) bool {
+	return bytes.EqualFold(mt, []byte("application/json")) || bytes.EqualFold(mt, []byte("text/json")) ||
+		len(mt) > 5 && bytes.EqualFold(mt[len(mt)-5:], []byte("+json"))
 }
 
 func segmentKind(t string) (journey.Kind, bool) {

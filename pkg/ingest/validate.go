@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"maps"
 	"math"
 	"math/big"
 	"slices"
@@ -112,8 +113,11 @@ type reducer struct {
 // reduce returns s reduced, or false when s uses a keyword fastSchema does
 // not handle or refers to itself without descending into the value.
 func (r *reducer) reduce(s *jsonschema.Schema) (*fastSchema, bool) {
+	// A fresh memo per root: a schema that fails leaves nothing half-built
+	// behind for the next root to pick up.
+	r.done = map[*jsonschema.Schema]*fastSchema{}
 	f, ok := r.reduceOne(s)
-	if !ok || loops(f, nil) {
+	if !ok || loops(f) {
 		return nil, false
 	}
 	return f, true
@@ -170,7 +174,7 @@ func (r *reducer) reduceOne(s *jsonschema.Schema) (*fastSchema, bool) {
 	f.allOf, f.anyOf, f.oneOf = subs(s.AllOf), subs(s.AnyOf), subs(s.OneOf)
 	f.ifS, f.thenS, f.elseS = sub(s.If), sub(s.Then), sub(s.Else)
 	f.required = s.Required
-	for _, name := range slices.Sorted(mapKeys(s.Properties)) {
+	for _, name := range slices.Sorted(maps.Keys(s.Properties)) {
 		f.props = append(f.props, fastProp{name, sub(s.Properties[name])})
 		r.keys[name] = name
 	}
@@ -206,16 +210,6 @@ func (r *reducer) reduceOne(s *jsonschema.Schema) (*fastSchema, bool) {
 	return f, true
 }
 
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 func intOr(p *int) int {
 	if p == nil {
 		return -1
@@ -246,25 +240,54 @@ func exactBound(r *big.Rat) (float64, bool) {
 	return f, ok && back.Cmp(r) == 0
 }
 
-// loops reports whether f can reach itself through keywords that check the
-// same value ($ref, allOf, not...), which would recurse forever. The
-// reference validator reports such a cycle as an error.
-func loops(f *fastSchema, path []*fastSchema) bool {
-	if f == nil {
-		return false
-	}
-	if slices.Contains(path, f) {
-		return true
-	}
-	path = append(path, f)
-	for _, c := range f.sameValue() {
-		if loops(c, path) {
-			return true
+// loops reports whether a schema reachable from root can reach itself
+// through keywords that check the same value ($ref, allOf, not...), which
+// would recurse forever. The reference validator reports such a cycle as
+// an error. Cycles through properties or items descend into the value and
+// are fine.
+func loops(root *fastSchema) bool {
+	all := map[*fastSchema]bool{}
+	var collect func(*fastSchema)
+	collect = func(f *fastSchema) {
+		if f == nil || all[f] {
+			return
+		}
+		all[f] = true
+		for _, c := range f.sameValue() {
+			collect(c)
+		}
+		for _, c := range f.nested() {
+			collect(c)
 		}
 	}
-	// Children checking a nested value start a new path.
-	for _, c := range f.nested() {
-		if loops(c, nil) {
+	collect(root)
+	const (
+		visiting = 1
+		visited  = 2
+	)
+	state := map[*fastSchema]int{}
+	var cycle func(*fastSchema) bool
+	cycle = func(f *fastSchema) bool {
+		if f == nil {
+			return false
+		}
+		switch state[f] {
+		case visiting:
+			return true
+		case visited:
+			return false
+		}
+		state[f] = visiting
+		for _, c := range f.sameValue() {
+			if cycle(c) {
+				return true
+			}
+		}
+		state[f] = visited
+		return false
+	}
+	for f := range all {
+		if cycle(f) {
 			return true
 		}
 	}

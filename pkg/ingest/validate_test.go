@@ -68,7 +68,7 @@ func allValidators(tb testing.TB) []testValidator {
 			validatorsErr = err
 			return
 		}
-		red := reducer{done: map[*jsonschema.Schema]*fastSchema{}, keys: map[string]string{}}
+		red := reducer{keys: map[string]string{}}
 		urls := []string{"test:keywords.json", schemas.URL(schemas.Segment), schemas.URL(schemas.CloudEvents), schemas.URL(schemas.Trigger)}
 		for _, e := range schemas.Events() {
 			urls = append(urls, schemas.URL(e.Path))
@@ -102,6 +102,45 @@ func TestSchemasReduce(t *testing.T) {
 	}
 }
 
+func compileTest(t *testing.T, schema string) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("test:s.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("test:s.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestReduceRecursive checks a schema that refers to itself for nested
+// values reduces, and validates as the reference does.
+func TestReduceRecursive(t *testing.T) {
+	s := compileTest(t, `{"type":"object","required":["id"],"properties":{"id":{"type":"string"},
+		"children":{"type":"array","items":{"$ref":"#"}}}}`)
+	red := reducer{keys: map[string]string{}}
+	f, ok := red.reduce(s)
+	if !ok {
+		t.Fatal("a recursive schema did not reduce")
+	}
+	for _, doc := range []string{`{"id":"a","children":[{"id":"b","children":[{"id":"c"}]}]}`, `{"id":"a","children":[{"children":[]}]}`} {
+		v, perr := parseJSON([]byte(doc), "value", nil)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		unsure := false
+		if fast, ref := f.valid(v, &unsure), s.Validate(v); fast != (ref == nil) || unsure {
+			t.Errorf("%s: fast %v, reference %v", doc, fast, ref)
+		}
+	}
+}
+
 func TestReduceRefusesWhatItCannotCheck(t *testing.T) {
 	for _, schema := range []string{
 		`{"type":"array","uniqueItems":true}`,
@@ -111,20 +150,11 @@ func TestReduceRefusesWhatItCannotCheck(t *testing.T) {
 		`{"patternProperties":{"^a":{}}}`,
 		`{"$ref":"#"}`,
 		`{"allOf":[{"$ref":"#"}]}`,
+		`{"properties":{"a":{"$ref":"#/$defs/x"}},"$defs":{"x":{"anyOf":[{"$ref":"#/$defs/y"}]},"y":{"not":{"$ref":"#/$defs/x"}}}}`,
+		`{"properties":{"a":{"$ref":"#"},"b":{"enum":[{"x":1}]}}}`,
 	} {
-		c := jsonschema.NewCompiler()
-		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.AddResource("test:s.json", doc); err != nil {
-			t.Fatal(err)
-		}
-		s, err := c.Compile("test:s.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		red := reducer{done: map[*jsonschema.Schema]*fastSchema{}, keys: map[string]string{}}
+		s := compileTest(t, schema)
+		red := reducer{keys: map[string]string{}}
 		if _, ok := red.reduce(s); ok {
 			t.Errorf("%s reduced", schema)
 		}

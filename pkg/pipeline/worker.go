@@ -86,6 +86,12 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	for _, topic := range w.p.cfg.Topics {
 		start, from := w.startOffset(topic, offsets)
 		w.log.Info("partition assigned", zap.String("topic", topic), zap.Int64("offset", start), zap.String("from", from))
+		if from == "state" && start != w.committed[topic] {
+			// The group's committed offset lags the state (a crash between
+			// the Pebble commit and the Kafka commit): publish the real
+			// position so lag is right even if nothing new arrives.
+			w.kafkaOffsets[topic] = start
+		}
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:         w.p.cfg.Brokers,
 			Dialer:          w.p.dialer,
@@ -133,6 +139,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		}
 		w.commitKafka(true)
 	}()
+	w.commitKafka(true)
 	w.p.setPartition(w.id, "ready")
 
 	batch := make([]kafka.Message, 0, w.p.cfg.MaxBatchRecords)

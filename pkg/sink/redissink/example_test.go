@@ -62,7 +62,7 @@ func Example_consumer() {
 			} else {
 				// t.ID is stable across replays: keep it if you must not act twice.
 				cx, _ := rdb.HGetAll(ctx, cfg.ContextKey(t.CustomerID)).Result()
-				fmt.Println(t.Rule, t.Reason, t.At, t.Payload, cx["interest.top_category"])
+				fmt.Println(t.Rule, t.Reason, t.At, t.Payload, cx["interest.top"])
 			}
 			if err := rdb.XAck(ctx, stream, group, msg.ID).Err(); err != nil {
 				log.Printf("XACK %s: %v", msg.ID, err)

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/journey-dev/journey/internal/testrig"
+	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/state"
+	"github.com/journey-dev/journey/processors"
+)
+
+const crashProcessors = `processors:
+  interest:
+    threshold: 3
+    window: 2h
+    target: email
+`
+
+// crashWorkload is a reproducible omnichannel event sequence: product views
+// across a few categories on web and app, some purchases, page views, and a
+// few producer retries (the same messageId sent twice).
+func crashWorkload(seed uint64, customers, perCustomer int, t0 time.Time) []kafka.Message {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	cats := []string{"boots", "hats", "coats", "bags", "scarves"}
+	var msgs []kafka.Message
+	for i := range perCustomer {
+		for c := range customers {
+			cust := fmt.Sprintf("cust-%04d", c)
+			id := fmt.Sprintf("ev-%04d-%03d", c, i)
+			at := t0.Add(time.Duration(i)*time.Minute + time.Duration(c)*time.Millisecond).UTC().Format(time.RFC3339Nano)
+			channel := []string{"web", "app"}[rng.IntN(2)]
+			cat := cats[rng.IntN(len(cats))]
+			var v map[string]any
+			switch r := rng.IntN(100); {
+			case r < 70:
+				v = map[string]any{"type": "track", "event": "Product Viewed",
+					"properties": map[string]any{"product_id": fmt.Sprintf("%s-%d", cat, rng.IntN(20)), "category": cat}}
+			case r < 78:
+				v = map[string]any{"type": "track", "event": "Order Completed", "properties": map[string]any{
+					"order_id": "o-" + id, "revenue": 42.5,
+					"products": []any{map[string]any{"product_id": cat + "-1", "category": cat, "price": 42.5}}}}
+			default:
+				v = map[string]any{"type": "page", "name": "Home", "properties": map[string]any{"path": "/"}}
+			}
+			v["messageId"], v["userId"], v["timestamp"] = id, cust, at
+			v["context"] = map[string]any{"channel": channel}
+			b, _ := json.Marshal(v)
+			m := kafka.Message{Key: []byte(cust), Value: b}
+			msgs = append(msgs, m)
+			if rng.IntN(50) == 0 {
+				msgs = append(msgs, m) // a producer retry
+			}
+		}
+	}
+	return msgs
+}
+
+// expected folds the workload in-process with the same decoder and
+// processors, per customer in produce order: the state every customer must
+// end with, and every trigger id that must be in Redis exactly once.
+func expected(t *testing.T, topic string, msgs []kafka.Message) (map[string]map[string]string, map[string]bool) {
+	t.Helper()
+	var sections struct {
+		Processors map[string]yaml.Node `yaml:"processors"`
+	}
+	if err := yaml.Unmarshal([]byte(crashProcessors), &sections); err != nil {
+		t.Fatal(err)
+	}
+	procs, err := processors.Build(sections.Processors, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := journey.NewEngine(procs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := ingest.NewDecoder(ingest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	customers := map[string]*journey.Customer{}
+	seen := map[string]bool{}
+	triggers := map[string]bool{}
+	var out journey.Output
+	for _, m := range msgs {
+		ev, err := dec.Decode(ingest.Record{Topic: topic, Key: m.Key, Value: m.Value, Time: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[ev.ID] {
+			continue
+		}
+		seen[ev.ID] = true
+		c := customers[ev.CustomerID]
+		if c == nil {
+			c = engine.NewCustomer(ev.CustomerID)
+			_ = engine.Load(c, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
+			customers[ev.CustomerID] = c
+		}
+		out.Reset()
+		if err := engine.Fold(c, &ev, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range out.Triggers {
+			if triggers[tr.ID] {
+				t.Fatalf("the workload itself emits trigger %s twice", tr.ID)
+			}
+			triggers[tr.ID] = true
+		}
+	}
+	states := map[string]map[string]string{}
+	for id, c := range customers {
+		states[id] = map[string]string{}
+		for i, p := range engine.Processors() {
+			b, err := json.Marshal(c.States[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			states[id][p.Name()] = string(b)
+		}
+	}
+	return states, triggers
+}
+
+// TestCrashLosesAndDoublesNothing kills `journey run` with SIGKILL at
+// random moments while a producer sends a known set of events. After the
+// last restart every customer's state equals the in-process fold of what
+// was produced, and every expected trigger is in Redis exactly once.
+func TestCrashLosesAndDoublesNothing(t *testing.T) {
+	const partitions, customers, perCustomer, kills = 4, 120, 40, 12
+	e := newRigEnv(t, partitions)
+	cfg := e.config(t, crashProcessors)
+	// A short session timeout so a killed member's partitions move quickly.
+	cfg2 := strings.Replace(readFile(t, cfg), "session_timeout: 6s", "session_timeout: 2s", 1)
+	if err := writeFile(cfg, cfg2); err != nil {
+		t.Fatal(err)
+	}
+
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	msgs := crashWorkload(7, customers, perCustomer, t0)
+	wantStates, wantTriggers := expected(t, e.topic, msgs)
+	if len(wantTriggers) < 50 {
+		t.Fatalf("workload yields only %d triggers; not a meaningful test", len(wantTriggers))
+	}
+
+	// Produce in chunks while the processor is being killed.
+	produced := make(chan error, 1)
+	go func() {
+		w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
+			BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
+		defer w.Close()
+		// About 25 s of traffic, so the kills land while events keep arriving.
+		const chunk = 40
+		for i := 0; i < len(msgs); i += chunk {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := w.WriteMessages(ctx, msgs[i:min(i+chunk, len(msgs))]...)
+			cancel()
+			if err != nil {
+				produced <- err
+				return
+			}
+			time.Sleep(200 * time.Millisecond) // pacing the producer, not waiting for a result
+		}
+		produced <- nil
+	}()
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	var progress []int64
+	for k := range kills {
+		before := committedTotal(t, e)
+		c := startChild(t, "run", "--config", cfg)
+		// Kill at a random moment once this run has made progress, so kills
+		// land in the middle of processing, not only during start-up.
+		deadline := time.Now().Add(30 * time.Second)
+		for committedTotal(t, e) == before && time.Now().Before(deadline) {
+			select {
+			case <-c.done:
+				t.Fatalf("journey exited on its own (run %d):\n%s", k, c.tail(30))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		select {
+		case <-time.After(time.Duration(rng.IntN(300)) * time.Millisecond):
+		case <-c.done:
+			t.Fatalf("journey exited on its own (run %d):\n%s", k, c.tail(30))
+		}
+		c.kill()
+		progress = append(progress, committedTotal(t, e))
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("committed offsets after each of %d kills: %v (of %d records)", kills, progress, len(msgs))
+
+	// The last run processes everything, then shuts down cleanly.
+	c := startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+	testrig.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
+		if got := committedTotal(t, e); got != int64(len(msgs)) {
+			return fmt.Errorf("%d of %d records committed", got, len(msgs))
+		}
+		return nil
+	})
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		got, err := e.rdb.XLen(context.Background(), e.prefix+"triggers:email").Result()
+		if err != nil {
+			return err
+		}
+		if got < int64(len(wantTriggers)) {
+			return fmt.Errorf("%d of %d triggers delivered", got, len(wantTriggers))
+		}
+		return nil
+	})
+	if code := c.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+
+	// Every expected trigger exactly once, and nothing else.
+	entries, err := e.rdb.XRange(context.Background(), e.prefix+"triggers:email", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range entries {
+		got[m.Values["id"].(string)]++
+	}
+	for id := range wantTriggers {
+		if got[id] != 1 {
+			t.Errorf("trigger %s delivered %d times, want once", id, got[id])
+		}
+	}
+	for id := range got {
+		if !wantTriggers[id] {
+			t.Errorf("unexpected trigger %s", id)
+		}
+	}
+
+	// Every customer's state equals the uninterrupted fold.
+	store, err := state.Open(filepath.Join(e.dir, "state"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var sections struct {
+		Processors map[string]yaml.Node `yaml:"processors"`
+	}
+	_ = yaml.Unmarshal([]byte(crashProcessors), &sections)
+	procs, _ := processors.Build(sections.Processors, nil)
+	checked := 0
+	for pid := range partitions {
+		p, err := store.Partition(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.Customers(func(cust string, _ []string) error {
+			for _, proc := range procs {
+				data, found, err := p.State(cust, proc.Name(), proc.StateVersion())
+				if err != nil {
+					return err
+				}
+				st := proc.NewState()
+				if found {
+					if err := st.UnmarshalBinary(data); err != nil {
+						return err
+					}
+				}
+				b, _ := json.Marshal(st)
+				if want := wantStates[cust][proc.Name()]; string(b) != want {
+					return fmt.Errorf("customer %s, processor %s:\n got %s\nwant %s", cust, proc.Name(), b, want)
+				}
+			}
+			checked++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checked != customers {
+		t.Fatalf("checked %d customers, want %d", checked, customers)
+	}
+	t.Logf("%d kills; %d records (%d retries de-duplicated); %d customers' state exact; %d triggers, each once",
+		kills, len(msgs), len(msgs)-customers*perCustomer, checked, len(wantTriggers))
+}
+
+// committedTotal sums the group's committed offsets over the topic.
+func committedTotal(t *testing.T, e *rigEnv) int64 {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	parts := make([]int, 0, e.parts)
+	for i := range e.parts {
+		parts = append(parts, i)
+	}
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: e.group, Topics: map[string][]int{e.topic: parts}})
+	if err != nil {
+		return 0 // the group may not exist yet
+	}
+	var n int64
+	for _, p := range res.Topics[e.topic] {
+		if p.CommittedOffset > 0 {
+			n += p.CommittedOffset
+		}
+	}
+	return n
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := readFileBytes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

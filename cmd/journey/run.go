@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/journey-dev/journey/pkg/admin"
+	"github.com/journey-dev/journey/pkg/config"
+	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/metrics"
+	"github.com/journey-dev/journey/pkg/outbox"
+	"github.com/journey-dev/journey/pkg/pipeline"
+	"github.com/journey-dev/journey/pkg/sink/redissink"
+	"github.com/journey-dev/journey/pkg/state"
+	"github.com/journey-dev/journey/processors"
+)
+
+// loadConfig parses the flags of a command that runs the pipeline and
+// returns the validated configuration: defaults, then the YAML file, then
+// JOURNEY_* variables, then flags.
+func loadConfig(name string, args []string, stderr io.Writer) (config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", os.Getenv("JOURNEY_CONFIG"), "YAML configuration file [$JOURNEY_CONFIG]")
+	apply := config.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg := config.Default()
+	if err := cfg.Load(*path); err != nil {
+		return cfg, err
+	}
+	if err := apply(&cfg, os.Getenv); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(c config.Log, stderr io.Writer) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if c.Format == "console" {
+		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	} else {
+		enc = zapcore.NewJSONEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level)), nil
+}
+
+func runRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg, err := loadConfig("run", args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	return serve(ctx, cfg, log)
+}
+
+// serve wires the pipeline from cfg and runs it with the admin server until
+// ctx is done or something fails.
+func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+	procs, err := processors.Build(cfg.Processors, nil)
+	if err != nil {
+		return err
+	}
+	engine, err := journey.NewEngine(procs...)
+	if err != nil {
+		return err
+	}
+	dec, err := ingest.NewDecoder(ingest.Config{
+		TopicChannels:   cfg.Kafka.TopicChannels,
+		CloudEventTypes: cfg.Ingest.CloudEventTypes,
+		MaxBytes:        cfg.Ingest.MaxBytes,
+		MaxFuture:       cfg.Ingest.MaxFuture,
+	})
+	if err != nil {
+		return err
+	}
+	// go-redis logs pool events through a process-wide logger; send them to zap.
+	redis.SetLogger(redisLogger{log.Sugar().Named("redis")})
+	rdb := redis.NewClient(&redis.Options{
+		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		// The dispatcher retries with its own backoff; don't stack go-redis's retries on top.
+		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+	})
+	defer rdb.Close()
+	snk, err := redissink.New(rdb, redissink.Config{
+		Prefix: cfg.Redis.Prefix, StreamMaxLen: cfg.Redis.StreamMaxLen,
+		ContextTTL: cfg.Redis.ContextTTL, DedupTTL: cfg.Redis.DedupTTL,
+	})
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(reg)
+	if err != nil {
+		return err
+	}
+	store, err := state.Open(cfg.State.Dir, state.Options{
+		Sync: cfg.State.Sync, DedupWindow: cfg.Ingest.DedupWindow, CacheBytes: cfg.State.CacheBytes, Logger: log.Named("pebble"),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close state store", zap.Error(err))
+		}
+	}()
+	p, err := pipeline.New(pipeline.Config{
+		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, Topics: cfg.Kafka.Topics, DLQTopic: cfg.Kafka.DLQTopic,
+		StartOffset: cfg.Kafka.StartOffset, MaxBatchRecords: cfg.Batch.MaxRecords, Linger: cfg.Batch.Linger,
+		FetchMaxWait: cfg.Kafka.FetchMaxWait, FetchMaxBytes: cfg.Kafka.FetchMaxBytes, OutboxMax: cfg.Outbox.MaxPending,
+		CommitInterval: cfg.Batch.CommitInterval, ShutdownFlush: cfg.Outbox.ShutdownFlush,
+		SessionTimeout: cfg.Kafka.SessionTimeout, Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
+	}, log, store, dec, engine, snk, m)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	if cfg.Admin.Addr != "" {
+		srv, err := admin.Listen(cfg.Admin.Addr, reg, func() (bool, any) {
+			st := p.Status()
+			return st.Ready(), st
+		})
+		if err != nil {
+			return fmt.Errorf("admin.addr: %w", err)
+		}
+		log.Info("admin listening", zap.String("addr", srv.Addr()))
+		g.Go(func() error { return srv.Serve(gctx) })
+	}
+	g.Go(func() error {
+		defer log.Info("pipeline stopped")
+		err := p.Run(gctx)
+		if err == nil && ctx.Err() == nil {
+			err = errors.New("pipeline stopped unexpectedly")
+		}
+		return err
+	})
+	log.Info("journey running", zap.Strings("topics", cfg.Kafka.Topics), zap.String("group", cfg.Kafka.GroupID),
+		zap.String("state_dir", cfg.State.Dir), zap.Int("processors", len(procs)))
+	err = g.Wait()
+	if ctx.Err() != nil && err == nil {
+		log.Info("shut down cleanly")
+	}
+	return err
+}
+
+// redisLogger adapts go-redis's internal logger to zap.
+type redisLogger struct{ l *zap.SugaredLogger }
+
+func (r redisLogger) Printf(_ context.Context, format string, args ...any) { r.l.Debugf(format, args...) }

@@ -1,0 +1,57 @@
+package interest_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/interest"
+)
+
+// FuzzUnmarshalBinary checks that decoding arbitrary bytes never panics,
+// and that a state it accepts encodes canonically and can be folded into.
+// The seed corpus is in testdata/fuzz/FuzzUnmarshalBinary.
+func FuzzUnmarshalBinary(f *testing.F) {
+	p, err := interest.New(interest.DefaultConfig())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte{})
+	ev := &journey.Event{
+		ID: "fz", Kind: journey.KindTrack, Name: interest.EventProductViewed, CustomerID: "c1", Channel: "web",
+		Time: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), Properties: map[string]any{"category": "boots", "product_id": "p1"},
+	}
+	purchase := &journey.Event{
+		ID: "fp", Kind: journey.KindTrack, Name: interest.EventOrderCompleted, CustomerID: "c1", Channel: "web",
+		Time:       time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC),
+		Properties: map[string]any{"products": []any{map[string]any{"product_id": "p1"}}},
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var st interest.State
+		if err := st.UnmarshalBinary(data); err != nil {
+			return
+		}
+		enc, err := st.MarshalBinary()
+		if err != nil {
+			t.Fatalf("a decoded state does not encode: %v", err)
+		}
+		var again interest.State
+		if err := again.UnmarshalBinary(enc); err != nil {
+			t.Fatalf("the encoding of a decoded state does not decode: %v", err)
+		}
+		if enc2, _ := again.MarshalBinary(); !bytes.Equal(enc, enc2) {
+			t.Fatalf("encoding is not stable:\n%x\n%x", enc, enc2)
+		}
+		var out journey.Output
+		for _, e := range []*journey.Event{ev, purchase} {
+			if _, err := p.Fold(&st, e, &out); err != nil {
+				t.Fatalf("Fold on a decoded state: %v", err)
+			}
+			if _, err := st.MarshalBinary(); err != nil {
+				t.Fatalf("a folded decoded state does not encode: %v", err)
+			}
+		}
+		p.Context(&st)
+	})
+}

@@ -1,0 +1,336 @@
+// Package interest is the "recent interest" processor: it follows the
+// product categories a customer views on the web and in the app and, when
+// the views of one category within a sliding window reach a threshold with
+// no purchase in that category, emits one "we saw you looking at X"
+// trigger.
+//
+// # Rules
+//
+//   - A view is a track event "Product Viewed" on one of Config.Channels,
+//     with a string "category" property (its "product_id" is kept too).
+//     Views without a category, or whose category or event id is longer
+//     than 256 bytes, are ignored; a product id that long is not kept. A
+//     view whose event id is already counted in its category is a
+//     duplicate and ignored.
+//   - A purchase is a track event "Order Completed", on any channel. Each of
+//     its "products" counts for its "category", or, when it has none, for
+//     the category its "product_id" was last viewed in. A purchase clears
+//     the category's views up to its time and records the purchase.
+//   - The window ends at the newest event time folded for the customer
+//     (views and purchases; never the wall clock). A view counts while it
+//     is less than Config.Window older than that; a purchase suppresses
+//     while it is. An event older than that is ignored, so late and
+//     out-of-order events never bring back what the window dropped; one
+//     within the window is folded in its time order.
+//   - When a view brings a category's count to Config.Threshold or more,
+//     no purchase of it is within the window, and no trigger was emitted
+//     for the current crossing, a trigger is emitted. The category can make
+//     another only after its count has fallen below the threshold (views
+//     left the window, or a purchase cleared them). A crossing suppressed
+//     by a purchase is not reported late: the first view after the purchase
+//     has left the window, with the count still at the threshold, fires.
+//   - State is bounded: at most Config.MaxCategories categories (the least
+//     recently viewed or purchased goes first) of at most Config.MaxViews
+//     views (the oldest goes first).
+//
+// # Trigger
+//
+// Rule "interest.category", reason "category_interest", on Config.Target,
+// at the time of the view that crossed. Its id is
+// journey.TriggerID(rule, customer, that view's event id). Causes are the
+// event ids of the views counted, oldest first. Payload:
+//
+//	category     the category
+//	views        the number of views counted
+//	product_ids  the products viewed, most recent first, deduplicated, at most 5
+//	window       Config.Window ("168h")
+//
+// # Context
+//
+// interest.top is a JSON array of up to 5 categories with views, by number
+// of views, ties broken by the most recent view, then by name:
+// [{"category":"boots","views":3,"last_seen":"2026-11-01T12:00:00Z"}].
+// It is always present ("[]" when there is none), so an update replaces a
+// stale list.
+//
+// # Encoding
+//
+// State is encoded in a compact binary form (see MarshalBinary): times are
+// kept relative to State.Latest, strings are length-prefixed, and decoding
+// allocates three times whatever the state's size.
+package interest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/pkg/journey"
+)
+
+// Name is the processor's name, persisted with its state.
+const Name = "interest"
+
+// StateVersion is persisted with the state; bump it when the encoding
+// changes incompatibly.
+const StateVersion = 1
+
+// The trigger's rule and reason, and the context field.
+const (
+	Rule       = "interest.category"
+	Reason     = "category_interest"
+	ContextTop = "interest.top"
+)
+
+// Event names folded.
+const (
+	EventProductViewed  = "Product Viewed"
+	EventOrderCompleted = "Order Completed"
+)
+
+const (
+	// maxKeyLen bounds the categories, event ids and product ids kept.
+	maxKeyLen = 256
+	// maxPayloadProducts bounds the trigger payload's product_ids.
+	maxPayloadProducts = 5
+	// maxTop bounds the context's interest.top.
+	maxTop = 5
+)
+
+// ErrState is returned by Fold when given a state it did not create.
+var ErrState = errors.New("interest: not an interest state")
+
+// Processor is the recent-interest processor. It is safe for concurrent
+// use: it holds only its configuration.
+type Processor struct {
+	cfg    Config
+	window string // cfg.Window as in the payload
+}
+
+var (
+	_ journey.Processor     = (*Processor)(nil)
+	_ journey.ContextSource = (*Processor)(nil)
+)
+
+// New returns a processor for cfg, or the error of cfg.Validate.
+func New(cfg Config) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Channels = slices.Clone(cfg.Channels)
+	return &Processor{cfg: cfg, window: formatDuration(cfg.Window)}, nil
+}
+
+// Config returns the processor's configuration.
+func (p *Processor) Config() Config {
+	c := p.cfg
+	c.Channels = slices.Clone(c.Channels)
+	return c
+}
+
+// Name implements journey.Processor.
+func (p *Processor) Name() string { return Name }
+
+// StateVersion implements journey.Processor.
+func (p *Processor) StateVersion() uint32 { return StateVersion }
+
+// NewState implements journey.Processor: a *State with no interest.
+func (p *Processor) NewState() journey.State { return new(State) }
+
+// Fold implements journey.Processor; see the package comment for the rules.
+// It returns an error only for a state that is not a *State.
+func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
+	s, ok := st.(*State)
+	if !ok || s == nil {
+		return false, fmt.Errorf("%w: %T", ErrState, st)
+	}
+	if ev.Kind != journey.KindTrack {
+		return false, nil
+	}
+	switch ev.Name {
+	case EventProductViewed:
+		return p.foldView(s, ev, out), nil
+	case EventOrderCompleted:
+		return p.foldPurchase(s, ev), nil
+	}
+	return false, nil
+}
+
+// inWindow reports whether an event at t is within the customer's window.
+// Times the state cannot hold (before year 1, after 9999) never are.
+func (p *Processor) inWindow(s *State, t time.Time) bool {
+	if sec := t.Unix(); t.IsZero() || sec < minUnix || sec > maxUnix {
+		return false
+	}
+	return s.Latest.IsZero() || t.After(s.Latest.Add(-p.cfg.Window))
+}
+
+func validKey(s string) bool { return s != "" && len(s) <= maxKeyLen }
+
+func (p *Processor) foldView(s *State, ev *journey.Event, out *journey.Output) bool {
+	if !slices.Contains(p.cfg.Channels, ev.Channel) {
+		return false
+	}
+	name := ev.Str("category")
+	t := ev.Time.UTC()
+	if !validKey(name) || !validKey(ev.ID) || !p.inWindow(s, t) {
+		return false
+	}
+	changed := s.normalise(t, &p.cfg)
+	c, added := s.category(name, t, p.cfg.MaxCategories)
+	if c == nil || c.hasView(ev.ID) {
+		return changed || added
+	}
+	product := ev.Str("product_id")
+	if len(product) > maxKeyLen {
+		product = ""
+	}
+	if !c.addView(View{At: t, EventID: ev.ID, ProductID: product}, p.cfg.MaxViews) {
+		return changed || added
+	}
+	if len(c.Views) >= p.cfg.Threshold && !c.Fired && c.Purchased.IsZero() {
+		c.Fired = true
+		out.Emit(p.trigger(c, ev, t))
+	}
+	return true
+}
+
+func (p *Processor) foldPurchase(s *State, ev *journey.Event) bool {
+	t := ev.Time.UTC()
+	if !p.inWindow(s, t) {
+		return false
+	}
+	products, _ := ev.Properties["products"].([]any)
+	var names []string
+	for _, x := range products {
+		m, _ := x.(map[string]any)
+		name, _ := m["category"].(string)
+		if name == "" {
+			id, _ := m["product_id"].(string)
+			name = s.viewedCategory(id)
+		}
+		if validKey(name) && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return false
+	}
+	changed := s.normalise(t, &p.cfg)
+	for _, name := range names {
+		c, added := s.category(name, t, p.cfg.MaxCategories)
+		if added {
+			changed = true
+		}
+		if c != nil && c.purchase(t, p.cfg.Threshold) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// viewedCategory returns the category product id was last viewed in, or "".
+func (s *State) viewedCategory(id string) string {
+	if id == "" {
+		return ""
+	}
+	var (
+		name string
+		at   time.Time
+	)
+	for i := range s.Categories {
+		c := &s.Categories[i]
+		for j := range c.Views {
+			if v := &c.Views[j]; v.ProductID == id && (name == "" || v.At.After(at)) {
+				name, at = c.Name, v.At
+			}
+		}
+	}
+	return name
+}
+
+func (p *Processor) trigger(c *Category, ev *journey.Event, at time.Time) journey.Trigger {
+	causes := make([]string, len(c.Views))
+	products := make([]string, 0, maxPayloadProducts)
+	for i := len(c.Views) - 1; i >= 0; i-- {
+		v := &c.Views[i]
+		causes[i] = v.EventID
+		if v.ProductID != "" && len(products) < maxPayloadProducts && !slices.Contains(products, v.ProductID) {
+			products = append(products, v.ProductID)
+		}
+	}
+	return journey.Trigger{
+		ID:         journey.TriggerID(Rule, ev.CustomerID, ev.ID),
+		Rule:       Rule,
+		CustomerID: ev.CustomerID,
+		Channel:    p.cfg.Target,
+		At:         at,
+		Reason:     Reason,
+		Causes:     causes,
+		Payload: map[string]any{
+			"category":    c.Name,
+			"views":       len(c.Views),
+			"product_ids": products,
+			"window":      p.window,
+		},
+	}
+}
+
+// TopCategory is one entry of the interest.top context field.
+type TopCategory struct {
+	Category string    `json:"category"`
+	Views    int       `json:"views"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Top returns up to n categories with views, by number of views, ties
+// broken by the most recent view, then by name.
+func (s *State) Top(n int) []TopCategory {
+	top := make([]TopCategory, 0, min(n, len(s.Categories)))
+	for i := range s.Categories {
+		c := &s.Categories[i]
+		if len(c.Views) == 0 {
+			continue
+		}
+		top = append(top, TopCategory{Category: c.Name, Views: len(c.Views), LastSeen: c.Views[len(c.Views)-1].At})
+	}
+	slices.SortFunc(top, func(a, b TopCategory) int {
+		switch {
+		case a.Views != b.Views:
+			return b.Views - a.Views
+		case !a.LastSeen.Equal(b.LastSeen):
+			return b.LastSeen.Compare(a.LastSeen)
+		}
+		return strings.Compare(a.Category, b.Category)
+	})
+	return top[:min(n, len(top))]
+}
+
+// Context implements journey.ContextSource: the interest.top field.
+func (p *Processor) Context(st journey.State) map[string]string {
+	s, ok := st.(*State)
+	if !ok || s == nil {
+		return nil
+	}
+	b, err := json.Marshal(s.Top(maxTop))
+	if err != nil { // cannot happen: strings, ints and valid times
+		return nil
+	}
+	return map[string]string{ContextTop: string(b)}
+}
+
+// formatDuration formats d as time.Duration.String does, less zero
+// minutes and seconds: 168h, 1h30m, 30m, 1.5s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
