@@ -183,4 +183,6 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 // redisLogger adapts go-redis's internal logger to zap.
 type redisLogger struct{ l *zap.SugaredLogger }
 
-func (r redisLogger) Printf(_ context.Context, format string, args ...any) { r.l.Debugf(format, args...) }
+func (r redisLogger) Printf(_ context.Context, format string, args ...any) {
+	r.l.Debugf(format, args...)
+}
