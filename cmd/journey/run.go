@@ -146,6 +146,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		FetchMaxWait: cfg.Kafka.FetchMaxWait, FetchMaxBytes: cfg.Kafka.FetchMaxBytes, OutboxMax: cfg.Outbox.MaxPending,
 		CommitInterval: cfg.Batch.CommitInterval, ShutdownFlush: cfg.Outbox.ShutdownFlush,
 		SessionTimeout: cfg.Kafka.SessionTimeout, Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
+		Lateness: cfg.Timers.Lateness, IdleAdvance: cfg.Timers.IdleAdvance, LateEvents: cfg.Timers.LateEvents,
 	}, log, store, dec, engine, snk, m)
 	if err != nil {
 		return err

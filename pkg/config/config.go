@@ -22,6 +22,7 @@ type Config struct {
 	Kafka      Kafka                `yaml:"kafka"`
 	Ingest     Ingest               `yaml:"ingest"`
 	Batch      Batch                `yaml:"batch"`
+	Timers     Timers               `yaml:"timers"`
 	State      State                `yaml:"state"`
 	Redis      Redis                `yaml:"redis"`
 	Outbox     Outbox               `yaml:"outbox"`
@@ -56,6 +57,13 @@ type Batch struct {
 	MaxRecords     int           `yaml:"max_records"`
 	Linger         time.Duration `yaml:"linger"`
 	CommitInterval time.Duration `yaml:"commit_interval"`
+}
+
+// Timers governs event time: the watermark that fires timers, and late events.
+type Timers struct {
+	Lateness    time.Duration `yaml:"lateness"`
+	IdleAdvance time.Duration `yaml:"idle_advance"`
+	LateEvents  string        `yaml:"late_events"`
 }
 
 // State is the Pebble store.
@@ -110,6 +118,7 @@ func Default() Config {
 		},
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 2000, CommitInterval: time.Second},
+		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
 		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 128 << 20},
 		Redis: Redis{
 			Addr: "127.0.0.1:6379", Prefix: "journey:", StreamMaxLen: 100_000,
@@ -282,6 +291,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch.CommitInterval <= 0 {
 		bad("batch.commit_interval", "must be positive")
+	}
+	if c.Timers.Lateness < 0 {
+		bad("timers.lateness", "must not be negative")
+	}
+	if c.Timers.IdleAdvance < 0 {
+		bad("timers.idle_advance", "must not be negative (0 disables wall-clock advance)")
+	}
+	switch c.Timers.LateEvents {
+	case "apply", "dead_letter":
+	default:
+		bad("timers.late_events", "%q is not apply or dead_letter", c.Timers.LateEvents)
 	}
 	if c.State.Dir == "" {
 		bad("state.dir", "required")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
 )
 
 // Customer is one customer's state across all processors, as loaded for a
@@ -21,9 +22,18 @@ type Customer struct {
 type Loader func(customerID string, p Processor, st State) (found bool, err error)
 
 // Engine folds events through a fixed, ordered list of processors.
+//
+// At most one of them may be a Policy (the contact policy): it is folded
+// after the others, and every trigger any processor emits goes through its
+// Admit before it reaches Output.Triggers. Without a Policy every trigger
+// is admitted.
 type Engine struct {
-	procs []Processor
-	ctx   []ContextSource // ctx[i] is procs[i] as a ContextSource, or nil
+	procs    []Processor
+	ctx      []ContextSource // ctx[i] is procs[i] as a ContextSource, or nil
+	policy   Policy
+	policyAt int // index of the policy in procs, or -1
+	prefAt   int // index of the ChannelPreferrer, or -1
+	index    map[string]int
 }
 
 // ErrFold wraps a processor failure. It is fatal for the partition: folds
@@ -36,17 +46,25 @@ func NewEngine(procs ...Processor) (*Engine, error) {
 	if len(procs) == 0 {
 		return nil, errors.New("journey: no processors")
 	}
-	e := &Engine{procs: procs, ctx: make([]ContextSource, len(procs))}
-	seen := map[string]bool{}
+	e := &Engine{procs: procs, ctx: make([]ContextSource, len(procs)), policyAt: -1, prefAt: -1, index: map[string]int{}}
 	for i, p := range procs {
 		if p.Name() == "" {
 			return nil, fmt.Errorf("journey: processor %d has no name", i)
 		}
-		if seen[p.Name()] {
+		if _, dup := e.index[p.Name()]; dup {
 			return nil, fmt.Errorf("journey: processor %q registered twice", p.Name())
 		}
-		seen[p.Name()] = true
+		e.index[p.Name()] = i
 		e.ctx[i], _ = p.(ContextSource)
+		if pol, ok := p.(Policy); ok {
+			if e.policy != nil {
+				return nil, fmt.Errorf("journey: two contact policies: %q and %q", e.policy.Name(), p.Name())
+			}
+			e.policy, e.policyAt = pol, i
+		}
+		if _, ok := p.(ChannelPreferrer); ok && e.prefAt < 0 {
+			e.prefAt = i
+		}
 	}
 	return e, nil
 }
@@ -84,27 +102,95 @@ func (e *Engine) Load(c *Customer, load Loader) error {
 }
 
 // Fold applies ev to every processor's state of c (which must be loaded),
-// appending triggers to out. A processor error or panic wraps ErrFold.
-func (e *Engine) Fold(c *Customer, ev *Event, out *Output) (err error) {
+// then passes the triggers they emitted through the contact policy into
+// out. Timer requests are left in out.Timers, tagged with the processor. A
+// processor error or panic wraps ErrFold.
+func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 	for i, p := range e.procs {
-		changed, ferr := safeFold(p, c.States[i], ev, out)
-		if ferr != nil {
-			return fmt.Errorf("%w: processor %s, event %s: %v", ErrFold, p.Name(), ev.ID, ferr)
+		if i == e.policyAt {
+			continue
 		}
-		if changed {
-			c.Dirty[i] = true
+		if err := e.step(c, i, out, func() (bool, error) { return p.Fold(c.States[i], ev, out) }); err != nil {
+			return fmt.Errorf("%w: processor %s, event %s: %v", ErrFold, p.Name(), ev.ID, err)
 		}
 	}
-	return nil
+	if e.policy != nil {
+		i := e.policyAt
+		if err := e.step(c, i, out, func() (bool, error) { return e.policy.Fold(c.States[i], ev, out) }); err != nil {
+			return fmt.Errorf("%w: policy %s, event %s: %v", ErrFold, e.policy.Name(), ev.ID, err)
+		}
+	}
+	return e.admit(c, ev.Time, out)
 }
 
-func safeFold(p Processor, st State, ev *Event, out *Output) (changed bool, err error) {
+// FireTimer runs the OnTimer of the processor that set the timer key for
+// c (which must be loaded), then admits what it emitted like Fold does.
+func (e *Engine) FireTimer(c *Customer, processor, key string, at time.Time, out *Output) error {
+	i, ok := e.index[processor]
+	if !ok {
+		return fmt.Errorf("%w: timer %q of unknown processor %q", ErrFold, key, processor)
+	}
+	th, ok := e.procs[i].(TimerHandler)
+	if !ok {
+		return fmt.Errorf("%w: processor %q set timer %q but handles no timers", ErrFold, processor, key)
+	}
+	if err := e.step(c, i, out, func() (bool, error) { return th.OnTimer(c.States[i], c.ID, key, at, out) }); err != nil {
+		return fmt.Errorf("%w: processor %s, timer %s: %v", ErrFold, processor, key, err)
+	}
+	return e.admit(c, at, out)
+}
+
+// step runs one processor call, recovering a panic, marking the state
+// dirty when it changed and tagging the timer requests it made.
+func (e *Engine) step(c *Customer, i int, out *Output, call func() (bool, error)) (err error) {
+	mark := len(out.Timers)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	return p.Fold(st, ev, out)
+	changed, err := call()
+	if err != nil {
+		return err
+	}
+	if changed {
+		c.Dirty[i] = true
+	}
+	for j := mark; j < len(out.Timers); j++ {
+		out.Timers[j].Processor = e.procs[i].Name()
+	}
+	return nil
+}
+
+// admit moves the pending triggers through the policy.
+func (e *Engine) admit(c *Customer, now time.Time, out *Output) error {
+	if len(out.pending) == 0 {
+		return nil
+	}
+	pending := out.pending
+	out.pending = nil
+	defer func() { out.pending = pending[:0] }()
+	if e.policy == nil {
+		out.Triggers = append(out.Triggers, pending...)
+		return nil
+	}
+	env := PolicyEnv{Preferred: func(time.Time) string { return "" }}
+	if e.prefAt >= 0 {
+		cp := e.procs[e.prefAt].(ChannelPreferrer)
+		st := c.States[e.prefAt]
+		env.Preferred = func(at time.Time) string { return cp.PreferredChannel(st, at) }
+	}
+	i := e.policyAt
+	for _, t := range pending {
+		err := e.step(c, i, out, func() (bool, error) { return e.policy.Admit(c.States[i], t, now, env, out) })
+		if err != nil {
+			return fmt.Errorf("%w: policy %s, trigger %s: %v", ErrFold, e.policy.Name(), t.ID, err)
+		}
+	}
+	if len(out.pending) > 0 {
+		return fmt.Errorf("%w: policy %s emitted triggers instead of admitting them", ErrFold, e.policy.Name())
+	}
+	return nil
 }
 
 // Context merges the context-hash fields of every ContextSource processor

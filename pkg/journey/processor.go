@@ -1,5 +1,7 @@
 package journey
 
+import "time"
+
 // State is one processor's state for one customer. A processor owns its
 // encoding; the store persists the processor's name and StateVersion with
 // the bytes so data written by an incompatible version fails loudly.
@@ -36,13 +38,102 @@ type ContextSource interface {
 	Context(st State) map[string]string
 }
 
-// Output collects what a fold produces besides state.
-type Output struct {
-	Triggers []Trigger
+// TimerHandler is implemented by processors that set timers (absence
+// triggers: an abandoned cart, a dormant customer). OnTimer is called when
+// the partition's watermark passes a timer the processor set for the
+// customer; st is the customer's state of this processor. Like Fold it is
+// deterministic and does no I/O. A processor should check its state to see
+// whether the timer still means something (the cart may have checked out).
+type TimerHandler interface {
+	OnTimer(st State, customerID, key string, at time.Time, out *Output) (changed bool, err error)
 }
 
-// Emit records a trigger.
-func (o *Output) Emit(t Trigger) { o.Triggers = append(o.Triggers, t) }
+// Output collects what a fold (or a fired timer) produces besides state.
+type Output struct {
+	// Triggers are the triggers admitted for delivery.
+	Triggers []Trigger
+	// Suppressed are triggers the contact policy stopped, with the reason.
+	Suppressed []Suppression
+	// Timers are the timer changes requested, in order. Processor is
+	// filled in by the engine.
+	Timers []TimerOp
+
+	pending []Trigger // emitted by processors, not yet through the policy
+}
+
+// TimerOp sets (or, with Cancel, removes) the timer Key of the current
+// customer and processor. Setting a timer that exists moves it.
+type TimerOp struct {
+	Processor string
+	Key       string
+	At        time.Time
+	Cancel    bool
+}
+
+// Suppression is a trigger the contact policy did not deliver, and why
+// (e.g. "cooldown", "channel_cap", "quiet_hours", "no_consent").
+type Suppression struct {
+	Trigger Trigger
+	Reason  string
+}
+
+// Emit records a trigger. It reaches Triggers once the contact policy (if
+// any) admitted it.
+func (o *Output) Emit(t Trigger) { o.pending = append(o.pending, t) }
+
+// SetTimer arms (or re-arms) the timer key for the current customer and
+// processor to fire when the watermark reaches at.
+func (o *Output) SetTimer(key string, at time.Time) {
+	o.Timers = append(o.Timers, TimerOp{Key: key, At: at.UTC()})
+}
+
+// CancelTimer disarms the timer key of the current customer and processor.
+func (o *Output) CancelTimer(key string) {
+	o.Timers = append(o.Timers, TimerOp{Key: key, Cancel: true})
+}
+
+// Admit passes t to the delivered triggers: used by contact policies.
+func (o *Output) Admit(t Trigger) { o.Triggers = append(o.Triggers, t) }
+
+// Suppress records a trigger the contact policy stopped.
+func (o *Output) Suppress(t Trigger, reason string) {
+	o.Suppressed = append(o.Suppressed, Suppression{Trigger: t, Reason: reason})
+}
 
 // Reset empties o for reuse without freeing its memory.
-func (o *Output) Reset() { o.Triggers = o.Triggers[:0] }
+func (o *Output) Reset() {
+	o.Triggers, o.Suppressed, o.Timers, o.pending = o.Triggers[:0], o.Suppressed[:0], o.Timers[:0], o.pending[:0]
+}
+
+// Policy is the contact policy: it sees every trigger every processor
+// emits, before the outbox, and admits it (Output.Admit), suppresses it
+// with a reason (Output.Suppress), or holds it (keeps it in its state and
+// sets a timer; its OnTimer admits it later). It is a Processor with its
+// own per-customer state, folded over every event like the others (consent,
+// time zone), and a TimerHandler for held triggers.
+type Policy interface {
+	Processor
+	TimerHandler
+	// Admit decides on t, emitted at event time now for the customer whose
+	// policy state is st. env gives read access to what other processors
+	// know about the customer.
+	Admit(st State, t Trigger, now time.Time, env PolicyEnv, out *Output) (changed bool, err error)
+}
+
+// ChannelPreferrer is implemented by a processor that knows on which
+// channel a customer responds best; the policy uses it to route triggers
+// whose channel is PreferredChannel.
+type ChannelPreferrer interface {
+	PreferredChannel(st State, at time.Time) string
+}
+
+// PreferredChannel is the trigger channel that asks the policy to route the
+// trigger to the customer's preferred channel.
+const PreferredChannel = "preferred"
+
+// PolicyEnv is what a Policy may know about the customer beyond its own state.
+type PolicyEnv struct {
+	// Preferred returns the customer's preferred channel at a time, or ""
+	// when unknown (or when no processor learns it).
+	Preferred func(at time.Time) string
+}

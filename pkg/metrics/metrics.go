@@ -16,22 +16,24 @@ import (
 // Set is every metric journey exports. A nil *Set is valid and records
 // nothing, so tests need not build one.
 type Set struct {
-	RecordsIn        *prometheus.CounterVec // topic, partition
-	EventsFolded     *prometheus.CounterVec // topic, partition
-	Duplicates       *prometheus.CounterVec // topic, partition
-	DeadLettered     *prometheus.CounterVec // reason
-	TriggersEmitted  *prometheus.CounterVec // rule, channel
-	TriggersOut      *prometheus.CounterVec // partition
-	ContextsOut      *prometheus.CounterVec // partition
-	SinkErrors       *prometheus.CounterVec // partition, kind (retriable|fatal)
-	BatchCommit      prometheus.Histogram   // seconds
-	BatchSize        prometheus.Histogram   // records
-	EventToSink      prometheus.Histogram   // seconds, record timestamp -> sink ack
-	OutboxDepth      *prometheus.GaugeVec   // partition
-	ConsumerLag      *prometheus.GaugeVec   // topic, partition
-	PartitionsOwned  prometheus.Gauge       //
-	BackpressureWait *prometheus.CounterVec // partition; seconds paused on a full outbox
-	Rebalances       prometheus.Counter     //
+	RecordsIn          *prometheus.CounterVec // topic, partition
+	EventsFolded       *prometheus.CounterVec // topic, partition
+	Duplicates         *prometheus.CounterVec // topic, partition
+	DeadLettered       *prometheus.CounterVec // reason
+	TriggersEmitted    *prometheus.CounterVec // rule, channel
+	TriggersOut        *prometheus.CounterVec // partition
+	TriggersSuppressed *prometheus.CounterVec // rule, reason
+	LateEvents         *prometheus.CounterVec // topic, partition
+	ContextsOut        *prometheus.CounterVec // partition
+	SinkErrors         *prometheus.CounterVec // partition, kind (retriable|fatal)
+	BatchCommit        prometheus.Histogram   // seconds
+	BatchSize          prometheus.Histogram   // records
+	EventToSink        prometheus.Histogram   // seconds, record timestamp -> sink ack
+	OutboxDepth        *prometheus.GaugeVec   // partition
+	ConsumerLag        *prometheus.GaugeVec   // topic, partition
+	PartitionsOwned    prometheus.Gauge       //
+	BackpressureWait   *prometheus.CounterVec // partition; seconds paused on a full outbox
+	Rebalances         prometheus.Counter     //
 }
 
 // New registers the metrics with reg.
@@ -40,14 +42,16 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "journey", Name: name, Help: help}, labels)
 	}
 	s := &Set{
-		RecordsIn:       f("records_in_total", "Kafka records read from input topics.", "topic", "partition"),
-		EventsFolded:    f("events_folded_total", "Valid, new events folded into state.", "topic", "partition"),
-		Duplicates:      f("events_duplicate_total", "Events skipped because their id was seen within the dedup window.", "topic", "partition"),
-		DeadLettered:    f("dlq_total", "Records written to the dead-letter topic, by failure type.", "reason"),
-		TriggersEmitted: f("triggers_emitted_total", "Triggers committed to the outbox.", "rule", "channel"),
-		TriggersOut:     f("triggers_delivered_total", "Triggers the sink accepted (including idempotent redeliveries).", "partition"),
-		ContextsOut:     f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
-		SinkErrors:      f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
+		RecordsIn:          f("records_in_total", "Kafka records read from input topics.", "topic", "partition"),
+		EventsFolded:       f("events_folded_total", "Valid, new events folded into state.", "topic", "partition"),
+		Duplicates:         f("events_duplicate_total", "Events skipped because their id was seen within the dedup window.", "topic", "partition"),
+		DeadLettered:       f("dlq_total", "Records written to the dead-letter topic, by failure type.", "reason"),
+		TriggersEmitted:    f("triggers_emitted_total", "Triggers committed to the outbox.", "rule", "channel"),
+		TriggersOut:        f("triggers_delivered_total", "Triggers the sink accepted (including idempotent redeliveries).", "partition"),
+		TriggersSuppressed: f("triggers_suppressed_total", "Triggers the contact policy stopped, by rule and reason.", "rule", "reason"),
+		LateEvents:         f("events_late_total", "Events older than their partition's watermark.", "topic", "partition"),
+		ContextsOut:        f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
+		SinkErrors:         f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
 		BackpressureWait: f("backpressure_seconds_total",
 			"Seconds a partition paused consumption because its outbox was full.", "partition"),
 		BatchCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "batch_commit_seconds",
@@ -55,7 +59,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "batch_records",
 			Help: "Records per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
 		EventToSink: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "event_to_sink_seconds",
-			Help: "From the causing record's Kafka timestamp to the sink accepting the trigger.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
+			Help: "From the causing record's Kafka timestamp to the sink accepting the trigger or context update.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
 		OutboxDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "outbox_depth",
 			Help: "Outbox entries waiting for delivery."}, []string{"partition"}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "consumer_lag",
@@ -65,7 +69,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		Rebalances: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "generations_total",
 			Help: "Consumer-group generations joined."}),
 	}
-	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
+	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances} {
 		if err := reg.Register(c); err != nil {

@@ -61,7 +61,8 @@ func EncodeTrigger(t *journey.Trigger, recordTime time.Time) ([]byte, error) {
 	})
 }
 
-// EncodeContext encodes a context update for the outbox.
+// EncodeContext encodes a context update for the outbox; recordTime is when
+// the oldest record whose effect it carries entered Kafka.
 func EncodeContext(c sink.Context, recordTime time.Time) ([]byte, error) {
 	return json.Marshal(contextUpdate{CustomerID: c.CustomerID, Fields: c.Fields, Delete: c.Delete, Enqueued: unixMilli(recordTime)})
 }
@@ -99,6 +100,7 @@ func decode(es []state.OutboxEntry) (decoded, error) {
 				return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
 			}
 			d.batch.Contexts = append(d.batch.Contexts, sink.Context{CustomerID: c.CustomerID, Fields: c.Fields, Delete: c.Delete})
+			d.enqueued = append(d.enqueued, c.Enqueued)
 		default:
 			return d, fmt.Errorf("outbox: entry %d has unknown kind %q", e.Seq, e.Kind)
 		}
@@ -107,7 +109,9 @@ func decode(es []state.OutboxEntry) (decoded, error) {
 }
 
 // Observer receives delivery figures (metrics). All methods may be nil-safe
-// no-ops.
+// no-ops. Delivered's latencies hold one entry per delivered trigger and
+// context update that carries its record time: from the Kafka timestamp of
+// the record that caused it to the sink accepting the batch.
 type Observer interface {
 	Delivered(partition int, triggers, contexts int, latencies []time.Duration)
 	DeliveryFailed(partition int, err error)

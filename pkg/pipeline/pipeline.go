@@ -69,7 +69,32 @@ type Config struct {
 	// SessionTimeout of the consumer group (default 10s).
 	SessionTimeout time.Duration
 	Dispatch       outbox.Config
+	// Observer, when set, receives every partition dispatcher's delivery
+	// figures in addition to the metrics set: counts, and the exact
+	// record-to-sink latency of each trigger and context update (the
+	// metrics set only keeps histogram buckets). It is called from the
+	// dispatcher goroutines, so it must be safe for concurrent use and
+	// quick. Optional; the end-to-end benchmark (bench/e2e) uses it.
+	Observer outbox.Observer
+
+	// Lateness is subtracted from the newest event time to get a
+	// partition's watermark, which fires timers (default 0).
+	Lateness time.Duration
+	// IdleAdvance, when > 0 (live mode), lets a partition that received
+	// nothing advance its watermark to wall clock - IdleAdvance - Lateness,
+	// so absence timers fire on a quiet partition. 0 (replay mode): event
+	// time only.
+	IdleAdvance time.Duration
+	// LateEvents says what to do with an event older than the watermark:
+	// LateApply (fold it; timers that fired stay fired) or LateDeadLetter.
+	LateEvents string
 }
+
+// Late-event policies.
+const (
+	LateApply      = "apply"
+	LateDeadLetter = "dead_letter"
+)
 
 func (c *Config) setDefaults() {
 	if c.StartOffset == "" {
@@ -116,6 +141,14 @@ func (c *Config) Validate() error {
 	case "", StartEarliest, StartLatest, StartCommitted:
 	default:
 		return fmt.Errorf("kafka.start_offset: %q is not earliest, latest or committed", c.StartOffset)
+	}
+	switch c.LateEvents {
+	case "", LateApply, LateDeadLetter:
+	default:
+		return fmt.Errorf("timers.late_events: %q is not apply or dead_letter", c.LateEvents)
+	}
+	if c.Lateness < 0 || c.IdleAdvance < 0 {
+		return errors.New("timers: lateness and idle_advance must not be negative")
 	}
 	return nil
 }
@@ -373,6 +406,36 @@ func (p *Pipeline) ensureDLQ(ctx context.Context, partitions int) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil
+}
+
+// observers fans delivery figures out to several observers.
+type observers []outbox.Observer
+
+func (obs observers) Delivered(partition int, triggers, contexts int, latencies []time.Duration) {
+	for _, o := range obs {
+		o.Delivered(partition, triggers, contexts, latencies)
+	}
+}
+
+func (obs observers) DeliveryFailed(partition int, err error) {
+	for _, o := range obs {
+		o.DeliveryFailed(partition, err)
+	}
+}
+
+func (obs observers) Depth(partition int, depth int64) {
+	for _, o := range obs {
+		o.Depth(partition, depth)
+	}
+}
+
+// observer is what the dispatchers report to: the metrics set, plus
+// Config.Observer when set.
+func (p *Pipeline) observer() outbox.Observer {
+	if p.cfg.Observer == nil {
+		return p.metrics
+	}
+	return observers{p.metrics, p.cfg.Observer}
 }
 
 // kafkaLogger adapts kafka-go's Printf logger to zap.

@@ -39,6 +39,7 @@ type worker struct {
 	log       *zap.Logger
 	label     string
 
+	runner       *journey.Runner
 	out          journey.Output
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
@@ -53,9 +54,22 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		return nil, err
 	}
 	log := p.log.With(zap.Int("partition", id))
+	runner := journey.NewRunner(p.engine, func(customer string, proc journey.Processor, st journey.State) (bool, error) {
+		data, found, err := sp.State(customer, proc.Name(), proc.StateVersion())
+		if err != nil || !found {
+			return false, err
+		}
+		if err := st.UnmarshalBinary(data); err != nil {
+			return false, fmt.Errorf("decode %s state: %w", proc.Name(), err)
+		}
+		return true, nil
+	})
+	runner.Lateness = p.cfg.Lateness
+	runner.DropLate = p.cfg.LateEvents == LateDeadLetter
+	runner.SetWatermark(sp.Watermark())
 	return &worker{
-		p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id),
-		disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, log, p.metrics),
+		p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
+		disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, log, p.observer()),
 		kafkaOffsets: map[string]int64{},
 	}, nil
 }
@@ -142,6 +156,14 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	w.commitKafka(true)
 	w.p.setPartition(w.id, "ready")
 
+	// In live mode an idle partition's watermark follows the wall clock,
+	// so absence timers fire without waiting for more traffic.
+	var idle <-chan time.Time
+	if w.p.cfg.IdleAdvance > 0 {
+		t := time.NewTicker(w.p.cfg.IdleAdvance / 2)
+		defer t.Stop()
+		idle = t.C
+	}
 	batch := make([]kafka.Message, 0, w.p.cfg.MaxBatchRecords)
 	for {
 		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
@@ -153,6 +175,11 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			return nil
 		case err := <-dispDone:
 			return fmt.Errorf("outbox dispatcher: %w", err)
+		case <-idle:
+			if err := w.tick(time.Now()); err != nil {
+				return err
+			}
+			continue
 		case m := <-msgs:
 			batch = append(batch, m)
 		}
@@ -264,33 +291,24 @@ func (w *worker) waitForOutbox(ctx context.Context, dispDone <-chan error) error
 
 var errStopped = errors.New("pipeline: stopped before the batch was committed")
 
+// ReasonLate is the dead-letter reason of an event older than the
+// watermark when timers.late_events is dead_letter.
+const ReasonLate ingest.Reason = "late_violation"
+
 // process folds a batch of records and commits its effects in one Pebble
 // batch. See DESIGN.md, "Commit protocol".
 func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	p := w.p
-	b := w.sp.NewBatch()
-	committed := false
-	defer func() {
-		if !committed {
-			b.Abort()
-		}
-	}()
+	tx := w.begin()
+	defer tx.abortUnlessCommitted()
 
-	customers := map[string]*journey.Customer{}
-	order := make([]*journey.Customer, 0, len(msgs))
 	seen := make(map[string]struct{}, len(msgs))
 	next := map[string]int64{}
 	last := map[string]kafka.Message{}
 	var dlq []kafka.Message
-	load := func(id string, proc journey.Processor, st journey.State) (bool, error) {
-		data, found, err := w.sp.State(id, proc.Name(), proc.StateVersion())
-		if err != nil || !found {
-			return false, err
-		}
-		if err := st.UnmarshalBinary(data); err != nil {
-			return false, fmt.Errorf("decode %s state: %w", proc.Name(), err)
-		}
-		return true, nil
+	deadLetter := func(m *kafka.Message, e *ingest.Error) {
+		dlq = append(dlq, deadLetter(m, e))
+		p.metrics.DeadLettered.WithLabelValues(string(e.Reason)).Inc()
 	}
 
 	for i := range msgs {
@@ -305,8 +323,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			if !errors.As(err, &ie) {
 				ie = &ingest.Error{Reason: ingest.ReasonFormat, Msg: err.Error()}
 			}
-			dlq = append(dlq, deadLetter(m, ie))
-			p.metrics.DeadLettered.WithLabelValues(string(ie.Reason)).Inc()
+			deadLetter(m, ie)
 			continue
 		}
 		if _, dup := seen[ev.ID]; dup {
@@ -321,41 +338,122 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			p.metrics.Duplicates.WithLabelValues(m.Topic, w.label).Inc()
 			continue
 		}
-		seen[ev.ID] = struct{}{}
-		b.MarkSeen(ev.ID, ev.Time)
-
-		c := customers[ev.CustomerID]
-		if c == nil {
-			c = p.engine.NewCustomer(ev.CustomerID)
-			if err := p.engine.Load(c, load); err != nil {
-				return err
-			}
-			customers[ev.CustomerID] = c
-			order = append(order, c)
-		}
 		w.out.Reset()
-		if err := p.engine.Fold(c, &ev, &w.out); err != nil {
+		if w.runner.Late(&ev) {
+			p.metrics.LateEvents.WithLabelValues(m.Topic, w.label).Inc()
+		}
+		switch err := w.runner.Apply(&ev, &w.out); {
+		case errors.Is(err, journey.ErrLate):
+			deadLetter(m, &ingest.Error{Reason: ReasonLate, Msg: fmt.Sprintf(
+				"event time is %s before the partition's watermark", w.runner.Watermark().Sub(ev.Time).Round(time.Millisecond))})
+			continue
+		case err != nil:
 			return err
 		}
-		for j := range w.out.Triggers {
-			t := &w.out.Triggers[j]
-			data, err := outbox.EncodeTrigger(t, m.Time)
-			if err != nil {
-				return fmt.Errorf("encode trigger %s: %w", t.ID, err)
-			}
-			b.Append(outbox.KindTrigger, data)
-			p.metrics.TriggersEmitted.WithLabelValues(t.Rule, t.Channel).Inc()
+		seen[ev.ID] = struct{}{}
+		tx.b.MarkSeen(ev.ID, ev.Time)
+		if err := tx.emit(&w.out, m.Time); err != nil {
+			return err
 		}
 		p.metrics.EventsFolded.WithLabelValues(m.Topic, w.label).Inc()
 	}
-
-	// Changed states and the customers' new context, in first-seen order.
-	procs := p.engine.Processors()
+	for _, topic := range sortedKeys(next) {
+		tx.b.SetOffset(topic, next[topic])
+	}
+	// Dead letters are written (and acknowledged) before the batch commits,
+	// so a record's offset is never durable without its dead letter.
+	if len(dlq) > 0 {
+		if err := w.writeDLQ(ctx, dlq); err != nil {
+			return err
+		}
+	}
 	var lastTime time.Time
 	if len(msgs) > 0 {
 		lastTime = msgs[len(msgs)-1].Time
 	}
-	for _, c := range order {
+	if err := tx.commit(lastTime); err != nil {
+		return err
+	}
+	p.metrics.BatchSize.Observe(float64(len(msgs)))
+	for topic, off := range next {
+		w.kafkaOffsets[topic] = off
+		if m, ok := last[topic]; ok && m.HighWaterMark > 0 {
+			p.metrics.ConsumerLag.WithLabelValues(topic, w.label).Set(float64(m.HighWaterMark - off))
+		}
+	}
+	return nil
+}
+
+// tick advances an idle partition's watermark with the wall clock (live
+// mode), firing the timers that makes due, and commits what they produced.
+func (w *worker) tick(now time.Time) error {
+	to := now.Add(-w.p.cfg.IdleAdvance - w.p.cfg.Lateness)
+	if !to.After(w.runner.Watermark()) {
+		return nil
+	}
+	tx := w.begin()
+	defer tx.abortUnlessCommitted()
+	w.out.Reset()
+	if err := w.runner.Advance(to, &w.out); err != nil {
+		return err
+	}
+	if err := tx.emit(&w.out, time.Time{}); err != nil {
+		return err
+	}
+	return tx.commit(time.Time{})
+}
+
+// tx is one group commit in progress: the Pebble batch, with the runner's
+// watermark to restore if it is abandoned.
+type tx struct {
+	w         *worker
+	b         *state.Batch
+	wm0       time.Time
+	committed bool
+}
+
+func (w *worker) begin() *tx {
+	b := w.sp.NewBatch()
+	w.runner.Timers = b
+	return &tx{w: w, b: b, wm0: w.runner.Watermark()}
+}
+
+// abortUnlessCommitted drops an abandoned batch and everything the runner
+// cached for it, so the next batch starts from what is durable.
+func (t *tx) abortUnlessCommitted() {
+	if t.committed {
+		return
+	}
+	t.b.Abort()
+	t.w.runner.Reset()
+	t.w.runner.SetWatermark(t.wm0)
+}
+
+// emit appends what one event (or tick) produced to the outbox.
+func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
+	m := t.w.p.metrics
+	for j := range out.Triggers {
+		tr := &out.Triggers[j]
+		data, err := outbox.EncodeTrigger(tr, recordTime)
+		if err != nil {
+			return fmt.Errorf("encode trigger %s: %w", tr.ID, err)
+		}
+		t.b.Append(outbox.KindTrigger, data)
+		m.TriggersEmitted.WithLabelValues(tr.Rule, tr.Channel).Inc()
+	}
+	for _, s := range out.Suppressed {
+		m.TriggersSuppressed.WithLabelValues(s.Trigger.Rule, s.Reason).Inc()
+	}
+	return nil
+}
+
+// commit writes the changed states, the customers' new context, the
+// watermark and the batch.
+func (t *tx) commit(recordTime time.Time) error {
+	w := t.w
+	p := w.p
+	procs := p.engine.Processors()
+	for _, c := range w.runner.Touched() {
 		if !c.IsDirty() {
 			continue
 		}
@@ -367,42 +465,28 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			if err != nil {
 				return fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
 			}
-			b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data)
+			t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data)
 		}
 		if fields := p.engine.Context(c); len(fields) > 0 {
-			data, err := outbox.EncodeContext(sink.Context{CustomerID: c.ID, Fields: fields}, lastTime)
+			data, err := outbox.EncodeContext(sink.Context{CustomerID: c.ID, Fields: fields}, recordTime)
 			if err != nil {
 				return err
 			}
-			b.Append(outbox.KindContext, data)
+			t.b.Append(outbox.KindContext, data)
 		}
 	}
-	for _, topic := range sortedKeys(next) {
-		b.SetOffset(topic, next[topic])
-	}
-
-	// Dead letters are written (and acknowledged) before the batch commits,
-	// so a record's offset is never durable without its dead letter.
-	if len(dlq) > 0 {
-		if err := w.writeDLQ(ctx, dlq); err != nil {
-			return err
-		}
+	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
+		t.b.SetWatermark(wm)
 	}
 	start := time.Now()
-	if err := b.Commit(); err != nil {
+	if err := t.b.Commit(); err != nil {
 		return err
 	}
-	committed = true
+	t.committed = true
+	w.runner.Reset()
 	p.metrics.BatchCommit.Observe(time.Since(start).Seconds())
-	p.metrics.BatchSize.Observe(float64(len(msgs)))
 	p.metrics.OutboxDepth.WithLabelValues(w.label).Set(float64(w.sp.OutboxDepth()))
 	w.disp.Notify()
-	for topic, off := range next {
-		w.kafkaOffsets[topic] = off
-		if m, ok := last[topic]; ok && m.HighWaterMark > 0 {
-			p.metrics.ConsumerLag.WithLabelValues(topic, w.label).Set(float64(m.HighWaterMark - off))
-		}
-	}
 	return nil
 }
 

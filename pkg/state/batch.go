@@ -2,10 +2,13 @@ package state
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/journey-dev/journey/pkg/journey"
 )
 
 // Batch collects one group commit's writes to a partition: state, dedup
@@ -13,15 +16,18 @@ import (
 // Commit, which applies everything atomically.
 type Batch struct {
 	p         *Partition
-	b         *pebble.Batch
-	seq       uint64 // next outbox seq, applied to p on commit
+	b         *pebble.Batch // indexed: timer reads see the batch's own writes
+	seq       uint64        // next outbox seq, applied to p on commit
 	appended  int64
 	maxBucket uint64
+	nextDue   uint64 // lower bound of the earliest timer, applied to p on commit
+	watermark time.Time
+	wmSet     bool
 }
 
 // NewBatch starts a batch. Only the partition's worker goroutine may use it.
 func (p *Partition) NewBatch() *Batch {
-	return &Batch{p: p, b: p.s.db.NewBatch(), seq: p.nextSeq, maxBucket: p.maxBucket}
+	return &Batch{p: p, b: p.s.db.NewIndexedBatch(), seq: p.nextSeq, maxBucket: p.maxBucket, nextDue: p.nextDue}
 }
 
 // PutState writes a customer's state for a processor, tagged with version.
@@ -86,13 +92,90 @@ func (b *Batch) Commit() error {
 	if p.s.opts.Sync {
 		opts = pebble.Sync
 	}
+	if b.wmSet {
+		_ = b.b.Set(metaKey(p.id, "wm"), binary.BigEndian.AppendUint64(nil, timeKey(b.watermark)), nil)
+	}
 	if err := b.b.Commit(opts); err != nil {
 		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
 	}
 	p.nextSeq = b.seq
 	p.maxBucket = b.maxBucket
+	p.nextDue = b.nextDue
+	if b.wmSet {
+		p.watermark = b.watermark
+	}
 	p.depth.Add(b.appended)
 	return nil
+}
+
+// SetWatermark records the partition's watermark with the batch.
+func (b *Batch) SetWatermark(t time.Time) { b.watermark, b.wmSet = t, true }
+
+// Set implements journey.TimerStore: it arms (or moves) a timer.
+func (b *Batch) Set(t journey.Timer) error {
+	if err := b.Cancel(t.Customer, t.Processor, t.Key); err != nil {
+		return err
+	}
+	at := timeKey(t.At)
+	_ = b.b.Set(timerKey(b.p.id, at, t.Customer, t.Processor, t.Key), nil, nil)
+	_ = b.b.Set(timerRevKey(b.p.id, t.Customer, t.Processor, t.Key), binary.BigEndian.AppendUint64(nil, at), nil)
+	if at < b.nextDue {
+		b.nextDue = at
+	}
+	return nil
+}
+
+// Cancel implements journey.TimerStore.
+func (b *Batch) Cancel(customer, processor, key string) error {
+	rk := timerRevKey(b.p.id, customer, processor, key)
+	v, closer, err := b.b.Get(rk)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(v) != 8 {
+		closer.Close()
+		return fmt.Errorf("state: partition %d: corrupt timer entry", b.p.id)
+	}
+	at := binary.BigEndian.Uint64(v)
+	closer.Close()
+	_ = b.b.Delete(timerKey(b.p.id, at, customer, processor, key), nil)
+	_ = b.b.Delete(rk, nil)
+	return nil
+}
+
+// PopDue implements journey.TimerStore: it removes and returns the first
+// timer due by upTo. Without a timer due it costs one comparison.
+func (b *Batch) PopDue(upTo time.Time) (journey.Timer, bool, error) {
+	limit := timeKey(upTo)
+	if limit < b.nextDue {
+		return journey.Timer{}, false, nil
+	}
+	lo, hi := keyspace(b.p.id, tagTimer)
+	it, err := b.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return journey.Timer{}, false, err
+	}
+	defer it.Close()
+	if !it.First() {
+		b.nextDue = noTimer
+		return journey.Timer{}, false, it.Error()
+	}
+	at, customer, processor, key, err := decodeTimerKey(it.Key())
+	if err != nil {
+		return journey.Timer{}, false, err
+	}
+	if at > limit {
+		b.nextDue = at
+		return journey.Timer{}, false, nil
+	}
+	_ = b.b.Delete(it.Key(), nil)
+	_ = b.b.Delete(timerRevKey(b.p.id, customer, processor, key), nil)
+	// The next timer is at or after this one: a safe lower bound.
+	b.nextDue = at
+	return journey.Timer{At: time.Unix(0, int64(at)).UTC(), Customer: customer, Processor: processor, Key: key}, true, nil
 }
 
 // Abort releases the batch without writing anything.

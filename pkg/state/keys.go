@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Key layout. Every key starts with the partition number (4 bytes,
@@ -19,6 +20,8 @@ const (
 	tagDedup     byte = 'd' // P d <bucket 8 BE> <event id> -> empty
 	tagOutbox    byte = 'q' // P q <seq 8 BE>              -> outbox entry
 	tagMeta      byte = 'm' // P m <name>                  -> meta value
+	tagTimer     byte = 't' // P t <at 8 BE> <customer> <processor> <key> -> empty (index by fire time)
+	tagTimerRev  byte = 'T' // P T <customer> <processor> <key>            -> at (8 BE): to move or cancel
 )
 
 var errBadKey = errors.New("state: malformed key")
@@ -107,4 +110,49 @@ func outboxSeq(k []byte) (uint64, error) {
 
 func metaKey(p uint32, name string) []byte {
 	return append(append(partitionPrefix(p), tagMeta), name...)
+}
+
+// timeKey encodes a time as unix nanoseconds, big-endian, so keys sort by
+// time; times before 1970 sort as 1970.
+func timeKey(t time.Time) uint64 {
+	n := t.UnixNano()
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+func timerKey(p uint32, at uint64, customer, processor, key string) []byte {
+	k := binary.BigEndian.AppendUint64(append(partitionPrefix(p), tagTimer), at)
+	k = appendString(k, customer)
+	k = appendString(k, processor)
+	return appendString(k, key)
+}
+
+func timerRevKey(p uint32, customer, processor, key string) []byte {
+	k := appendString(append(partitionPrefix(p), tagTimerRev), customer)
+	k = appendString(k, processor)
+	return appendString(k, key)
+}
+
+// decodeTimerKey is the inverse of timerKey.
+func decodeTimerKey(k []byte) (at uint64, customer, processor, key string, err error) {
+	if len(k) < 13 || k[4] != tagTimer {
+		return 0, "", "", "", errBadKey
+	}
+	at = binary.BigEndian.Uint64(k[5:13])
+	rest := k[13:]
+	if customer, rest, err = readString(rest); err != nil {
+		return
+	}
+	if processor, rest, err = readString(rest); err != nil {
+		return
+	}
+	if key, rest, err = readString(rest); err != nil {
+		return
+	}
+	if len(rest) != 0 {
+		err = errBadKey
+	}
+	return
 }

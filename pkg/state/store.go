@@ -24,6 +24,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/pkg/journey"
 )
 
 // ErrVersion reports state written by a processor version this build cannot
@@ -121,6 +123,8 @@ type Partition struct {
 
 	nextSeq   uint64        // next outbox sequence number (worker only)
 	maxBucket uint64        // highest dedup bucket written (worker only)
+	nextDue   uint64        // lower bound of the earliest armed timer (worker only)
+	watermark time.Time     // as of the last commit (worker only)
 	depth     atomic.Int64  // outbox entries not yet deleted
 	headSeq   atomic.Uint64 // lowest seq possibly still in the outbox
 }
@@ -134,6 +138,16 @@ func (p *Partition) load() error {
 		return err
 	}
 	p.nextSeq = v
+	wm, err := p.getUint64(metaKey(p.id, "wm"))
+	if err != nil {
+		return err
+	}
+	if wm > 0 {
+		p.watermark = time.Unix(0, int64(wm)).UTC()
+	}
+	if err := p.loadNextDue(); err != nil {
+		return err
+	}
 	lo, hi := keyspace(p.id, tagOutbox)
 	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -157,6 +171,51 @@ func (p *Partition) load() error {
 		p.headSeq.Store(p.nextSeq)
 	}
 	p.depth.Store(n)
+	return it.Error()
+}
+
+// noTimer is nextDue when no timer is armed.
+const noTimer = ^uint64(0)
+
+func (p *Partition) loadNextDue() error {
+	lo, hi := keyspace(p.id, tagTimer)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	p.nextDue = noTimer
+	if it.First() {
+		at, _, _, _, err := decodeTimerKey(it.Key())
+		if err != nil {
+			return err
+		}
+		p.nextDue = at
+	}
+	return it.Error()
+}
+
+// Watermark is the partition's watermark as of the last commit (zero if
+// none was ever recorded).
+func (p *Partition) Watermark() time.Time { return p.watermark }
+
+// Timers calls fn with every armed timer of the partition in firing order.
+func (p *Partition) Timers(fn func(journey.Timer) error) error {
+	lo, hi := keyspace(p.id, tagTimer)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		at, c, proc, key, err := decodeTimerKey(it.Key())
+		if err != nil {
+			return err
+		}
+		if err := fn(journey.Timer{At: time.Unix(0, int64(at)).UTC(), Customer: c, Processor: proc, Key: key}); err != nil {
+			return err
+		}
+	}
 	return it.Error()
 }
 
@@ -323,7 +382,7 @@ func (p *Partition) Drop() error {
 	if err := p.s.db.DeleteRange(lo, hi, pebble.Sync); err != nil {
 		return err
 	}
-	p.nextSeq, p.maxBucket = 0, 0
+	p.nextSeq, p.maxBucket, p.nextDue, p.watermark = 0, 0, noTimer, time.Time{}
 	p.depth.Store(0)
 	p.headSeq.Store(0)
 	return nil

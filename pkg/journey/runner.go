@@ -1,0 +1,237 @@
+package journey
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Timer is one armed timer: the processor's key for a customer, due when
+// the watermark reaches At.
+type Timer struct {
+	At        time.Time
+	Customer  string
+	Processor string
+	Key       string
+}
+
+// TimerStore is the durable timer index a Runner drives: pkg/state
+// implements it on Pebble (in the same batch as the state), MemTimers in
+// memory. Due timers come out in Compare order, so every implementation
+// fires them in the same order.
+type TimerStore interface {
+	// Set arms (or moves) the timer (customer, processor, key).
+	Set(t Timer) error
+	// Cancel disarms it; a timer that is not armed is not an error.
+	Cancel(customer, processor, key string) error
+	// PopDue removes and returns the first timer in Compare order with
+	// At <= upTo, if any.
+	PopDue(upTo time.Time) (Timer, bool, error)
+}
+
+// Compare orders timers by fire time, then customer, processor and key,
+// each compared by length first, then bytes (the order of their
+// length-prefixed encoding in the state store).
+func Compare(a, b Timer) int {
+	if c := a.At.Compare(b.At); c != 0 {
+		return c
+	}
+	for _, p := range [...][2]string{{a.Customer, b.Customer}, {a.Processor, b.Processor}, {a.Key, b.Key}} {
+		if c := cmp.Compare(len(p[0]), len(p[1])); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(p[0], p[1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// MemTimers is an in-memory TimerStore (tests, golden files, tools).
+type MemTimers struct{ ts []Timer }
+
+func (m *MemTimers) find(customer, processor, key string) int {
+	return slices.IndexFunc(m.ts, func(t Timer) bool {
+		return t.Customer == customer && t.Processor == processor && t.Key == key
+	})
+}
+
+// Set implements TimerStore.
+func (m *MemTimers) Set(t Timer) error {
+	if i := m.find(t.Customer, t.Processor, t.Key); i >= 0 {
+		m.ts = slices.Delete(m.ts, i, i+1)
+	}
+	i, _ := slices.BinarySearchFunc(m.ts, t, Compare)
+	m.ts = slices.Insert(m.ts, i, t)
+	return nil
+}
+
+// Cancel implements TimerStore.
+func (m *MemTimers) Cancel(customer, processor, key string) error {
+	if i := m.find(customer, processor, key); i >= 0 {
+		m.ts = slices.Delete(m.ts, i, i+1)
+	}
+	return nil
+}
+
+// PopDue implements TimerStore.
+func (m *MemTimers) PopDue(upTo time.Time) (Timer, bool, error) {
+	if len(m.ts) == 0 || m.ts[0].At.After(upTo) {
+		return Timer{}, false, nil
+	}
+	t := m.ts[0]
+	m.ts = m.ts[1:]
+	return t, true, nil
+}
+
+// Pending returns the armed timers in firing order.
+func (m *MemTimers) Pending() []Timer { return slices.Clone(m.ts) }
+
+// ErrLate reports an event older than the watermark under the dead-letter
+// late policy.
+var ErrLate = errors.New("journey: event older than the watermark")
+
+// Runner applies events and timers to customers in the one order that
+// makes folds deterministic, whatever the batch sizes: before each event,
+// the watermark moves to the event's time minus the allowed lateness and
+// every timer due by then fires, in Compare order; then the event is
+// folded. Advance moves the watermark without an event (an idle partition
+// in live mode, the end of a replay).
+//
+// A Runner is used by one goroutine. It caches the customers it touched
+// until Reset; Touched lists them in first-touch order for the commit.
+type Runner struct {
+	engine *Engine
+	load   Loader
+	// Timers is the timer index; set it (e.g. to one bound to the current
+	// batch) before Apply or Advance.
+	Timers TimerStore
+	// Lateness is subtracted from event times to get the watermark.
+	Lateness time.Duration
+	// DropLate, when set, makes Apply refuse (ErrLate) an event older than
+	// the watermark; otherwise such an event is folded, and timers that
+	// already fired stay fired.
+	DropLate bool
+
+	watermark time.Time
+	customers map[string]*Customer
+	order     []*Customer
+}
+
+// NewRunner returns a runner folding through engine and loading customers
+// it has not cached with load.
+func NewRunner(engine *Engine, load Loader) *Runner {
+	return &Runner{engine: engine, load: load, customers: map[string]*Customer{}}
+}
+
+// Watermark is the current watermark (zero before any event).
+func (r *Runner) Watermark() time.Time { return r.watermark }
+
+// SetWatermark restores a watermark (from the state store).
+func (r *Runner) SetWatermark(t time.Time) { r.watermark = t }
+
+// Customer returns the loaded customer id, from the cache or the loader.
+func (r *Runner) Customer(id string) (*Customer, error) {
+	if c := r.customers[id]; c != nil {
+		return c, nil
+	}
+	c := r.engine.NewCustomer(id)
+	if err := r.engine.Load(c, r.load); err != nil {
+		return nil, err
+	}
+	r.customers[id] = c
+	r.order = append(r.order, c)
+	return c, nil
+}
+
+// Touched lists the customers cached since the last Reset, in the order
+// they were first touched.
+func (r *Runner) Touched() []*Customer { return r.order }
+
+// Reset forgets the cached customers (after a commit, or an abandoned
+// batch whose in-memory changes must not survive).
+func (r *Runner) Reset() {
+	clear(r.customers)
+	r.order = r.order[:0]
+}
+
+// Late reports whether ev is older than the watermark.
+func (r *Runner) Late(ev *Event) bool {
+	return !r.watermark.IsZero() && ev.Time.Before(r.watermark)
+}
+
+// Apply fires the timers ev's time makes due, then folds ev. Triggers,
+// suppressions and timer changes accumulate in out.
+func (r *Runner) Apply(ev *Event, out *Output) error {
+	if r.Late(ev) {
+		if r.DropLate {
+			return ErrLate
+		}
+	} else if err := r.Advance(ev.Time.Add(-r.Lateness), out); err != nil {
+		return err
+	}
+	c, err := r.Customer(ev.CustomerID)
+	if err != nil {
+		return err
+	}
+	mark := len(out.Timers)
+	if err := r.engine.Fold(c, ev, out); err != nil {
+		return err
+	}
+	return r.applyTimers(c.ID, out.Timers[mark:])
+}
+
+// Advance moves the watermark to to (never backwards) and fires every
+// timer due by then.
+func (r *Runner) Advance(to time.Time, out *Output) error {
+	if !to.After(r.watermark) {
+		return nil
+	}
+	r.watermark = to
+	if r.Timers == nil {
+		return nil
+	}
+	for {
+		t, ok, err := r.Timers.PopDue(to)
+		if err != nil {
+			return fmt.Errorf("journey: timers: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		c, err := r.Customer(t.Customer)
+		if err != nil {
+			return err
+		}
+		mark := len(out.Timers)
+		if err := r.engine.FireTimer(c, t.Processor, t.Key, t.At, out); err != nil {
+			return err
+		}
+		if err := r.applyTimers(c.ID, out.Timers[mark:]); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *Runner) applyTimers(customer string, ops []TimerOp) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	if r.Timers == nil {
+		return errors.New("journey: a processor set a timer but the runner has no timer store")
+	}
+	for _, op := range ops {
+		var err error
+		if op.Cancel {
+			err = r.Timers.Cancel(customer, op.Processor, op.Key)
+		} else {
+			err = r.Timers.Set(Timer{At: op.At, Customer: customer, Processor: op.Processor, Key: op.Key})
+		}
+		if err != nil {
+			return fmt.Errorf("journey: timers: %w", err)
+		}
+	}
+	return nil
+}

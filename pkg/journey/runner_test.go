@@ -1,0 +1,250 @@
+package journey_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/pkg/journey"
+)
+
+// abandon is a toy absence processor: "Add" arms a timer 1h later,
+// "Buy" cancels it; when it fires, a trigger.
+type abandon struct{}
+
+type abandonState struct {
+	Armed  bool   `json:"armed"`
+	Fired  int    `json:"fired"`
+	LastID string `json:"last_id"`
+}
+
+func (s *abandonState) MarshalBinary() ([]byte, error) { return json.Marshal(s) }
+func (s *abandonState) UnmarshalBinary(b []byte) error { return json.Unmarshal(b, s) }
+
+func (abandon) Name() string            { return "abandon" }
+func (abandon) StateVersion() uint32    { return 1 }
+func (abandon) NewState() journey.State { return &abandonState{} }
+func (abandon) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
+	s := st.(*abandonState)
+	switch ev.Name {
+	case "Add":
+		s.Armed, s.LastID = true, ev.ID
+		out.SetTimer("cart", ev.Time.Add(time.Hour))
+	case "Buy":
+		s.Armed = false
+		out.CancelTimer("cart")
+	case "Panic":
+		panic("boom")
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+func (abandon) OnTimer(st journey.State, customer, key string, at time.Time, out *journey.Output) (bool, error) {
+	s := st.(*abandonState)
+	if !s.Armed {
+		return false, nil
+	}
+	s.Armed = false
+	s.Fired++
+	out.Emit(journey.Trigger{ID: journey.TriggerID("abandon", customer, key+"@"+at.String()), Rule: "abandon",
+		CustomerID: customer, Channel: "email", At: at, Causes: []string{s.LastID}})
+	return true, nil
+}
+
+// capPolicy admits one trigger per customer and suppresses the rest.
+type capPolicy struct{}
+
+type capState struct{ Sent int }
+
+func (s *capState) MarshalBinary() ([]byte, error) { return json.Marshal(s) }
+func (s *capState) UnmarshalBinary(b []byte) error { return json.Unmarshal(b, s) }
+
+func (capPolicy) Name() string            { return "policy" }
+func (capPolicy) StateVersion() uint32    { return 1 }
+func (capPolicy) NewState() journey.State { return &capState{} }
+func (capPolicy) Fold(journey.State, *journey.Event, *journey.Output) (bool, error) {
+	return false, nil
+}
+func (capPolicy) OnTimer(journey.State, string, string, time.Time, *journey.Output) (bool, error) {
+	return false, nil
+}
+func (capPolicy) Admit(st journey.State, t journey.Trigger, _ time.Time, _ journey.PolicyEnv, out *journey.Output) (bool, error) {
+	s := st.(*capState)
+	if s.Sent >= 1 {
+		out.Suppress(t, "channel_cap")
+		return false, nil
+	}
+	s.Sent++
+	out.Admit(t)
+	return true, nil
+}
+
+var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+
+func ev(id, customer, name string, min int) journey.Event {
+	return journey.Event{ID: id, CustomerID: customer, Name: name, Kind: journey.KindTrack, Time: t0.Add(time.Duration(min) * time.Minute)}
+}
+
+// harness runs events through a Runner, committing (encoding states and
+// forgetting the cache) every `batch` events, like the pipeline does.
+type harness struct {
+	engine *journey.Engine
+	stored map[string][]byte
+	timers *journey.MemTimers
+	runner *journey.Runner
+	log    []string
+}
+
+func newHarness(t *testing.T, procs ...journey.Processor) *harness {
+	t.Helper()
+	e, err := journey.NewEngine(procs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{engine: e, stored: map[string][]byte{}, timers: &journey.MemTimers{}}
+	h.runner = journey.NewRunner(e, func(c string, p journey.Processor, st journey.State) (bool, error) {
+		b, ok := h.stored[c+"/"+p.Name()]
+		if !ok {
+			return false, nil
+		}
+		return true, st.UnmarshalBinary(b)
+	})
+	h.runner.Timers = h.timers
+	return h
+}
+
+func (h *harness) commit(t *testing.T) {
+	t.Helper()
+	for _, c := range h.runner.Touched() {
+		for i, p := range h.engine.Processors() {
+			if c.Dirty[i] {
+				b, err := c.States[i].MarshalBinary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.stored[c.ID+"/"+p.Name()] = b
+			}
+		}
+	}
+	h.runner.Reset()
+}
+
+func (h *harness) record(out *journey.Output) {
+	for _, tr := range out.Triggers {
+		h.log = append(h.log, fmt.Sprintf("trigger %s %s at %s", tr.Rule, tr.CustomerID, tr.At.Format("15:04")))
+	}
+	for _, s := range out.Suppressed {
+		h.log = append(h.log, fmt.Sprintf("suppressed %s %s: %s", s.Trigger.Rule, s.Trigger.CustomerID, s.Reason))
+	}
+}
+
+func (h *harness) run(t *testing.T, batch int, evs []journey.Event) string {
+	t.Helper()
+	var out journey.Output
+	for i := range evs {
+		out.Reset()
+		if err := h.runner.Apply(&evs[i], &out); err != nil {
+			t.Fatal(err)
+		}
+		h.record(&out)
+		if (i+1)%batch == 0 {
+			h.commit(t)
+		}
+	}
+	h.commit(t)
+	return strings.Join(h.log, "\n")
+}
+
+func TestTimerFiresBeforeTheEventThatPassesIt(t *testing.T) {
+	evs := []journey.Event{
+		ev("a1", "c1", "Add", 0),
+		ev("a2", "c2", "Add", 10),
+		ev("b2", "c2", "Buy", 30),   // c2 checks out: its timer is cancelled
+		ev("x1", "c1", "Buy", 60),   // exactly at c1's deadline: the timer fires first
+		ev("a3", "c1", "Add", 61),   // re-armed...
+		ev("a4", "c1", "Add", 90),   // ...and moved
+		ev("z", "c9", "Noop", 150),  // 10:00+150 passes 10:00+90+60: fires once
+		ev("z2", "c9", "Noop", 500), // nothing left
+	}
+	want := "trigger abandon c1 at 11:00\ntrigger abandon c1 at 12:30"
+	var outputs []string
+	for _, batch := range []int{1, 2, 3, 100} {
+		h := newHarness(t, abandon{})
+		got := h.run(t, batch, evs)
+		if got != want {
+			t.Fatalf("batch %d:\n%s\nwant\n%s", batch, got, want)
+		}
+		outputs = append(outputs, fmt.Sprint(h.stored))
+		if p := h.timers.Pending(); len(p) != 0 {
+			t.Fatalf("timers left: %+v", p)
+		}
+	}
+	for _, o := range outputs[1:] {
+		if o != outputs[0] {
+			t.Fatalf("state depends on batch size:\n%s\n%s", outputs[0], o)
+		}
+	}
+}
+
+func TestAdvanceFiresWithoutEvents(t *testing.T) {
+	h := newHarness(t, abandon{})
+	h.run(t, 1, []journey.Event{ev("a1", "c1", "Add", 0)})
+	var out journey.Output
+	if err := h.runner.Advance(t0.Add(59*time.Minute), &out); err != nil || len(out.Triggers) != 0 {
+		t.Fatalf("fired early: %v %v", out.Triggers, err)
+	}
+	if err := h.runner.Advance(t0.Add(60*time.Minute), &out); err != nil || len(out.Triggers) != 1 {
+		t.Fatalf("did not fire at the boundary: %v %v", out.Triggers, err)
+	}
+	if !h.runner.Watermark().Equal(t0.Add(time.Hour)) {
+		t.Fatalf("watermark %v", h.runner.Watermark())
+	}
+}
+
+func TestLateEvents(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		h := newHarness(t, abandon{})
+		h.runner.Lateness = 5 * time.Minute
+		h.runner.DropLate = drop
+		h.run(t, 10, []journey.Event{ev("a", "c", "Noop", 30)})
+		late := ev("b", "c", "Add", 10) // 10 < 30-5
+		var out journey.Output
+		err := h.runner.Apply(&late, &out)
+		if drop != errors.Is(err, journey.ErrLate) {
+			t.Fatalf("drop=%v: err %v", drop, err)
+		}
+		if !drop && len(h.timers.Pending()) != 1 {
+			t.Fatal("a late event applied under the apply policy must still be folded")
+		}
+	}
+}
+
+func TestPolicyAdmitsAndSuppresses(t *testing.T) {
+	h := newHarness(t, abandon{}, capPolicy{})
+	got := h.run(t, 1, []journey.Event{
+		ev("a1", "c1", "Add", 0), ev("n", "c1", "Noop", 70), ev("a2", "c1", "Add", 80), ev("n2", "c1", "Noop", 200),
+	})
+	want := "trigger abandon c1 at 11:00\nsuppressed abandon c1: channel_cap"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestPanicIsAFoldError(t *testing.T) {
+	h := newHarness(t, abandon{})
+	e := ev("p", "c", "Panic", 0)
+	var out journey.Output
+	if err := h.runner.Apply(&e, &out); !errors.Is(err, journey.ErrFold) {
+		t.Fatalf("want ErrFold, got %v", err)
+	}
+}
+
+func TestEngineRejectsTwoPolicies(t *testing.T) {
+	if _, err := journey.NewEngine(capPolicy{}, capPolicy{}); err == nil {
+		t.Fatal("two processors named policy accepted")
+	}
+}
