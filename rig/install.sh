@@ -33,8 +33,12 @@ if [ ! -f "$libs/.complete" ]; then
   command -v mvn >/dev/null || fail "mvn not found: it fetches Kafka's jars (rig/pom.xml)"
   echo "rig/install: fetching Apache Kafka jars into $libs"
   rm -rf "$libs"
-  mvn -q -B -f rig/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs" \
-    || fail "mvn could not fetch Kafka's jars (rig/pom.xml)"
+  mkdir -p "$cache"
+  if ! mvn -q -B -ntp -Dstyle.color=never -f rig/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$libs" > "$cache/mvn.log" 2>&1; then
+    cat "$cache/mvn.log" >&2
+    fail "mvn could not fetch Kafka's jars (rig/pom.xml); its output is above"
+  fi
   ls "$libs"/kafka_2.13-*.jar >/dev/null 2>&1 || fail "no kafka_2.13 jar in $libs after mvn"
   touch "$libs/.complete"
 fi
