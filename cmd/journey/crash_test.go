@@ -247,46 +247,15 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 	}
 
 	// Every customer's state equals the uninterrupted fold.
-	store, err := state.Open(filepath.Join(e.dir, "state"), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	var sections struct {
-		Processors map[string]yaml.Node `yaml:"processors"`
-	}
-	_ = yaml.Unmarshal([]byte(crashProcessors), &sections)
-	procs, _ := processors.Build(sections.Processors, nil)
-	checked := 0
-	for pid := range partitions {
-		p, err := store.Partition(pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = p.Customers(func(cust string, _ []string) error {
-			for _, proc := range procs {
-				data, found, err := p.State(cust, proc.Name(), proc.StateVersion())
-				if err != nil {
-					return err
-				}
-				st := proc.NewState()
-				if found {
-					if err := st.UnmarshalBinary(data); err != nil {
-						return err
-					}
-				}
-				b, _ := json.Marshal(st)
-				if want := wantStates[cust][proc.Name()]; string(b) != want {
-					return fmt.Errorf("customer %s, processor %s:\n got %s\nwant %s", cust, proc.Name(), b, want)
-				}
+	got2 := dumpStates(t, filepath.Join(e.dir, "state"), partitions, crashProcessors)
+	for cust, procs := range wantStates {
+		for name, want := range procs {
+			if got2[cust][name] != want {
+				t.Fatalf("customer %s, processor %s:\n got %s\nwant %s", cust, name, got2[cust][name], want)
 			}
-			checked++
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
 	}
+	checked := len(got2)
 	if checked != customers {
 		t.Fatalf("checked %d customers, want %d", checked, customers)
 	}
@@ -324,4 +293,54 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// dumpStates opens a (closed) state dir and returns every customer's state
+// per processor as JSON.
+func dumpStates(t *testing.T, dir string, partitions int, procYAML string) map[string]map[string]string {
+	t.Helper()
+	store, err := state.Open(dir, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var sections struct {
+		Processors map[string]yaml.Node `yaml:"processors"`
+	}
+	if err := yaml.Unmarshal([]byte(procYAML), &sections); err != nil {
+		t.Fatal(err)
+	}
+	procs, err := processors.Build(sections.Processors, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	for pid := range partitions {
+		p, err := store.Partition(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.Customers(func(cust string, _ []string) error {
+			out[cust] = map[string]string{}
+			for _, proc := range procs {
+				data, found, err := p.State(cust, proc.Name(), proc.StateVersion())
+				if err != nil {
+					return err
+				}
+				st := proc.NewState()
+				if found {
+					if err := st.UnmarshalBinary(data); err != nil {
+						return err
+					}
+				}
+				b, _ := json.Marshal(st)
+				out[cust][proc.Name()] = string(b)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }

@@ -164,6 +164,8 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		defer t.Stop()
 		idle = t.C
 	}
+	commitTick := time.NewTicker(w.p.cfg.CommitInterval)
+	defer commitTick.Stop()
 	batch := make([]kafka.Message, 0, w.p.cfg.MaxBatchRecords)
 	for {
 		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
@@ -179,6 +181,10 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			if err := w.tick(time.Now()); err != nil {
 				return err
 			}
+			continue
+		case <-commitTick.C:
+			// A quiet partition still publishes its last position.
+			w.commitKafka(false)
 			continue
 		case m := <-msgs:
 			batch = append(batch, m)

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/internal/testrig"
+)
+
+// TestDeterministicAcrossBatchingAndPacing feeds the same events to two
+// independent `journey run`s — one committing every record on its own while
+// the events trickle in, one consuming the finished topic in large batches —
+// and requires byte-identical state for every customer and the same
+// triggers. Wall-clock watermark advance is off (replay semantics), so only
+// event time matters.
+func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
+	const partitions, customers, perCustomer = 3, 60, 25
+	e := newRigEnv(t, partitions)
+	msgs := crashWorkload(11, customers, perCustomer, time.Now().Add(-5*time.Hour).Truncate(time.Second))
+
+	run := func(name, batchYAML string, produce func()) (map[string]map[string]string, []string) {
+		sub := *e
+		sub.group, sub.prefix, sub.dir = e.group+"-"+name, e.prefix+name+":", filepath.Join(e.dir, name)
+		if err := os.MkdirAll(sub.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cfg := sub.config(t, crashProcessors+"timers:\n  idle_advance: 0s\n")
+		if err := writeFile(cfg, strings.Replace(readFile(t, cfg), "batch:\n  commit_interval: 100ms\n", batchYAML, 1)); err != nil {
+			t.Fatal(err)
+		}
+		c := startChild(t, "run", "--config", cfg)
+		c.waitReady(t, time.Minute)
+		if produce != nil {
+			produce()
+		}
+		testrig.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
+			if got := committedTotal(t, &sub); got != int64(len(msgs)) {
+				return fmt.Errorf("%s: %d of %d records committed", name, got, len(msgs))
+			}
+			return nil
+		})
+		var ids []string
+		testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+			ids = ids[:0]
+			for _, ch := range []string{"email", "call_centre", "push", "web", "app"} {
+				es, err := e.rdb.XRange(context.Background(), sub.prefix+"triggers:"+ch, "-", "+").Result()
+				if err != nil {
+					return err
+				}
+				for _, m := range es {
+					ids = append(ids, ch+"/"+m.Values["id"].(string))
+				}
+			}
+			if len(ids) == 0 {
+				return fmt.Errorf("%s: no triggers yet", name)
+			}
+			return nil
+		})
+		if code := c.stop(t, 30*time.Second); code != 0 {
+			t.Fatalf("%s: exit %d", name, code)
+		}
+		slices.Sort(ids)
+		return dumpStates(t, filepath.Join(sub.dir, "state"), partitions, crashProcessors), ids
+	}
+
+	// Run A: one record per commit, while the producer trickles events in.
+	statesA, trigA := run("a", "batch:\n  commit_interval: 100ms\n  max_records: 1\n", func() {
+		w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
+			BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
+		defer w.Close()
+		for i := 0; i < len(msgs); i += 25 {
+			if err := w.WriteMessages(context.Background(), msgs[i:min(i+25, len(msgs))]...); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond) // pacing the producer, not waiting for a result
+		}
+	})
+	// Run B: the whole topic at once, in batches of up to 5000 with a linger.
+	statesB, trigB := run("b", "batch:\n  commit_interval: 100ms\n  max_records: 5000\n  linger: 50ms\n", nil)
+
+	if len(statesA) != customers || len(statesB) != customers {
+		t.Fatalf("customers: %d and %d, want %d", len(statesA), len(statesB), customers)
+	}
+	for cust, procs := range statesA {
+		for name, a := range procs {
+			if b := statesB[cust][name]; a != b {
+				t.Fatalf("customer %s, processor %s differs:\n A %s\n B %s", cust, name, a, b)
+			}
+		}
+	}
+	if !slices.Equal(trigA, trigB) {
+		t.Fatalf("triggers differ: %d vs %d", len(trigA), len(trigB))
+	}
+	t.Logf("%d records, %d customers: identical state and %d identical triggers", len(msgs), customers, len(trigA))
+}
