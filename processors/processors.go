@@ -15,11 +15,27 @@
 //	  threshold: 3
 //	profile:
 //	  max_anonymous_ids: 5
+//	engagement:
+//	  weights: {"Product Shared": 5}   # merged over the defaults
+//	  tiers: [at_risk, active, advocate]
+//	  boundaries: [5, 30]
+//	cart:
+//	  timeout: 1h
+//	dormancy:
+//	  after: 720h
+//	  kinds: [track, page, screen]
+//	policy:
+//	  rules: {cart.abandoned: {cooldown: 4h, quiet: hold}}
+//	  caps: {email: {max: 2, window: 24h}}   # replaces the default caps
 //
 // A section is decoded strictly over the processor's defaults: an absent
 // section or field keeps its default, an unknown section or field is an
 // error naming it, an empty field ("threshold:") is an error, durations
-// are Go duration strings ("168h", "30m"). Errors name the field as
+// are Go duration strings ("168h", "30m"). A list replaces the default
+// list; a map (engagement.weights, chanpref.responses) is merged over the
+// default map, entry by entry, except policy.rules and policy.caps, which
+// are decoded strictly entry by entry and replace theirs (a cap left out
+// is no cap). Errors name the field as
 // "<section>.<field>" with its line.
 package processors
 
@@ -34,8 +50,14 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/cart"
+	"github.com/journey-dev/journey/processors/chanpref"
+	"github.com/journey-dev/journey/processors/dormancy"
+	"github.com/journey-dev/journey/processors/engagement"
 	"github.com/journey-dev/journey/processors/interest"
+	"github.com/journey-dev/journey/processors/policy"
 	"github.com/journey-dev/journey/processors/profile"
+	"github.com/journey-dev/journey/processors/recovery"
 )
 
 // Spec describes one processor.
@@ -54,6 +76,13 @@ func All() []Spec {
 	return []Spec{
 		{Name: profile.Name, Build: builder(profile.Name, profile.DefaultConfig, profile.New)},
 		{Name: interest.Name, Build: builder(interest.Name, interest.DefaultConfig, interest.New)},
+		{Name: recovery.Name, Build: builder(recovery.Name, recovery.DefaultConfig, recovery.New)},
+		{Name: engagement.Name, Build: builder(engagement.Name, engagement.DefaultConfig, engagement.New)},
+		{Name: chanpref.Name, Build: builder(chanpref.Name, chanpref.DefaultConfig, chanpref.New)},
+		{Name: cart.Name, Build: builder(cart.Name, cart.DefaultConfig, cart.New)},
+		{Name: dormancy.Name, Build: builder(dormancy.Name, dormancy.DefaultConfig, dormancy.New)},
+		// The contact policy: folded after the others, it sees every trigger.
+		{Name: policy.Name, Build: builder(policy.Name, policy.DefaultConfig, policy.New)},
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
 	const partitions, customers, perCustomer = 3, 60, 25
 	e := newRigEnv(t, partitions)
-	msgs := crashWorkload(11, customers, perCustomer, time.Now().Add(-5*time.Hour).Truncate(time.Second))
+	msgs := crashWorkload(11, customers, perCustomer, workloadStart)
 
 	run := func(name, batchYAML string, produce func()) (map[string]map[string]string, []string) {
 		sub := *e
@@ -32,7 +32,7 @@ func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
 		if err := os.MkdirAll(sub.dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		cfg := sub.config(t, crashProcessors+"timers:\n  idle_advance: 0s\n")
+		cfg := sub.config(t, crashProcessors)
 		if err := writeFile(cfg, strings.Replace(readFile(t, cfg), "batch:\n  commit_interval: 100ms\n", batchYAML, 1)); err != nil {
 			t.Fatal(err)
 		}
@@ -49,18 +49,16 @@ func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
 		})
 		var ids []string
 		testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
-			ids = ids[:0]
-			for _, ch := range []string{"email", "call_centre", "push", "web", "app"} {
-				es, err := e.rdb.XRange(context.Background(), sub.prefix+"triggers:"+ch, "-", "+").Result()
-				if err != nil {
-					return err
-				}
-				for _, m := range es {
-					ids = append(ids, ch+"/"+m.Values["id"].(string))
-				}
+			got, err := sub.triggerIDs()
+			if err != nil {
+				return err
 			}
-			if len(ids) == 0 {
+			if len(got) == 0 {
 				return fmt.Errorf("%s: no triggers yet", name)
+			}
+			ids = ids[:0]
+			for id := range got {
+				ids = append(ids, id)
 			}
 			return nil
 		})

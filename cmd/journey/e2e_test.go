@@ -27,6 +27,9 @@ processors:
   interest:
     threshold: 2
     target: email
+  policy:
+    quiet_hours:
+      channels: []   # event times follow the wall clock here; quiet hours have their own tests
 `)
 	c := startChild(t, "run", "--config", cfg)
 
@@ -35,14 +38,14 @@ processors:
 	// Customer u-100: a Segment view on the web, then a structured CloudEvent view in the app.
 	kcatProduce(t, e.brokers, e.topic, nil,
 		`u-100|{"type":"track","messageId":"seg-1","userId":"u-100","event":"Product Viewed","timestamp":"`+ts(0)+
-			`","context":{"channel":"web","timezone":"Europe/Paris"},"properties":{"product_id":"boot-1","category":"boots","price":89.5}}`)
+			`","context":{"channel":"web","timezone":"Europe/Paris","consent":{"email":true}},"properties":{"product_id":"boot-1","category":"boots","price":89.5}}`)
 	kcatProduce(t, e.brokers, e.topic, []string{"content-type=application/cloudevents+json"},
 		`u-100|{"specversion":"1.0","id":"ce-1","source":"/app","type":"com.example.product.viewed","subject":"u-100","time":"`+ts(time.Minute)+
-			`","channel":"app","datacontenttype":"application/json","data":{"product_id":"boot-2","category":"boots"}}`)
+			`","channel":"app","consent":"email=true","datacontenttype":"application/json","data":{"product_id":"boot-2","category":"boots"}}`)
 	// Customer u-200: a binary-mode CloudEvent, then a Segment view.
 	kcatProduce(t, e.brokers, e.topic, []string{
 		"ce_specversion=1.0", "ce_id=ce-2", "ce_source=/app", "ce_type=com.example.product.viewed", "ce_subject=u-200",
-		"ce_time=" + ts(2*time.Minute), "ce_channel=app", "content-type=application/json"},
+		"ce_time=" + ts(2*time.Minute), "ce_channel=app", "ce_consent=email=true", "content-type=application/json"},
 		`u-200|{"product_id":"hat-1","category":"hats"}`)
 	kcatProduce(t, e.brokers, e.topic, nil,
 		`u-200|{"type":"track","messageId":"seg-2","userId":"u-200","event":"Product Viewed","timestamp":"`+ts(3*time.Minute)+

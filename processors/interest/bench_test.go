@@ -53,9 +53,18 @@ func warmState(b *testing.B, p *interest.Processor, w warm) ([]byte, *journey.Ev
 }
 
 // BenchmarkFold is the per-event hot path for a Product Viewed on a warm
-// state: decode the stored state, fold the event, encode the state.
+// state: decode the stored state, fold the event, encode the state; with
+// the default decay, and without (half_life 0).
 func BenchmarkFold(b *testing.B) {
-	p := mustNew(b, interest.DefaultConfig())
+	nodecay := interest.DefaultConfig()
+	nodecay.HalfLife = 0
+	for _, cfg := range []interest.Config{interest.DefaultConfig(), nodecay} {
+		b.Run("half_life="+cfg.HalfLife.String(), func(b *testing.B) { benchFold(b, cfg) })
+	}
+}
+
+func benchFold(b *testing.B, cfg interest.Config) {
+	p := mustNew(b, cfg)
 	for _, w := range warmStates {
 		b.Run(w.name, func(b *testing.B) {
 			data, ev := warmState(b, p, w)

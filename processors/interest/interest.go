@@ -1,8 +1,8 @@
 // Package interest is the "recent interest" processor: it follows the
 // product categories a customer views on the web and in the app and, when
-// the views of one category within a sliding window reach a threshold with
-// no purchase in that category, emits one "we saw you looking at X"
-// trigger.
+// the interest in one category — its views within a sliding window, old
+// views weighing less — reaches a threshold with no purchase in that
+// category, emits one "we saw you looking at X" trigger.
 //
 // # Rules
 //
@@ -22,13 +22,23 @@
 //     while it is. An event older than that is ignored, so late and
 //     out-of-order events never bring back what the window dropped; one
 //     within the window is folded in its time order.
-//   - When a view brings a category's count to Config.Threshold or more,
-//     no purchase of it is within the window, and no trigger was emitted
-//     for the current crossing, a trigger is emitted. The category can make
-//     another only after its count has fallen below the threshold (views
-//     left the window, or a purchase cleared them). A crossing suppressed
-//     by a purchase is not reported late: the first view after the purchase
-//     has left the window, with the count still at the threshold, fires.
+//   - Interest: with Config.HalfLife 0, a category's interest is its number
+//     of views in the window. Otherwise each view counts
+//     2^(-age/half_life), age being its age at the end of the window, and
+//     the sum is rounded to one decimal (the figure the payload and the
+//     context show): three views within about three hours make 3.0, three
+//     spread over two days about 2.4, and need a fourth.
+//   - When a view brings a category's interest to Config.Threshold or
+//     more, no purchase of it is within the window, and no trigger was
+//     emitted for the current crossing, a trigger is emitted. The category
+//     can make another only once the crossing no longer holds: with no
+//     decay, when its count has fallen below the threshold (views left the
+//     window, or a purchase cleared them); with decay, when its interest
+//     has fallen below half the threshold (a half-life after the crossing
+//     if no view followed), so a customer who keeps looking is not
+//     re-triggered on every view. A crossing suppressed by a purchase is
+//     not reported late: the first view after the purchase has left the
+//     window, with the interest still at the threshold, fires.
 //   - State is bounded: at most Config.MaxCategories categories (the least
 //     recently viewed or purchased goes first) of at most Config.MaxViews
 //     views (the oldest goes first).
@@ -44,23 +54,28 @@
 //	views        the number of views counted
 //	product_ids  the products viewed, most recent first, deduplicated, at most 5
 //	window       Config.Window ("168h")
+//	interest     the interest, one decimal (with decay only)
+//	half_life    Config.HalfLife ("72h") (with decay only)
 //
 // # Context
 //
-// interest.top is a JSON array of up to 5 categories with views, by number
-// of views, ties broken by the most recent view, then by name:
-// [{"category":"boots","views":3,"last_seen":"2026-11-01T12:00:00Z"}].
-// It is always present ("[]" when there is none), so an update replaces a
-// stale list.
+// interest.top is a JSON array of up to 5 categories with views, by
+// interest (with decay) then number of views, ties broken by the most
+// recent view, then by name:
+// [{"category":"boots","views":3,"last_seen":"2026-11-01T12:00:00Z","interest":2.4}]
+// ("interest" with decay only). It is always present ("[]" when there is
+// none), so an update replaces a stale list.
 //
 // # Encoding
 //
 // State is encoded in a compact binary form (see MarshalBinary): times are
 // kept relative to State.Latest, strings are length-prefixed, and decoding
-// allocates three times whatever the state's size.
+// allocates three times whatever the state's size. Decay is computed from
+// the views' times: it needs nothing more in the state.
 package interest
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,8 +121,9 @@ var ErrState = errors.New("interest: not an interest state")
 // Processor is the recent-interest processor. It is safe for concurrent
 // use: it holds only its configuration.
 type Processor struct {
-	cfg    Config
-	window string // cfg.Window as in the payload
+	cfg      Config
+	window   string // cfg.Window as in the payload
+	halfLife string // cfg.HalfLife as in the payload
 }
 
 var (
@@ -121,7 +137,7 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	cfg.Channels = slices.Clone(cfg.Channels)
-	return &Processor{cfg: cfg, window: formatDuration(cfg.Window)}, nil
+	return &Processor{cfg: cfg, window: formatDuration(cfg.Window), halfLife: formatDuration(cfg.HalfLife)}, nil
 }
 
 // Config returns the processor's configuration.
@@ -191,9 +207,9 @@ func (p *Processor) foldView(s *State, ev *journey.Event, out *journey.Output) b
 	if !c.addView(View{At: t, EventID: ev.ID, ProductID: product}, p.cfg.MaxViews) {
 		return changed || added
 	}
-	if len(c.Views) >= p.cfg.Threshold && !c.Fired && c.Purchased.IsZero() {
+	if !c.Fired && c.Purchased.IsZero() && p.cfg.reached(c, s.Latest) {
 		c.Fired = true
-		out.Emit(p.trigger(c, ev, t))
+		out.Emit(p.trigger(c, ev, t, s.Latest))
 	}
 	return true
 }
@@ -225,7 +241,11 @@ func (p *Processor) foldPurchase(s *State, ev *journey.Event) bool {
 		if added {
 			changed = true
 		}
-		if c != nil && c.purchase(t, p.cfg.Threshold) {
+		if c != nil && c.purchase(t) {
+			changed = true
+		}
+		if c != nil && c.Fired && !p.cfg.holds(c, s.Latest) {
+			c.Fired = false
 			changed = true
 		}
 	}
@@ -252,7 +272,7 @@ func (s *State) viewedCategory(id string) string {
 	return name
 }
 
-func (p *Processor) trigger(c *Category, ev *journey.Event, at time.Time) journey.Trigger {
+func (p *Processor) trigger(c *Category, ev *journey.Event, at, latest time.Time) journey.Trigger {
 	causes := make([]string, len(c.Views))
 	products := make([]string, 0, maxPayloadProducts)
 	for i := len(c.Views) - 1; i >= 0; i-- {
@@ -262,6 +282,16 @@ func (p *Processor) trigger(c *Category, ev *journey.Event, at time.Time) journe
 			products = append(products, v.ProductID)
 		}
 	}
+	payload := map[string]any{
+		"category":    c.Name,
+		"views":       len(c.Views),
+		"product_ids": products,
+		"window":      p.window,
+	}
+	if p.cfg.HalfLife > 0 {
+		payload["interest"] = p.cfg.interest(c, latest)
+		payload["half_life"] = p.halfLife
+	}
 	return journey.Trigger{
 		ID:         journey.TriggerID(Rule, ev.CustomerID, ev.ID),
 		Rule:       Rule,
@@ -270,12 +300,7 @@ func (p *Processor) trigger(c *Category, ev *journey.Event, at time.Time) journe
 		At:         at,
 		Reason:     Reason,
 		Causes:     causes,
-		Payload: map[string]any{
-			"category":    c.Name,
-			"views":       len(c.Views),
-			"product_ids": products,
-			"window":      p.window,
-		},
+		Payload:    payload,
 	}
 }
 
@@ -284,21 +309,32 @@ type TopCategory struct {
 	Category string    `json:"category"`
 	Views    int       `json:"views"`
 	LastSeen time.Time `json:"last_seen"`
+	// Interest is the decayed interest, rounded to one decimal; 0 (and
+	// left out of the JSON) without decay.
+	Interest float64 `json:"interest,omitempty"`
 }
 
-// Top returns up to n categories with views, by number of views, ties
-// broken by the most recent view, then by name.
-func (s *State) Top(n int) []TopCategory {
+// Top returns up to n categories with views, by interest (decayed with
+// halfLife at s.Latest; 0 for no decay) then number of views, ties broken
+// by the most recent view, then by name.
+func (s *State) Top(n int, halfLife time.Duration) []TopCategory {
+	cfg := Config{HalfLife: halfLife}
 	top := make([]TopCategory, 0, min(n, len(s.Categories)))
 	for i := range s.Categories {
 		c := &s.Categories[i]
 		if len(c.Views) == 0 {
 			continue
 		}
-		top = append(top, TopCategory{Category: c.Name, Views: len(c.Views), LastSeen: c.Views[len(c.Views)-1].At})
+		t := TopCategory{Category: c.Name, Views: len(c.Views), LastSeen: c.Views[len(c.Views)-1].At}
+		if halfLife > 0 {
+			t.Interest = cfg.interest(c, s.Latest)
+		}
+		top = append(top, t)
 	}
 	slices.SortFunc(top, func(a, b TopCategory) int {
 		switch {
+		case a.Interest != b.Interest:
+			return cmp.Compare(b.Interest, a.Interest)
 		case a.Views != b.Views:
 			return b.Views - a.Views
 		case !a.LastSeen.Equal(b.LastSeen):
@@ -315,7 +351,7 @@ func (p *Processor) Context(st journey.State) map[string]string {
 	if !ok || s == nil {
 		return nil
 	}
-	b, err := json.Marshal(s.Top(maxTop))
+	b, err := json.Marshal(s.Top(maxTop, p.cfg.HalfLife))
 	if err != nil { // cannot happen: strings, ints and valid times
 		return nil
 	}

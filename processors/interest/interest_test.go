@@ -19,16 +19,25 @@ func mustNew(t testing.TB, cfg interest.Config) *interest.Processor {
 	return p
 }
 
+// noDecay is the configuration of the golden files written before decay:
+// the defaults with half_life 0, which keeps the behaviour they pin.
+func noDecay() interest.Config {
+	c := interest.DefaultConfig()
+	c.HalfLife = 0
+	return c
+}
+
 func TestGolden(t *testing.T) {
-	bounded := interest.DefaultConfig()
+	bounded := noDecay()
 	bounded.MaxCategories = 3
 	bounded.MaxViews = 4
 	for _, tc := range []struct {
 		dir string
 		cfg interest.Config
 	}{
-		{"testdata/defaults", interest.DefaultConfig()},
+		{"testdata/defaults", noDecay()}, // named for the defaults before decay
 		{"testdata/bounded", bounded},
+		{"testdata/decay", interest.DefaultConfig()},
 	} {
 		t.Run(strings.TrimPrefix(tc.dir, "testdata/"), func(t *testing.T) {
 			processortest.Run(t, mustNew(t, tc.cfg), tc.dir)
@@ -46,6 +55,8 @@ func TestConfigValidate(t *testing.T) {
 		{"window zero", func(c *interest.Config) { c.Window = 0 }, []string{"interest.window: must be > 0"}},
 		{"window negative", func(c *interest.Config) { c.Window = -time.Hour }, []string{"interest.window: must be > 0"}},
 		{"threshold zero", func(c *interest.Config) { c.Threshold = 0 }, []string{"interest.threshold: must be >= 1, got 0"}},
+		{"half_life negative", func(c *interest.Config) { c.HalfLife = -time.Hour }, []string{"interest.half_life: must be >= 0 (0 disables decay), got -1h0m0s"}},
+		{"half_life zero", func(c *interest.Config) { c.HalfLife = 0 }, nil},
 		{"no channels", func(c *interest.Config) { c.Channels = nil }, []string{"interest.channels: must name at least one channel"}},
 		{"empty channel", func(c *interest.Config) { c.Channels = []string{"web", ""} }, []string{"interest.channels: entry 1 is empty"}},
 		{"channel twice", func(c *interest.Config) { c.Channels = []string{"web", "app", "web"} }, []string{`interest.channels: "web" is listed twice`}},
@@ -55,8 +66,8 @@ func TestConfigValidate(t *testing.T) {
 		{"max_views zero", func(c *interest.Config) { c.MaxViews = 0 }, []string{"interest.max_views: must be between 1 and 1000, got 0"}},
 		{"max_views below threshold", func(c *interest.Config) { c.Threshold, c.MaxViews = 5, 4 }, []string{"interest.max_views: must be >= threshold (5), got 4"}},
 		{"max_views equal threshold", func(c *interest.Config) { c.Threshold, c.MaxViews = 4, 4 }, nil},
-		{"every field", func(c *interest.Config) { *c = interest.Config{} }, []string{
-			"interest.window:", "interest.threshold:", "interest.channels:", "interest.target:",
+		{"every field", func(c *interest.Config) { *c = interest.Config{HalfLife: -1} }, []string{
+			"interest.window:", "interest.threshold:", "interest.half_life:", "interest.channels:", "interest.target:",
 			"interest.max_categories:", "interest.max_views:",
 		}},
 	} {
@@ -85,6 +96,25 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// run folds events through an engine holding only p: with no contact
+// policy every trigger is admitted.
+func run(t testing.TB, p journey.Processor, st journey.State, events ...*journey.Event) []journey.Trigger {
+	t.Helper()
+	e, err := journey.NewEngine(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out journey.Output
+	for _, ev := range events {
+		c := e.NewCustomer(ev.CustomerID)
+		c.States[0] = st
+		if err := e.Fold(c, ev, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out.Triggers
+}
+
 func view(id, customer, category, product string, at time.Time) *journey.Event {
 	return &journey.Event{
 		ID: id, Kind: journey.KindTrack, Name: interest.EventProductViewed,
@@ -97,18 +127,16 @@ func view(id, customer, category, product string, at time.Time) *journey.Event {
 // golden files' hex.
 func TestTriggerID(t *testing.T) {
 	p := mustNew(t, interest.DefaultConfig())
-	st := p.NewState()
-	var out journey.Output
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var events []*journey.Event
 	for i, id := range []string{"a", "b", "c"} {
-		if _, err := p.Fold(st, view(id, "cust-1", "boots", "p1", t0.Add(time.Duration(i)*time.Minute)), &out); err != nil {
-			t.Fatal(err)
-		}
+		events = append(events, view(id, "cust-1", "boots", "p1", t0.Add(time.Duration(i)*time.Minute)))
 	}
-	if len(out.Triggers) != 1 {
-		t.Fatalf("got %d triggers, want 1", len(out.Triggers))
+	tr := run(t, p, p.NewState(), events...)
+	if len(tr) != 1 {
+		t.Fatalf("got %d triggers, want 1", len(tr))
 	}
-	if got, want := out.Triggers[0].ID, journey.TriggerID(interest.Rule, "cust-1", "c"); got != want {
+	if got, want := tr[0].ID, journey.TriggerID(interest.Rule, "cust-1", "c"); got != want {
 		t.Errorf("trigger id = %s, want TriggerID(rule, customer, causing event) = %s", got, want)
 	}
 }
@@ -119,23 +147,21 @@ func TestPayloadProductsBounded(t *testing.T) {
 	cfg := interest.DefaultConfig()
 	cfg.Threshold = 8
 	p := mustNew(t, cfg)
-	st := p.NewState()
-	var out journey.Output
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	products := []string{"p1", "p2", "p3", "p4", "p5", "p6", "p6", "p7"}
+	var events []*journey.Event
 	for i, prod := range products {
-		if _, err := p.Fold(st, view(string(rune('a'+i)), "c1", "boots", prod, t0.Add(time.Duration(i)*time.Minute)), &out); err != nil {
-			t.Fatal(err)
-		}
+		events = append(events, view(string(rune('a'+i)), "c1", "boots", prod, t0.Add(time.Duration(i)*time.Minute)))
 	}
-	if len(out.Triggers) != 1 {
-		t.Fatalf("got %d triggers, want 1", len(out.Triggers))
+	tr := run(t, p, p.NewState(), events...)
+	if len(tr) != 1 {
+		t.Fatalf("got %d triggers, want 1", len(tr))
 	}
-	got := out.Triggers[0].Payload["product_ids"].([]string)
+	got := tr[0].Payload["product_ids"].([]string)
 	if want := []string{"p7", "p6", "p5", "p4", "p3"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("product_ids = %v, want %v", got, want)
 	}
-	if n := len(out.Triggers[0].Causes); n != 8 {
+	if n := len(tr[0].Causes); n != 8 {
 		t.Errorf("%d causes, want 8", n)
 	}
 }

@@ -27,9 +27,9 @@ type Category struct {
 	// the window, zero when there is none. While it is set, reaching the
 	// threshold makes no trigger.
 	Purchased time.Time `json:"purchased,omitzero"`
-	// Fired is set when a trigger was emitted for the current run of
-	// views at or above the threshold, and cleared when the count falls
-	// below it: one trigger per crossing.
+	// Fired is set when a trigger was emitted for the current crossing of
+	// the threshold, and cleared when the crossing no longer holds (see
+	// Config.holds): one trigger per crossing.
 	Fired bool `json:"fired,omitempty"`
 }
 
@@ -118,7 +118,7 @@ func (s *State) normalise(t time.Time, cfg *Config) (changed bool) {
 			c.Purchased = time.Time{}
 			changed = true
 		}
-		if c.Fired && len(c.Views) < cfg.Threshold {
+		if c.Fired && !cfg.holds(c, s.Latest) {
 			c.Fired = false
 			changed = true
 		}
@@ -172,7 +172,7 @@ func (c *Category) hasView(eventID string) bool {
 // purchase records a purchase at t: the views up to t are cleared (they
 // were the interest the purchase answered) and t becomes the purchase
 // time if it is the latest. It reports whether the category changed.
-func (c *Category) purchase(t time.Time, threshold int) bool {
+func (c *Category) purchase(t time.Time) bool {
 	changed := false
 	k := 0
 	for k < len(c.Views) && !c.Views[k].At.After(t) {
@@ -184,10 +184,6 @@ func (c *Category) purchase(t time.Time, threshold int) bool {
 	}
 	if t.After(c.Purchased) {
 		c.Purchased = t
-		changed = true
-	}
-	if c.Fired && len(c.Views) < threshold {
-		c.Fired = false
 		changed = true
 	}
 	return changed

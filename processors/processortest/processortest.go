@@ -1,32 +1,58 @@
-// Package processortest runs a journey.Processor over golden files: event
-// sequences written by hand and the triggers, state and context the
-// processor produced for them, regenerated with -update.
+// Package processortest runs journey processors over golden files: event
+// sequences written by hand and the triggers, timers, state and context
+// the processors produced for them, regenerated with -update.
+//
+// Folds go through a journey.Runner with a journey.MemTimers, exactly as
+// the pipeline drives them: before each event the watermark moves to the
+// event's time minus the allowed lateness and every timer due by then
+// fires, in journey.Compare order; then the event is folded through every
+// processor, and the triggers they emit pass the contact policy, if one of
+// the processors is a journey.Policy. A golden file therefore pins the
+// order the pipeline produces.
 //
 // # Golden files
 //
-// Run folds every dir/*.txt file through the processor, one sub-test per
-// file. A file is an input section, a line holding exactly "----", and the
+// Run folds every dir/*.txt file through one processor, RunEngine through
+// several (a processor and the contact policy, say), one sub-test per file.
+// A file is an input section, a line holding exactly "----", and the
 // expected output:
 //
-//	# Three views of boots within the window reach the threshold.
-//	{"id":"v1","name":"Product Viewed","customer":"c1","channel":"web","time":"2026-11-01T10:00:00Z","props":{"category":"boots"}}
-//	{"id":"v2","name":"Product Viewed","customer":"c1","channel":"app","time":"2026-11-01T11:00:00Z","props":{"category":"boots"}}
+//	# The cart is abandoned an hour after the last add.
+//	{"lateness":"0s"}
+//	{"id":"a1","name":"Product Added","customer":"c1","time":"2026-11-01T10:00:00Z","props":{"cart_id":"k1","product_id":"p1"}}
+//	{"advance":"2026-11-01T11:00:00Z"}
 //	----
-//	v1
-//	v2
-//	  trigger interest.category -> email
+//	a1
+//	  set timer cart/cart:k1 @2026-11-01T11:00:00Z
+//	advance 2026-11-01T11:00:00Z
+//	timer cart/cart:k1 @2026-11-01T11:00:00Z customer c1
+//	  trigger cart.abandoned -> email
 //	    id       5d0c…
 //	    ...
 //
 //	customer c1
 //	  context
-//	    interest.top = [...]
+//	    cart.open = [...]
 //	  state
 //	    {...}
 //
-// The input section holds one event per line as a compact JSON object;
-// blank lines and lines starting with # (comments) are ignored. Fields,
-// all optional except time and a customer:
+//	pending timers (watermark 2026-11-01T11:00:00Z)
+//	  none
+//
+// The input section holds one JSON object per line; blank lines and lines
+// starting with # (comments) are ignored. A line is one of:
+//
+//   - a settings line, before any event or advance, with either or both of
+//     "lateness", a Go duration >= 0 subtracted from event times to get the
+//     watermark (default 0s), and "late", what happens to an event older
+//     than the watermark: "fold" it without re-firing timers (the default)
+//     or "drop" it (the dead-letter policy; journey.Runner.DropLate);
+//   - an advance directive, {"advance":"<RFC 3339 time>"}: the watermark
+//     moves there (never back) and every timer due by then fires, as an
+//     idle partition's clock or the end of a replay does;
+//   - an event: any other line.
+//
+// Event fields, all optional except time and a customer:
 //
 //	id            Event.ID
 //	kind          Event.Kind: track (the default), identify, page, screen, alias, group, cloudevent
@@ -44,15 +70,36 @@
 //
 // Unknown fields are an error, so a typo cannot silently drop a property.
 //
-// The output section is generated: one line per event, named by its id (or
-// #n, its position, when it has none), followed by " (no change)" when Fold
-// reported that the state did not change, then the triggers the event
-// emitted, indented under it. After the events, each customer in order of
-// first appearance: the Context fields when the processor is a
-// journey.ContextSource, then the final state as JSON (json.Marshal of the
-// State value, so states need exported, JSON-friendly fields or a
-// MarshalJSON method), indented, with objects and arrays that hold only
-// scalars kept on one line.
+// The output section is generated, in the order things happened:
+//
+//   - one line per event, named by its id (or #n, its position, when it has
+//     none), flagged "(late)" when it was older than the watermark,
+//     "(dropped)" when the late policy dropped it, and "(no change)" when no
+//     processor reported a change; then, indented under it, the triggers
+//     admitted ("trigger <rule> -> <channel>" and its fields), the triggers
+//     the contact policy suppressed ("suppressed <rule> -> <channel>:
+//     <reason>"), and the timers its fold set ("set timer
+//     <processor>/<key> @<time>") or cancelled ("cancel timer
+//     <processor>/<key>");
+//   - one line per fired timer, "timer <processor>/<key> @<time> customer
+//     <customer>", flagged "(no change)" like an event, with what its
+//     OnTimer produced under it, the same way. Timers an event's time makes
+//     due fire before that event is folded, so their lines come before the
+//     event's line;
+//   - one line per advance directive, "advance <time>", followed by the
+//     timers it fired.
+//
+// After the steps, each customer in order of first event: the merged
+// Context fields when a processor is a journey.ContextSource ("name =
+// value", sorted by name, with no trailing space after an empty value),
+// then each
+// processor's final state as JSON (json.Marshal of the State value, so
+// states need exported, JSON-friendly fields or a MarshalJSON method),
+// indented, with objects and arrays that hold only scalars kept on one
+// line. The state is headed "state" when there is one processor, "state
+// <name>" for each when there are several. Last, when a processor handles
+// timers, the final watermark and the timers still armed, in firing order
+// ("none" when there are none).
 //
 // # Updating
 //
@@ -65,36 +112,39 @@
 //
 // # Checks
 //
-// Besides comparing the output, Run fails a file when:
+// Besides comparing the output, a file fails when:
 //
-//   - after any event, MarshalBinary then UnmarshalBinary into NewState()
-//     gives a state whose JSON differs, or whose encoding is not byte for
-//     byte the same (encodings must be canonical, see below);
-//   - Fold returned changed == false but the encoded state changed;
-//   - the output differs when the file is folded again (determinism), or
-//     when the state is replaced by its decoded copy after every event, as
-//     a store that reloads state would do (encoding loss);
-//   - a trigger lacks an ID, Rule, CustomerID, Channel or At, or its payload
-//     does not marshal to JSON;
+//   - after any fold or fired timer, a state of its customer, encoded with
+//     MarshalBinary then decoded into NewState(), gives a state whose JSON
+//     differs, or whose encoding is not byte for byte the same (encodings
+//     must be canonical);
+//   - Fold or OnTimer (or a policy's Admit) reported no change but the
+//     encoded state changed: the pipeline would not store the change;
+//   - the output differs when the file is played again (determinism); when
+//     the states are committed after every step — encoded, the runner's
+//     cache reset, the states decoded again when next needed, as the
+//     pipeline does after each commit (encoding loss, unreported changes);
+//     or when the file is cut into random batches committed that way (the
+//     batching must not change anything, with the timers and the watermark
+//     carried over as the state store carries them);
+//   - a trigger (admitted or suppressed) lacks an ID, Rule, CustomerID,
+//     Channel or At, or its payload does not marshal to JSON; an admitted
+//     trigger repeats an earlier trigger's ID; a suppression has no reason;
+//   - a timer is set or cancelled with no key, or set at the zero time, or
+//     by a processor that is not a journey.TimerHandler;
 //   - a string value of four or more bytes from any event's traits (personal
-//     data) appears in a trigger's payload or reason, a context field, the
+//     data) appears in a trigger's payload or reason, a context field, a
 //     state's JSON or its encoding;
-//   - Fold returns an error.
+//   - the engine cannot be built, or a fold or a fired timer returns an
+//     error.
 package processortest
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
 )
@@ -109,6 +159,14 @@ const separator = "----"
 // output sections instead of comparing them.
 func Run(t *testing.T, p journey.Processor, dir string) {
 	t.Helper()
+	RunEngine(t, []journey.Processor{p}, dir)
+}
+
+// RunEngine is Run for an engine of several processors, folded in the
+// given order (at most one of them a journey.Policy, which sees every
+// trigger the others emit).
+func RunEngine(t *testing.T, procs []journey.Processor, dir string) {
+	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -118,12 +176,12 @@ func Run(t *testing.T, p journey.Processor, dir string) {
 	}
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
-			runFile(t, p, path)
+			runFile(t, procs, path)
 		})
 	}
 }
 
-func runFile(t *testing.T, p journey.Processor, path string) {
+func runFile(t *testing.T, procs []journey.Processor, path string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +190,7 @@ func runFile(t *testing.T, p journey.Processor, path string) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	got, problems := check(p, g.events)
+	got, problems := check(procs, &g)
 	for _, pr := range problems {
 		t.Errorf("%s: %s", path, pr)
 	}
@@ -152,386 +210,4 @@ func runFile(t *testing.T, p journey.Processor, path string) {
 		t.Errorf("%s: output differs (-want +got); if the change is intended, run go test ./processors/... -update\n%s",
 			path, diff(g.output, got, g.outputLine))
 	}
-}
-
-// golden is a parsed golden file.
-type golden struct {
-	input      string // the file up to and including the separator line
-	output     string // the rest
-	hasOutput  bool   // there was a separator line
-	outputLine int    // the file line number of the output's first line
-	events     []event
-}
-
-// event is one input line.
-type event struct {
-	label  string // the event id, or #n
-	line   int
-	ev     journey.Event
-	traits []string // string trait values that must not leak
-}
-
-// parse splits a golden file and decodes its events.
-func parse(text string) (golden, error) {
-	var g golden
-	lines := strings.SplitAfter(text, "\n")
-	in := len(lines)
-	for i, l := range lines {
-		if strings.TrimRight(l, "\r\n") == separator {
-			in = i
-			g.hasOutput = true
-			break
-		}
-	}
-	if g.hasOutput {
-		g.input = strings.Join(lines[:in+1], "")
-		g.output = strings.Join(lines[in+1:], "")
-		g.outputLine = in + 2
-	} else {
-		g.input = text
-		if text != "" && !strings.HasSuffix(text, "\n") {
-			g.input += "\n"
-		}
-		g.input += separator + "\n"
-	}
-	for i, l := range lines[:in] {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		e, err := decodeEvent(l)
-		if err != nil {
-			return golden{}, fmt.Errorf("line %d: %w", i+1, err)
-		}
-		e.line = i + 1
-		e.label = e.ev.ID
-		if e.label == "" {
-			e.label = fmt.Sprintf("#%d", len(g.events)+1)
-		}
-		g.events = append(g.events, e)
-	}
-	if len(g.events) == 0 {
-		return golden{}, errors.New("no events in the input section")
-	}
-	return g, nil
-}
-
-// eventJSON is the input line format; see the package comment.
-type eventJSON struct {
-	ID          string          `json:"id"`
-	Kind        journey.Kind    `json:"kind"`
-	Name        string          `json:"name"`
-	Customer    string          `json:"customer"`
-	UserID      string          `json:"user_id"`
-	AnonymousID string          `json:"anonymous_id"`
-	PreviousID  string          `json:"previous_id"`
-	Channel     string          `json:"channel"`
-	Time        string          `json:"time"`
-	TimeZone    string          `json:"timezone"`
-	Consent     map[string]bool `json:"consent"`
-	Props       map[string]any  `json:"props"`
-	Traits      map[string]any  `json:"traits"`
-}
-
-var kinds = []journey.Kind{
-	journey.KindTrack, journey.KindIdentify, journey.KindPage, journey.KindScreen,
-	journey.KindAlias, journey.KindGroup, journey.KindCloudEvent,
-}
-
-func decodeEvent(line string) (event, error) {
-	dec := json.NewDecoder(strings.NewReader(line))
-	dec.DisallowUnknownFields()
-	var j eventJSON
-	if err := dec.Decode(&j); err != nil {
-		return event{}, err
-	}
-	if dec.More() {
-		return event{}, errors.New("more than one JSON value on the line")
-	}
-	if j.Kind == "" {
-		j.Kind = journey.KindTrack
-	}
-	if !slices.Contains(kinds, j.Kind) {
-		return event{}, fmt.Errorf("unknown kind %q", j.Kind)
-	}
-	if j.Time == "" {
-		return event{}, errors.New("time is missing")
-	}
-	tm, err := time.Parse(time.RFC3339Nano, j.Time)
-	if err != nil {
-		return event{}, fmt.Errorf("time: %w", err)
-	}
-	customer := j.Customer
-	if customer == "" {
-		customer = j.UserID
-	}
-	if customer == "" {
-		customer = j.AnonymousID
-	}
-	if customer == "" {
-		return event{}, errors.New("no customer, user_id or anonymous_id")
-	}
-	e := event{ev: journey.Event{
-		ID:          j.ID,
-		Kind:        j.Kind,
-		Name:        j.Name,
-		CustomerID:  customer,
-		UserID:      j.UserID,
-		AnonymousID: j.AnonymousID,
-		PreviousID:  j.PreviousID,
-		Channel:     j.Channel,
-		Time:        tm.UTC(),
-		TimeZone:    j.TimeZone,
-		Consent:     j.Consent,
-		Properties:  j.Props,
-		Traits:      j.Traits,
-	}}
-	e.traits = stringValues(j.Traits, nil)
-	return e, nil
-}
-
-// stringValues appends the string values of length >= 4 found anywhere in v.
-func stringValues(v any, out []string) []string {
-	switch v := v.(type) {
-	case string:
-		if len(v) >= 4 {
-			out = append(out, v)
-		}
-	case map[string]any:
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			out = stringValues(v[k], out)
-		}
-	case []any:
-		for _, e := range v {
-			out = stringValues(e, out)
-		}
-	}
-	return out
-}
-
-// check folds events three times — in memory, in memory again, and
-// replacing the state by its decoded copy after every event — and returns
-// the output of the first run and every problem found.
-func check(p journey.Processor, events []event) (string, []string) {
-	var traits []string
-	for _, e := range events {
-		traits = append(traits, e.traits...)
-	}
-	first := fold(p, events, false, traits)
-	problems := first.problems
-	if first.fatal {
-		return first.text, problems
-	}
-	if again := fold(p, events, false, nil); again.text != first.text {
-		problems = append(problems, "folding is not deterministic: a second run gave (-first +second)\n"+diff(first.text, again.text, 1))
-	}
-	if reload := fold(p, events, true, nil); reload.text != first.text {
-		problems = append(problems, "folding from the decoded state after every event differs from folding in memory (-memory +decoded)\n"+
-			diff(first.text, reload.text, 1)+strings.Join(reload.problems, "\n"))
-	}
-	return first.text, problems
-}
-
-type result struct {
-	text     string
-	problems []string
-	fatal    bool // folding stopped early
-}
-
-// fold runs events through p. With reload, each customer's state is
-// replaced by its decoded copy after every event. traits, when not nil, are
-// the values that must not leak; checks run only when it is not nil.
-func fold(p journey.Processor, events []event, reload bool, traits []string) result {
-	var (
-		r       result
-		b       strings.Builder
-		states  = map[string]journey.State{}
-		order   []string
-		out     journey.Output
-		checked = traits != nil
-	)
-	problem := func(e *event, format string, args ...any) {
-		r.problems = append(r.problems, fmt.Sprintf("line %d (%s): ", e.line, e.label)+fmt.Sprintf(format, args...))
-	}
-	for i := range events {
-		e := &events[i]
-		st, ok := states[e.ev.CustomerID]
-		if !ok {
-			st = p.NewState()
-			states[e.ev.CustomerID] = st
-			order = append(order, e.ev.CustomerID)
-		}
-		var before []byte
-		if checked {
-			var err error
-			if before, err = st.MarshalBinary(); err != nil {
-				problem(e, "MarshalBinary before Fold: %v", err)
-				r.fatal = true
-				break
-			}
-		}
-		ev := e.ev // a copy: a processor mutating the event must not change the next run
-		out.Reset()
-		changed, err := p.Fold(st, &ev, &out)
-		if err != nil {
-			problem(e, "Fold: %v", err)
-			r.fatal = true
-			break
-		}
-		b.WriteString(e.label)
-		if !changed {
-			b.WriteString(" (no change)")
-		}
-		b.WriteByte('\n')
-		for j := range out.Triggers {
-			writeTrigger(&b, &out.Triggers[j])
-		}
-		enc, err := st.MarshalBinary()
-		if err != nil {
-			problem(e, "MarshalBinary: %v", err)
-			r.fatal = true
-			break
-		}
-		dec := p.NewState()
-		if err := dec.UnmarshalBinary(enc); err != nil {
-			problem(e, "UnmarshalBinary of the state just marshalled: %v", err)
-			r.fatal = true
-			break
-		}
-		if checked {
-			if !changed && !bytes.Equal(before, enc) {
-				problem(e, "Fold reported no change but the encoded state changed")
-			}
-			checkRoundTrip(st, dec, enc, func(f string, a ...any) { problem(e, f, a...) })
-			for j := range out.Triggers {
-				checkTrigger(&out.Triggers[j], traits, func(f string, a ...any) { problem(e, f, a...) })
-			}
-			sj, _ := json.Marshal(st)
-			for _, v := range traits {
-				if bytes.Contains(sj, []byte(v)) || bytes.Contains(enc, []byte(v)) {
-					problem(e, "a trait value (personal data) is in the state")
-				}
-			}
-		}
-		if reload {
-			states[e.ev.CustomerID] = dec
-		}
-	}
-	for _, c := range order {
-		st := states[c]
-		fmt.Fprintf(&b, "\ncustomer %s\n", c)
-		if cs, ok := p.(journey.ContextSource); ok {
-			fields := cs.Context(st)
-			b.WriteString("  context\n")
-			keys := make([]string, 0, len(fields))
-			for k := range fields {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(&b, "    %s = %s\n", k, fields[k])
-				if checked {
-					for _, v := range traits {
-						if strings.Contains(fields[k], v) {
-							r.problems = append(r.problems, fmt.Sprintf("customer %s: a trait value (personal data) is in context field %s", c, k))
-						}
-					}
-				}
-			}
-		}
-		b.WriteString("  state\n")
-		j, err := json.Marshal(st)
-		if err != nil {
-			r.problems = append(r.problems, fmt.Sprintf("customer %s: json.Marshal of the state: %v", c, err))
-			continue
-		}
-		ind, err := indentJSON(j, "    ")
-		if err != nil {
-			r.problems = append(r.problems, fmt.Sprintf("customer %s: formatting the state's JSON: %v", c, err))
-			continue
-		}
-		fmt.Fprintf(&b, "    %s\n", ind)
-	}
-	r.text = b.String()
-	return r
-}
-
-// checkRoundTrip reports when dec, decoded from enc, the encoding of st,
-// differs from st in JSON or encodes to other bytes.
-func checkRoundTrip(st, dec journey.State, enc []byte, problem func(string, ...any)) {
-	want, err := json.Marshal(st)
-	if err != nil {
-		problem("json.Marshal of the state: %v", err)
-		return
-	}
-	got, err := json.Marshal(dec)
-	if err != nil {
-		problem("json.Marshal of the decoded state: %v", err)
-		return
-	}
-	if !bytes.Equal(want, got) {
-		problem("MarshalBinary -> UnmarshalBinary changed the state:\n  before %s\n  after  %s", want, got)
-	}
-	again, err := dec.MarshalBinary()
-	if err != nil {
-		problem("MarshalBinary of the decoded state: %v", err)
-		return
-	}
-	if !bytes.Equal(enc, again) {
-		problem("the encoding is not canonical: the decoded state encodes to other bytes\n  first  %x\n  second %x", enc, again)
-	}
-}
-
-// checkTrigger reports what a trigger sink would reject and personal data
-// in the trigger.
-func checkTrigger(tr *journey.Trigger, traits []string, problem func(string, ...any)) {
-	for _, f := range []struct {
-		name  string
-		empty bool
-	}{
-		{"ID", tr.ID == ""},
-		{"Rule", tr.Rule == ""},
-		{"CustomerID", tr.CustomerID == ""},
-		{"Channel", tr.Channel == ""},
-		{"At", tr.At.IsZero()},
-	} {
-		if f.empty {
-			problem("trigger %s has no %s", tr.Rule, f.name)
-		}
-	}
-	pj, err := json.Marshal(tr.Payload)
-	if err != nil {
-		problem("trigger %s: payload does not marshal to JSON: %v", tr.Rule, err)
-	}
-	for _, v := range traits {
-		if bytes.Contains(pj, []byte(v)) || strings.Contains(tr.Reason, v) {
-			problem("trigger %s carries a trait value (personal data)", tr.Rule)
-		}
-	}
-}
-
-func writeTrigger(b *strings.Builder, tr *journey.Trigger) {
-	causes, _ := json.Marshal(tr.Causes)
-	if tr.Causes == nil {
-		causes = []byte("[]")
-	}
-	payload, err := json.Marshal(tr.Payload)
-	if err != nil {
-		payload = []byte("!" + err.Error())
-	}
-	if tr.Payload == nil {
-		payload = []byte("{}")
-	}
-	fmt.Fprintf(b, "  trigger %s -> %s\n", tr.Rule, tr.Channel)
-	fmt.Fprintf(b, "    id       %s\n", tr.ID)
-	fmt.Fprintf(b, "    customer %s\n", tr.CustomerID)
-	fmt.Fprintf(b, "    at       %s\n", tr.At.UTC().Format(time.RFC3339Nano))
-	fmt.Fprintf(b, "    reason   %s\n", tr.Reason)
-	fmt.Fprintf(b, "    causes   %s\n", causes)
-	fmt.Fprintf(b, "    payload  %s\n", payload)
 }

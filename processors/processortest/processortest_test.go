@@ -93,9 +93,9 @@ func TestRunCounter(t *testing.T) {
 	Run(t, &counter{}, "testdata")
 }
 
-func goldenEvents(t *testing.T) []event {
+func readGolden(t *testing.T, path string) *golden {
 	t.Helper()
-	data, err := os.ReadFile("testdata/counter.txt")
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func goldenEvents(t *testing.T) []event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g.events
+	return &g
 }
 
 // TestCheckCatches breaks the toy processor in each way the harness
@@ -120,17 +120,17 @@ func TestCheckCatches(t *testing.T) {
 		{"personal data", &counter{leaky: true}, "carries a trait value (personal data)"},
 		{"not deterministic", &counter{noisy: true}, "folding is not deterministic"},
 		{"trigger without channel", &counter{noChan: true}, "has no Channel"},
-		{"fold error", &counter{failFold: true}, "Fold: counter: broken"},
+		{"fold error", &counter{failFold: true}, "journey: fold failed: processor counter, event e1: counter: broken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, problems := check(tc.p, goldenEvents(t))
+			_, problems := check([]journey.Processor{tc.p}, readGolden(t, "testdata/counter.txt"))
 			all := strings.Join(problems, "\n")
 			if !strings.Contains(all, tc.want) {
 				t.Errorf("problems = %q, want one containing %q", all, tc.want)
 			}
 		})
 	}
-	if _, problems := check(&counter{}, goldenEvents(t)); len(problems) > 0 {
+	if _, problems := check([]journey.Processor{&counter{}}, readGolden(t, "testdata/counter.txt")); len(problems) > 0 {
 		t.Errorf("the sound counter has problems: %q", problems)
 	}
 }
@@ -162,12 +162,12 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := g.events[0].ev
+	ev := g.steps[0].ev
 	if ev.CustomerID != "u1" || ev.Kind != journey.KindTrack || ev.Time.Location().String() != "UTC" || ev.Time.Hour() != 10 {
 		t.Errorf("event = %+v, want customer u1, kind track, 10:00 UTC", ev)
 	}
-	if g.events[0].label != "#1" || g.hasOutput {
-		t.Errorf("label %q, hasOutput %v; want #1, false", g.events[0].label, g.hasOutput)
+	if g.steps[0].label != "#1" || g.hasOutput {
+		t.Errorf("label %q, hasOutput %v; want #1, false", g.steps[0].label, g.hasOutput)
 	}
 }
 
@@ -229,5 +229,18 @@ func TestIndentJSON(t *testing.T) {
 }`
 	if got != want {
 		t.Errorf("indentJSON =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestChecksRunWithoutTraits checks the per-step checks run on a file
+// whose events carry no traits (they once ran only when some did).
+func TestChecksRunWithoutTraits(t *testing.T) {
+	g, err := parse(`{"id":"e1","customer":"c1","time":"2026-11-01T10:00:00Z"}` + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, problems := check([]journey.Processor{&counter{quiet: true}}, &g)
+	if all := strings.Join(problems, "\n"); !strings.Contains(all, "Fold reported no change but the encoded state changed") {
+		t.Errorf("problems = %q, want the unreported change", all)
 	}
 }

@@ -1,0 +1,311 @@
+package chanpref
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
+// state this version wrote.
+var ErrCorrupt = errors.New("chanpref: corrupt state")
+
+// Event times are counted between 1970 and 2200: every time in the state
+// is then a whole number of nanoseconds since 1970 that fits an int64, and
+// so is every difference between two of them.
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func validTime(t time.Time) bool { return !t.Before(minTime) && t.Before(maxTime) }
+
+// Flags of the encoding.
+const (
+	flagAt    = 1 // responses: At, channels, hours, seen
+	flagZone  = 2 // TimeZone and ZoneAt
+	flagFloor = 4 // Floor
+)
+
+// MarshalBinary implements journey.State. The empty state is zero bytes;
+// any other is
+//
+//	byte     flags: 1 responses, 2 time zone, 4 floor
+//	with 2:
+//	  string   TimeZone
+//	  uvarint  ZoneAt, nanoseconds since 1970
+//	with 1:
+//	  uvarint  At, nanoseconds since 1970
+//	  uvarint  At - Floor in nanoseconds, with 4
+//	  uvarint  number of channels
+//	  per channel, by name: string name, uvarint score, uvarint At - Last
+//	  uvarint  bitmap of the hours with a score, bit h for hour h
+//	  per hour in the bitmap, in order: uvarint score
+//	  uvarint  number of Seen
+//	  per Seen, by time then hash: 8 bytes id hash (little-endian), uvarint At - Seen.At
+//
+// where a string is a uvarint length and the bytes and a score is in
+// millionths. The encoding is canonical: equal states encode to equal
+// bytes.
+func (s *State) MarshalBinary() ([]byte, error) {
+	var flags byte
+	if !s.At.IsZero() {
+		flags |= flagAt
+	}
+	if s.TimeZone != "" || !s.ZoneAt.IsZero() {
+		flags |= flagZone
+	}
+	if !s.Floor.IsZero() {
+		flags |= flagFloor
+	}
+	if flags&flagAt == 0 && (flags&flagFloor != 0 || len(s.Channels) > 0 || len(s.Seen) > 0 || s.Hours != [24]Points{}) {
+		return nil, errors.New("chanpref: scores without a response time")
+	}
+	if flags == 0 {
+		return nil, nil
+	}
+	b := make([]byte, 0, 48+len(s.TimeZone)+20*len(s.Channels)+4*24+14*len(s.Seen))
+	b = append(b, flags)
+	if flags&flagZone != 0 {
+		if s.TimeZone == "" || len(s.TimeZone) > maxZoneLen || !validTime(s.ZoneAt) {
+			return nil, fmt.Errorf("chanpref: time zone %q at %v is out of range", s.TimeZone, s.ZoneAt)
+		}
+		b = appendString(b, s.TimeZone)
+		b = binary.AppendUvarint(b, uint64(s.ZoneAt.Sub(minTime)))
+	}
+	if flags&flagAt == 0 {
+		return b, nil
+	}
+	if !validTime(s.At) {
+		return nil, fmt.Errorf("chanpref: At %v is out of range", s.At)
+	}
+	b = binary.AppendUvarint(b, uint64(s.At.Sub(minTime)))
+	var err error
+	if flags&flagFloor != 0 {
+		if b, err = s.appendAge(b, s.Floor); err != nil {
+			return nil, fmt.Errorf("chanpref: floor: %w", err)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Channels)))
+	for i := range s.Channels {
+		c := &s.Channels[i]
+		if c.Name == "" || len(c.Name) > maxChannelLen || i > 0 && c.Name <= s.Channels[i-1].Name {
+			return nil, fmt.Errorf("chanpref: channel %d: names must be 1 to %d bytes, unique and sorted", i, maxChannelLen)
+		}
+		if c.Score == 0 || c.Score > maxPoints {
+			return nil, fmt.Errorf("chanpref: channel %q: score %d out of range", c.Name, c.Score)
+		}
+		b = appendString(b, c.Name)
+		b = binary.AppendUvarint(b, uint64(c.Score))
+		if b, err = s.appendAge(b, c.Last); err != nil {
+			return nil, fmt.Errorf("chanpref: channel %q: %w", c.Name, err)
+		}
+	}
+	var bitmap uint64
+	for h, v := range s.Hours {
+		if v > maxPoints {
+			return nil, fmt.Errorf("chanpref: hour %d: score %d out of range", h, v)
+		}
+		if v != 0 {
+			bitmap |= 1 << h
+		}
+	}
+	b = binary.AppendUvarint(b, bitmap)
+	for _, v := range s.Hours {
+		if v != 0 {
+			b = binary.AppendUvarint(b, uint64(v))
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Seen)))
+	for i := range s.Seen {
+		x := &s.Seen[i]
+		if i > 0 && compareSeen(s.Seen[i-1], *x) >= 0 {
+			return nil, fmt.Errorf("chanpref: seen %d: not in time then hash order", i)
+		}
+		b = binary.LittleEndian.AppendUint64(b, uint64(x.ID))
+		if b, err = s.appendAge(b, time.Unix(0, x.At)); err != nil {
+			return nil, fmt.Errorf("chanpref: seen %d: %w", i, err)
+		}
+	}
+	return b, nil
+}
+
+// appendAge appends At - t in nanoseconds.
+func (s *State) appendAge(b []byte, t time.Time) ([]byte, error) {
+	if t.After(s.At) || t.Before(minTime) {
+		return nil, fmt.Errorf("time %v is after At or before 1970", t)
+	}
+	return binary.AppendUvarint(b, uint64(s.At.Sub(t))), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// UnmarshalBinary implements journey.State: it replaces s by the state
+// data encodes (see MarshalBinary). Errors wrap ErrCorrupt. s keeps no
+// reference to data.
+func (s *State) UnmarshalBinary(data []byte) error {
+	*s = State{}
+	if len(data) == 0 {
+		return nil
+	}
+	r := reader{b: data}
+	var d State
+	flags := r.byte()
+	if r.err == nil && (flags == 0 || flags&^7 != 0 || flags&flagAt == 0 && flags&flagFloor != 0) {
+		r.fail("bad flags")
+	}
+	if flags&flagZone != 0 {
+		d.TimeZone = r.str()
+		d.ZoneAt = r.time()
+		if r.err == nil && (d.TimeZone == "" || len(d.TimeZone) > maxZoneLen) {
+			r.fail("time zone must be 1 to 64 bytes")
+		}
+	}
+	if flags&flagAt != 0 && r.err == nil {
+		d.At = r.time()
+		if flags&flagFloor != 0 {
+			d.Floor = r.age(d.At)
+		}
+		n := r.uvarint()
+		if r.err == nil && (n > maxChannels || n*3 > uint64(len(r.b)-r.off)) {
+			r.fail("too many channels")
+		}
+		if r.err == nil && n > 0 {
+			d.Channels = make([]Channel, n)
+		}
+		for i := range d.Channels {
+			c := &d.Channels[i]
+			c.Name = r.str()
+			c.Score = Points(r.uvarint())
+			c.Last = r.age(d.At)
+			switch {
+			case r.err != nil:
+			case c.Name == "" || len(c.Name) > maxChannelLen || i > 0 && c.Name <= d.Channels[i-1].Name:
+				r.fail("channel names must be 1 to 64 bytes, unique and sorted")
+			case c.Score == 0 || c.Score > maxPoints:
+				r.fail("channel score out of range")
+			}
+		}
+		bitmap := r.uvarint()
+		if r.err == nil && bitmap >= 1<<24 {
+			r.fail("bad hours bitmap")
+		}
+		for h := range d.Hours {
+			if bitmap&(1<<h) != 0 {
+				d.Hours[h] = Points(r.uvarint())
+				if r.err == nil && (d.Hours[h] == 0 || d.Hours[h] > maxPoints) {
+					r.fail("hour score out of range")
+				}
+			}
+		}
+		n = r.uvarint()
+		if r.err == nil && (n > maxSeen || n*9 > uint64(len(r.b)-r.off)) {
+			r.fail("too many seen ids")
+		}
+		if r.err == nil && n > 0 {
+			d.Seen = make([]Seen, n)
+		}
+		for i := range d.Seen {
+			if len(r.b)-r.off < 8 {
+				r.fail("unexpected end")
+				break
+			}
+			d.Seen[i].ID = IDHash(binary.LittleEndian.Uint64(r.b[r.off:]))
+			r.off += 8
+			d.Seen[i].At = r.age(d.At).UnixNano()
+			switch {
+			case r.err != nil:
+			case i > 0 && compareSeen(d.Seen[i-1], d.Seen[i]) >= 0:
+				r.fail("seen ids not in time then hash order")
+			case !d.Floor.IsZero() && d.Seen[i].At < d.Floor.UnixNano():
+				r.fail("seen id before the floor")
+			}
+			for j := 0; j < i && r.err == nil; j++ {
+				if d.Seen[j].ID == d.Seen[i].ID {
+					r.fail("seen id twice")
+				}
+			}
+		}
+	}
+	if r.err == nil && r.off != len(r.b) {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return r.err
+	}
+	*s = d
+	return nil
+}
+
+// reader decodes what MarshalBinary appends. After the first error every
+// read returns a zero value.
+type reader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
+	}
+	r.off = len(r.b)
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("bad uvarint")
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *reader) byte() byte {
+	if r.off >= len(r.b) {
+		r.fail("unexpected end")
+		return 0
+	}
+	r.off++
+	return r.b[r.off-1]
+}
+
+func (r *reader) str() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)-r.off) {
+		r.fail("string longer than the data")
+		return ""
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return s
+}
+
+// time reads a uvarint of nanoseconds since 1970, before 2200.
+func (r *reader) time() time.Time {
+	d := r.uvarint()
+	if r.err == nil && d >= uint64(maxTime.Sub(minTime)) {
+		r.fail("time out of range")
+	}
+	if r.err != nil {
+		return time.Time{}
+	}
+	return minTime.Add(time.Duration(d))
+}
+
+// age reads a uvarint of nanoseconds before at, no earlier than 1970.
+func (r *reader) age(at time.Time) time.Time {
+	d := r.uvarint()
+	if r.err == nil && d > uint64(at.Sub(minTime)) {
+		r.fail("time out of range")
+	}
+	if r.err != nil {
+		return time.Time{}
+	}
+	return at.Add(-time.Duration(d))
+}

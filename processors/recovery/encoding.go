@@ -1,0 +1,370 @@
+package recovery
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"time"
+)
+
+// ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
+// state this version wrote.
+var ErrCorrupt = errors.New("recovery: corrupt state")
+
+// Event times are counted between 1970 and 2200: every time in the state
+// is then a whole number of nanoseconds since 1970 that fits an int64, and
+// so is every difference between two of them.
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func validTime(t time.Time) bool { return !t.Before(minTime) && t.Before(maxTime) }
+
+// Flags of the encoding.
+const (
+	flagTriggered = 1
+	flagFloor     = 2
+	// reported is or'ed into a signal's reason byte.
+	reported = 0x80
+)
+
+func (s *State) empty() bool {
+	return s.Latest.IsZero() && s.Triggered.IsZero() && s.Floor.IsZero() && len(s.Signals) == 0 && len(s.Contacts) == 0
+}
+
+// hasScore and hasScale say which reasons carry a score and a scale.
+func hasScore(reason string) bool { return reason == ReasonLowRating || reason == ReasonLowSurveyScore }
+func hasScale(reason string) bool { return reason == ReasonLowSurveyScore }
+
+// MarshalBinary implements journey.State. The empty state is zero bytes;
+// any other is
+//
+//	uvarint  Latest, nanoseconds since 1970
+//	byte     flags: 1 Triggered is set, 2 Floor is set
+//	uvarint  Latest - Triggered, when set
+//	uvarint  Latest - Floor, when set
+//	uvarint  number of signals
+//	per signal, in order:
+//	  uvarint  Latest - At
+//	  byte     reason code (1 low_survey_score, 2 complaint, 3 low_rating,
+//	           4 failed_contacts, 5 spam_report), | 0x80 when reported
+//	  float    Score, for low_rating and low_survey_score
+//	  float    Scale, for low_survey_score
+//	  uvarint  number of events
+//	  per event: string event id, string ref
+//	uvarint  number of contacts
+//	per contact, in order: uvarint Latest - At, string event id, string contact id
+//
+// where durations are in nanoseconds, a string is a uvarint length and the
+// bytes, and a float is the uvarint of its IEEE 754 bits byte-reversed (so
+// small whole numbers take 2 bytes). The encoding is canonical: equal
+// states encode to equal bytes.
+func (s *State) MarshalBinary() ([]byte, error) {
+	if s.empty() {
+		return nil, nil
+	}
+	if !validTime(s.Latest) {
+		return nil, fmt.Errorf("recovery: Latest %v is out of range", s.Latest)
+	}
+	size := 24
+	for i := range s.Signals {
+		size += 24
+		for j := range s.Signals[i].EventIDs {
+			size += 2 + len(s.Signals[i].EventIDs[j]) + len(s.Signals[i].Refs[j])
+		}
+	}
+	for i := range s.Contacts {
+		size += 10 + len(s.Contacts[i].EventID) + len(s.Contacts[i].ContactID)
+	}
+	b := make([]byte, 0, size)
+	b = binary.AppendUvarint(b, uint64(s.Latest.Sub(minTime)))
+	var flags byte
+	if !s.Triggered.IsZero() {
+		flags |= flagTriggered
+	}
+	if !s.Floor.IsZero() {
+		flags |= flagFloor
+	}
+	b = append(b, flags)
+	var err error
+	for _, t := range []time.Time{s.Triggered, s.Floor} {
+		if !t.IsZero() {
+			if b, err = s.appendAge(b, t); err != nil {
+				return nil, fmt.Errorf("recovery: %w", err)
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Signals)))
+	for i := range s.Signals {
+		x := &s.Signals[i]
+		if err := x.check(); err != nil {
+			return nil, fmt.Errorf("recovery: signal %d: %w", i, err)
+		}
+		if i > 0 && compareSignals(&s.Signals[i-1], x) >= 0 {
+			return nil, fmt.Errorf("recovery: signal %d: not in order", i)
+		}
+		if b, err = s.appendAge(b, x.At); err != nil {
+			return nil, fmt.Errorf("recovery: signal %d: %w", i, err)
+		}
+		code := reasonCode(x.Reason)
+		if x.Reported {
+			code |= reported
+		}
+		b = append(b, code)
+		if hasScore(x.Reason) {
+			b = appendFloat(b, x.Score)
+		}
+		if hasScale(x.Reason) {
+			b = appendFloat(b, x.Scale)
+		}
+		b = binary.AppendUvarint(b, uint64(len(x.EventIDs)))
+		for j := range x.EventIDs {
+			b = appendString(b, x.EventIDs[j])
+			b = appendString(b, x.Refs[j])
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Contacts)))
+	for i := range s.Contacts {
+		c := &s.Contacts[i]
+		if c.EventID == "" || len(c.EventID) > maxKeyLen || len(c.ContactID) > maxRefLen {
+			return nil, fmt.Errorf("recovery: contact %d: bad event or contact id", i)
+		}
+		if i > 0 && compareContacts(&s.Contacts[i-1], c) >= 0 {
+			return nil, fmt.Errorf("recovery: contact %d: not in order", i)
+		}
+		if b, err = s.appendAge(b, c.At); err != nil {
+			return nil, fmt.Errorf("recovery: contact %d: %w", i, err)
+		}
+		b = appendString(b, c.EventID)
+		b = appendString(b, c.ContactID)
+	}
+	return b, nil
+}
+
+// check reports what MarshalBinary cannot encode canonically in x.
+func (x *Signal) check() error {
+	code := reasonCode(x.Reason)
+	n := len(x.EventIDs)
+	switch {
+	case code == 0:
+		return fmt.Errorf("unknown reason %q", x.Reason)
+	case n == 0 || n != len(x.Refs) || n > maxFailedContacts || n > 1 && x.Reason != ReasonFailedContacts:
+		return fmt.Errorf("%d event ids and %d refs", n, len(x.Refs))
+	case !hasScore(x.Reason) && x.Score != 0 || !hasScale(x.Reason) && x.Scale != 0:
+		return errors.New("a score or scale its reason does not carry")
+	case !validFloat(x.Score) || !validFloat(x.Scale):
+		return errors.New("score or scale not a finite number >= 0")
+	}
+	for j := range x.EventIDs {
+		if x.EventIDs[j] == "" || len(x.EventIDs[j]) > maxKeyLen || len(x.Refs[j]) > maxRefLen {
+			return fmt.Errorf("event %d: bad event id or ref", j)
+		}
+	}
+	return nil
+}
+
+// validFloat reports whether f is finite and >= 0 (not -0).
+func validFloat(f float64) bool { return finite(f) && f >= 0 && !math.Signbit(f) }
+
+// appendAge appends Latest - t in nanoseconds.
+func (s *State) appendAge(b []byte, t time.Time) ([]byte, error) {
+	if t.After(s.Latest) || t.Before(minTime) {
+		return nil, fmt.Errorf("time %v is after Latest or before 1970", t)
+	}
+	return binary.AppendUvarint(b, uint64(s.Latest.Sub(t))), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	return binary.AppendUvarint(b, bits.ReverseBytes64(math.Float64bits(f)))
+}
+
+// UnmarshalBinary implements journey.State: it replaces s by the state
+// data encodes (see MarshalBinary). Errors wrap ErrCorrupt. s keeps no
+// reference to data: its strings share one copy of it, and the event ids
+// and refs of all its signals one array, so decoding allocates a few
+// times whatever the state's size.
+func (s *State) UnmarshalBinary(data []byte) error {
+	*s = State{}
+	if len(data) == 0 {
+		return nil
+	}
+	r := reader{b: data, s: string(data)}
+	var d State
+	d.Latest = r.time()
+	flags := r.byte()
+	if r.err == nil && flags&^3 != 0 {
+		r.fail("unknown flags")
+	}
+	if flags&flagTriggered != 0 {
+		d.Triggered = r.age(d.Latest)
+	}
+	if flags&flagFloor != 0 {
+		d.Floor = r.age(d.Latest)
+	}
+	n := r.uvarint()
+	if r.err == nil && (n > maxMaxSignals || n*5 > uint64(len(r.b)-r.off)) {
+		r.fail("too many signals")
+	}
+	var arena []string // the event ids and refs of every signal
+	if r.err == nil && n > 0 {
+		d.Signals = make([]Signal, n)
+		arena = make([]string, 0, 2*n)
+	}
+	for i := range d.Signals {
+		x := &d.Signals[i]
+		x.At = r.age(d.Latest)
+		code := r.byte()
+		x.Reported = code&reported != 0
+		if c := int(code &^ reported); c > 0 && c < len(reasons) {
+			x.Reason = reasons[c]
+		} else if r.err == nil {
+			r.fail("unknown reason")
+		}
+		if hasScore(x.Reason) {
+			x.Score = r.float()
+		}
+		if hasScale(x.Reason) {
+			x.Scale = r.float()
+		}
+		m := r.uvarint()
+		if r.err == nil && (m == 0 || m > maxFailedContacts || m*2 > uint64(len(r.b)-r.off)) {
+			r.fail("bad number of events")
+		}
+		if r.err != nil {
+			break
+		}
+		// Growing arena may move it: the signals decoded so far keep
+		// the array they were cut from, which stays valid.
+		k, mm := len(arena), int(m)
+		arena = slices.Grow(arena, 2*mm)[:k+2*mm]
+		x.EventIDs = arena[k : k+mm : k+mm]
+		x.Refs = arena[k+mm : k+2*mm : k+2*mm]
+		for j := range mm {
+			x.EventIDs[j], x.Refs[j] = r.str(), r.str()
+		}
+		switch {
+		case r.err != nil:
+		case x.check() != nil:
+			r.fail("bad signal: " + x.check().Error())
+		case i > 0 && compareSignals(&d.Signals[i-1], x) >= 0:
+			r.fail("signals not in order")
+		}
+	}
+	n = r.uvarint()
+	if r.err == nil && (n > maxFailedContacts || n*3 > uint64(len(r.b)-r.off)) {
+		r.fail("too many contacts")
+	}
+	if r.err == nil && n > 0 {
+		d.Contacts = make([]Contact, n)
+	}
+	for i := range d.Contacts {
+		c := &d.Contacts[i]
+		c.At = r.age(d.Latest)
+		c.EventID, c.ContactID = r.str(), r.str()
+		switch {
+		case r.err != nil:
+		case c.EventID == "" || len(c.EventID) > maxKeyLen || len(c.ContactID) > maxRefLen:
+			r.fail("bad contact")
+		case i > 0 && compareContacts(&d.Contacts[i-1], c) >= 0:
+			r.fail("contacts not in order")
+		}
+	}
+	if r.err == nil && r.off != len(r.b) {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return r.err
+	}
+	*s = d
+	return nil
+}
+
+// reader decodes what MarshalBinary appends. After the first error every
+// read returns a zero value.
+type reader struct {
+	b   []byte
+	s   string // b as a string: decoded strings are slices of it
+	off int
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
+	}
+	r.off = len(r.b)
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("bad uvarint")
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *reader) byte() byte {
+	if r.off >= len(r.b) {
+		r.fail("unexpected end")
+		return 0
+	}
+	r.off++
+	return r.b[r.off-1]
+}
+
+func (r *reader) str() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)-r.off) {
+		r.fail("string longer than the data")
+		return ""
+	}
+	s := r.s[r.off : r.off+int(n)]
+	r.off += int(n)
+	return s
+}
+
+func (r *reader) float() float64 {
+	f := math.Float64frombits(bits.ReverseBytes64(r.uvarint()))
+	if r.err == nil && !validFloat(f) {
+		r.fail("float not finite and >= 0")
+	}
+	if r.err != nil {
+		return 0
+	}
+	return f
+}
+
+// time reads a uvarint of nanoseconds since 1970, before 2200.
+func (r *reader) time() time.Time {
+	d := r.uvarint()
+	if r.err == nil && d >= uint64(maxTime.Sub(minTime)) {
+		r.fail("time out of range")
+	}
+	if r.err != nil {
+		return time.Time{}
+	}
+	return minTime.Add(time.Duration(d))
+}
+
+// age reads a uvarint of nanoseconds before at, no earlier than 1970.
+func (r *reader) age(at time.Time) time.Time {
+	d := r.uvarint()
+	if r.err == nil && d > uint64(at.Sub(minTime)) {
+		r.fail("time out of range")
+	}
+	if r.err != nil {
+		return time.Time{}
+	}
+	return at.Add(-time.Duration(d))
+}
