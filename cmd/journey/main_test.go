@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/journey-dev/journey/processors"
 )
 
 func TestVersion(t *testing.T) {
@@ -39,5 +42,21 @@ func TestNoTestDependenciesInBinary(t *testing.T) {
 		if strings.Contains(string(out), banned) {
 			t.Errorf("the journey binary depends on %s", banned)
 		}
+	}
+}
+
+// TestExampleConfigBuilds: the documented example configuration loads,
+// validates and builds every processor.
+func TestExampleConfigBuilds(t *testing.T) {
+	cfg, err := loadConfig("run", []string{"--config", "../../journey.example.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs, err := processors.Build(cfg.Processors, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(procs) != len(processors.All()) {
+		t.Fatalf("%d processors built, want all %d", len(procs), len(processors.All()))
 	}
 }
