@@ -13,6 +13,8 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 TEST_FLAGS  ?= -count=1 -timeout 30m
 FUZZTIME    ?= 10s
+# flags of bench/e2e, e.g. make bench BENCH_FLAGS='-cpuprofile bench/results/journey.cpu.pprof'
+BENCH_FLAGS ?=
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export JOURNEY_CACHE := $(CACHE)
@@ -68,8 +70,12 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: bench
-bench: rig ## benchmarks against the real broker and Redis (figures, not pass/fail)
-	@$(RIG) exec -dir .rig/bench -- $(GO) test -run '^$$' -bench . -benchmem ./...
+bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency (bench/results/)
+	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e $(BENCH_FLAGS)
+
+.PHONY: bench-micro
+bench-micro: ## Go micro-benchmarks of the hot path, no services (Redis ones skip)
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./processors/...
 
 .PHONY: demo
 demo: ## the whole system in one command, nothing to install (journey dev)

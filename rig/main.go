@@ -118,6 +118,12 @@ func (s services) env() []string {
 
 func cmdUp(args []string) error {
 	o, _ := parse("up", args, ".rig/up")
+	// Only held while starting: `make up` leaves the services running.
+	unlock, err := lock(o.dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if o.envFile == "" {
 		o.envFile = filepath.Join(filepath.Dir(o.dir), "env")
 	}
@@ -150,6 +156,11 @@ func cmdExec(args []string) (int, error) {
 	if len(rest) == 0 {
 		return 0, errors.New("exec: no command after --")
 	}
+	unlock, err := lock(o.dir)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	// Stop and clean up whatever happens from here on: normal exit, failure,
 	// or a signal (the child gets the signal too, being in our process group).
 	sigs := make(chan os.Signal, 1)
@@ -200,6 +211,28 @@ func cmdExec(args []string) (int, error) {
 	fmt.Printf("rig: start-up %.1fs, %s %.1fs, exit %d\n", rigTime.Seconds(), filepath.Base(rest[0]),
 		time.Since(t1).Seconds(), code)
 	return code, nil
+}
+
+// lock takes an exclusive lock on dir's lock file, so two rigs never share
+// (and tear down) one folder; the lock goes with the process.
+func lock(dir string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	path := dir + ".lock"
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		return nil, fmt.Errorf("%s is in use by another rig (pid %s); wait for it or use another -dir",
+			dir, strings.TrimSpace(string(holder)))
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())), 0)
+	return func() { _ = f.Close() }, nil
 }
 
 // up starts Kafka and Redis under dir and waits until both answer.

@@ -119,7 +119,7 @@ func Default() Config {
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 2000, CommitInterval: time.Second},
 		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
-		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 128 << 20},
+		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 512 << 20},
 		Redis: Redis{
 			Addr: "127.0.0.1:6379", Prefix: "journey:", StreamMaxLen: 100_000,
 			ContextTTL: 30 * 24 * time.Hour, DedupTTL: 7 * 24 * time.Hour,

@@ -54,12 +54,31 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		return nil, err
 	}
 	log := p.log.With(zap.Int("partition", id))
+	// Engine.Load asks for a fresh customer's processors in order, starting
+	// with the first: that request reads all of the customer's states in
+	// one prefix scan, and the others are served from it.
+	first := p.engine.Processors()[0].Name()
+	var (
+		preCustomer string
+		pre         map[string]state.StoredState
+	)
 	runner := journey.NewRunner(p.engine, func(customer string, proc journey.Processor, st journey.State) (bool, error) {
-		data, found, err := sp.State(customer, proc.Name(), proc.StateVersion())
-		if err != nil || !found {
-			return false, err
+		if customer != preCustomer || proc.Name() == first {
+			all, err := sp.States(customer)
+			if err != nil {
+				return false, err
+			}
+			preCustomer, pre = customer, all
 		}
-		if err := st.UnmarshalBinary(data); err != nil {
+		stored, found := pre[proc.Name()]
+		if !found {
+			return false, nil
+		}
+		if stored.Version != proc.StateVersion() {
+			return false, fmt.Errorf("%w: processor %q state is version %d, this build reads version %d",
+				state.ErrVersion, proc.Name(), stored.Version, proc.StateVersion())
+		}
+		if err := st.UnmarshalBinary(stored.Data); err != nil {
 			return false, fmt.Errorf("decode %s state: %w", proc.Name(), err)
 		}
 		return true, nil

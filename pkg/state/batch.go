@@ -21,6 +21,7 @@ type Batch struct {
 	appended  int64
 	maxBucket uint64
 	nextDue   uint64 // lower bound of the earliest timer, applied to p on commit
+	seen      []seenID
 	watermark time.Time
 	wmSet     bool
 }
@@ -44,10 +45,13 @@ func (b *Batch) DeleteState(customer, processor string) {
 	_ = b.b.Delete(stateKey(b.p.id, customer, processor), nil)
 }
 
+type seenID struct{ bucket, hash uint64 }
+
 // MarkSeen records an event id in the dedup window.
 func (b *Batch) MarkSeen(eventID string, t time.Time) {
 	bk := b.p.bucket(t)
 	_ = b.b.Set(dedupKey(b.p.id, bk, eventID), nil, nil)
+	b.seen = append(b.seen, seenID{bk, b.p.s.hash(eventID)})
 	if bk > b.maxBucket {
 		b.maxBucket = bk
 	}
@@ -99,7 +103,13 @@ func (b *Batch) Commit() error {
 		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
 	}
 	p.nextSeq = b.seq
+	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
+		p.dedup.dropBefore(b.maxBucket - 2)
+	}
 	p.maxBucket = b.maxBucket
+	for _, x := range b.seen {
+		p.dedup.add(x.bucket, x.hash)
+	}
 	p.nextDue = b.nextDue
 	if b.wmSet {
 		p.watermark = b.watermark

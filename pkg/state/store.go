@@ -17,11 +17,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
 
@@ -52,7 +54,7 @@ func (o *Options) setDefaults() {
 		o.DedupWindow = 24 * time.Hour
 	}
 	if o.CacheBytes == 0 {
-		o.CacheBytes = 128 << 20
+		o.CacheBytes = 512 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -66,7 +68,10 @@ type Store struct {
 
 	mu    sync.Mutex
 	parts map[uint32]*Partition
+	seed  maphash.Seed
 }
+
+func (s *Store) hash(id string) uint64 { return maphash.String(s.seed, id) }
 
 // Open opens (creating if needed) the store in dir. Pebble locks dir: a
 // second process opening the same dir fails.
@@ -75,6 +80,8 @@ func Open(dir string, o Options) (*Store, error) {
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	po := &pebble.Options{
+		// Most point reads miss (an event id never seen, a customer's first
+		// event): bloom filters answer those without reading blocks.
 		Cache:                       cache,
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
@@ -84,6 +91,9 @@ func Open(dir string, o Options) (*Store, error) {
 		BytesPerSync:                1 << 20,
 		Logger:                      pebbleLogger{o.Logger.Sugar()},
 	}
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
 	if o.InMemory {
 		po.FS = vfs.NewMem()
 	}
@@ -91,7 +101,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	return &Store{db: db, opts: o, parts: map[uint32]*Partition{}}, nil
+	return &Store{db: db, opts: o, parts: map[uint32]*Partition{}, seed: maphash.MakeSeed()}, nil
 }
 
 // Close closes the database. Partitions must not be used afterwards.
@@ -125,6 +135,7 @@ type Partition struct {
 	maxBucket uint64        // highest dedup bucket written (worker only)
 	nextDue   uint64        // lower bound of the earliest armed timer (worker only)
 	watermark time.Time     // as of the last commit (worker only)
+	dedup     dedupIndex    // hashes of the event ids in the dedup window (worker only)
 	depth     atomic.Int64  // outbox entries not yet deleted
 	headSeq   atomic.Uint64 // lowest seq possibly still in the outbox
 }
@@ -146,6 +157,9 @@ func (p *Partition) load() error {
 		p.watermark = time.Unix(0, int64(wm)).UTC()
 	}
 	if err := p.loadNextDue(); err != nil {
+		return err
+	}
+	if err := p.loadDedup(); err != nil {
 		return err
 	}
 	lo, hi := keyspace(p.id, tagOutbox)
@@ -306,6 +320,53 @@ func (p *Partition) State(customer, processor string, version uint32) (data []by
 	return append([]byte(nil), v[n:]...), true, nil
 }
 
+// StoredState is one processor's stored state of a customer.
+type StoredState struct {
+	Version uint32
+	Data    []byte
+}
+
+// States reads every processor's state of one customer with a single
+// prefix scan (cheaper than a point read per processor). The map is keyed
+// by processor name; data are copies the caller owns.
+func (p *Partition) States(customer string) (map[string]StoredState, error) {
+	lo := stateKeyPrefix(p.id, customer)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out map[string]StoredState
+	for it.First(); it.Valid(); it.Next() {
+		proc, rest, err := readString(it.Key()[len(lo):])
+		if err != nil || len(rest) != 0 {
+			return nil, fmt.Errorf("state: partition %d: corrupt state key", p.id)
+		}
+		v := it.Value()
+		version, n := binary.Uvarint(v)
+		if n <= 0 {
+			return nil, fmt.Errorf("state: partition %d: corrupt state of processor %q", p.id, proc)
+		}
+		if out == nil {
+			out = make(map[string]StoredState, 8)
+		}
+		out[proc] = StoredState{Version: uint32(version), Data: append([]byte(nil), v[n:]...)}
+	}
+	return out, it.Error()
+}
+
+// prefixEnd is the smallest key greater than every key starting with k.
+func prefixEnd(k []byte) []byte {
+	end := append([]byte(nil), k...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil // k is all 0xff: no upper bound
+}
+
 // Customers calls fn with each customer that has state in the partition,
 // in key order, with the processors it has state for.
 func (p *Partition) Customers(fn func(customer string, processors []string) error) error {
@@ -350,15 +411,20 @@ func (p *Partition) bucket(t time.Time) uint64 {
 // Seen reports whether an event with this id and event time was committed
 // within the dedup window. An event id is found when the two event times
 // are less than one window apart (and sometimes up to two windows apart).
+//
+// The partition keeps the hashes of the ids in the window in memory, so an
+// id never seen (nearly every event) costs no read; a hash hit is confirmed
+// in Pebble.
 func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 	b := p.bucket(t)
+	h := p.s.hash(eventID)
 	for _, bk := range [...]uint64{b, b - 1, b + 1} {
-		if bk == ^uint64(0) {
+		if bk == ^uint64(0) || !p.dedup.has(bk, h) {
 			continue
 		}
 		_, closer, err := p.s.db.Get(dedupKey(p.id, bk, eventID))
 		if errors.Is(err, pebble.ErrNotFound) {
-			continue
+			continue // a hash collision
 		}
 		if err != nil {
 			return false, err
@@ -367,6 +433,61 @@ func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// loadDedup fills the in-memory dedup index from the stored markers.
+func (p *Partition) loadDedup() error {
+	lo, hi := keyspace(p.id, tagDedup)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < 13 {
+			return fmt.Errorf("state: partition %d: corrupt dedup key", p.id)
+		}
+		bk := binary.BigEndian.Uint64(k[5:13])
+		id, _, err := readString(k[13:])
+		if err != nil {
+			return err
+		}
+		p.dedup.add(bk, p.s.hash(id))
+		p.maxBucket = max(p.maxBucket, bk)
+	}
+	return it.Error()
+}
+
+// dedupIndex holds the hashes of committed event ids per dedup bucket.
+type dedupIndex struct {
+	buckets map[uint64]map[uint64]struct{}
+}
+
+func (d *dedupIndex) has(bucket, h uint64) bool {
+	_, ok := d.buckets[bucket][h]
+	return ok
+}
+
+func (d *dedupIndex) add(bucket, h uint64) {
+	if d.buckets == nil {
+		d.buckets = map[uint64]map[uint64]struct{}{}
+	}
+	m := d.buckets[bucket]
+	if m == nil {
+		m = map[uint64]struct{}{}
+		d.buckets[bucket] = m
+	}
+	m[h] = struct{}{}
+}
+
+// dropBefore forgets the buckets before b.
+func (d *dedupIndex) dropBefore(b uint64) {
+	for bk := range d.buckets {
+		if bk < b {
+			delete(d.buckets, bk)
+		}
+	}
 }
 
 // OutboxDepth is the number of outbox entries not yet delivered.
@@ -383,6 +504,7 @@ func (p *Partition) Drop() error {
 		return err
 	}
 	p.nextSeq, p.maxBucket, p.nextDue, p.watermark = 0, 0, noTimer, time.Time{}
+	p.dedup = dedupIndex{}
 	p.depth.Store(0)
 	p.headSeq.Store(0)
 	return nil

@@ -219,13 +219,23 @@ func TestPartitionsAreIsolated(t *testing.T) {
 }
 
 func TestDedupWindow(t *testing.T) {
-	forEach(t, func(t *testing.T, s *Store, _ func() *Store) {
+	forEach(t, func(t *testing.T, s *Store, reopen func() *Store) {
 		p := part(t, s, 0)
 		t0 := time.Date(2026, 11, 1, 10, 59, 0, 0, time.UTC)
 		b := p.NewBatch()
 		b.MarkSeen("ev-1", t0)
 		if err := b.Commit(); err != nil {
 			t.Fatal(err)
+		}
+		b = p.NewBatch()
+		b.MarkSeen("ev-aborted", t0)
+		b.Abort()
+		if reopen != nil { // the in-memory index is rebuilt from the store
+			s = reopen()
+			p = part(t, s, 0)
+		}
+		if got, _ := p.Seen("ev-aborted", t0); got {
+			t.Fatal("an aborted batch's event id is remembered")
 		}
 		for _, tc := range []struct {
 			id   string

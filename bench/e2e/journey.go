@@ -1,0 +1,427 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/journey-dev/journey/pkg/config"
+	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/metrics"
+	"github.com/journey-dev/journey/pkg/outbox"
+	"github.com/journey-dev/journey/pkg/pipeline"
+	"github.com/journey-dev/journey/pkg/sink/redissink"
+	"github.com/journey-dev/journey/pkg/state"
+	"github.com/journey-dev/journey/processors"
+)
+
+// observer is the pipeline's extra outbox.Observer: it counts deliveries
+// and, while recording, keeps every latency sample.
+type observer struct {
+	triggers, contexts, failures atomic.Int64
+
+	mu        sync.Mutex
+	recording bool
+	samples   []time.Duration
+}
+
+var _ outbox.Observer = (*observer)(nil)
+
+func (o *observer) Delivered(_ int, triggers, contexts int, latencies []time.Duration) {
+	o.triggers.Add(int64(triggers))
+	o.contexts.Add(int64(contexts))
+	o.mu.Lock()
+	if o.recording {
+		o.samples = append(o.samples, latencies...)
+	}
+	o.mu.Unlock()
+}
+
+func (o *observer) DeliveryFailed(int, error) { o.failures.Add(1) }
+func (o *observer) Depth(int, int64)          {}
+
+// record starts (true) or stops (false) keeping samples; starting drops
+// what was kept.
+func (o *observer) record(on bool) []time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.recording = on
+	s := o.samples
+	if on {
+		o.samples = make([]time.Duration, 0, 1<<18)
+	}
+	return s
+}
+
+// instance is one in-process journey, wired as `journey run` wires it
+// (cmd/journey/run.go, serve): production defaults from config.Default,
+// every processor with its default section, the real decoder, Pebble with
+// state.sync on, and the Redis sink. Only the admin server is left out.
+type instance struct {
+	cfg   config.Config
+	reg   *prometheus.Registry
+	store *state.Store
+	rdb   *redis.Client
+	obs   *observer
+	p     *pipeline.Pipeline
+	// warnings counts what journey logged at warn level or above (all is
+	// printed to stderr as it happens).
+	warnings atomic.Int64
+	cancel   context.CancelFunc
+	done     chan error
+	start    time.Time
+	dir      string
+}
+
+func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string) (*instance, error) {
+	cfg := config.Default()
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Topics = []string{topic}
+	cfg.Kafka.DLQTopic = dlq
+	cfg.Kafka.GroupID = group
+	cfg.Redis.Addr = redisAddr
+	cfg.Redis.Prefix = prefix
+	cfg.Admin.Addr = ""
+	dir, err := os.MkdirTemp("", "journey-bench-state-")
+	if err != nil {
+		return nil, err
+	}
+	cfg.State.Dir = dir
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	in := &instance{cfg: cfg, dir: dir, obs: &observer{}, done: make(chan error, 1)}
+	if err := in.wire(); err != nil {
+		in.close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in.cancel = cancel
+	in.start = time.Now()
+	go func() { in.done <- in.p.Run(ctx) }()
+	return in, nil
+}
+
+// wire follows serve() in cmd/journey/run.go step by step.
+func (in *instance) wire() error {
+	cfg := in.cfg
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), zap.WarnLevel),
+		zap.Hooks(func(zapcore.Entry) error { in.warnings.Add(1); return nil }))
+	procs, err := processors.Build(cfg.Processors, nil)
+	if err != nil {
+		return err
+	}
+	engine, err := journey.NewEngine(procs...)
+	if err != nil {
+		return err
+	}
+	dec, err := ingest.NewDecoder(ingest.Config{
+		TopicChannels:   cfg.Kafka.TopicChannels,
+		CloudEventTypes: cfg.Ingest.CloudEventTypes,
+		MaxBytes:        cfg.Ingest.MaxBytes,
+		MaxFuture:       cfg.Ingest.MaxFuture,
+	})
+	if err != nil {
+		return err
+	}
+	in.rdb = redis.NewClient(&redis.Options{
+		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+	})
+	snk, err := redissink.New(in.rdb, redissink.Config{
+		Prefix: cfg.Redis.Prefix, StreamMaxLen: cfg.Redis.StreamMaxLen,
+		ContextTTL: cfg.Redis.ContextTTL, DedupTTL: cfg.Redis.DedupTTL,
+	})
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	in.reg = prometheus.NewRegistry()
+	m, err := metrics.New(in.reg)
+	if err != nil {
+		return err
+	}
+	in.store, err = state.Open(cfg.State.Dir, state.Options{
+		Sync: cfg.State.Sync, DedupWindow: cfg.Ingest.DedupWindow, CacheBytes: cfg.State.CacheBytes, Logger: log.Named("pebble"),
+	})
+	if err != nil {
+		return err
+	}
+	in.p, err = pipeline.New(pipeline.Config{
+		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, Topics: cfg.Kafka.Topics, DLQTopic: cfg.Kafka.DLQTopic,
+		StartOffset: cfg.Kafka.StartOffset, MaxBatchRecords: cfg.Batch.MaxRecords, Linger: cfg.Batch.Linger,
+		FetchMaxWait: cfg.Kafka.FetchMaxWait, FetchMaxBytes: cfg.Kafka.FetchMaxBytes, OutboxMax: cfg.Outbox.MaxPending,
+		CommitInterval: cfg.Batch.CommitInterval, ShutdownFlush: cfg.Outbox.ShutdownFlush,
+		SessionTimeout: cfg.Kafka.SessionTimeout, Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
+		Observer: in.obs,
+	}, log, in.store, dec, engine, snk, m)
+	return err
+}
+
+// waitFirst waits until the pipeline has taken its first record.
+func (in *instance) waitFirst(ctx context.Context) (time.Time, error) {
+	for {
+		if n, err := in.metric("journey_records_in_total"); err != nil {
+			return time.Time{}, err
+		} else if n > 0 {
+			return time.Now(), nil
+		}
+		if err := in.alive(ctx); err != nil {
+			return time.Time{}, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitDone waits until every partition's offset in the state store has
+// reached ends (every record committed) and every outbox is empty (every
+// trigger and context update is in Redis).
+func (in *instance) waitDone(ctx context.Context, topic string, ends map[int]int64) (time.Time, error) {
+	for {
+		done := true
+		for id, end := range ends {
+			if end == 0 {
+				continue
+			}
+			sp, err := in.store.Partition(id)
+			if err != nil {
+				return time.Time{}, err
+			}
+			offs, err := sp.Offsets()
+			if err != nil {
+				return time.Time{}, err
+			}
+			if offs[topic] < end || sp.OutboxDepth() > 0 {
+				done = false
+				break
+			}
+		}
+		if done {
+			return time.Now(), nil
+		}
+		if err := in.alive(ctx); err != nil {
+			return time.Time{}, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (in *instance) alive(ctx context.Context) error {
+	select {
+	case err := <-in.done:
+		in.done <- err
+		return fmt.Errorf("journey stopped: %v", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
+	}
+}
+
+// stop shuts the pipeline down as SIGTERM does and closes the store.
+func (in *instance) stop() error {
+	in.cancel()
+	var err error
+	select {
+	case err = <-in.done:
+	case <-time.After(60 * time.Second):
+		err = errors.New("journey did not stop within 60s")
+	}
+	in.close()
+	return err
+}
+
+func (in *instance) close() {
+	if in.store != nil {
+		_ = in.store.Close()
+	}
+	if in.rdb != nil {
+		_ = in.rdb.Close()
+	}
+	_ = os.RemoveAll(in.dir)
+}
+
+// metric sums every series of a counter, or the count/sum of a histogram
+// (name_count, name_sum).
+func (in *instance) metric(name string) (float64, error) {
+	mfs, err := in.reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	base, part := name, ""
+	if b, ok := strings.CutSuffix(name, "_count"); ok {
+		base, part = b, "count"
+	} else if b, ok := strings.CutSuffix(name, "_sum"); ok {
+		base, part = b, "sum"
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != base {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch c, g, h := m.GetCounter(), m.GetGauge(), m.GetHistogram(); {
+			case c != nil:
+				sum += c.GetValue()
+			case g != nil:
+				sum += g.GetValue()
+			case h != nil && part == "count":
+				sum += float64(h.GetSampleCount())
+			case h != nil && part == "sum":
+				sum += h.GetSampleSum()
+			}
+		}
+	}
+	return sum, nil
+}
+
+// runJourney times one journey pass over the whole topic with a fresh
+// group, state directory and Redis prefix, then checks the work: every
+// record folded once, nothing dead-lettered or skipped, every trigger in
+// its Redis stream and every customer's context hash present. The instance
+// is returned running (caught up) when keep is set.
+func runJourney(ctx context.Context, brokers []string, redisAddr, topic, dlq, group, prefix string,
+	ends map[int]int64, customers int, profile func() func(), keep bool) (runResult, *instance, error) {
+	res := runResult{Name: "journey"}
+	var want int64
+	for _, e := range ends {
+		want += e
+	}
+	cpu := startCPU()
+	stopProfile := profile()
+	in, err := startJourney(brokers, redisAddr, topic, dlq, group, prefix)
+	if err != nil {
+		stopProfile()
+		return res, nil, err
+	}
+	fail := func(err error) (runResult, *instance, error) {
+		stopProfile()
+		_ = in.stop()
+		return res, nil, err
+	}
+	first, err := in.waitFirst(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	done, err := in.waitDone(ctx, topic, ends)
+	stopProfile()
+	res.CPU = cpu.stop()
+	if err != nil {
+		return fail(err)
+	}
+	res.Events = want
+	res.finish(in.start, first, done)
+
+	// The dispatchers report just after their outbox delete: let the
+	// last reports land before reading the counts.
+	time.Sleep(100 * time.Millisecond)
+	res.Triggers, res.Contexts = in.obs.triggers.Load(), in.obs.contexts.Load()
+	res.Warnings = in.warnings.Load()
+	res.StateBytes = dirSize(in.dir)
+	checks := map[string]float64{}
+	for _, name := range []string{"journey_records_in_total", "journey_events_folded_total", "journey_events_duplicate_total",
+		"journey_dlq_total", "journey_sink_errors_total", "journey_triggers_emitted_total", "journey_batch_records_count",
+		"journey_batch_records_sum", "journey_batch_commit_seconds_sum"} {
+		if checks[name], err = in.metric(name); err != nil {
+			return fail(err)
+		}
+	}
+	if n := checks["journey_batch_records_count"]; n > 0 {
+		res.MeanBatch = checks["journey_batch_records_sum"] / n
+		res.MeanCommitMs = checks["journey_batch_commit_seconds_sum"] / n * 1000
+	}
+	var problems []string
+	if got := int64(checks["journey_records_in_total"]); got != want {
+		problems = append(problems, fmt.Sprintf("%d records read, the topic holds %d", got, want))
+	}
+	if got := int64(checks["journey_events_folded_total"]); got != want {
+		problems = append(problems, fmt.Sprintf("%d events folded, want %d", got, want))
+	}
+	for _, name := range []string{"journey_events_duplicate_total", "journey_dlq_total", "journey_sink_errors_total"} {
+		if checks[name] != 0 {
+			problems = append(problems, fmt.Sprintf("%s is %v, want 0", name, checks[name]))
+		}
+	}
+	if got := int64(checks["journey_triggers_emitted_total"]); got != res.Triggers {
+		problems = append(problems, fmt.Sprintf("%d triggers emitted but %d delivered", got, res.Triggers))
+	}
+	res.RedisTriggers, res.RedisContexts, err = redisCounts(ctx, in.rdb, prefix)
+	if err != nil {
+		return fail(err)
+	}
+	if res.RedisTriggers != res.Triggers {
+		problems = append(problems, fmt.Sprintf("%d triggers delivered but %d added to the Redis streams", res.Triggers, res.RedisTriggers))
+	}
+	if res.RedisContexts != int64(customers) {
+		problems = append(problems, fmt.Sprintf("%d context hashes in Redis, want one per customer (%d)", res.RedisContexts, customers))
+	}
+	if len(problems) > 0 {
+		return fail(fmt.Errorf("journey did not do the work:\n  %s", strings.Join(problems, "\n  ")))
+	}
+	if keep {
+		return res, in, nil
+	}
+	return res, nil, in.stop()
+}
+
+// redisCounts returns the entries ever added to the trigger streams under
+// prefix (XINFO STREAM entries-added: trimming does not lower it) and the
+// number of context hashes.
+func redisCounts(ctx context.Context, rdb *redis.Client, prefix string) (triggers, contexts int64, err error) {
+	var streams []string
+	var cursor uint64
+	for {
+		var keys []string
+		keys, cursor, err = rdb.Scan(ctx, cursor, prefix+"*", 10_000).Result()
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, k := range keys {
+			switch {
+			case strings.HasPrefix(k, prefix+"ctx:"):
+				contexts++
+			case strings.HasPrefix(k, prefix+"triggers:"):
+				streams = append(streams, k)
+			}
+		}
+		if cursor == 0 {
+			break
+		}
+	}
+	slices.Sort(streams)
+	for _, s := range streams {
+		info, err := rdb.XInfoStream(ctx, s).Result()
+		if err != nil {
+			return 0, 0, fmt.Errorf("XINFO STREAM %s: %w", s, err)
+		}
+		triggers += info.EntriesAdded
+	}
+	return triggers, contexts, nil
+}
+
+// dirSize is the total size of the files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// latencyResult is the live phase: a paced producer and the event-to-Redis
+// latency of every trigger and context update it caused.
+type latencyResult struct {
+	TargetRate   int     `json:"target_events_per_second"`
+	Events       int     `json:"events"`
+	SendSeconds  float64 `json:"send_seconds"`
+	AchievedRate float64 `json:"achieved_events_per_second"`
+	// DrainSeconds is from the last send until every record was committed
+	// and every outbox drained.
+	DrainSeconds float64   `json:"drain_seconds"`
+	Samples      int       `json:"samples"`
+	Triggers     int64     `json:"triggers"`
+	Contexts     int64     `json:"contexts"`
+	Redis        quantiles `json:"event_to_redis_ms"`
+	ProduceAck   quantiles `json:"produce_ack_ms"`
+	CPU          cpuUse    `json:"cpu"`
+	Warnings     int64     `json:"warnings_logged"`
+}
+
+type quantiles struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99_9"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+func quantilesOf(d []time.Duration) quantiles {
+	if len(d) == 0 {
+		return quantiles{}
+	}
+	slices.Sort(d)
+	q := func(p float64) float64 {
+		i := max(int(math.Ceil(p*float64(len(d))))-1, 0)
+		return ms(d[i])
+	}
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return quantiles{P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: ms(d[len(d)-1]), Mean: ms(sum / time.Duration(len(d)))}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// runLatency produces rate events/s for dur to topic while in runs caught
+// up, and reports the latency samples its observer recorded: from the Kafka
+// record timestamp (set when the event is due and handed to the producer)
+// to Redis accepting the write.
+//
+// The producer lingers at most one round trip: one goroutine per partition
+// keeps one produce request (acks=1) in flight, carrying every event that
+// fell due meanwhile. (kafka-go's Writer with BatchTimeout 1ms queues one
+// tiny batch per millisecond per partition and writes them one at a time,
+// so at 5,000 events/s on this machine its queue, not journey, grows.)
+func runLatency(ctx context.Context, brokers []string, topic string, partitions int, in *instance, seed uint64,
+	customers, rate int, dur time.Duration) (latencyResult, error) {
+	res := latencyResult{TargetRate: rate, Events: int(float64(rate) * dur.Seconds())}
+	g := newGen(seed+1, customers, res.Events, "live-", time.Time{}, time.Time{})
+	g.arrived = g.customers // every customer is known: pick among all of them
+
+	t0, c0, w0 := in.obs.triggers.Load(), in.obs.contexts.Load(), in.warnings.Load()
+	folded0, err := in.metric("journey_events_folded_total")
+	if err != nil {
+		return res, err
+	}
+	in.obs.record(true)
+	cpu := startCPU()
+	pp := newPacedProducer(brokers, topic, partitions, res.Events)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	bal := &kafka.Murmur2Balancer{Consistent: true}
+	ids := make([]int, partitions)
+	for i := range ids {
+		ids[i] = i
+	}
+	start := time.Now()
+	for sent := 0; sent < res.Events; {
+		select {
+		case <-ctx.Done():
+			pp.close()
+			return res, ctx.Err()
+		case <-tick.C:
+		}
+		for due := min(res.Events, int(time.Since(start).Seconds()*float64(rate))); sent < due; sent++ {
+			now := time.Now()
+			k, v := g.next(now)
+			m := kafka.Message{Key: []byte(k), Value: append([]byte(nil), v...), Time: now}
+			pp.in[bal.Balance(m, ids...)] <- m
+		}
+	}
+	sendDone := time.Now()
+	res.SendSeconds = sendDone.Sub(start).Seconds()
+	res.AchievedRate = float64(res.Events) / res.SendSeconds
+	acks, err := pp.close()
+	if err != nil {
+		return res, fmt.Errorf("latency producer: %w", err)
+	}
+
+	ends, err := endOffsets(ctx, brokers, topic, partitions)
+	if err != nil {
+		return res, err
+	}
+	done, err := in.waitDone(ctx, topic, ends)
+	if err != nil {
+		return res, err
+	}
+	res.DrainSeconds = done.Sub(sendDone).Seconds()
+	res.CPU = cpu.stop()
+	time.Sleep(100 * time.Millisecond) // the last Delivered reports
+	samples := in.obs.record(false)
+	res.Triggers, res.Contexts = in.obs.triggers.Load()-t0, in.obs.contexts.Load()-c0
+	res.Warnings = in.warnings.Load() - w0
+	res.Samples = len(samples)
+	res.Redis = quantilesOf(samples)
+	res.ProduceAck = quantilesOf(acks)
+	if want := res.Triggers + res.Contexts; int64(res.Samples) != want {
+		return res, fmt.Errorf("latency: %d samples for %d deliveries", res.Samples, want)
+	}
+	folded, err := in.metric("journey_events_folded_total")
+	if err != nil {
+		return res, err
+	}
+	if int(folded-folded0) != res.Events {
+		return res, fmt.Errorf("latency: journey folded %d events, %d were produced", int(folded-folded0), res.Events)
+	}
+	if len(acks) != res.Events {
+		return res, fmt.Errorf("latency producer: %d of %d events acknowledged", len(acks), res.Events)
+	}
+	return res, nil
+}
+
+// pacedProducer sends what it is given with one produce request in flight
+// per partition, and records each event's time from due to acknowledged.
+type pacedProducer struct {
+	in   []chan kafka.Message
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	acks []time.Duration
+	err  error
+}
+
+func newPacedProducer(brokers []string, topic string, partitions, events int) *pacedProducer {
+	pp := &pacedProducer{in: make([]chan kafka.Message, partitions), acks: make([]time.Duration, 0, events)}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: &kafka.Transport{}}
+	for p := range partitions {
+		pp.in[p] = make(chan kafka.Message, events)
+		pp.wg.Add(1)
+		go func() {
+			defer pp.wg.Done()
+			var recs []kafka.Record
+			var times []time.Time
+			for m := range pp.in[p] {
+				recs, times = recs[:0], times[:0]
+				for more := true; more; {
+					recs = append(recs, kafka.Record{Key: kafka.NewBytes(m.Key), Value: kafka.NewBytes(m.Value), Time: m.Time})
+					times = append(times, m.Time)
+					select {
+					case m, more = <-pp.in[p]:
+					default:
+						more = false
+					}
+				}
+				resp, err := client.Produce(context.Background(), &kafka.ProduceRequest{
+					Topic: topic, Partition: p, RequiredAcks: kafka.RequireOne, Records: kafka.NewRecordReader(recs...),
+				})
+				if err == nil && resp.Error != nil {
+					err = resp.Error
+				}
+				now := time.Now()
+				pp.mu.Lock()
+				if err != nil && pp.err == nil {
+					pp.err = fmt.Errorf("partition %d: %w", p, err)
+				}
+				if err == nil {
+					for _, t := range times {
+						pp.acks = append(pp.acks, now.Sub(t))
+					}
+				}
+				pp.mu.Unlock()
+			}
+		}()
+	}
+	return pp
+}
+
+// close waits for every event to be acknowledged and returns the
+// due-to-acknowledged times.
+func (pp *pacedProducer) close() ([]time.Duration, error) {
+	for _, c := range pp.in {
+		close(c)
+	}
+	pp.wg.Wait()
+	return pp.acks, pp.err
+}

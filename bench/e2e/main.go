@@ -1,0 +1,373 @@
+// Command e2e measures journey end to end against a real Kafka broker and a
+// real Redis (make bench starts both with the test rig and runs it):
+//
+//  1. it produces a reproducible Segment workload (by default 1,000,000
+//     events of 100,000 customers, 8 partitions) and reports the rate;
+//  2. it reads the whole topic with a plain kafka-go consumer group (one
+//     goroutine and kafka.Reader per partition, journey's fetch settings,
+//     encoding/json into a map) — the baseline;
+//  3. it runs journey in-process, wired as `journey run` wires it, over the
+//     same topic with a fresh group, until every record is committed to
+//     Pebble and every trigger and context update is in Redis;
+//  4. it alternates the two (raw, journey, raw, journey...) and reports the
+//     ratio of the best rates;
+//  5. with the last journey still running, it produces a paced stream and
+//     reports the exact event-to-Redis latency of every trigger and context
+//     update.
+//
+// It reports figures and never judges them: it fails only when the work is
+// wrong (a record not processed, a trigger missing from Redis, a count that
+// differs). Results go to stdout and to <out>/latest.json and latest.md.
+//
+// Usage (the rig exports KAFKA_BROKERS and REDIS_ADDR):
+//
+//	go run ./bench/e2e [-events 1000000] [-customers 100000] [-runs 2] [-cpuprofile file]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/pkg/config"
+	"github.com/journey-dev/journey/processors"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(keys ...string) string {
+	for _, k := range keys {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func run() error {
+	var (
+		brokers    = flag.String("brokers", envOr("KAFKA_BROKERS", "JOURNEY_TEST_KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated [$KAFKA_BROKERS]")
+		redisAddr  = flag.String("redis", envOr("REDIS_ADDR", "JOURNEY_TEST_REDIS_ADDR"), "Redis host:port [$REDIS_ADDR]")
+		events     = flag.Int("events", 1_000_000, "events to produce")
+		customers  = flag.Int("customers", 100_000, "customers (each has at least one event)")
+		partitions = flag.Int("partitions", 8, "partitions of the input topic")
+		seed       = flag.Uint64("seed", 1, "workload seed")
+		runs       = flag.Int("runs", 2, "raw/journey pairs, run alternately")
+		rate       = flag.Int("rate", 5000, "events/s of the latency phase")
+		latDur     = flag.Duration("latency-duration", 20*time.Second, "length of the latency phase")
+		out        = flag.String("out", "bench/results", "folder for latest.json and latest.md")
+		cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the last journey run (throughput phase only) to this file")
+		liveProf   = flag.String("cpuprofile-live", "", "write a CPU profile of the latency phase (journey live, plus the paced producer) to this file")
+		timeout    = flag.Duration("timeout", 14*time.Minute, "give up after this long")
+	)
+	flag.Parse()
+	if *brokers == "" || *redisAddr == "" {
+		return errors.New("no Kafka or Redis: run `make bench` (which starts both), or pass -brokers and -redis")
+	}
+	if *events < *customers || *customers < 1 || *runs < 1 || *partitions < 1 {
+		return errors.New("need events >= customers >= 1, runs >= 1, partitions >= 1")
+	}
+	bs := strings.Split(*brokers, ",")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	def := config.Default()
+	res := &results{
+		Issue: "Core pipeline", Started: time.Now(), Machine: describeMachine(),
+		Params: params{
+			Events: *events, Customers: *customers, Partitions: *partitions, Seed: *seed, Runs: *runs,
+			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.State.Sync, MaxBatch: def.Batch.MaxRecords,
+			FetchMaxBytes: def.Kafka.FetchMaxBytes, FetchMaxWait: def.Kafka.FetchMaxWait.String(), CPUProfile: *cpuProfile,
+		},
+	}
+	for _, spec := range processors.All() {
+		res.Params.Processors = append(res.Params.Processors, spec.Name)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: *redisAddr})
+	defer rdb.Close()
+	if info, err := rdb.InfoMap(ctx, "server").Result(); err == nil {
+		res.Machine.RedisVersion = info["Server"]["redis_version"]
+	} else {
+		return fmt.Errorf("redis %s: %w", *redisAddr, err)
+	}
+	var ports []int
+	for _, addr := range append(slices.Clone(bs), *redisAddr) {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			if n, err := strconv.Atoi(port); err == nil {
+				ports = append(ports, n)
+			}
+		}
+	}
+	servicePIDs = listeners(ports...)
+	if len(servicePIDs) != 2 {
+		fmt.Printf("note: found %d processes listening on the Kafka and Redis ports; their CPU use may be missing\n", len(servicePIDs))
+	}
+	m := res.Machine
+	fmt.Printf("machine: %s, %d cores, %s (CGO_ENABLED=%s); Kafka %s, Redis %s\n", m.CPU, m.Cores, m.GoVersion, m.CGO,
+		orDash(m.KafkaVersion), m.RedisVersion)
+
+	stamp := strconv.FormatInt(time.Now().Unix(), 10)
+	topic, dlq := "bench.events."+stamp, "bench.dlq."+stamp
+	for _, t := range []string{topic, dlq} {
+		if err := createTopic(ctx, bs, t, *partitions); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("produce: %d events, %d customers, %d partitions...\n", *events, *customers, *partitions)
+	pr, err := produce(ctx, bs, topic, *seed, *events, *customers, *partitions)
+	if err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	res.Produce = pr
+	fmt.Printf("produce: %d events (%.0f MB) in %.2fs: %.0f events/s, %.1f MB/s\n", pr.Events, float64(pr.Bytes)/1e6, pr.Seconds,
+		pr.PerSecond, pr.MBPerSec)
+	ends, err := endOffsets(ctx, bs, topic, *partitions)
+	if err != nil {
+		return err
+	}
+
+	rawGroup := func(i int) string { return fmt.Sprintf("bench-raw-%s-%d", stamp, i) }
+	journeyGroup := func(i int) string { return fmt.Sprintf("bench-journey-%s-%d", stamp, i) }
+	var groups []string
+	for i := 1; i <= *runs; i++ {
+		groups = append(groups, rawGroup(i), journeyGroup(i))
+	}
+	if err := waitCoordinators(ctx, bs, groups); err != nil {
+		return err
+	}
+
+	noProfile := func() func() { return func() {} }
+	var live *instance
+	defer func() {
+		if live != nil {
+			_ = live.stop()
+		}
+	}()
+	for i := 1; i <= *runs; i++ {
+		raw, err := runRaw(ctx, bs, topic, rawGroup(i), ends)
+		if err != nil {
+			return err
+		}
+		res.Raw = append(res.Raw, raw)
+		fmt.Printf("raw #%d: %d records in %.2fs: %.0f events/s (start-up %.2fs; cores this process / Kafka+Redis / other %s)\n",
+			i, raw.Events, raw.Seconds, raw.Rate, raw.Startup, raw.CPU)
+
+		last := i == *runs
+		profile := noProfile
+		if last && *cpuProfile != "" {
+			profile = func() func() { return startProfile(*cpuProfile) }
+		}
+		jr, in, err := runJourney(ctx, bs, *redisAddr, topic, dlq, journeyGroup(i),
+			fmt.Sprintf("bench%d:", i), ends, *customers, profile, last)
+		if err != nil {
+			return err
+		}
+		live = in
+		res.Journey = append(res.Journey, jr)
+		fmt.Printf("journey #%d: %d records committed and delivered in %.2fs: %.0f events/s (start-up %.2fs; %d triggers, "+
+			"%d context updates; mean batch %.0f, commit %.2fms; cores this process / Kafka+Redis / other %s)\n",
+			i, jr.Events, jr.Seconds, jr.Rate, jr.Startup, jr.Triggers, jr.Contexts, jr.MeanBatch, jr.MeanCommitMs, jr.CPU)
+		res.Pairs = append(res.Pairs, jr.Rate/raw.Rate)
+	}
+	for _, r := range res.Raw {
+		res.RawBest = max(res.RawBest, r.Rate)
+	}
+	for _, r := range res.Journey {
+		res.JourBest = max(res.JourBest, r.Rate)
+	}
+	res.Ratio = res.JourBest / res.RawBest
+	fmt.Printf("\n>>> journey ÷ raw = %.2f (best %.0f ÷ best %.0f events/s; pairs %s; target >= %.1f)\n\n",
+		res.Ratio, res.JourBest, res.RawBest, joinf(res.Pairs, "%.2f"), targetRatio)
+
+	fmt.Printf("latency: %d events/s for %s with journey caught up...\n", *rate, *latDur)
+	stopLive := func() {}
+	if *liveProf != "" {
+		stopLive = startProfile(*liveProf)
+	}
+	lat, err := runLatency(ctx, bs, topic, *partitions, live, *seed, *customers, *rate, *latDur)
+	stopLive()
+	if err != nil {
+		return err
+	}
+	res.Latency = lat
+	fmt.Printf("latency: %d samples; event -> Redis p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms (producer ack p99 %.1fms)\n",
+		lat.Samples, lat.Redis.P50, lat.Redis.P90, lat.Redis.P99, lat.Redis.Max, lat.ProduceAck.P99)
+	err = live.stop()
+	live = nil
+	if err != nil {
+		return fmt.Errorf("journey shutdown: %w", err)
+	}
+
+	res.Seconds = time.Since(res.Started).Seconds()
+	res.Notes = notes(res)
+	fmt.Println()
+	res.markdown(os.Stdout)
+	if err := res.write(*out); err != nil {
+		return err
+	}
+	fmt.Printf("\nwritten: %s/latest.json, %s/latest.md\n", *out, *out)
+	return nil
+}
+
+func notes(r *results) []string {
+	return []string{
+		"Rates count from the first record received (raw) or taken (journey) to the last record decoded (raw) or to " +
+			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
+			"topic checks) is shown apart. Both read the same topic, back to back, alternately.",
+		"journey is wired as `journey run` wires it: config.Default (state.sync true, batch.max_records 2000, " +
+			"fetch 4 MiB / 100 ms), every processor with its default section, the real decoder and Redis sink; no admin server.",
+		"Latency runs from the Kafka record timestamp (set when the event falls due and is handed to the producer; " +
+			"milliseconds, so a sample may read up to 1 ms high) to the dispatcher's report after Redis accepted the " +
+			"pipeline and the outbox entries were deleted. A trigger counts from its causing record; a context update " +
+			"from the last record of its batch (pkg/pipeline), so for a customer whose event was earlier in the batch " +
+			"it reads low by up to the batch's span.",
+		"The latency producer keeps one produce request (acks=1) in flight per partition carrying every event due " +
+			"meanwhile, so it lingers at most one round trip; its due-to-ack time is shown as 'producer → broker ack'.",
+		"Kafka, Redis, the producer and journey share this machine's cores. 'cores' is the average number of cores busy " +
+			"in this process (journey or the raw consumer, plus the bench's producer), in the rig's Kafka and Redis, and " +
+			"in anything else: a high 'other' means another job shared the machine and the run is noisy. The bench " +
+			"reports; it does not pass or fail on timing.",
+	}
+}
+
+// startProfile starts the CPU profile and returns the function that stops
+// it.
+func startProfile(path string) func() {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: cpuprofile:", err)
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: cpuprofile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: cpuprofile:", err)
+		_ = f.Close()
+		return func() {}
+	}
+	stopped := false
+	return func() {
+		if !stopped {
+			stopped = true
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}
+	}
+}
+
+// createTopic creates a topic and waits until every partition has a leader.
+func createTopic(ctx context.Context, brokers []string, topic string, partitions int) error {
+	d := &kafka.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return err
+	}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}); err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ps, err := conn.ReadPartitions(topic)
+		ready := err == nil && len(ps) == partitions
+		for _, p := range ps {
+			ready = ready && p.Leader.Host != ""
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s: partitions without a leader after 30s (%v)", topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitCoordinators waits until the broker names a coordinator for every
+// group: on a fresh broker the first group request creates the offsets
+// topic, which no timed run should wait for.
+func waitCoordinators(ctx context.Context, brokers []string, groups []string) error {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, g := range groups {
+		for {
+			resp, err := c.FindCoordinator(ctx, &kafka.FindCoordinatorRequest{Key: g, KeyType: kafka.CoordinatorKeyTypeConsumer})
+			if err == nil {
+				err = resp.Error
+			}
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no group coordinator for %s after 60s: %w", g, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// endOffsets returns each partition's next offset (high watermark).
+func endOffsets(ctx context.Context, brokers []string, topic string, partitions int) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, partitions)
+	for p := range partitions {
+		reqs[p] = kafka.LastOffsetOf(p)
+	}
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
+	}
+	ends := map[int]int64{}
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		ends[po.Partition] = po.LastOffset
+	}
+	if len(ends) != partitions {
+		return nil, fmt.Errorf("list offsets of %s: %d of %d partitions", topic, len(ends), partitions)
+	}
+	return ends, nil
+}

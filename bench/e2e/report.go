@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cpuUse is the CPU spent during a phase, in cores busy on average: by this
+// process (the client under test plus the bench's own producer or checks),
+// by the rig's Kafka and Redis, and by everything else on the machine (other
+// work on a shared machine: a high figure means a noisy run).
+type cpuUse struct {
+	Wall          float64 `json:"wall_seconds"`
+	ProcessCores  float64 `json:"process_cores"`
+	ServicesCores float64 `json:"kafka_redis_cores"`
+	OtherCores    float64 `json:"other_cores"`
+	MachineCores  float64 `json:"machine_cores"`
+}
+
+func (u cpuUse) String() string {
+	return fmt.Sprintf("%.2f / %.2f / %.2f", u.ProcessCores, u.ServicesCores, u.OtherCores)
+}
+
+// servicePIDs are the processes of the rig's Kafka and Redis, found by
+// their listening ports at start-up.
+var servicePIDs []int
+
+type cpuMark struct {
+	at       time.Time
+	proc     time.Duration
+	services float64 // seconds
+	busy     float64 // seconds, all cores
+	machine  bool
+}
+
+func startCPU() cpuMark {
+	busy, ok := machineBusy()
+	return cpuMark{at: time.Now(), proc: processCPU(), services: pidsCPU(servicePIDs), busy: busy, machine: ok}
+}
+
+func (m cpuMark) stop() cpuUse {
+	wall := time.Since(m.at).Seconds()
+	u := cpuUse{
+		Wall: wall, ProcessCores: (processCPU() - m.proc).Seconds() / wall,
+		ServicesCores: (pidsCPU(servicePIDs) - m.services) / wall,
+	}
+	if busy, ok := machineBusy(); ok && m.machine {
+		u.MachineCores = (busy - m.busy) / wall
+		u.OtherCores = max(u.MachineCores-u.ProcessCores-u.ServicesCores, 0)
+	}
+	return u
+}
+
+const userHZ = 100 // USER_HZ: the unit of /proc CPU times on Linux
+
+// pidsCPU sums the user and system CPU seconds of pids (/proc/<pid>/stat).
+func pidsCPU(pids []int) float64 {
+	var sum float64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command (which may hold spaces) in parentheses.
+		_, rest, ok := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		sum += (ut + st) / userHZ
+	}
+	return sum
+}
+
+// listeners returns the pids of the processes listening on the given TCP
+// ports (loopback), from /proc/net/tcp and each process's open sockets.
+func listeners(ports ...int) []int {
+	inodes := map[string]bool{}
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			port, err := strconv.ParseInt(hexPort, 16, 32)
+			if err == nil && slices.Contains(ports, int(port)) {
+				inodes["socket:["+f[9]+"]"] = true
+			}
+		}
+	}
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fd")
+		for _, fd := range fds {
+			if target, err := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name()); err == nil && inodes[target] {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy reads the non-idle CPU time of all cores from /proc/stat.
+func machineBusy() (float64, bool) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "cpu ") {
+		return 0, false
+	}
+	var total, idle float64
+	for i, field := range strings.Fields(line)[1:] {
+		v, err := strconv.ParseFloat(field, 64)
+		if err != nil {
+			return 0, false
+		}
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return (total - idle) / userHZ, true
+}
+
+// machine describes where the figures were measured.
+type machine struct {
+	CPU          string `json:"cpu"`
+	Cores        int    `json:"cores"`
+	GoVersion    string `json:"go"`
+	OS           string `json:"os"`
+	CGO          string `json:"cgo"` // CGO_ENABLED of this build; `make build` uses 0
+	Kernel       string `json:"kernel,omitempty"`
+	KafkaVersion string `json:"kafka,omitempty"`
+	RedisVersion string `json:"redis,omitempty"`
+}
+
+func describeMachine() machine {
+	m := machine{CPU: "unknown", Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CGO: "?"}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "CGO_ENABLED" {
+				m.CGO = s.Value
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	// The rig exports the folder of the broker's jars: kafka_2.13-<version>.jar.
+	if libs := os.Getenv("JOURNEY_TEST_KAFKA_LIBS"); libs != "" {
+		if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_2.13-*.jar")); len(jars) > 0 {
+			v := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")
+			m.KafkaVersion = v
+		}
+	}
+	return m
+}
+
+// params are the bench's settings, recorded with the results.
+type params struct {
+	Events        int     `json:"events"`
+	Customers     int     `json:"customers"`
+	Partitions    int     `json:"partitions"`
+	Seed          uint64  `json:"seed"`
+	Runs          int     `json:"runs"`
+	LatencyRate   int     `json:"latency_events_per_second"`
+	LatencySecs   float64 `json:"latency_seconds"`
+	StateSync     bool    `json:"state_sync"`
+	MaxBatch      int     `json:"batch_max_records"`
+	FetchMaxBytes int     `json:"fetch_max_bytes"`
+	FetchMaxWait  string  `json:"fetch_max_wait"`
+	CPUProfile    string  `json:"cpu_profile,omitempty"`
+	// Processors are the processors journey folded through (all of
+	// processors.All, default sections), in order.
+	Processors []string `json:"processors"`
+}
+
+// results is everything one bench run measured; written as JSON and
+// markdown.
+type results struct {
+	Issue    string        `json:"issue"`
+	Started  time.Time     `json:"started"`
+	Seconds  float64       `json:"seconds"`
+	Machine  machine       `json:"machine"`
+	Params   params        `json:"params"`
+	Produce  produceResult `json:"produce"`
+	Raw      []runResult   `json:"raw"`
+	Journey  []runResult   `json:"journey"`
+	RawBest  float64       `json:"raw_best_events_per_second"`
+	JourBest float64       `json:"journey_best_events_per_second"`
+	// Ratio is journey's best rate over the raw consumer's best; Pairs
+	// are the ratios of the back-to-back pairs (run i over run i).
+	Ratio   float64       `json:"ratio"`
+	Pairs   []float64     `json:"pair_ratios"`
+	Latency latencyResult `json:"latency"`
+	Notes   []string      `json:"notes"`
+}
+
+const (
+	targetRatio = 0.6
+	targetP99   = 20.0 // ms
+)
+
+func (r *results) markdown(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	m := r.Machine
+	p("# journey end-to-end benchmark — %s\n\n", r.Issue)
+	p("%s, %d cores, %s (CGO_ENABLED=%s), %s (kernel %s); Kafka %s (1 broker, KRaft), Redis %s, all on this machine over loopback.  \n",
+		m.CPU, m.Cores, m.GoVersion, m.CGO, m.OS, m.Kernel, orDash(m.KafkaVersion), orDash(m.RedisVersion))
+	p("Run %s, %.0f s in all. Workload: %s Segment events, %s customers, %d partitions, seed %d. Processors: %s.\n\n",
+		r.Started.UTC().Format(time.RFC3339), r.Seconds, thousands(r.Params.Events), thousands(r.Params.Customers),
+		r.Params.Partitions, r.Params.Seed, strings.Join(r.Params.Processors, ", "))
+
+	p("**journey ÷ raw kafka-go consumer: %.2f** (best of %d each; target ≥ %.1f). Back-to-back pairs: %s.  \n",
+		r.Ratio, len(r.Raw), targetRatio, joinf(r.Pairs, "%.2f"))
+	l := r.Latency
+	p("**Event-to-Redis latency at %s events/s: p50 %.1f ms, p99 %.1f ms** (target p99 ≤ %.0f ms).\n\n",
+		thousands(l.TargetRate), l.Redis.P50, l.Redis.P99, targetP99)
+
+	p("| phase | events | first record → done | events/s | start-up | events/s incl. start-up | cores: this process / Kafka+Redis / other |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	pr := r.Produce
+	p("| produce (1 generator, a sender per partition, acks=1) | %s | %.2f s | **%s** | – | – | %s |\n", thousands(pr.Events), pr.Seconds,
+		thousands(int(pr.PerSecond)), pr.CPU)
+	for i := range max(len(r.Raw), len(r.Journey)) {
+		for _, run := range []*runResult{at(r.Raw, i), at(r.Journey, i)} {
+			if run == nil {
+				continue
+			}
+			name := "raw consumer group + encoding/json"
+			if run.Name == "journey" {
+				name = "journey (decode, fold, Pebble sync, Redis)"
+			}
+			p("| %s #%d | %s | %.2f s | **%s** | %.2f s | %s | %s |\n", name, i+1, thousands(int(run.Events)),
+				run.Seconds, thousands(int(run.Rate)), run.Startup, thousands(int(run.RateWithStartup)), run.CPU)
+		}
+	}
+	p("\n")
+	p("| journey run | triggers delivered | in Redis streams | context updates | context hashes | mean batch | mean commit | Pebble dir | warnings logged |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for i, run := range r.Journey {
+		p("| #%d | %s | %s | %s | %s | %.0f records | %.2f ms | %.0f MB | %d |\n", i+1, thousands(int(run.Triggers)),
+			thousands(int(run.RedisTriggers)), thousands(int(run.Contexts)), thousands(int(run.RedisContexts)),
+			run.MeanBatch, run.MeanCommitMs, float64(run.StateBytes)/1e6, run.Warnings)
+	}
+	p("\n")
+	p("| latency at %s events/s for %.0f s (achieved %s/s) | p50 | p90 | p99 | p99.9 | max | mean |\n",
+		thousands(l.TargetRate), l.SendSeconds, thousands(int(l.AchievedRate)))
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| event → Redis, ms (%s samples: %s triggers + %s contexts) | %.1f | %.1f | **%.1f** | %.1f | %.1f | %.1f |\n",
+		thousands(l.Samples), thousands(int(l.Triggers)), thousands(int(l.Contexts)),
+		l.Redis.P50, l.Redis.P90, l.Redis.P99, l.Redis.P999, l.Redis.Max, l.Redis.Mean)
+	p("| of which producer → broker ack, ms | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+		l.ProduceAck.P50, l.ProduceAck.P90, l.ProduceAck.P99, l.ProduceAck.P999, l.ProduceAck.Max, l.ProduceAck.Mean)
+	p("\nLive phase: drained %.2f s after the last send; cores this process / Kafka+Redis / other: %s; %d warnings logged.\n",
+		l.DrainSeconds, l.CPU, l.Warnings)
+	if len(r.Notes) > 0 {
+		p("\nNotes:\n\n")
+		for _, n := range r.Notes {
+			p("- %s\n", n)
+		}
+	}
+}
+
+func at(rs []runResult, i int) *runResult {
+	if i < len(rs) {
+		return &rs[i]
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func joinf(xs []float64, format string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// thousands formats n with thin separators: 1,000,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func (r *results) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "latest.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	var md strings.Builder
+	r.markdown(&md)
+	return os.WriteFile(filepath.Join(dir, "latest.md"), []byte(md.String()), 0o644)
+}
