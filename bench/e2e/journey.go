@@ -87,6 +87,9 @@ type instance struct {
 	dir      string
 }
 
+// enabledProcessors limits the processors (nil: all), from -processors.
+var enabledProcessors []string
+
 func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string) (*instance, error) {
 	cfg := config.Default()
 	cfg.Kafka.Brokers = brokers
@@ -121,7 +124,7 @@ func (in *instance) wire() error {
 	cfg := in.cfg
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), zap.WarnLevel),
 		zap.Hooks(func(zapcore.Entry) error { in.warnings.Add(1); return nil }))
-	procs, err := processors.Build(cfg.Processors, nil)
+	procs, err := processors.Build(cfg.Processors, enabledProcessors)
 	if err != nil {
 		return err
 	}

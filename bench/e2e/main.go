@@ -78,8 +78,12 @@ func run() error {
 		cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the last journey run (throughput phase only) to this file")
 		liveProf   = flag.String("cpuprofile-live", "", "write a CPU profile of the latency phase (journey live, plus the paced producer) to this file")
 		timeout    = flag.Duration("timeout", 14*time.Minute, "give up after this long")
+		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
 	)
 	flag.Parse()
+	if *procList != "" {
+		enabledProcessors = strings.Split(*procList, ",")
+	}
 	if *brokers == "" || *redisAddr == "" {
 		return errors.New("no Kafka or Redis: run `make bench` (which starts both), or pass -brokers and -redis")
 	}
@@ -102,7 +106,9 @@ func run() error {
 		},
 	}
 	for _, spec := range processors.All() {
-		res.Params.Processors = append(res.Params.Processors, spec.Name)
+		if enabledProcessors == nil || slices.Contains(enabledProcessors, spec.Name) {
+			res.Params.Processors = append(res.Params.Processors, spec.Name)
+		}
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: *redisAddr})
 	defer rdb.Close()
