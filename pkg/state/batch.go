@@ -108,7 +108,7 @@ func (b *Batch) Commit() error {
 	}
 	p.maxBucket = b.maxBucket
 	for _, x := range b.seen {
-		p.dedup.add(x.bucket, x.hash)
+		p.dedup.add(x.bucket, x.hash, p.s.opts.DedupIndexMax)
 	}
 	p.nextDue = b.nextDue
 	if b.wmSet {

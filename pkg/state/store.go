@@ -46,7 +46,11 @@ type Options struct {
 	DedupWindow time.Duration
 	// CacheBytes is Pebble's block cache size.
 	CacheBytes int64
-	Logger     *zap.Logger
+	// DedupIndexMax bounds the event-id hashes a partition keeps in memory
+	// (about 40 bytes each; default 4M). Past it, dedup lookups read
+	// Pebble (bloom-filtered) instead: slower, never wrong.
+	DedupIndexMax int
+	Logger        *zap.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -58,6 +62,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.DedupIndexMax == 0 {
+		o.DedupIndexMax = 4 << 20
 	}
 }
 
@@ -418,8 +425,9 @@ func (p *Partition) bucket(t time.Time) uint64 {
 func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 	b := p.bucket(t)
 	h := p.s.hash(eventID)
+	complete := !p.dedup.overflow
 	for _, bk := range [...]uint64{b, b - 1, b + 1} {
-		if bk == ^uint64(0) || !p.dedup.has(bk, h) {
+		if bk == ^uint64(0) || (complete && !p.dedup.has(bk, h)) {
 			continue
 		}
 		_, closer, err := p.s.db.Get(dedupKey(p.id, bk, eventID))
@@ -453,15 +461,21 @@ func (p *Partition) loadDedup() error {
 		if err != nil {
 			return err
 		}
-		p.dedup.add(bk, p.s.hash(id))
+		p.dedup.add(bk, p.s.hash(id), p.s.opts.DedupIndexMax)
 		p.maxBucket = max(p.maxBucket, bk)
 	}
 	return it.Error()
 }
 
 // dedupIndex holds the hashes of committed event ids per dedup bucket.
+//
+// When it would grow past its bound it gives up (overflow) until the
+// buckets it may have missed have expired; lookups read Pebble meanwhile.
 type dedupIndex struct {
-	buckets map[uint64]map[uint64]struct{}
+	buckets    map[uint64]map[uint64]struct{}
+	n          int
+	overflow   bool
+	overflowAt uint64 // the newest bucket with an id not recorded
 }
 
 func (d *dedupIndex) has(bucket, h uint64) bool {
@@ -469,7 +483,19 @@ func (d *dedupIndex) has(bucket, h uint64) bool {
 	return ok
 }
 
-func (d *dedupIndex) add(bucket, h uint64) {
+func (d *dedupIndex) add(bucket, h uint64, max int) {
+	if d.overflow {
+		// This id is not recorded: the index may resume only once its
+		// bucket has expired.
+		d.overflowAt = maxU64(d.overflowAt, bucket)
+		return
+	}
+	if d.n >= max {
+		d.overflow, d.buckets, d.n = true, nil, 0
+		d.overflowAt = bucket
+		return
+	}
+	d.n++
 	if d.buckets == nil {
 		d.buckets = map[uint64]map[uint64]struct{}{}
 	}
@@ -481,12 +507,17 @@ func (d *dedupIndex) add(bucket, h uint64) {
 	m[h] = struct{}{}
 }
 
-// dropBefore forgets the buckets before b.
+// dropBefore forgets the buckets before b. An overflowed index starts
+// over once every bucket it may have missed has expired.
 func (d *dedupIndex) dropBefore(b uint64) {
-	for bk := range d.buckets {
+	for bk, m := range d.buckets {
 		if bk < b {
+			d.n -= len(m)
 			delete(d.buckets, bk)
 		}
+	}
+	if d.overflow && b > d.overflowAt {
+		d.overflow = false
 	}
 }
 
@@ -516,3 +547,10 @@ type pebbleLogger struct{ l *zap.SugaredLogger }
 func (l pebbleLogger) Infof(format string, args ...any)  { l.l.Debugf(format, args...) }
 func (l pebbleLogger) Errorf(format string, args ...any) { l.l.Errorf(format, args...) }
 func (l pebbleLogger) Fatalf(format string, args ...any) { l.l.Fatalf(format, args...) }
+
+func maxU64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -312,3 +312,46 @@ func FuzzStateKey(f *testing.F) {
 		}
 	})
 }
+
+// TestDedupIndexBound: past its bound the in-memory index gives up and
+// lookups read Pebble, so duplicates are still found; it resumes once the
+// buckets it missed have expired.
+func TestDedupIndexBound(t *testing.T) {
+	s, err := Open("", Options{InMemory: true, DedupWindow: time.Hour, DedupIndexMax: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := part(t, s, 0)
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	b := p.NewBatch()
+	for i := range 10 {
+		b.MarkSeen(fmt.Sprintf("e%d", i), t0)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if !p.dedup.overflow {
+		t.Fatal("index did not overflow")
+	}
+	for i := range 10 {
+		if got, err := p.Seen(fmt.Sprintf("e%d", i), t0); err != nil || !got {
+			t.Fatalf("e%d not found after overflow (%v)", i, err)
+		}
+	}
+	if got, _ := p.Seen("never", t0); got {
+		t.Fatal("unseen id reported seen")
+	}
+	// Three windows later the missed bucket has expired: the index resumes.
+	b = p.NewBatch()
+	b.MarkSeen("late", t0.Add(3*time.Hour))
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if p.dedup.overflow {
+		t.Fatal("index still overflowed after its buckets expired")
+	}
+	if got, _ := p.Seen("late", t0.Add(3*time.Hour)); !got {
+		t.Fatal("id committed after recovery not found")
+	}
+}
