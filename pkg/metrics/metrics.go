@@ -13,8 +13,9 @@ import (
 	"github.com/journey-dev/journey/pkg/sink"
 )
 
-// Set is every metric journey exports. A nil *Set is valid and records
-// nothing, so tests need not build one.
+// Set is every metric journey exports. The pipeline requires one (tests
+// build it on a fresh prometheus.Registry); only its outbox.Observer
+// methods accept a nil *Set.
 type Set struct {
 	RecordsIn          *prometheus.CounterVec // topic, partition
 	EventsFolded       *prometheus.CounterVec // topic, partition

@@ -108,8 +108,9 @@ func decode(es []state.OutboxEntry) (decoded, error) {
 	return d, nil
 }
 
-// Observer receives delivery figures (metrics). All methods may be nil-safe
-// no-ops. Delivered's latencies hold one entry per delivered trigger and
+// Observer receives delivery figures (metrics); a Dispatcher with a nil
+// Observer reports nothing. It is called from the dispatcher goroutines, so
+// it must be safe for concurrent use. Delivered's latencies hold one entry per delivered trigger and
 // context update that carries its record time: from the Kafka timestamp of
 // the record that caused it to the sink accepting the batch.
 type Observer interface {
