@@ -7,22 +7,17 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("cart: corrupt state")
 
-// Times are kept between year 1 and year 9999 (what RFC 3339 can write).
-var (
-	minUnix = time.Time{}.Unix()
-	maxUnix = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
-)
-
-func validTime(t time.Time) bool {
-	sec := t.Unix()
-	return !t.IsZero() && sec >= minUnix && sec <= maxUnix
-}
+// validTime reports whether t is set and between year 1 and year 9999
+// (what RFC 3339 can write).
+func validTime(t time.Time) bool { return !t.IsZero() && wire.InUnixRange(t) }
 
 // Cart flags in the encoding.
 const (
@@ -85,7 +80,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		if c.ID == "" {
 			return nil, fmt.Errorf("cart: cart %d has no id", i)
 		}
-		b = appendString(b, c.ID)
+		b = wire.AppendString(b, c.ID)
 		if b, err = appendTime(b, c.Opened); err != nil {
 			return nil, fmt.Errorf("cart: cart %q: opened: %w", c.ID, err)
 		}
@@ -110,7 +105,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 				return nil, fmt.Errorf("cart: cart %q: abandoned: %w", c.ID, err)
 			}
 		}
-		b = appendString(b, c.Currency)
+		b = wire.AppendString(b, c.Currency)
 		if len(c.Items) == 0 {
 			return nil, fmt.Errorf("cart: cart %q has no items", c.ID)
 		}
@@ -120,20 +115,20 @@ func (s *State) MarshalBinary() ([]byte, error) {
 			if it.ProductID == "" || it.Quantity == 0 || !validPrice(it.Price) {
 				return nil, fmt.Errorf("cart: cart %q: item %d: items need a product id, a quantity and a price >= 0", c.ID, j)
 			}
-			b = appendString(b, it.ProductID)
+			b = wire.AppendString(b, it.ProductID)
 			b = binary.AppendUvarint(b, uint64(it.Quantity))
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(it.Price))
 			if b, err = appendTime(b, it.Added); err != nil {
 				return nil, fmt.Errorf("cart: cart %q: item %d: %w", c.ID, j, err)
 			}
 		}
-		b = appendStrings(b, c.Adds)
-		b = appendStrings(b, c.Removes)
+		b = wire.AppendStrings(b, c.Adds)
+		b = wire.AppendStrings(b, c.Removes)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Closed)))
 	for i := range s.Closed {
 		c := &s.Closed[i]
-		b = appendString(b, c.ID)
+		b = wire.AppendString(b, c.ID)
 		if b, err = appendTime(b, c.At); err != nil {
 			return nil, fmt.Errorf("cart: closed cart %q: %w", c.ID, err)
 		}
@@ -151,21 +146,7 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 	if !validTime(t) {
 		return nil, fmt.Errorf("time %v is out of range", t)
 	}
-	b = binary.AppendVarint(b, t.Unix())
-	return binary.AppendUvarint(b, uint64(t.Nanosecond())), nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendStrings(b []byte, ss []string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ss)))
-	for _, s := range ss {
-		b = appendString(b, s)
-	}
-	return b
+	return wire.AppendUnixTime(b, t), nil
 }
 
 // UnmarshalBinary implements journey.State: it replaces s by the state
@@ -176,56 +157,53 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	r := reader{b: data, s: string(data)}
+	r := wire.NewReader(data, ErrCorrupt)
 	// A cart takes at least 10 bytes, an item 11, a closed cart 3.
-	carts := make([]Cart, r.count(10))
-	for i := 0; i < len(carts) && r.err == nil; i++ {
+	carts := make([]Cart, r.Count(10))
+	for i := 0; i < len(carts) && r.Err() == nil; i++ {
 		c := &carts[i]
-		if c.ID = r.str(); c.ID == "" || slices.ContainsFunc(carts[:i], func(o Cart) bool { return o.ID == c.ID }) {
-			r.fail("cart ids must be non-empty and unique")
+		if c.ID = r.Str(); c.ID == "" || slices.ContainsFunc(carts[:i], func(o Cart) bool { return o.ID == c.ID }) {
+			r.Fail("cart ids must be non-empty and unique")
 		}
-		c.Opened = r.time()
-		c.Updated = r.time()
-		flags := r.byte()
+		c.Opened = r.NonzeroUnixTime()
+		c.Updated = r.NonzeroUnixTime()
+		flags := r.Byte()
 		if flags&^(flagArmed|flagAbandoned) != 0 {
-			r.fail("unknown cart flags")
+			r.Fail("unknown cart flags")
 		}
 		if flags&flagArmed != 0 {
-			c.Deadline = r.time()
+			c.Deadline = r.NonzeroUnixTime()
 		}
 		if flags&flagAbandoned != 0 {
-			c.Abandoned = r.time()
+			c.Abandoned = r.NonzeroUnixTime()
 		}
-		c.Currency = r.str()
-		if c.Items = make([]Item, r.count(11)); len(c.Items) == 0 {
-			r.fail("a cart has no items")
+		c.Currency = r.Str()
+		if c.Items = make([]Item, r.Count(11)); len(c.Items) == 0 {
+			r.Fail("a cart has no items")
 		}
-		for j := 0; j < len(c.Items) && r.err == nil; j++ {
+		for j := 0; j < len(c.Items) && r.Err() == nil; j++ {
 			it := &c.Items[j]
-			it.ProductID = r.str()
-			q := r.uvarint()
-			it.Price = math.Float64frombits(r.uint64())
-			it.Added = r.time()
-			if r.err == nil && (it.ProductID == "" || q == 0 || q > maxQuantity || !validPrice(it.Price)) {
-				r.fail("items need a product id, a quantity and a valid price")
+			it.ProductID = r.Str()
+			q := r.Uvarint()
+			it.Price = math.Float64frombits(r.Uint64())
+			it.Added = r.NonzeroUnixTime()
+			if r.Err() == nil && (it.ProductID == "" || q == 0 || q > maxQuantity || !validPrice(it.Price)) {
+				r.Fail("items need a product id, a quantity and a valid price")
 			}
 			it.Quantity = uint32(q)
 		}
-		c.Adds = r.strs()
-		c.Removes = r.strs()
+		c.Adds = readStrs(&r)
+		c.Removes = readStrs(&r)
 	}
-	closed := make([]Closed, r.count(3))
-	for i := 0; i < len(closed) && r.err == nil; i++ {
-		if closed[i].ID = r.str(); closed[i].ID == "" || slices.ContainsFunc(closed[:i], func(o Closed) bool { return o.ID == closed[i].ID }) {
-			r.fail("closed cart ids must be non-empty and unique")
+	closed := make([]Closed, r.Count(3))
+	for i := 0; i < len(closed) && r.Err() == nil; i++ {
+		if closed[i].ID = r.Str(); closed[i].ID == "" || slices.ContainsFunc(closed[:i], func(o Closed) bool { return o.ID == closed[i].ID }) {
+			r.Fail("closed cart ids must be non-empty and unique")
 		}
-		closed[i].At = r.time()
+		closed[i].At = r.NonzeroUnixTime()
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return r.err
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	if len(carts) > 0 {
 		s.Carts = carts
@@ -236,111 +214,18 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-// reader decodes what MarshalBinary appends. After the first error every
-// read returns a zero value.
-type reader struct {
-	b   []byte
-	s   string // b as a string: decoded strings are slices of it
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
-	}
-	r.off = len(r.b)
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-func (r *reader) uint64() uint64 {
-	if len(r.b)-r.off < 8 {
-		r.fail("unexpected end")
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.b[r.off:])
-	r.off += 8
-	return v
-}
-
-// count reads a number of items taking at least minBytes each, checking
-// that the remaining bytes can hold them.
-func (r *reader) count(minBytes int) int {
-	n := r.uvarint()
-	if n > uint64((len(r.b)-r.off)/minBytes) {
-		r.fail("count larger than the data")
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string longer than the data")
-		return ""
-	}
-	s := r.s[r.off : r.off+int(n)]
-	r.off += int(n)
-	return s
-}
-
-// strs reads a list of non-empty strings; an empty list is nil.
-func (r *reader) strs() []string {
-	n := r.count(2)
+// readStrs reads what wire.AppendStrings appends, failing on an empty
+// string; an empty list is nil.
+func readStrs(r *wire.Reader) []string {
+	n := r.Count(2)
 	if n == 0 {
 		return nil
 	}
 	ss := make([]string, n)
 	for i := range ss {
-		if ss[i] = r.str(); ss[i] == "" && r.err == nil {
-			r.fail("an empty event id")
+		if ss[i] = r.Str(); ss[i] == "" && r.Err() == nil {
+			r.Fail("an empty event id")
 		}
 	}
 	return ss
-}
-
-func (r *reader) time() time.Time {
-	sec := r.varint()
-	nsec := r.uvarint()
-	if r.err != nil {
-		return time.Time{}
-	}
-	if sec < minUnix || sec > maxUnix || nsec >= 1e9 {
-		r.fail("time out of range")
-		return time.Time{}
-	}
-	t := time.Unix(sec, int64(nsec)).UTC()
-	if t.IsZero() {
-		r.fail("zero time")
-	}
-	return t
 }

@@ -5,21 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("chanpref: corrupt state")
 
-// Event times are counted between 1970 and 2200: every time in the state
-// is then a whole number of nanoseconds since 1970 that fits an int64, and
-// so is every difference between two of them.
-var (
-	minTime = time.Unix(0, 0).UTC()
-	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
-func validTime(t time.Time) bool { return !t.Before(minTime) && t.Before(maxTime) }
+// validTime reports whether t is between 1970 and 2200: every time in the
+// state is then a whole number of nanoseconds since 1970 that fits an
+// int64, and so is every difference between two of them.
+func validTime(t time.Time) bool { return wire.InNanoRange(t) }
 
 // Flags of the encoding.
 const (
@@ -71,8 +68,8 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		if s.TimeZone == "" || len(s.TimeZone) > maxZoneLen || !validTime(s.ZoneAt) {
 			return nil, fmt.Errorf("chanpref: time zone %q at %v is out of range", s.TimeZone, s.ZoneAt)
 		}
-		b = appendString(b, s.TimeZone)
-		b = binary.AppendUvarint(b, uint64(s.ZoneAt.Sub(minTime)))
+		b = wire.AppendString(b, s.TimeZone)
+		b = wire.AppendNanoTime(b, s.ZoneAt)
 	}
 	if flags&flagAt == 0 {
 		return b, nil
@@ -80,7 +77,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if !validTime(s.At) {
 		return nil, fmt.Errorf("chanpref: At %v is out of range", s.At)
 	}
-	b = binary.AppendUvarint(b, uint64(s.At.Sub(minTime)))
+	b = wire.AppendNanoTime(b, s.At)
 	var err error
 	if flags&flagFloor != 0 {
 		if b, err = s.appendAge(b, s.Floor); err != nil {
@@ -96,7 +93,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		if c.Score == 0 || c.Score > maxPoints {
 			return nil, fmt.Errorf("chanpref: channel %q: score %d out of range", c.Name, c.Score)
 		}
-		b = appendString(b, c.Name)
+		b = wire.AppendString(b, c.Name)
 		b = binary.AppendUvarint(b, uint64(c.Score))
 		if b, err = s.appendAge(b, c.Last); err != nil {
 			return nil, fmt.Errorf("chanpref: channel %q: %w", c.Name, err)
@@ -133,15 +130,11 @@ func (s *State) MarshalBinary() ([]byte, error) {
 
 // appendAge appends At - t in nanoseconds.
 func (s *State) appendAge(b []byte, t time.Time) ([]byte, error) {
-	if t.After(s.At) || t.Before(minTime) {
+	b, ok := wire.AppendAge(b, s.At, t, wire.Epoch)
+	if !ok {
 		return nil, fmt.Errorf("time %v is after At or before 1970", t)
 	}
-	return binary.AppendUvarint(b, uint64(s.At.Sub(t))), nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+	return b, nil
 }
 
 // UnmarshalBinary implements journey.State: it replaces s by the state
@@ -152,160 +145,85 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	r := reader{b: data}
+	r := wire.NewReader(data, ErrCorrupt)
 	var d State
-	flags := r.byte()
-	if r.err == nil && (flags == 0 || flags&^7 != 0 || flags&flagAt == 0 && flags&flagFloor != 0) {
-		r.fail("bad flags")
+	flags := r.Byte()
+	if r.Err() == nil && (flags == 0 || flags&^7 != 0 || flags&flagAt == 0 && flags&flagFloor != 0) {
+		r.Fail("bad flags")
 	}
 	if flags&flagZone != 0 {
-		d.TimeZone = r.str()
-		d.ZoneAt = r.time()
-		if r.err == nil && (d.TimeZone == "" || len(d.TimeZone) > maxZoneLen) {
-			r.fail("time zone must be 1 to 64 bytes")
+		d.TimeZone = r.Str()
+		d.ZoneAt = r.NanoTime()
+		if r.Err() == nil && (d.TimeZone == "" || len(d.TimeZone) > maxZoneLen) {
+			r.Fail("time zone must be 1 to 64 bytes")
 		}
 	}
-	if flags&flagAt != 0 && r.err == nil {
-		d.At = r.time()
+	if flags&flagAt != 0 && r.Err() == nil {
+		d.At = r.NanoTime()
 		if flags&flagFloor != 0 {
-			d.Floor = r.age(d.At)
+			d.Floor = r.Age(d.At, wire.Epoch)
 		}
-		n := r.uvarint()
-		if r.err == nil && (n > maxChannels || n*3 > uint64(len(r.b)-r.off)) {
-			r.fail("too many channels")
+		n := r.Uvarint()
+		if r.Err() == nil && (n > maxChannels || n*3 > uint64(r.Remaining())) {
+			r.Fail("too many channels")
 		}
-		if r.err == nil && n > 0 {
+		if r.Err() == nil && n > 0 {
 			d.Channels = make([]Channel, n)
 		}
 		for i := range d.Channels {
 			c := &d.Channels[i]
-			c.Name = r.str()
-			c.Score = Points(r.uvarint())
-			c.Last = r.age(d.At)
+			c.Name = r.Str()
+			c.Score = Points(r.Uvarint())
+			c.Last = r.Age(d.At, wire.Epoch)
 			switch {
-			case r.err != nil:
+			case r.Err() != nil:
 			case c.Name == "" || len(c.Name) > maxChannelLen || i > 0 && c.Name <= d.Channels[i-1].Name:
-				r.fail("channel names must be 1 to 64 bytes, unique and sorted")
+				r.Fail("channel names must be 1 to 64 bytes, unique and sorted")
 			case c.Score == 0 || c.Score > maxPoints:
-				r.fail("channel score out of range")
+				r.Fail("channel score out of range")
 			}
 		}
-		bitmap := r.uvarint()
-		if r.err == nil && bitmap >= 1<<24 {
-			r.fail("bad hours bitmap")
+		bitmap := r.Uvarint()
+		if r.Err() == nil && bitmap >= 1<<24 {
+			r.Fail("bad hours bitmap")
 		}
 		for h := range d.Hours {
 			if bitmap&(1<<h) != 0 {
-				d.Hours[h] = Points(r.uvarint())
-				if r.err == nil && (d.Hours[h] == 0 || d.Hours[h] > maxPoints) {
-					r.fail("hour score out of range")
+				d.Hours[h] = Points(r.Uvarint())
+				if r.Err() == nil && (d.Hours[h] == 0 || d.Hours[h] > maxPoints) {
+					r.Fail("hour score out of range")
 				}
 			}
 		}
-		n = r.uvarint()
-		if r.err == nil && (n > maxSeen || n*9 > uint64(len(r.b)-r.off)) {
-			r.fail("too many seen ids")
+		n = r.Uvarint()
+		if r.Err() == nil && (n > maxSeen || n*9 > uint64(r.Remaining())) {
+			r.Fail("too many seen ids")
 		}
-		if r.err == nil && n > 0 {
+		if r.Err() == nil && n > 0 {
 			d.Seen = make([]Seen, n)
 		}
 		for i := range d.Seen {
-			if len(r.b)-r.off < 8 {
-				r.fail("unexpected end")
+			if d.Seen[i].ID = IDHash(r.Uint64()); r.Err() != nil {
 				break
 			}
-			d.Seen[i].ID = IDHash(binary.LittleEndian.Uint64(r.b[r.off:]))
-			r.off += 8
-			d.Seen[i].At = r.age(d.At).UnixNano()
+			d.Seen[i].At = r.Age(d.At, wire.Epoch).UnixNano()
 			switch {
-			case r.err != nil:
+			case r.Err() != nil:
 			case i > 0 && compareSeen(d.Seen[i-1], d.Seen[i]) >= 0:
-				r.fail("seen ids not in time then hash order")
+				r.Fail("seen ids not in time then hash order")
 			case !d.Floor.IsZero() && d.Seen[i].At < d.Floor.UnixNano():
-				r.fail("seen id before the floor")
+				r.Fail("seen id before the floor")
 			}
-			for j := 0; j < i && r.err == nil; j++ {
+			for j := 0; j < i && r.Err() == nil; j++ {
 				if d.Seen[j].ID == d.Seen[i].ID {
-					r.fail("seen id twice")
+					r.Fail("seen id twice")
 				}
 			}
 		}
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return r.err
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	*s = d
 	return nil
-}
-
-// reader decodes what MarshalBinary appends. After the first error every
-// read returns a zero value.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
-	}
-	r.off = len(r.b)
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string longer than the data")
-		return ""
-	}
-	s := string(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
-	return s
-}
-
-// time reads a uvarint of nanoseconds since 1970, before 2200.
-func (r *reader) time() time.Time {
-	d := r.uvarint()
-	if r.err == nil && d >= uint64(maxTime.Sub(minTime)) {
-		r.fail("time out of range")
-	}
-	if r.err != nil {
-		return time.Time{}
-	}
-	return minTime.Add(time.Duration(d))
-}
-
-// age reads a uvarint of nanoseconds before at, no earlier than 1970.
-func (r *reader) age(at time.Time) time.Time {
-	d := r.uvarint()
-	if r.err == nil && d > uint64(at.Sub(minTime)) {
-		r.fail("time out of range")
-	}
-	if r.err != nil {
-		return time.Time{}
-	}
-	return at.Add(-time.Duration(d))
 }

@@ -2,12 +2,12 @@ package chanpref
 
 import (
 	"cmp"
-	"hash/fnv"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // State is what one customer's responses taught: a decaying score per
@@ -66,20 +66,12 @@ const maxSeen = 32
 type IDHash uint64
 
 func hashID(id string) IDHash {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return IDHash(h.Sum64())
+	return IDHash(wire.HashID(id))
 }
 
 // MarshalJSON writes the hash as 16 hex digits.
 func (h IDHash) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 18)
-	b = append(b, '"')
-	s := strconv.FormatUint(uint64(h), 16)
-	for range 16 - len(s) {
-		b = append(b, '0')
-	}
-	return append(append(b, s...), '"'), nil
+	return wire.AppendHashJSON(make([]byte, 0, 18), uint64(h)), nil
 }
 
 // Points is a score in millionths of a response. Fixed point makes the
@@ -89,7 +81,7 @@ func (h IDHash) MarshalJSON() ([]byte, error) {
 type Points uint64
 
 const (
-	pointScale = 1_000_000
+	pointScale = wire.Millionths
 	// maxPoints caps a score (1e9 responses).
 	maxPoints Points = 1e9 * pointScale
 )
@@ -99,12 +91,7 @@ func (p Points) Float() float64 { return float64(p) / pointScale }
 
 // MarshalJSON writes p in responses, exactly: 2.5, 0.000001.
 func (p Points) MarshalJSON() ([]byte, error) {
-	b := strconv.AppendUint(nil, uint64(p/pointScale), 10)
-	if frac := uint64(p % pointScale); frac != 0 {
-		f := strconv.FormatUint(frac+pointScale, 10)[1:] // 6 digits
-		b = append(append(b, '.'), strings.TrimRight(f, "0")...)
-	}
-	return b, nil
+	return wire.AppendMillionths(nil, uint64(p)), nil
 }
 
 func addPoints(a, b Points) Points {

@@ -1,26 +1,20 @@
 package dormancy
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("dormancy: corrupt state")
 
-// Times are kept between year 1 and year 9999 (what RFC 3339 can write).
-var (
-	minUnix = time.Time{}.Unix()
-	maxUnix = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
-)
-
-func validTime(t time.Time) bool {
-	sec := t.Unix()
-	return !t.IsZero() && sec >= minUnix && sec <= maxUnix
-}
+// validTime reports whether t is set and between year 1 and year 9999
+// (what RFC 3339 can write).
+func validTime(t time.Time) bool { return !t.IsZero() && wire.InUnixRange(t) }
 
 // Flags in the encoding.
 const (
@@ -72,8 +66,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 			return nil, err
 		}
 		if f.flag == flagEngaged {
-			b = binary.AppendUvarint(b, uint64(len(s.EventID)))
-			b = append(b, s.EventID...)
+			b = wire.AppendString(b, s.EventID)
 		}
 	}
 	return b, nil
@@ -83,8 +76,7 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 	if !validTime(t) {
 		return nil, fmt.Errorf("dormancy: time %v is out of range", t)
 	}
-	b = binary.AppendVarint(b, t.Unix())
-	return binary.AppendUvarint(b, uint64(t.Nanosecond())), nil
+	return wire.AppendUnixTime(b, t), nil
 }
 
 // UnmarshalBinary implements journey.State: it replaces s by the state
@@ -95,55 +87,22 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	flags := data[0]
+	r := wire.NewReader(data, ErrCorrupt)
+	flags := r.Byte()
 	if flags&^(flagEngaged|flagArmed|flagFired) != 0 || flags&flagEngaged == 0 {
 		return fmt.Errorf("%w: bad flags %#x", ErrCorrupt, flags)
 	}
-	off := 1
-	readTime := func() (time.Time, error) {
-		sec, n := binary.Varint(data[off:])
-		if n <= 0 {
-			return time.Time{}, fmt.Errorf("%w: bad varint at byte %d", ErrCorrupt, off)
-		}
-		off += n
-		nsec, n := binary.Uvarint(data[off:])
-		if n <= 0 {
-			return time.Time{}, fmt.Errorf("%w: bad uvarint at byte %d", ErrCorrupt, off)
-		}
-		off += n
-		if sec < minUnix || sec > maxUnix || nsec >= 1e9 {
-			return time.Time{}, fmt.Errorf("%w: time out of range at byte %d", ErrCorrupt, off)
-		}
-		t := time.Unix(sec, int64(nsec)).UTC()
-		if t.IsZero() {
-			return time.Time{}, fmt.Errorf("%w: zero time at byte %d", ErrCorrupt, off)
-		}
-		return t, nil
-	}
 	var st State
-	var err error
-	if st.LastEngaged, err = readTime(); err != nil {
-		return err
-	}
-	n, k := binary.Uvarint(data[off:])
-	if k <= 0 || n > uint64(len(data)-off-k) {
-		return fmt.Errorf("%w: bad event id at byte %d", ErrCorrupt, off)
-	}
-	off += k
-	st.EventID = string(data[off : off+int(n)])
-	off += int(n)
+	st.LastEngaged = r.NonzeroUnixTime()
+	st.EventID = r.Str()
 	if flags&flagArmed != 0 {
-		if st.Deadline, err = readTime(); err != nil {
-			return err
-		}
+		st.Deadline = r.NonzeroUnixTime()
 	}
 	if flags&flagFired != 0 {
-		if st.Fired, err = readTime(); err != nil {
-			return err
-		}
+		st.Fired = r.NonzeroUnixTime()
 	}
-	if off != len(data) {
-		return fmt.Errorf("%w: trailing bytes at byte %d", ErrCorrupt, off)
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	*s = st
 	return nil

@@ -5,21 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("engagement: corrupt state")
 
-// Event times are counted between 1970 and 2200: every time in the state
-// is then a whole number of nanoseconds since 1970 that fits an int64, and
-// so is every difference between two of them.
-var (
-	minTime = time.Unix(0, 0).UTC()
-	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
-func validTime(t time.Time) bool { return !t.Before(minTime) && t.Before(maxTime) }
+// validTime reports whether t is between 1970 and 2200: every time in the
+// state is then a whole number of nanoseconds since 1970 that fits an
+// int64, and so is every difference between two of them.
+func validTime(t time.Time) bool { return wire.InNanoRange(t) }
 
 // MarshalBinary implements journey.State. The empty state is zero bytes;
 // any other is
@@ -47,10 +44,9 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		return nil, fmt.Errorf("engagement: score %d above the cap", s.Score)
 	}
 	b := make([]byte, 0, 24+len(s.Tier)+14*len(s.Seen))
-	b = binary.AppendUvarint(b, uint64(s.At.Sub(minTime)))
+	b = wire.AppendNanoTime(b, s.At)
 	b = binary.AppendUvarint(b, uint64(s.Score))
-	b = binary.AppendUvarint(b, uint64(len(s.Tier)))
-	b = append(b, s.Tier...)
+	b = wire.AppendString(b, s.Tier)
 	var err error
 	if s.Floor.IsZero() {
 		b = append(b, 0)
@@ -76,10 +72,11 @@ func (s *State) MarshalBinary() ([]byte, error) {
 
 // appendAge appends At - t in nanoseconds.
 func (s *State) appendAge(b []byte, t time.Time) ([]byte, error) {
-	if t.After(s.At) || t.Before(minTime) {
+	b, ok := wire.AppendAge(b, s.At, t, wire.Epoch)
+	if !ok {
 		return nil, fmt.Errorf("time %v is after At or before 1970", t)
 	}
-	return binary.AppendUvarint(b, uint64(s.At.Sub(t))), nil
+	return b, nil
 }
 
 // UnmarshalBinary implements journey.State: it replaces s by the state
@@ -90,127 +87,52 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	r := reader{b: data}
-	at := r.time()
-	score := Points(r.uvarint())
-	if r.err == nil && score > maxPoints {
-		r.fail("score above the cap")
+	r := wire.NewReader(data, ErrCorrupt)
+	at := r.NanoTime()
+	score := Points(r.Uvarint())
+	if r.Err() == nil && score > maxPoints {
+		r.Fail("score above the cap")
 	}
-	tier := r.str()
-	if r.err == nil && (tier == "" || len(tier) > maxNameLen) {
-		r.fail("tier must be 1 to 64 bytes")
+	tier := r.Str()
+	if r.Err() == nil && (tier == "" || len(tier) > maxNameLen) {
+		r.Fail("tier must be 1 to 64 bytes")
 	}
 	var floor time.Time
-	switch flags := r.byte(); {
+	switch flags := r.Byte(); {
 	case flags == 1:
-		floor = r.age(at)
+		floor = r.Age(at, wire.Epoch)
 	case flags != 0:
-		r.fail("unknown flags")
+		r.Fail("unknown flags")
 	}
-	n := r.uvarint()
-	if r.err == nil && (n > maxSeen || n*9 > uint64(len(r.b)-r.off)) {
-		r.fail("too many seen ids")
+	n := r.Uvarint()
+	if r.Err() == nil && (n > maxSeen || n*9 > uint64(r.Remaining())) {
+		r.Fail("too many seen ids")
 	}
 	var seen []Seen
-	if r.err == nil && n > 0 {
+	if r.Err() == nil && n > 0 {
 		seen = make([]Seen, n)
 	}
 	for i := range seen {
-		if len(r.b)-r.off < 8 {
-			r.fail("unexpected end")
+		if seen[i].ID = IDHash(r.Uint64()); r.Err() != nil {
 			break
 		}
-		seen[i].ID = IDHash(binary.LittleEndian.Uint64(r.b[r.off:]))
-		r.off += 8
-		seen[i].At = r.age(at).UnixNano()
+		seen[i].At = r.Age(at, wire.Epoch).UnixNano()
 		switch {
-		case r.err != nil:
+		case r.Err() != nil:
 		case i > 0 && compareSeen(seen[i-1], seen[i]) >= 0:
-			r.fail("seen ids not in time then hash order")
+			r.Fail("seen ids not in time then hash order")
 		case !floor.IsZero() && seen[i].At < floor.UnixNano():
-			r.fail("seen id before the floor")
+			r.Fail("seen id before the floor")
 		}
-		for j := 0; j < i && r.err == nil; j++ {
+		for j := 0; j < i && r.Err() == nil; j++ {
 			if seen[j].ID == seen[i].ID {
-				r.fail("seen id twice")
+				r.Fail("seen id twice")
 			}
 		}
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return r.err
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	*s = State{At: at, Score: score, Tier: tier, Seen: seen, Floor: floor}
 	return nil
-}
-
-// reader decodes what MarshalBinary appends. After the first error every
-// read returns a zero value.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
-	}
-	r.off = len(r.b)
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string longer than the data")
-		return ""
-	}
-	s := string(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
-	return s
-}
-
-// time reads a uvarint of nanoseconds since 1970, before 2200.
-func (r *reader) time() time.Time {
-	d := r.uvarint()
-	if r.err == nil && d >= uint64(maxTime.Sub(minTime)) {
-		r.fail("time out of range")
-	}
-	if r.err != nil {
-		return time.Time{}
-	}
-	return minTime.Add(time.Duration(d))
-}
-
-// age reads a uvarint of nanoseconds before at, no earlier than 1970.
-func (r *reader) age(at time.Time) time.Time {
-	d := r.uvarint()
-	if r.err == nil && d > uint64(at.Sub(minTime)) {
-		r.fail("time out of range")
-	}
-	if r.err != nil {
-		return time.Time{}
-	}
-	return at.Add(-time.Duration(d))
 }

@@ -2,12 +2,11 @@ package engagement
 
 import (
 	"cmp"
-	"hash/fnv"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // State is one customer's engagement: the score decayed to the time of the
@@ -51,20 +50,12 @@ const maxSeen = 32
 type IDHash uint64
 
 func hashID(id string) IDHash {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return IDHash(h.Sum64())
+	return IDHash(wire.HashID(id))
 }
 
 // MarshalJSON writes the hash as 16 hex digits.
 func (h IDHash) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 18)
-	b = append(b, '"')
-	s := strconv.FormatUint(uint64(h), 16)
-	for range 16 - len(s) {
-		b = append(b, '0')
-	}
-	return append(append(b, s...), '"'), nil
+	return wire.AppendHashJSON(make([]byte, 0, 18), uint64(h)), nil
 }
 
 // Points is a score in millionths of a point. Fixed point makes the state
@@ -73,7 +64,7 @@ func (h IDHash) MarshalJSON() ([]byte, error) {
 type Points uint64
 
 const (
-	pointScale = 1_000_000
+	pointScale = wire.Millionths
 	// maxPoints caps the score (1e9 points): float64 holds every Points up
 	// to it exactly.
 	maxPoints Points = 1e9 * pointScale
@@ -101,12 +92,7 @@ func (p Points) Round1() float64 { return math.Round(p.Float()*10) / 10 }
 
 // MarshalJSON writes p in points, exactly: 12.5, 0.000001.
 func (p Points) MarshalJSON() ([]byte, error) {
-	b := strconv.AppendUint(nil, uint64(p/pointScale), 10)
-	if frac := uint64(p % pointScale); frac != 0 {
-		f := strconv.FormatUint(frac+pointScale, 10)[1:] // 6 digits
-		b = append(append(b, '.'), strings.TrimRight(f, "0")...)
-	}
-	return b, nil
+	return wire.AppendMillionths(nil, uint64(p)), nil
 }
 
 func addPoints(a, b Points) Points {

@@ -4,19 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("interest: corrupt state")
-
-// Times are kept between year 1 and year 9999 (what RFC 3339 can write).
-var (
-	minUnix = time.Time{}.Unix()
-	maxUnix = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
-)
 
 // MarshalBinary implements journey.State. The empty state is zero bytes;
 // any other is
@@ -41,7 +36,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.Latest.IsZero() && len(s.Categories) == 0 {
 		return nil, nil
 	}
-	if sec := s.Latest.Unix(); sec < minUnix || sec > maxUnix {
+	if !wire.InUnixRange(s.Latest) {
 		return nil, fmt.Errorf("interest: Latest %v is out of range", s.Latest)
 	}
 	// Usually exact: ages of a few weeks take 7 bytes, lengths 1.
@@ -55,8 +50,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		views += len(c.Views)
 	}
 	b := make([]byte, 0, size)
-	b = binary.AppendVarint(b, s.Latest.Unix())
-	b = binary.AppendUvarint(b, uint64(s.Latest.Nanosecond()))
+	b = wire.AppendUnixTime(b, s.Latest)
 	b = binary.AppendUvarint(b, uint64(len(s.Categories)))
 	b = binary.AppendUvarint(b, uint64(views))
 	var err error
@@ -65,7 +59,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		if c.Name == "" || i > 0 && c.Name <= s.Categories[i-1].Name {
 			return nil, fmt.Errorf("interest: category %d: names must be non-empty, unique and sorted", i)
 		}
-		b = appendString(b, c.Name)
+		b = wire.AppendString(b, c.Name)
 		var flags byte
 		if c.Fired {
 			flags |= 1
@@ -88,8 +82,8 @@ func (s *State) MarshalBinary() ([]byte, error) {
 			if b, err = s.appendAge(b, v.At); err != nil {
 				return nil, fmt.Errorf("interest: category %q: view %d: %w", c.Name, j, err)
 			}
-			b = appendString(b, v.EventID)
-			b = appendString(b, v.ProductID)
+			b = wire.AppendString(b, v.EventID)
+			b = wire.AppendString(b, v.ProductID)
 		}
 	}
 	return b, nil
@@ -97,16 +91,11 @@ func (s *State) MarshalBinary() ([]byte, error) {
 
 // appendAge appends Latest - t in nanoseconds.
 func (s *State) appendAge(b []byte, t time.Time) ([]byte, error) {
-	d := s.Latest.Sub(t)
-	if d < 0 || d == math.MaxInt64 {
+	b, ok := wire.AppendAge(b, s.Latest, t, time.Time{})
+	if !ok {
 		return nil, fmt.Errorf("time %v is after Latest or too far before it", t)
 	}
-	return binary.AppendUvarint(b, uint64(d)), nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+	return b, nil
 }
 
 // UnmarshalBinary implements journey.State: it replaces s by the state
@@ -117,33 +106,28 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	r := reader{b: data, s: string(data)}
-	sec := r.varint()
-	nsec := r.uvarint()
-	if r.err == nil && (sec < minUnix || sec > maxUnix || nsec >= 1e9) {
-		r.fail("Latest out of range")
-	}
-	latest := time.Unix(sec, int64(nsec)).UTC()
+	r := wire.NewReader(data, ErrCorrupt)
+	latest := r.UnixTime()
 	// Each category takes at least 3 bytes, each view 4.
-	cats := make([]Category, r.count(3))
-	views := make([]View, r.count(4))
+	cats := make([]Category, r.Count(3))
+	views := make([]View, r.Count(4))
 	used := 0
-	for i := 0; i < len(cats) && r.err == nil; i++ {
+	for i := 0; i < len(cats) && r.Err() == nil; i++ {
 		c := &cats[i]
-		if c.Name = r.str(); c.Name == "" || i > 0 && c.Name <= cats[i-1].Name {
-			r.fail("category names must be non-empty, unique and sorted")
+		if c.Name = r.Str(); c.Name == "" || i > 0 && c.Name <= cats[i-1].Name {
+			r.Fail("category names must be non-empty, unique and sorted")
 		}
-		flags := r.byte()
+		flags := r.Byte()
 		if flags&^3 != 0 {
-			r.fail("unknown category flags")
+			r.Fail("unknown category flags")
 		}
 		c.Fired = flags&1 != 0
 		if flags&2 != 0 {
-			c.Purchased = r.time(latest)
+			c.Purchased = r.Age(latest, time.Time{})
 		}
-		n := r.uvarint()
+		n := r.Uvarint()
 		if n > uint64(len(views)-used) {
-			r.fail("more views than announced")
+			r.Fail("more views than announced")
 			break
 		}
 		if n > 0 {
@@ -152,103 +136,23 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		}
 		for j := range c.Views {
 			v := &c.Views[j]
-			v.At = r.time(latest)
-			v.EventID = r.str()
-			v.ProductID = r.str()
-			if r.err == nil && (v.EventID == "" || j > 0 && v.At.Before(c.Views[j-1].At)) {
-				r.fail("views need an event id and must be in time order")
+			v.At = r.Age(latest, time.Time{})
+			v.EventID = r.Str()
+			v.ProductID = r.Str()
+			if r.Err() == nil && (v.EventID == "" || j > 0 && v.At.Before(c.Views[j-1].At)) {
+				r.Fail("views need an event id and must be in time order")
 			}
 		}
 	}
-	if r.err == nil && used != len(views) {
-		r.fail("fewer views than announced")
+	if r.Err() == nil && used != len(views) {
+		r.Fail("fewer views than announced")
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return r.err
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	s.Latest = latest
 	if len(cats) > 0 {
 		s.Categories = cats
 	}
 	return nil
-}
-
-// reader decodes what MarshalBinary appends. After the first error every
-// read returns a zero value.
-type reader struct {
-	b   []byte
-	s   string // b as a string: decoded strings are slices of it
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
-	}
-	r.off = len(r.b)
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-// count reads a number of items taking at least minBytes each, checking
-// that the remaining bytes can hold them.
-func (r *reader) count(minBytes int) int {
-	n := r.uvarint()
-	if n > uint64((len(r.b)-r.off)/minBytes) {
-		r.fail("count larger than the data")
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string longer than the data")
-		return ""
-	}
-	s := r.s[r.off : r.off+int(n)]
-	r.off += int(n)
-	return s
-}
-
-// time reads an age before latest.
-func (r *reader) time(latest time.Time) time.Time {
-	d := r.uvarint()
-	if d >= math.MaxInt64 || time.Duration(d) > latest.Sub(time.Time{}) {
-		r.fail("time out of range")
-		return time.Time{}
-	}
-	return latest.Add(-time.Duration(d))
 }

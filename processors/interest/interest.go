@@ -84,6 +84,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -178,7 +179,7 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 // inWindow reports whether an event at t is within the customer's window.
 // Times the state cannot hold (before year 1, after 9999) never are.
 func (p *Processor) inWindow(s *State, t time.Time) bool {
-	if sec := t.Unix(); t.IsZero() || sec < minUnix || sec > maxUnix {
+	if t.IsZero() || !wire.InUnixRange(t) {
 		return false
 	}
 	return s.Latest.IsZero() || t.After(s.Latest.Add(-p.cfg.Window))

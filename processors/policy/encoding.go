@@ -8,22 +8,17 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("policy: corrupt state")
 
-// Times are kept between year 1 and year 9999 (what RFC 3339 can write).
-var (
-	minUnix = time.Time{}.Unix()
-	maxUnix = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
-)
-
-func validTime(t time.Time) bool {
-	sec := t.Unix()
-	return sec >= minUnix && sec <= maxUnix
-}
+// validTime reports whether t is between year 1 and year 9999 (what RFC
+// 3339 can write); the zero time is.
+func validTime(t time.Time) bool { return wire.InUnixRange(t) }
 
 // Bounds of the decoder, beyond those of Config: what it accepts is what
 // a policy with the largest allowed configuration can write.
@@ -71,60 +66,60 @@ func (s *State) MarshalBinary() ([]byte, error) {
 			size += 1 + len(c)
 		}
 	}
-	w := writer{b: make([]byte, 0, size)}
-	w.str(s.TimeZone)
+	b := make([]byte, 0, size)
+	b = wire.AppendString(b, s.TimeZone)
 	if s.TimeZone != "" {
-		w.time(s.TimeZoneAt)
+		b = wire.AppendUnixTime(b, s.TimeZoneAt)
 	}
-	w.uvarint(uint64(len(s.Consent)))
+	b = binary.AppendUvarint(b, uint64(len(s.Consent)))
 	for _, c := range s.Consent {
-		w.str(c.Channel)
+		b = wire.AppendString(b, c.Channel)
 		if c.Granted {
-			w.b = append(w.b, 1)
+			b = append(b, 1)
 		} else {
-			w.b = append(w.b, 0)
+			b = append(b, 0)
 		}
-		w.time(c.At)
+		b = wire.AppendUnixTime(b, c.At)
 	}
-	w.uvarint(uint64(len(s.Rules)))
+	b = binary.AppendUvarint(b, uint64(len(s.Rules)))
 	for _, r := range s.Rules {
-		w.str(r.Rule)
-		w.time(r.Last)
+		b = wire.AppendString(b, r.Rule)
+		b = wire.AppendUnixTime(b, r.Last)
 	}
-	w.uvarint(uint64(len(s.Channels)))
+	b = binary.AppendUvarint(b, uint64(len(s.Channels)))
 	for _, c := range s.Channels {
-		w.str(c.Channel)
-		w.time(c.Last)
-		w.uvarint(uint64(len(c.Recent)))
+		b = wire.AppendString(b, c.Channel)
+		b = wire.AppendUnixTime(b, c.Last)
+		b = binary.AppendUvarint(b, uint64(len(c.Recent)))
 		for _, t := range c.Recent {
-			w.time(t)
+			b = wire.AppendUnixTime(b, t)
 		}
 	}
-	w.uvarint(uint64(len(s.Held)))
+	b = binary.AppendUvarint(b, uint64(len(s.Held)))
 	for i := range s.Held {
 		h := &s.Held[i]
-		w.time(h.Until)
-		w.str(h.ID)
-		w.str(h.Rule)
-		w.str(h.CustomerID)
-		w.str(h.Channel)
-		w.time(h.At)
-		w.str(h.Reason)
-		w.uvarint(uint64(len(h.Causes)))
+		b = wire.AppendUnixTime(b, h.Until)
+		b = wire.AppendString(b, h.ID)
+		b = wire.AppendString(b, h.Rule)
+		b = wire.AppendString(b, h.CustomerID)
+		b = wire.AppendString(b, h.Channel)
+		b = wire.AppendUnixTime(b, h.At)
+		b = wire.AppendString(b, h.Reason)
+		b = binary.AppendUvarint(b, uint64(len(h.Causes)))
 		for _, c := range h.Causes {
-			w.str(c)
+			b = wire.AppendString(b, c)
 		}
-		w.str(string(h.Payload))
+		b = wire.AppendString(b, string(h.Payload))
 	}
-	w.uvarint(uint64(len(s.Log)))
+	b = binary.AppendUvarint(b, uint64(len(s.Log)))
 	for _, e := range s.Log {
-		w.time(e.At)
-		w.str(e.Rule)
-		w.str(e.Channel)
-		w.str(e.Reason)
-		w.str(e.TriggerID)
+		b = wire.AppendUnixTime(b, e.At)
+		b = wire.AppendString(b, e.Rule)
+		b = wire.AppendString(b, e.Channel)
+		b = wire.AppendString(b, e.Reason)
+		b = wire.AppendString(b, e.TriggerID)
 	}
-	return w.b, nil
+	return b, nil
 }
 
 // check reports what MarshalBinary cannot encode canonically, or
@@ -217,20 +212,6 @@ func compact(b []byte) bool {
 	return true
 }
 
-type writer struct{ b []byte }
-
-func (w *writer) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
-
-func (w *writer) str(s string) {
-	w.uvarint(uint64(len(s)))
-	w.b = append(w.b, s...)
-}
-
-func (w *writer) time(t time.Time) {
-	w.b = binary.AppendVarint(w.b, t.Unix())
-	w.uvarint(uint64(t.Nanosecond()))
-}
-
 // UnmarshalBinary implements journey.State: it replaces s by the state
 // data encodes (see MarshalBinary). Errors wrap ErrCorrupt. s keeps no
 // reference to data; its strings share one copy of it.
@@ -239,85 +220,82 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	r := reader{b: data, s: string(data)}
+	r := wire.NewReader(data, ErrCorrupt)
 	var st State
-	if st.TimeZone = r.str(); st.TimeZone != "" {
-		st.TimeZoneAt = r.time()
+	if st.TimeZone = r.Str(); st.TimeZone != "" {
+		st.TimeZoneAt = r.UnixTime()
 	}
-	if n := r.count(3, maxChannels); n > 0 {
+	if n := r.CountAtMost(3, maxChannels); n > 0 {
 		st.Consent = make([]ChannelConsent, n)
 		for i := range st.Consent {
 			c := &st.Consent[i]
-			c.Channel = r.str()
-			switch r.byte() {
+			c.Channel = r.Str()
+			switch r.Byte() {
 			case 0:
 			case 1:
 				c.Granted = true
 			default:
-				r.fail("consent is not 0 or 1")
+				r.Fail("consent is not 0 or 1")
 			}
-			c.At = r.time()
+			c.At = r.UnixTime()
 		}
 	}
-	if n := r.count(3, maxRules); n > 0 {
+	if n := r.CountAtMost(3, maxRules); n > 0 {
 		st.Rules = make([]RuleContact, n)
 		for i := range st.Rules {
-			st.Rules[i].Rule = r.str()
-			st.Rules[i].Last = r.time()
+			st.Rules[i].Rule = r.Str()
+			st.Rules[i].Last = r.UnixTime()
 		}
 	}
-	if n := r.count(4, maxChannels); n > 0 {
+	if n := r.CountAtMost(4, maxChannels); n > 0 {
 		st.Channels = make([]ChannelContact, n)
 		for i := range st.Channels {
 			c := &st.Channels[i]
-			c.Channel = r.str()
-			c.Last = r.time()
-			if m := r.count(2, maxRecent); m > 0 {
+			c.Channel = r.Str()
+			c.Last = r.UnixTime()
+			if m := r.CountAtMost(2, maxRecent); m > 0 {
 				c.Recent = make([]time.Time, m)
 				for j := range c.Recent {
-					c.Recent[j] = r.time()
+					c.Recent[j] = r.UnixTime()
 				}
 			}
 		}
 	}
-	if n := r.count(11, maxMaxHeld); n > 0 {
+	if n := r.CountAtMost(11, maxMaxHeld); n > 0 {
 		st.Held = make([]Held, n)
 		for i := range st.Held {
 			h := &st.Held[i]
-			h.Until = r.time()
-			h.ID = r.str()
-			h.Rule = r.str()
-			h.CustomerID = r.str()
-			h.Channel = r.str()
-			h.At = r.time()
-			h.Reason = r.str()
-			if m := r.count(1, maxHeldCauses); m > 0 {
+			h.Until = r.UnixTime()
+			h.ID = r.Str()
+			h.Rule = r.Str()
+			h.CustomerID = r.Str()
+			h.Channel = r.Str()
+			h.At = r.UnixTime()
+			h.Reason = r.Str()
+			if m := r.CountAtMost(1, maxHeldCauses); m > 0 {
 				h.Causes = make([]string, m)
 				for j := range h.Causes {
-					h.Causes[j] = r.str()
+					h.Causes[j] = r.Str()
 				}
 			}
-			if p := r.str(); p != "" {
+			if p := r.Str(); p != "" {
 				h.Payload = json.RawMessage(p)
 			}
 		}
 	}
-	if n := r.count(6, maxMaxLog); n > 0 {
+	if n := r.CountAtMost(6, maxMaxLog); n > 0 {
 		st.Log = make([]Suppression, n)
 		for i := range st.Log {
 			e := &st.Log[i]
-			e.At = r.time()
-			e.Rule = r.str()
-			e.Channel = r.str()
-			e.Reason = r.str()
-			e.TriggerID = r.str()
+			e.At = r.UnixTime()
+			e.Rule = r.Str()
+			e.Channel = r.Str()
+			e.Reason = r.Str()
+			e.TriggerID = r.Str()
 		}
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return r.err
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	if st.TimeZone == "" && len(st.Consent) == 0 && len(st.Rules) == 0 && len(st.Channels) == 0 && len(st.Held) == 0 && len(st.Log) == 0 {
 		return fmt.Errorf("%w: an empty state is encoded as no bytes", ErrCorrupt)
@@ -327,87 +305,4 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	}
 	*s = st
 	return nil
-}
-
-// reader decodes what MarshalBinary appends. After the first error every
-// read returns a zero value.
-type reader struct {
-	b   []byte
-	s   string // b as a string: decoded strings are slices of it
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
-	}
-	r.off = len(r.b)
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-// count reads a number of items taking at least minBytes each, checking
-// that it is at most limit and that the remaining bytes can hold them.
-func (r *reader) count(minBytes, limit int) int {
-	n := r.uvarint()
-	if r.err != nil {
-		return 0
-	}
-	if n > uint64(limit) || n > uint64((len(r.b)-r.off)/minBytes) {
-		r.fail("count larger than the bounds or the data")
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string longer than the data")
-		return ""
-	}
-	s := r.s[r.off : r.off+int(n)]
-	r.off += int(n)
-	return s
-}
-
-func (r *reader) time() time.Time {
-	sec := r.varint()
-	nsec := r.uvarint()
-	if r.err != nil {
-		return time.Time{}
-	}
-	if sec < minUnix || sec > maxUnix || nsec >= 1e9 {
-		r.fail("time out of range")
-		return time.Time{}
-	}
-	return time.Unix(sec, int64(nsec)).UTC()
 }

@@ -7,22 +7,17 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("profile: corrupt state")
 
-// Times are kept between year 1 and year 9999 (what RFC 3339 can write).
-var (
-	minUnix = time.Time{}.Unix()
-	maxUnix = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
-)
-
-func validTime(t time.Time) bool {
-	sec := t.Unix()
-	return !t.IsZero() && sec >= minUnix && sec <= maxUnix
-}
+// validTime reports whether t is set and between year 1 and year 9999
+// (what RFC 3339 can write).
+func validTime(t time.Time) bool { return !t.IsZero() && wire.InUnixRange(t) }
 
 func (s *State) empty() bool {
 	return s.FirstSeen.IsZero() && s.LastSeen.IsZero() && s.LastChannel == (Latest{}) && s.TimeZone == (Latest{}) &&
@@ -60,15 +55,15 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		flags |= 1
 	}
 	b = append(b, flags)
-	b = appendTime(b, s.FirstSeen)
-	b = appendTime(b, s.LastSeen)
-	b = appendString(b, s.LastChannel.Value)
-	b = appendTime(b, s.LastChannel.At)
-	b = appendString(b, s.TimeZone.Value)
-	b = appendTime(b, s.TimeZone.At)
+	b = wire.AppendUnixTime(b, s.FirstSeen)
+	b = wire.AppendUnixTime(b, s.LastSeen)
+	b = wire.AppendString(b, s.LastChannel.Value)
+	b = wire.AppendUnixTime(b, s.LastChannel.At)
+	b = wire.AppendString(b, s.TimeZone.Value)
+	b = wire.AppendUnixTime(b, s.TimeZone.At)
 	b = binary.AppendUvarint(b, uint64(len(s.AnonymousIDs)))
 	for _, id := range s.AnonymousIDs {
-		b = appendString(b, id)
+		b = wire.AppendString(b, id)
 	}
 	b = appendCounts(b, s.Events)
 	b = appendCounts(b, s.Channels)
@@ -78,13 +73,13 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		if !c.At.IsZero() && !validTime(c.At) {
 			return nil, fmt.Errorf("profile: consent time %v is out of range", c.At)
 		}
-		b = appendString(b, ch)
+		b = wire.AppendString(b, ch)
 		g := byte(0)
 		if c.Granted {
 			g = 1
 		}
 		b = append(b, g)
-		b = appendTime(b, c.At)
+		b = wire.AppendUnixTime(b, c.At)
 	}
 	return b, nil
 }
@@ -92,22 +87,10 @@ func (s *State) MarshalBinary() ([]byte, error) {
 func appendCounts(b []byte, m map[string]uint64) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m)))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		b = appendString(b, k)
+		b = wire.AppendString(b, k)
 		b = binary.AppendUvarint(b, m[k])
 	}
 	return b
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// appendTime appends t; the zero time is written as Unix seconds of year
-// 1, which reads back as the zero time.
-func appendTime(b []byte, t time.Time) []byte {
-	b = binary.AppendVarint(b, t.Unix())
-	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
 // UnmarshalBinary implements journey.State: it replaces s by the state
@@ -118,145 +101,63 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	r := reader{b: data, s: string(data)}
+	r := wire.NewReader(data, ErrCorrupt)
 	var d State
-	flags := r.byte()
+	flags := r.Byte()
 	if flags&^1 != 0 {
-		r.fail("unknown flags")
+		r.Fail("unknown flags")
 	}
 	d.Identified = flags&1 != 0
-	d.FirstSeen = r.time()
-	d.LastSeen = r.time()
-	d.LastChannel = Latest{Value: r.str(), At: r.time()}
-	d.TimeZone = Latest{Value: r.str(), At: r.time()}
-	if n := r.count(1); n > 0 {
+	d.FirstSeen = r.UnixTime()
+	d.LastSeen = r.UnixTime()
+	d.LastChannel = Latest{Value: r.Str(), At: r.UnixTime()}
+	d.TimeZone = Latest{Value: r.Str(), At: r.UnixTime()}
+	if n := r.Count(1); n > 0 {
 		d.AnonymousIDs = make([]string, n)
 		for i := range d.AnonymousIDs {
-			d.AnonymousIDs[i] = r.str()
+			d.AnonymousIDs[i] = r.Str()
 		}
 	}
-	d.Events = r.counts()
-	d.Channels = r.counts()
-	if n := r.count(3); n > 0 {
+	d.Events = readCounts(&r)
+	d.Channels = readCounts(&r)
+	if n := r.Count(3); n > 0 {
 		d.Consent = make(map[string]Consent, n)
 		prev := ""
 		for i := range n {
-			ch := r.str()
+			ch := r.Str()
 			if i > 0 && ch <= prev {
-				r.fail("consent channels must be unique and sorted")
+				r.Fail("consent channels must be unique and sorted")
 			}
 			prev = ch
-			g := r.byte()
+			g := r.Byte()
 			if g > 1 {
-				r.fail("bad consent")
+				r.Fail("bad consent")
 			}
-			d.Consent[ch] = Consent{Granted: g == 1, At: r.time()}
+			d.Consent[ch] = Consent{Granted: g == 1, At: r.UnixTime()}
 		}
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return r.err
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	*s = d
 	return nil
 }
 
-// reader decodes what MarshalBinary appends. After the first error every
-// read returns a zero value.
-type reader struct {
-	b   []byte
-	s   string // b as a string: decoded strings are slices of it
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
-	}
-	r.off = len(r.b)
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-// count reads a number of items taking at least minBytes each, checking
-// that the remaining bytes can hold them.
-func (r *reader) count(minBytes int) int {
-	n := r.uvarint()
-	if n > uint64((len(r.b)-r.off)/minBytes) {
-		r.fail("count larger than the data")
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string longer than the data")
-		return ""
-	}
-	s := r.s[r.off : r.off+int(n)]
-	r.off += int(n)
-	return s
-}
-
-func (r *reader) time() time.Time {
-	sec := r.varint()
-	nsec := r.uvarint()
-	if r.err == nil && (sec < minUnix || sec > maxUnix || nsec >= 1e9) {
-		r.fail("time out of range")
-	}
-	if r.err != nil || sec == minUnix && nsec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, int64(nsec)).UTC()
-}
-
-// counts reads what appendCounts wrote; nil when there are none.
-func (r *reader) counts() map[string]uint64 {
-	n := r.count(2)
+// readCounts reads what appendCounts wrote; nil when there are none.
+func readCounts(r *wire.Reader) map[string]uint64 {
+	n := r.Count(2)
 	if n == 0 {
 		return nil
 	}
 	m := make(map[string]uint64, n)
 	prev := ""
 	for i := range n {
-		k := r.str()
+		k := r.Str()
 		if i > 0 && k <= prev {
-			r.fail("names must be unique and sorted")
+			r.Fail("names must be unique and sorted")
 		}
 		prev = k
-		m[k] = r.uvarint()
+		m[k] = r.Uvarint()
 	}
 	return m
 }

@@ -8,21 +8,18 @@ import (
 	"math/bits"
 	"slices"
 	"time"
+
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // ErrCorrupt is wrapped by UnmarshalBinary errors: the bytes are not a
 // state this version wrote.
 var ErrCorrupt = errors.New("recovery: corrupt state")
 
-// Event times are counted between 1970 and 2200: every time in the state
-// is then a whole number of nanoseconds since 1970 that fits an int64, and
-// so is every difference between two of them.
-var (
-	minTime = time.Unix(0, 0).UTC()
-	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
-func validTime(t time.Time) bool { return !t.Before(minTime) && t.Before(maxTime) }
+// validTime reports whether t is between 1970 and 2200: every time in the
+// state is then a whole number of nanoseconds since 1970 that fits an
+// int64, and so is every difference between two of them.
+func validTime(t time.Time) bool { return wire.InNanoRange(t) }
 
 // Flags of the encoding.
 const (
@@ -81,7 +78,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		size += 10 + len(s.Contacts[i].EventID) + len(s.Contacts[i].ContactID)
 	}
 	b := make([]byte, 0, size)
-	b = binary.AppendUvarint(b, uint64(s.Latest.Sub(minTime)))
+	b = wire.AppendNanoTime(b, s.Latest)
 	var flags byte
 	if !s.Triggered.IsZero() {
 		flags |= flagTriggered
@@ -123,8 +120,8 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		}
 		b = binary.AppendUvarint(b, uint64(len(x.EventIDs)))
 		for j := range x.EventIDs {
-			b = appendString(b, x.EventIDs[j])
-			b = appendString(b, x.Refs[j])
+			b = wire.AppendString(b, x.EventIDs[j])
+			b = wire.AppendString(b, x.Refs[j])
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Contacts)))
@@ -139,8 +136,8 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		if b, err = s.appendAge(b, c.At); err != nil {
 			return nil, fmt.Errorf("recovery: contact %d: %w", i, err)
 		}
-		b = appendString(b, c.EventID)
-		b = appendString(b, c.ContactID)
+		b = wire.AppendString(b, c.EventID)
+		b = wire.AppendString(b, c.ContactID)
 	}
 	return b, nil
 }
@@ -172,15 +169,11 @@ func validFloat(f float64) bool { return finite(f) && f >= 0 && !math.Signbit(f)
 
 // appendAge appends Latest - t in nanoseconds.
 func (s *State) appendAge(b []byte, t time.Time) ([]byte, error) {
-	if t.After(s.Latest) || t.Before(minTime) {
+	b, ok := wire.AppendAge(b, s.Latest, t, wire.Epoch)
+	if !ok {
 		return nil, fmt.Errorf("time %v is after Latest or before 1970", t)
 	}
-	return binary.AppendUvarint(b, uint64(s.Latest.Sub(t))), nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
+	return b, nil
 }
 
 func appendFloat(b []byte, f float64) []byte {
@@ -197,49 +190,49 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	r := reader{b: data, s: string(data)}
+	r := wire.NewReader(data, ErrCorrupt)
 	var d State
-	d.Latest = r.time()
-	flags := r.byte()
-	if r.err == nil && flags&^3 != 0 {
-		r.fail("unknown flags")
+	d.Latest = r.NanoTime()
+	flags := r.Byte()
+	if r.Err() == nil && flags&^3 != 0 {
+		r.Fail("unknown flags")
 	}
 	if flags&flagTriggered != 0 {
-		d.Triggered = r.age(d.Latest)
+		d.Triggered = r.Age(d.Latest, wire.Epoch)
 	}
 	if flags&flagFloor != 0 {
-		d.Floor = r.age(d.Latest)
+		d.Floor = r.Age(d.Latest, wire.Epoch)
 	}
-	n := r.uvarint()
-	if r.err == nil && (n > maxMaxSignals || n*5 > uint64(len(r.b)-r.off)) {
-		r.fail("too many signals")
+	n := r.Uvarint()
+	if r.Err() == nil && (n > maxMaxSignals || n*5 > uint64(r.Remaining())) {
+		r.Fail("too many signals")
 	}
 	var arena []string // the event ids and refs of every signal
-	if r.err == nil && n > 0 {
+	if r.Err() == nil && n > 0 {
 		d.Signals = make([]Signal, n)
 		arena = make([]string, 0, 2*n)
 	}
 	for i := range d.Signals {
 		x := &d.Signals[i]
-		x.At = r.age(d.Latest)
-		code := r.byte()
+		x.At = r.Age(d.Latest, wire.Epoch)
+		code := r.Byte()
 		x.Reported = code&reported != 0
 		if c := int(code &^ reported); c > 0 && c < len(reasons) {
 			x.Reason = reasons[c]
-		} else if r.err == nil {
-			r.fail("unknown reason")
+		} else if r.Err() == nil {
+			r.Fail("unknown reason")
 		}
 		if hasScore(x.Reason) {
-			x.Score = r.float()
+			x.Score = readFloat(&r)
 		}
 		if hasScale(x.Reason) {
-			x.Scale = r.float()
+			x.Scale = readFloat(&r)
 		}
-		m := r.uvarint()
-		if r.err == nil && (m == 0 || m > maxFailedContacts || m*2 > uint64(len(r.b)-r.off)) {
-			r.fail("bad number of events")
+		m := r.Uvarint()
+		if r.Err() == nil && (m == 0 || m > maxFailedContacts || m*2 > uint64(r.Remaining())) {
+			r.Fail("bad number of events")
 		}
-		if r.err != nil {
+		if r.Err() != nil {
 			break
 		}
 		// Growing arena may move it: the signals decoded so far keep
@@ -249,122 +242,51 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		x.EventIDs = arena[k : k+mm : k+mm]
 		x.Refs = arena[k+mm : k+2*mm : k+2*mm]
 		for j := range mm {
-			x.EventIDs[j], x.Refs[j] = r.str(), r.str()
+			x.EventIDs[j], x.Refs[j] = r.Str(), r.Str()
 		}
 		switch {
-		case r.err != nil:
+		case r.Err() != nil:
 		case x.check() != nil:
-			r.fail("bad signal: " + x.check().Error())
+			r.Fail("bad signal: " + x.check().Error())
 		case i > 0 && compareSignals(&d.Signals[i-1], x) >= 0:
-			r.fail("signals not in order")
+			r.Fail("signals not in order")
 		}
 	}
-	n = r.uvarint()
-	if r.err == nil && (n > maxFailedContacts || n*3 > uint64(len(r.b)-r.off)) {
-		r.fail("too many contacts")
+	n = r.Uvarint()
+	if r.Err() == nil && (n > maxFailedContacts || n*3 > uint64(r.Remaining())) {
+		r.Fail("too many contacts")
 	}
-	if r.err == nil && n > 0 {
+	if r.Err() == nil && n > 0 {
 		d.Contacts = make([]Contact, n)
 	}
 	for i := range d.Contacts {
 		c := &d.Contacts[i]
-		c.At = r.age(d.Latest)
-		c.EventID, c.ContactID = r.str(), r.str()
+		c.At = r.Age(d.Latest, wire.Epoch)
+		c.EventID, c.ContactID = r.Str(), r.Str()
 		switch {
-		case r.err != nil:
+		case r.Err() != nil:
 		case c.EventID == "" || len(c.EventID) > maxKeyLen || len(c.ContactID) > maxRefLen:
-			r.fail("bad contact")
+			r.Fail("bad contact")
 		case i > 0 && compareContacts(&d.Contacts[i-1], c) >= 0:
-			r.fail("contacts not in order")
+			r.Fail("contacts not in order")
 		}
 	}
-	if r.err == nil && r.off != len(r.b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return r.err
+	if err := r.Finish(); err != nil {
+		return err
 	}
 	*s = d
 	return nil
 }
 
-// reader decodes what MarshalBinary appends. After the first error every
-// read returns a zero value.
-type reader struct {
-	b   []byte
-	s   string // b as a string: decoded strings are slices of it
-	off int
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s at byte %d", ErrCorrupt, what, r.off)
+// readFloat reads what appendFloat appends, failing unless it is finite
+// and >= 0.
+func readFloat(r *wire.Reader) float64 {
+	f := math.Float64frombits(bits.ReverseBytes64(r.Uvarint()))
+	if r.Err() == nil && !validFloat(f) {
+		r.Fail("float not finite and >= 0")
 	}
-	r.off = len(r.b)
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad uvarint")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	r.off++
-	return r.b[r.off-1]
-}
-
-func (r *reader) str() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string longer than the data")
-		return ""
-	}
-	s := r.s[r.off : r.off+int(n)]
-	r.off += int(n)
-	return s
-}
-
-func (r *reader) float() float64 {
-	f := math.Float64frombits(bits.ReverseBytes64(r.uvarint()))
-	if r.err == nil && !validFloat(f) {
-		r.fail("float not finite and >= 0")
-	}
-	if r.err != nil {
+	if r.Err() != nil {
 		return 0
 	}
 	return f
-}
-
-// time reads a uvarint of nanoseconds since 1970, before 2200.
-func (r *reader) time() time.Time {
-	d := r.uvarint()
-	if r.err == nil && d >= uint64(maxTime.Sub(minTime)) {
-		r.fail("time out of range")
-	}
-	if r.err != nil {
-		return time.Time{}
-	}
-	return minTime.Add(time.Duration(d))
-}
-
-// age reads a uvarint of nanoseconds before at, no earlier than 1970.
-func (r *reader) age(at time.Time) time.Time {
-	d := r.uvarint()
-	if r.err == nil && d > uint64(at.Sub(minTime)) {
-		r.fail("time out of range")
-	}
-	if r.err != nil {
-		return time.Time{}
-	}
-	return at.Add(-time.Duration(d))
 }
