@@ -95,6 +95,38 @@ type running struct {
 	done   chan error
 	p      *pipeline.Pipeline
 	store  *state.Store
+	reg    *prometheus.Registry
+}
+
+// counter sums a counter's samples whose labels include want.
+func (r *running) counter(t *testing.T, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for k, v := range want {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue metric
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
 
 // start runs a pipeline in a goroutine until stop.
@@ -121,7 +153,8 @@ func (h *harness) start(every int, redisAddr string, mod func(*pipeline.Config))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	m, err := metrics.New(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -138,7 +171,7 @@ func (h *harness) start(every int, redisAddr string, mod func(*pipeline.Config))
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), p: p, store: store}
+	r := &running{cancel: cancel, done: make(chan error, 1), p: p, store: store, reg: reg}
 	go func() {
 		err := p.Run(ctx)
 		_ = rdb.Close()
@@ -481,7 +514,14 @@ func TestRedisOutage(t *testing.T) {
 	// Let some triggers through, then take Redis away mid-stream.
 	h.waitTriggers("email", 50, time.Minute)
 	rs.kill()
-	time.Sleep(2 * time.Second) // the outage itself, not a wait for a result
+	// Keep Redis down until the dispatchers have failed against it a few
+	// times (the outbox holds the triggers and they back off and retry).
+	testrig.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+		if n := r.counter(t, "journey_sink_errors_total", map[string]string{"kind": "retriable"}); n < 5 {
+			return fmt.Errorf("%v retriable sink errors so far", n)
+		}
+		return nil
+	})
 	rs = startOwnRedis(t, portOf(rs.addr), dir)
 	wg.Wait()
 	rdb := redis.NewClient(&redis.Options{Addr: rs.addr})
