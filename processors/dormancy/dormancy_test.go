@@ -67,24 +67,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := dormancy.DefaultConfig()
 			tc.change(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error naming %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to contain %q", err, w)
-				}
-			}
-			if _, nerr := dormancy.New(cfg); nerr == nil || nerr.Error() != err.Error() {
-				t.Errorf("New() error = %v, want the Validate error", nerr)
-			}
+			processortest.CheckConfig(t, cfg.Validate, func() error { _, err := dormancy.New(cfg); return err }, tc.want)
 		})
 	}
 }

@@ -81,45 +81,9 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := engagement.DefaultConfig()
 			tc.change(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error naming %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to contain %q", err, w)
-				}
-			}
-			if _, nerr := engagement.New(cfg); nerr == nil || nerr.Error() != err.Error() {
-				t.Errorf("New() error = %v, want the Validate error", nerr)
-			}
+			processortest.CheckConfig(t, cfg.Validate, func() error { _, err := engagement.New(cfg); return err }, tc.want)
 		})
 	}
-}
-
-// run folds events through an engine holding only p: with no contact
-// policy every trigger is admitted.
-func run(t testing.TB, p journey.Processor, st journey.State, events ...*journey.Event) []journey.Trigger {
-	t.Helper()
-	e, err := journey.NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out journey.Output
-	for _, ev := range events {
-		c := e.NewCustomer(ev.CustomerID)
-		c.States[0] = st
-		if err := e.Fold(c, ev, &out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out.Triggers
 }
 
 func track(id, name string, at time.Time) *journey.Event {
@@ -132,7 +96,7 @@ var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 // golden files' hex.
 func TestTriggerID(t *testing.T) {
 	p := mustNew(t, engagement.DefaultConfig())
-	tr := run(t, p, p.NewState(), track("o1", "Order Completed", t0))
+	tr := processortest.Fold(t, p, p.NewState(), track("o1", "Order Completed", t0))
 	if len(tr) != 1 {
 		t.Fatalf("got %d triggers, want 1", len(tr))
 	}
@@ -214,12 +178,12 @@ func TestBounded(t *testing.T) {
 func TestConfigChangeRebaselines(t *testing.T) {
 	old := mustNew(t, custom())
 	st := old.NewState().(*engagement.State)
-	run(t, old, st, track("b", "Big", t0))
+	processortest.Fold(t, old, st, track("b", "Big", t0))
 	if st.Tier != "high" {
 		t.Fatalf("tier = %q, want high", st.Tier)
 	}
 	p := mustNew(t, engagement.DefaultConfig())
-	if tr := run(t, p, st, track("v", "Product Viewed", t0.Add(time.Minute))); len(tr) != 0 {
+	if tr := processortest.Fold(t, p, st, track("v", "Product Viewed", t0.Add(time.Minute))); len(tr) != 0 {
 		t.Errorf("got %d triggers, want none", len(tr))
 	}
 	if st.Tier != "active" {

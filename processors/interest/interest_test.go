@@ -74,45 +74,9 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := interest.DefaultConfig()
 			tc.change(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error naming %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to contain %q", err, w)
-				}
-			}
-			if _, nerr := interest.New(cfg); nerr == nil || nerr.Error() != err.Error() {
-				t.Errorf("New() error = %v, want the Validate error", nerr)
-			}
+			processortest.CheckConfig(t, cfg.Validate, func() error { _, err := interest.New(cfg); return err }, tc.want)
 		})
 	}
-}
-
-// run folds events through an engine holding only p: with no contact
-// policy every trigger is admitted.
-func run(t testing.TB, p journey.Processor, st journey.State, events ...*journey.Event) []journey.Trigger {
-	t.Helper()
-	e, err := journey.NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out journey.Output
-	for _, ev := range events {
-		c := e.NewCustomer(ev.CustomerID)
-		c.States[0] = st
-		if err := e.Fold(c, ev, &out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out.Triggers
 }
 
 func view(id, customer, category, product string, at time.Time) *journey.Event {
@@ -132,7 +96,7 @@ func TestTriggerID(t *testing.T) {
 	for i, id := range []string{"a", "b", "c"} {
 		events = append(events, view(id, "cust-1", "boots", "p1", t0.Add(time.Duration(i)*time.Minute)))
 	}
-	tr := run(t, p, p.NewState(), events...)
+	tr := processortest.Fold(t, p, p.NewState(), events...)
 	if len(tr) != 1 {
 		t.Fatalf("got %d triggers, want 1", len(tr))
 	}
@@ -153,7 +117,7 @@ func TestPayloadProductsBounded(t *testing.T) {
 	for i, prod := range products {
 		events = append(events, view(string(rune('a'+i)), "c1", "boots", prod, t0.Add(time.Duration(i)*time.Minute)))
 	}
-	tr := run(t, p, p.NewState(), events...)
+	tr := processortest.Fold(t, p, p.NewState(), events...)
 	if len(tr) != 1 {
 		t.Fatalf("got %d triggers, want 1", len(tr))
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/journey-dev/journey/processors/processortest"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/journey-dev/journey/processors/policy"
@@ -82,27 +84,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := policy.DefaultConfig()
 			tc.change(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				if _, err := policy.New(cfg); err != nil {
-					t.Fatalf("New: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error naming %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q\nwant it to contain %q", err, w)
-				}
-			}
-			if _, nerr := policy.New(cfg); nerr == nil {
-				t.Error("New accepted a config Validate refuses")
-			}
+			processortest.CheckConfig(t, cfg.Validate, func() error { _, err := policy.New(cfg); return err }, tc.want)
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/processors/policy"
+
 	// Defines -update, so `go test ./processors/... -update` runs here too.
 	_ "github.com/journey-dev/journey/processors/processortest"
 )

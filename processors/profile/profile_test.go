@@ -1,7 +1,6 @@
 package profile_test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -42,24 +41,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := profile.DefaultConfig()
 			tc.change(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error naming %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to contain %q", err, w)
-				}
-			}
-			if _, nerr := profile.New(cfg); nerr == nil {
-				t.Error("New accepted an invalid config")
-			}
+			processortest.CheckConfig(t, cfg.Validate, func() error { _, err := profile.New(cfg); return err }, tc.want)
 		})
 	}
 }

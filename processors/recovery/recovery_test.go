@@ -82,45 +82,9 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := recovery.DefaultConfig()
 			tc.change(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Validate() = nil, want an error naming %q", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q, want it to contain %q", err, w)
-				}
-			}
-			if _, nerr := recovery.New(cfg); nerr == nil || nerr.Error() != err.Error() {
-				t.Errorf("New() error = %v, want the Validate error", nerr)
-			}
+			processortest.CheckConfig(t, cfg.Validate, func() error { _, err := recovery.New(cfg); return err }, tc.want)
 		})
 	}
-}
-
-// run folds events through an engine holding only p: with no contact
-// policy every trigger is admitted.
-func run(t testing.TB, p journey.Processor, st journey.State, events ...*journey.Event) []journey.Trigger {
-	t.Helper()
-	e, err := journey.NewEngine(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out journey.Output
-	for _, ev := range events {
-		c := e.NewCustomer(ev.CustomerID)
-		c.States[0] = st
-		if err := e.Fold(c, ev, &out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out.Triggers
 }
 
 var t0 = time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
@@ -136,7 +100,7 @@ func review(id string, rating float64, at time.Time) *journey.Event {
 // golden files' hex.
 func TestTriggerID(t *testing.T) {
 	p := mustNew(t, recovery.DefaultConfig())
-	tr := run(t, p, p.NewState(), review("r1", 1, t0))
+	tr := processortest.Fold(t, p, p.NewState(), review("r1", 1, t0))
 	if len(tr) != 1 {
 		t.Fatalf("got %d triggers, want 1", len(tr))
 	}
@@ -153,7 +117,7 @@ func TestTriggerID(t *testing.T) {
 func TestNegativeZero(t *testing.T) {
 	p := mustNew(t, recovery.DefaultConfig())
 	st := p.NewState()
-	run(t, p, st, review("r1", math.Copysign(0, -1), t0))
+	processortest.Fold(t, p, st, review("r1", math.Copysign(0, -1), t0))
 	data, err := st.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +141,7 @@ func TestBounded(t *testing.T) {
 				Properties: map[string]any{"contact_id": "call" + string(rune(0x4e00+i)), "outcome": "failed"},
 			})
 	}
-	run(t, p, st, events...)
+	processortest.Fold(t, p, st, events...)
 	if len(st.Signals) > 10 || len(st.Contacts) >= 3 {
 		t.Errorf("%d signals and %d contacts kept, want <= 10 and < 3", len(st.Signals), len(st.Contacts))
 	}
