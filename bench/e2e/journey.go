@@ -132,12 +132,7 @@ func (in *instance) wire() error {
 	if err != nil {
 		return err
 	}
-	dec, err := ingest.NewDecoder(ingest.Config{
-		TopicChannels:   cfg.Kafka.TopicChannels,
-		CloudEventTypes: cfg.Ingest.CloudEventTypes,
-		MaxBytes:        cfg.Ingest.MaxBytes,
-		MaxFuture:       cfg.Ingest.MaxFuture,
-	})
+	dec, err := ingest.NewDecoder(cfg.Decoder())
 	if err != nil {
 		return err
 	}
@@ -145,10 +140,7 @@ func (in *instance) wire() error {
 		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 	})
-	snk, err := redissink.New(in.rdb, redissink.Config{
-		Prefix: cfg.Redis.Prefix, StreamMaxLen: cfg.Redis.StreamMaxLen,
-		ContextTTL: cfg.Redis.ContextTTL, DedupTTL: cfg.Redis.DedupTTL,
-	})
+	snk, err := redissink.New(in.rdb, cfg.Sink())
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -157,20 +149,13 @@ func (in *instance) wire() error {
 	if err != nil {
 		return err
 	}
-	in.store, err = state.Open(cfg.State.Dir, state.Options{
-		Sync: cfg.State.Sync, DedupWindow: cfg.Ingest.DedupWindow, CacheBytes: cfg.State.CacheBytes, Logger: log.Named("pebble"),
-	})
+	in.store, err = state.Open(cfg.State.Dir, cfg.Store(log.Named("pebble")))
 	if err != nil {
 		return err
 	}
-	in.p, err = pipeline.New(pipeline.Config{
-		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, Topics: cfg.Kafka.Topics, DLQTopic: cfg.Kafka.DLQTopic,
-		StartOffset: cfg.Kafka.StartOffset, MaxBatchRecords: cfg.Batch.MaxRecords, Linger: cfg.Batch.Linger,
-		FetchMaxWait: cfg.Kafka.FetchMaxWait, FetchMaxBytes: cfg.Kafka.FetchMaxBytes, OutboxMax: cfg.Outbox.MaxPending,
-		CommitInterval: cfg.Batch.CommitInterval, ShutdownFlush: cfg.Outbox.ShutdownFlush,
-		SessionTimeout: cfg.Kafka.SessionTimeout, Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
-		Observer: in.obs,
-	}, log, in.store, dec, engine, snk, m)
+	pc := cfg.Pipeline()
+	pc.Observer = in.obs
+	in.p, err = pipeline.New(pc, log, in.store, dec, engine, snk, m)
 	return err
 }
 

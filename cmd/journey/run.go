@@ -21,7 +21,6 @@ import (
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
-	"github.com/journey-dev/journey/pkg/outbox"
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/sink/redissink"
 	"github.com/journey-dev/journey/pkg/state"
@@ -99,12 +98,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	dec, err := ingest.NewDecoder(ingest.Config{
-		TopicChannels:   cfg.Kafka.TopicChannels,
-		CloudEventTypes: cfg.Ingest.CloudEventTypes,
-		MaxBytes:        cfg.Ingest.MaxBytes,
-		MaxFuture:       cfg.Ingest.MaxFuture,
-	})
+	dec, err := ingest.NewDecoder(cfg.Decoder())
 	if err != nil {
 		return err
 	}
@@ -116,10 +110,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 	})
 	defer rdb.Close()
-	snk, err := redissink.New(rdb, redissink.Config{
-		Prefix: cfg.Redis.Prefix, StreamMaxLen: cfg.Redis.StreamMaxLen,
-		ContextTTL: cfg.Redis.ContextTTL, DedupTTL: cfg.Redis.DedupTTL,
-	})
+	snk, err := redissink.New(rdb, cfg.Sink())
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -129,9 +120,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, err := state.Open(cfg.State.Dir, state.Options{
-		Sync: cfg.State.Sync, DedupWindow: cfg.Ingest.DedupWindow, CacheBytes: cfg.State.CacheBytes, Logger: log.Named("pebble"),
-	})
+	store, err := state.Open(cfg.State.Dir, cfg.Store(log.Named("pebble")))
 	if err != nil {
 		return err
 	}
@@ -140,14 +129,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 			log.Error("close state store", zap.Error(err))
 		}
 	}()
-	p, err := pipeline.New(pipeline.Config{
-		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, Topics: cfg.Kafka.Topics, DLQTopic: cfg.Kafka.DLQTopic,
-		StartOffset: cfg.Kafka.StartOffset, MaxBatchRecords: cfg.Batch.MaxRecords, Linger: cfg.Batch.Linger,
-		FetchMaxWait: cfg.Kafka.FetchMaxWait, FetchMaxBytes: cfg.Kafka.FetchMaxBytes, OutboxMax: cfg.Outbox.MaxPending,
-		CommitInterval: cfg.Batch.CommitInterval, ShutdownFlush: cfg.Outbox.ShutdownFlush,
-		SessionTimeout: cfg.Kafka.SessionTimeout, Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
-		Lateness: cfg.Timers.Lateness, IdleAdvance: cfg.Timers.IdleAdvance, LateEvents: cfg.Timers.LateEvents,
-	}, log, store, dec, engine, snk, m)
+	p, err := pipeline.New(cfg.Pipeline(), log, store, dec, engine, snk, m)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/outbox"
+	"github.com/journey-dev/journey/pkg/pipeline"
+	"github.com/journey-dev/journey/pkg/sink/redissink"
+	"github.com/journey-dev/journey/pkg/state"
+)
+
+// The methods below are the one mapping from a validated Config to the
+// packages' own configurations, so `journey run` and every other command
+// or tool that runs the pipeline wire it the same way.
+
+// Decoder is the ingest configuration.
+func (c *Config) Decoder() ingest.Config {
+	return ingest.Config{
+		TopicChannels:   c.Kafka.TopicChannels,
+		CloudEventTypes: c.Ingest.CloudEventTypes,
+		MaxBytes:        c.Ingest.MaxBytes,
+		MaxFuture:       c.Ingest.MaxFuture,
+	}
+}
+
+// Store is the state store's options.
+func (c *Config) Store(log *zap.Logger) state.Options {
+	return state.Options{
+		Sync: c.State.Sync, DedupWindow: c.Ingest.DedupWindow, CacheBytes: c.State.CacheBytes, Logger: log,
+	}
+}
+
+// Sink is the Redis sink's configuration.
+func (c *Config) Sink() redissink.Config {
+	return redissink.Config{
+		Prefix: c.Redis.Prefix, StreamMaxLen: c.Redis.StreamMaxLen,
+		ContextTTL: c.Redis.ContextTTL, DedupTTL: c.Redis.DedupTTL,
+	}
+}
+
+// Pipeline is the pipeline's configuration (without an Observer).
+func (c *Config) Pipeline() pipeline.Config {
+	return pipeline.Config{
+		Brokers: c.Kafka.Brokers, GroupID: c.Kafka.GroupID, Topics: c.Kafka.Topics, DLQTopic: c.Kafka.DLQTopic,
+		StartOffset: c.Kafka.StartOffset, FetchMaxWait: c.Kafka.FetchMaxWait, FetchMaxBytes: c.Kafka.FetchMaxBytes,
+		SessionTimeout:  c.Kafka.SessionTimeout,
+		MaxBatchRecords: c.Batch.MaxRecords, Linger: c.Batch.Linger, CommitInterval: c.Batch.CommitInterval,
+		OutboxMax: c.Outbox.MaxPending, ShutdownFlush: c.Outbox.ShutdownFlush,
+		Dispatch: outbox.Config{MaxBatch: c.Outbox.MaxBatch},
+		Lateness: c.Timers.Lateness, IdleAdvance: c.Timers.IdleAdvance, LateEvents: c.Timers.LateEvents,
+		CustomerCache: c.State.CustomerCache,
+	}
+}
