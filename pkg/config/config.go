@@ -71,6 +71,9 @@ type State struct {
 	Dir        string `yaml:"dir"`
 	Sync       bool   `yaml:"sync"`
 	CacheBytes int64  `yaml:"cache_bytes"`
+	// CustomerCache is how many customers stay decoded in memory between
+	// batches (shared by the partitions this instance owns).
+	CustomerCache int `yaml:"customer_cache"`
 }
 
 // Redis is where triggers go.
@@ -119,7 +122,7 @@ func Default() Config {
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 2000, CommitInterval: time.Second},
 		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
-		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 512 << 20},
+		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 512 << 20, CustomerCache: 100_000},
 		Redis: Redis{
 			Addr: "127.0.0.1:6379", Prefix: "journey:", StreamMaxLen: 100_000,
 			ContextTTL: 30 * 24 * time.Hour, DedupTTL: 7 * 24 * time.Hour,
@@ -308,6 +311,9 @@ func (c *Config) Validate() error {
 	}
 	if c.State.CacheBytes < 1<<20 {
 		bad("state.cache_bytes", "must be at least 1048576")
+	}
+	if c.State.CustomerCache < 0 {
+		bad("state.customer_cache", "must not be negative (0 keeps no customer decoded between batches)")
 	}
 	if c.Redis.Addr == "" || !strings.Contains(c.Redis.Addr, ":") {
 		bad("redis.addr", "%q is not host:port", c.Redis.Addr)

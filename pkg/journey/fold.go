@@ -15,6 +15,8 @@ type Customer struct {
 	ID     string
 	States []State
 	Dirty  []bool
+
+	prev, next *Customer // a Runner's retained-customer list
 }
 
 // Loader reads a customer's stored state for one processor into st

@@ -101,7 +101,10 @@ var ErrLate = errors.New("journey: event older than the watermark")
 // in live mode, the end of a replay).
 //
 // A Runner is used by one goroutine. It caches the customers it touched
-// until Reset; Touched lists them in first-touch order for the commit.
+// until Committed or Reset; Touched lists them in first-touch order for
+// the commit. After Committed it retains up to Retain of them, least
+// recently used out first, so a customer seen again soon is neither read
+// nor decoded again.
 type Runner struct {
 	engine *Engine
 	load   Loader
@@ -114,16 +117,23 @@ type Runner struct {
 	// the watermark; otherwise such an event is folded, and timers that
 	// already fired stay fired.
 	DropLate bool
+	// Retain is how many committed customers stay decoded between
+	// batches. Zero retains none.
+	Retain int
 
 	watermark time.Time
-	customers map[string]*Customer
+	customers map[string]*Customer // touched since the last commit
 	order     []*Customer
+	retained  map[string]*Customer // committed, clean; also on the list below
+	lru       Customer             // sentinel: lru.next is the most recently used
 }
 
 // NewRunner returns a runner folding through engine and loading customers
 // it has not cached with load.
 func NewRunner(engine *Engine, load Loader) *Runner {
-	return &Runner{engine: engine, load: load, customers: map[string]*Customer{}}
+	r := &Runner{engine: engine, load: load, customers: map[string]*Customer{}, retained: map[string]*Customer{}}
+	r.lru.prev, r.lru.next = &r.lru, &r.lru
+	return r
 }
 
 // Watermark is the current watermark (zero before any event).
@@ -137,6 +147,14 @@ func (r *Runner) Customer(id string) (*Customer, error) {
 	if c := r.customers[id]; c != nil {
 		return c, nil
 	}
+	if c := r.retained[id]; c != nil {
+		delete(r.retained, id)
+		c.prev.next, c.next.prev = c.next, c.prev
+		c.prev, c.next = nil, nil
+		r.customers[id] = c
+		r.order = append(r.order, c)
+		return c, nil
+	}
 	c := r.engine.NewCustomer(id)
 	if err := r.engine.Load(c, r.load); err != nil {
 		return nil, err
@@ -146,15 +164,46 @@ func (r *Runner) Customer(id string) (*Customer, error) {
 	return c, nil
 }
 
-// Touched lists the customers cached since the last Reset, in the order
-// they were first touched.
+// Touched lists the customers cached since the last Committed or Reset,
+// in the order they were first touched.
 func (r *Runner) Touched() []*Customer { return r.order }
 
-// Reset forgets the cached customers (after a commit, or an abandoned
-// batch whose in-memory changes must not survive).
+// Committed tells the runner that the touched customers' states are
+// durable: they become clean and are retained (up to Retain).
+func (r *Runner) Committed() {
+	for _, c := range r.order {
+		clear(c.Dirty)
+		if r.Retain <= 0 {
+			continue
+		}
+		r.retained[c.ID] = c
+		c.prev, c.next = &r.lru, r.lru.next
+		c.prev.next, c.next.prev = c, c
+	}
+	for len(r.retained) > r.Retain {
+		c := r.lru.prev
+		c.prev.next, c.next.prev = c.next, c.prev
+		c.prev, c.next = nil, nil
+		delete(r.retained, c.ID)
+	}
+	clear(r.customers)
+	r.order = r.order[:0]
+}
+
+// Reset forgets the customers touched since the last commit: their
+// in-memory changes belong to an abandoned batch and must not survive.
+// Retained customers are clean and stay.
 func (r *Runner) Reset() {
 	clear(r.customers)
 	r.order = r.order[:0]
+}
+
+// Forget drops every cached customer, retained ones included (the state
+// store changed underneath the runner).
+func (r *Runner) Forget() {
+	r.Reset()
+	clear(r.retained)
+	r.lru.prev, r.lru.next = &r.lru, &r.lru
 }
 
 // Late reports whether ev is older than the watermark.

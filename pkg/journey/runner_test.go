@@ -248,3 +248,77 @@ func TestEngineRejectsTwoPolicies(t *testing.T) {
 		t.Fatal("two processors named policy accepted")
 	}
 }
+
+// TestRunnerRetainsCommittedCustomers checks the cache between batches: a
+// committed customer is served without the loader, clean, until evicted
+// (least recently used first); an abandoned batch's changes never survive.
+func TestRunnerRetainsCommittedCustomers(t *testing.T) {
+	engine, err := journey.NewEngine(abandon{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]*abandonState{} // the "durable" states
+	loads := map[string]int{}
+	r := journey.NewRunner(engine, func(id string, _ journey.Processor, st journey.State) (bool, error) {
+		loads[id]++
+		if s, ok := stored[id]; ok {
+			*st.(*abandonState) = *s
+			return true, nil
+		}
+		return false, nil
+	})
+	r.Timers = &journey.MemTimers{}
+	r.Retain = 2
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var out journey.Output
+	apply := func(customer, name string, i int) {
+		t.Helper()
+		out.Reset()
+		ev := journey.Event{ID: fmt.Sprint(customer, i), Name: name, CustomerID: customer, Time: t0.Add(time.Duration(i) * time.Second)}
+		if err := r.Apply(&ev, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func() {
+		t.Helper()
+		for _, c := range r.Touched() {
+			if c.IsDirty() {
+				s := *c.States[0].(*abandonState)
+				stored[c.ID] = &s
+			}
+		}
+		r.Committed()
+	}
+
+	apply("a", "Add", 1)
+	apply("b", "Add", 2)
+	commit()
+	for _, c := range r.Touched() {
+		t.Fatalf("customer %s still touched after Committed", c.ID)
+	}
+	apply("a", "Buy", 3) // retained: no load, and clean before this event
+	if loads["a"] != 1 {
+		t.Fatalf("customer a loaded %d times, want 1 (retained after commit)", loads["a"])
+	}
+	if c := r.Touched()[0]; c.ID != "a" || !c.Dirty[0] || c.States[0].(*abandonState).Armed {
+		t.Fatalf("retained customer a: dirty=%v armed=%v, want dirty and disarmed", c.Dirty[0], c.States[0].(*abandonState).Armed)
+	}
+	commit()
+	apply("a", "Add", 4)
+	r.Reset() // abandon the batch: a's in-memory Add must not survive
+	apply("a", "Other", 5)
+	if loads["a"] != 2 || r.Touched()[0].States[0].(*abandonState).Armed {
+		t.Fatalf("after Reset: a loaded %d times (want 2), armed=%v (want the durable false)",
+			loads["a"], r.Touched()[0].States[0].(*abandonState).Armed)
+	}
+	commit()
+	// Retain 2: a (just committed) and b are retained; c pushes out the
+	// least recently used, b.
+	apply("c", "Add", 6)
+	commit()
+	apply("b", "Other", 7)
+	apply("a", "Other", 8)
+	if loads["b"] != 2 || loads["a"] != 2 || loads["c"] != 1 {
+		t.Fatalf("loads a=%d b=%d c=%d, want 2 2 1 (b evicted as least recently used)", loads["a"], loads["b"], loads["c"])
+	}
+}

@@ -88,6 +88,9 @@ type Config struct {
 	// LateEvents says what to do with an event older than the watermark:
 	// LateApply (fold it; timers that fired stay fired) or LateDeadLetter.
 	LateEvents string
+	// CustomerCache is how many customers stay decoded between batches,
+	// shared evenly by the partitions this instance owns (0: none).
+	CustomerCache int
 }
 
 // Late-event policies.
@@ -318,7 +321,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		for _, id := range ids {
 			committed := assigned[id]
 			gen.Start(func(genCtx context.Context) {
-				w, err := p.newWorker(id, gen, committed)
+				w, err := p.newWorker(id, gen, committed, len(ids))
 				if err == nil {
 					err = w.run(ctx, genCtx)
 				}

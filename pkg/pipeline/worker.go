@@ -45,7 +45,9 @@ type worker struct {
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
 }
 
-func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string]int64) (*worker, error) {
+// newWorker prepares the worker of partition id, one of owned partitions
+// this member was assigned in gen.
+func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string]int64, owned int) (*worker, error) {
 	sp, err := p.store.Partition(id)
 	if err != nil {
 		return nil, err
@@ -85,6 +87,7 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 	})
 	runner.Lateness = p.cfg.Lateness
 	runner.DropLate = p.cfg.LateEvents == LateDeadLetter
+	runner.Retain = p.cfg.CustomerCache / max(owned, 1)
 	runner.SetWatermark(sp.Watermark())
 	return &worker{
 		p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
@@ -508,7 +511,7 @@ func (t *tx) commit(recordTime time.Time) error {
 		return err
 	}
 	t.committed = true
-	w.runner.Reset()
+	w.runner.Committed()
 	p.metrics.BatchCommit.Observe(time.Since(start).Seconds())
 	p.metrics.OutboxDepth.WithLabelValues(w.label).Set(float64(w.sp.OutboxDepth()))
 	w.disp.Notify()
