@@ -163,7 +163,13 @@ func (b *Batch) PopDue(upTo time.Time) (journey.Timer, bool, error) {
 	if limit < b.nextDue {
 		return journey.Timer{}, false, nil
 	}
+	// No timer is armed before nextDue: starting the scan there skips the
+	// tombstones of every timer already fired, cancelled or moved (an LSM
+	// queue's classic cost), instead of stepping over them on each call.
 	lo, hi := keyspace(b.p.id, tagTimer)
+	if b.nextDue != noTimer {
+		lo = binary.BigEndian.AppendUint64(lo, b.nextDue)
+	}
 	it, err := b.b.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return journey.Timer{}, false, err
@@ -223,12 +229,33 @@ func (p *Partition) ReadOutbox(max int) ([]OutboxEntry, error) {
 	return out, it.Error()
 }
 
-// DeleteOutbox removes the delivered entries with seq <= through. Called
-// only by the partition's dispatcher. A lost delete (crash) means a
-// redelivery, which the sink ignores by trigger id.
+// DeleteOutbox removes the delivered entries with seq <= through, count
+// of them. Called only by the partition's dispatcher. A lost delete
+// (crash) means a redelivery, which the sink ignores by trigger id.
+//
+// The entries are deleted one by one: a range deletion per delivery would
+// leave thousands of range tombstones in the memtable, which every new
+// iterator must fragment again (it cost more than the deliveries).
 func (p *Partition) DeleteOutbox(through uint64, count int) error {
-	if err := p.s.db.DeleteRange(outboxKey(p.id, 0), outboxKey(p.id, through+1), pebble.NoSync); err != nil {
-		return err
+	head := p.headSeq.Load()
+	if through < head {
+		return nil
+	}
+	if through-head >= uint64(count)+1024 {
+		// Sequence numbers are contiguous from the head; a gap this wide
+		// is not expected, but one range tombstone beats a long loop.
+		if err := p.s.db.DeleteRange(outboxKey(p.id, 0), outboxKey(p.id, through+1), pebble.NoSync); err != nil {
+			return err
+		}
+	} else {
+		b := p.s.db.NewBatch()
+		defer b.Close()
+		for seq := head; seq <= through; seq++ {
+			_ = b.Delete(outboxKey(p.id, seq), nil)
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return err
+		}
 	}
 	p.headSeq.Store(through + 1)
 	p.depth.Add(-int64(count))
