@@ -338,8 +338,10 @@ func (p *Processor) touch(c *Cart, t time.Time, opened bool, out *journey.Output
 	default:
 		return // not newer: the timer stays where it is
 	}
-	c.Deadline = c.Updated.Add(p.cfg.Timeout)
-	out.SetTimer(TimerKey(c.ID), c.Deadline)
+	if c.Deadline.IsZero() {
+		c.Deadline = c.Updated.Add(p.cfg.Timeout)
+		out.SetTimer(TimerKey(c.ID), c.Deadline)
+	}
 }
 
 // drop closes cart i without a checkout (evicted, or emptied), cancelling
@@ -405,8 +407,8 @@ func eventPrice(ev *journey.Event) (float64, bool) {
 
 // OnTimer implements journey.TimerHandler: the cart's timer fired. A timer
 // of a cart that is closed, or already abandoned, changes nothing; one
-// that fires before the cart's deadline (a store older than the state) is
-// moved to it.
+// that fires before the cart's deadline (it was updated since the timer
+// was armed) is moved to it.
 func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Time, out *journey.Output) (bool, error) {
 	s, err := state(st)
 	if err != nil {
@@ -422,9 +424,11 @@ func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Ti
 	}
 	c := &s.Carts[i]
 	at = at.UTC()
-	if at.Before(c.Deadline) {
-		out.SetTimer(key, c.Deadline)
-		return false, nil
+	if deadline := c.Updated.Add(p.cfg.Timeout); at.Before(deadline) {
+		moved := !deadline.Equal(c.Deadline)
+		c.Deadline = deadline
+		out.SetTimer(key, deadline)
+		return moved, nil
 	}
 	c.Deadline, c.Abandoned = time.Time{}, at
 	out.Emit(p.trigger(c, customerID, at))

@@ -24,8 +24,10 @@ type Cart struct {
 	// update (add or removal) folded.
 	Opened  time.Time `json:"opened"`
 	Updated time.Time `json:"updated"`
-	// Deadline is when the armed timer fires: Updated + Config.Timeout.
-	// Zero once the cart is abandoned.
+	// Deadline is when the armed timer fires, at or before Updated +
+	// Config.Timeout: an update does not move an armed timer (that would
+	// cost a timer write per event); a timer that fires early is re-armed
+	// at the real deadline. Zero once the cart is abandoned.
 	Deadline time.Time `json:"deadline,omitzero"`
 	// Abandoned is when the abandonment fired; zero until then, and again
 	// once the cart is updated at or after that time.

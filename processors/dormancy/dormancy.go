@@ -81,8 +81,10 @@ type State struct {
 	// EventID is the id of that engagement ("" when it had none or one
 	// longer than 256 bytes).
 	EventID string `json:"event_id,omitempty"`
-	// Deadline is when the armed timer fires: LastEngaged + Config.After.
-	// Zero when no timer is armed.
+	// Deadline is when the armed timer fires, zero when none is armed. It
+	// is at or before LastEngaged + Config.After: an engagement does not
+	// move an armed timer (that would cost a timer write per event);
+	// instead a timer that fires early is re-armed at the real deadline.
 	Deadline time.Time `json:"deadline,omitzero"`
 	// Fired is when the win-back fired for the current dormancy period;
 	// zero once the customer engaged again.
@@ -180,14 +182,16 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		return true, nil // a late engagement from before the win-back: not re-armed
 	}
 	s.Fired = time.Time{}
-	s.Deadline = t.Add(p.cfg.After)
-	out.SetTimer(TimerKey, s.Deadline)
+	if s.Deadline.IsZero() {
+		s.Deadline = t.Add(p.cfg.After)
+		out.SetTimer(TimerKey, s.Deadline)
+	}
 	return true, nil
 }
 
 // OnTimer implements journey.TimerHandler: the customer's timer fired. A
 // timer when none is armed changes nothing; one that fires before the
-// deadline (a store older than the state) is moved to it.
+// deadline (the customer engaged since it was armed) is moved to it.
 func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Time, out *journey.Output) (bool, error) {
 	s, err := state(st)
 	if err != nil {
@@ -197,9 +201,11 @@ func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Ti
 		return false, nil
 	}
 	at = at.UTC()
-	if at.Before(s.Deadline) {
-		out.SetTimer(TimerKey, s.Deadline)
-		return false, nil
+	if deadline := s.LastEngaged.Add(p.cfg.After); at.Before(deadline) {
+		moved := !deadline.Equal(s.Deadline)
+		s.Deadline = deadline
+		out.SetTimer(TimerKey, deadline)
+		return moved, nil
 	}
 	s.Deadline, s.Fired = time.Time{}, at
 	causes := []string{}
