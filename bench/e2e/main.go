@@ -245,8 +245,8 @@ func notes(r *results) []string {
 		"journey is wired as `journey run` wires it: config.Default (state.sync true, batch.max_records 2000, " +
 			"fetch 4 MiB / 100 ms), every processor with its default section, the real decoder and Redis sink; no admin server.",
 		"Latency runs from the Kafka record timestamp (set when the event falls due and is handed to the producer; " +
-			"milliseconds, so a sample may read up to 1 ms high) to the dispatcher's report after Redis accepted the " +
-			"pipeline and the outbox entries were deleted. A trigger counts from its causing record; a context update " +
+			"milliseconds, so a sample may read up to 1 ms high) to the dispatcher's report once Redis accepted the " +
+			"pipeline (before the outbox entries are deleted). A trigger counts from its causing record; a context update " +
 			"from the last record of its batch (pkg/pipeline), so for a customer whose event was earlier in the batch " +
 			"it reads low by up to the batch's span.",
 		"The latency producer keeps one produce request (acks=1) in flight per partition carrying every event due " +

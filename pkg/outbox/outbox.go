@@ -25,14 +25,18 @@ import (
 	"github.com/journey-dev/journey/pkg/state"
 )
 
-// Entry kinds stored in the outbox.
+// Entry kinds stored in the outbox. Entries are in a compact binary
+// encoding (encoding.go); the JSON kinds of earlier builds are still read,
+// so an outbox left behind by one is delivered.
 const (
-	KindTrigger byte = 't'
-	KindContext byte = 'c'
+	KindTrigger byte = 'T'
+	KindContext byte = 'C'
+
+	kindTriggerJSON byte = 't'
+	kindContextJSON byte = 'c'
 )
 
-// trigger is the outbox encoding of a trigger. Enqueued is the Kafka
-// timestamp of the record that caused it, for the event-to-sink latency.
+// trigger is the JSON outbox encoding of earlier builds.
 type trigger struct {
 	ID         string         `json:"id"`
 	Rule       string         `json:"rule"`
@@ -52,21 +56,6 @@ type contextUpdate struct {
 	Enqueued   int64             `json:"enq,omitempty"`
 }
 
-// EncodeTrigger encodes t for the outbox; recordTime is when the causing
-// record entered Kafka.
-func EncodeTrigger(t *journey.Trigger, recordTime time.Time) ([]byte, error) {
-	return json.Marshal(trigger{
-		ID: t.ID, Rule: t.Rule, CustomerID: t.CustomerID, Channel: t.Channel, At: t.At.UTC(),
-		Reason: t.Reason, Causes: t.Causes, Payload: t.Payload, Enqueued: unixMilli(recordTime),
-	})
-}
-
-// EncodeContext encodes a context update for the outbox; recordTime is when
-// the oldest record whose effect it carries entered Kafka.
-func EncodeContext(c sink.Context, recordTime time.Time) ([]byte, error) {
-	return json.Marshal(contextUpdate{CustomerID: c.CustomerID, Fields: c.Fields, Delete: c.Delete, Enqueued: unixMilli(recordTime)})
-}
-
 func unixMilli(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -83,27 +72,43 @@ type decoded struct {
 func decode(es []state.OutboxEntry) (decoded, error) {
 	var d decoded
 	for _, e := range es {
+		var (
+			enq int64
+			err error
+		)
 		switch e.Kind {
 		case KindTrigger:
-			var t trigger
-			if err := json.Unmarshal(e.Data, &t); err != nil {
-				return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+			var t journey.Trigger
+			if t, enq, err = decodeTrigger(e.Data); err == nil {
+				d.batch.Triggers = append(d.batch.Triggers, t)
 			}
-			d.batch.Triggers = append(d.batch.Triggers, journey.Trigger{
-				ID: t.ID, Rule: t.Rule, CustomerID: t.CustomerID, Channel: t.Channel, At: t.At,
-				Reason: t.Reason, Causes: t.Causes, Payload: t.Payload,
-			})
-			d.enqueued = append(d.enqueued, t.Enqueued)
 		case KindContext:
-			var c contextUpdate
-			if err := json.Unmarshal(e.Data, &c); err != nil {
-				return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+			var c sink.Context
+			if c, enq, err = decodeContext(e.Data); err == nil {
+				d.batch.Contexts = append(d.batch.Contexts, c)
 			}
-			d.batch.Contexts = append(d.batch.Contexts, sink.Context{CustomerID: c.CustomerID, Fields: c.Fields, Delete: c.Delete})
-			d.enqueued = append(d.enqueued, c.Enqueued)
+		case kindTriggerJSON:
+			var t trigger
+			if err = json.Unmarshal(e.Data, &t); err == nil {
+				d.batch.Triggers = append(d.batch.Triggers, journey.Trigger{
+					ID: t.ID, Rule: t.Rule, CustomerID: t.CustomerID, Channel: t.Channel, At: t.At,
+					Reason: t.Reason, Causes: t.Causes, Payload: t.Payload,
+				})
+				enq = t.Enqueued
+			}
+		case kindContextJSON:
+			var c contextUpdate
+			if err = json.Unmarshal(e.Data, &c); err == nil {
+				d.batch.Contexts = append(d.batch.Contexts, sink.Context{CustomerID: c.CustomerID, Fields: c.Fields, Delete: c.Delete})
+				enq = c.Enqueued
+			}
 		default:
 			return d, fmt.Errorf("outbox: entry %d has unknown kind %q", e.Seq, e.Kind)
 		}
+		if err != nil {
+			return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+		}
+		d.enqueued = append(d.enqueued, enq)
 	}
 	return d, nil
 }
@@ -242,10 +247,8 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
 		}
 		return 0, err
 	}
-	last := es[len(es)-1].Seq
-	if err := d.p.DeleteOutbox(last, len(es)); err != nil {
-		return 0, fmt.Errorf("outbox: delete through %d: %w", last, err)
-	}
+	// Report first: the entries are in the sink now (the latency ends
+	// here), and whoever waits for an empty outbox then sees the counts.
 	if d.obs != nil {
 		now := d.now()
 		lat := make([]time.Duration, 0, len(dec.enqueued))
@@ -255,6 +258,12 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
 			}
 		}
 		d.obs.Delivered(d.p.ID(), len(dec.batch.Triggers), len(dec.batch.Contexts), lat)
+	}
+	last := es[len(es)-1].Seq
+	if err := d.p.DeleteOutbox(last, len(es)); err != nil {
+		return 0, fmt.Errorf("outbox: delete through %d: %w", last, err)
+	}
+	if d.obs != nil {
 		d.obs.Depth(d.p.ID(), d.p.OutboxDepth())
 	}
 	select {
