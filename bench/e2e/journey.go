@@ -122,6 +122,7 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 // wire follows serve() in cmd/journey/run.go step by step.
 func (in *instance) wire() error {
 	cfg := in.cfg
+	config.TuneRuntime(os.Getenv) // as journey's main does
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), zap.WarnLevel),
 		zap.Hooks(func(zapcore.Entry) error { in.warnings.Add(1); return nil }))
 	procs, err := processors.Build(cfg.Processors, enabledProcessors)
@@ -315,7 +316,6 @@ func runJourney(ctx context.Context, brokers []string, redisAddr, topic, dlq, gr
 
 	// The dispatchers report just after their outbox delete: let the
 	// last reports land before reading the counts.
-	time.Sleep(100 * time.Millisecond)
 	res.Triggers, res.Contexts = in.obs.triggers.Load(), in.obs.contexts.Load()
 	res.Warnings = in.warnings.Load()
 	res.StateBytes = dirSize(in.dir)

@@ -28,6 +28,11 @@ type latencyResult struct {
 	ProduceAck   quantiles `json:"produce_ack_ms"`
 	CPU          cpuUse    `json:"cpu"`
 	Warnings     int64     `json:"warnings_logged"`
+	// Group commits during the phase: how many, mean records and mean
+	// commit time (Pebble batch with fsync).
+	Batches      int64   `json:"batches"`
+	MeanBatch    float64 `json:"mean_batch_records"`
+	MeanCommitMs float64 `json:"mean_batch_commit_ms"`
 }
 
 type quantiles struct {
@@ -59,14 +64,15 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // runLatency produces rate events/s for dur to topic while in runs caught
 // up, and reports the latency samples its observer recorded: from the Kafka
-// record timestamp (set when the event is due and handed to the producer)
-// to Redis accepting the write.
+// record timestamp (the broker's append time: the topic is LogAppendTime)
+// to Redis accepting the write, and the producer's due-to-ack times apart.
 //
-// The producer lingers at most one round trip: one goroutine per partition
-// keeps one produce request (acks=1) in flight, carrying every event that
-// fell due meanwhile. (kafka-go's Writer with BatchTimeout 1ms queues one
-// tiny batch per millisecond per partition and writes them one at a time,
-// so at 5,000 events/s on this machine its queue, not journey, grows.)
+// The producer batches like a default Java client (linger.ms=5, the
+// default from Kafka 4.0): one goroutine per partition sends every event
+// that fell due in the last 5 ms, with at most one produce request (acks=1)
+// in flight. (Sending each event as soon as the previous request returns
+// made thousands of tiny requests a second, and the broker then used a
+// whole core of this 2-core machine, which journey shares.)
 func runLatency(ctx context.Context, brokers []string, topic string, partitions int, in *instance, seed uint64,
 	customers, rate int, dur time.Duration) (latencyResult, error) {
 	res := latencyResult{TargetRate: rate, Events: int(float64(rate) * dur.Seconds())}
@@ -75,6 +81,20 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 
 	t0, c0, w0 := in.obs.triggers.Load(), in.obs.contexts.Load(), in.warnings.Load()
 	folded0, err := in.metric("journey_events_folded_total")
+	if err != nil {
+		return res, err
+	}
+	batches := func() (n, records, commit float64, err error) {
+		if n, err = in.metric("journey_batch_records_count"); err != nil {
+			return
+		}
+		if records, err = in.metric("journey_batch_records_sum"); err != nil {
+			return
+		}
+		commit, err = in.metric("journey_batch_commit_seconds_sum")
+		return
+	}
+	n0, r0, s0, err := batches()
 	if err != nil {
 		return res, err
 	}
@@ -121,10 +141,19 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	}
 	res.DrainSeconds = done.Sub(sendDone).Seconds()
 	res.CPU = cpu.stop()
-	time.Sleep(100 * time.Millisecond) // the last Delivered reports
+	// The dispatchers report a delivery before deleting it from the
+	// outbox, so with every outbox empty every report is in.
 	samples := in.obs.record(false)
 	res.Triggers, res.Contexts = in.obs.triggers.Load()-t0, in.obs.contexts.Load()-c0
 	res.Warnings = in.warnings.Load() - w0
+	n1, r1, s1, err := batches()
+	if err != nil {
+		return res, err
+	}
+	if res.Batches = int64(n1 - n0); res.Batches > 0 {
+		res.MeanBatch = (r1 - r0) / (n1 - n0)
+		res.MeanCommitMs = (s1 - s0) / (n1 - n0) * 1000
+	}
 	res.Samples = len(samples)
 	res.Redis = quantilesOf(samples)
 	res.ProduceAck = quantilesOf(acks)
@@ -144,8 +173,13 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	return res, nil
 }
 
-// pacedProducer sends what it is given with one produce request in flight
-// per partition, and records each event's time from due to acknowledged.
+// producerLinger is how long the paced producer collects due events
+// before a produce request.
+const producerLinger = 5 * time.Millisecond
+
+// pacedProducer sends what it is given every producerLinger, with one
+// produce request in flight per partition, and records each event's time
+// from due to acknowledged.
 type pacedProducer struct {
 	in   []chan kafka.Message
 	wg   sync.WaitGroup
@@ -162,18 +196,29 @@ func newPacedProducer(brokers []string, topic string, partitions, events int) *p
 		pp.wg.Add(1)
 		go func() {
 			defer pp.wg.Done()
+			tick := time.NewTicker(producerLinger)
+			defer tick.Stop()
 			var recs []kafka.Record
 			var times []time.Time
-			for m := range pp.in[p] {
+			for open := true; open; {
+				<-tick.C
 				recs, times = recs[:0], times[:0]
-				for more := true; more; {
-					recs = append(recs, kafka.Record{Key: kafka.NewBytes(m.Key), Value: kafka.NewBytes(m.Value), Time: m.Time})
-					times = append(times, m.Time)
+			collect:
+				for {
 					select {
-					case m, more = <-pp.in[p]:
+					case m, ok := <-pp.in[p]:
+						if !ok {
+							open = false
+							break collect
+						}
+						recs = append(recs, kafka.Record{Key: kafka.NewBytes(m.Key), Value: kafka.NewBytes(m.Value), Time: m.Time})
+						times = append(times, m.Time)
 					default:
-						more = false
+						break collect
 					}
+				}
+				if len(recs) == 0 {
+					continue
 				}
 				resp, err := client.Produce(context.Background(), &kafka.ProduceRequest{
 					Topic: topic, Partition: p, RequiredAcks: kafka.RequireOne, Records: kafka.NewRecordReader(recs...),

@@ -243,14 +243,16 @@ func notes(r *results) []string {
 			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
 			"topic checks) is shown apart. Both read the same topic, back to back, alternately.",
 		"journey is wired as `journey run` wires it: config.Default (state.sync true, batch.max_records 2000, " +
-			"fetch 4 MiB / 100 ms), every processor with its default section, the real decoder and Redis sink; no admin server.",
-		"Latency runs from the Kafka record timestamp (set when the event falls due and is handed to the producer; " +
-			"milliseconds, so a sample may read up to 1 ms high) to the dispatcher's report once Redis accepted the " +
-			"pipeline (before the outbox entries are deleted). A trigger counts from its causing record; a context update " +
-			"from the last record of its batch (pkg/pipeline), so for a customer whose event was earlier in the batch " +
-			"it reads low by up to the batch's span.",
-		"The latency producer keeps one produce request (acks=1) in flight per partition carrying every event due " +
-			"meanwhile, so it lingers at most one round trip; its due-to-ack time is shown as 'producer → broker ack'.",
+			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server.",
+		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +
+			"(message.timestamp.type=LogAppendTime; milliseconds, so a sample may read up to 1 ms high), to the " +
+			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +
+			"included. A trigger counts from its causing record; a context update from the last record of its batch " +
+			"(pkg/pipeline), so for a customer whose event was earlier in the batch it reads low by up to the batch's span.",
+		"The latency producer batches like a default Java client (linger.ms=5): every 5 ms, one produce request " +
+			"(acks=1) per partition carrying every event due meanwhile; the time from an event falling due to its acknowledgement " +
+			"is shown apart as 'producer: due → broker ack' (it is before journey sees the event, and on this machine " +
+			"it shares the two cores with the broker and journey).",
 		"Kafka, Redis, the producer and journey share this machine's cores. 'cores' is the average number of cores busy " +
 			"in this process (journey or the raw consumer, plus the bench's producer), in the rig's Kafka and Redis, and " +
 			"in anything else: a high 'other' means another job shared the machine and the run is noisy. The bench " +
@@ -302,7 +304,10 @@ func createTopic(ctx context.Context, brokers []string, topic string, partitions
 		return err
 	}
 	defer cc.Close()
-	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}); err != nil {
+	// The broker stamps each record as it appends it: the latency phase
+	// measures from there.
+	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "message.timestamp.type", ConfigValue: "LogAppendTime"}}}); err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)

@@ -115,7 +115,7 @@ func Default() Config {
 			Topics:         []string{"journey.events"},
 			DLQTopic:       "journey.dlq",
 			StartOffset:    "earliest",
-			FetchMaxWait:   100 * time.Millisecond,
+			FetchMaxWait:   500 * time.Millisecond,
 			FetchMaxBytes:  4 << 20,
 			SessionTimeout: 10 * time.Second,
 		},

@@ -52,9 +52,14 @@ type Config struct {
 	// Linger waits this long for more records before committing a batch
 	// that is not full (default 0: commit what is there).
 	Linger time.Duration
-	// FetchMaxWait bounds how long the broker holds an empty fetch
-	// (default 100ms; kafka-go's 10s default would add seconds of latency
-	// on a quiet topic). FetchMaxBytes bounds one fetch (default 4 MiB).
+	// FetchMaxWait bounds how long the broker holds a fetch at the end of
+	// a partition (default 500ms). A fetch still returns as soon as a
+	// record arrives (min bytes 1); the bound matters because kafka-go
+	// asks the broker to wait 3/4 of it and gives up on the connection
+	// (a reconnect, logged as "i/o timeout") when the answer takes longer
+	// than all of it: at 100ms a busy machine missed that 25ms slack
+	// often enough to add 100+ ms stalls. FetchMaxBytes bounds one fetch
+	// (default 4 MiB).
 	FetchMaxWait  time.Duration
 	FetchMaxBytes int
 	// OutboxMax pauses a partition's consumption while its outbox holds
@@ -107,7 +112,7 @@ func (c *Config) setDefaults() {
 		c.MaxBatchRecords = 2000
 	}
 	if c.FetchMaxWait <= 0 {
-		c.FetchMaxWait = 100 * time.Millisecond
+		c.FetchMaxWait = 500 * time.Millisecond
 	}
 	if c.FetchMaxBytes <= 0 {
 		c.FetchMaxBytes = 4 << 20
