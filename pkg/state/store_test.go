@@ -355,3 +355,35 @@ func TestDedupIndexBound(t *testing.T) {
 		t.Fatal("id committed after recovery not found")
 	}
 }
+
+func TestStoreMeta(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.Meta("replay"); err != nil || found {
+		t.Fatalf("Meta of an empty store: found=%v err=%v", found, err)
+	}
+	if err := s.PutMeta("replay", []byte(`{"done":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	// A partition's key space does not see it, nor drop it.
+	p, err := s.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Drop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, found, err := s.Meta("replay"); err != nil || !found || string(v) != `{"done":true}` {
+		t.Fatalf("Meta after reopen = %q, %v, %v", v, found, err)
+	}
+}
