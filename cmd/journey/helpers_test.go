@@ -153,12 +153,19 @@ func (c *child) kill() {
 // stop sends SIGTERM and returns the exit code.
 func (c *child) stop(t *testing.T, within time.Duration) int {
 	t.Helper()
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	return c.signal(t, syscall.SIGTERM, within)
+}
+
+// signal sends sig and returns the exit code, failing t if the process
+// does not exit within the given time.
+func (c *child) signal(t *testing.T, sig syscall.Signal, within time.Duration) int {
+	t.Helper()
+	_ = c.cmd.Process.Signal(sig)
 	select {
 	case <-c.done:
 		return c.cmd.ProcessState.ExitCode()
 	case <-time.After(within):
-		t.Fatalf("journey did not exit within %v of SIGTERM\n%s", within, c.tail(40))
+		t.Fatalf("journey did not exit within %v of %v\n%s", within, sig, c.tail(40))
 		return -1
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/journey-dev/journey/pkg/config"
 )
 
 // command is one subcommand. run gets the arguments after its name.
@@ -23,11 +25,13 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the processor: consume Kafka, fold into Pebble, publish triggers to Redis", runRun},
+		{"replay", "rebuild state from the topics' history into a new state dir; backtest rules in shadow streams", runReplay},
 		{"version", "print the version and build information", runVersion},
 	}
 }
 
 func main() {
+	config.TuneRuntime(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))

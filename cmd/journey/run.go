@@ -33,6 +33,12 @@ import (
 func loadConfig(name string, args []string, stderr io.Writer) (config.Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	return loadConfigFlags(fs, args)
+}
+
+// loadConfigFlags is loadConfig for a command with flags of its own
+// already defined on fs.
+func loadConfigFlags(fs *flag.FlagSet, args []string) (config.Config, error) {
 	path := fs.String("config", os.Getenv("JOURNEY_CONFIG"), "YAML configuration file [$JOURNEY_CONFIG]")
 	apply := config.Flags(fs)
 	if err := fs.Parse(args); err != nil {

@@ -93,6 +93,18 @@ type Config struct {
 	// LateEvents says what to do with an event older than the watermark:
 	// LateApply (fold it; timers that fired stay fired) or LateDeadLetter.
 	LateEvents string
+	// DiscardOutput folds and commits state but appends no trigger or
+	// context update to the outbox (journey replay --triggers off).
+	// Triggers are still counted in the metrics.
+	DiscardOutput bool
+	// MaxRate, when > 0, paces Replay's reading to about this many records
+	// a second over all partitions (a backfill that must not starve the
+	// live processor's broker). Run ignores it.
+	MaxRate float64
+	// SkipDeadLetters counts undecodable records without writing them to
+	// the dead-letter topic (a replay re-reads records whose dead letters
+	// the live processor already wrote).
+	SkipDeadLetters bool
 	// CustomerCache is how many customers stay decoded between batches,
 	// shared evenly by the partitions this instance owns (0: none).
 	CustomerCache int

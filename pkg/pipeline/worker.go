@@ -43,6 +43,17 @@ type worker struct {
 	out          journey.Output
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
+
+	// replay is set when the worker replays a bounded range (Replay)
+	// instead of following a consumer group generation (gen is nil).
+	replay *replayRange
+}
+
+// replayRange is one partition's part of a ReplayPlan.
+type replayRange struct {
+	starts map[string]int64 // topic -> first offset when the state has none
+	ends   map[string]int64 // topic -> offset to stop before
+	rate   float64          // records/s for each of this partition's fetchers; 0: unpaced
 }
 
 // newWorker prepares the worker of partition id, one of owned partitions
@@ -121,6 +132,13 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	readers := make([]*kafka.Reader, 0, len(w.p.cfg.Topics))
 	for _, topic := range w.p.cfg.Topics {
 		start, from := w.startOffset(topic, offsets)
+		end := int64(-1)
+		if w.replay != nil {
+			end = w.replay.ends[topic]
+			if start >= end && start >= 0 || end <= 0 {
+				continue // nothing (left) to replay in this topic
+			}
+		}
 		w.log.Info("partition assigned", zap.String("topic", topic), zap.Int64("offset", start), zap.String("from", from))
 		if from == "state" && start != w.committed[topic] {
 			// The group's committed offset lags the state (a crash between
@@ -147,8 +165,23 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		fetchers.Add(1)
 		go func() {
 			defer fetchers.Done()
-			w.fetch(stopCtx, r, msgs)
+			var rate float64
+			if w.replay != nil {
+				rate = w.replay.rate
+			}
+			w.fetch(stopCtx, r, msgs, end, rate)
 		}()
+	}
+	// A replay ends when every fetcher reached its end offset and every
+	// record it fetched is processed.
+	fetched := make(chan struct{})
+	go func() {
+		fetchers.Wait()
+		close(fetched)
+	}()
+	var replayDone <-chan struct{}
+	if w.replay != nil {
+		replayDone = fetched
 	}
 	defer func() {
 		stop()
@@ -210,6 +243,13 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			continue
 		case m := <-msgs:
 			batch = append(batch, m)
+		case <-replayDone:
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				return nil // every record up to the ends is committed
+			}
 		}
 		batch = w.fill(stopCtx, msgs, batch)
 		if err := w.process(stopCtx, batch); err != nil {
@@ -228,6 +268,9 @@ func (w *worker) startOffset(topic string, offsets map[string]int64) (int64, str
 	if off, ok := offsets[topic]; ok {
 		return off, "state"
 	}
+	if w.replay != nil {
+		return w.replay.starts[topic], "replay plan"
+	}
 	switch w.p.cfg.StartOffset {
 	case StartLatest:
 		return kafka.LastOffset, "latest"
@@ -239,8 +282,21 @@ func (w *worker) startOffset(topic string, offsets map[string]int64) (int64, str
 	return kafka.FirstOffset, "earliest"
 }
 
-func (w *worker) fetch(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message) {
+// fetch feeds msgs from r until ctx ends or, when end >= 0, up to the
+// record before offset end; at most rate records a second when rate > 0.
+func (w *worker) fetch(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message, end int64, rate float64) {
+	start, n := time.Now(), 0
 	for {
+		if rate > 0 {
+			if wait := time.Until(start.Add(time.Duration(float64(n) / rate * float64(time.Second)))); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+			n++
+		}
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -254,9 +310,15 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.M
 			}
 			continue
 		}
+		if end >= 0 && m.Offset >= end {
+			return
+		}
 		select {
 		case msgs <- m:
 		case <-ctx.Done():
+			return
+		}
+		if end >= 0 && m.Offset+1 >= end {
 			return
 		}
 	}
@@ -390,7 +452,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	}
 	// Dead letters are written (and acknowledged) before the batch commits,
 	// so a record's offset is never durable without its dead letter.
-	if len(dlq) > 0 {
+	if len(dlq) > 0 && !p.cfg.SkipDeadLetters {
 		if err := w.writeDLQ(ctx, dlq); err != nil {
 			return err
 		}
@@ -462,12 +524,15 @@ func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
 	m := t.w.p.metrics
 	for j := range out.Triggers {
 		tr := &out.Triggers[j]
+		m.TriggersEmitted.WithLabelValues(tr.Rule, tr.Channel).Inc()
+		if t.w.p.cfg.DiscardOutput {
+			continue
+		}
 		data, err := outbox.EncodeTrigger(tr, recordTime)
 		if err != nil {
 			return fmt.Errorf("encode trigger %s: %w", tr.ID, err)
 		}
 		t.b.Append(outbox.KindTrigger, data)
-		m.TriggersEmitted.WithLabelValues(tr.Rule, tr.Channel).Inc()
 	}
 	for _, s := range out.Suppressed {
 		m.TriggersSuppressed.WithLabelValues(s.Trigger.Rule, s.Reason).Inc()
@@ -494,6 +559,9 @@ func (t *tx) commit(recordTime time.Time) error {
 				return fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
 			}
 			t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data)
+		}
+		if p.cfg.DiscardOutput {
+			continue
 		}
 		if fields := p.engine.Context(c); len(fields) > 0 {
 			data, err := outbox.EncodeContext(sink.Context{CustomerID: c.ID, Fields: fields}, recordTime)
@@ -542,7 +610,7 @@ func (w *worker) writeDLQ(ctx context.Context, msgs []kafka.Message) error {
 // commitKafka commits processed offsets to the group (for lag visibility
 // only) at most once per CommitInterval, or now when force is set.
 func (w *worker) commitKafka(force bool) {
-	if len(w.kafkaOffsets) == 0 || (!force && time.Since(w.lastKafka) < w.p.cfg.CommitInterval) {
+	if w.gen == nil || len(w.kafkaOffsets) == 0 || (!force && time.Since(w.lastKafka) < w.p.cfg.CommitInterval) {
 		return
 	}
 	offs := map[string]map[int]int64{}

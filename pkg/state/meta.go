@@ -11,7 +11,9 @@ import (
 // numbers are Kafka's int32 partition ids, never 0xffffffff.
 var storeMetaPrefix = []byte{0xff, 0xff, 0xff, 0xff, 'M'}
 
-func storeMetaKey(name string) []byte { return appendString(append([]byte(nil), storeMetaPrefix...), name) }
+func storeMetaKey(name string) []byte {
+	return appendString(append([]byte(nil), storeMetaPrefix...), name)
+}
 
 // PutMeta records a store-wide value (e.g. a replay's manifest), durably.
 func (s *Store) PutMeta(name string, value []byte) error {
