@@ -99,7 +99,12 @@ func (b *Batch) Commit() error {
 	if b.wmSet {
 		_ = b.b.Set(metaKey(p.id, "wm"), binary.BigEndian.AppendUint64(nil, timeKey(b.watermark)), nil)
 	}
+	// The depth counts the new entries before they are visible: whoever
+	// sees this batch's offsets (a reader waiting for "all committed and
+	// delivered") must not see the outbox empty in between.
+	p.depth.Add(b.appended)
 	if err := b.b.Commit(opts); err != nil {
+		p.depth.Add(-b.appended)
 		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
 	}
 	p.nextSeq = b.seq
@@ -114,7 +119,6 @@ func (b *Batch) Commit() error {
 	if b.wmSet {
 		p.watermark = b.watermark
 	}
-	p.depth.Add(b.appended)
 	return nil
 }
 
