@@ -226,6 +226,19 @@ func run() error {
 		return fmt.Errorf("journey shutdown: %w", err)
 	}
 
+	fmt.Printf("replay: journey replay --from earliest --triggers off over the same topic...\n")
+	ends, err = endOffsets(ctx, bs, topic, *partitions)
+	if err != nil {
+		return err
+	}
+	rp, err := runReplay(ctx, bs, topic, dlq, ends)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	res.Replay, res.ReplayRatio = rp, rp.Rate/res.RawBest
+	fmt.Printf("replay: %d records in %.2fs: %.0f events/s; ÷ raw = %.2f (target >= %.1f; cores this process / Kafka+Redis / other %s)\n",
+		rp.Events, rp.Seconds, rp.Rate, res.ReplayRatio, targetReplayRatio, rp.CPU)
+
 	res.Seconds = time.Since(res.Started).Seconds()
 	res.Notes = notes(res)
 	fmt.Println()
@@ -253,6 +266,10 @@ func notes(r *results) []string {
 			"(acks=1) per partition carrying every event due meanwhile; the time from an event falling due to its acknowledgement " +
 			"is shown apart as 'producer: due → broker ack' (it is before journey sees the event, and on this machine " +
 			"it shares the two cores with the broker and journey).",
+		"The replay phase runs journey replay --from earliest --triggers off (pkg/replay, as the command runs it: no " +
+			"consumer group, every partition at once, batches of 20,000, no fsync per batch and one flush at the end) " +
+			"into a new state dir over the whole topic, the latency phase's events included; its rate counts from the " +
+			"command's start (no group to join) to the flush, and its ratio is to the best raw consumer rate above.",
 		"Kafka, Redis, the producer and journey share this machine's cores. 'cores' is the average number of cores busy " +
 			"in this process (journey or the raw consumer, plus the bench's producer), in the rig's Kafka and Redis, and " +
 			"in anything else: a high 'other' means another job shared the machine and the run is noisy. The bench " +

@@ -57,6 +57,9 @@ type Options struct {
 	// Triggers is TriggersOff or TriggersShadow.
 	Triggers     string
 	ShadowPrefix string
+	// Processors limits the processors to these names (nil: all), as
+	// processors.Build's enabled.
+	Processors []string
 	// Batch bounds one group commit (default 20000 records).
 	Batch int
 	// MaxRate, when > 0, paces the replay to about this many records a
@@ -333,7 +336,7 @@ func parsePosition(item string) (topic string, partition int, offset int64, err 
 // differences: no consumer group, large batches, no fsync per batch, no
 // dead letters written again, and output off or under the shadow prefix.
 func wire(cfg config.Config, o Options, log *zap.Logger, store *state.Store, ms *metrics.Set) (*pipeline.Pipeline, func(), error) {
-	procs, err := processors.Build(cfg.Processors, nil)
+	procs, err := processors.Build(cfg.Processors, o.Processors)
 	if err != nil {
 		return nil, nil, err
 	}
