@@ -26,6 +26,7 @@ func commands() []command {
 	return []command{
 		{"run", "run the processor: consume Kafka, fold into Pebble, publish triggers to Redis", runRun},
 		{"replay", "rebuild state from the topics' history into a new state dir; backtest rules in shadow streams", runReplay},
+		{"state", "inspect, compare and promote state directories (get, diff, promote)", runState},
 		{"version", "print the version and build information", runVersion},
 	}
 }

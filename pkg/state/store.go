@@ -50,7 +50,12 @@ type Options struct {
 	// (about 40 bytes each; default 4M). Past it, dedup lookups read
 	// Pebble (bloom-filtered) instead: slower, never wrong.
 	DedupIndexMax int
-	Logger        *zap.Logger
+	// ReadOnly opens an existing store for reading only (`journey state`):
+	// writes fail, and Pebble neither compacts nor flushes (a WAL left by
+	// a crash is replayed in memory). Pebble still locks the directory, so
+	// a store another process has open cannot be opened read-only either.
+	ReadOnly bool
+	Logger   *zap.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -97,6 +102,7 @@ func Open(dir string, o Options) (*Store, error) {
 		MaxOpenFiles:                1000,
 		BytesPerSync:                1 << 20,
 		Logger:                      pebbleLogger{o.Logger.Sugar()},
+		ReadOnly:                    o.ReadOnly,
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
