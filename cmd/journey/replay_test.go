@@ -108,6 +108,12 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("replay A did not report finishing:\n%s", out)
 	}
 	sameStates("replay A", dumpStates(t, dirA, partitions, replayProcessors))
+	liveDir := filepath.Join(e.dir, "state")
+	diff := startChild(t, "state", "diff", "--config", cfg, liveDir, dirA)
+	<-diff.done
+	if code := diff.cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(diff.output(), "no differences") {
+		t.Fatalf("journey state diff live replay-a: exit %d, want 0 and \"no differences\":\n%s", code, diff.output())
+	}
 
 	// (2) Interrupted with SIGINT (paced so that it is still running), then
 	// resumed by the same command: the same state.
@@ -182,6 +188,34 @@ func TestReplay(t *testing.T) {
 	if !strings.Contains(out, "interest.category") {
 		t.Fatalf("shadow replay summary does not list the interest rule:\n%s", out)
 	}
+
+	// (4) promote refuses while a live processor holds the live dir, and
+	// swaps once it is stopped.
+	live = startChild(t, "run", "--config", cfg)
+	live.waitReady(t, 60*time.Second)
+	promote := func() (int, string) {
+		c := startChild(t, "state", "promote", "--from", dirA, "--to", liveDir)
+		<-c.done
+		return c.cmd.ProcessState.ExitCode(), c.output()
+	}
+	if code, out := promote(); code == 0 || !strings.Contains(out, "in use") {
+		t.Fatalf("promote while journey run holds the live dir: exit %d, want a refusal naming it in use:\n%s", code, out)
+	}
+	if code := live.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("journey run exit %d", code)
+	}
+	if code, out := promote(); code != 0 {
+		t.Fatalf("promote after the live processor stopped: exit %d\n%s", code, out)
+	}
+	if m := manifestOf(t, liveDir); !m.Done() {
+		t.Fatal("the live dir does not hold the finished replay after promote")
+	}
+	sameStates("promoted live dir", dumpStates(t, liveDir, partitions, replayProcessors))
+	backups, _ := filepath.Glob(liveDir + ".previous-*")
+	if len(backups) != 1 {
+		t.Fatalf("promote left %d backups of the live dir, want 1", len(backups))
+	}
+
 	t.Logf("%d records, %d customers; live %d triggers; shadow %d triggers (%d interest); summary:\n%s",
 		len(msgs), customers, len(liveTriggers), len(shadowIDs), interest, out)
 }

@@ -211,6 +211,15 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 
 	addTotals(&m, reg)
 	if runErr == nil {
+		// Shadow output left in the outbox (Redis down at the end) would
+		// otherwise be delivered under the live prefix by a journey run
+		// on a promoted dir: the replay is finished only once it is out.
+		if n := outboxDepth(store, plan); n > 0 {
+			runErr = fmt.Errorf("%d shadow triggers and context updates not delivered (is Redis up?); "+
+				"run the same command again to deliver them and finish", n)
+		}
+	}
+	if runErr == nil {
 		if err := store.Flush(); err != nil {
 			return m, err
 		}
@@ -227,6 +236,25 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 	default:
 		return m, runErr
 	}
+}
+
+// outboxDepth is the number of undelivered outbox entries of the plan's
+// partitions.
+func outboxDepth(store *state.Store, plan pipeline.ReplayPlan) int64 {
+	seen := map[int]bool{}
+	var n int64
+	for _, parts := range plan.Ends {
+		for id := range parts {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if sp, err := store.Partition(id); err == nil {
+				n += sp.OutboxDepth()
+			}
+		}
+	}
+	return n
 }
 
 // refuseForeign refuses a state dir that holds state journey replay did not
@@ -372,6 +400,7 @@ func wire(cfg config.Config, o Options, log *zap.Logger, store *state.Store, ms 
 	pc.FetchMaxBytes = max(pc.FetchMaxBytes, 16<<20)
 	pc.IdleAdvance = 0 // event time only: the wall clock says nothing about history
 	pc.DiscardOutput = o.Triggers == TriggersOff
+	pc.ShutdownFlush = max(pc.ShutdownFlush, time.Minute) // shadow output is delivered before a replay finishes
 	pc.SkipDeadLetters = true
 	p, err := pipeline.New(pc, log, store, dec, engine, snk, ms)
 	if err != nil {
