@@ -77,6 +77,7 @@ func run() error {
 		out        = flag.String("out", "bench/results", "folder for latest.json and latest.md")
 		cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the last journey run (throughput phase only) to this file")
 		liveProf   = flag.String("cpuprofile-live", "", "write a CPU profile of the latency phase (journey live, plus the paced producer) to this file")
+		replayProf = flag.String("cpuprofile-replay", "", "write a CPU profile of the replay phase to this file")
 		timeout    = flag.Duration("timeout", 14*time.Minute, "give up after this long")
 		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
 	)
@@ -231,7 +232,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	stopReplay := func() {}
+	if *replayProf != "" {
+		stopReplay = startProfile(*replayProf)
+	}
 	rp, err := runReplay(ctx, bs, topic, dlq, ends)
+	stopReplay()
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

@@ -17,6 +17,9 @@ type Customer struct {
 	Dirty  []bool
 
 	prev, next *Customer // a Runner's retained-customer list
+	// ctx[i] is processor i's context fields as of the last ContextParts
+	// (nil: not computed since the customer was loaded).
+	ctx []map[string]string
 }
 
 // Loader reads a customer's stored state for one processor into st
@@ -199,12 +202,30 @@ func (e *Engine) admit(c *Customer, now time.Time, out *Output) error {
 // for c (which must be loaded).
 func (e *Engine) Context(c *Customer) map[string]string {
 	fields := map[string]string{}
-	for i, cs := range e.ctx {
-		if cs != nil && c.States[i] != nil {
-			maps.Copy(fields, cs.Context(c.States[i]))
-		}
+	for _, part := range e.ContextParts(c) {
+		maps.Copy(fields, part)
 	}
 	return fields
+}
+
+// ContextParts returns each ContextSource processor's context fields for c
+// (nil entries for the others), in processor order. A part is recomputed
+// only when its state changed since the last call (a context is a function
+// of the state alone), so a customer retained across batches costs one
+// Context call per changed processor. The maps must not be modified.
+func (e *Engine) ContextParts(c *Customer) []map[string]string {
+	if c.ctx == nil {
+		c.ctx = make([]map[string]string, len(e.procs))
+	}
+	for i, cs := range e.ctx {
+		if cs == nil || c.States[i] == nil {
+			continue
+		}
+		if c.ctx[i] == nil || c.Dirty[i] {
+			c.ctx[i] = cs.Context(c.States[i])
+		}
+	}
+	return c.ctx
 }
 
 // IsDirty reports whether any of c's states changed.

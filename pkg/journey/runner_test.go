@@ -322,3 +322,55 @@ func TestRunnerRetainsCommittedCustomers(t *testing.T) {
 		t.Fatalf("loads a=%d b=%d c=%d, want 2 2 1 (b evicted as least recently used)", loads["a"], loads["b"], loads["c"])
 	}
 }
+
+// counter is a toy ContextSource counting its Context calls.
+type counter struct{ calls *int }
+
+type counterState struct{ N int }
+
+func (s *counterState) MarshalBinary() ([]byte, error) { return json.Marshal(s) }
+func (s *counterState) UnmarshalBinary(b []byte) error { return json.Unmarshal(b, s) }
+
+func (counter) Name() string            { return "counter" }
+func (counter) StateVersion() uint32    { return 1 }
+func (counter) NewState() journey.State { return &counterState{} }
+func (counter) Fold(st journey.State, ev *journey.Event, _ *journey.Output) (bool, error) {
+	if ev.Name != "Count" {
+		return false, nil
+	}
+	st.(*counterState).N++
+	return true, nil
+}
+func (c counter) Context(st journey.State) map[string]string {
+	*c.calls++
+	return map[string]string{"counter.n": fmt.Sprint(st.(*counterState).N)}
+}
+
+// TestContextPartsRecomputeOnlyChanged: a processor's context is computed
+// again only when its state changed, and is right across batches.
+func TestContextPartsRecomputeOnlyChanged(t *testing.T) {
+	calls := 0
+	engine, err := journey.NewEngine(counter{&calls}, abandon{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := journey.NewRunner(engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
+	r.Timers, r.Retain = &journey.MemTimers{}, 10
+	var out journey.Output
+	step := func(i int, name, want string, wantCalls int) {
+		t.Helper()
+		out.Reset()
+		ev := journey.Event{ID: fmt.Sprint(i), Name: name, CustomerID: "c", Time: time.Unix(int64(i), 0)}
+		if err := r.Apply(&ev, &out); err != nil {
+			t.Fatal(err)
+		}
+		c := r.Touched()[0]
+		if got := engine.Context(c)["counter.n"]; got != want || calls != wantCalls {
+			t.Fatalf("event %d (%s): counter.n=%q after %d Context calls, want %q after %d", i, name, got, calls, want, wantCalls)
+		}
+		r.Committed()
+	}
+	step(1, "Count", "1", 1) // first time: computed
+	step(2, "Add", "1", 1)   // only abandon changed: cached
+	step(3, "Count", "2", 2) // counter changed: computed again
+}

@@ -77,6 +77,30 @@ func EncodeContext(c sink.Context, recordTime time.Time) ([]byte, error) {
 	return b, nil
 }
 
+// EncodeContextParts encodes the context update of a customer whose fields
+// come in parts (journey.Engine.ContextParts), as EncodeContext would the
+// merged map; a key in several parts keeps the last part's value.
+func EncodeContextParts(customerID string, parts []map[string]string, recordTime time.Time) []byte {
+	n, count := 16+len(customerID), 0
+	for _, part := range parts {
+		for k, v := range part {
+			n += 4 + len(k) + len(v)
+			count++
+		}
+	}
+	b := make([]byte, 0, n)
+	b = binary.AppendVarint(b, unixMilli(recordTime))
+	b = appendString(b, customerID)
+	b = append(b, 0)
+	b = binary.AppendUvarint(b, uint64(count))
+	for _, part := range parts {
+		for k, v := range part {
+			b = appendString(appendString(b, k), v)
+		}
+	}
+	return b
+}
+
 func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }

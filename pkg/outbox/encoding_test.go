@@ -104,3 +104,17 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 	})
 }
+
+// EncodeContextParts must encode exactly what EncodeContext encodes for the
+// merged fields.
+func TestEncodeContextParts(t *testing.T) {
+	parts := []map[string]string{{"a": "1", "b": "2"}, nil, {"c": "3"}, {"b": "last"}}
+	d, err := decode([]state.OutboxEntry{{Kind: KindContext, Data: EncodeContextParts("u1", parts, time.UnixMilli(5))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sink.Context{CustomerID: "u1", Fields: map[string]string{"a": "1", "b": "last", "c": "3"}}
+	if !reflect.DeepEqual(d.batch.Contexts, []sink.Context{want}) || d.enqueued[0] != 5 {
+		t.Fatalf("got %#v %v, want %#v", d.batch.Contexts, d.enqueued, want)
+	}
+}

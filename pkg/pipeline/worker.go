@@ -14,7 +14,6 @@ import (
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/outbox"
-	"github.com/journey-dev/journey/pkg/sink"
 	"github.com/journey-dev/journey/pkg/state"
 )
 
@@ -563,12 +562,8 @@ func (t *tx) commit(recordTime time.Time) error {
 		if p.cfg.DiscardOutput {
 			continue
 		}
-		if fields := p.engine.Context(c); len(fields) > 0 {
-			data, err := outbox.EncodeContext(sink.Context{CustomerID: c.ID, Fields: fields}, recordTime)
-			if err != nil {
-				return err
-			}
-			t.b.Append(outbox.KindContext, data)
+		if parts := p.engine.ContextParts(c); hasFields(parts) {
+			t.b.Append(outbox.KindContext, outbox.EncodeContextParts(c.ID, parts, recordTime))
 		}
 	}
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
@@ -646,4 +641,13 @@ func deadLetter(m *kafka.Message, e *ingest.Error) kafka.Message {
 		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
 	)
 	return kafka.Message{Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
+}
+
+func hasFields(parts []map[string]string) bool {
+	for _, p := range parts {
+		if len(p) > 0 {
+			return true
+		}
+	}
+	return false
 }

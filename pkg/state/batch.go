@@ -28,16 +28,29 @@ type Batch struct {
 
 // NewBatch starts a batch. Only the partition's worker goroutine may use it.
 func (p *Partition) NewBatch() *Batch {
-	return &Batch{p: p, b: p.s.db.NewIndexedBatch(), seq: p.nextSeq, maxBucket: p.maxBucket, nextDue: p.nextDue}
+	// Sized like the last batch: a batch of a few MB otherwise grows by
+	// copying itself several times.
+	return &Batch{p: p, b: p.s.db.NewIndexedBatchWithSize(p.lastBatchLen), seq: p.nextSeq, maxBucket: p.maxBucket, nextDue: p.nextDue}
 }
 
 // PutState writes a customer's state for a processor, tagged with version.
 func (b *Batch) PutState(customer, processor string, version uint32, data []byte) {
-	k := stateKey(b.p.id, customer, processor)
-	v := make([]byte, 0, binary.MaxVarintLen32+len(data))
-	v = binary.AppendUvarint(v, uint64(version))
-	v = append(v, data...)
-	_ = b.b.Set(k, v, nil) // errors only when the batch is closed or read-only
+	// Written in place in the batch's memory: no key or value copies.
+	klen := 5 + uvarintLen(uint64(len(customer))) + len(customer) + uvarintLen(uint64(len(processor))) + len(processor)
+	vlen := uvarintLen(uint64(version)) + len(data)
+	op := b.b.SetDeferred(klen, vlen)
+	_ = appendString(appendString(append(binary.BigEndian.AppendUint32(op.Key[:0], b.p.id), tagState), customer), processor)
+	_ = append(binary.AppendUvarint(op.Value[:0], uint64(version)), data...)
+	_ = op.Finish() // errors only when the batch is closed or read-only
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }
 
 // DeleteState removes a customer's state for a processor.
@@ -108,6 +121,7 @@ func (b *Batch) Commit() error {
 		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
 	}
 	p.nextSeq = b.seq
+	p.lastBatchLen = b.b.Len()
 	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
 		p.dedup.dropBefore(b.maxBucket - 2)
 	}

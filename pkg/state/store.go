@@ -144,13 +144,14 @@ type Partition struct {
 	s  *Store
 	id uint32
 
-	nextSeq   uint64        // next outbox sequence number (worker only)
-	maxBucket uint64        // highest dedup bucket written (worker only)
-	nextDue   uint64        // lower bound of the earliest armed timer (worker only)
-	watermark time.Time     // as of the last commit (worker only)
-	dedup     dedupIndex    // hashes of the event ids in the dedup window (worker only)
-	depth     atomic.Int64  // outbox entries not yet deleted
-	headSeq   atomic.Uint64 // lowest seq possibly still in the outbox
+	nextSeq      uint64        // next outbox sequence number (worker only)
+	lastBatchLen int           // size of the last committed batch, to size the next (worker only)
+	maxBucket    uint64        // highest dedup bucket written (worker only)
+	nextDue      uint64        // lower bound of the earliest armed timer (worker only)
+	watermark    time.Time     // as of the last commit (worker only)
+	dedup        dedupIndex    // hashes of the event ids in the dedup window (worker only)
+	depth        atomic.Int64  // outbox entries not yet deleted
+	headSeq      atomic.Uint64 // lowest seq possibly still in the outbox
 }
 
 // ID is the partition number.
