@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -42,6 +43,10 @@ type worker struct {
 	out          journey.Output
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
+
+	// topics holds the per-topic counters of this partition, resolved
+	// once (a label lookup per record showed in the profiles).
+	topics map[string]*topicCounters
 
 	// replay is set when the worker replays a bounded range (Replay)
 	// instead of following a consumer group generation (gen is nil).
@@ -404,7 +409,8 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 		m := &msgs[i]
 		next[m.Topic] = m.Offset + 1
 		last[m.Topic] = *m
-		p.metrics.RecordsIn.WithLabelValues(m.Topic, w.label).Inc()
+		tc := w.counters(m.Topic)
+		tc.in.Inc()
 
 		ev, err := p.dec.Decode(record(m))
 		if err != nil {
@@ -416,7 +422,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			continue
 		}
 		if _, dup := seen[ev.ID]; dup {
-			p.metrics.Duplicates.WithLabelValues(m.Topic, w.label).Inc()
+			tc.dup.Inc()
 			continue
 		}
 		dup, err := w.sp.Seen(ev.ID, ev.Time)
@@ -424,12 +430,12 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			return err
 		}
 		if dup {
-			p.metrics.Duplicates.WithLabelValues(m.Topic, w.label).Inc()
+			tc.dup.Inc()
 			continue
 		}
 		w.out.Reset()
 		if w.runner.Late(&ev) {
-			p.metrics.LateEvents.WithLabelValues(m.Topic, w.label).Inc()
+			tc.late.Inc()
 		}
 		switch err := w.runner.Apply(&ev, &w.out); {
 		case errors.Is(err, journey.ErrLate):
@@ -444,7 +450,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 		if err := tx.emit(&w.out, m.Time); err != nil {
 			return err
 		}
-		p.metrics.EventsFolded.WithLabelValues(m.Topic, w.label).Inc()
+		tc.folded.Inc()
 	}
 	for _, topic := range sortedKeys(next) {
 		tx.b.SetOffset(topic, next[topic])
@@ -650,4 +656,23 @@ func hasFields(parts []map[string]string) bool {
 		}
 	}
 	return false
+}
+
+// topicCounters are a partition's counters for one input topic.
+type topicCounters struct{ in, dup, late, folded prometheus.Counter }
+
+func (w *worker) counters(topic string) *topicCounters {
+	if tc := w.topics[topic]; tc != nil {
+		return tc
+	}
+	m := w.p.metrics
+	tc := &topicCounters{
+		in: m.RecordsIn.WithLabelValues(topic, w.label), dup: m.Duplicates.WithLabelValues(topic, w.label),
+		late: m.LateEvents.WithLabelValues(topic, w.label), folded: m.EventsFolded.WithLabelValues(topic, w.label),
+	}
+	if w.topics == nil {
+		w.topics = map[string]*topicCounters{}
+	}
+	w.topics[topic] = tc
+	return tc
 }
