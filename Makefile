@@ -18,6 +18,8 @@ TEST_FLAGS  ?= -count=1 -timeout 30m
 FUZZTIME    ?= 200000x
 # flags of bench/e2e, e.g. make bench BENCH_FLAGS='-cpuprofile bench/results/journey.cpu.pprof'
 BENCH_FLAGS ?=
+# flags of journey dev for make demo, e.g. make demo DEV_FLAGS='--kafka-port 0 --redis-port 0'
+DEV_FLAGS   ?=
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export JOURNEY_CACHE := $(CACHE)
@@ -81,8 +83,8 @@ bench-micro: ## Go micro-benchmarks of the hot path, no services (Redis ones ski
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./processors/...
 
 .PHONY: demo
-demo: ## the whole system in one command, nothing to install (journey dev)
-	@echo "demo: journey dev is not built yet (see the open issue for it)" >&2; exit 1
+demo: build ## the whole system in one process, nothing to install: journey dev (DEV_FLAGS='--rate 200 ...')
+	@$(BIN) dev $(DEV_FLAGS)
 
 .PHONY: rig
 rig: # install and build what the test rig needs

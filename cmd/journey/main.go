@@ -25,6 +25,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the processor: consume Kafka, fold into Pebble, publish triggers to Redis", runRun},
+		{"dev", "everything in one process: in-process Kafka and Redis, synthetic customers, live triggers", runDev},
+		{"generate", "produce synthetic omnichannel customer events to a Kafka topic", runGenerate},
+		{"health", "check a journey admin endpoint (/readyz by default): the container healthcheck", runHealth},
 		{"replay", "rebuild state from the topics' history into a new state dir; backtest rules in shadow streams", runReplay},
 		{"state", "inspect, compare and promote state directories (get, diff, promote)", runState},
 		{"version", "print the version and build information", runVersion},

@@ -90,12 +90,13 @@ func runRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	return serve(ctx, cfg, log)
+	return serve(ctx, cfg, log, prometheus.NewRegistry())
 }
 
 // serve wires the pipeline from cfg and runs it with the admin server until
-// ctx is done or something fails.
-func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
+// ctx is done or something fails. Its metrics are registered with reg,
+// which /metrics serves (journey dev also reads them for its live view).
+func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometheus.Registry) error {
 	procs, err := processors.Build(cfg.Processors, nil)
 	if err != nil {
 		return err
@@ -120,7 +121,6 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := metrics.New(reg)
 	if err != nil {

@@ -703,11 +703,11 @@ func diffStates(ctx context.Context, a, b *state.Store, procs []journey.Processo
 func diffPartitions(a, b *state.Store) ([]string, error) {
 	idsA, err := a.PartitionIDs()
 	if err != nil {
-		return nil, fmt.Errorf("A: %w", err)
+		return nil, fmt.Errorf("dir A: %w", err)
 	}
 	idsB, err := b.PartitionIDs()
 	if err != nil {
-		return nil, fmt.Errorf("B: %w", err)
+		return nil, fmt.Errorf("dir B: %w", err)
 	}
 	ids := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(idsA), idsB...))))
 	var out []string
@@ -723,11 +723,11 @@ func diffPartitions(a, b *state.Store) ([]string, error) {
 		}
 		sa, err := a.Summary(id)
 		if err != nil {
-			return nil, fmt.Errorf("A: %w", err)
+			return nil, fmt.Errorf("dir A: %w", err)
 		}
 		sb, err := b.Summary(id)
 		if err != nil {
-			return nil, fmt.Errorf("B: %w", err)
+			return nil, fmt.Errorf("dir B: %w", err)
 		}
 		if !maps.Equal(sa.Offsets, sb.Offsets) {
 			out = append(out, fmt.Sprintf("partition %d: input offsets differ: %s", id, offsetsDiff(sa.Offsets, sb.Offsets)))

@@ -326,7 +326,7 @@ func planFor(ctx context.Context, brokers, topics []string, from string, allEnds
 	default:
 		t, err := time.Parse(time.RFC3339Nano, from)
 		if err != nil {
-			return plan, fmt.Errorf("--from %q: not earliest, an RFC 3339 time (2026-11-01T00:00:00Z) or topic:partition:offset,...", from)
+			return plan, fmt.Errorf("--from %q: want earliest, an RFC 3339 time (2026-11-01T00:00:00Z) or a topic:partition:offset list", from)
 		}
 		for _, topic := range topics {
 			starts, err := pipeline.StartOffsets(ctx, brokers, topic, t)

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/pkg/config"
+	"github.com/journey-dev/journey/pkg/generate"
+)
+
+// generateFlags registers journey generate's flags on a new flag set,
+// filling cfg. The compose test reads it to check the generator service's
+// command.
+func generateFlags(cfg *generate.ProduceConfig, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: journey generate [flags]\n\n"+
+			"Produces synthetic omnichannel customer events (Segment Spec and CloudEvents, keyed by userId else\n"+
+			"anonymousId, partitioned like Java clients) to a Kafka topic at a given rate, and reports what it sent.\n"+
+			"journey must map the CloudEvents types in ingest.cloudevent_types:")
+		for _, t := range slices.Sorted(maps.Keys(generate.CloudEventTypes())) {
+			fmt.Fprintf(fs.Output(), "    %s: %s\n", t, generate.CloudEventTypes()[t])
+		}
+		fmt.Fprintln(fs.Output(), "Flags:")
+		fs.PrintDefaults()
+	}
+	brokers := os.Getenv(config.EnvName("brokers"))
+	if brokers == "" {
+		brokers = "127.0.0.1:9092"
+	}
+	brokerList := fs.String("brokers", brokers, "Kafka bootstrap brokers, comma-separated [$JOURNEY_BROKERS]")
+	fs.StringVar(&cfg.Topic, "topic", "journey.events", "topic to produce to (it must exist)")
+	fs.Float64Var(&cfg.Rate, "rate", generate.DefaultRate, "events per second")
+	fs.IntVar(&cfg.Generator.Customers, "customers", generate.DefaultCustomers, "simulated customers")
+	fs.IntVar(&cfg.Events, "events", 0, "stop after this many events (0: no limit)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0: no limit; with neither, run until Ctrl-C)")
+	fs.Uint64Var(&cfg.Generator.Seed, "seed", 1, "seed: the same seed gives the same customers, journeys and message ids")
+	fs.DurationVar(&cfg.Generator.Think, "think", generate.DefaultThink, "mean pause between a customer's actions within a visit")
+	fs.DurationVar(&cfg.Generator.Away, "away", generate.DefaultAway, "mean time before a customer comes back to an open cart or to review a purchase")
+	return fs, brokerList
+}
+
+func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg generate.ProduceConfig
+	fs, brokers := generateFlags(&cfg, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, b := range strings.Split(*brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			cfg.Brokers = append(cfg.Brokers, b)
+		}
+	}
+	if cfg.Rate <= 0 {
+		return fmt.Errorf("rate: must be > 0 events/s, got %v", cfg.Rate)
+	}
+	cfg.ProgressEvery = 5 * time.Second
+	cfg.Progress = func(st generate.Stats) {
+		fmt.Fprintf(stderr, "journey generate: %s so far\n", st)
+	}
+	limit := "until Ctrl-C"
+	switch {
+	case cfg.Events > 0 && cfg.Duration > 0:
+		limit = fmt.Sprintf("%d events or %s", cfg.Events, cfg.Duration)
+	case cfg.Events > 0:
+		limit = fmt.Sprintf("%d events", cfg.Events)
+	case cfg.Duration > 0:
+		limit = cfg.Duration.String()
+	}
+	fmt.Fprintf(stderr, "journey generate: %g events/s to %s on %s from %d customers (seed %d), %s\n",
+		cfg.Rate, cfg.Topic, strings.Join(cfg.Brokers, ","), cfg.Generator.Customers, cfg.Generator.Seed, limit)
+	st, err := generate.Produce(ctx, cfg)
+	if err != nil {
+		if st.Events > 0 {
+			fmt.Fprintf(stdout, "journey generate: %s to %s before the error\n", st, cfg.Topic)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "journey generate: %s to %s\n", st, cfg.Topic)
+	names := slices.Sorted(maps.Keys(st.ByName))
+	slices.SortStableFunc(names, func(a, b string) int { return st.ByName[b] - st.ByName[a] })
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, st.ByName[n])
+	}
+	fmt.Fprintf(stdout, "  by event: %s\n", strings.Join(parts, ", "))
+	return nil
+}
