@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/journey-dev/journey/internal/testrig"
+	"github.com/journey-dev/journey/pkg/generate"
 	"github.com/journey-dev/journey/pkg/replay"
 	"github.com/journey-dev/journey/pkg/state"
 )
@@ -25,6 +26,12 @@ import (
 const replayProcessors = `timers:
   idle_advance: 0s
   lateness: 0s
+ingest:
+  cloudevent_types:
+    com.example.product.viewed: Product Viewed
+    com.example.survey.submitted: Survey Submitted
+    com.example.contact.started: Contact Started
+    com.example.contact.ended: Contact Ended
 processors:
   interest:
     threshold: 3
@@ -43,9 +50,9 @@ func TestReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Kafka and Redis")
 	}
-	const partitions, customers, perCustomer = 4, 250, 20
+	const partitions, customers, events = 4, 300, 6000
 	e := newRigEnv(t, partitions)
-	msgs := crashWorkload(7, customers, perCustomer, workloadStart)
+	msgs := generatedTraffic(t, customers, events)
 	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
 		BatchSize: 500, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
 	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
@@ -67,8 +74,8 @@ func TestReplay(t *testing.T) {
 	}
 	liveStates := dumpStates(t, filepath.Join(e.dir, "state"), partitions, replayProcessors)
 	liveTriggers, liveContexts := e.liveOutput(t)
-	if len(liveStates) != customers || len(liveTriggers) == 0 {
-		t.Fatalf("live run: %d customers (want %d), %d triggers (want some)", len(liveStates), customers, len(liveTriggers))
+	if len(liveStates) < customers/2 || len(liveTriggers) == 0 {
+		t.Fatalf("live run: %d customers (want most of %d), %d triggers (want some)", len(liveStates), customers, len(liveTriggers))
 	}
 
 	replayTo := func(dir string, extra ...string) *child {
@@ -185,7 +192,7 @@ func TestReplay(t *testing.T) {
 			t.Fatalf("live trigger %s: the interest rule must not fire live", id)
 		}
 	}
-	if !strings.Contains(out, "interest.category") {
+	if !strings.Contains(out, "interest.category") || !strings.Contains(out, "0 undecodable") {
 		t.Fatalf("shadow replay summary does not list the interest rule:\n%s", out)
 	}
 
@@ -216,8 +223,32 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("promote left %d backups of the live dir, want 1", len(backups))
 	}
 
-	t.Logf("%d records, %d customers; live %d triggers; shadow %d triggers (%d interest); summary:\n%s",
+	t.Logf("%d records, %d customers; live %d triggers; shadow %d triggers (%d on the email stream); summary:\n%s",
 		len(msgs), customers, len(liveTriggers), len(shadowIDs), interest, out)
+}
+
+// generatedTraffic is journey generate's omnichannel customers (Segment and
+// CloudEvents, anonymous then identified), events at 50/s of event time
+// from workloadStart, with one record in 50 sent twice (a producer retry).
+func generatedTraffic(t *testing.T, customers, events int) []kafka.Message {
+	t.Helper()
+	g, err := generate.New(generate.Config{Customers: customers, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []kafka.Message
+	for i := range events {
+		m := g.Next(workloadStart.Add(time.Duration(i) * 20 * time.Millisecond))
+		km := kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+		for _, h := range m.Headers {
+			km.Headers = append(km.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		msgs = append(msgs, km)
+		if i%50 == 49 {
+			msgs = append(msgs, km)
+		}
+	}
+	return msgs
 }
 
 // liveOutput is the env's trigger ids and its number of context hashes.
