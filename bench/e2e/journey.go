@@ -122,7 +122,7 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 // wire follows serve() in cmd/journey/run.go step by step.
 func (in *instance) wire() error {
 	cfg := in.cfg
-	config.TuneRuntime(os.Getenv) // as journey's main does
+	cfg.TuneRuntime(os.Getenv) // as serve does
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), zap.WarnLevel),
 		zap.Hooks(func(zapcore.Entry) error { in.warnings.Add(1); return nil }))
 	procs, err := processors.Build(cfg.Processors, enabledProcessors)

@@ -35,7 +35,7 @@ func runReplay(ctx context.Context, brokers []string, topic, dlq string, ends ma
 		return res, err
 	}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), zap.WarnLevel))
-	config.TuneRuntime(os.Getenv)
+	cfg.TuneRuntime(os.Getenv)
 	cpu := startCPU()
 	start := time.Now()
 	m, err := replay.Run(ctx, replay.Options{Config: cfg, From: "earliest", Triggers: replay.TriggersOff, Processors: enabledProcessors}, log)

@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/journey-dev/journey/pkg/config"
 )
 
 // command is one subcommand. run gets the arguments after its name.
@@ -35,7 +33,6 @@ func commands() []command {
 }
 
 func main() {
-	config.TuneRuntime(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))

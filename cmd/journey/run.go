@@ -97,6 +97,7 @@ func runRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 // ctx is done or something fails. Its metrics are registered with reg,
 // which /metrics serves (journey dev also reads them for its live view).
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometheus.Registry) error {
+	cfg.TuneRuntime(os.Getenv)
 	procs, err := processors.Build(cfg.Processors, nil)
 	if err != nil {
 		return err

@@ -56,15 +56,26 @@ func (c *Config) Pipeline() pipeline.Config {
 }
 
 // DefaultGCPercent is the Go garbage collector's target journey runs with
-// unless GOGC is set: folding allocates many short-lived objects while the
-// live heap stays small, so the default 100 spends a fifth of the CPU
-// collecting (make bench profiles); 400 trades some memory for that.
+// unless GOGC is set: folding allocates many short-lived objects, so the
+// default 100 spends a fifth of the CPU collecting (make bench profiles);
+// 400 trades memory for that, within the soft limit below.
 const DefaultGCPercent = 400
 
-// TuneRuntime applies DefaultGCPercent when the environment does not set
-// GOGC. getenv is os.Getenv (a parameter for tests).
-func TuneRuntime(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(DefaultGCPercent)
+// memoryHeadroom is what the soft memory limit allows beyond Pebble's
+// block cache (which lives on the Go heap in a static build).
+const memoryHeadroom = 1 << 30
+
+// TuneRuntime sets the garbage collector for journey unless the
+// environment does (getenv is os.Getenv; a parameter for tests): GC
+// percent DefaultGCPercent, and a soft memory limit of the block cache
+// plus 1 GiB (GOMEMLIMIT overrides it), so the higher GC target cannot let
+// the heap grow to five times a large live heap.
+func (c *Config) TuneRuntime(getenv func(string) string) {
+	if getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(DefaultGCPercent)
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(c.State.CacheBytes + memoryHeadroom)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,6 +139,7 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 		return Manifest{}, err
 	}
 	cfg := o.Config
+	cfg.TuneRuntime(os.Getenv)
 	store, err := state.Open(cfg.State.Dir, func() state.Options {
 		so := cfg.Store(log.Named("pebble"))
 		so.Sync = false // a crash loses at most the unflushed tail, which a resume re-reads
