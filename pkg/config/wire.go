@@ -63,12 +63,12 @@ const DefaultGCPercent = 400
 
 // memoryHeadroom is what the soft memory limit allows beyond Pebble's
 // block cache (which lives on the Go heap in a static build).
-const memoryHeadroom = 1 << 30
+const memoryHeadroom = 2 << 30
 
 // TuneRuntime sets the garbage collector for journey unless the
 // environment does (getenv is os.Getenv; a parameter for tests): GC
 // percent DefaultGCPercent, and a soft memory limit of the block cache
-// plus 1 GiB (GOMEMLIMIT overrides it), so the higher GC target cannot let
+// plus 2 GiB (GOMEMLIMIT overrides it), so the higher GC target cannot let
 // the heap grow to five times a large live heap.
 func (c *Config) TuneRuntime(getenv func(string) string) {
 	if getenv("GOGC") != "" {
