@@ -18,6 +18,8 @@ TEST_FLAGS  ?= -count=1 -timeout 30m
 FUZZTIME    ?= 200000x
 # flags of bench/e2e, e.g. make bench BENCH_FLAGS='-cpuprofile bench/results/journey.cpu.pprof'
 BENCH_FLAGS ?=
+# flags of bench/peers, e.g. make bench-peers PEERS_FLAGS='-events 200000 -customers 20000 -impls raw,journey'
+PEERS_FLAGS ?= -cpuprofile bench/results/peers-journey.cpu.pprof
 # flags of journey dev for make demo, e.g. make demo DEV_FLAGS='--kafka-port 0 --redis-port 0'
 DEV_FLAGS   ?=
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -77,6 +79,16 @@ lint: ## gofmt, go vet, staticcheck
 .PHONY: bench
 bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency (bench/results/)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e $(BENCH_FLAGS)
+
+.PHONY: bench-peers
+bench-peers: rig peers ## journey vs Goka vs Kafka Streams vs the raw consumer: one real Kafka, one workload (bench/results/peers.md)
+	@$(RIG) exec -dir .rig/peers -- bin/peers/peers $(PEERS_FLAGS)
+
+.PHONY: peers
+peers: # build the peer benchmark: bench, raw consumer, journey (bin/peers), Goka (own module), Kafka Streams (Maven)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/peers/ ./bench/peers/...
+	cd bench/peers/goka && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/peers/goka .
+	mvn -q -B -ntp -Dstyle.color=never -f bench/peers/kstreams/pom.xml package
 
 .PHONY: bench-micro
 bench-micro: ## Go micro-benchmarks of the hot path, no services (Redis ones skip)
