@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,7 +46,13 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+			err := c.run(ctx, args[1:], stdout, stderr)
+			var status exitStatus
+			switch {
+			case err == nil:
+			case errors.As(err, &status):
+				return int(status) // the command printed its own message
+			default:
 				fmt.Fprintf(stderr, "journey %s: %v\n", c.name, err)
 				return 1
 			}
@@ -65,3 +72,9 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'journey <command> -h' for a command's flags.")
 }
+
+// exitStatus is an error a command returns when it has printed its own
+// message and wants the process to exit with this status.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

@@ -60,3 +60,19 @@ func TestExampleConfigBuilds(t *testing.T) {
 		t.Fatalf("%d processors built, want all %d", len(procs), len(processors.All()))
 	}
 }
+
+// A command that prints its own message returns exitStatus: dispatch exits
+// with it and adds nothing (journey state diff's 0/1/2 follows diff(1)).
+func TestDispatchExitStatus(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"state", "bogus"}, &out, &errb); code != 2 {
+		t.Fatalf("journey state bogus: exit %d, want 2\n%s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "exit status") {
+		t.Fatalf("dispatch printed the status as an error: %q", errb.String())
+	}
+	a, b := t.TempDir(), t.TempDir()
+	if code := dispatch(context.Background(), []string{"state", "diff", a + "/none", b + "/none"}, &out, &errb); code != 2 {
+		t.Fatalf("journey state diff of missing dirs: exit %d, want 2\n%s", code, errb.String())
+	}
+}

@@ -40,16 +40,12 @@ Subcommands:
 Run 'journey state <subcommand> -h' for its flags.
 `
 
-// runState is `journey state`. dispatch turns an error into exit status 1,
-// but `state diff` follows diff(1) (0 identical, 1 different, 2 trouble)
-// and usage errors are 2, so stateMain prints its own errors and runState
-// exits with its status.
-//
-// TODO: once dispatch honours an exit status carried by the error, return
-// one here instead of calling os.Exit.
+// runState is `journey state`. `state diff` follows diff(1) (0 identical,
+// 1 different, 2 trouble) and usage errors are 2, so stateMain prints its
+// own messages and runState hands dispatch just the status.
 func runState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if code := stateMain(ctx, args, stdout, stderr); code != 0 {
-		os.Exit(code)
+		return exitStatus(code)
 	}
 	return nil
 }

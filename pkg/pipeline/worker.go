@@ -106,7 +106,7 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 	runner.SetWatermark(sp.Watermark())
 	return &worker{
 		p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
-		disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, log, p.observer()),
+		disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
 		kafkaOffsets: map[string]int64{},
 	}, nil
 }
