@@ -137,10 +137,7 @@ func (in *instance) wire() error {
 	if err != nil {
 		return err
 	}
-	in.rdb = redis.NewClient(&redis.Options{
-		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-	})
+	in.rdb = redis.NewClient(cfg.RedisOptions())
 	snk, err := redissink.New(in.rdb, cfg.Sink())
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -112,11 +111,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 	}
 	// go-redis logs pool events through a process-wide logger; send them to zap.
 	redis.SetLogger(redisLogger{log.Sugar().Named("redis")})
-	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		// The dispatcher retries with its own backoff; don't stack go-redis's retries on top.
-		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-	})
+	rdb := redis.NewClient(cfg.RedisOptions())
 	defer rdb.Close()
 	snk, err := redissink.New(rdb, cfg.Sink())
 	if err != nil {

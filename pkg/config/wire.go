@@ -1,6 +1,9 @@
 package config
 
 import (
+	"time"
+
+	"github.com/redis/go-redis/v9"
 	"runtime/debug"
 
 	"go.uber.org/zap"
@@ -38,6 +41,15 @@ func (c *Config) Sink() redissink.Config {
 	return redissink.Config{
 		Prefix: c.Redis.Prefix, StreamMaxLen: c.Redis.StreamMaxLen,
 		ContextTTL: c.Redis.ContextTTL, DedupTTL: c.Redis.DedupTTL,
+	}
+}
+
+// RedisOptions are the Redis client's options for the sink. go-redis's own
+// retries are off: the outbox dispatcher retries with its own backoff.
+func (c *Config) RedisOptions() *redis.Options {
+	return &redis.Options{
+		Addr: c.Redis.Addr, Username: c.Redis.Username, Password: c.Redis.Password, DB: c.Redis.DB,
+		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 	}
 }
 

@@ -381,10 +381,7 @@ func wire(cfg config.Config, o Options, log *zap.Logger, store *state.Store, ms 
 	var snk sink.Sink = memsink.New() // receives nothing with --triggers off
 	closeSink := func() {}
 	if o.Triggers == TriggersShadow {
-		rdb := redis.NewClient(&redis.Options{
-			Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-			MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-		})
+		rdb := redis.NewClient(cfg.RedisOptions())
 		sc := cfg.Sink()
 		sc.Prefix = o.ShadowPrefix
 		if snk, err = redissink.New(rdb, sc); err != nil {

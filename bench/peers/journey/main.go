@@ -122,10 +122,7 @@ func serve(ctx context.Context, cfg config.Config, o options) error {
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-	})
+	rdb := redis.NewClient(cfg.RedisOptions())
 	defer rdb.Close()
 	snk, err := redissink.New(rdb, cfg.Sink())
 	if err != nil {
