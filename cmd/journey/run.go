@@ -23,7 +23,6 @@ import (
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/sink/redissink"
 	"github.com/journey-dev/journey/pkg/state"
-	"github.com/journey-dev/journey/processors"
 )
 
 // loadConfig parses the flags of a command that runs the pipeline and
@@ -97,11 +96,7 @@ func runRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 // which /metrics serves (journey dev also reads them for its live view).
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometheus.Registry) error {
 	cfg.TuneRuntime(os.Getenv)
-	procs, err := processors.Build(cfg.Processors, nil)
-	if err != nil {
-		return err
-	}
-	engine, err := journey.NewEngine(procs...)
+	engine, err := cfg.Engine()
 	if err != nil {
 		return err
 	}
@@ -157,7 +152,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 		return err
 	})
 	log.Info("journey running", zap.Strings("topics", cfg.Kafka.Topics), zap.String("group", cfg.Kafka.GroupID),
-		zap.String("state_dir", cfg.State.Dir), zap.Int("processors", len(procs)))
+		zap.String("state_dir", cfg.State.Dir), zap.Strings("processors", processorNames(engine)))
 	err = g.Wait()
 	if ctx.Err() != nil && err == nil {
 		log.Info("shut down cleanly")
@@ -170,4 +165,12 @@ type redisLogger struct{ l *zap.SugaredLogger }
 
 func (r redisLogger) Printf(_ context.Context, format string, args ...any) {
 	r.l.Debugf(format, args...)
+}
+
+func processorNames(e *journey.Engine) []string {
+	var names []string
+	for _, p := range e.Processors() {
+		names = append(names, p.Name())
+	}
+	return names
 }

@@ -29,6 +29,9 @@ type Config struct {
 	Admin      Admin                `yaml:"admin"`
 	Log        Log                  `yaml:"log"`
 	Processors map[string]yaml.Node `yaml:"processors"`
+	// ProcessorsEnabled, when set, runs only these processors (in the
+	// registry's order); empty runs every processor.
+	ProcessorsEnabled []string `yaml:"processors_enabled"`
 }
 
 // Kafka is where events come from.
@@ -188,6 +191,7 @@ func vars() []envVar {
 		{"redis-addr", "Redis host:port (redis.addr)", func(c *Config, v string) error { c.Redis.Addr = v; return nil }},
 		{"redis-password", "Redis password (redis.password); prefer the environment variable", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
 		{"redis-prefix", "prefix of every Redis key (redis.prefix)", func(c *Config, v string) error { c.Redis.Prefix = v; return nil }},
+		{"processors", "run only these processors, comma-separated (processors_enabled); default all", func(c *Config, v string) error { c.ProcessorsEnabled = list(v); return nil }},
 		{"state-dir", "Pebble state directory (state.dir)", func(c *Config, v string) error { c.State.Dir = v; return nil }},
 		{"admin-addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables (admin.addr)", func(c *Config, v string) error { c.Admin.Addr = v; return nil }},
 		{"log-level", "debug, info, warn or error (log.level)", func(c *Config, v string) error { c.Log.Level = v; return nil }},

@@ -105,3 +105,30 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 		t.Fatalf("precedence: %+v %+v", c.Kafka, c.State)
 	}
 }
+
+// processors_enabled (and --processors) select processors; an unknown
+// name is refused by name.
+func TestProcessorsEnabled(t *testing.T) {
+	c := Default()
+	e, err := c.Engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := len(e.Processors())
+	c.ProcessorsEnabled = []string{"interest", "profile"}
+	if e, err = c.Engine(); err != nil || len(e.Processors()) != 2 || all <= 2 {
+		t.Fatalf("enabled interest,profile: %v processors (of %d), err %v", e, all, err)
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	apply := Flags(fs)
+	if err := fs.Parse([]string{"--processors", "nope"}); err != nil {
+		t.Fatal(err)
+	}
+	c = Default()
+	if err := apply(&c, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Engine(); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("--processors nope: err %v, want one naming it", err)
+	}
+}

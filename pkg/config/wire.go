@@ -3,8 +3,12 @@ package config
 import (
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors"
+
 	"runtime/debug"
+
+	"github.com/redis/go-redis/v9"
 
 	"go.uber.org/zap"
 
@@ -18,6 +22,20 @@ import (
 // The methods below are the one mapping from a validated Config to the
 // packages' own configurations, so `journey run` and every other command
 // or tool that runs the pipeline wire it the same way.
+
+// Engine builds the configured processors (every processor, or those of
+// processors_enabled) into a fold engine.
+func (c *Config) Engine() (*journey.Engine, error) {
+	var enabled []string
+	if len(c.ProcessorsEnabled) > 0 {
+		enabled = c.ProcessorsEnabled
+	}
+	procs, err := processors.Build(c.Processors, enabled)
+	if err != nil {
+		return nil, err
+	}
+	return journey.NewEngine(procs...)
+}
 
 // Decoder is the ingest configuration.
 func (c *Config) Decoder() ingest.Config {

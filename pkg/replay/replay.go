@@ -25,14 +25,12 @@ import (
 
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/ingest"
-	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/sink"
 	"github.com/journey-dev/journey/pkg/sink/memsink"
 	"github.com/journey-dev/journey/pkg/sink/redissink"
 	"github.com/journey-dev/journey/pkg/state"
-	"github.com/journey-dev/journey/processors"
 )
 
 // Trigger modes.
@@ -366,11 +364,10 @@ func parsePosition(item string) (topic string, partition int, offset int64, err 
 // differences: no consumer group, large batches, no fsync per batch, no
 // dead letters written again, and output off or under the shadow prefix.
 func wire(cfg config.Config, o Options, log *zap.Logger, store *state.Store, ms *metrics.Set) (*pipeline.Pipeline, func(), error) {
-	procs, err := processors.Build(cfg.Processors, o.Processors)
-	if err != nil {
-		return nil, nil, err
+	if o.Processors != nil {
+		cfg.ProcessorsEnabled = o.Processors
 	}
-	engine, err := journey.NewEngine(procs...)
+	engine, err := cfg.Engine()
 	if err != nil {
 		return nil, nil, err
 	}
