@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/journey-dev/journey/bench/internal/promsum"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
@@ -240,39 +241,8 @@ func (in *instance) close() {
 	_ = os.RemoveAll(in.dir)
 }
 
-// metric sums every series of a counter, or the count/sum of a histogram
-// (name_count, name_sum).
-func (in *instance) metric(name string) (float64, error) {
-	mfs, err := in.reg.Gather()
-	if err != nil {
-		return 0, err
-	}
-	base, part := name, ""
-	if b, ok := strings.CutSuffix(name, "_count"); ok {
-		base, part = b, "count"
-	} else if b, ok := strings.CutSuffix(name, "_sum"); ok {
-		base, part = b, "sum"
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != base {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch c, g, h := m.GetCounter(), m.GetGauge(), m.GetHistogram(); {
-			case c != nil:
-				sum += c.GetValue()
-			case g != nil:
-				sum += g.GetValue()
-			case h != nil && part == "count":
-				sum += float64(h.GetSampleCount())
-			case h != nil && part == "sum":
-				sum += h.GetSampleSum()
-			}
-		}
-	}
-	return sum, nil
-}
+// metric sums a metric of the instance's registry (promsum.Sum).
+func (in *instance) metric(name string) (float64, error) { return promsum.Sum(in.reg, name) }
 
 // runJourney times one journey pass over the whole topic with a fresh
 // group, state directory and Redis prefix, then checks the work: every

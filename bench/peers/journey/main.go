@@ -32,6 +32,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/journey-dev/journey/bench/internal/promsum"
 	"github.com/journey-dev/journey/bench/peers/progress"
 	"github.com/journey-dev/journey/bench/peers/workload"
 	"github.com/journey-dev/journey/pkg/config"
@@ -41,7 +42,6 @@ import (
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/sink/redissink"
 	"github.com/journey-dev/journey/pkg/state"
-	"github.com/journey-dev/journey/processors"
 	"github.com/journey-dev/journey/processors/interest"
 	"github.com/journey-dev/journey/processors/profile"
 )
@@ -110,11 +110,8 @@ func serve(ctx context.Context, cfg config.Config, o options) error {
 	}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), level))
 	defer func() { _ = log.Sync() }()
-	procs, err := processors.Build(cfg.Processors, o.procs)
-	if err != nil {
-		return err
-	}
-	engine, err := journey.NewEngine(procs...)
+	cfg.ProcessorsEnabled = o.procs
+	engine, err := cfg.Engine()
 	if err != nil {
 		return err
 	}
@@ -162,7 +159,7 @@ func serve(ctx context.Context, cfg config.Config, o options) error {
 func watch(ctx context.Context, reg *prometheus.Registry, store *state.Store, topics []string, o options) error {
 	counter := progress.NewCounter(o.marks, os.Stdout)
 	for { // until the first record is read
-		if n, err := metric(reg, "journey_records_in_total"); err != nil {
+		if n, err := promsum.Sum(reg, "journey_records_in_total"); err != nil {
 			return err
 		} else if n > 0 {
 			break
@@ -301,7 +298,7 @@ func printStats(reg *prometheus.Registry) error {
 	for _, name := range []string{"journey_records_in_total", "journey_events_folded_total", "journey_events_duplicate_total",
 		"journey_dlq_total", "journey_sink_errors_total", "journey_triggers_emitted_total", "journey_batch_records_count",
 		"journey_batch_records_sum", "journey_batch_commit_seconds_sum"} {
-		v, err := metric(reg, name)
+		v, err := promsum.Sum(reg, name)
 		if err != nil {
 			return err
 		}
@@ -313,38 +310,4 @@ func printStats(reg *prometheus.Registry) error {
 	}
 	fmt.Printf("stats %s\n", b)
 	return nil
-}
-
-// metric sums every series of a counter or gauge, or the count or sum of a
-// histogram (name_count, name_sum).
-func metric(reg *prometheus.Registry, name string) (float64, error) {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0, err
-	}
-	base, part := name, ""
-	if b, ok := strings.CutSuffix(name, "_count"); ok {
-		base, part = b, "count"
-	} else if b, ok := strings.CutSuffix(name, "_sum"); ok {
-		base, part = b, "sum"
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != base {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch c, g, h := m.GetCounter(), m.GetGauge(), m.GetHistogram(); {
-			case c != nil:
-				sum += c.GetValue()
-			case g != nil:
-				sum += g.GetValue()
-			case h != nil && part == "count":
-				sum += float64(h.GetSampleCount())
-			case h != nil && part == "sum":
-				sum += h.GetSampleSum()
-			}
-		}
-	}
-	return sum, nil
 }
