@@ -36,6 +36,8 @@ Subcommands:
            the partition's watermark and input offsets
   diff     compare two state directories (exit 0 identical, 1 different, 2 trouble)
   promote  make a finished replay's state directory the live one
+  restore  rebuild a state directory from the changelog topic (a consistent
+           copy of a running group's state, or a pre-warmed disk)
 
 Run 'journey state <subcommand> -h' for its flags.
 `
@@ -80,6 +82,8 @@ func stateMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return status(stderr, "diff", err, exitUsage)
 	case "promote":
 		return status(stderr, "promote", statePromote(args[1:], stdout, stderr), exitFail)
+	case "restore":
+		return status(stderr, "restore", stateRestore(ctx, args[1:], stdout, stderr), exitFail)
 	}
 	fmt.Fprintf(stderr, "journey state: unknown subcommand %q\n\n", args[0])
 	fmt.Fprint(stderr, stateUsage)

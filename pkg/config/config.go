@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ type Config struct {
 	Batch      Batch                `yaml:"batch"`
 	Timers     Timers               `yaml:"timers"`
 	State      State                `yaml:"state"`
+	Changelog  Changelog            `yaml:"changelog"`
 	Redis      Redis                `yaml:"redis"`
 	Outbox     Outbox               `yaml:"outbox"`
 	Admin      Admin                `yaml:"admin"`
@@ -79,6 +81,38 @@ type State struct {
 	CustomerCache int `yaml:"customer_cache"`
 }
 
+// Changelog is the compacted topic that lets partitions move between
+// instances with their state.
+type Changelog struct {
+	// Enabled logs every group commit to the changelog topic (default
+	// true). Without it a partition's state lives only in one store.
+	Enabled bool `yaml:"enabled"`
+	// Topic defaults to "<kafka.group_id>.changelog".
+	Topic string `yaml:"topic"`
+	// Standbys is how many other instances keep a warm copy of each
+	// partition (capped at the group's size minus one).
+	Standbys int `yaml:"standbys"`
+	// Compression of the changelog record batches: none, gzip, snappy, lz4, zstd.
+	Compression string `yaml:"compression"`
+	// MaxBatchBytes bounds one group commit in the changelog.
+	MaxBatchBytes int `yaml:"max_batch_bytes"`
+	// StaleAfter: a local copy not updated for this long is restored from
+	// scratch (the topic keeps tombstones for twice this).
+	StaleAfter time.Duration `yaml:"stale_after"`
+}
+
+// ChangelogTopic is the changelog topic's name ("" when disabled).
+func (c *Config) ChangelogTopic() string {
+	switch {
+	case !c.Changelog.Enabled:
+		return ""
+	case c.Changelog.Topic != "":
+		return c.Changelog.Topic
+	default:
+		return c.Kafka.GroupID + ".changelog"
+	}
+}
+
 // Redis is where triggers go.
 type Redis struct {
 	Addr         string        `yaml:"addr"`
@@ -126,6 +160,9 @@ func Default() Config {
 		Batch:  Batch{MaxRecords: 2000, CommitInterval: time.Second},
 		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
 		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 512 << 20, CustomerCache: 100_000},
+		Changelog: Changelog{
+			Enabled: true, Compression: "lz4", MaxBatchBytes: 32 << 20, StaleAfter: 12 * time.Hour,
+		},
 		Redis: Redis{
 			Addr: "127.0.0.1:6379", Prefix: "journey:", StreamMaxLen: 100_000,
 			ContextTTL: 30 * 24 * time.Hour, DedupTTL: 7 * 24 * time.Hour,
@@ -192,6 +229,22 @@ func vars() []envVar {
 		{"redis-password", "Redis password (redis.password); prefer the environment variable", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
 		{"redis-prefix", "prefix of every Redis key (redis.prefix)", func(c *Config, v string) error { c.Redis.Prefix = v; return nil }},
 		{"processors", "run only these processors, comma-separated (processors_enabled); default all", func(c *Config, v string) error { c.ProcessorsEnabled = list(v); return nil }},
+		{"standbys", "warm standby copies of each partition on other instances (changelog.standbys)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("standbys: %q is not a number", v)
+			}
+			c.Changelog.Standbys = n
+			return nil
+		}},
+		{"changelog", "log state changes to the changelog topic: true or false (changelog.enabled)", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("changelog: %q is not true or false", v)
+			}
+			c.Changelog.Enabled = b
+			return nil
+		}},
 		{"state-dir", "Pebble state directory (state.dir)", func(c *Config, v string) error { c.State.Dir = v; return nil }},
 		{"admin-addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables (admin.addr)", func(c *Config, v string) error { c.Admin.Addr = v; return nil }},
 		{"log-level", "debug, info, warn or error (log.level)", func(c *Config, v string) error { c.Log.Level = v; return nil }},
@@ -280,6 +333,23 @@ func (c *Config) Validate() error {
 	}
 	if k.SessionTimeout < time.Second {
 		bad("kafka.session_timeout", "must be at least 1s")
+	}
+	if cl := &c.Changelog; cl.Enabled {
+		if t := c.ChangelogTopic(); seen[t] || t == k.DLQTopic {
+			bad("changelog.topic", "%q is also an input or dead-letter topic", t)
+		}
+		if cl.Standbys < 0 {
+			bad("changelog.standbys", "must not be negative")
+		}
+		if _, err := ParseCompression(cl.Compression); err != nil {
+			bad("changelog.compression", "%v", err)
+		}
+		if cl.MaxBatchBytes < 1<<20 {
+			bad("changelog.max_batch_bytes", "must be at least 1 MiB")
+		}
+		if cl.StaleAfter < time.Minute {
+			bad("changelog.stale_after", "must be at least 1m")
+		}
 	}
 	if c.Ingest.MaxBytes < 1 {
 		bad("ingest.max_bytes", "must be positive")

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/processors"
@@ -82,7 +85,37 @@ func (c *Config) Pipeline() pipeline.Config {
 		Dispatch: outbox.Config{MaxBatch: c.Outbox.MaxBatch},
 		Lateness: c.Timers.Lateness, IdleAdvance: c.Timers.IdleAdvance, LateEvents: c.Timers.LateEvents,
 		CustomerCache: c.State.CustomerCache,
+		Changelog:     c.changelog(),
 	}
+}
+
+func (c *Config) changelog() pipeline.ChangelogConfig {
+	topic := c.ChangelogTopic()
+	if topic == "" {
+		return pipeline.ChangelogConfig{}
+	}
+	comp, _ := ParseCompression(c.Changelog.Compression) // Validate checked it
+	return pipeline.ChangelogConfig{
+		Topic: topic, Standbys: c.Changelog.Standbys, Compression: comp,
+		MaxBatchBytes: c.Changelog.MaxBatchBytes, StaleAfter: c.Changelog.StaleAfter,
+	}
+}
+
+// ParseCompression maps a compression name to kafka-go's codec (0: none).
+func ParseCompression(name string) (kafka.Compression, error) {
+	switch name {
+	case "none":
+		return 0, nil
+	case "", "lz4":
+		return kafka.Lz4, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("%q is not none, gzip, snappy, lz4 or zstd", name)
 }
 
 // DefaultGCPercent is the Go garbage collector's target journey runs with

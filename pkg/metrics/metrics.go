@@ -35,6 +35,12 @@ type Set struct {
 	PartitionsOwned    prometheus.Gauge       //
 	BackpressureWait   *prometheus.CounterVec // partition; seconds paused on a full outbox
 	Rebalances         prometheus.Counter     //
+
+	ChangelogRecords *prometheus.CounterVec // partition; records produced to the changelog
+	ChangelogAppend  prometheus.Histogram   // seconds per changelog append (one per group commit)
+	RestoredRecords  *prometheus.CounterVec // partition, role (active|standby); changelog records applied
+	RestoreRemaining *prometheus.GaugeVec   // partition; records left to restore before the partition is ready
+	StandbysOwned    prometheus.Gauge       //
 }
 
 // New registers the metrics with reg.
@@ -69,10 +75,19 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Input partitions this instance currently processes."}),
 		Rebalances: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "generations_total",
 			Help: "Consumer-group generations joined."}),
+		ChangelogRecords: f("changelog_records_total", "Records produced to the changelog topic.", "partition"),
+		ChangelogAppend: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "changelog_append_seconds",
+			Help: "Time to append one group commit to the changelog (acks=all).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		RestoredRecords: f("changelog_restored_records_total", "Changelog records applied to the local state (role: active restore or standby).", "partition", "role"),
+		RestoreRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "changelog_restore_remaining_records",
+			Help: "Changelog records a restoring partition still has to apply."}, []string{"partition"}),
+		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
+			Help: "Partitions this instance keeps warm as a standby."}),
 	}
 	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink,
-		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances} {
+		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
+		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -108,6 +108,10 @@ type Config struct {
 	// CustomerCache is how many customers stay decoded between batches,
 	// shared evenly by the partitions this instance owns (0: none).
 	CustomerCache int
+	// Changelog, when its Topic is set, logs every group commit to a
+	// compacted topic so partitions can move between instances with their
+	// state (Run only; Replay writes its own store and never logs).
+	Changelog ChangelogConfig
 }
 
 // Late-event policies.
@@ -156,6 +160,10 @@ func (c *Config) Validate() error {
 		return errors.New("kafka.dlq_topic: required")
 	case slices.Contains(c.Topics, c.DLQTopic):
 		return fmt.Errorf("kafka.dlq_topic: %q is also an input topic", c.DLQTopic)
+	case c.Changelog.Topic != "" && (slices.Contains(c.Topics, c.Changelog.Topic) || c.Changelog.Topic == c.DLQTopic):
+		return fmt.Errorf("changelog.topic: %q is also an input or dead-letter topic", c.Changelog.Topic)
+	case c.Changelog.Standbys < 0:
+		return errors.New("changelog.standbys: must not be negative")
 	}
 	switch c.StartOffset {
 	case "", StartEarliest, StartLatest, StartCommitted:
@@ -185,9 +193,13 @@ type Pipeline struct {
 	dlq     *kafka.Writer
 	dialer  *kafka.Dialer
 
+	clog *changelog // nil: no changelog
+
 	mu         sync.Mutex
 	joined     bool
-	partitions map[int]string // partition -> "restoring" | "ready"
+	partitions map[int]PartitionStatus
+	standbys   map[int]PartitionStatus
+	owned      []int // active partitions of the current (or last) generation
 }
 
 // New wires a pipeline. It does no I/O; Run checks the topics.
@@ -201,8 +213,13 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 		return nil, errors.New("pipeline: nil metrics")
 	}
 	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: false}
+	var clog *changelog
+	if cfg.Changelog.Topic != "" {
+		clog = newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
+	}
 	return &Pipeline{
-		cfg: cfg, log: log, store: store, dec: dec, engine: engine, sink: s, metrics: m, dialer: dialer,
+		clog: clog,
+		cfg:  cfg, log: log, store: store, dec: dec, engine: engine, sink: s, metrics: m, dialer: dialer,
 		dlq: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Brokers...),
 			Topic:        cfg.DLQTopic,
@@ -213,24 +230,44 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 			MaxAttempts:  3,
 			Transport:    &kafka.Transport{MetadataTTL: 5 * time.Second},
 		},
-		partitions: map[int]string{},
+		partitions: map[int]PartitionStatus{},
+		standbys:   map[int]PartitionStatus{},
 	}, nil
 }
 
 // Status is what /readyz reports.
 type Status struct {
-	Joined     bool           `json:"joined"`
-	Partitions map[int]string `json:"partitions"`
+	Joined     bool                    `json:"joined"`
+	Partitions map[int]PartitionStatus `json:"partitions"`
+	Standbys   map[int]PartitionStatus `json:"standbys,omitempty"`
 }
 
+// PartitionStatus is one partition's state on this instance.
+type PartitionStatus struct {
+	// State is "restoring" (applying the changelog), "ready" (processing)
+	// or, for a standby, "standby".
+	State string `json:"state"`
+	// Restored counts the changelog records applied since the partition
+	// was assigned; Remaining those left before it is ready.
+	Restored  int64 `json:"restored"`
+	Remaining int64 `json:"remaining"`
+}
+
+// Partition states.
+const (
+	StateRestoring = "restoring"
+	StateReady     = "ready"
+	StateStandby   = "standby"
+)
+
 // Ready reports whether the instance has joined the group and opened every
-// partition it was assigned.
+// partition it was assigned (standbys do not count).
 func (s Status) Ready() bool {
 	if !s.Joined {
 		return false
 	}
 	for _, st := range s.Partitions {
-		if st != "ready" {
+		if st.State != StateReady {
 			return false
 		}
 	}
@@ -241,17 +278,32 @@ func (s Status) Ready() bool {
 func (p *Pipeline) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Status{Joined: p.joined, Partitions: maps.Clone(p.partitions)}
+	return Status{Joined: p.joined, Partitions: maps.Clone(p.partitions), Standbys: maps.Clone(p.standbys)}
 }
 
-func (p *Pipeline) setPartition(id int, st string) {
+// setPartition updates an active partition's status (nil removes it).
+func (p *Pipeline) setPartition(id int, f func(*PartitionStatus)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if st == "" {
+	if f == nil {
 		delete(p.partitions, id)
-	} else {
-		p.partitions[id] = st
+		return
 	}
+	st := p.partitions[id]
+	f(&st)
+	p.partitions[id] = st
+}
+
+func (p *Pipeline) setStandby(id int, f func(*PartitionStatus)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f == nil {
+		delete(p.standbys, id)
+		return
+	}
+	st := p.standbys[id]
+	f(&st)
+	p.standbys[id] = st
 }
 
 // Run consumes until ctx is done (returning nil after a clean shutdown) or
@@ -268,12 +320,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	topics := p.cfg.Topics
+	changelogTopic := ""
+	if p.clog != nil {
+		if err := p.clog.ensure(ctx, n); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		// Standby tasks are assigned as changelog partitions (kafka-go's
+		// SyncGroup carries no assignment user data), so the group
+		// subscribes to the changelog too; it never commits offsets there.
+		changelogTopic = p.clog.cfg.Topic
+		topics = append(slices.Clone(topics), changelogTopic)
+	}
+	balancer := &StateBalancer{Inputs: p.cfg.Topics, Changelog: changelogTopic, Local: p.memberState}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.GroupID,
 		Brokers:           p.cfg.Brokers,
 		Dialer:            p.dialer,
-		Topics:            p.cfg.Topics,
-		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		Topics:            topics,
+		GroupBalancers:    []kafka.GroupBalancer{balancer},
 		HeartbeatInterval: p.cfg.SessionTimeout / 5,
 		SessionTimeout:    p.cfg.SessionTimeout,
 		RebalanceTimeout:  30 * time.Second,
@@ -317,8 +385,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		p.metrics.Rebalances.Inc()
 		assigned := map[int]map[string]int64{} // partition -> topic -> committed offset
+		var standbys []int
 		for topic, as := range gen.Assignments {
 			for _, a := range as {
+				if topic == changelogTopic {
+					standbys = append(standbys, a.ID)
+					continue
+				}
 				if assigned[a.ID] == nil {
 					assigned[a.ID] = map[string]int64{}
 				}
@@ -326,33 +399,153 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		}
 		ids := slices.Sorted(maps.Keys(assigned))
-		p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID), zap.Ints("partitions", ids))
+		slices.Sort(standbys)
+		p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID),
+			zap.Ints("partitions", ids), zap.Ints("standbys", standbys))
 		p.mu.Lock()
 		p.joined = true
-		p.partitions = map[int]string{}
+		p.owned = ids
+		p.partitions = map[int]PartitionStatus{}
 		for _, id := range ids {
-			p.partitions[id] = "restoring"
+			p.partitions[id] = PartitionStatus{State: StateRestoring}
+		}
+		p.standbys = map[int]PartitionStatus{}
+		for _, id := range standbys {
+			p.standbys[id] = PartitionStatus{State: StateStandby}
 		}
 		p.mu.Unlock()
 		p.metrics.PartitionsOwned.Set(float64(len(ids)))
+		p.metrics.StandbysOwned.Set(float64(len(standbys)))
+		report := func(id int, err error) {
+			p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
+			select {
+			case fatal <- fmt.Errorf("partition %d: %w", id, err):
+			default:
+			}
+		}
 		for _, id := range ids {
 			committed := assigned[id]
 			gen.Start(func(genCtx context.Context) {
-				w, err := p.newWorker(id, gen, committed, len(ids))
+				defer p.setPartition(id, nil)
+				octx, cancel := either(ctx, genCtx)
+				err := p.openPartition(octx, id)
+				cancel()
+				if errors.Is(err, errStopped) {
+					return
+				}
+				var w *worker
+				if err == nil {
+					w, err = p.newWorker(id, gen, committed, len(ids))
+				}
 				if err == nil {
 					err = w.run(ctx, genCtx)
 				}
-				p.setPartition(id, "")
 				if err != nil {
-					p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
-					select {
-					case fatal <- fmt.Errorf("partition %d: %w", id, err):
-					default:
-					}
+					report(id, err)
+				}
+			})
+		}
+		for _, id := range standbys {
+			gen.Start(func(genCtx context.Context) {
+				defer p.setStandby(id, nil)
+				octx, cancel := either(ctx, genCtx)
+				defer cancel()
+				if err := p.runStandby(octx, id); err != nil && !errors.Is(err, errStopped) && octx.Err() == nil {
+					// A standby is an optimisation: log, do not stop the instance.
+					p.log.Warn("standby stopped", zap.Int("partition", id), zap.Error(err))
 				}
 			})
 		}
 	}
+}
+
+// either returns a context that ends when a or b does.
+func either(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// memberState is what this instance advertises when it joins the group:
+// the partitions it processed in the last generation and the changelog
+// position of every local copy it holds.
+func (p *Pipeline) memberState() MemberState {
+	p.mu.Lock()
+	owned := slices.Clone(p.owned)
+	p.mu.Unlock()
+	ms := MemberState{Owned: owned}
+	if p.clog == nil {
+		return ms
+	}
+	ms.Standbys = p.clog.cfg.Standbys
+	offs, err := p.store.LogPositions()
+	if err != nil {
+		p.log.Warn("reading local changelog positions; advertising none", zap.Error(err))
+		return ms
+	}
+	ms.Offsets = offs
+	return ms
+}
+
+// openPartition makes the local copy of partition id current before its
+// worker starts: a republish when the store holds state no changelog
+// position covers, otherwise a restore of the changelog's tail (nothing
+// when this instance wrote it last).
+func (p *Pipeline) openPartition(ctx context.Context, id int) error {
+	if p.clog == nil {
+		return nil
+	}
+	sp, err := p.store.Partition(id)
+	if err != nil {
+		return err
+	}
+	sp.EnableLog()
+	unlogged, err := sp.HasUnloggedState()
+	if err != nil {
+		return err
+	}
+	if unlogged {
+		if err := p.clog.republish(ctx, sp); err != nil {
+			return fmt.Errorf("republish to the changelog: %w", err)
+		}
+		return sp.ReloadIfStale()
+	}
+	_, err = p.clog.restore(ctx, sp, roleActive, false, func(restored, remaining int64) {
+		p.setPartition(id, func(st *PartitionStatus) { st.Restored, st.Remaining = restored, remaining })
+	})
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return errStopped
+	}
+	if rep, err := sp.Republishing(); err != nil || rep {
+		if err == nil {
+			err = fmt.Errorf("changelog.topic: partition %d's changelog ends inside an unfinished republish by another instance "+
+				"(its store holds the state no changelog has): restart that instance so it finishes", id)
+		}
+		return err
+	}
+	return sp.ReloadIfStale()
+}
+
+// runStandby keeps the local copy of partition id warm by applying its
+// changelog until the generation ends.
+func (p *Pipeline) runStandby(ctx context.Context, id int) error {
+	sp, err := p.store.Partition(id)
+	if err != nil {
+		return err
+	}
+	if unlogged, err := sp.HasUnloggedState(); err != nil || unlogged {
+		if err == nil {
+			p.log.Warn("not a standby for a partition whose local state is not logged", zap.Int("partition", id))
+		}
+		return err
+	}
+	_, err = p.clog.restore(ctx, sp, roleStandby, true, func(restored, remaining int64) {
+		p.setStandby(id, func(st *PartitionStatus) { st.Restored, st.Remaining = restored, remaining })
+	})
+	return err
 }
 
 func (p *Pipeline) fatalOr(fatal chan error, err error) error {

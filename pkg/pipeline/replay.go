@@ -32,6 +32,7 @@ type ReplayPlan struct {
 // with the same store resumes there), or the first fatal error.
 func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 	defer p.dlq.Close()
+	p.clog = nil // a replay writes its own store, which the live changelog must not see
 	n, err := p.checkTopics(ctx)
 	if err != nil {
 		return err
@@ -53,7 +54,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 	p.mu.Lock()
 	p.joined = true
 	for id := range ids {
-		p.partitions[id] = "restoring"
+		p.partitions[id] = PartitionStatus{State: StateRestoring}
 	}
 	p.mu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
@@ -73,7 +74,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 			}
 		}
 		g.Go(func() error {
-			defer p.setPartition(id, "")
+			defer p.setPartition(id, nil)
 			w, err := p.newWorker(id, nil, nil, len(ids))
 			if err != nil {
 				return fmt.Errorf("partition %d: %w", id, err)

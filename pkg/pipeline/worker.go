@@ -210,10 +210,15 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			w.log.Warn("outbox not fully delivered at handoff; the next owner delivers it", zap.Error(err),
 				zap.Int64("outbox_depth", w.sp.OutboxDepth()))
 		}
+		// Log the handoff's deliveries so the next owner does not deliver
+		// them again (it would be harmless: Redis drops a known trigger id).
+		if err := w.logDeliveries(fctx); err != nil {
+			w.log.Warn("delivered outbox entries not logged at handoff; the next owner re-delivers them", zap.Error(err))
+		}
 		w.commitKafka(true)
 	}()
 	w.commitKafka(true)
-	w.p.setPartition(w.id, "ready")
+	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State = StateReady })
 
 	// In live mode an idle partition's watermark follows the wall clock,
 	// so absence timers fire without waiting for more traffic.
@@ -237,13 +242,23 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		case err := <-dispDone:
 			return fmt.Errorf("outbox dispatcher: %w", err)
 		case <-idle:
-			if err := w.tick(time.Now()); err != nil {
+			if err := w.tick(stopCtx, time.Now()); err != nil {
+				if errors.Is(err, errStopped) {
+					return nil
+				}
 				return err
 			}
 			continue
 		case <-commitTick.C:
-			// A quiet partition still publishes its last position.
+			// A quiet partition still publishes its last position, and
+			// logs the deliveries its dispatcher made.
 			w.commitKafka(false)
+			if err := w.logDeliveries(stopCtx); err != nil {
+				if errors.Is(err, errStopped) {
+					return nil
+				}
+				return err
+			}
 			continue
 		case m := <-msgs:
 			batch = append(batch, m)
@@ -466,7 +481,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	if len(msgs) > 0 {
 		lastTime = msgs[len(msgs)-1].Time
 	}
-	if err := tx.commit(lastTime); err != nil {
+	if err := tx.commit(ctx, lastTime); err != nil {
 		return err
 	}
 	p.metrics.BatchSize.Observe(float64(len(msgs)))
@@ -481,7 +496,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 
 // tick advances an idle partition's watermark with the wall clock (live
 // mode), firing the timers that makes due, and commits what they produced.
-func (w *worker) tick(now time.Time) error {
+func (w *worker) tick(ctx context.Context, now time.Time) error {
 	to := now.Add(-w.p.cfg.IdleAdvance - w.p.cfg.Lateness)
 	if !to.After(w.runner.Watermark()) {
 		return nil
@@ -495,7 +510,19 @@ func (w *worker) tick(now time.Time) error {
 	if err := tx.emit(&w.out, time.Time{}); err != nil {
 		return err
 	}
-	return tx.commit(time.Time{})
+	return tx.commit(ctx, time.Time{})
+}
+
+// logDeliveries appends to the changelog the deletions of the outbox
+// entries delivered since the last group commit, when the partition is
+// quiet (a busy partition logs them with its next commit).
+func (w *worker) logDeliveries(ctx context.Context) error {
+	if w.p.clog == nil || w.sp.HeadSeq() <= w.sp.OutboxLogged() {
+		return nil
+	}
+	tx := w.begin()
+	defer tx.abortUnlessCommitted()
+	return tx.commit(ctx, time.Time{})
 }
 
 // tx is one group commit in progress: the Pebble batch, with the runner's
@@ -547,7 +574,7 @@ func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
 
 // commit writes the changed states, the customers' new context, the
 // watermark and the batch.
-func (t *tx) commit(recordTime time.Time) error {
+func (t *tx) commit(ctx context.Context, recordTime time.Time) error {
 	w := t.w
 	p := w.p
 	procs := p.engine.Processors()
@@ -574,6 +601,21 @@ func (t *tx) commit(recordTime time.Time) error {
 	}
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
 		t.b.SetWatermark(wm)
+	}
+	if p.clog != nil {
+		// The changelog first (one record batch, all or nothing), then the
+		// local commit with the changelog position it reached: the local
+		// copy is never ahead of the log. DESIGN.md, "Scale-out".
+		t.b.LogOutboxDeletes()
+		recs, err := t.b.LogRecords()
+		if err != nil {
+			return err
+		}
+		next, err := p.clog.append(ctx, w.id, recs)
+		if err != nil {
+			return err
+		}
+		t.b.SetLogPosition(next)
 	}
 	start := time.Now()
 	if err := t.b.Commit(); err != nil {

@@ -24,13 +24,18 @@ type Batch struct {
 	seen      []seenID
 	watermark time.Time
 	wmSet     bool
+
+	sealed     bool
+	extra      []LogRecord // changelog-only records (LogOnly, LogOutboxDeletes)
+	loggedHead uint64      // applied to p on commit
 }
 
 // NewBatch starts a batch. Only the partition's worker goroutine may use it.
 func (p *Partition) NewBatch() *Batch {
 	// Sized like the last batch: a batch of a few MB otherwise grows by
 	// copying itself several times.
-	return &Batch{p: p, b: p.s.db.NewIndexedBatchWithSize(p.lastBatchLen), seq: p.nextSeq, maxBucket: p.maxBucket, nextDue: p.nextDue}
+	return &Batch{p: p, b: p.s.db.NewIndexedBatchWithSize(p.lastBatchLen), seq: p.nextSeq, maxBucket: p.maxBucket,
+		nextDue: p.nextDue, loggedHead: p.loggedHead}
 }
 
 // PutState writes a customer's state for a processor, tagged with version.
@@ -91,26 +96,63 @@ func (b *Batch) SetOffset(topic string, next int64) {
 // Len is the batch's size in bytes.
 func (b *Batch) Len() int { return b.b.Len() }
 
+// seal adds the writes Commit makes on its own (next seq, expired dedup
+// buckets, watermark). It runs once; later writes are not expected.
+func (b *Batch) seal() error {
+	if b.sealed {
+		return nil
+	}
+	b.sealed = true
+	p := b.p
+	if b.appended > 0 {
+		_ = b.b.Set(metaKey(p.id, "seq"), binary.BigEndian.AppendUint64(nil, b.seq), nil)
+	}
+	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
+		if err := b.expireDedup(); err != nil {
+			return err
+		}
+	}
+	if b.wmSet {
+		_ = b.b.Set(metaKey(p.id, "wm"), binary.BigEndian.AppendUint64(nil, timeKey(b.watermark)), nil)
+	}
+	return nil
+}
+
+// expireDedup drops the dedup buckets older than two windows before the
+// newest: one range deletion, or (logged partitions) a deletion per key,
+// which a compacted changelog can express.
+func (b *Batch) expireDedup() error {
+	p := b.p
+	lo, hi := dedupBucketPrefix(p.id, 0), dedupBucketPrefix(p.id, b.maxBucket-2)
+	if !p.logged {
+		return b.b.DeleteRange(lo, hi, nil)
+	}
+	if p.maxBucket >= 2 {
+		lo = dedupBucketPrefix(p.id, p.maxBucket-2) // below it: expired before
+	}
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		_ = b.b.Delete(it.Key(), nil)
+	}
+	return it.Error()
+}
+
 // Commit applies the batch atomically (waiting for fsync when the store
 // syncs) and releases it. Dedup buckets older than two windows before the
 // newest one are dropped in the same batch.
 func (b *Batch) Commit() error {
 	defer b.b.Close()
 	p := b.p
-	if b.appended > 0 {
-		_ = b.b.Set(metaKey(p.id, "seq"), binary.BigEndian.AppendUint64(nil, b.seq), nil)
-	}
-	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
-		if err := b.b.DeleteRange(dedupBucketPrefix(p.id, 0), dedupBucketPrefix(p.id, b.maxBucket-2), nil); err != nil {
-			return err
-		}
+	if err := b.seal(); err != nil {
+		return err
 	}
 	opts := pebble.NoSync
 	if p.s.opts.Sync {
 		opts = pebble.Sync
-	}
-	if b.wmSet {
-		_ = b.b.Set(metaKey(p.id, "wm"), binary.BigEndian.AppendUint64(nil, timeKey(b.watermark)), nil)
 	}
 	// The depth counts the new entries before they are visible: whoever
 	// sees this batch's offsets (a reader waiting for "all committed and
@@ -133,6 +175,7 @@ func (b *Batch) Commit() error {
 	if b.wmSet {
 		p.watermark = b.watermark
 	}
+	p.loggedHead = b.loggedHead
 	return nil
 }
 

@@ -152,6 +152,9 @@ type Partition struct {
 	dedup        dedupIndex    // hashes of the event ids in the dedup window (worker only)
 	depth        atomic.Int64  // outbox entries not yet deleted
 	headSeq      atomic.Uint64 // lowest seq possibly still in the outbox
+	logged       bool          // writes go to a changelog (EnableLog)
+	loggedHead   uint64        // outbox deletions below it are logged (worker only)
+	stale        atomic.Bool   // restored records were applied since load (Reload)
 }
 
 // ID is the partition number.
@@ -199,7 +202,21 @@ func (p *Partition) load() error {
 		p.headSeq.Store(p.nextSeq)
 	}
 	p.depth.Store(n)
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	// Outbox deletions below the logged head are in the changelog; without
+	// one recorded, nothing below the current head was ever logged as an
+	// entry (a store that ran without the changelog).
+	lh, found, err := p.getUint64Found(metaKey(p.id, metaLoggedHead))
+	if err != nil {
+		return err
+	}
+	if !found {
+		lh = p.headSeq.Load()
+	}
+	p.loggedHead = lh
+	return nil
 }
 
 // noTimer is nextDue when no timer is armed.
@@ -560,4 +577,19 @@ func maxU64(a, b uint64) uint64 {
 		return a
 	}
 	return b
+}
+
+func (p *Partition) getUint64Found(k []byte) (uint64, bool, error) {
+	v, closer, err := p.s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("state: value of %q is %d bytes, want 8", k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), true, nil
 }

@@ -1,0 +1,573 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/journey-dev/journey/pkg/metrics"
+	"github.com/journey-dev/journey/pkg/state"
+)
+
+// ChangelogConfig configures the changelog topic that lets partitions move
+// between instances with their state (DESIGN.md, "Scale-out").
+type ChangelogConfig struct {
+	// Topic is the compacted changelog topic; "" runs without one (a
+	// partition's state then lives only in this instance's store).
+	Topic string
+	// Standbys is how many other instances keep a warm copy of each
+	// partition (capped at the group's size minus one).
+	Standbys int
+	// Compression of the produced record batches (0: none; journey run's
+	// configuration defaults to lz4).
+	Compression kafka.Compression
+	// MaxBatchBytes bounds one group commit's changelog batch (default 32
+	// MiB); the topic is created with max.message.bytes above it.
+	MaxBatchBytes int
+	// StaleAfter: a local copy whose position was last written longer ago
+	// than this is restored from scratch, because the topic may have
+	// dropped tombstones it never saw (delete.retention.ms, which journey
+	// sets to twice this when it creates the topic). Default 12h.
+	StaleAfter time.Duration
+	// RestoreBatchBytes bounds one Pebble batch of restored records
+	// (default 8 MiB).
+	RestoreBatchBytes int
+}
+
+func (c *ChangelogConfig) setDefaults() {
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 32 << 20
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = 12 * time.Hour
+	}
+	if c.RestoreBatchBytes <= 0 {
+		c.RestoreBatchBytes = 8 << 20
+	}
+}
+
+// opSet tags a changelog value that sets its key; a null value (Kafka's
+// tombstone, which compaction understands) deletes it.
+const opSet byte = 'S'
+
+// Restore roles, as the metrics and the status report them.
+const (
+	roleActive  = "active"
+	roleStandby = "standby"
+)
+
+// changelog produces a partition's group commits and restores partitions.
+type changelog struct {
+	cfg     ChangelogConfig
+	brokers []string
+	dialer  *kafka.Dialer
+	client  *kafka.Client
+	log     *zap.Logger
+	m       *metrics.Set
+}
+
+func newChangelog(cfg ChangelogConfig, brokers []string, dialer *kafka.Dialer, log *zap.Logger, m *metrics.Set) *changelog {
+	cfg.setDefaults()
+	return &changelog{
+		cfg: cfg, brokers: brokers, dialer: dialer, log: log, m: m,
+		client: &kafka.Client{
+			Addr:      kafka.TCP(brokers...),
+			Timeout:   30 * time.Second,
+			Transport: &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second},
+		},
+	}
+}
+
+// ensure creates the changelog topic (compacted, one partition per input
+// partition) or checks the existing one.
+func (c *changelog) ensure(ctx context.Context, partitions int) error {
+	conn, err := c.dialer.DialContext(ctx, "tcp", c.brokers[0])
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	topic := c.cfg.Topic
+	if parts, err := conn.ReadPartitions(topic); err == nil && len(parts) > 0 {
+		if len(parts) != partitions {
+			return fmt.Errorf("changelog.topic: %q has %d partitions and the input topics %d: a changelog must be co-partitioned with the input",
+				topic, len(parts), partitions)
+		}
+		return c.checkCompacted(ctx)
+	}
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("pipeline: find controller: %w", err)
+	}
+	cc, err := c.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	err = cc.CreateTopics(kafka.TopicConfig{
+		Topic: topic, NumPartitions: partitions, ReplicationFactor: -1,
+		ConfigEntries: []kafka.ConfigEntry{
+			{ConfigName: "cleanup.policy", ConfigValue: "compact"},
+			{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(c.cfg.MaxBatchBytes + 1<<20)},
+			{ConfigName: "delete.retention.ms", ConfigValue: strconv.FormatInt((2 * c.cfg.StaleAfter).Milliseconds(), 10)},
+			{ConfigName: "segment.bytes", ConfigValue: strconv.Itoa(128 << 20)},
+		},
+	})
+	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("changelog.topic: create %q: %w", topic, err)
+	}
+	c.log.Info("created changelog topic", zap.String("topic", topic), zap.Int("partitions", partitions))
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if parts, err := conn.ReadPartitions(topic); err == nil && len(parts) == partitions && parts[0].Leader.Host != "" {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// checkCompacted refuses a changelog topic that deletes old records: a
+// partition restored from it would silently lose state.
+func (c *changelog) checkCompacted(ctx context.Context) error {
+	res, err := c.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
+		Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: c.cfg.Topic, ConfigNames: []string{"cleanup.policy"},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("changelog.topic: describe %q: %w", c.cfg.Topic, err)
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return fmt.Errorf("changelog.topic: describe %q: %w", c.cfg.Topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "cleanup.policy" && !slices.Contains(strings.Split(e.ConfigValue, ","), "compact") {
+				return fmt.Errorf("changelog.topic: %q has cleanup.policy=%s; a changelog must be compacted (cleanup.policy=compact)",
+					c.cfg.Topic, e.ConfigValue)
+			}
+		}
+	}
+	return nil
+}
+
+// append produces one group commit's records to the partition's changelog
+// as ONE record batch in one produce request, which Kafka appends all or
+// nothing, and returns the offset after it. A failure is retried with the
+// identical batch (applying a batch twice in a row equals applying it once)
+// until it is acknowledged or ctx ends (errStopped: the batch must then be
+// abandoned, and whoever opens the partition next restores whatever of it
+// reached the log).
+func (c *changelog) append(ctx context.Context, partition int, recs []state.LogRecord) (int64, error) {
+	if len(recs) == 0 {
+		return 0, errors.New("changelog: empty append")
+	}
+	size := 0
+	for _, r := range recs {
+		size += len(r.Key) + len(r.Value) + 1
+	}
+	if size > c.cfg.MaxBatchBytes {
+		return 0, fmt.Errorf("changelog: a group commit of partition %d is %d bytes, over changelog.max_batch_bytes (%d): lower batch.max_records",
+			partition, size, c.cfg.MaxBatchBytes)
+	}
+	buf := make([]byte, 0, size)
+	vals := make([][]byte, len(recs)) // nil: tombstone
+	for i, r := range recs {
+		if !r.Delete {
+			start := len(buf)
+			buf = append(append(buf, opSet), r.Value...)
+			vals[i] = buf[start:len(buf):len(buf)]
+		}
+	}
+	krecs := make([]kafka.Record, len(recs))
+	backoff := 50 * time.Millisecond
+	for {
+		// A kafka.Bytes is read once: every attempt gets fresh ones.
+		for i := range recs {
+			krecs[i] = kafka.Record{Key: kafka.NewBytes(recs[i].Key), Value: kafka.NewBytes(vals[i])}
+		}
+		start := time.Now()
+		actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := c.client.Produce(actx, &kafka.ProduceRequest{
+			Topic: c.cfg.Topic, Partition: partition, RequiredAcks: kafka.RequireAll,
+			Compression: c.cfg.Compression, Records: kafka.NewRecordReader(krecs...),
+		})
+		cancel()
+		if err == nil && res.Error != nil {
+			err = res.Error
+		}
+		if err == nil {
+			c.m.ChangelogAppend.Observe(time.Since(start).Seconds())
+			c.m.ChangelogRecords.WithLabelValues(strconv.Itoa(partition)).Add(float64(len(recs)))
+			return res.BaseOffset + int64(len(recs)), nil
+		}
+		c.log.Warn("changelog append failed; retrying the same batch", zap.Int("partition", partition), zap.Error(err),
+			zap.Int("records", len(recs)))
+		select {
+		case <-ctx.Done():
+			return 0, errStopped
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// offsets returns the first and next offsets of the changelog partition.
+func (c *changelog) offsets(ctx context.Context, partition int) (first, end int64, err error) {
+	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+		Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)}},
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("changelog: list offsets of partition %d: %w", partition, err)
+	}
+	for _, po := range res.Topics[c.cfg.Topic] {
+		if po.Partition != partition {
+			continue
+		}
+		if po.Error != nil {
+			return 0, 0, fmt.Errorf("changelog: list offsets of partition %d: %w", partition, po.Error)
+		}
+		return po.FirstOffset, po.LastOffset, nil
+	}
+	return 0, 0, fmt.Errorf("changelog: no offsets for partition %d", partition)
+}
+
+// restoreProgress receives a restore's figures as it goes.
+type restoreProgress func(restored, remaining int64)
+
+// restore brings sp's local copy up to the changelog's end as it is when
+// the restore starts (follow false), or keeps applying the changelog until
+// ctx ends (follow true: a standby). It returns how many records it
+// applied. A local copy the log cannot continue (its position is before
+// the log's start or after its end, or too old for the topic's tombstone
+// retention) is dropped and rebuilt from the start. A partition holding
+// state no changelog position covers must be republished first.
+func (c *changelog) restore(ctx context.Context, sp *state.Partition, role string, follow bool, progress restoreProgress) (int64, error) {
+	id := sp.ID()
+	label := strconv.Itoa(id)
+	first, end, err := c.offsets(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	pos, err := sp.LogPosition()
+	if err != nil {
+		return 0, err
+	}
+	from := first
+	if pos.Found {
+		from = pos.Next
+		reason := ""
+		switch {
+		case pos.Next < first:
+			reason = "the changelog no longer holds its position"
+		case pos.Next > end:
+			reason = "its position is past the changelog's end (the topic was recreated?)"
+		case pos.Next < end && time.Since(pos.At) > c.cfg.StaleAfter:
+			reason = "it is older than changelog tombstones are kept"
+		}
+		if reason != "" {
+			c.log.Warn("local copy cannot be continued from the changelog; restoring from scratch", zap.Int("partition", id),
+				zap.String("reason", reason), zap.Int64("local", pos.Next), zap.Int64("log_start", first), zap.Int64("log_end", end))
+			if err := sp.Drop(); err != nil {
+				return 0, err
+			}
+			from = first
+		}
+	}
+	remaining := max(end-from, 0)
+	if role == roleActive {
+		c.m.RestoreRemaining.WithLabelValues(label).Set(float64(remaining))
+		defer c.m.RestoreRemaining.WithLabelValues(label).Set(0)
+	}
+	if progress != nil {
+		progress(0, remaining)
+	}
+	if from >= end && !follow {
+		return 0, nil
+	}
+	started := time.Now()
+	c.log.Info("restoring from the changelog", zap.Int("partition", id), zap.String("role", role),
+		zap.Int64("from", from), zap.Int64("to", end), zap.Int64("records", remaining))
+
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: c.brokers, Dialer: c.dialer, Topic: c.cfg.Topic, Partition: id,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 4096,
+		ReadLagInterval: -1, ErrorLogger: kafkaLogger{c.log.Sugar().Named("kafka")},
+	})
+	defer r.Close()
+	if err := r.SetOffset(from); err != nil {
+		return 0, err
+	}
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	msgs := make(chan kafka.Message, 4096)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := r.FetchMessage(fctx)
+			if err != nil {
+				if fctx.Err() != nil {
+					return
+				}
+				c.log.Warn("changelog fetch", zap.Int("partition", id), zap.Error(err))
+				select {
+				case <-fctx.Done():
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				continue
+			}
+			select {
+			case msgs <- m:
+			case <-fctx.Done():
+				return
+			}
+			if !follow && m.Offset+1 >= end {
+				return
+			}
+		}
+	}()
+
+	var (
+		restored    int64
+		next        = from
+		b           = sp.NewRestoreBatch()
+		restoredCtr = c.m.RestoredRecords.WithLabelValues(label, role)
+	)
+	defer func() { b.Abort() }()
+	flush := func() error {
+		if b.Count() == 0 && next == from {
+			return nil
+		}
+		n := int64(b.Count())
+		if err := b.Commit(next); err != nil {
+			return err
+		}
+		restored += n
+		restoredCtr.Add(float64(n))
+		from = next
+		b = sp.NewRestoreBatch()
+		if progress != nil {
+			progress(restored, max(end-next, 0))
+		}
+		if role == roleActive {
+			c.m.RestoreRemaining.WithLabelValues(label).Set(float64(max(end-next, 0)))
+		}
+		return nil
+	}
+	lastLog := time.Now()
+	for {
+		var m kafka.Message
+		var ok bool
+		select {
+		case m, ok = <-msgs:
+		default:
+			// Nothing waiting: make what was applied durable and visible.
+			if err := flush(); err != nil {
+				return restored, err
+			}
+			select {
+			case m, ok = <-msgs:
+			case <-ctx.Done():
+				return restored, nil
+			}
+		}
+		if !ok {
+			if err := flush(); err != nil {
+				return restored, err
+			}
+			if ctx.Err() != nil && !follow && next < end {
+				return restored, errStopped
+			}
+			break
+		}
+		var value []byte
+		if m.Value != nil {
+			if len(m.Value) == 0 || m.Value[0] != opSet {
+				return restored, fmt.Errorf("changelog: partition %d offset %d: unknown record format", id, m.Offset)
+			}
+			value = m.Value[1:]
+		}
+		if err := b.Apply(m.Key, value, m.Value == nil); err != nil {
+			return restored, err
+		}
+		next = m.Offset + 1
+		if b.Len() >= c.cfg.RestoreBatchBytes {
+			if err := flush(); err != nil {
+				return restored, err
+			}
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			c.log.Info("restoring", zap.Int("partition", id), zap.String("role", role), zap.Int64("restored", restored),
+				zap.Int64("remaining", max(end-next, 0)))
+		}
+		if !follow && next >= end {
+			if err := flush(); err != nil {
+				return restored, err
+			}
+			break
+		}
+	}
+	secs := time.Since(started).Seconds()
+	c.log.Info("partition restored", zap.Int("partition", id), zap.String("role", role), zap.Int64("records", restored),
+		zap.Int64("to", next), zap.Float64("seconds", secs), zap.Float64("records_per_second", float64(restored)/max(secs, 1e-9)))
+	return restored, nil
+}
+
+// republish makes the changelog equal to the partition's local state,
+// which no changelog position covers (a store written without the
+// changelog, or promoted from a replay): a marker record, a tombstone for
+// every logged key the local state lacks, every local key, and the
+// marker's removal. Until the marker is removed, a restore of the
+// partition elsewhere fails loudly instead of using half of it; an
+// interrupted republish is started again by the next run of this store.
+func (c *changelog) republish(ctx context.Context, sp *state.Partition) error {
+	id := sp.ID()
+	first, end, err := c.offsets(ctx, id)
+	if err != nil {
+		return err
+	}
+	c.log.Info("republishing local state to the changelog", zap.Int("partition", id), zap.Int64("log_records", end-first))
+	var (
+		chunk []state.LogRecord
+		size  int
+		next  int64
+		total int
+	)
+	send := func(force bool) error {
+		if len(chunk) == 0 || (!force && size < c.cfg.MaxBatchBytes/4) {
+			return nil
+		}
+		n, err := c.append(ctx, id, chunk)
+		if err != nil {
+			return err
+		}
+		total += len(chunk)
+		next, chunk, size = n, nil, 0
+		return nil
+	}
+	add := func(r state.LogRecord) error {
+		r.Key = slices.Clone(r.Key)
+		r.Value = slices.Clone(r.Value)
+		chunk = append(chunk, r)
+		size += len(r.Key) + len(r.Value) + 16
+		return send(false)
+	}
+	if err := add(sp.RepublishMarker(false)); err != nil {
+		return err
+	}
+	if err := send(true); err != nil {
+		return err
+	}
+	if end > first {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: c.brokers, Dialer: c.dialer, Topic: c.cfg.Topic, Partition: id,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 4096, ReadLagInterval: -1,
+		})
+		defer r.Close()
+		if err := r.SetOffset(first); err != nil {
+			return err
+		}
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				return err
+			}
+			if m.Value != nil {
+				has, err := sp.Has(m.Key)
+				if err != nil {
+					return err
+				}
+				if !has {
+					if err := add(state.LogRecord{Key: m.Key, Delete: true}); err != nil {
+						return err
+					}
+				}
+			}
+			if m.Offset+1 >= end {
+				break
+			}
+		}
+	}
+	if err := sp.ScanLocal(func(k, v []byte) error { return add(state.LogRecord{Key: k, Value: v}) }); err != nil {
+		return err
+	}
+	chunk = append(chunk, sp.RepublishMarker(true))
+	if err := send(true); err != nil {
+		return err
+	}
+	if err := sp.CommitRepublished(next); err != nil {
+		return err
+	}
+	c.log.Info("republished", zap.Int("partition", id), zap.Int("records", total), zap.Int64("position", next))
+	return nil
+}
+
+// RestoreResult is what RestoreStore did for one partition.
+type RestoreResult struct {
+	Partition int
+	Restored  int64 // records applied
+	Position  int64 // changelog offset the local copy reached
+}
+
+// RestoreStore brings the given partitions of store (every partition of
+// the changelog when ids is empty) up to the end of cfg.Changelog.Topic,
+// all at once: what `journey state restore` does to dump or pre-warm a
+// state directory without joining the group.
+func RestoreStore(ctx context.Context, cfg Config, log *zap.Logger, store *state.Store, m *metrics.Set, ids []int) ([]RestoreResult, error) {
+	if cfg.Changelog.Topic == "" {
+		return nil, errors.New("changelog.enabled: the configuration has no changelog")
+	}
+	dialer := &kafka.Dialer{Timeout: 10 * time.Second}
+	c := newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
+	if len(ids) == 0 {
+		md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+		if err != nil {
+			return nil, fmt.Errorf("changelog.topic: %q: %w", c.cfg.Topic, err)
+		}
+		if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) == 0 {
+			return nil, fmt.Errorf("changelog.topic: %q does not exist", c.cfg.Topic)
+		}
+		for _, pt := range md.Topics[0].Partitions {
+			ids = append(ids, pt.ID)
+		}
+		slices.Sort(ids)
+	}
+	out := make([]RestoreResult, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, id := range ids {
+		g.Go(func() error {
+			sp, err := store.Partition(id)
+			if err != nil {
+				return err
+			}
+			if unlogged, err := sp.HasUnloggedState(); err != nil || unlogged {
+				if err == nil {
+					err = fmt.Errorf("partition %d holds state no changelog position covers (journey run republishes it)", id)
+				}
+				return err
+			}
+			n, err := c.restore(gctx, sp, roleActive, false, nil)
+			if err != nil {
+				return fmt.Errorf("partition %d: %w", id, err)
+			}
+			pos, err := sp.LogPosition()
+			if err != nil {
+				return err
+			}
+			out[i] = RestoreResult{Partition: id, Restored: n, Position: pos.Next}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
