@@ -127,7 +127,7 @@ func (c *changelog) ensure(ctx context.Context, partitions int) error {
 	c.log.Info("created changelog topic", zap.String("topic", topic), zap.Int("partitions", partitions))
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if parts, err := conn.ReadPartitions(topic); err == nil && len(parts) == partitions && parts[0].Leader.Host != "" {
+		if parts, err := conn.ReadPartitions(topic); err == nil && len(parts) == partitions && allLed(parts) {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -222,7 +222,25 @@ func (c *changelog) append(ctx context.Context, partition int, recs []state.LogR
 }
 
 // offsets returns the first and next offsets of the changelog partition.
+// Errors are retried for a while: right after the topic is created (or a
+// leader moves) the broker answers "not leader" or "unknown" for a moment.
 func (c *changelog) offsets(ctx context.Context, partition int) (first, end int64, err error) {
+	deadline := time.Now().Add(30 * time.Second)
+	backoff := 20 * time.Millisecond
+	for {
+		first, end, err = c.listOffsets(ctx, partition)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return first, end, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func (c *changelog) listOffsets(ctx context.Context, partition int) (first, end int64, err error) {
 	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
 		Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)}},
 	})
@@ -570,4 +588,13 @@ func RestoreStore(ctx context.Context, cfg Config, log *zap.Logger, store *state
 		})
 	}
 	return out, g.Wait()
+}
+
+func allLed(parts []kafka.Partition) bool {
+	for _, p := range parts {
+		if p.Leader.Host == "" {
+			return false
+		}
+	}
+	return true
 }
