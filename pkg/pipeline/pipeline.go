@@ -200,6 +200,10 @@ type Pipeline struct {
 	partitions map[int]PartitionStatus
 	standbys   map[int]PartitionStatus
 	owned      []int // active partitions of the current (or last) generation
+	// kept holds, between generations, the runners (with their decoded
+	// customers) of the partitions this instance processed last, so a
+	// rebalance that hands a partition back unchanged costs no re-reads.
+	kept map[int]*journey.Runner
 }
 
 // New wires a pipeline. It does no I/O; Run checks the topics.
@@ -409,6 +413,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		for _, id := range ids {
 			p.partitions[id] = PartitionStatus{State: StateRestoring}
 		}
+		for id := range p.kept {
+			if _, ok := assigned[id]; !ok {
+				delete(p.kept, id) // moved away: its copy will change
+			}
+		}
 		p.standbys = map[int]PartitionStatus{}
 		for _, id := range standbys {
 			p.standbys[id] = PartitionStatus{State: StateStandby}
@@ -428,21 +437,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			gen.Start(func(genCtx context.Context) {
 				defer p.setPartition(id, nil)
 				octx, cancel := either(ctx, genCtx)
-				err := p.openPartition(octx, id)
+				changed, err := p.openPartition(octx, id)
 				cancel()
 				if errors.Is(err, errStopped) {
 					return
 				}
+				kept := p.takeRunner(id)
+				if changed {
+					kept = nil // the changelog brought changes the runner's customers lack
+				}
 				var w *worker
 				if err == nil {
-					w, err = p.newWorker(id, gen, committed, len(ids))
+					w, err = p.newWorker(id, gen, committed, len(ids), kept)
 				}
 				if err == nil {
 					err = w.run(ctx, genCtx)
 				}
 				if err != nil {
 					report(id, err)
+					return
 				}
+				p.keepRunner(id, w.runner)
 			})
 		}
 		for _, id := range standbys {
@@ -487,46 +502,71 @@ func (p *Pipeline) memberState() MemberState {
 	return ms
 }
 
+func (p *Pipeline) takeRunner(id int) *journey.Runner {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.kept[id]
+	delete(p.kept, id)
+	return r
+}
+
+func (p *Pipeline) keepRunner(id int, r *journey.Runner) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kept == nil {
+		p.kept = map[int]*journey.Runner{}
+	}
+	p.kept[id] = r
+}
+
 // openPartition makes the local copy of partition id current before its
 // worker starts: a republish when the store holds state no changelog
 // position covers, otherwise a restore of the changelog's tail (nothing
-// when this instance wrote it last).
-func (p *Pipeline) openPartition(ctx context.Context, id int) error {
+// when this instance wrote it last). changed reports whether the local
+// copy changed since this instance last processed the partition.
+func (p *Pipeline) openPartition(ctx context.Context, id int) (changed bool, err error) {
 	if p.clog == nil {
-		return nil
+		return false, nil
 	}
 	sp, err := p.store.Partition(id)
 	if err != nil {
-		return err
+		return false, err
 	}
+	changed = sp.Stale()
+	defer func() {
+		if err == nil {
+			err = sp.ReloadIfStale()
+		}
+	}()
 	sp.EnableLog()
 	unlogged, err := sp.HasUnloggedState()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if unlogged {
 		if err := p.clog.republish(ctx, sp); err != nil {
-			return fmt.Errorf("republish to the changelog: %w", err)
+			return true, fmt.Errorf("republish to the changelog: %w", err)
 		}
-		return sp.ReloadIfStale()
+		return true, nil
 	}
-	_, err = p.clog.restore(ctx, sp, roleActive, false, func(restored, remaining int64) {
+	n, err := p.clog.restore(ctx, sp, roleActive, false, func(restored, remaining int64) {
 		p.setPartition(id, func(st *PartitionStatus) { st.Restored, st.Remaining = restored, remaining })
 	})
+	changed = changed || n > 0 || sp.Stale()
 	if err != nil {
-		return err
+		return changed, err
 	}
 	if ctx.Err() != nil {
-		return errStopped
+		return changed, errStopped
 	}
 	if rep, err := sp.Republishing(); err != nil || rep {
 		if err == nil {
 			err = fmt.Errorf("changelog.topic: partition %d's changelog ends inside an unfinished republish by another instance "+
 				"(its store holds the state no changelog has): restart that instance so it finishes", id)
 		}
-		return err
+		return changed, err
 	}
-	return sp.ReloadIfStale()
+	return changed, nil
 }
 
 // runStandby keeps the local copy of partition id warm by applying its

@@ -75,7 +75,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 		}
 		g.Go(func() error {
 			defer p.setPartition(id, nil)
-			w, err := p.newWorker(id, nil, nil, len(ids))
+			w, err := p.newWorker(id, nil, nil, len(ids), nil)
 			if err != nil {
 				return fmt.Errorf("partition %d: %w", id, err)
 			}

@@ -61,8 +61,10 @@ type replayRange struct {
 }
 
 // newWorker prepares the worker of partition id, one of owned partitions
-// this member was assigned in gen.
-func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string]int64, owned int) (*worker, error) {
+// this member was assigned in gen. kept, when not nil, is the runner this
+// instance used for the partition in an earlier generation, whose
+// retained customers are still what the store holds.
+func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string]int64, owned int, kept *journey.Runner) (*worker, error) {
 	sp, err := p.store.Partition(id)
 	if err != nil {
 		return nil, err
@@ -71,6 +73,23 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		return nil, err
 	}
 	log := p.log.With(zap.Int("partition", id))
+	if p.clog != nil {
+		sp.EnableLog()
+	}
+	newW := func(runner *journey.Runner) *worker {
+		runner.Lateness = p.cfg.Lateness
+		runner.DropLate = p.cfg.LateEvents == LateDeadLetter
+		runner.Retain = p.cfg.CustomerCache / max(owned, 1)
+		runner.SetWatermark(sp.Watermark())
+		return &worker{
+			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
+			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
+			kafkaOffsets: map[string]int64{},
+		}
+	}
+	if kept != nil {
+		return newW(kept), nil
+	}
 	// Engine.Load asks for a fresh customer's processors in order, starting
 	// with the first: that request reads all of the customer's states in
 	// one prefix scan, and the others are served from it.
@@ -100,15 +119,7 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		}
 		return true, nil
 	})
-	runner.Lateness = p.cfg.Lateness
-	runner.DropLate = p.cfg.LateEvents == LateDeadLetter
-	runner.Retain = p.cfg.CustomerCache / max(owned, 1)
-	runner.SetWatermark(sp.Watermark())
-	return &worker{
-		p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
-		disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
-		kafkaOffsets: map[string]int64{},
-	}, nil
+	return newW(runner), nil
 }
 
 // run processes the partition until the generation ends (genCtx) or the

@@ -325,3 +325,7 @@ func (p *Partition) ReloadIfStale() error {
 	}
 	return p.Reload()
 }
+
+// Stale reports whether restored records were applied to the partition
+// since it was last loaded.
+func (p *Partition) Stale() bool { return p.stale.Load() }

@@ -558,6 +558,7 @@ func (p *Partition) Drop() error {
 	if err := p.s.db.DeleteRange(lo, hi, pebble.Sync); err != nil {
 		return err
 	}
+	p.stale.Store(true)
 	p.nextSeq, p.maxBucket, p.nextDue, p.watermark = 0, 0, noTimer, time.Time{}
 	p.dedup = dedupIndex{}
 	p.depth.Store(0)
