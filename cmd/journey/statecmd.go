@@ -27,9 +27,10 @@ import (
 
 const stateUsage = `Usage: journey state <subcommand> [flags] [arguments]
 
-Inspect, compare and promote state directories. Every subcommand opens
-state read-only except promote, which only renames directories; none of
-them can open a directory a running journey holds (Pebble locks it).
+Inspect, compare, promote and restore state directories. Every subcommand
+opens state read-only except promote, which only renames directories, and
+restore, which writes the directory it rebuilds; none of them can open a
+directory a running journey holds (Pebble locks it).
 
 Subcommands:
   get      one customer's journey: each processor's state, pending timers,
