@@ -91,6 +91,10 @@ type instance struct {
 // enabledProcessors limits the processors (nil: all), from -processors.
 var enabledProcessors []string
 
+// changelogEnabled is -changelog: journey logs every group commit to its
+// changelog topic, as journey run does by default.
+var changelogEnabled = true
+
 func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string) (*instance, error) {
 	cfg := config.Default()
 	cfg.Kafka.Brokers = brokers
@@ -100,6 +104,7 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 	cfg.Redis.Addr = redisAddr
 	cfg.Redis.Prefix = prefix
 	cfg.Admin.Addr = ""
+	cfg.Changelog.Enabled = changelogEnabled
 	dir, err := os.MkdirTemp("", "journey-bench-state-")
 	if err != nil {
 		return nil, err

@@ -79,9 +79,11 @@ func run() error {
 		liveProf   = flag.String("cpuprofile-live", "", "write a CPU profile of the latency phase (journey live, plus the paced producer) to this file")
 		replayProf = flag.String("cpuprofile-replay", "", "write a CPU profile of the replay phase to this file")
 		timeout    = flag.Duration("timeout", 14*time.Minute, "give up after this long")
+		changelog  = flag.Bool("changelog", true, "log every group commit to the changelog topic, as journey run does by default")
 		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
 	)
 	flag.Parse()
+	changelogEnabled = *changelog
 	if *procList != "" {
 		enabledProcessors = strings.Split(*procList, ",")
 	}
@@ -262,7 +264,8 @@ func notes(r *results) []string {
 			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
 			"topic checks) is shown apart. Both read the same topic, back to back, alternately.",
 		"journey is wired as `journey run` wires it: config.Default (state.sync true, batch.max_records 2000, " +
-			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server.",
+			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
+			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + ".",
 		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +
 			"(message.timestamp.type=LogAppendTime; milliseconds, so a sample may read up to 1 ms high), to the " +
 			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +
