@@ -18,6 +18,8 @@ TEST_FLAGS  ?= -count=1 -timeout 30m
 FUZZTIME    ?= 200000x
 # flags of bench/e2e, e.g. make bench BENCH_FLAGS='-cpuprofile bench/results/journey.cpu.pprof'
 BENCH_FLAGS ?=
+# flags of bench/scale, e.g. make bench-scale SCALE_FLAGS='-events 100000 -customers 10000 -standbys 1'
+SCALE_FLAGS ?=
 # flags of bench/peers, e.g. make bench-peers PEERS_FLAGS='-events 200000 -customers 20000 -impls raw,journey'
 PEERS_FLAGS ?= -cpuprofile bench/results/peers-journey.cpu.pprof
 # flags of journey dev for make demo, e.g. make demo DEV_FLAGS='--kafka-port 0 --redis-port 0'
@@ -77,8 +79,13 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: bench
-bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency (bench/results/)
+bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay; then bench-scale (bench/results/)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e $(BENCH_FLAGS)
+	@$(MAKE) --no-print-directory bench-scale
+
+.PHONY: bench-scale
+bench-scale: rig ## changelog: journey state restore ÷ raw changelog read, failover time with and without a standby (bench/results/scale.md)
+	@$(RIG) exec -dir .rig/bench-scale -- env CGO_ENABLED=0 $(GO) run ./bench/scale -go $(GO) $(SCALE_FLAGS)
 
 .PHONY: bench-peers
 bench-peers: rig peers ## journey vs Goka vs Kafka Streams vs the raw consumer: one real Kafka, one workload (bench/results/peers.md)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/journey-dev/journey/bench/internal/report"
 )
 
 // cpuUse is the CPU spent during a phase, in cores busy on average: by this
@@ -362,17 +363,5 @@ func thousands(n int) string {
 }
 
 func (r *results) write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "latest.json"), append(js, '\n'), 0o644); err != nil {
-		return err
-	}
-	var md strings.Builder
-	r.markdown(&md)
-	return os.WriteFile(filepath.Join(dir, "latest.md"), []byte(md.String()), 0o644)
+	return report.Write(dir, "latest", r, r.markdown)
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	benchreport "github.com/journey-dev/journey/bench/internal/report"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -260,19 +260,7 @@ func (r *report) markdown(w io.Writer) {
 }
 
 func (r *report) write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "peers.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	var md bytes.Buffer
-	r.markdown(&md)
-	return os.WriteFile(filepath.Join(dir, "peers.md"), md.Bytes(), 0o644)
+	return benchreport.Write(dir, "peers", r, r.markdown)
 }
 
 // profileTop returns the top entries of a CPU profile (go tool pprof), or

@@ -8,12 +8,12 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/state"
@@ -50,7 +50,7 @@ func stateRestore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	for _, s := range splitList(*parts) {
+	for _, s := range config.List(*parts) {
 		id, err := strconv.Atoi(s)
 		if err != nil || id < 0 {
 			return badArgs(fs, "--partitions: %q is not a partition number", s)
@@ -95,14 +95,4 @@ func stateRestore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "%d records restored into %s in %.1fs (%.0f records/s)\n", total, cfg.State.Dir, secs, float64(total)/max(secs, 1e-9))
 	return nil
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }

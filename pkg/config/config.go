@@ -209,7 +209,8 @@ type envVar struct {
 	set   func(c *Config, v string) error
 }
 
-func list(v string) []string {
+// List splits a comma-separated flag or variable value, dropping blanks.
+func List(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -221,14 +222,14 @@ func list(v string) []string {
 
 func vars() []envVar {
 	return []envVar{
-		{"brokers", "Kafka bootstrap brokers, comma-separated (kafka.brokers)", func(c *Config, v string) error { c.Kafka.Brokers = list(v); return nil }},
+		{"brokers", "Kafka bootstrap brokers, comma-separated (kafka.brokers)", func(c *Config, v string) error { c.Kafka.Brokers = List(v); return nil }},
 		{"group-id", "consumer group id (kafka.group_id)", func(c *Config, v string) error { c.Kafka.GroupID = v; return nil }},
-		{"topics", "input topics, comma-separated (kafka.topics)", func(c *Config, v string) error { c.Kafka.Topics = list(v); return nil }},
+		{"topics", "input topics, comma-separated (kafka.topics)", func(c *Config, v string) error { c.Kafka.Topics = List(v); return nil }},
 		{"dlq-topic", "dead-letter topic (kafka.dlq_topic)", func(c *Config, v string) error { c.Kafka.DLQTopic = v; return nil }},
 		{"redis-addr", "Redis host:port (redis.addr)", func(c *Config, v string) error { c.Redis.Addr = v; return nil }},
 		{"redis-password", "Redis password (redis.password); prefer the environment variable", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
 		{"redis-prefix", "prefix of every Redis key (redis.prefix)", func(c *Config, v string) error { c.Redis.Prefix = v; return nil }},
-		{"processors", "run only these processors, comma-separated (processors_enabled); default all", func(c *Config, v string) error { c.ProcessorsEnabled = list(v); return nil }},
+		{"processors", "run only these processors, comma-separated (processors_enabled); default all", func(c *Config, v string) error { c.ProcessorsEnabled = List(v); return nil }},
 		{"standbys", "warm standby copies of each partition on other instances (changelog.standbys)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
