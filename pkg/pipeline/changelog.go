@@ -419,6 +419,9 @@ func (c *changelog) restore(ctx context.Context, sp *state.Partition, role strin
 			return restored, err
 		}
 		next = m.Offset + 1
+		if follow && m.HighWaterMark > end {
+			end = m.HighWaterMark // a standby's "remaining" is its lag behind the log
+		}
 		if b.Len() >= c.cfg.RestoreBatchBytes {
 			if err := flush(); err != nil {
 				return restored, err
