@@ -248,14 +248,15 @@ func (p *Partition) ScanLocal(fn func(k, v []byte) error) error {
 // Only the partition's owner (a restoring worker or a standby) may use it,
 // and the Partition must be reloaded (Reload) before a worker uses it.
 type RestoreBatch struct {
-	p *Partition
-	b *pebble.Batch
-	n int
+	p   *Partition
+	b   *pebble.Batch
+	n   int
+	pos []byte // the position key, which a record never sets
 }
 
 // NewRestoreBatch starts a batch of restored records.
 func (p *Partition) NewRestoreBatch() *RestoreBatch {
-	return &RestoreBatch{p: p, b: p.s.db.NewBatch()}
+	return &RestoreBatch{p: p, b: p.s.db.NewBatch(), pos: metaKey(p.id, metaLog)}
 }
 
 // Apply adds one record. A key outside the partition's key space is an
@@ -264,7 +265,7 @@ func (r *RestoreBatch) Apply(key, value []byte, del bool) error {
 	if len(key) < 5 || binary.BigEndian.Uint32(key) != r.p.id {
 		return fmt.Errorf("state: partition %d: changelog record key %x belongs to another partition", r.p.id, key)
 	}
-	if string(key) == string(metaKey(r.p.id, metaLog)) {
+	if string(key) == string(r.pos) {
 		return nil
 	}
 	r.n++
