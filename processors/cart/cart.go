@@ -80,15 +80,16 @@
 package cart
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -502,10 +503,39 @@ func (p *Processor) Context(st journey.State) map[string]string {
 	if err != nil {
 		return nil
 	}
-	b, err := json.Marshal(s.Open())
-	if err != nil { // cannot happen: strings, numbers and valid times
-		return nil
+	open := s.Open()
+	b := make([]byte, 0, 8+160*len(open))
+	b = append(b, '[')
+	for i := range open {
+		c := &open[i]
+		if !wire.JSONTimeOK(c.Updated) || !wire.JSONTimeOK(c.AbandonedAt) || math.IsNaN(c.Value) || math.IsInf(c.Value, 0) {
+			return nil // as json.Marshal fails on them; event times are checked long before
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		// As json.Marshal writes an OpenCart (TestContextIsMarshal).
+		b = append(b, `{"cart_id":`...)
+		b = wire.AppendJSONString(b, c.CartID)
+		b = append(b, `,"product_ids":`...)
+		b = wire.AppendJSONStrings(b, c.ProductIDs)
+		b = append(b, `,"items":`...)
+		b = strconv.AppendUint(b, c.Items, 10)
+		b = append(b, `,"value":`...)
+		b = wire.AppendJSONFloat(b, c.Value)
+		if c.Currency != "" {
+			b = append(b, `,"currency":`...)
+			b = wire.AppendJSONString(b, c.Currency)
+		}
+		b = append(b, `,"updated":`...)
+		b = wire.AppendJSONTime(b, c.Updated)
+		if !c.AbandonedAt.IsZero() {
+			b = append(b, `,"abandoned_at":`...)
+			b = wire.AppendJSONTime(b, c.AbandonedAt)
+		}
+		b = append(b, '}')
 	}
+	b = append(b, ']')
 	abandoned := ""
 	if t := s.AbandonedAt(); !t.IsZero() {
 		abandoned = t.Format(time.RFC3339Nano)

@@ -76,10 +76,11 @@ package interest
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -352,10 +353,31 @@ func (p *Processor) Context(st journey.State) map[string]string {
 	if !ok || s == nil {
 		return nil
 	}
-	b, err := json.Marshal(s.Top(maxTop, p.cfg.HalfLife))
-	if err != nil { // cannot happen: strings, ints and valid times
-		return nil
+	top := s.Top(maxTop, p.cfg.HalfLife)
+	b := make([]byte, 0, 16+len(top)*96)
+	b = append(b, '[')
+	for i := range top {
+		t := &top[i]
+		if !wire.JSONTimeOK(t.LastSeen) || math.IsNaN(t.Interest) || math.IsInf(t.Interest, 0) {
+			return nil // as json.Marshal fails on them; event times are checked long before
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		// As json.Marshal writes a TopCategory (TestContextIsMarshal).
+		b = append(b, `{"category":`...)
+		b = wire.AppendJSONString(b, t.Category)
+		b = append(b, `,"views":`...)
+		b = strconv.AppendInt(b, int64(t.Views), 10)
+		b = append(b, `,"last_seen":`...)
+		b = wire.AppendJSONTime(b, t.LastSeen)
+		if t.Interest != 0 {
+			b = append(b, `,"interest":`...)
+			b = wire.AppendJSONFloat(b, t.Interest)
+		}
+		b = append(b, '}')
 	}
+	b = append(b, ']')
 	return map[string]string{ContextTop: string(b)}
 }
 

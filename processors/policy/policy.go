@@ -122,6 +122,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -533,15 +534,32 @@ func (p *Processor) Context(st journey.State) map[string]string {
 		}
 	}
 	slices.Sort(allowed)
-	last := make(map[string]time.Time, len(s.Channels))
-	for _, c := range s.Channels {
-		last[c.Channel] = c.Last
+	// As json.Marshal writes allowed and a map channel -> last contact
+	// (TestContextIsMarshal): keys sorted, the last of duplicates wins.
+	cj := wire.AppendJSONStrings(make([]byte, 0, 8+16*len(allowed)), allowed)
+	order := make([]int, len(s.Channels))
+	for i := range order {
+		order[i] = i
 	}
-	cj, err1 := json.Marshal(allowed)
-	lj, err2 := json.Marshal(last)
-	if err1 != nil || err2 != nil { // cannot happen: strings and valid times
-		return nil
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(s.Channels[a].Channel, s.Channels[b].Channel) })
+	lj := make([]byte, 0, 8+56*len(order))
+	lj = append(lj, '{')
+	for i, k := range order {
+		c := &s.Channels[k]
+		if i+1 < len(order) && s.Channels[order[i+1]].Channel == c.Channel {
+			continue // a later duplicate wins
+		}
+		if !wire.JSONTimeOK(c.Last) {
+			return nil // as json.Marshal fails; event times are checked long before
+		}
+		if len(lj) > 1 {
+			lj = append(lj, ',')
+		}
+		lj = wire.AppendJSONString(lj, c.Channel)
+		lj = append(lj, ':')
+		lj = wire.AppendJSONTime(lj, c.Last)
 	}
+	lj = append(lj, '}')
 	return map[string]string{ContextConsent: string(cj), ContextLastContact: string(lj)}
 }
 
