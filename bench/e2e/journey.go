@@ -95,6 +95,9 @@ var enabledProcessors []string
 // changelog topic, as journey run does by default.
 var changelogEnabled = true
 
+// batchRecords is -max-records: batch.max_records, 0 for the default.
+var batchRecords int
+
 func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string) (*instance, error) {
 	cfg := config.Default()
 	cfg.Kafka.Brokers = brokers
@@ -105,6 +108,9 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 	cfg.Redis.Prefix = prefix
 	cfg.Admin.Addr = ""
 	cfg.Changelog.Enabled = changelogEnabled
+	if batchRecords > 0 {
+		cfg.Batch.MaxRecords = batchRecords
+	}
 	dir, err := os.MkdirTemp("", "journey-bench-state-")
 	if err != nil {
 		return nil, err

@@ -81,9 +81,11 @@ func run() error {
 		timeout    = flag.Duration("timeout", 14*time.Minute, "give up after this long")
 		changelog  = flag.Bool("changelog", true, "log every group commit to the changelog topic, as journey run does by default")
 		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
+		maxRecords = flag.Int("max-records", 0, "batch.max_records of journey (default: config.Default's)")
 	)
 	flag.Parse()
 	changelogEnabled = *changelog
+	batchRecords = *maxRecords
 	if *procList != "" {
 		enabledProcessors = strings.Split(*procList, ",")
 	}
@@ -100,6 +102,9 @@ func run() error {
 	defer cancel()
 
 	def := config.Default()
+	if batchRecords > 0 {
+		def.Batch.MaxRecords = batchRecords
+	}
 	res := &results{
 		Issue: "Core pipeline", Started: time.Now(), Machine: describeMachine(),
 		Params: params{
@@ -263,7 +268,7 @@ func notes(r *results) []string {
 		"Rates count from the first record received (raw) or taken (journey) to the last record decoded (raw) or to " +
 			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
 			"topic checks) is shown apart. Both read the same topic, back to back, alternately.",
-		"journey is wired as `journey run` wires it: config.Default (state.sync true, batch.max_records 2000, " +
+		"journey is wired as `journey run` wires it: config.Default (state.sync true, batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + ", " +
 			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
 			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + ".",
 		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +

@@ -160,6 +160,32 @@ func (c *changelog) checkCompacted(ctx context.Context) error {
 	return nil
 }
 
+// batchTooBigError is a group commit whose changelog form is over
+// changelog.max_batch_bytes: the worker folds its records again in two.
+type batchTooBigError struct{ partition, size, max int }
+
+func (e *batchTooBigError) Error() string {
+	return fmt.Sprintf("changelog: a group commit of partition %d is %d bytes, over changelog.max_batch_bytes (%d)",
+		e.partition, e.size, e.max)
+}
+
+func logBytes(recs []state.LogRecord) int {
+	size := 0
+	for _, r := range recs {
+		size += len(r.Key) + len(r.Value) + 1
+	}
+	return size
+}
+
+// check refuses a group commit over changelog.max_batch_bytes, which one
+// produce request could not carry.
+func (c *changelog) check(partition int, recs []state.LogRecord) error {
+	if size := logBytes(recs); size > c.cfg.MaxBatchBytes {
+		return &batchTooBigError{partition: partition, size: size, max: c.cfg.MaxBatchBytes}
+	}
+	return nil
+}
+
 // append produces one group commit's records to the partition's changelog
 // as ONE record batch in one produce request, which Kafka appends all or
 // nothing, and returns the offset after it. A failure is retried with the
@@ -171,13 +197,9 @@ func (c *changelog) append(ctx context.Context, partition int, recs []state.LogR
 	if len(recs) == 0 {
 		return 0, errors.New("changelog: empty append")
 	}
-	size := 0
-	for _, r := range recs {
-		size += len(r.Key) + len(r.Value) + 1
-	}
-	if size > c.cfg.MaxBatchBytes {
-		return 0, fmt.Errorf("changelog: a group commit of partition %d is %d bytes, over changelog.max_batch_bytes (%d): lower batch.max_records",
-			partition, size, c.cfg.MaxBatchBytes)
+	size := logBytes(recs)
+	if err := c.check(partition, recs); err != nil {
+		return 0, err
 	}
 	buf := make([]byte, 0, size)
 	vals := make([][]byte, len(recs)) // nil: tombstone

@@ -1,6 +1,8 @@
 package pipeline_test
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +45,54 @@ func TestRefusesUnfitChangelog(t *testing.T) {
 			}
 			_ = r.store.Close()
 		})
+	}
+}
+
+// A group commit whose changelog form would be over
+// changelog.max_batch_bytes is folded again as smaller commits: nothing is
+// lost or doubled, each dead letter is written once, and the counters
+// count each record once.
+func TestSplitsOversizedGroupCommit(t *testing.T) {
+	h := newHarness(t, 1, "")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	const customers, per = 60, 5
+	msgs := events(customers, per, "s", t0)
+	const bad = 6
+	for i := range bad { // dead letters spread through the batch
+		at := (i + 1) * len(msgs) / (bad + 1)
+		m := kafka.Message{Key: []byte("k"), Value: []byte("not json " + strconv.Itoa(i))}
+		msgs = append(msgs[:at], append([]kafka.Message{m}, msgs[at:]...)...)
+	}
+	// Everything is in the topic before journey starts, so its first
+	// fetch holds far more than one commit may carry.
+	h.produce(msgs...)
+	r := h.start(2, "", func(c *pipeline.Config) {
+		c.Changelog = pipeline.ChangelogConfig{Topic: h.topic + ".changelog", MaxBatchBytes: 16 << 10}
+	})
+	h.waitTriggers("email", customers*(per/2), time.Minute)
+	testrig.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if got := r.counter(t, "journey_events_folded_total", nil); got != customers*per {
+			return fmt.Errorf("%v events folded, want %d", got, customers*per)
+		}
+		return nil
+	})
+	if got := r.counter(t, "journey_records_in_total", nil); got != float64(len(msgs)) {
+		t.Errorf("%v records counted in, want %d", got, len(msgs))
+	}
+	if got := r.counter(t, "journey_dlq_total", nil); got != bad {
+		t.Errorf("%v dead letters counted, want %d", got, bad)
+	}
+	if got := highWater(t, h.brokers[0], h.dlq, 0); got != bad {
+		t.Errorf("%d records in the dead-letter topic, want %d (each once)", got, bad)
+	}
+	batches := histogramCount(t, r, "journey_batch_records")
+	r.stop(t)
+	if batches < 4 {
+		t.Errorf("%d group commits: the 16 KiB bound should have split the batch", batches)
+	}
+	checkTotals(t, h.dir, 1, customers, per)
+	got, _ := h.stream("email")
+	if len(got) != customers*(per/2) {
+		t.Fatalf("%d triggers, want %d", len(got), customers*(per/2))
 	}
 }

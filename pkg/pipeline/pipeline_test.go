@@ -311,13 +311,24 @@ func TestRestartResumesFromStoredOffsets(t *testing.T) {
 		h.waitTriggers("email", (round+1)*customers*2, time.Minute)
 		r.stop(t)
 	}
-	store, err := state.Open(h.dir, state.Options{})
+	checkTotals(t, h.dir, 3, customers, 12)
+	got, _ := h.stream("email")
+	if len(got) != customers*6 {
+		t.Fatalf("%d triggers, want %d", len(got), customers*6)
+	}
+}
+
+// checkTotals checks that the state in dir holds exactly customers
+// customers over partitions, each with a counter total of per.
+func checkTotals(t *testing.T, dir string, partitions, customers, per int) {
+	t.Helper()
+	store, err := state.Open(dir, state.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
 	total := 0
-	for id := range 3 {
+	for id := range partitions {
 		p, _ := store.Partition(id)
 		err := p.Customers(func(c string, _ []string) error {
 			data, _, err := p.State(c, "counter", 1)
@@ -328,8 +339,8 @@ func TestRestartResumesFromStoredOffsets(t *testing.T) {
 			if err := st.UnmarshalBinary(data); err != nil {
 				return err
 			}
-			if st.Total != 12 {
-				return fmt.Errorf("customer %s total %d, want 12", c, st.Total)
+			if st.Total != per {
+				return fmt.Errorf("customer %s total %d, want %d", c, st.Total, per)
 			}
 			total++
 			return nil
@@ -341,10 +352,24 @@ func TestRestartResumesFromStoredOffsets(t *testing.T) {
 	if total != customers {
 		t.Fatalf("%d customers in state, want %d", total, customers)
 	}
-	got, _ := h.stream("email")
-	if len(got) != customers*6 {
-		t.Fatalf("%d triggers, want %d", len(got), customers*6)
+}
+
+// histogramCount is the number of observations of a histogram.
+func histogramCount(t *testing.T, r *running, name string) uint64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
 	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
 }
 
 func TestDeadLetters(t *testing.T) {

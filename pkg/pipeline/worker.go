@@ -416,8 +416,26 @@ var errStopped = errors.New("pipeline: stopped before the batch was committed")
 const ReasonLate ingest.Reason = "late_violation"
 
 // process folds a batch of records and commits its effects in one Pebble
-// batch. See DESIGN.md, "Commit protocol".
+// batch. See DESIGN.md, "Commit protocol". A batch whose changelog form
+// would exceed changelog.max_batch_bytes is abandoned before anything of it
+// is written and folded again as two halves: batch.max_records bounds a
+// group commit by count, this bounds it by size.
 func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
+	err := w.processOnce(ctx, msgs)
+	var big *batchTooBigError
+	if !errors.As(err, &big) || len(msgs) < 2 {
+		return err
+	}
+	w.log.Info("group commit over changelog.max_batch_bytes: committing it in two",
+		zap.Int("records", len(msgs)), zap.Int("changelog_bytes", big.size))
+	h := len(msgs) / 2
+	if err := w.process(ctx, msgs[:h]); err != nil {
+		return err
+	}
+	return w.process(ctx, msgs[h:])
+}
+
+func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 	p := w.p
 	tx := w.begin()
 	defer tx.abortUnlessCommitted()
@@ -426,9 +444,10 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	next := map[string]int64{}
 	last := map[string]kafka.Message{}
 	var dlq []kafka.Message
+	var dlqReasons []ingest.Reason
 	deadLetter := func(m *kafka.Message, e *ingest.Error) {
 		dlq = append(dlq, deadLetter(m, e))
-		p.metrics.DeadLettered.WithLabelValues(string(e.Reason)).Inc()
+		dlqReasons = append(dlqReasons, e.Reason)
 	}
 
 	for i := range msgs {
@@ -436,7 +455,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 		next[m.Topic] = m.Offset + 1
 		last[m.Topic] = *m
 		tc := w.counters(m.Topic)
-		tc.in.Inc()
+		tc.n.in++
 
 		ev, err := p.dec.Decode(record(m))
 		if err != nil {
@@ -448,7 +467,7 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			continue
 		}
 		if _, dup := seen[ev.ID]; dup {
-			tc.dup.Inc()
+			tc.n.dup++
 			continue
 		}
 		dup, err := w.sp.Seen(ev.ID, ev.Time)
@@ -456,12 +475,12 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			return err
 		}
 		if dup {
-			tc.dup.Inc()
+			tc.n.dup++
 			continue
 		}
 		w.out.Reset()
 		if w.runner.Late(&ev) {
-			tc.late.Inc()
+			tc.n.late++
 		}
 		switch err := w.runner.Apply(&ev, &w.out); {
 		case errors.Is(err, journey.ErrLate):
@@ -476,10 +495,18 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 		if err := tx.emit(&w.out, m.Time); err != nil {
 			return err
 		}
-		tc.folded.Inc()
+		tc.n.folded++
 	}
 	for _, topic := range sortedKeys(next) {
 		tx.b.SetOffset(topic, next[topic])
+	}
+	var lastTime time.Time
+	if len(msgs) > 0 {
+		lastTime = msgs[len(msgs)-1].Time
+	}
+	recs, err := tx.prepare(lastTime)
+	if err != nil {
+		return err
 	}
 	// Dead letters are written (and acknowledged) before the batch commits,
 	// so a record's offset is never durable without its dead letter.
@@ -488,12 +515,14 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 			return err
 		}
 	}
-	var lastTime time.Time
-	if len(msgs) > 0 {
-		lastTime = msgs[len(msgs)-1].Time
-	}
-	if err := tx.commit(ctx, lastTime); err != nil {
+	if err := tx.finish(ctx, recs); err != nil {
 		return err
+	}
+	for _, tc := range w.topics {
+		tc.flush()
+	}
+	for _, r := range dlqReasons {
+		p.metrics.DeadLettered.WithLabelValues(string(r)).Inc()
 	}
 	p.metrics.BatchSize.Observe(float64(len(msgs)))
 	for topic, off := range next {
@@ -543,6 +572,9 @@ type tx struct {
 	b         *state.Batch
 	wm0       time.Time
 	committed bool
+	// emitted and suppressed are the (rule, channel) and (rule, reason)
+	// label pairs to count once the batch is committed.
+	emitted, suppressed [][2]string
 }
 
 func (w *worker) begin() *tx {
@@ -560,14 +592,16 @@ func (t *tx) abortUnlessCommitted() {
 	t.b.Abort()
 	t.w.runner.Reset()
 	t.w.runner.SetWatermark(t.wm0)
+	for _, tc := range t.w.topics {
+		tc.n = topicCounts{}
+	}
 }
 
 // emit appends what one event (or tick) produced to the outbox.
 func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
-	m := t.w.p.metrics
 	for j := range out.Triggers {
 		tr := &out.Triggers[j]
-		m.TriggersEmitted.WithLabelValues(tr.Rule, tr.Channel).Inc()
+		t.emitted = append(t.emitted, [2]string{tr.Rule, tr.Channel})
 		if t.w.p.cfg.DiscardOutput {
 			continue
 		}
@@ -578,7 +612,7 @@ func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
 		t.b.Append(outbox.KindTrigger, data)
 	}
 	for _, s := range out.Suppressed {
-		m.TriggersSuppressed.WithLabelValues(s.Trigger.Rule, s.Reason).Inc()
+		t.suppressed = append(t.suppressed, [2]string{s.Trigger.Rule, s.Reason})
 	}
 	return nil
 }
@@ -586,6 +620,18 @@ func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
 // commit writes the changed states, the customers' new context, the
 // watermark and the batch.
 func (t *tx) commit(ctx context.Context, recordTime time.Time) error {
+	recs, err := t.prepare(recordTime)
+	if err != nil {
+		return err
+	}
+	return t.finish(ctx, recs)
+}
+
+// prepare writes the changed states, the customers' new context and the
+// watermark into the batch and returns the batch's changelog records (none
+// when there is no changelog): a *batchTooBigError when they are over
+// changelog.max_batch_bytes, before anything was written anywhere.
+func (t *tx) prepare(recordTime time.Time) ([]state.LogRecord, error) {
 	w := t.w
 	p := w.p
 	procs := p.engine.Processors()
@@ -599,7 +645,7 @@ func (t *tx) commit(ctx context.Context, recordTime time.Time) error {
 			}
 			data, err := st.MarshalBinary()
 			if err != nil {
-				return fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
+				return nil, fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
 			}
 			t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data)
 		}
@@ -613,15 +659,27 @@ func (t *tx) commit(ctx context.Context, recordTime time.Time) error {
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
 		t.b.SetWatermark(wm)
 	}
+	if p.clog == nil {
+		return nil, nil
+	}
+	t.b.LogOutboxDeletes()
+	recs, err := t.b.LogRecords()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.clog.check(w.id, recs); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// finish appends recs to the changelog, then commits the batch locally
+// with the changelog position it reached: the local copy is never ahead of
+// the log (DESIGN.md, "Scale-out").
+func (t *tx) finish(ctx context.Context, recs []state.LogRecord) error {
+	w := t.w
+	p := w.p
 	if p.clog != nil {
-		// The changelog first (one record batch, all or nothing), then the
-		// local commit with the changelog position it reached: the local
-		// copy is never ahead of the log. DESIGN.md, "Scale-out".
-		t.b.LogOutboxDeletes()
-		recs, err := t.b.LogRecords()
-		if err != nil {
-			return err
-		}
 		next, err := p.clog.append(ctx, w.id, recs)
 		if err != nil {
 			return err
@@ -636,6 +694,12 @@ func (t *tx) commit(ctx context.Context, recordTime time.Time) error {
 	w.runner.Committed()
 	p.metrics.BatchCommit.Observe(time.Since(start).Seconds())
 	p.metrics.OutboxDepth.WithLabelValues(w.label).Set(float64(w.sp.OutboxDepth()))
+	for _, l := range t.emitted {
+		p.metrics.TriggersEmitted.WithLabelValues(l[0], l[1]).Inc()
+	}
+	for _, l := range t.suppressed {
+		p.metrics.TriggersSuppressed.WithLabelValues(l[0], l[1]).Inc()
+	}
 	w.disp.Notify()
 	return nil
 }
@@ -711,8 +775,23 @@ func hasFields(parts []map[string]string) bool {
 	return false
 }
 
-// topicCounters are a partition's counters for one input topic.
-type topicCounters struct{ in, dup, late, folded prometheus.Counter }
+// topicCounters are a partition's counters for one input topic, and the
+// counts of the batch in progress, added to them once it is committed (a
+// batch folded again after an abandoned attempt counts once).
+type topicCounters struct {
+	in, dup, late, folded prometheus.Counter
+	n                     topicCounts
+}
+
+type topicCounts struct{ in, dup, late, folded int }
+
+func (tc *topicCounters) flush() {
+	tc.in.Add(float64(tc.n.in))
+	tc.dup.Add(float64(tc.n.dup))
+	tc.late.Add(float64(tc.n.late))
+	tc.folded.Add(float64(tc.n.folded))
+	tc.n = topicCounts{}
+}
 
 func (w *worker) counters(topic string) *topicCounters {
 	if tc := w.topics[topic]; tc != nil {
