@@ -62,6 +62,8 @@ func (counter) Context(st journey.State) map[string]string {
 
 // harness runs pipelines in-process against the rig's Kafka and a Redis.
 type harness struct {
+	// procs are the processors start runs (nil: one counter).
+	procs   []journey.Processor
 	t       *testing.T
 	brokers []string
 	topic   string
@@ -140,7 +142,11 @@ func (h *harness) start(every int, redisAddr string, mod func(*pipeline.Config))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	engine, err := journey.NewEngine(counter{every: every})
+	procs := h.procs
+	if procs == nil {
+		procs = []journey.Processor{counter{every: every}}
+	}
+	engine, err := journey.NewEngine(procs...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

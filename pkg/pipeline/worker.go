@@ -239,6 +239,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		defer t.Stop()
 		idle = t.C
 	}
+	lastRecord := time.Now() // a partition just opened waits IdleAdvance before the wall clock moves it
 	commitTick := time.NewTicker(w.p.cfg.CommitInterval)
 	defer commitTick.Stop()
 	batch := make([]kafka.Message, 0, w.p.cfg.MaxBatchRecords)
@@ -253,6 +254,13 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		case err := <-dispDone:
 			return fmt.Errorf("outbox dispatcher: %w", err)
 		case <-idle:
+			// Idle means nothing read for IdleAdvance: a partition
+			// working through a backlog is not (its events move the
+			// watermark; the wall clock would fire every armed timer
+			// before the events that cancel them are read).
+			if time.Since(lastRecord) < w.p.cfg.IdleAdvance {
+				continue
+			}
 			if err := w.tick(stopCtx, time.Now()); err != nil {
 				if errors.Is(err, errStopped) {
 					return nil
@@ -288,6 +296,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			}
 			return err
 		}
+		lastRecord = time.Now()
 		w.commitKafka(false)
 	}
 }
