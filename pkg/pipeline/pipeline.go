@@ -47,7 +47,7 @@ type Config struct {
 	DLQTopic string
 	// StartOffset applies to partitions the state store has no offset for.
 	StartOffset string // default earliest
-	// MaxBatchRecords bounds one group commit (default 2000).
+	// MaxBatchRecords bounds one group commit (default 10000).
 	MaxBatchRecords int
 	// Linger waits this long for more records before committing a batch
 	// that is not full (default 0: commit what is there).
@@ -125,7 +125,7 @@ func (c *Config) setDefaults() {
 		c.StartOffset = StartEarliest
 	}
 	if c.MaxBatchRecords <= 0 {
-		c.MaxBatchRecords = 2000
+		c.MaxBatchRecords = 10000
 	}
 	if c.FetchMaxWait <= 0 {
 		c.FetchMaxWait = 500 * time.Millisecond
