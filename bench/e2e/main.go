@@ -276,8 +276,8 @@ func notes(r *results) []string {
 			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +
 			"included. A trigger counts from its causing record; a context update from the last record of its batch " +
 			"(pkg/pipeline), so for a customer whose event was earlier in the batch it reads low by up to the batch's span.",
-		"The latency producer batches like a default Java client (linger.ms=5): every 5 ms, one produce request " +
-			"(acks=1) per partition carrying every event due meanwhile; the time from an event falling due to its acknowledgement " +
+		"The latency producer batches like a default Java client (linger.ms=5, max.in.flight 1): every 5 ms, one produce request " +
+			"(acks=1) carrying every event due meanwhile, a record batch per partition; the time from an event falling due to its acknowledgement " +
 			"is shown apart as 'producer: due → broker ack' (it is before journey sees the event, and on this machine " +
 			"it shares the two cores with the broker and journey).",
 		"The replay phase runs journey replay --from earliest --triggers off (pkg/replay, as the command runs it: no " +
