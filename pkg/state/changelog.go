@@ -302,11 +302,6 @@ func (p *Partition) CommitRepublished(next int64) error {
 	return b.Commit(pebble.Sync)
 }
 
-// MarkRepublishing records locally that a republish started.
-func (p *Partition) MarkRepublishing() error {
-	return p.s.db.Set(metaKey(p.id, metaRepublish), []byte{1}, pebble.Sync)
-}
-
 // Reload re-reads what the partition keeps in memory (outbox position,
 // watermark, timers bound, dedup index) after its key space changed under
 // it: a restore, or a drop.
