@@ -104,7 +104,7 @@ func (d *Decoder) Decode(r Record) (journey.Event, error) {
 		}
 	}
 
-	v, perr := parseJSON(r.Value, "value", d.keys)
+	v, perr := parseEvent(r.Value, "value", d.keys)
 	if perr != nil {
 		return journey.Event{}, perr
 	}

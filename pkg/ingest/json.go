@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 	"unicode"
@@ -29,6 +30,9 @@ type parser struct {
 	depth int
 	// keys holds the interned object keys. Read-only.
 	keys map[string]string
+	// pruneContext builds only the context members in contextKeep
+	// (parseEvent).
+	pruneContext bool
 	// elems and members are stacks of the arrays and objects being parsed.
 	elems   []any
 	members []member
@@ -52,8 +56,19 @@ type rangeError struct{}
 // parseJSON parses b into the values encoding/json would give, sharing the
 // strings of keys with it. what names b in errors.
 func parseJSON(b []byte, what string, keys map[string]string) (any, *Error) {
+	return parse(b, what, keys, false)
+}
+
+// parseEvent is parseJSON for a record's value: the same values, and the
+// same failures, except that of a top-level "context" object only the
+// members the decoder reads are built (contextKeep).
+func parseEvent(b []byte, what string, keys map[string]string) (any, *Error) {
+	return parse(b, what, keys, true)
+}
+
+func parse(b []byte, what string, keys map[string]string, pruneContext bool) (any, *Error) {
 	p := parsers.Get().(*parser)
-	p.data, p.pos, p.depth, p.keys = b, 0, 0, keys
+	p.data, p.pos, p.depth, p.keys, p.pruneContext = b, 0, 0, keys, pruneContext
 	v, err := p.parse()
 	// Drop every reference into this parse before pooling the parser.
 	clear(p.elems[:cap(p.elems)])
@@ -150,7 +165,19 @@ func (p *parser) literal(lit string) error {
 	return nil
 }
 
+// contextKeep are the members of a Segment message's context the decoder
+// reads (and the schema checks). With parser.pruneContext, the others are
+// checked for syntax but not built: producers send kilobytes of library,
+// device, page and user agent details there on every event.
+var contextKeep = map[string]bool{"channel": true, "timezone": true, "consent": true, "traits": true}
+
 func (p *parser) object() (any, error) {
+	return p.objectOf(nil)
+}
+
+// objectOf parses an object; with keep, only the members it names are
+// built, the others skipped.
+func (p *parser) objectOf(keep map[string]bool) (any, error) {
 	p.pos++ // {
 	if p.depth++; p.depth > maxDepth {
 		return nil, p.fail()
@@ -176,11 +203,29 @@ func (p *parser) object() (any, error) {
 			return nil, p.fail()
 		}
 		p.pos++
-		v, err := p.value()
-		if err != nil {
-			return nil, err
+		switch {
+		case keep != nil && !keep[k]:
+			if err := p.skip(); err != nil {
+				return nil, err
+			}
+		case p.pruneContext && p.depth == 1 && k == "context":
+			p.skipSpace()
+			if p.pos < len(p.data) && p.data[p.pos] == '{' {
+				v, err := p.objectOf(contextKeep)
+				if err != nil {
+					return nil, err
+				}
+				p.members = append(p.members, member{k, v})
+				break
+			}
+			fallthrough
+		default:
+			v, err := p.value()
+			if err != nil {
+				return nil, err
+			}
+			p.members = append(p.members, member{k, v})
 		}
-		p.members = append(p.members, member{k, v})
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return nil, p.fail()
@@ -318,6 +363,150 @@ func (p *parser) number() (any, error) {
 		return nil, rangeError{} // the syntax was checked above
 	}
 	return f, nil
+}
+
+// skip parses a value as value does, failing on exactly the same input at
+// the same offset, without building it.
+func (p *parser) skip() error {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return p.fail()
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		p.pos++
+		if p.depth++; p.depth > maxDepth {
+			return p.fail()
+		}
+		p.skipSpace()
+		if p.pos < len(p.data) && p.data[p.pos] == '}' {
+			p.pos++
+			p.depth--
+			return nil
+		}
+		for {
+			p.skipSpace()
+			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+				return p.fail()
+			}
+			if err := p.skipStr(); err != nil {
+				return err
+			}
+			p.skipSpace()
+			if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+				return p.fail()
+			}
+			p.pos++
+			if err := p.skip(); err != nil {
+				return err
+			}
+			if err := p.next('}'); err != nil {
+				if err == errEnd {
+					p.depth--
+					return nil
+				}
+				return err
+			}
+		}
+	case c == '[':
+		p.pos++
+		if p.depth++; p.depth > maxDepth {
+			return p.fail()
+		}
+		p.skipSpace()
+		if p.pos < len(p.data) && p.data[p.pos] == ']' {
+			p.pos++
+			p.depth--
+			return nil
+		}
+		for {
+			if err := p.skip(); err != nil {
+				return err
+			}
+			if err := p.next(']'); err != nil {
+				if err == errEnd {
+					p.depth--
+					return nil
+				}
+				return err
+			}
+		}
+	case c == '"':
+		return p.skipStr()
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'n':
+		return p.literal("null")
+	case c == '-' || '0' <= c && c <= '9':
+		_, err := p.number()
+		return err
+	}
+	return p.fail()
+}
+
+// errEnd is next's report of the closing bracket.
+var errEnd = errors.New("end")
+
+// next consumes the separator after a member or element: nil for a comma,
+// errEnd for the closing bracket, a syntax error otherwise (at the offsets
+// object and array report).
+func (p *parser) next(closing byte) error {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return p.fail()
+	}
+	c := p.data[p.pos]
+	p.pos++
+	if c == closing {
+		return errEnd
+	}
+	if c != ',' {
+		p.pos--
+		return p.fail()
+	}
+	return nil
+}
+
+// skipStr checks a string as str does, without building it.
+func (p *parser) skipStr() error {
+	d := p.data
+	i := p.pos + 1 // "
+	for {
+		if i >= len(d) {
+			p.pos = i
+			return p.fail()
+		}
+		switch c := d[i]; {
+		case c == '"':
+			p.pos = i + 1
+			return nil
+		case c < ' ':
+			p.pos = i
+			return p.fail()
+		case c == '\\':
+			if i+1 >= len(d) {
+				p.pos = i + 1
+				return p.fail()
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if hex4(d[i:]) < 0 {
+					p.pos = i
+					return p.fail()
+				}
+				i += 6
+			default:
+				p.pos = i + 1
+				return p.fail()
+			}
+		default:
+			i++ // invalid UTF-8 is replaced, never refused
+		}
+	}
 }
 
 // str parses a string. A key is looked up in p.keys first.

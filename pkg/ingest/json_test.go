@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,61 @@ func FuzzParseJSON(f *testing.F) {
 			t.Fatalf("%q:\nparseJSON    %#v\nencoding/json %#v", data, got, want)
 		}
 	})
+}
+
+// checkParseEvent: parseEvent fails exactly where parseJSON fails, with the
+// same message (the same offset), and otherwise gives its values less the
+// context members the decoder does not read.
+func checkParseEvent(t *testing.T, data []byte, keys map[string]string) {
+	t.Helper()
+	want, werr := parseJSON(data, "value", keys)
+	got, gerr := parseEvent(data, "value", keys)
+	if !reflect.DeepEqual(werr, gerr) {
+		t.Fatalf("%q: parseJSON says %v, parseEvent says %v", data, werr, gerr)
+	}
+	if m, ok := want.(map[string]any); ok {
+		if c, ok := m["context"].(map[string]any); ok {
+			for k := range c {
+				if !contextKeep[k] {
+					delete(c, k)
+				}
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\nparseEvent %#v\nwant       %#v", data, got, want)
+	}
+}
+
+func FuzzParseEvent(f *testing.F) {
+	for _, s := range append(slices.Clone(parseSeeds), contextSeeds...) {
+		f.Add([]byte(s))
+	}
+	keys := map[string]string{"context": "context", "channel": "channel"}
+	f.Fuzz(func(t *testing.T, data []byte) { checkParseEvent(t, data, keys) })
+}
+
+// contextSeeds exercise the pruned context: skipped members fail where
+// built ones would.
+var contextSeeds = []string{
+	`{"context":{"channel":"web","timezone":"Europe/Paris","page":{"path":"/p","n":[1,2.5,-3e2,true,false,null]},"userAgent":"a\"b\u00e9"}}`,
+	`{"context":{"consent":{"email":true},"traits":{"x":1},"library":{"name":"x"}},"context":{"ip":"1.2.3.4"}}`,
+	`{"context":"not an object"}`, `{"context":[1,{"a":2}]}`, `{"properties":{"context":{"page":1}}}`,
+	`{"context":{"x":1e999}}`, `{"context":{"x":"\uZZZZ"}}`, `{"context":{"x":"\q"}}`, "{\"context\":{\"x\":\"a\nb\"}}",
+	`{"context":{"x":[1,]}}`, `{"context":{"x":{"a" 1}}}`, `{"context":{"x":{1:2}}}`, `{"context":{"x":tru}}`,
+	`{"context":{"x":"\ud800"}}`, "{\"context\":{\"x\":\"\xff\"}}", `{"context":{"x":{}}}`, `{"context":{"x":[]}}`,
+	`{"context":{"x":01}}`, `{"context":{"x":{"a":1}` , `{"context":{"x":"abc`, `{"context":{}}`, `{"context":{"x":1},}`,
+}
+
+func TestParseEvent(t *testing.T) {
+	keys := map[string]string{"context": "context"}
+	for _, s := range append(slices.Clone(parseSeeds), contextSeeds...) {
+		checkParseEvent(t, []byte(s), keys)
+	}
+	for _, depth := range []int{maxDepth - 1, maxDepth, maxDepth + 1} { // the root and context are two levels
+		doc := `{"context":{"x":` + strings.Repeat("[", depth-2) + strings.Repeat("]", depth-2) + `}}`
+		checkParseEvent(t, []byte(doc), keys)
+	}
 }
 
 func TestParseJSONDepth(t *testing.T) {
