@@ -91,7 +91,7 @@ var contextSeeds = []string{
 	`{"context":{"x":1e999}}`, `{"context":{"x":"\uZZZZ"}}`, `{"context":{"x":"\q"}}`, "{\"context\":{\"x\":\"a\nb\"}}",
 	`{"context":{"x":[1,]}}`, `{"context":{"x":{"a" 1}}}`, `{"context":{"x":{1:2}}}`, `{"context":{"x":tru}}`,
 	`{"context":{"x":"\ud800"}}`, "{\"context\":{\"x\":\"\xff\"}}", `{"context":{"x":{}}}`, `{"context":{"x":[]}}`,
-	`{"context":{"x":01}}`, `{"context":{"x":{"a":1}` , `{"context":{"x":"abc`, `{"context":{}}`, `{"context":{"x":1},}`,
+	`{"context":{"x":01}}`, `{"context":{"x":{"a":1}`, `{"context":{"x":"abc`, `{"context":{}}`, `{"context":{"x":1},}`,
 }
 
 func TestParseEvent(t *testing.T) {
