@@ -438,8 +438,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				defer p.setPartition(id, nil)
 				octx, cancel := either(ctx, genCtx)
 				changed, err := p.openPartition(octx, id)
+				// Stopping or a new generation in the middle of opening
+				// (a lookup cancelled, the broker answering a cancelled
+				// request with an error) is not a failure.
+				ended := octx.Err() != nil
 				cancel()
-				if errors.Is(err, errStopped) {
+				if errors.Is(err, errStopped) || err != nil && ended {
 					return
 				}
 				kept := p.takeRunner(id)
