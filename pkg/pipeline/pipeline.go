@@ -194,6 +194,9 @@ type Pipeline struct {
 	dialer  *kafka.Dialer
 
 	clog *changelog // nil: no changelog
+	// fetch reads the live partitions (Run); replays use a Reader per
+	// partition, bounded by end offsets.
+	fetch *fetcher
 
 	mu         sync.Mutex
 	joined     bool
@@ -314,6 +317,10 @@ func (p *Pipeline) setStandby(id int, f func(*PartitionStatus)) {
 // a fatal error occurs.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.dlq.Close()
+	// Closed after the consumer group (defers run last first), which
+	// waits for the generation's workers.
+	p.fetch = newFetcher(p.cfg.Brokers, p.cfg.FetchMaxBytes, p.cfg.FetchMaxWait, p.log.Named("fetch"))
+	defer p.fetch.close()
 	n, err := p.checkTopics(ctx)
 	if err == nil {
 		err = p.ensureDLQ(ctx, n)

@@ -141,7 +141,8 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// One fetcher goroutine per topic feeds msgs; they stop with stopCtx.
+	// The shared fetcher (live) or one Reader goroutine per topic (replay)
+	// feeds msgs; they stop with stopCtx.
 	msgs := make(chan kafka.Message, w.p.cfg.MaxBatchRecords)
 	var fetchers sync.WaitGroup
 	readers := make([]*kafka.Reader, 0, len(w.p.cfg.Topics))
@@ -160,6 +161,20 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			// the Pebble commit and the Kafka commit): publish the real
 			// position so lag is right even if nothing new arrives.
 			w.kafkaOffsets[topic] = start
+		}
+		if w.replay == nil && w.p.fetch != nil {
+			// Live: the instance's shared fetcher (one request per
+			// broker for every partition).
+			stopped, err := w.p.fetch.subscribe(stopCtx, topic, w.id, start, msgs)
+			if err != nil {
+				return err
+			}
+			fetchers.Add(1)
+			go func() {
+				defer fetchers.Done()
+				<-stopped
+			}()
+			continue
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:         w.p.cfg.Brokers,

@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/journey-dev/journey/internal/testrig"
+)
+
+// One shared fetcher serves several partitions: each gets its records in
+// order from its offset, and a partition whose worker does not read is
+// paused without holding up the others.
+func TestFetcherPausesOnlyTheSlowPartition(t *testing.T) {
+	brokers := testrig.KafkaBrokers(t)
+	topic := fmt.Sprintf("fetcher-%d", time.Now().UnixNano())
+	testrig.CreateTopic(t, brokers, topic, 3)
+	const per = 3000
+	var msgs []kafka.Message
+	for p := range 3 {
+		for i := range per {
+			msgs = append(msgs, kafka.Message{Partition: p, Value: fmt.Appendf(nil, "p%d-%d", p, i)})
+		}
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
+		BatchSize: 500, BatchTimeout: time.Millisecond, Transport: &kafka.Transport{}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+
+	f := newFetcher(brokers, 64<<10, 100*time.Millisecond, zaptest.NewLogger(t))
+	defer f.close()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	stuck := make(chan kafka.Message, 1) // partition 0: never read
+	if _, err := f.subscribe(sctx, topic, 0, kafka.FirstOffset, stuck); err != nil {
+		t.Fatal(err)
+	}
+	outs := []chan kafka.Message{nil, make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
+	starts := []int64{0, 0, 1000} // partition 2 from a stored offset
+	var stopped []<-chan struct{}
+	for p := 1; p < 3; p++ {
+		s, err := f.subscribe(sctx, topic, p, starts[p], outs[p])
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped = append(stopped, s)
+	}
+	for p := 1; p < 3; p++ {
+		for i := starts[p]; i < per; i++ {
+			select {
+			case m := <-outs[p]:
+				if m.Offset != i || string(m.Value) != fmt.Sprintf("p%d-%d", p, i) || m.Topic != topic || m.Partition != p {
+					t.Fatalf("partition %d: got offset %d %q, want offset %d", p, m.Offset, m.Value, i)
+				}
+				if m.HighWaterMark != per {
+					t.Fatalf("partition %d: high watermark %d, want %d", p, m.HighWaterMark, per)
+				}
+			case <-ctx.Done():
+				t.Fatalf("partition %d: stalled at offset %d (held up by the unread partition?)", p, i)
+			}
+		}
+	}
+	if m := <-stuck; m.Offset != 0 {
+		t.Fatalf("partition 0: first record at offset %d", m.Offset)
+	}
+	stop()
+	for _, s := range stopped {
+		<-s
+	}
+}
