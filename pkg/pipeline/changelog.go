@@ -8,9 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	produceapi "github.com/segmentio/kafka-go/protocol/produce"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -67,23 +70,29 @@ const (
 
 // changelog produces a partition's group commits and restores partitions.
 type changelog struct {
-	cfg     ChangelogConfig
-	brokers []string
-	dialer  *kafka.Dialer
-	client  *kafka.Client
-	log     *zap.Logger
-	m       *metrics.Set
+	cfg       ChangelogConfig
+	brokers   []string
+	dialer    *kafka.Dialer
+	client    *kafka.Client
+	transport *kafka.Transport
+	log       *zap.Logger
+	m         *metrics.Set
+
+	// The appender (started by the first append, stopped by close).
+	reqs          chan *appendReq
+	startAppender sync.Once
+	stopOnce      sync.Once
+	stopped       chan struct{}
 }
 
 func newChangelog(cfg ChangelogConfig, brokers []string, dialer *kafka.Dialer, log *zap.Logger, m *metrics.Set) *changelog {
 	cfg.setDefaults()
+	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second}
 	return &changelog{
-		cfg: cfg, brokers: brokers, dialer: dialer, log: log, m: m,
-		client: &kafka.Client{
-			Addr:      kafka.TCP(brokers...),
-			Timeout:   30 * time.Second,
-			Transport: &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second},
-		},
+		cfg: cfg, brokers: brokers, dialer: dialer, log: log, m: m, transport: t,
+		client:  &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: t},
+		reqs:    make(chan *appendReq),
+		stopped: make(chan struct{}),
 	}
 }
 
@@ -218,19 +227,14 @@ func (c *changelog) append(ctx context.Context, partition int, recs []state.LogR
 			krecs[i] = kafka.Record{Key: kafka.NewBytes(recs[i].Key), Value: kafka.NewBytes(vals[i])}
 		}
 		start := time.Now()
-		actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		res, err := c.client.Produce(actx, &kafka.ProduceRequest{
-			Topic: c.cfg.Topic, Partition: partition, RequiredAcks: kafka.RequireAll,
-			Compression: c.cfg.Compression, Records: kafka.NewRecordReader(krecs...),
-		})
-		cancel()
-		if err == nil && res.Error != nil {
-			err = res.Error
+		base, err := c.produce(ctx, partition, krecs, size)
+		if errors.Is(err, errStopped) {
+			return 0, err
 		}
 		if err == nil {
 			c.m.ChangelogAppend.Observe(time.Since(start).Seconds())
 			c.m.ChangelogRecords.WithLabelValues(strconv.Itoa(partition)).Add(float64(len(recs)))
-			return res.BaseOffset + int64(len(recs)), nil
+			return base + int64(len(recs)), nil
 		}
 		c.log.Warn("changelog append failed; retrying the same batch", zap.Int("partition", partition), zap.Error(err),
 			zap.Int("records", len(recs)))
@@ -241,6 +245,203 @@ func (c *changelog) append(ctx context.Context, partition int, recs []state.LogR
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// appendReq is one partition's group commit waiting for the appender.
+type appendReq struct {
+	partition int
+	recs      []kafka.Record
+	size      int
+	done      chan appendRes // cap 1: the appender never waits for the worker
+}
+
+type appendRes struct {
+	base int64
+	err  error
+}
+
+// maxAppendRequest bounds the bytes of one produce request the appender
+// builds from several partitions' batches (the broker refuses requests over
+// socket.request.max.bytes, 100 MiB by default); a single batch may be
+// larger, up to changelog.max_batch_bytes, and then goes alone.
+const maxAppendRequest = 16 << 20
+
+// produce hands one record batch of partition to the appender and waits
+// for the broker's answer: the batch's base offset. errStopped when ctx
+// ends before the batch was handed over (then it was never sent).
+func (c *changelog) produce(ctx context.Context, partition int, recs []kafka.Record, size int) (int64, error) {
+	c.startAppender.Do(func() { go c.appender() })
+	req := &appendReq{partition: partition, recs: recs, size: size, done: make(chan appendRes, 1)}
+	select {
+	case c.reqs <- req:
+	case <-ctx.Done():
+		return 0, errStopped
+	case <-c.stopped:
+		return 0, errStopped
+	}
+	// Once sent, the answer is awaited whatever ctx does: the batch may be
+	// in the log, and the caller must know.
+	res := <-req.done
+	return res.base, res.err
+}
+
+// appender carries the group commits of every partition ready at the same
+// moment in ONE produce request per leader broker (each partition's batch
+// stays one record batch, which Kafka appends all or nothing), one request
+// in flight: with a produce request per partition commit, the changelog
+// was the broker's largest load. A worker has at most one batch waiting, so
+// a request never holds two batches of one partition.
+func (c *changelog) appender() {
+	var pending []*appendReq
+	leaders := map[int]int{}
+	for {
+		if len(pending) == 0 {
+			select {
+			case r := <-c.reqs:
+				pending = append(pending, r)
+			case <-c.stopped:
+				return
+			}
+		}
+	drain:
+		for {
+			select {
+			case r := <-c.reqs:
+				pending = append(pending, r)
+			default:
+				break drain
+			}
+		}
+		// Take what fits in one request; the rest goes next.
+		n, size := 0, 0
+		for n < len(pending) && (n == 0 || size+pending[n].size <= maxAppendRequest) {
+			size += pending[n].size
+			n++
+		}
+		batch := pending[:n:n]
+		pending = pending[n:]
+		c.send(batch, leaders)
+	}
+}
+
+// send produces batch, one request per leader (concurrently when the
+// partitions' leaders differ), and answers every request in it.
+func (c *changelog) send(batch []*appendReq, leaders map[int]int) {
+	groups := map[int][]*appendReq{}
+	for _, r := range batch {
+		l, ok := leaders[r.partition]
+		if !ok {
+			if err := c.lookupLeaders(leaders); err != nil {
+				r.done <- appendRes{err: err}
+				continue
+			}
+			if l, ok = leaders[r.partition]; !ok {
+				r.done <- appendRes{err: fmt.Errorf("changelog: partition %d has no leader", r.partition)}
+				continue
+			}
+		}
+		groups[l] = append(groups[l], r)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stale := false
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c.sendTo(g) {
+				mu.Lock()
+				stale = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if stale {
+		clear(leaders) // looked up again with the next batch
+	}
+}
+
+// sendTo produces one leader's share of a batch in one request and answers
+// each request; it reports whether the leaders should be looked up again.
+func (c *changelog) sendTo(g []*appendReq) (stale bool) {
+	parts := make([]produceapi.RequestPartition, len(g))
+	for i, r := range g {
+		parts[i] = produceapi.RequestPartition{Partition: int32(r.partition), RecordSet: protocol.RecordSet{
+			Attributes: protocol.Attributes(c.cfg.Compression) & 0x7, Records: kafka.NewRecordReader(r.recs...),
+		}}
+	}
+	req := &produceapi.Request{Acks: int16(kafka.RequireAll), Timeout: 30_000,
+		Topics: []produceapi.RequestTopic{{Topic: c.cfg.Topic, Partitions: parts}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := c.transport.RoundTrip(ctx, kafka.TCP(c.brokers...), req)
+	var res *produceapi.Response
+	if err == nil {
+		var ok bool
+		if res, ok = m.(*produceapi.Response); !ok {
+			err = fmt.Errorf("changelog: unexpected produce response %T", m)
+		}
+	}
+	if err != nil {
+		for _, r := range g {
+			r.done <- appendRes{err: err}
+		}
+		return true
+	}
+	answered := map[int]bool{}
+	for _, t := range res.Topics {
+		for _, p := range t.Partitions {
+			for _, r := range g {
+				if r.partition != int(p.Partition) || answered[r.partition] {
+					continue
+				}
+				answered[r.partition] = true
+				if p.ErrorCode != 0 {
+					err := kafka.Error(p.ErrorCode)
+					stale = stale || err.Temporary()
+					r.done <- appendRes{err: err}
+				} else {
+					r.done <- appendRes{base: p.BaseOffset}
+				}
+			}
+		}
+	}
+	for _, r := range g {
+		if !answered[r.partition] {
+			r.done <- appendRes{err: fmt.Errorf("changelog: no answer for partition %d", r.partition)}
+		}
+	}
+	return stale
+}
+
+// lookupLeaders fills leaders (partition -> broker id) from the metadata.
+func (c *changelog) lookupLeaders(leaders map[int]int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+	if err != nil {
+		return fmt.Errorf("changelog: metadata: %w", err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != c.cfg.Topic {
+			continue
+		}
+		if t.Error != nil {
+			return fmt.Errorf("changelog: metadata: %w", t.Error)
+		}
+		for _, p := range t.Partitions {
+			if p.Error == nil && p.Leader.Host != "" {
+				leaders[p.ID] = p.Leader.ID
+			}
+		}
+	}
+	return nil
+}
+
+// close stops the appender; appends after it fail with errStopped.
+func (c *changelog) close() {
+	c.stopOnce.Do(func() { close(c.stopped) })
 }
 
 // offsets returns the first and next offsets of the changelog partition.

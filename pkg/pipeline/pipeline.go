@@ -321,6 +321,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// waits for the generation's workers.
 	p.fetch = newFetcher(p.cfg.Brokers, p.cfg.FetchMaxBytes, p.cfg.FetchMaxWait, p.log.Named("fetch"))
 	defer p.fetch.close()
+	if p.clog != nil {
+		defer p.clog.close() // its appender; after the group too
+	}
 	n, err := p.checkTopics(ctx)
 	if err == nil {
 		err = p.ensureDLQ(ctx, n)

@@ -1,0 +1,84 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/journey-dev/journey/internal/testrig"
+	"github.com/journey-dev/journey/pkg/metrics"
+	"github.com/journey-dev/journey/pkg/state"
+)
+
+// Group commits of several partitions appended at the same moment share
+// produce requests; each still lands whole, in its own partition, at the
+// offset its caller was told.
+func TestAppenderKeepsEachPartitionsBatches(t *testing.T) {
+	brokers := testrig.KafkaBrokers(t)
+	topic := fmt.Sprintf("appender-%d", time.Now().UnixNano())
+	const partitions, rounds = 6, 40
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newChangelog(ChangelogConfig{Topic: topic}, brokers, &kafka.Dialer{Timeout: 10 * time.Second}, zaptest.NewLogger(t), m)
+	defer c.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.ensure(ctx, partitions); err != nil {
+		t.Fatal(err)
+	}
+	type span struct{ from, to int64 }
+	got := make([][]span, partitions)
+	var wg sync.WaitGroup
+	errs := make(chan error, partitions)
+	for p := range partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				recs := make([]state.LogRecord, 1+(p+r)%5)
+				for i := range recs {
+					recs[i] = state.LogRecord{Key: fmt.Appendf(nil, "p%d-r%d-%d", p, r, i), Value: []byte("v")}
+				}
+				next, err := c.append(ctx, p, recs)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got[p] = append(got[p], span{next - int64(len(recs)), next})
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for p := range partitions {
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond})
+		want := int64(0)
+		for r, s := range got[p] {
+			if s.from != want {
+				t.Fatalf("partition %d round %d: batch at %d, want %d (batches of one partition must follow each other)", p, r, s.from, want)
+			}
+			for off := s.from; off < s.to; off++ {
+				msg, err := rd.ReadMessage(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wantKey := fmt.Sprintf("p%d-r%d-%d", p, r, off-s.from); msg.Offset != off || string(msg.Key) != wantKey {
+					t.Fatalf("partition %d offset %d: key %q, want %q at %d", p, msg.Offset, msg.Key, wantKey, off)
+				}
+			}
+			want = s.to
+		}
+		_ = rd.Close()
+	}
+}
