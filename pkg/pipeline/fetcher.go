@@ -424,9 +424,10 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 	return nil
 }
 
-// outOfRange moves a subscription whose offset the log no longer (or not
-// yet) has: to the log start when its records were deleted by retention
-// (they are lost, and logged as such), to the log end when it is past it.
+// outOfRange handles a subscription whose offset the log no longer (or
+// not yet) has: it moves to the log start when its records were deleted by
+// retention (they are lost, and logged as such), and waits when it is past
+// the log's end.
 func (f *fetcher) outOfRange(s *subscription) error {
 	first, last, err := f.offsets(s.ctx, s.topic, s.partition)
 	f.mu.Lock()
@@ -442,10 +443,13 @@ func (f *fetcher) outOfRange(s *subscription) error {
 			zap.Int64("to", first), zap.Int64("records", first-s.next))
 		s.next = first
 	case s.next > last:
-		f.log.Error("fetch: position past the end of the log (was the topic recreated?); reading from its end",
+		// As kafka-go's Reader does: keep the position and try again
+		// (the log may not have caught up yet; if the topic was
+		// recreated, someone must decide what the state is worth).
+		f.log.Error("fetch: position past the end of the log (was the topic recreated?); waiting for it",
 			zap.String("topic", s.topic), zap.Int("partition", s.partition), zap.Int64("position", s.next),
 			zap.Int64("end", last))
-		s.next = last
+		s.retryAt = time.Now().Add(time.Second)
 	default:
 		f.retryLocked(s, false)
 	}

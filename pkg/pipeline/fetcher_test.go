@@ -27,7 +27,7 @@ func TestFetcherPausesOnlyTheSlowPartition(t *testing.T) {
 		}
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
-		BatchSize: 500, BatchTimeout: time.Millisecond, Transport: &kafka.Transport{}}
+		BatchSize: 500, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
