@@ -20,7 +20,10 @@ import (
 // produce requests; each still lands whole, in its own partition, at the
 // offset its caller was told.
 func TestAppenderKeepsEachPartitionsBatches(t *testing.T) {
-	brokers := testrig.KafkaBrokers(t)
+	testAppender(t, testrig.KafkaBrokers(t))
+}
+
+func testAppender(t *testing.T, brokers []string) {
 	topic := fmt.Sprintf("appender-%d", time.Now().UnixNano())
 	const partitions, rounds = 6, 40
 	m, err := metrics.New(prometheus.NewRegistry())
@@ -33,6 +36,11 @@ func TestAppenderKeepsEachPartitionsBatches(t *testing.T) {
 	defer cancel()
 	if err := c.ensure(ctx, partitions); err != nil {
 		t.Fatal(err)
+	}
+	nl := len(leaders(t, brokers, topic))
+	t.Logf("changelog partitions led by %d broker(s)", nl)
+	if len(brokers) > 1 && nl < 2 {
+		t.Fatalf("%d brokers but the partitions have %d leader(s): nothing tests the grouping by leader", len(brokers), nl)
 	}
 	type span struct{ from, to int64 }
 	got := make([][]span, partitions)

@@ -16,7 +16,48 @@ import (
 // order from its offset, and a partition whose worker does not read is
 // paused without holding up the others.
 func TestFetcherPausesOnlyTheSlowPartition(t *testing.T) {
-	brokers := testrig.KafkaBrokers(t)
+	testFetcher(t, testrig.KafkaBrokers(t))
+}
+
+// The fetcher and the changelog appender group partitions by leader: with
+// two brokers each sends a request to each, and every record still arrives
+// where and in the order it should. The test's own two-broker cluster: the
+// rig's has one.
+func TestFetcherAndAppenderAcrossBrokers(t *testing.T) {
+	brokers := testrig.StartCluster(t, 2)
+	t.Run("fetcher", func(t *testing.T) { testFetcher(t, brokers) })
+	t.Run("appender", func(t *testing.T) { testAppender(t, brokers) })
+}
+
+// leaders returns the distinct leaders of topic's partitions, once every
+// one of them has a leader.
+func leaders(t *testing.T, brokers []string, topic string) map[int]bool {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	ids := map[int]bool{}
+	testrig.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		clear(ids)
+		md, err := c.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
+		if err != nil {
+			return err
+		}
+		for _, tp := range md.Topics {
+			if len(tp.Partitions) == 0 {
+				return fmt.Errorf("topic %s: no partitions yet", topic)
+			}
+			for _, p := range tp.Partitions {
+				if p.Leader.Host == "" {
+					return fmt.Errorf("topic %s partition %d: no leader yet", topic, p.ID)
+				}
+				ids[p.Leader.ID] = true
+			}
+		}
+		return nil
+	})
+	return ids
+}
+
+func testFetcher(t *testing.T, brokers []string) {
 	topic := fmt.Sprintf("fetcher-%d", time.Now().UnixNano())
 	testrig.CreateTopic(t, brokers, topic, 3)
 	const per = 3000
@@ -34,6 +75,11 @@ func TestFetcherPausesOnlyTheSlowPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = w.Close()
+	nl := len(leaders(t, brokers, topic))
+	t.Logf("partitions led by %d broker(s)", nl)
+	if len(brokers) > 1 && nl < 2 {
+		t.Fatalf("%d brokers but the partitions have %d leader(s): nothing tests the grouping by leader", len(brokers), nl)
+	}
 
 	f := newFetcher(brokers, 64<<10, 100*time.Millisecond, zaptest.NewLogger(t))
 	defer f.close()
