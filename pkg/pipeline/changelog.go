@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -419,23 +420,11 @@ func (c *changelog) sendTo(g []*appendReq) (stale bool) {
 func (c *changelog) lookupLeaders(leaders map[int]int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+	ls, err := partitionLeaders(ctx, c.client, c.cfg.Topic)
 	if err != nil {
-		return fmt.Errorf("changelog: metadata: %w", err)
+		return fmt.Errorf("changelog: %w", err)
 	}
-	for _, t := range md.Topics {
-		if t.Name != c.cfg.Topic {
-			continue
-		}
-		if t.Error != nil {
-			return fmt.Errorf("changelog: metadata: %w", t.Error)
-		}
-		for _, p := range t.Partitions {
-			if p.Error == nil && p.Leader.Host != "" {
-				leaders[p.ID] = p.Leader.ID
-			}
-		}
-	}
+	maps.Copy(leaders, ls)
 	return nil
 }
 

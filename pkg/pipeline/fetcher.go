@@ -200,30 +200,39 @@ func (f *fetcher) locate(s *subscription) {
 }
 
 func (f *fetcher) leaderOf(ctx context.Context, topic string, partition int) (int, error) {
-	md, err := f.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	leaders, err := partitionLeaders(ctx, f.client, topic)
 	if err != nil {
 		return 0, err
 	}
+	l, ok := leaders[partition]
+	if !ok {
+		return 0, fmt.Errorf("partition %d of %s has no leader", partition, topic)
+	}
+	return l, nil
+}
+
+// partitionLeaders returns the leader broker id of each of topic's
+// partitions that has one.
+func partitionLeaders(ctx context.Context, c *kafka.Client, topic string) (map[int]int, error) {
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	leaders := map[int]int{}
 	for _, t := range md.Topics {
 		if t.Name != topic {
 			continue
 		}
 		if t.Error != nil {
-			return 0, t.Error
+			return nil, fmt.Errorf("metadata of %s: %w", topic, t.Error)
 		}
 		for _, p := range t.Partitions {
-			if p.ID == partition {
-				if p.Error != nil {
-					return 0, p.Error
-				}
-				if p.Leader.Host == "" {
-					return 0, errors.New("no leader")
-				}
-				return p.Leader.ID, nil
+			if p.Error == nil && p.Leader.Host != "" {
+				leaders[p.ID] = p.Leader.ID
 			}
 		}
 	}
-	return 0, fmt.Errorf("partition %d of %s not in the metadata", partition, topic)
+	return leaders, nil
 }
 
 // loop serves the partitions whose leader is leader: one fetch request at

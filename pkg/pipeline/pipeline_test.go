@@ -100,7 +100,8 @@ type running struct {
 	reg    *prometheus.Registry
 }
 
-// counter sums a counter's samples whose labels include want.
+// counter sums a counter's samples (or a histogram's observation counts)
+// whose labels include want.
 func (r *running) counter(t *testing.T, name string, want map[string]string) float64 {
 	t.Helper()
 	mfs, err := r.reg.Gather()
@@ -125,7 +126,8 @@ func (r *running) counter(t *testing.T, name string, want map[string]string) flo
 					continue metric
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			// A counter's value, or a histogram's number of observations.
+			sum += m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
 		}
 	}
 	return sum
@@ -358,24 +360,6 @@ func checkTotals(t *testing.T, dir string, partitions, customers, per int) {
 	if total != customers {
 		t.Fatalf("%d customers in state, want %d", total, customers)
 	}
-}
-
-// histogramCount is the number of observations of a histogram.
-func histogramCount(t *testing.T, r *running, name string) uint64 {
-	t.Helper()
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n uint64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				n += m.GetHistogram().GetSampleCount()
-			}
-		}
-	}
-	return n
 }
 
 func TestDeadLetters(t *testing.T) {
