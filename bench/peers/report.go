@@ -166,7 +166,7 @@ func (r *report) finish() {
 			"the final state of the sample customers (counts per event kind; per category the views counted, purchased, fired); " +
 			"a difference fails the run.",
 		"settings: journey runs its production defaults (bench/peers/journey.yaml: state.sync on, batches of up to " +
-			"2,000 records, GOGC 400 under a soft memory limit, as `journey run` sets them) with the profile and interest processors; Goka its " +
+			"10,000 records, GOGC 400 under a soft memory limit, as `journey run` sets them) with the profile and interest processors; Goka its " +
 			"defaults (sarama, snappy, producer flush every 100 ms) with Kafka's partitioning hash; Kafka Streams its " +
 			"defaults (producer linger.ms 100) with 2 stream threads, a 1 GiB heap and the main consumer's " +
 			"fetch.max.wait.ms at 10 ms (bench/README.md says why). The producer settings of the peers set most of " +

@@ -24,11 +24,11 @@ import (
 // Goroutines: one loop per partition leader (it owns the requests to that
 // broker and the fetch positions of the partitions it serves while a
 // request is in flight), and one forwarder per subscription, which hands
-// fetched records one by one to the worker's channel. A partition whose
-// forwarder still holds a fetched batch is left out of the next request
+// fetched records one by one to the worker's channel. A partition with two
+// fetched batches waiting for its forwarder is left out of the next request
 // (paused), so a slow partition never holds up the others and memory stays
-// bounded: at most two fetch responses per partition besides the worker's
-// channel.
+// bounded: at most three fetch responses per partition besides the
+// worker's channel.
 type fetcher struct {
 	client    *kafka.Client
 	transport *kafka.Transport
@@ -47,6 +47,10 @@ type fetcher struct {
 	loopsWG sync.WaitGroup
 }
 
+// pausedMaxWait is how long a fetch may wait at the broker while a
+// partition left out of it is paused.
+const pausedMaxWait = 10 * time.Millisecond
+
 // subscription is one topic partition being fetched for a worker.
 type subscription struct {
 	topic     string
@@ -57,7 +61,12 @@ type subscription struct {
 	leader  int // -1: unknown, to look up
 	busy    bool
 	retryAt time.Time
-	queue   chan []kafka.Message // cap 1: a fetched batch waiting for the forwarder
+	// queue holds fetched batches for the forwarder. Two: the batch just
+	// fetched is usually still here when the loop builds its next request,
+	// and the partition must not be left out of that one for it (the
+	// request would then wait fetch_max_wait on the others); a partition
+	// is paused only when its worker is really behind.
+	queue chan []kafka.Message
 }
 
 func newFetcher(brokers []string, maxBytes int, maxWait time.Duration, log *zap.Logger) *fetcher {
@@ -114,7 +123,7 @@ func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, of
 		}
 	}
 	s := &subscription{topic: topic, partition: partition, ctx: ctx, next: offset, leader: -1,
-		queue: make(chan []kafka.Message, 1)}
+		queue: make(chan []kafka.Message, 2)}
 	stopped := make(chan struct{})
 	go func() { // the forwarder
 		defer close(stopped)
@@ -243,9 +252,14 @@ func (f *fetcher) loop(leader int) {
 		f.mu.Lock()
 		var batch []*subscription
 		var wait time.Duration = -1
+		paused := false
 		now := time.Now()
 		for s := range f.subs {
-			if s.leader != leader || s.busy || len(s.queue) > 0 || s.ctx.Err() != nil {
+			if s.leader != leader || s.busy || s.ctx.Err() != nil {
+				continue
+			}
+			if len(s.queue) == cap(s.queue) {
+				paused = true
 				continue
 			}
 			if d := s.retryAt.Sub(now); d > 0 {
@@ -272,7 +286,14 @@ func (f *fetcher) loop(leader int) {
 			}
 			continue
 		}
-		f.fetch(batch)
+		// While a partition is paused the request must not sit on the
+		// broker for fetch_max_wait: the partition may be free again long
+		// before, and it is not in this request.
+		maxWait := f.maxWait
+		if paused {
+			maxWait = min(maxWait, pausedMaxWait)
+		}
+		f.fetch(batch, maxWait)
 		f.mu.Lock()
 		for _, s := range batch {
 			s.busy = false
@@ -286,7 +307,7 @@ func (f *fetcher) loop(leader int) {
 
 // fetch sends one fetch request for batch and hands what it returns to the
 // subscriptions' forwarders.
-func (f *fetcher) fetch(batch []*subscription) {
+func (f *fetcher) fetch(batch []*subscription, maxWait time.Duration) {
 	byTopic := map[string][]fetchapi.RequestPartition{}
 	var topics []string
 	// Each partition may return up to the configured fetch size, as a
@@ -301,12 +322,12 @@ func (f *fetcher) fetch(batch []*subscription) {
 			PartitionMaxBytes: f.maxBytes,
 		})
 	}
-	req := &fetchapi.Request{ReplicaID: -1, MaxWaitTime: int32(f.maxWait / time.Millisecond), MinBytes: 1,
+	req := &fetchapi.Request{ReplicaID: -1, MaxWaitTime: int32(maxWait / time.Millisecond), MinBytes: 1,
 		MaxBytes: int32(total), SessionID: -1, SessionEpoch: -1}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, fetchapi.RequestTopic{Topic: t, Partitions: byTopic[t]})
 	}
-	ctx, cancel := context.WithTimeout(f.ctx, f.maxWait+30*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, maxWait+30*time.Second)
 	defer cancel()
 	m, err := f.transport.RoundTrip(ctx, kafka.TCP(f.addr...), req)
 	if err != nil {
@@ -429,7 +450,7 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 	f.mu.Lock()
 	s.next = next
 	f.mu.Unlock()
-	s.queue <- msgs // never blocks: the loop only fetches a partition whose queue is empty
+	s.queue <- msgs // never blocks: the loop only fetches a partition whose queue has room
 	return nil
 }
 

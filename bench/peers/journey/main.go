@@ -47,7 +47,7 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "journey:", err)
 		os.Exit(1)
 	}
@@ -63,18 +63,17 @@ type options struct {
 	profileTo  int64
 }
 
-func run() error {
+func run(args []string) error {
 	fs := flag.NewFlagSet("journey", flag.ContinueOnError)
 	path := fs.String("config", "", "YAML configuration file")
 	apply := config.Flags(fs)
-	procs := fs.String("processors", "profile,interest", "processors to build, comma-separated")
 	marks := fs.String("marks", "", "progress marks: records processed, comma-separated")
 	partitions := fs.Int("partitions", 8, "partitions of the input topics (where the progress is read)")
 	sample := fs.String("sample", "", "file of customer ids (one a line) whose state to dump on SIGTERM")
 	dump := fs.String("dump", "", "file to write the sample's states to (JSON lines)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile from the first record to mark -cpuprofile-mark")
 	profileTo := fs.Int64("cpuprofile-mark", 0, "the mark that ends the CPU profile (default: the last)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := config.Default()
@@ -87,7 +86,13 @@ func run() error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	o := options{procs: strings.Split(*procs, ","), partitions: *partitions, sample: *sample, dump: *dump,
+	// -processors is config.Flags' (processors_enabled); the benchmark's
+	// fold needs profile and interest, so those unless it says otherwise.
+	procs := cfg.ProcessorsEnabled
+	if len(procs) == 0 {
+		procs = []string{"profile", "interest"}
+	}
+	o := options{procs: procs, partitions: *partitions, sample: *sample, dump: *dump,
 		cpuProfile: *cpuProfile, profileTo: *profileTo}
 	var err error
 	if o.marks, err = progress.ParseMarks(*marks); err != nil {
