@@ -47,6 +47,10 @@ type fetcher struct {
 	loopsWG sync.WaitGroup
 }
 
+// maxFetchResponse bounds one fetch response (the records of every
+// partition in it); a larger one only made each round longer.
+const maxFetchResponse = 16 << 20
+
 // pausedMaxWait is how long a fetch may wait at the broker while a
 // partition left out of it is paused.
 const pausedMaxWait = 10 * time.Millisecond
@@ -311,8 +315,9 @@ func (f *fetcher) fetch(batch []*subscription, maxWait time.Duration) {
 	byTopic := map[string][]fetchapi.RequestPartition{}
 	var topics []string
 	// Each partition may return up to the configured fetch size, as a
-	// Reader per partition could; the request as a whole is capped.
-	total := min(int64(f.maxBytes)*int64(len(batch)), 64<<20)
+	// Reader per partition could; the response as a whole is capped at
+	// maxFetchResponse, so the loop is not busy decoding one for long.
+	total := min(int64(f.maxBytes)*int64(len(batch)), maxFetchResponse)
 	for _, s := range batch {
 		if _, ok := byTopic[s.topic]; !ok {
 			topics = append(topics, s.topic)
