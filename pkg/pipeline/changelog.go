@@ -453,22 +453,11 @@ func (c *changelog) offsets(ctx context.Context, partition int) (first, end int6
 }
 
 func (c *changelog) listOffsets(ctx context.Context, partition int) (first, end int64, err error) {
-	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{
-		Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)}},
-	})
+	first, end, err = partitionOffsets(ctx, c.client, c.cfg.Topic, partition)
 	if err != nil {
-		return 0, 0, fmt.Errorf("changelog: list offsets of partition %d: %w", partition, err)
+		return 0, 0, fmt.Errorf("changelog: %w", err)
 	}
-	for _, po := range res.Topics[c.cfg.Topic] {
-		if po.Partition != partition {
-			continue
-		}
-		if po.Error != nil {
-			return 0, 0, fmt.Errorf("changelog: list offsets of partition %d: %w", partition, po.Error)
-		}
-		return po.FirstOffset, po.LastOffset, nil
-	}
-	return 0, 0, fmt.Errorf("changelog: no offsets for partition %d", partition)
+	return first, end, nil
 }
 
 // restoreProgress receives a restore's figures as it goes.

@@ -141,7 +141,9 @@ func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, of
 			case <-ctx.Done():
 				return
 			case batch := <-s.queue:
-				f.wake() // room again: the partition is fetched again
+				if len(s.queue) == cap(s.queue)-1 {
+					f.wake() // it was full (paused): the partition is fetched again
+				}
 				for i := range batch {
 					select {
 					case out <- batch[i]:
@@ -162,7 +164,13 @@ func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, of
 
 // offsets returns the first and the next offset of a partition.
 func (f *fetcher) offsets(ctx context.Context, topic string, partition int) (first, last int64, _ error) {
-	res, err := f.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
+	return partitionOffsets(ctx, f.client, topic, partition)
+}
+
+// partitionOffsets returns the first and the next offset of one partition
+// (the fetcher's inputs, the changelog).
+func partitionOffsets(ctx context.Context, c *kafka.Client, topic string, partition int) (first, last int64, _ error) {
+	res, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
 		topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)},
 	}})
 	if err != nil {
