@@ -20,6 +20,9 @@ type Decoder struct {
 	events map[string]*validator
 	// keys are the object keys the parser shares rather than allocates.
 	keys map[string]string
+	// segmentContext checks a Segment message's context (the fast path);
+	// nil when the schema has no fast form (the fast path then gives up).
+	segmentContext *fastSchema
 }
 
 // NewDecoder validates c and compiles the embedded schemas, once.
@@ -64,6 +67,13 @@ func NewDecoder(c Config) (*Decoder, error) {
 		}
 	}
 	d.keys = red.keys
+	if f := d.segment.fast; f != nil {
+		for _, p := range f.props {
+			if p.name == "context" {
+				d.segmentContext = p.schema
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -102,7 +112,16 @@ func (d *Decoder) Decode(r Record) (journey.Event, error) {
 		if _, ok := r.header("ce_specversion"); ok {
 			return d.decodeBinary(&r, ct, hasCT)
 		}
+		if ev, ok := d.fastSegment(&r); ok {
+			return ev, nil
+		}
 	}
+	return d.decodeValue(&r, structured)
+}
+
+// decodeValue is Decode's general path for a record's JSON value: a
+// Segment message or a structured CloudEvent, or the reason it is neither.
+func (d *Decoder) decodeValue(r *Record, structured bool) (journey.Event, error) {
 
 	v, perr := parseEvent(r.Value, "value", d.keys)
 	if perr != nil {
@@ -113,14 +132,14 @@ func (d *Decoder) Decode(r Record) (journey.Event, error) {
 		return journey.Event{}, newError(ReasonFormat, "value is not a JSON object")
 	}
 	if structured {
-		return d.decodeStructured(&r, m)
+		return d.decodeStructured(r, m)
 	}
 	if _, ok := m["specversion"]; ok {
-		return d.decodeStructured(&r, m)
+		return d.decodeStructured(r, m)
 	}
 	if t, ok := m["type"].(string); ok {
 		if k, ok := segmentKind(t); ok {
-			return d.decodeSegment(&r, m, k)
+			return d.decodeSegment(r, m, k)
 		}
 		return journey.Event{}, newError(ReasonFormat, "value is not a CloudEvent and its type is not a Segment call type")
 	}

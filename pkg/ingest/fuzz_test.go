@@ -24,6 +24,9 @@ func FuzzDecode(f *testing.F) {
 		if hkey != "" {
 			r.Headers = []ingest.Header{{Key: hkey, Value: hval}}
 		}
+		if hkey == "" {
+			checkFast(t, d, r)
+		}
 		ev, err := d.Decode(r)
 		again, err2 := d.Decode(r)
 		if !reflect.DeepEqual(ev, again) || !reflect.DeepEqual(err, err2) {

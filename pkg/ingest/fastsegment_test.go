@@ -1,0 +1,122 @@
+package ingest_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/journey-dev/journey/pkg/generate"
+	"github.com/journey-dev/journey/pkg/ingest"
+)
+
+// checkFast decodes r's value on the fast path and, when that accepts it,
+// on the general path, and fails t unless both give the same event. It
+// reports whether the fast path accepted the value.
+func checkFast(t *testing.T, d *ingest.Decoder, r ingest.Record) bool {
+	t.Helper()
+	r.Headers = nil
+	ev, ok := d.FastSegment(r)
+	if !ok {
+		return false
+	}
+	want, err := d.DecodeGeneral(r)
+	if err != nil {
+		t.Fatalf("the fast path accepts what the general path rejects (%v):\n%s", err, r.Value)
+	}
+	if !reflect.DeepEqual(ev, want) {
+		t.Fatalf("the paths disagree on\n%s\nfast:    %+v\ngeneral: %+v", r.Value, ev, want)
+	}
+	return true
+}
+
+// TestFastSegment runs every golden record, and every way of breaking an
+// envelope member of the valid ones, through both paths; and checks that
+// the fast path is taken for the valid Segment messages, so the check is
+// not vacuous.
+func TestFastSegment(t *testing.T) {
+	d := newDecoder(t)
+	files, err := filepath.Glob("testdata/decode/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	var valid [][]byte
+	for _, file := range files {
+		for _, c := range readGolden(t, file) {
+			fast := checkFast(t, d, c.rec)
+			var m map[string]any
+			isSegment := json.Unmarshal(c.rec.Value, &m) == nil && m["specversion"] == nil && len(c.rec.Headers) == 0
+			if _, err := d.Decode(c.rec); err == nil && isSegment {
+				if !fast {
+					t.Errorf("%s:%d: a valid Segment message took the general path", file, c.line)
+				}
+				valid = append(valid, c.rec.Value)
+			}
+		}
+	}
+	if len(valid) < 5 {
+		t.Fatalf("only %d valid Segment messages in the golden files", len(valid))
+	}
+
+	// Every envelope member absent, null, of each JSON type, and empty.
+	members := []string{"type", "messageId", "userId", "anonymousId", "previousId", "groupId", "event", "name",
+		"timestamp", "originalTimestamp", "sentAt", "receivedAt", "properties", "traits", "integrations", "context",
+		"specversion"}
+	replacements := []any{nil, "", "x", "track", "alias", "page", "2025-11-20T10:00:00Z", "2025-11-20", 1.5, true,
+		[]any{}, map[string]any{}, map[string]any{"channel": 1}, map[string]any{"timezone": "Europe/Paris", "consent": map[string]any{"email": "yes"}},
+		map[string]any{"category": "Shoes", "product_id": 7}}
+	g, err := generate.New(generate.Config{Customers: 50, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 40 {
+		valid = append(valid, g.Next(now).Value)
+	}
+	fastAccepted := 0
+	for _, v := range valid {
+		var base map[string]any
+		if json.Unmarshal(v, &base) != nil {
+			continue
+		}
+		for _, k := range members {
+			variants := []map[string]any{}
+			without := cloneMap(base)
+			delete(without, k)
+			variants = append(variants, without)
+			for _, r := range replacements {
+				m := cloneMap(base)
+				m[k] = r
+				variants = append(variants, m)
+			}
+			for _, m := range variants {
+				b, err := json.Marshal(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if checkFast(t, d, ingest.Record{Topic: "web.events", Partition: 1, Offset: 2, Value: b, Time: recordTime}) {
+					fastAccepted++
+				}
+			}
+		}
+	}
+	if fastAccepted == 0 {
+		t.Fatal("the fast path accepted none of the variants")
+	}
+	// A duplicate member: the last wins on both paths.
+	for _, s := range []string{
+		`{"type":"page","type":"track","event":"Product Viewed","messageId":"m","userId":"u","properties":{"category":"c"}}`,
+		`{"type":"track","event":"E","messageId":"m","userId":"u","context":{"channel":"web"},"context":{"channel":"app"}}`,
+		`{"type":"track","event":"E","messageId":"m","userId":"u","userId":null,"anonymousId":"a"}`,
+		`{"type":"track","event":"E","messageId":"m","userId":"u","context":{"channel":"web"},"context":7}`,
+	} {
+		checkFast(t, d, ingest.Record{Topic: "web.events", Value: []byte(s), Time: recordTime})
+	}
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
