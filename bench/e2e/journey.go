@@ -98,8 +98,27 @@ var changelogEnabled = true
 // batchRecords is -max-records: batch.max_records, 0 for the default.
 var batchRecords int
 
-func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string) (*instance, error) {
+// overlay is -set: YAML read over config.Default, as journey run reads
+// --config, e.g. 'state: {sync: false}'.
+var overlay string
+
+// benchConfig is config.Default with -set and -max-records applied.
+func benchConfig() (config.Config, error) {
 	cfg := config.Default()
+	if err := cfg.Parse([]byte(overlay)); err != nil {
+		return cfg, fmt.Errorf("-set: %w", err)
+	}
+	if batchRecords > 0 {
+		cfg.Batch.MaxRecords = batchRecords
+	}
+	return cfg, nil
+}
+
+func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string) (*instance, error) {
+	cfg, err := benchConfig()
+	if err != nil {
+		return nil, err
+	}
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Topics = []string{topic}
 	cfg.Kafka.DLQTopic = dlq
@@ -108,9 +127,6 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 	cfg.Redis.Prefix = prefix
 	cfg.Admin.Addr = ""
 	cfg.Changelog.Enabled = changelogEnabled
-	if batchRecords > 0 {
-		cfg.Batch.MaxRecords = batchRecords
-	}
 	dir, err := os.MkdirTemp("", "journey-bench-state-")
 	if err != nil {
 		return nil, err
@@ -292,17 +308,46 @@ func runJourney(ctx context.Context, brokers []string, redisAddr, topic, dlq, gr
 	res.Events = want
 	res.finish(in.start, first, done)
 
-	// The dispatchers report just after their outbox delete: let the
-	// last reports land before reading the counts.
-	res.Triggers, res.Contexts = in.obs.triggers.Load(), in.obs.contexts.Load()
+	// The counters are added just after a batch's Pebble commit, and the
+	// dispatchers report just after their outbox delete: the checks are
+	// polled until they hold, or for 10 s.
+	var problems []string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if problems, err = in.check(ctx, &res, prefix, want, customers); err != nil {
+			return fail(err)
+		}
+		if len(problems) == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	res.Warnings = in.warnings.Load()
 	res.StateBytes = dirSize(in.dir)
+	if len(problems) > 0 {
+		return fail(fmt.Errorf("journey did not do the work:\n  %s", strings.Join(problems, "\n  ")))
+	}
+	if keep {
+		return res, in, nil
+	}
+	return res, nil, in.stop()
+}
+
+// check reads the instance's counters and Redis into res and returns what
+// does not add up: every record folded once, nothing dead-lettered or
+// skipped, every trigger delivered once, a context hash per customer.
+func (in *instance) check(ctx context.Context, res *runResult, prefix string, want int64, customers int) ([]string, error) {
+	res.Triggers, res.Contexts = in.obs.triggers.Load(), in.obs.contexts.Load()
 	checks := map[string]float64{}
+	var err error
 	for _, name := range []string{"journey_records_in_total", "journey_events_folded_total", "journey_events_duplicate_total",
 		"journey_dlq_total", "journey_sink_errors_total", "journey_triggers_emitted_total", "journey_batch_records_count",
 		"journey_batch_records_sum", "journey_batch_commit_seconds_sum"} {
 		if checks[name], err = in.metric(name); err != nil {
-			return fail(err)
+			return nil, err
 		}
 	}
 	if n := checks["journey_batch_records_count"]; n > 0 {
@@ -326,7 +371,7 @@ func runJourney(ctx context.Context, brokers []string, redisAddr, topic, dlq, gr
 	}
 	res.RedisTriggers, res.RedisContexts, err = redisCounts(ctx, in.rdb, prefix)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if res.RedisTriggers != res.Triggers {
 		problems = append(problems, fmt.Sprintf("%d triggers delivered but %d added to the Redis streams", res.Triggers, res.RedisTriggers))
@@ -337,13 +382,7 @@ func runJourney(ctx context.Context, brokers []string, redisAddr, topic, dlq, gr
 		wantAll && res.RedisContexts != int64(customers) {
 		problems = append(problems, fmt.Sprintf("%d context hashes in Redis, want one per customer (%d)", res.RedisContexts, customers))
 	}
-	if len(problems) > 0 {
-		return fail(fmt.Errorf("journey did not do the work:\n  %s", strings.Join(problems, "\n  ")))
-	}
-	if keep {
-		return res, in, nil
-	}
-	return res, nil, in.stop()
+	return problems, nil
 }
 
 // redisCounts returns the entries ever added to the trigger streams under

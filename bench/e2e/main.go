@@ -43,7 +43,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/processors"
 )
 
@@ -82,10 +81,12 @@ func run() error {
 		changelog  = flag.Bool("changelog", true, "log every group commit to the changelog topic, as journey run does by default")
 		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
 		maxRecords = flag.Int("max-records", 0, "batch.max_records of journey (default: config.Default's)")
+		set        = flag.String("set", "", "YAML read over journey's default config, as journey run reads --config, e.g. 'state: {sync: false}'")
 	)
 	flag.Parse()
 	changelogEnabled = *changelog
 	batchRecords = *maxRecords
+	overlay = *set
 	if *procList != "" {
 		enabledProcessors = strings.Split(*procList, ",")
 	}
@@ -101,15 +102,15 @@ func run() error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	def := config.Default()
-	if batchRecords > 0 {
-		def.Batch.MaxRecords = batchRecords
+	def, err := benchConfig()
+	if err != nil {
+		return err
 	}
 	res := &results{
 		Issue: "Core pipeline", Started: time.Now(), Machine: describeMachine(),
 		Params: params{
 			Events: *events, Customers: *customers, Partitions: *partitions, Seed: *seed, Runs: *runs,
-			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.State.Sync, MaxBatch: def.Batch.MaxRecords,
+			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.State.Sync, Overlay: overlay, MaxBatch: def.Batch.MaxRecords,
 			FetchMaxBytes: def.Kafka.FetchMaxBytes, FetchMaxWait: def.Kafka.FetchMaxWait.String(), CPUProfile: *cpuProfile,
 		},
 	}
@@ -268,9 +269,9 @@ func notes(r *results) []string {
 		"Rates count from the first record received (raw) or taken (journey) to the last record decoded (raw) or to " +
 			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
 			"topic checks) is shown apart. Both read the same topic, back to back, alternately.",
-		"journey is wired as `journey run` wires it: config.Default (state.sync true, batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + ", " +
+		"journey is wired as `journey run` wires it: config.Default (state.sync " + strconv.FormatBool(r.Params.StateSync) + ", batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + ", " +
 			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
-			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + ".",
+			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + "." + overlayNote(r.Params.Overlay),
 		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +
 			"(message.timestamp.type=LogAppendTime; milliseconds, so a sample may read up to 1 ms high), to the " +
 			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +
@@ -412,4 +413,12 @@ func endOffsets(ctx context.Context, brokers []string, topic string, partitions 
 		return nil, fmt.Errorf("list offsets of %s: %d of %d partitions", topic, len(ends), partitions)
 	}
 	return ends, nil
+}
+
+// overlayNote names the -set overlay, when there was one.
+func overlayNote(y string) string {
+	if y == "" {
+		return ""
+	}
+	return " Read over the defaults (-set): `" + y + "`."
 }

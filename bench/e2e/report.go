@@ -205,18 +205,20 @@ func describeMachine() machine {
 
 // params are the bench's settings, recorded with the results.
 type params struct {
-	Events        int     `json:"events"`
-	Customers     int     `json:"customers"`
-	Partitions    int     `json:"partitions"`
-	Seed          uint64  `json:"seed"`
-	Runs          int     `json:"runs"`
-	LatencyRate   int     `json:"latency_events_per_second"`
-	LatencySecs   float64 `json:"latency_seconds"`
-	StateSync     bool    `json:"state_sync"`
-	MaxBatch      int     `json:"batch_max_records"`
-	FetchMaxBytes int     `json:"fetch_max_bytes"`
-	FetchMaxWait  string  `json:"fetch_max_wait"`
-	CPUProfile    string  `json:"cpu_profile,omitempty"`
+	Events      int     `json:"events"`
+	Customers   int     `json:"customers"`
+	Partitions  int     `json:"partitions"`
+	Seed        uint64  `json:"seed"`
+	Runs        int     `json:"runs"`
+	LatencyRate int     `json:"latency_events_per_second"`
+	LatencySecs float64 `json:"latency_seconds"`
+	StateSync   bool    `json:"state_sync"`
+	// Overlay is -set: YAML read over the default config ("" for none).
+	Overlay       string `json:"config_overlay,omitempty"`
+	MaxBatch      int    `json:"batch_max_records"`
+	FetchMaxBytes int    `json:"fetch_max_bytes"`
+	FetchMaxWait  string `json:"fetch_max_wait"`
+	CPUProfile    string `json:"cpu_profile,omitempty"`
 	// Processors are the processors journey folded through (all of
 	// processors.All, default sections), in order.
 	Processors []string `json:"processors"`
