@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/bench/internal/promsum"
 	"github.com/segmentio/kafka-go/protocol"
 	produceapi "github.com/segmentio/kafka-go/protocol/produce"
 )
@@ -35,6 +37,37 @@ type latencyResult struct {
 	Batches      int64   `json:"batches"`
 	MeanBatch    float64 `json:"mean_batch_records"`
 	MeanCommitMs float64 `json:"mean_batch_commit_ms"`
+	// Stages is the age of a group commit's last record as the batch
+	// reached each stage (journey_record_age_seconds over the phase).
+	Stages []stageAge `json:"stages"`
+}
+
+// stageAge is one stage of journey_record_age_seconds over the phase, in
+// ms (quantiles interpolated within the histogram's buckets, ×1.25 apart).
+type stageAge struct {
+	Stage   string  `json:"stage"`
+	Batches uint64  `json:"batches"`
+	P50     float64 `json:"p50"`
+	P90     float64 `json:"p90"`
+	P99     float64 `json:"p99"`
+	Mean    float64 `json:"mean"`
+}
+
+// stages are journey_record_age_seconds's stages, in the order a batch
+// passes them.
+var stages = []string{"fetched", "started", "logged", "committed"}
+
+// stageAges snapshots journey_record_age_seconds, per stage.
+func (in *instance) stageAges() (map[string]promsum.Buckets, error) {
+	out := map[string]promsum.Buckets{}
+	for _, s := range stages {
+		b, err := promsum.Histogram(in.reg, "journey_record_age_seconds", map[string]string{"stage": s})
+		if err != nil {
+			return nil, err
+		}
+		out[s] = b
+	}
+	return out, nil
 }
 
 type quantiles struct {
@@ -101,6 +134,10 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	if err != nil {
 		return res, err
 	}
+	ages0, err := in.stageAges()
+	if err != nil {
+		return res, err
+	}
 	in.obs.record(true)
 	cpu := startCPU()
 	pp := newPacedProducer(brokers, topic, partitions, res.Events)
@@ -156,6 +193,18 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	if res.Batches = int64(n1 - n0); res.Batches > 0 {
 		res.MeanBatch = (r1 - r0) / (n1 - n0)
 		res.MeanCommitMs = (s1 - s0) / (n1 - n0) * 1000
+	}
+	ages1, err := in.stageAges()
+	if err != nil {
+		return res, err
+	}
+	for _, st := range stages {
+		d := ages1[st].Since(ages0[st])
+		if d.Count == 0 {
+			continue // no changelog: nothing logged
+		}
+		res.Stages = append(res.Stages, stageAge{Stage: st, Batches: d.Count, P50: d.Quantile(0.5) * 1000,
+			P90: d.Quantile(0.9) * 1000, P99: d.Quantile(0.99) * 1000, Mean: d.Sum / float64(d.Count) * 1000})
 	}
 	res.Samples = len(samples)
 	res.Redis = quantilesOf(samples)

@@ -17,24 +17,25 @@ import (
 // build it on a fresh prometheus.Registry); only its outbox.Observer
 // methods accept a nil *Set.
 type Set struct {
-	RecordsIn          *prometheus.CounterVec // topic, partition
-	EventsFolded       *prometheus.CounterVec // topic, partition
-	Duplicates         *prometheus.CounterVec // topic, partition
-	DeadLettered       *prometheus.CounterVec // reason
-	TriggersEmitted    *prometheus.CounterVec // rule, channel
-	TriggersOut        *prometheus.CounterVec // partition
-	TriggersSuppressed *prometheus.CounterVec // rule, reason
-	LateEvents         *prometheus.CounterVec // topic, partition
-	ContextsOut        *prometheus.CounterVec // partition
-	SinkErrors         *prometheus.CounterVec // partition, kind (retriable|fatal)
-	BatchCommit        prometheus.Histogram   // seconds
-	BatchSize          prometheus.Histogram   // records
-	EventToSink        prometheus.Histogram   // seconds, record timestamp -> sink ack
-	OutboxDepth        *prometheus.GaugeVec   // partition
-	ConsumerLag        *prometheus.GaugeVec   // topic, partition
-	PartitionsOwned    prometheus.Gauge       //
-	BackpressureWait   *prometheus.CounterVec // partition; seconds paused on a full outbox
-	Rebalances         prometheus.Counter     //
+	RecordsIn          *prometheus.CounterVec   // topic, partition
+	EventsFolded       *prometheus.CounterVec   // topic, partition
+	Duplicates         *prometheus.CounterVec   // topic, partition
+	DeadLettered       *prometheus.CounterVec   // reason
+	TriggersEmitted    *prometheus.CounterVec   // rule, channel
+	TriggersOut        *prometheus.CounterVec   // partition
+	TriggersSuppressed *prometheus.CounterVec   // rule, reason
+	LateEvents         *prometheus.CounterVec   // topic, partition
+	ContextsOut        *prometheus.CounterVec   // partition
+	SinkErrors         *prometheus.CounterVec   // partition, kind (retriable|fatal)
+	BatchCommit        prometheus.Histogram     // seconds
+	BatchSize          prometheus.Histogram     // records
+	EventToSink        prometheus.Histogram     // seconds, record timestamp -> sink ack
+	RecordAge          *prometheus.HistogramVec // stage; seconds, a group commit's last record timestamp -> the stage
+	OutboxDepth        *prometheus.GaugeVec     // partition
+	ConsumerLag        *prometheus.GaugeVec     // topic, partition
+	PartitionsOwned    prometheus.Gauge         //
+	BackpressureWait   *prometheus.CounterVec   // partition; seconds paused on a full outbox
+	Rebalances         prometheus.Counter       //
 
 	ChangelogRecords *prometheus.CounterVec // partition; records produced to the changelog
 	ChangelogAppend  prometheus.Histogram   // seconds per changelog append (one per group commit)
@@ -67,6 +68,11 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Records per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
 		EventToSink: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "event_to_sink_seconds",
 			Help: "From the causing record's Kafka timestamp to the sink accepting the trigger or context update.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
+		RecordAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "journey", Name: "record_age_seconds",
+			Help: "Live mode: the age of a group commit's last record (from its Kafka timestamp) as the batch reaches each stage: " +
+				"fetched (the fetcher decoded it), started (its worker began the batch), logged (the changelog acknowledged the batch), " +
+				"committed (the Pebble batch is committed). With event_to_sink_seconds, where the latency goes.",
+			Buckets: prometheus.ExponentialBuckets(0.00025, 1.25, 48)}, []string{"stage"}),
 		OutboxDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "outbox_depth",
 			Help: "Outbox entries waiting for delivery."}, []string{"partition"}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "consumer_lag",
@@ -85,7 +91,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
 	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
-		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink,
+		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {
 		if err := reg.Register(c); err != nil {

@@ -86,6 +86,18 @@ func TestSplitsOversizedGroupCommit(t *testing.T) {
 		t.Errorf("%d records in the dead-letter topic, want %d (each once)", got, bad)
 	}
 	batches := r.counter(t, "journey_batch_records", nil)
+	// Every group commit's age is observed as it is logged and committed
+	// (a batch folded again in halves starts more than once).
+	for _, stage := range []string{"logged", "committed"} {
+		if got := r.counter(t, "journey_record_age_seconds", map[string]string{"stage": stage}); got != batches {
+			t.Errorf("record age observed %v times at %s, want once per group commit (%v)", got, stage, batches)
+		}
+	}
+	for _, stage := range []string{"fetched", "started"} {
+		if got := r.counter(t, "journey_record_age_seconds", map[string]string{"stage": stage}); got < 1 {
+			t.Errorf("no record age observed at %s", stage)
+		}
+	}
 	r.stop(t)
 	if batches < 4 {
 		t.Errorf("%v group commits: the 16 KiB bound should have split the batch", batches)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	fetchapi "github.com/segmentio/kafka-go/protocol/fetch"
@@ -36,6 +37,9 @@ type fetcher struct {
 	log       *zap.Logger
 	maxBytes  int32
 	maxWait   time.Duration
+	// fetched observes the age of each partition's last fetched record
+	// (nil: not observed).
+	fetched prometheus.Observer
 
 	ctx    context.Context // ends with the pipeline
 	cancel context.CancelFunc
@@ -459,6 +463,9 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 	}
 	if len(msgs) == 0 {
 		return nil
+	}
+	if f.fetched != nil {
+		f.fetched.Observe(time.Since(msgs[len(msgs)-1].Time).Seconds())
 	}
 	f.mu.Lock()
 	s.next = next

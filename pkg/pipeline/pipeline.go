@@ -320,6 +320,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// Closed after the consumer group (defers run last first), which
 	// waits for the generation's workers.
 	p.fetch = newFetcher(p.cfg.Brokers, p.cfg.FetchMaxBytes, p.cfg.FetchMaxWait, p.log.Named("fetch"))
+	p.fetch.fetched = p.metrics.RecordAge.WithLabelValues("fetched")
 	defer p.fetch.close()
 	if p.clog != nil {
 		defer p.clog.close() // its appender; after the group too

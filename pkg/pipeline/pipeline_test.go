@@ -305,6 +305,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+	// Live mode observes each batch's record age at every stage; without
+	// a changelog there is no "logged".
+	for stage, wantSome := range map[string]bool{"fetched": true, "started": true, "committed": true, "logged": false} {
+		if n := r.counter(t, "journey_record_age_seconds", map[string]string{"stage": stage}); (n > 0) != wantSome {
+			t.Errorf("record age observed %v times at %s", n, stage)
+		}
+	}
 }
 
 // TestRestartResumesFromStoredOffsets stops and restarts the pipeline

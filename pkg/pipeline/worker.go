@@ -474,6 +474,12 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 		dlqReasons = append(dlqReasons, e.Reason)
 	}
 
+	var lastTime time.Time
+	if len(msgs) > 0 {
+		lastTime = msgs[len(msgs)-1].Time
+		w.age("started", lastTime)
+	}
+	tx.lastRecord = lastTime
 	for i := range msgs {
 		m := &msgs[i]
 		next[m.Topic] = m.Offset + 1
@@ -523,10 +529,6 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 	}
 	for _, topic := range sortedKeys(next) {
 		tx.b.SetOffset(topic, next[topic])
-	}
-	var lastTime time.Time
-	if len(msgs) > 0 {
-		lastTime = msgs[len(msgs)-1].Time
 	}
 	recs, err := tx.prepare(lastTime)
 	if err != nil {
@@ -596,6 +598,9 @@ type tx struct {
 	b         *state.Batch
 	wm0       time.Time
 	committed bool
+	// lastRecord is the timestamp of the batch's last record (zero for a
+	// tick's batch).
+	lastRecord time.Time
 	// emitted and suppressed are the (rule, channel) and (rule, reason)
 	// label pairs to count once the batch is committed.
 	emitted, suppressed [][2]string
@@ -709,12 +714,14 @@ func (t *tx) finish(ctx context.Context, recs []state.LogRecord) error {
 			return err
 		}
 		t.b.SetLogPosition(next)
+		w.age("logged", t.lastRecord)
 	}
 	start := time.Now()
 	if err := t.b.Commit(); err != nil {
 		return err
 	}
 	t.committed = true
+	w.age("committed", t.lastRecord)
 	w.runner.Committed()
 	p.metrics.BatchCommit.Observe(time.Since(start).Seconds())
 	p.metrics.OutboxDepth.WithLabelValues(w.label).Set(float64(w.sp.OutboxDepth()))
@@ -726,6 +733,15 @@ func (t *tx) finish(ctx context.Context, recs []state.LogRecord) error {
 	}
 	w.disp.Notify()
 	return nil
+}
+
+// age observes, in live mode, how old a batch's last record is when the
+// batch reaches stage (metrics.RecordAge).
+func (w *worker) age(stage string, recordTime time.Time) {
+	if w.replay != nil || recordTime.IsZero() {
+		return
+	}
+	w.p.metrics.RecordAge.WithLabelValues(stage).Observe(time.Since(recordTime).Seconds())
 }
 
 // writeDLQ writes dead letters, retrying until they are acknowledged or the
