@@ -39,18 +39,10 @@ type segmentFields struct {
 // fastSegment decodes r's value as a valid Segment message, or returns
 // false.
 func (d *Decoder) fastSegment(r *Record) (journey.Event, bool) {
-	p := parsers.Get().(*parser)
-	p.data, p.pos, p.depth, p.keys, p.pruneContext = r.Value, 0, 0, d.keys, true
+	p := getParser(r.Value, d.keys, true)
 	var f segmentFields
 	ok := p.segmentMembers(&f)
-	clear(p.elems[:cap(p.elems)])
-	clear(p.members[:cap(p.members)])
-	p.elems, p.members = p.elems[:0], p.members[:0]
-	if cap(p.elems) > 4096 || cap(p.members) > 4096 || cap(p.buf) > 1<<16 {
-		*p = parser{}
-	}
-	p.data, p.keys = nil, nil
-	parsers.Put(p)
+	putParser(p)
 	if !ok {
 		return journey.Event{}, false
 	}

@@ -67,18 +67,9 @@ func parseEvent(b []byte, what string, keys map[string]string) (any, *Error) {
 }
 
 func parse(b []byte, what string, keys map[string]string, pruneContext bool) (any, *Error) {
-	p := parsers.Get().(*parser)
-	p.data, p.pos, p.depth, p.keys, p.pruneContext = b, 0, 0, keys, pruneContext
+	p := getParser(b, keys, pruneContext)
 	v, err := p.parse()
-	// Drop every reference into this parse before pooling the parser.
-	clear(p.elems[:cap(p.elems)])
-	clear(p.members[:cap(p.members)])
-	p.elems, p.members = p.elems[:0], p.members[:0]
-	if cap(p.elems) > 4096 || cap(p.members) > 4096 || cap(p.buf) > 1<<16 {
-		*p = parser{}
-	}
-	p.data, p.keys = nil, nil
-	parsers.Put(p)
+	putParser(p)
 
 	switch err := err.(type) {
 	case nil:
@@ -92,6 +83,25 @@ func parse(b []byte, what string, keys map[string]string, pruneContext bool) (an
 		return nil, errorf(ReasonFormat, "%s is not valid JSON (at byte %d)", what, err.off)
 	}
 	return nil, errorf(ReasonFormat, "%s is not valid JSON", what)
+}
+
+// getParser takes a pooled parser, set to parse b.
+func getParser(b []byte, keys map[string]string, pruneContext bool) *parser {
+	p := parsers.Get().(*parser)
+	p.data, p.pos, p.depth, p.keys, p.pruneContext = b, 0, 0, keys, pruneContext
+	return p
+}
+
+// putParser returns p to the pool, without a reference into its parse.
+func putParser(p *parser) {
+	clear(p.elems[:cap(p.elems)])
+	clear(p.members[:cap(p.members)])
+	p.elems, p.members = p.elems[:0], p.members[:0]
+	if cap(p.elems) > 4096 || cap(p.members) > 4096 || cap(p.buf) > 1<<16 {
+		*p = parser{}
+	}
+	p.data, p.keys = nil, nil
+	parsers.Put(p)
 }
 
 func (syntaxError) Error() string { return "syntax error" }
