@@ -259,10 +259,8 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
 		}
 		d.obs.Delivered(d.p.ID(), len(dec.batch.Triggers), len(dec.batch.Contexts), lat)
 	}
-	last := es[len(es)-1].Seq
-	if err := d.p.DeleteOutbox(last, len(es)); err != nil {
-		return 0, fmt.Errorf("outbox: delete through %d: %w", last, err)
-	}
+	// The worker's next batch deletes them from the store.
+	d.p.MarkDelivered(es[len(es)-1].Seq, len(es))
 	if d.obs != nil {
 		d.obs.Depth(d.p.ID(), d.p.OutboxDepth())
 	}

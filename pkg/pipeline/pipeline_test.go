@@ -570,3 +570,32 @@ func portOf(addr string) int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
+
+// TestStopLeavesNoDeliveredEntries: the dispatcher only marks entries
+// delivered; the worker's batches delete them, and a stop deletes the last
+// ones, so a restart delivers nothing again.
+func TestStopLeavesNoDeliveredEntries(t *testing.T) {
+	h := newHarness(t, 4, "")
+	r := h.start(3, "", nil)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	h.produce(events(20, 6, "a", t0)...)
+	if got := h.waitTriggers("email", 40, time.Minute); len(got) != 40 {
+		r.stop(t)
+		t.Fatalf("%d triggers, want 40", len(got))
+	}
+	r.stop(t)
+	store, err := state.Open(h.dir, state.Options{DedupWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for id := range 4 {
+		p, err := store.Partition(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := p.OutboxDepth(); d != 0 {
+			t.Errorf("partition %d: %d outbox entries left after a clean stop", id, d)
+		}
+	}
+}

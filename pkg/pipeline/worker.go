@@ -236,8 +236,9 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			w.log.Warn("outbox not fully delivered at handoff; the next owner delivers it", zap.Error(err),
 				zap.Int64("outbox_depth", w.sp.OutboxDepth()))
 		}
-		// Log the handoff's deliveries so the next owner does not deliver
-		// them again (it would be harmless: Redis drops a known trigger id).
+		// Delete (and log) the handoff's deliveries so the next owner does
+		// not deliver them again (it would be harmless: Redis drops a known
+		// trigger id).
 		if err := w.logDeliveries(fctx); err != nil {
 			w.log.Warn("delivered outbox entries not logged at handoff; the next owner re-delivers them", zap.Error(err))
 		}
@@ -285,7 +286,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			continue
 		case <-commitTick.C:
 			// A quiet partition still publishes its last position, and
-			// logs the deliveries its dispatcher made.
+			// deletes (and logs) the deliveries its dispatcher made.
 			w.commitKafka(false)
 			if err := w.logDeliveries(stopCtx); err != nil {
 				if errors.Is(err, errStopped) {
@@ -579,11 +580,11 @@ func (w *worker) tick(ctx context.Context, now time.Time) error {
 	return tx.commit(ctx, time.Time{})
 }
 
-// logDeliveries appends to the changelog the deletions of the outbox
-// entries delivered since the last group commit, when the partition is
-// quiet (a busy partition logs them with its next commit).
+// logDeliveries deletes the outbox entries delivered since the last group
+// commit (and logs the deletions to the changelog) when the partition is
+// quiet: a busy partition's next commit carries them.
 func (w *worker) logDeliveries(ctx context.Context) error {
-	if w.p.clog == nil || w.sp.HeadSeq() <= w.sp.OutboxLogged() {
+	if head := w.sp.HeadSeq(); head <= w.sp.OutboxDeleted() && (w.p.clog == nil || head <= w.sp.OutboxLogged()) {
 		return nil
 	}
 	tx := w.begin()
@@ -688,10 +689,11 @@ func (t *tx) prepare(recordTime time.Time) ([]state.LogRecord, error) {
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
 		t.b.SetWatermark(wm)
 	}
+	// The entries the dispatcher delivered since the last batch.
+	t.b.DeleteDelivered()
 	if p.clog == nil {
 		return nil, nil
 	}
-	t.b.LogOutboxDeletes()
 	recs, err := t.b.LogRecords()
 	if err != nil {
 		return nil, err

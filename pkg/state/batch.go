@@ -25,9 +25,10 @@ type Batch struct {
 	watermark time.Time
 	wmSet     bool
 
-	sealed     bool
-	extra      []LogRecord // changelog-only records (LogOnly, LogOutboxDeletes)
-	loggedHead uint64      // applied to p on commit
+	sealed      bool
+	extra       []LogRecord // changelog-only records (LogOnly, DeleteDelivered)
+	loggedHead  uint64      // applied to p on commit
+	deletedHead uint64      // applied to p on commit
 }
 
 // NewBatch starts a batch. Only the partition's worker goroutine may use it.
@@ -35,7 +36,7 @@ func (p *Partition) NewBatch() *Batch {
 	// Sized like the last batch: a batch of a few MB otherwise grows by
 	// copying itself several times.
 	return &Batch{p: p, b: p.s.db.NewIndexedBatchWithSize(p.lastBatchLen), seq: p.nextSeq, maxBucket: p.maxBucket,
-		nextDue: p.nextDue, loggedHead: p.loggedHead}
+		nextDue: p.nextDue, loggedHead: p.loggedHead, deletedHead: p.deletedHead}
 }
 
 // PutState writes a customer's state for a processor, tagged with version.
@@ -176,6 +177,7 @@ func (b *Batch) Commit() error {
 		p.watermark = b.watermark
 	}
 	p.loggedHead = b.loggedHead
+	p.deletedHead = b.deletedHead
 	return nil
 }
 
@@ -290,35 +292,18 @@ func (p *Partition) ReadOutbox(max int) ([]OutboxEntry, error) {
 	return out, it.Error()
 }
 
-// DeleteOutbox removes the delivered entries with seq <= through, count
-// of them. Called only by the partition's dispatcher. A lost delete
-// (crash) means a redelivery, which the sink ignores by trigger id.
-//
-// The entries are deleted one by one: a range deletion per delivery would
-// leave thousands of range tombstones in the memtable, which every new
-// iterator must fragment again (it cost more than the deliveries).
-func (p *Partition) DeleteOutbox(through uint64, count int) error {
-	head := p.headSeq.Load()
-	if through < head {
-		return nil
-	}
-	if through-head >= uint64(count)+1024 {
-		// Sequence numbers are contiguous from the head; a gap this wide
-		// is not expected, but one range tombstone beats a long loop.
-		if err := p.s.db.DeleteRange(outboxKey(p.id, 0), outboxKey(p.id, through+1), pebble.NoSync); err != nil {
-			return err
-		}
-	} else {
-		b := p.s.db.NewBatch()
-		defer b.Close()
-		for seq := head; seq <= through; seq++ {
-			_ = b.Delete(outboxKey(p.id, seq), nil)
-		}
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return err
-		}
+// MarkDelivered records that the entries with seq <= through, count of
+// them, are in the sink: ReadOutbox no longer returns them and the depth
+// drops. Called only by the partition's dispatcher. It writes nothing: the
+// worker's next batch deletes them (DeleteDelivered), so a delivery costs
+// no Pebble commit of its own — that commit queued behind the workers'
+// synced ones. A crash before that batch commits means a redelivery, which
+// the sink ignores by trigger id (and a context is set again to the same
+// or a newer value).
+func (p *Partition) MarkDelivered(through uint64, count int) {
+	if through < p.headSeq.Load() {
+		return
 	}
 	p.headSeq.Store(through + 1)
 	p.depth.Add(-int64(count))
-	return nil
 }

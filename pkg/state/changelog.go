@@ -87,24 +87,36 @@ func (b *Batch) SetLogPosition(next int64) {
 // be in the changelog yet.
 func (p *Partition) OutboxLogged() uint64 { return p.loggedHead }
 
+// OutboxDeleted is the lowest outbox sequence number that may still be in
+// the store (delivered entries below HeadSeq wait for DeleteDelivered).
+func (p *Partition) OutboxDeleted() uint64 { return p.deletedHead }
+
 // HeadSeq is the lowest sequence number possibly still in the outbox.
 func (p *Partition) HeadSeq() uint64 { return p.headSeq.Load() }
 
-// LogOutboxDeletes adds to the batch (for the changelog only) the
-// deletions of the outbox entries delivered since the last call: the
-// dispatcher deletes them locally, the worker logs them. It returns false
-// when there is nothing to log.
-func (b *Batch) LogOutboxDeletes() bool {
+// DeleteDelivered adds to the batch the deletion of the outbox entries
+// delivered since the last committed batch (MarkDelivered). For a logged
+// partition they are ordinary deletions of the batch in the changelog; the
+// deletions an older store made on its own and never logged (below its
+// logged head) are logged with them. It returns false when there is
+// nothing to delete.
+func (b *Batch) DeleteDelivered() bool {
 	p := b.p
 	head := p.headSeq.Load()
-	if head <= b.loggedHead {
+	if head <= b.deletedHead && (!p.logged || head <= b.loggedHead) {
 		return false
 	}
-	for seq := b.loggedHead; seq < head; seq++ {
-		b.extra = append(b.extra, LogRecord{Key: outboxKey(p.id, seq), Delete: true})
+	for seq := b.deletedHead; seq < head; seq++ {
+		_ = b.b.Delete(outboxKey(p.id, seq), nil)
 	}
-	b.loggedHead = head
-	_ = b.b.Set(metaKey(p.id, metaLoggedHead), binary.BigEndian.AppendUint64(nil, head), nil)
+	if p.logged {
+		for seq := b.loggedHead; seq < min(b.deletedHead, head); seq++ {
+			b.extra = append(b.extra, LogRecord{Key: outboxKey(p.id, seq), Delete: true})
+		}
+		b.loggedHead = head
+		_ = b.b.Set(metaKey(p.id, metaLoggedHead), binary.BigEndian.AppendUint64(nil, head), nil)
+	}
+	b.deletedHead = max(b.deletedHead, head)
 	return true
 }
 

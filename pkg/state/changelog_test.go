@@ -59,7 +59,7 @@ func TestChangelogRebuildsThePartition(t *testing.T) {
 		b.Append('T', []byte(fmt.Sprintf("trigger %d", i)))
 		b.SetOffset("events", int64(i*5+5))
 		b.SetWatermark(at)
-		b.LogOutboxDeletes()
+		b.DeleteDelivered()
 		recs, err := b.LogRecords()
 		if err != nil {
 			t.Fatal(err)
@@ -80,14 +80,12 @@ func TestChangelogRebuildsThePartition(t *testing.T) {
 		}
 		// The dispatcher delivers every other batch's entry.
 		if i%2 == 1 {
-			if err := sp.DeleteOutbox(sp.nextSeq-1, int(sp.OutboxDepth())); err != nil {
-				t.Fatal(err)
-			}
+			sp.MarkDelivered(sp.nextSeq-1, int(sp.OutboxDepth()))
 		}
 	}
 	// The last deliveries are logged by a commit of their own.
 	b := sp.NewBatch()
-	if !b.LogOutboxDeletes() {
+	if !b.DeleteDelivered() {
 		t.Fatal("delivered entries not logged")
 	}
 	recs, err := b.LogRecords()
@@ -112,6 +110,12 @@ func TestChangelogRebuildsThePartition(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("nothing written")
 	}
+	lo, hi := keyspace(sp.id, tagOutbox)
+	for k := range want {
+		if k >= string(lo) && k < string(hi) {
+			t.Errorf("outbox entry %x left in the source after every entry was delivered and deleted", k)
+		}
+	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("key %x: restored %q (present %v), want %q", k, g, ok, v)
@@ -123,7 +127,7 @@ func TestChangelogRebuildsThePartition(t *testing.T) {
 		}
 	}
 	// The expiry really happened (the test would pass vacuously otherwise).
-	lo, _ := keyspace(3, tagDedup)
+	lo, _ = keyspace(3, tagDedup)
 	var dedup int
 	for k := range want {
 		if bytes.HasPrefix([]byte(k), lo) {

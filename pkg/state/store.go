@@ -8,7 +8,7 @@
 // of a group's effects or none of them.
 //
 // Concurrency: a Partition's write methods (NewBatch/Commit) are called by
-// one goroutine, the partition's worker. Outbox reads and DeleteOutbox are
+// one goroutine, the partition's worker. Outbox reads and MarkDelivered are
 // called by one other goroutine, the partition's dispatcher. Pebble itself
 // is safe for concurrent use.
 package state
@@ -151,7 +151,8 @@ type Partition struct {
 	watermark    time.Time     // as of the last commit (worker only)
 	dedup        dedupIndex    // hashes of the event ids in the dedup window (worker only)
 	depth        atomic.Int64  // outbox entries not yet deleted
-	headSeq      atomic.Uint64 // lowest seq possibly still in the outbox
+	headSeq      atomic.Uint64 // lowest seq not yet delivered (dispatcher)
+	deletedHead  uint64        // lowest seq possibly still in the store (worker only)
 	logged       bool          // writes go to a changelog (EnableLog)
 	loggedHead   uint64        // outbox deletions below it are logged (worker only)
 	stale        atomic.Bool   // restored records were applied since load (Reload)
@@ -201,6 +202,7 @@ func (p *Partition) load() error {
 	if first {
 		p.headSeq.Store(p.nextSeq)
 	}
+	p.deletedHead = p.headSeq.Load()
 	p.depth.Store(n)
 	if err := it.Error(); err != nil {
 		return err
@@ -563,6 +565,7 @@ func (p *Partition) Drop() error {
 	p.dedup = dedupIndex{}
 	p.depth.Store(0)
 	p.headSeq.Store(0)
+	p.deletedHead = 0
 	return nil
 }
 
