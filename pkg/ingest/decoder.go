@@ -20,9 +20,6 @@ type Decoder struct {
 	events map[string]*validator
 	// keys are the object keys the parser shares rather than allocates.
 	keys map[string]string
-	// segmentContext checks a Segment message's context (the fast path);
-	// nil when the schema has no fast form (the fast path then gives up).
-	segmentContext *fastSchema
 }
 
 // NewDecoder validates c and compiles the embedded schemas, once.
@@ -67,13 +64,6 @@ func NewDecoder(c Config) (*Decoder, error) {
 		}
 	}
 	d.keys = red.keys
-	if f := d.segment.fast; f != nil {
-		for _, p := range f.props {
-			if p.name == "context" {
-				d.segmentContext = p.schema
-			}
-		}
-	}
 	return d, nil
 }
 

@@ -28,12 +28,21 @@ type segmentFields struct {
 	userID, anonID, previousID, event, name string
 	// The event times, parsed.
 	timestamp, original, sentAt, received time.Time
-	properties, traits, context           any
+	properties, traits                    any
 	integrations                          any
+	context                               segmentContext
 	// has* are set for members present in the message (even as null).
 	hasUserID, hasAnonID, hasPrevious, hasEvent bool
 	hasProps, hasTraits, hasIntegrations        bool
 	hasTS, hasOrig, hasSent, hasRecv            bool
+}
+
+// segmentContext is what the decoder reads of a Segment message's context,
+// as the last "context" member has it.
+type segmentContext struct {
+	channel, timezone string
+	consent           map[string]bool // merged as segmentConsent does; nil for none
+	traits            map[string]any
 }
 
 // fastSegment decodes r's value as a valid Segment message, or returns
@@ -50,37 +59,15 @@ func (d *Decoder) fastSegment(r *Record) (journey.Event, bool) {
 }
 
 // segmentMembers parses the top-level object into f: true when the whole
-// value is one syntactically valid JSON object without a specversion.
+// value is one syntactically valid JSON object without a specversion whose
+// members have the types the envelope gives them.
 func (p *parser) segmentMembers(f *segmentFields) bool {
-	p.skipSpace()
-	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
-		return false
-	}
-	p.pos++
-	p.depth = 1
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		return false // no type: not a Segment message
-	}
-	for {
-		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return false
-		}
-		k, err := p.str(true)
-		if err != nil {
-			return false
-		}
-		p.skipSpace()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return false
-		}
-		p.pos++
+	ok := p.eachMember(func(k string) bool {
 		var dst *any
 		ok := true
 		switch k {
 		case "specversion":
-			return false // a CloudEvent
+			return false // a CloudEvent: the general path
 		case "type":
 			f.typ, ok = p.stringMember(false)
 		case "messageId":
@@ -120,15 +107,7 @@ func (p *parser) segmentMembers(f *segmentFields) bool {
 		case "integrations":
 			dst, f.hasIntegrations = &f.integrations, true
 		case "context":
-			p.skipSpace()
-			if p.pos >= len(p.data) || p.data[p.pos] != '{' {
-				return false // not an object: the general path says so
-			}
-			v, err := p.objectOf(contextKeep)
-			if err != nil {
-				return false
-			}
-			f.context = v
+			f.context, ok = p.contextMember()
 		default:
 			// Members the envelope does not name are allowed and not read.
 			ok = p.skip() == nil
@@ -143,15 +122,10 @@ func (p *parser) segmentMembers(f *segmentFields) bool {
 			}
 			*dst = v
 		}
-		if err := p.next('}'); err != nil {
-			if err != errEnd {
-				return false
-			}
-			break
-		}
-	}
+		return true
+	})
 	p.skipSpace()
-	return p.pos == len(p.data)
+	return ok && p.pos == len(p.data)
 }
 
 // fastSegmentEvent checks f against the envelope's rules and builds the
@@ -173,11 +147,6 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 	if !isObject(f.properties, f.hasProps) || !isObject(f.traits, f.hasTraits) || !isObject(f.integrations, f.hasIntegrations) {
 		return journey.Event{}, false
 	}
-	ctx, _ := f.context.(map[string]any)
-	if ctx != nil && !d.contextValid(ctx) {
-		return journey.Event{}, false
-	}
-
 	ev := journey.Event{
 		ID:          f.id,
 		Kind:        k,
@@ -203,11 +172,14 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 			return journey.Event{}, false
 		}
 	}
-	ev.Channel = d.channel(ctx["channel"], r.Topic)
-	ev.TimeZone, _ = ctx["timezone"].(string)
-	ev.Consent = segmentConsent(ctx["consent"])
+	ev.Channel = f.context.channel
+	if ev.Channel == "" {
+		ev.Channel = d.cfg.TopicChannels[r.Topic]
+	}
+	ev.TimeZone = f.context.timezone
+	ev.Consent = f.context.consent
 	if ev.Traits, _ = f.traits.(map[string]any); ev.Traits == nil {
-		ev.Traits, _ = ctx["traits"].(map[string]any)
+		ev.Traits = f.context.traits
 	}
 
 	at, from := fastSegmentTime(f, r.Time)
@@ -218,14 +190,126 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 	return ev, true
 }
 
-// contextValid checks a (pruned) context object against the envelope's
-// context schema, when the fast validator is sure.
-func (d *Decoder) contextValid(ctx map[string]any) bool {
-	if d.segmentContext == nil {
+// contextMember reads a context object by the envelope's rules (channel a
+// string, timezone a string of at most 64 characters, consent an object of
+// booleans and a categoryPreferences object of booleans, traits an
+// object), skipping the members the decoder does not read; false for
+// anything else. Depth is counted as the general parser counts it.
+func (p *parser) contextMember() (segmentContext, bool) {
+	var c segmentContext
+	ok := p.eachMember(func(k string) bool {
+		switch k {
+		case "channel":
+			b, ok := p.stringMember(false)
+			c.channel = string(b)
+			return ok
+		case "timezone":
+			b, ok := p.stringMember(false)
+			c.timezone = string(b)
+			return ok && utf8.RuneCount(b) <= 64
+		case "consent":
+			var ok bool
+			c.consent, ok = p.consentMember()
+			return ok
+		case "traits":
+			v, err := p.value()
+			c.traits, _ = v.(map[string]any)
+			return err == nil && c.traits != nil
+		}
+		return p.skip() == nil
+	})
+	return c, ok
+}
+
+// consentMember reads context.consent into the map segmentConsent makes
+// of it: categoryPreferences (the last one) under the top-level entries.
+func (p *parser) consentMember() (map[string]bool, bool) {
+	var top, prefs map[string]bool
+	ok := p.eachMember(func(k string) bool {
+		if k == "categoryPreferences" {
+			prefs = map[string]bool{}
+			return p.eachMember(func(k string) bool {
+				b, ok := p.boolMember()
+				prefs[k] = b
+				return ok
+			})
+		}
+		b, ok := p.boolMember()
+		if top == nil {
+			top = map[string]bool{}
+		}
+		top[k] = b
+		return ok
+	})
+	if !ok || len(top)+len(prefs) == 0 {
+		return nil, ok
+	}
+	if prefs == nil {
+		return top, true
+	}
+	for k, b := range top {
+		prefs[k] = b
+	}
+	return prefs, true
+}
+
+// boolMember reads a member's value that must be true or false.
+func (p *parser) boolMember() (bool, bool) {
+	p.skipSpace()
+	if p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case 't':
+			return true, p.literal("true") == nil
+		case 'f':
+			return false, p.literal("false") == nil
+		}
+	}
+	return false, false
+}
+
+// eachMember parses an object, calling member for each key with the
+// position at the value (which member must consume); false when the value
+// is not an object, on a syntax error, or when member returns false.
+func (p *parser) eachMember(member func(k string) bool) bool {
+	p.skipSpace()
+	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
 		return false
 	}
-	unsure := false
-	return d.segmentContext.valid(ctx, &unsure) && !unsure
+	p.pos++
+	if p.depth++; p.depth > maxDepth {
+		return false
+	}
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		p.depth--
+		return true
+	}
+	for {
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return false
+		}
+		k, err := p.str(true)
+		if err != nil {
+			return false
+		}
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return false
+		}
+		p.pos++
+		if !member(k) {
+			return false
+		}
+		if err := p.next('}'); err != nil {
+			if err != errEnd {
+				return false
+			}
+			p.depth--
+			return true
+		}
+	}
 }
 
 // isObject reports whether a member is absent or a JSON object.

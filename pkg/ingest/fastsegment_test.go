@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/journey-dev/journey/pkg/generate"
@@ -101,6 +102,47 @@ func TestFastSegment(t *testing.T) {
 	}
 	if fastAccepted == 0 {
 		t.Fatal("the fast path accepted none of the variants")
+	}
+	// The context's rules, one member at a time, on a valid base.
+	long := strings.Repeat("x", 64)
+	ctxFast := 0
+	for _, ctx := range []string{
+		`{}`, `null`, `[]`, `"web"`, `{"channel":null}`, `{"channel":7}`, `{"channel":""}`, `{"channel":"app","x":{"y":[1,2]}}`,
+		`{"timezone":"` + long + `"}`, `{"timezone":"` + long + `x"}`, `{"timezone":"` + strings.Repeat("é", 64) + `"}`,
+		`{"timezone":"` + strings.Repeat("é", 65) + `"}`, `{"timezone":"Europe\/Paris"}`, `{"timezone":null}`,
+		`{"consent":{}}`, `{"consent":null}`, `{"consent":[]}`, `{"consent":{"email":true,"sms":false}}`,
+		`{"consent":{"email":"yes"}}`, `{"consent":{"email":null}}`, `{"consent":{"email":true,"email":false}}`,
+		`{"consent":{"categoryPreferences":{"email":true,"push":false},"email":false}}`,
+		`{"consent":{"email":false,"categoryPreferences":{"email":true}}}`,
+		`{"consent":{"categoryPreferences":{"a":true},"categoryPreferences":{"b":true}}}`,
+		`{"consent":{"categoryPreferences":{}}}`, `{"consent":{"categoryPreferences":null}}`,
+		`{"consent":{"categoryPreferences":{"a":1}}}`, `{"consent":{"categoryPreferences":true}}`,
+		`{"traits":{"plan":"gold"}}`, `{"traits":null}`, `{"traits":[]}`, `{"traits":{"a":{"b":{}}}}`,
+		`{"channel":"web","timezone":"Asia/Tokyo","consent":{"email":true},"traits":{"x":1},"library":{"name":"n"}}`,
+	} {
+		for _, top := range []string{``, `"traits":{"t":1},`} {
+			s := `{"type":"track","event":"E","messageId":"m","userId":"u",` + top + `"context":` + ctx + `}`
+			if checkFast(t, d, ingest.Record{Topic: "web.events", Value: []byte(s), Time: recordTime}) {
+				ctxFast++
+			}
+		}
+		s := `{"type":"track","event":"E","messageId":"m","userId":"u","context":{"channel":"a","timezone":"Z"},"context":` + ctx + `}`
+		checkFast(t, d, ingest.Record{Topic: "web.events", Value: []byte(s), Time: recordTime})
+	}
+	if ctxFast < 30 {
+		t.Errorf("the fast path took %d of the context variants, want the valid ones (30 or more)", ctxFast)
+	}
+	// Nesting at encoding/json's limit (10000, the root and context
+	// counting as two levels), inside the context and the properties.
+	for _, depth := range []int{9999, 10000, 10001} {
+		nest := strings.Repeat("[", depth-3) + strings.Repeat("]", depth-3)
+		for _, s := range []string{
+			`{"type":"track","event":"E","messageId":"m","userId":"u","context":{"traits":{"x":` + nest + `}}}`,
+			`{"type":"track","event":"E","messageId":"m","userId":"u","context":{"consent":{"categoryPreferences":{}},"page":{"x":` + nest + `}}}`,
+			`{"type":"track","event":"E","messageId":"m","userId":"u","properties":{"x":` + nest + `}}`,
+		} {
+			checkFast(t, d, ingest.Record{Topic: "web.events", Value: []byte(s), Time: recordTime})
+		}
 	}
 	// A duplicate member: the last wins on both paths.
 	for _, s := range []string{
