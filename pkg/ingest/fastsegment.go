@@ -9,15 +9,17 @@ import (
 )
 
 // This file holds the decoder's fast path for the common case: a valid
-// Segment message. It reads the top-level members straight into a
-// segmentFields in one pass — no top-level map, no schema walk over it, no
-// map lookups afterwards — and checks the envelope's rules (schemas/
-// segment.json) by hand; the context, properties and traits are built and
-// checked as the general path does. Anything it is not sure of (a syntax
+// Segment message. It reads the top-level members and the context's
+// straight into a segmentFields in one pass — no top-level or context map,
+// no schema walk over them, no map lookups afterwards — and checks the
+// envelope's rules (schemas/segment.json) by hand; properties and traits
+// are built as the general parser builds them, and a track event's
+// properties checked by its schema. Anything it is not sure of (a syntax
 // error, a rule broken, a CloudEvent) makes it give up, and Decode takes
 // the general path, which gives the error. So it never decides a failure,
 // and for what it accepts it must give exactly the general path's event:
-// FuzzFastSegment checks both on the same inputs.
+// TestFastSegment and FuzzDecode check both on the same inputs (if
+// schemas/segment.json changes, this file must change with it).
 
 // segmentFields are the members of a Segment message the decoder reads,
 // as the last of duplicate members has them.
