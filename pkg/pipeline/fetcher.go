@@ -430,6 +430,7 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 		return nil
 	}
 	var msgs []kafka.Message
+	var mem slab
 	next := s.next
 	for {
 		r, err := p.RecordSet.Records.ReadRecord()
@@ -446,8 +447,8 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 			continue
 		}
 		m := kafka.Message{Topic: topic, Partition: s.partition, Offset: r.Offset, Time: r.Time, HighWaterMark: p.HighWatermark}
-		if m.Key, err = readBytes(r.Key); err == nil {
-			m.Value, err = readBytes(r.Value)
+		if m.Key, err = mem.read(r.Key); err == nil {
+			m.Value, err = mem.read(r.Value)
 		}
 		if err != nil {
 			return fmt.Errorf("reading record %d: %w", r.Offset, err)
@@ -506,9 +507,31 @@ func (f *fetcher) outOfRange(s *subscription) error {
 	return nil
 }
 
-func readBytes(b protocol.Bytes) ([]byte, error) {
+// slab hands out the keys and values of one fetch response's records from
+// shared chunks, so a record costs no allocation of its own. A chunk lives
+// while any record carved from it does: the records of one batch, which
+// the worker drops once it has folded them (the decoder copies what it
+// keeps).
+type slab struct{ buf []byte }
+
+// slabChunk is a chunk's size; a larger key or value gets its own.
+const slabChunk = 64 << 10
+
+// read copies b into the slab (nil for a null key or value).
+func (s *slab) read(b protocol.Bytes) ([]byte, error) {
 	if b == nil {
 		return nil, nil
 	}
-	return protocol.ReadAll(b)
+	n := b.Len()
+	if n > cap(s.buf)-len(s.buf) {
+		if n > slabChunk/4 {
+			return protocol.ReadAll(b)
+		}
+		s.buf = make([]byte, 0, slabChunk)
+	}
+	start := len(s.buf)
+	s.buf = s.buf[:start+n]
+	dst := s.buf[start : start+n : start+n]
+	_, err := io.ReadFull(b, dst)
+	return dst, err
 }

@@ -3,10 +3,12 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/journey-dev/journey/internal/testrig"
@@ -120,5 +122,34 @@ func testFetcher(t *testing.T, brokers []string) {
 	stop()
 	for _, s := range stopped {
 		<-s
+	}
+}
+
+// TestSlab: every key and value is its own bytes (appending to one does not
+// touch the next), nil stays nil, and a value larger than a quarter chunk
+// gets its own allocation.
+func TestSlab(t *testing.T) {
+	var s slab
+	var got [][]byte
+	var want []string
+	for i := range 5000 {
+		v := strings.Repeat(string(rune('a'+i%26)), i%300)
+		if i%1000 == 999 {
+			v = strings.Repeat("L", slabChunk/2)
+		}
+		b, err := s.read(protocol.NewBytes([]byte(v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want = append(got, b), append(want, v)
+	}
+	for i, b := range got {
+		_ = append(b, 'X') // must not write into the next record
+		if string(b) != want[i] {
+			t.Fatalf("record %d: %q, want %q", i, b, want[i])
+		}
+	}
+	if b, err := s.read(nil); b != nil || err != nil {
+		t.Fatalf("nil key: %v %v", b, err)
 	}
 }
