@@ -155,6 +155,7 @@ func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, of
 						return
 					}
 				}
+				recycle(batch)
 			}
 		}
 	}()
@@ -429,7 +430,7 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 	if p.RecordSet.Records == nil {
 		return nil
 	}
-	var msgs []kafka.Message
+	msgs := batchSlice()
 	var mem slab
 	next := s.next
 	for {
@@ -444,12 +445,18 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 			return fmt.Errorf("reading records at offset %d: %w", next, err)
 		}
 		if r.Offset < next { // a compressed batch starts before the offset asked for
+			closeBytes(r.Key)
+			closeBytes(r.Value)
 			continue
 		}
 		m := kafka.Message{Topic: topic, Partition: s.partition, Offset: r.Offset, Time: r.Time, HighWaterMark: p.HighWatermark}
 		if m.Key, err = mem.read(r.Key); err == nil {
 			m.Value, err = mem.read(r.Value)
 		}
+		// Copied: the response's pages go back to kafka-go's pool instead
+		// of waiting for the collector.
+		closeBytes(r.Key)
+		closeBytes(r.Value)
 		if err != nil {
 			return fmt.Errorf("reading record %d: %w", r.Offset, err)
 		}
@@ -463,6 +470,7 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 		next = r.Offset + 1
 	}
 	if len(msgs) == 0 {
+		recycle(msgs)
 		return nil
 	}
 	if f.fetched != nil {
@@ -505,6 +513,35 @@ func (f *fetcher) outOfRange(s *subscription) error {
 		f.retryLocked(s, false)
 	}
 	return nil
+}
+
+func closeBytes(b protocol.Bytes) {
+	if b != nil {
+		_ = b.Close()
+	}
+}
+
+// batches recycles the slices that carry fetched records from the fetch
+// loop to a forwarder (a kafka.Message is ~200 bytes; a response of
+// thousands of records grew a fresh slice by doubling).
+var batches sync.Pool
+
+func batchSlice() []kafka.Message {
+	if b, ok := batches.Get().(*[]kafka.Message); ok {
+		return (*b)[:0]
+	}
+	return make([]kafka.Message, 0, 256)
+}
+
+// recycle returns a batch whose records were all sent on, without a
+// reference to them.
+func recycle(b []kafka.Message) {
+	if cap(b) > 1<<16 {
+		return
+	}
+	clear(b) // beyond len, every element is zero already
+	b = b[:0]
+	batches.Put(&b)
 }
 
 // slab hands out the keys and values of one fetch response's records from
