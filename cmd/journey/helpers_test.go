@@ -165,9 +165,20 @@ func (c *child) signal(t *testing.T, sig syscall.Signal, within time.Duration) i
 	case <-c.done:
 		return c.cmd.ProcessState.ExitCode()
 	case <-time.After(within):
-		t.Fatalf("journey did not exit within %v of %v\n%s", within, sig, c.tail(40))
+		t.Fatalf("journey did not exit within %v of %v; its goroutines:\n%s", within, sig, c.stacks())
 		return -1
 	}
+}
+
+// stacks makes a hung child print every goroutine's stack (SIGQUIT) and
+// returns the end of its output, for the failure message.
+func (c *child) stacks() string {
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+	}
+	return c.tail(600)
 }
 
 func (c *child) tail(n int) string {

@@ -87,7 +87,7 @@ func TestReplay(t *testing.T) {
 		select {
 		case <-c.done:
 		case <-time.After(2 * time.Minute):
-			t.Fatalf("%s did not finish in 2 minutes:\n%s", what, c.tail(30))
+			t.Fatalf("%s did not finish in 2 minutes; its goroutines:\n%s", what, c.stacks())
 		}
 		if code := c.cmd.ProcessState.ExitCode(); code != 0 {
 			t.Fatalf("%s: exit %d\n%s", what, code, c.tail(30))

@@ -527,15 +527,22 @@ func TestRedisOutage(t *testing.T) {
 	const customers, rounds = 25, 8
 	var wg sync.WaitGroup
 	wg.Add(1)
+	round := func(i int) {
+		h.produce(events(customers, 5, fmt.Sprintf("o%d", i), t0.Add(time.Duration(i)*time.Minute))...)
+	}
 	go func() {
 		defer wg.Done()
-		for i := range rounds {
-			h.produce(events(customers, 5, fmt.Sprintf("o%d", i), t0.Add(time.Duration(i)*time.Minute))...)
+		for i := range rounds - 1 {
+			round(i)
 		}
 	}()
-	// Let some triggers through, then take Redis away mid-stream.
+	// Let some triggers through, then take Redis away mid-stream. The last
+	// round is produced only then, so there is always something to deliver
+	// while Redis is down (a fast run could otherwise deliver everything
+	// before the kill and see no error at all).
 	h.waitTriggers("email", 50, time.Minute)
 	rs.kill()
+	round(rounds - 1)
 	// Keep Redis down until the dispatchers have failed against it a few
 	// times (the outbox holds the triggers and they back off and retry).
 	testrig.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
