@@ -31,11 +31,10 @@ type segmentFields struct {
 	// The event times, parsed.
 	timestamp, original, sentAt, received time.Time
 	properties, traits                    any
-	integrations                          any
 	context                               segmentContext
 	// has* are set for members present in the message (even as null).
 	hasUserID, hasAnonID, hasPrevious, hasEvent bool
-	hasProps, hasTraits, hasIntegrations        bool
+	hasProps, hasTraits                         bool
 	hasTS, hasOrig, hasSent, hasRecv            bool
 }
 
@@ -107,7 +106,9 @@ func (p *parser) segmentMembers(f *segmentFields) bool {
 		case "traits":
 			dst, f.hasTraits = &f.traits, true
 		case "integrations":
-			dst, f.hasIntegrations = &f.integrations, true
+			// An object, never read: checked, not built.
+			p.skipSpace()
+			ok = p.pos < len(p.data) && p.data[p.pos] == '{' && p.skip() == nil
 		case "context":
 			f.context, ok = p.contextMember()
 		default:
@@ -144,9 +145,9 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 	case k == journey.KindAlias && (!f.hasPrevious || !f.hasUserID):
 		return journey.Event{}, false
 	}
-	// properties, traits and integrations are objects when present (null
-	// is not an object).
-	if !isObject(f.properties, f.hasProps) || !isObject(f.traits, f.hasTraits) || !isObject(f.integrations, f.hasIntegrations) {
+	// properties and traits are objects when present (null is not an
+	// object).
+	if !isObject(f.properties, f.hasProps) || !isObject(f.traits, f.hasTraits) {
 		return journey.Event{}, false
 	}
 	ev := journey.Event{
