@@ -168,8 +168,27 @@ func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, of
 }
 
 // offsets returns the first and the next offset of a partition.
+//
+// A failed lookup is retried (with backoff, logged) until ctx ends: a
+// broker under load answered a new topic's ListOffsets with
+// UNKNOWN_SERVER_ERROR, and failing the partition for it stopped the
+// whole instance.
 func (f *fetcher) offsets(ctx context.Context, topic string, partition int) (first, last int64, _ error) {
-	return partitionOffsets(ctx, f.client, topic, partition)
+	backoff := 100 * time.Millisecond
+	for {
+		first, last, err := partitionOffsets(ctx, f.client, topic, partition)
+		if err == nil || ctx.Err() != nil {
+			return first, last, err
+		}
+		f.log.Warn("list offsets failed; retrying", zap.String("topic", topic), zap.Int("partition", partition),
+			zap.Duration("backoff", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 // partitionOffsets returns the first and the next offset of one partition

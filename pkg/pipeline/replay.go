@@ -51,6 +51,9 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 			ids[id] = true
 		}
 	}
+	// One fetch request per broker for every replayed partition, as live.
+	p.fetch = newFetcher(p.cfg.Brokers, p.cfg.FetchMaxBytes, p.cfg.FetchMaxWait, p.log.Named("fetch"))
+	defer p.fetch.close()
 	p.mu.Lock()
 	p.joined = true
 	for id := range ids {

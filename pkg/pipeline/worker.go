@@ -141,11 +141,12 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The shared fetcher (live) or one Reader goroutine per topic (replay)
-	// feeds msgs; they stop with stopCtx.
+	// The instance's shared fetcher (one request per broker for every
+	// partition) feeds msgs, live and in a replay; it stops with stopCtx.
+	// A replay's records pass through a goroutine per topic that paces
+	// them and stops at the end offset.
 	msgs := make(chan kafka.Message, w.p.cfg.MaxBatchRecords)
 	var fetchers sync.WaitGroup
-	readers := make([]*kafka.Reader, 0, len(w.p.cfg.Topics))
 	for _, topic := range w.p.cfg.Topics {
 		start, from := w.startOffset(topic, offsets)
 		end := int64(-1)
@@ -162,9 +163,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			// position so lag is right even if nothing new arrives.
 			w.kafkaOffsets[topic] = start
 		}
-		if w.replay == nil && w.p.fetch != nil {
-			// Live: the instance's shared fetcher (one request per
-			// broker for every partition).
+		if w.replay == nil {
 			stopped, err := w.p.fetch.subscribe(stopCtx, topic, w.id, start, msgs)
 			if err != nil {
 				return err
@@ -176,30 +175,20 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			}()
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:         w.p.cfg.Brokers,
-			Dialer:          w.p.dialer,
-			Topic:           topic,
-			Partition:       w.id,
-			MinBytes:        1,
-			MaxBytes:        w.p.cfg.FetchMaxBytes,
-			MaxWait:         w.p.cfg.FetchMaxWait,
-			ReadLagInterval: -1,
-			QueueCapacity:   1024,
-			ErrorLogger:     kafkaLogger{w.log.Sugar().Named("kafka")},
-		})
-		if err := r.SetOffset(start); err != nil {
+		// A replay: its own subscription, ended at the end offset.
+		subCtx, endSub := context.WithCancel(stopCtx)
+		in := make(chan kafka.Message, 1024)
+		stopped, err := w.p.fetch.subscribe(subCtx, topic, w.id, start, in)
+		if err != nil {
+			endSub()
 			return err
 		}
-		readers = append(readers, r)
 		fetchers.Add(1)
 		go func() {
 			defer fetchers.Done()
-			var rate float64
-			if w.replay != nil {
-				rate = w.replay.rate
-			}
-			w.fetch(stopCtx, r, msgs, end, rate)
+			w.replayTopic(subCtx, in, msgs, end, w.replay.rate)
+			endSub()
+			<-stopped
 		}()
 	}
 	// A replay ends when every fetcher reached its end offset and every
@@ -215,9 +204,6 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	}
 	defer func() {
 		stop()
-		for _, r := range readers {
-			_ = r.Close()
-		}
 		fetchers.Wait()
 	}()
 
@@ -337,9 +323,9 @@ func (w *worker) startOffset(topic string, offsets map[string]int64) (int64, str
 	return kafka.FirstOffset, "earliest"
 }
 
-// fetch feeds msgs from r until ctx ends or, when end >= 0, up to the
-// record before offset end; at most rate records a second when rate > 0.
-func (w *worker) fetch(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.Message, end int64, rate float64) {
+// replayTopic passes a replayed topic's records from in to msgs, at most
+// rate per second (0: unpaced), until the one before end.
+func (w *worker) replayTopic(ctx context.Context, in <-chan kafka.Message, msgs chan<- kafka.Message, end int64, rate float64) {
 	start, n := time.Now(), 0
 	for {
 		if rate > 0 {
@@ -352,20 +338,13 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.M
 			}
 			n++
 		}
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			w.log.Warn("fetch", zap.String("topic", r.Config().Topic), zap.Error(err))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			continue
+		var m kafka.Message
+		select {
+		case m = <-in:
+		case <-ctx.Done():
+			return
 		}
-		if end >= 0 && m.Offset >= end {
+		if m.Offset >= end {
 			return
 		}
 		select {
@@ -373,7 +352,7 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader, msgs chan<- kafka.M
 		case <-ctx.Done():
 			return
 		}
-		if end >= 0 && m.Offset+1 >= end {
+		if m.Offset+1 >= end {
 			return
 		}
 	}
