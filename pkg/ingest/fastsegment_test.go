@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/journey-dev/journey/pkg/generate"
 	"github.com/journey-dev/journey/pkg/ingest"
@@ -72,6 +73,18 @@ func TestFastSegment(t *testing.T) {
 	}
 	for range 40 {
 		valid = append(valid, g.Next(now).Value)
+	}
+	// And 20,000 generated records as they are: every one without headers
+	// is a Segment message the fast path must take, with the general
+	// path's event.
+	for i := range 20_000 {
+		m := g.Next(now.Add(time.Duration(i-20_000) * 50 * time.Millisecond))
+		if len(m.Headers) > 0 {
+			continue
+		}
+		if !checkFast(t, d, ingest.Record{Topic: "web.events", Partition: 1, Offset: int64(i), Value: m.Value, Time: recordTime}) {
+			t.Fatalf("a generated Segment message took the general path:\n%s", m.Value)
+		}
 	}
 	fastAccepted := 0
 	for _, v := range valid {
