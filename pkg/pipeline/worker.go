@@ -454,12 +454,10 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 		dlqReasons = append(dlqReasons, e.Reason)
 	}
 
-	var lastTime time.Time
 	if len(msgs) > 0 {
-		lastTime = msgs[len(msgs)-1].Time
-		w.age("started", lastTime)
+		tx.lastRecord = msgs[len(msgs)-1].Time
+		w.age("started", tx.lastRecord)
 	}
-	tx.lastRecord = lastTime
 	for i := range msgs {
 		m := &msgs[i]
 		next[m.Topic] = m.Offset + 1
@@ -510,7 +508,7 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 	for _, topic := range sortedKeys(next) {
 		tx.b.SetOffset(topic, next[topic])
 	}
-	recs, err := tx.prepare(lastTime)
+	recs, err := tx.prepare()
 	if err != nil {
 		return err
 	}
@@ -556,7 +554,7 @@ func (w *worker) tick(ctx context.Context, now time.Time) error {
 	if err := tx.emit(&w.out, time.Time{}); err != nil {
 		return err
 	}
-	return tx.commit(ctx, time.Time{})
+	return tx.commit(ctx)
 }
 
 // logDeliveries deletes the outbox entries delivered since the last group
@@ -568,7 +566,7 @@ func (w *worker) logDeliveries(ctx context.Context) error {
 	}
 	tx := w.begin()
 	defer tx.abortUnlessCommitted()
-	return tx.commit(ctx, time.Time{})
+	return tx.commit(ctx)
 }
 
 // tx is one group commit in progress: the Pebble batch, with the runner's
@@ -579,7 +577,8 @@ type tx struct {
 	wm0       time.Time
 	committed bool
 	// lastRecord is the timestamp of the batch's last record (zero for a
-	// tick's batch).
+	// tick's batch): the time its context entries and stage ages count
+	// from.
 	lastRecord time.Time
 	// emitted and suppressed are the (rule, channel) and (rule, reason)
 	// label pairs to count once the batch is committed.
@@ -628,8 +627,8 @@ func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
 
 // commit writes the changed states, the customers' new context, the
 // watermark and the batch.
-func (t *tx) commit(ctx context.Context, recordTime time.Time) error {
-	recs, err := t.prepare(recordTime)
+func (t *tx) commit(ctx context.Context) error {
+	recs, err := t.prepare()
 	if err != nil {
 		return err
 	}
@@ -640,7 +639,7 @@ func (t *tx) commit(ctx context.Context, recordTime time.Time) error {
 // watermark into the batch and returns the batch's changelog records (none
 // when there is no changelog): a *batchTooBigError when they are over
 // changelog.max_batch_bytes, before anything was written anywhere.
-func (t *tx) prepare(recordTime time.Time) ([]state.LogRecord, error) {
+func (t *tx) prepare() ([]state.LogRecord, error) {
 	w := t.w
 	p := w.p
 	procs := p.engine.Processors()
@@ -662,7 +661,7 @@ func (t *tx) prepare(recordTime time.Time) ([]state.LogRecord, error) {
 			continue
 		}
 		if parts := p.engine.ContextParts(c); hasFields(parts) {
-			t.b.Append(outbox.KindContext, outbox.EncodeContextParts(c.ID, parts, recordTime))
+			t.b.Append(outbox.KindContext, outbox.EncodeContextParts(c.ID, parts, t.lastRecord))
 		}
 	}
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {

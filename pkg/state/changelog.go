@@ -91,7 +91,7 @@ func (p *Partition) OutboxLogged() uint64 { return p.loggedHead }
 // the store (delivered entries below HeadSeq wait for DeleteDelivered).
 func (p *Partition) OutboxDeleted() uint64 { return p.deletedHead }
 
-// HeadSeq is the lowest sequence number possibly still in the outbox.
+// HeadSeq is the lowest outbox sequence number not yet delivered.
 func (p *Partition) HeadSeq() uint64 { return p.headSeq.Load() }
 
 // DeleteDelivered adds to the batch the deletion of the outbox entries

@@ -150,7 +150,7 @@ type Partition struct {
 	nextDue      uint64        // lower bound of the earliest armed timer (worker only)
 	watermark    time.Time     // as of the last commit (worker only)
 	dedup        dedupIndex    // hashes of the event ids in the dedup window (worker only)
-	depth        atomic.Int64  // outbox entries not yet deleted
+	depth        atomic.Int64  // outbox entries not yet delivered
 	headSeq      atomic.Uint64 // lowest seq not yet delivered (dispatcher)
 	deletedHead  uint64        // lowest seq possibly still in the store (worker only)
 	logged       bool          // writes go to a changelog (EnableLog)
