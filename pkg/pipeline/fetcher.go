@@ -284,6 +284,7 @@ func partitionLeaders(ctx context.Context, c *kafka.Client, topic string) (map[i
 // a time for all of them that have room, until the fetcher closes.
 func (f *fetcher) loop(leader int) {
 	defer f.loopsWG.Done()
+	var mem slab // this loop's; carried across responses
 	for {
 		f.mu.Lock()
 		var batch []*subscription
@@ -329,7 +330,7 @@ func (f *fetcher) loop(leader int) {
 		if paused {
 			maxWait = min(maxWait, pausedMaxWait)
 		}
-		f.fetch(batch, maxWait)
+		f.fetch(batch, maxWait, &mem)
 		f.mu.Lock()
 		for _, s := range batch {
 			s.busy = false
@@ -343,7 +344,7 @@ func (f *fetcher) loop(leader int) {
 
 // fetch sends one fetch request for batch and hands what it returns to the
 // subscriptions' forwarders.
-func (f *fetcher) fetch(batch []*subscription, maxWait time.Duration) {
+func (f *fetcher) fetch(batch []*subscription, maxWait time.Duration, mem *slab) {
 	byTopic := map[string][]fetchapi.RequestPartition{}
 	var topics []string
 	// Each partition may return up to the configured fetch size, as a
@@ -400,7 +401,7 @@ func (f *fetcher) fetch(batch []*subscription, maxWait time.Duration) {
 			if s == nil {
 				continue
 			}
-			if err := f.take(s, t.Topic, p); err != nil {
+			if err := f.take(s, t.Topic, p, mem); err != nil {
 				if s.ctx.Err() == nil {
 					f.log.Warn("fetch", zap.String("topic", s.topic), zap.Int("partition", s.partition), zap.Error(err))
 				}
@@ -428,7 +429,7 @@ func (f *fetcher) retryLocked(s *subscription, relocate bool) {
 }
 
 // take hands one partition's part of a fetch response to its forwarder.
-func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartition) error {
+func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartition, mem *slab) error {
 	if p.ErrorCode != 0 {
 		err := kafka.Error(p.ErrorCode)
 		switch err {
@@ -450,7 +451,6 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 		return nil
 	}
 	msgs := batchSlice()
-	var mem slab
 	next := s.next
 	for {
 		r, err := p.RecordSet.Records.ReadRecord()
@@ -563,11 +563,13 @@ func recycle(b []kafka.Message) {
 	batches.Put(&b)
 }
 
-// slab hands out the keys and values of one fetch response's records from
-// shared chunks, so a record costs no allocation of its own. A chunk lives
-// while any record carved from it does: the records of one batch, which
-// the worker drops once it has folded them (the decoder copies what it
-// keeps).
+// slab hands out the keys and values of fetched records from shared
+// chunks, so a record costs no allocation of its own. A fetch loop keeps
+// one across responses: a fresh chunk per response cost a 64 KiB zeroed
+// allocation for every few records when traffic is light (13 % of
+// journey's CPU at 5,000 events/s). A chunk lives while any record carved
+// from it does: the records of a few batches, which the workers drop once
+// they have folded them (the decoder copies what it keeps).
 type slab struct{ buf []byte }
 
 // slabChunk is a chunk's size; a larger key or value gets its own.
