@@ -22,6 +22,7 @@ type Batch struct {
 	maxBucket uint64
 	nextDue   uint64 // lower bound of the earliest timer, applied to p on commit
 	seen      []seenID
+	entries   []OutboxEntry // appended, handed to the partition's tail on commit
 	watermark time.Time
 	wmSet     bool
 
@@ -77,15 +78,19 @@ func (b *Batch) MarkSeen(eventID string, t time.Time) {
 }
 
 // Append adds an outbox entry and returns its sequence number. kind is a
-// caller-defined tag stored with the data.
+// caller-defined tag stored with the data. The partition keeps data (not a
+// copy) for ReadOutbox once the batch commits: the caller must not modify
+// it afterwards.
 func (b *Batch) Append(kind byte, data []byte) uint64 {
 	seq := b.seq
 	b.seq++
-	v := make([]byte, 0, 1+len(data))
-	v = append(v, kind)
-	v = append(v, data...)
-	_ = b.b.Set(outboxKey(b.p.id, seq), v, nil)
+	op := b.b.SetDeferred(13, 1+len(data))
+	_ = binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint32(op.Key[:0], b.p.id), tagOutbox), seq)
+	op.Value[0] = kind
+	copy(op.Value[1:], data)
+	_ = op.Finish()
 	b.appended++
+	b.entries = append(b.entries, OutboxEntry{Seq: seq, Kind: kind, Data: data})
 	return seq
 }
 
@@ -164,6 +169,7 @@ func (b *Batch) Commit() error {
 		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
 	}
 	p.nextSeq = b.seq
+	p.tail.push(b.entries)
 	p.lastBatchLen = b.b.Len()
 	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
 		p.dedup.dropBefore(b.maxBucket - 2)
@@ -268,9 +274,14 @@ type OutboxEntry struct {
 }
 
 // ReadOutbox returns up to max entries in sequence order, starting at the
-// oldest undelivered one. The entries' Data are copies.
+// oldest undelivered one. The entries' Data must not be modified (those of
+// a batch just committed are the slices given to Append).
 func (p *Partition) ReadOutbox(max int) ([]OutboxEntry, error) {
-	lo := outboxKey(p.id, p.headSeq.Load())
+	head := p.headSeq.Load()
+	if es := p.tail.read(head, max); es != nil {
+		return es, nil
+	}
+	lo := outboxKey(p.id, head)
 	_, hi := keyspace(p.id, tagOutbox)
 	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -306,4 +317,5 @@ func (p *Partition) MarkDelivered(through uint64, count int) {
 	}
 	p.headSeq.Store(through + 1)
 	p.depth.Add(-int64(count))
+	p.tail.trim(through + 1)
 }

@@ -152,6 +152,7 @@ type Partition struct {
 	dedup        dedupIndex    // hashes of the event ids in the dedup window (worker only)
 	depth        atomic.Int64  // outbox entries not yet delivered
 	headSeq      atomic.Uint64 // lowest seq not yet delivered (dispatcher)
+	tail         tail          // the newest committed outbox entries (worker pushes, dispatcher reads)
 	deletedHead  uint64        // lowest seq possibly still in the store (worker only)
 	logged       bool          // writes go to a changelog (EnableLog)
 	loggedHead   uint64        // outbox deletions below it are logged (worker only)
@@ -162,6 +163,7 @@ type Partition struct {
 func (p *Partition) ID() int { return int(p.id) }
 
 func (p *Partition) load() error {
+	p.tail.reset()
 	v, err := p.getUint64(metaKey(p.id, "seq"))
 	if err != nil {
 		return err
@@ -565,6 +567,7 @@ func (p *Partition) Drop() error {
 	p.dedup = dedupIndex{}
 	p.depth.Store(0)
 	p.headSeq.Store(0)
+	p.tail.reset()
 	p.deletedHead = 0
 	return nil
 }

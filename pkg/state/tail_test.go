@@ -1,0 +1,111 @@
+package state
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// readStored is ReadOutbox without the tail: what Pebble holds.
+func readStored(t *testing.T, p *Partition, max int) []OutboxEntry {
+	t.Helper()
+	lo := outboxKey(p.id, p.headSeq.Load())
+	_, hi := keyspace(p.id, tagOutbox)
+	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out []OutboxEntry
+	for it.First(); it.Valid() && len(out) < max; it.Next() {
+		seq, err := outboxSeq(it.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := it.Value()
+		out = append(out, OutboxEntry{Seq: seq, Kind: v[0], Data: append([]byte(nil), v[1:]...)})
+	}
+	return out
+}
+
+func sameEntries(a, b []OutboxEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Seq != b[i].Seq || a[i].Kind != b[i].Kind || string(a[i].Data) != string(b[i].Data) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTailReadsWhatPebbleHolds drives a partition through random commits,
+// deliveries, aborted batches, drops and overflows of the in-memory tail,
+// and requires every ReadOutbox to return exactly what the store holds
+// from the head, and the tail to have answered most reads (not vacuous).
+func TestTailReadsWhatPebbleHolds(t *testing.T) {
+	defer func(e, b int) { tailMaxEntries, tailMaxBytes = e, b }(tailMaxEntries, tailMaxBytes)
+	tailMaxEntries, tailMaxBytes = 40, 1<<20
+	forEach(t, func(t *testing.T, s *Store, reopen func() *Store) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		p := part(t, s, 2)
+		fromTail, reads, n := 0, 0, 0
+		for step := range 3000 {
+			switch r := rng.IntN(100); {
+			case r < 45: // a group commit of 0..9 entries (sometimes aborted)
+				b := p.NewBatch()
+				for range rng.IntN(10) {
+					b.Append(byte('a'+rng.IntN(3)), fmt.Appendf(nil, "entry %d of step %d", n, step))
+					n++
+				}
+				if rng.IntN(10) == 0 {
+					b.Abort()
+					continue
+				}
+				b.DeleteDelivered() // as the worker's group commit does
+				if err := b.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			case r < 95: // the dispatcher reads and delivers some
+				max := 1 + rng.IntN(30)
+				want := readStored(t, p, max)
+				inTail := p.tail.read(p.headSeq.Load(), max) != nil
+				got, err := p.ReadOutbox(max)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The tail's run may end before the stored entries do (a
+				// batch after it was not added): a shorter read, never an
+				// empty one while entries wait.
+				if len(got) > len(want) || !sameEntries(got, want[:len(got)]) || len(want) > 0 && len(got) == 0 {
+					t.Fatalf("step %d: ReadOutbox(%d) = %d entries %v, the store holds %d from the head: %v", step, max, len(got), got, len(want), want)
+				}
+				reads++
+				if inTail {
+					fromTail++
+				}
+				if len(got) > 0 {
+					k := 1 + rng.IntN(len(got))
+					p.MarkDelivered(got[k-1].Seq, k)
+				}
+			case r < 97 && reopen != nil: // a restart: the tail is gone
+				s = reopen()
+				p = part(t, s, 2)
+			case r < 98: // the key space replaced under the partition
+				if err := p.Drop(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d := p.OutboxDepth(); d != int64(len(readStored(t, p, 1<<30))) {
+				t.Fatalf("step %d: depth %d, the store holds %d undelivered", step, d, len(readStored(t, p, 1<<30)))
+			}
+		}
+		if fromTail < reads/2 {
+			t.Fatalf("the tail answered %d of %d reads", fromTail, reads)
+		}
+		t.Logf("%d reads, %d from the tail", reads, fromTail)
+	})
+}
