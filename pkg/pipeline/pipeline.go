@@ -226,7 +226,10 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 	}
 	return &Pipeline{
 		clog: clog,
-		cfg:  cfg, log: log, store: store, dec: dec, engine: engine, sink: s, metrics: m, dialer: dialer,
+		cfg:  cfg, log: log, store: store, dec: dec, engine: engine, metrics: m, dialer: dialer,
+		// The partitions' dispatchers deliver through one round trip at a
+		// time, whatever is waiting merged into it.
+		sink: sink.Coalesce(s),
 		dlq: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Brokers...),
 			Topic:        cfg.DLQTopic,
