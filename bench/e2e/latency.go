@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/journey-dev/journey/bench/internal/promsum"
+	"github.com/journey-dev/journey/pkg/config"
 	"github.com/segmentio/kafka-go/protocol"
 	produceapi "github.com/segmentio/kafka-go/protocol/produce"
 )
@@ -40,6 +43,8 @@ type latencyResult struct {
 	// Stages is the age of a group commit's last record as the batch
 	// reached each stage (journey_record_age_seconds over the phase).
 	Stages []stageAge `json:"stages"`
+
+	acks []time.Duration // the producer's due → ack times
 }
 
 // stageAge is one stage of journey_record_age_seconds over the phase, in
@@ -140,37 +145,12 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	}
 	in.obs.record(true)
 	cpu := startCPU()
-	pp := newPacedProducer(brokers, topic, partitions, res.Events)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	bal := &kafka.Murmur2Balancer{Consistent: true}
-	ids := make([]int, partitions)
-	for i := range ids {
-		ids[i] = i
-	}
 	start := time.Now()
-	for sent := 0; sent < res.Events; {
-		select {
-		case <-ctx.Done():
-			pp.close()
-			return res, ctx.Err()
-		case <-tick.C:
-		}
-		for due := min(res.Events, int(time.Since(start).Seconds()*float64(rate))); sent < due; sent++ {
-			now := time.Now()
-			k, v := g.next(now)
-			m := kafka.Message{Key: []byte(k), Value: append([]byte(nil), v...), Time: now}
-			pp.in[bal.Balance(m, ids...)] <- m
-		}
+	if err := pace(ctx, brokers, topic, partitions, g, rate, res.Events, &res); err != nil {
+		return res, err
 	}
-	sendDone := time.Now()
-	res.SendSeconds = sendDone.Sub(start).Seconds()
-	res.AchievedRate = float64(res.Events) / res.SendSeconds
-	acks, err := pp.close()
-	if err != nil {
-		return res, fmt.Errorf("latency producer: %w", err)
-	}
-
+	acks := res.acks
+	sendDone := start.Add(time.Duration(res.SendSeconds * float64(time.Second)))
 	ends, err := endOffsets(ctx, brokers, topic, partitions)
 	if err != nil {
 		return res, err
@@ -222,6 +202,128 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	if len(acks) != res.Events {
 		return res, fmt.Errorf("latency producer: %d of %d events acknowledged", len(acks), res.Events)
 	}
+	return res, nil
+}
+
+// pace sends events of g at rate per second to topic through a
+// pacedProducer and fills res's send figures and acks.
+func pace(ctx context.Context, brokers []string, topic string, partitions int, g *gen, rate, events int, res *latencyResult) error {
+	pp := newPacedProducer(brokers, topic, partitions, events)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	bal := &kafka.Murmur2Balancer{Consistent: true}
+	ids := make([]int, partitions)
+	for i := range ids {
+		ids[i] = i
+	}
+	start := time.Now()
+	for sent := 0; sent < events; {
+		select {
+		case <-ctx.Done():
+			_, _ = pp.close()
+			return ctx.Err()
+		case <-tick.C:
+		}
+		for due := min(events, int(time.Since(start).Seconds()*float64(rate))); sent < due; sent++ {
+			now := time.Now()
+			k, v := g.next(now)
+			m := kafka.Message{Key: []byte(k), Value: append([]byte(nil), v...), Time: now}
+			pp.in[bal.Balance(m, ids...)] <- m
+		}
+	}
+	res.SendSeconds = time.Since(start).Seconds()
+	res.AchievedRate = float64(events) / res.SendSeconds
+	acks, err := pp.close()
+	if err != nil {
+		return fmt.Errorf("latency producer: %w", err)
+	}
+	res.acks = acks
+	return nil
+}
+
+// runFloor is the latency phase's baseline: the same paced producer into a
+// topic of its own, read by a kafka-go Reader per partition configured as
+// journey's fetchers are (what runRaw reads with), each record decoded
+// with encoding/json. Its Kafka append → decoded times are what the broker
+// and a plain consumer on this machine take before journey does anything.
+// journey is idle meanwhile (it does not read that topic).
+func runFloor(ctx context.Context, brokers []string, topic string, partitions int, seed uint64, customers, rate int,
+	dur time.Duration) (latencyResult, error) {
+	res := latencyResult{TargetRate: rate, Events: int(float64(rate) * dur.Seconds())}
+	if err := createTopic(ctx, brokers, topic, partitions); err != nil {
+		return res, err
+	}
+	def := config.Default().Kafka
+	g := newGen(seed+2, customers, res.Events, "floor-", time.Time{}, time.Time{})
+	g.arrived = g.customers
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu      sync.Mutex
+		samples = make([]time.Duration, 0, res.Events)
+		errs    []error
+		wg      sync.WaitGroup
+		ready   sync.WaitGroup
+		read    atomic.Int64
+	)
+	for p := range partitions {
+		wg.Add(1)
+		ready.Add(1)
+		go func() {
+			defer wg.Done()
+			r := kafka.NewReader(kafka.ReaderConfig{
+				Brokers: brokers, Topic: topic, Partition: p,
+				MinBytes: 1, MaxBytes: def.FetchMaxBytes, MaxWait: def.FetchMaxWait,
+				ReadLagInterval: -1, QueueCapacity: 1024,
+			})
+			defer r.Close()
+			err := r.SetOffset(kafka.FirstOffset)
+			ready.Done()
+			for err == nil {
+				var m kafka.Message
+				if m, err = r.FetchMessage(rctx); err != nil {
+					break
+				}
+				var v map[string]any
+				if err = json.Unmarshal(m.Value, &v); err != nil {
+					break
+				}
+				d := time.Since(m.Time)
+				mu.Lock()
+				samples = append(samples, d)
+				mu.Unlock()
+				read.Add(1)
+			}
+			if rctx.Err() == nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("floor: partition %d: %w", p, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	ready.Wait()
+	cpu := startCPU()
+	start := time.Now()
+	if err := pace(ctx, brokers, topic, partitions, g, rate, res.Events, &res); err != nil {
+		return res, err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for read.Load() < int64(res.Events) && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond) // polling the readers' count
+	}
+	res.DrainSeconds = time.Since(start).Seconds() - res.SendSeconds
+	res.CPU = cpu.stop()
+	cancel()
+	wg.Wait()
+	if len(errs) > 0 {
+		return res, errs[0]
+	}
+	if n := read.Load(); n != int64(res.Events) {
+		return res, fmt.Errorf("floor: read %d of %d events", n, res.Events)
+	}
+	res.Samples = len(samples)
+	res.Redis = quantilesOf(samples)
+	res.ProduceAck = quantilesOf(res.acks)
 	return res, nil
 }
 

@@ -216,6 +216,14 @@ func run() error {
 	fmt.Printf("\n>>> journey ÷ raw = %.2f (best %.0f ÷ best %.0f events/s; pairs %s; target >= %.1f)\n\n",
 		res.Ratio, res.JourBest, res.RawBest, joinf(res.Pairs, "%.2f"), targetRatio)
 
+	fmt.Printf("latency baseline: %d events/s for %s into a topic of its own, read by a raw kafka-go consumer...\n", *rate, *latDur)
+	floor, err := runFloor(ctx, bs, topic+"-floor", *partitions, *seed, *customers, *rate, *latDur)
+	if err != nil {
+		return fmt.Errorf("latency baseline: %w", err)
+	}
+	res.Floor = floor
+	fmt.Printf("latency baseline: %d samples; Kafka append -> decoded p50 %.1fms p99 %.1fms\n", floor.Samples, floor.Redis.P50, floor.Redis.P99)
+
 	fmt.Printf("latency: %d events/s for %s with journey caught up...\n", *rate, *latDur)
 	stopLive := func() {}
 	if *liveProf != "" {
@@ -281,6 +289,11 @@ func notes(r *results) []string {
 			"(acks=1) carrying every event due meanwhile, a record batch per partition; the time from an event falling due to its acknowledgement " +
 			"is shown apart as 'producer: due → broker ack' (it is before journey sees the event, and on this machine " +
 			"it shares the two cores with the broker and journey).",
+		"The latency baseline runs just before, with journey caught up and idle: the same producer at the same rate into a " +
+			"topic of its own (same partitions, LogAppendTime), read by a kafka-go Reader per partition configured as " +
+			"journey's fetch is and the raw consumer's (min 1 byte, max wait 500 ms), each value decoded with encoding/json; " +
+			"its Kafka append → decoded times are what the broker and a plain consumer take on this machine before any " +
+			"processing, so the part of journey's figure that is journey's is roughly the difference.",
 		"The replay phase runs journey replay --from earliest --triggers off (pkg/replay, as the command runs it: no " +
 			"consumer group, every partition at once, batches of 20,000, no fsync per batch and one flush at the end) " +
 			"into a new state dir over the whole topic, the latency phase's events included; its rate counts from the " +

@@ -242,6 +242,9 @@ type results struct {
 	Ratio   float64       `json:"ratio"`
 	Pairs   []float64     `json:"pair_ratios"`
 	Latency latencyResult `json:"latency"`
+	// Floor is the latency phase's baseline: the same paced producer read
+	// by a raw kafka-go consumer (runFloor).
+	Floor latencyResult `json:"latency_floor"`
 	// Replay is journey replay over the whole topic; ReplayRatio its rate
 	// over RawBest.
 	Replay      runResult `json:"replay"`
@@ -269,8 +272,9 @@ func (r *results) markdown(w io.Writer) {
 	p("**journey ÷ raw kafka-go consumer: %.2f** (best of %d each; target ≥ %.1f). Back-to-back pairs: %s.  \n",
 		r.Ratio, len(r.Raw), targetRatio, joinf(r.Pairs, "%.2f"))
 	l := r.Latency
-	p("**Event-to-Redis latency (Kafka append → Redis) at %s events/s: p50 %.1f ms, p99 %.1f ms** (target p99 ≤ %.0f ms).  \n",
-		thousands(l.TargetRate), l.Redis.P50, l.Redis.P99, targetP99)
+	p("**Event-to-Redis latency (Kafka append → Redis) at %s events/s: p50 %.1f ms, p99 %.1f ms** (target p99 ≤ %.0f ms); "+
+		"a raw kafka-go consumer's Kafka append → decoded in the same run: p50 %.1f ms, p99 %.1f ms.  \n",
+		thousands(l.TargetRate), l.Redis.P50, l.Redis.P99, targetP99, r.Floor.Redis.P50, r.Floor.Redis.P99)
 	p("**journey replay ÷ raw kafka-go consumer: %.2f** (%s events/s; target ≥ %.1f).\n\n",
 		r.ReplayRatio, thousands(int(r.Replay.Rate)), targetReplayRatio)
 
@@ -313,6 +317,12 @@ func (r *results) markdown(w io.Writer) {
 		l.Redis.P50, l.Redis.P90, l.Redis.P99, l.Redis.P999, l.Redis.Max, l.Redis.Mean)
 	p("| producer: due → broker ack, ms (before journey) | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
 		l.ProduceAck.P50, l.ProduceAck.P90, l.ProduceAck.P99, l.ProduceAck.P999, l.ProduceAck.Max, l.ProduceAck.Mean)
+	if f := r.Floor; f.Samples > 0 {
+		p("| baseline, same producer and rate, own topic: Kafka append → raw kafka-go consumer decoded (encoding/json), ms | "+
+			"%.1f | %.1f | **%.1f** | %.1f | %.1f | %.1f |\n", f.Redis.P50, f.Redis.P90, f.Redis.P99, f.Redis.P999, f.Redis.Max, f.Redis.Mean)
+		p("| baseline's producer: due → broker ack, ms | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
+			f.ProduceAck.P50, f.ProduceAck.P90, f.ProduceAck.P99, f.ProduceAck.P999, f.ProduceAck.Max, f.ProduceAck.Mean)
+	}
 	if len(l.Stages) > 0 {
 		p("\nWhere the time goes: the age of a group commit's last record (Kafka append time) as the batch reaches each stage " +
 			"(`journey_record_age_seconds`, quantiles interpolated in buckets ×1.25 apart), then the Redis figure above per delivery:\n\n")
@@ -326,6 +336,10 @@ func (r *results) markdown(w io.Writer) {
 	p("\nLive phase: drained %.2f s after the last send; cores this process / Kafka+Redis / other: %s; %d warnings logged; "+
 		"%s group commits of %.1f records on average, %.2f ms each on average (Pebble batch with fsync).\n",
 		l.DrainSeconds, l.CPU, l.Warnings, thousands(int(l.Batches)), l.MeanBatch, l.MeanCommitMs)
+	if f := r.Floor; f.Samples > 0 {
+		p("Baseline phase (just before, journey idle): %s events in %.0f s; cores this process / Kafka+Redis / other: %s.\n",
+			thousands(f.Samples), f.SendSeconds, f.CPU)
+	}
 	if len(r.Notes) > 0 {
 		p("\nNotes:\n\n")
 		for _, n := range r.Notes {
