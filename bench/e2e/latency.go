@@ -359,6 +359,7 @@ func newPacedProducer(brokers []string, topic string, partitions, events int) *p
 		defer tick.Stop()
 		chans := slices.Clone(pp.in) // closed ones become nil here, not in pp.in (the senders read it)
 		recs := make([][]kafka.Record, partitions)
+		due := make([][]kafka.Message, partitions)
 		var times []time.Time
 		for open := partitions; open > 0; {
 			<-tick.C
@@ -369,7 +370,7 @@ func newPacedProducer(brokers []string, topic string, partitions, events int) *p
 				if c == nil {
 					continue
 				}
-				recs[p] = recs[p][:0]
+				due[p] = due[p][:0]
 			collect:
 				for {
 					select {
@@ -379,28 +380,53 @@ func newPacedProducer(brokers []string, topic string, partitions, events int) *p
 							open--
 							break collect
 						}
-						recs[p] = append(recs[p], kafka.Record{Key: kafka.NewBytes(m.Key), Value: kafka.NewBytes(m.Value), Time: m.Time})
+						due[p] = append(due[p], m)
 						times = append(times, m.Time)
 					default:
 						break collect
 					}
 				}
-				if len(recs[p]) > 0 {
-					parts = append(parts, produceapi.RequestPartition{Partition: int32(p),
-						RecordSet: protocol.RecordSet{Records: kafka.NewRecordReader(recs[p]...)}})
+				if len(due[p]) > 0 {
+					parts = append(parts, produceapi.RequestPartition{Partition: int32(p)})
 				}
 			}
 			if len(parts) == 0 {
 				continue
 			}
-			req.Topics = []produceapi.RequestTopic{{Topic: topic, Partitions: parts}}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			resp, err := transport.RoundTrip(ctx, addr, req)
-			cancel()
-			now := time.Now()
-			if err == nil {
-				err = produceError(resp)
+			// A partition that answers with a retriable error (a topic
+			// just created whose leader the broker does not know yet) is
+			// sent again alone, as a producer does.
+			var err error
+			for attempt := 1; len(parts) > 0; attempt++ {
+				for i := range parts {
+					// A record's bytes are read once: fresh ones each attempt.
+					p := parts[i].Partition
+					recs[p] = recs[p][:0]
+					for _, m := range due[p] {
+						recs[p] = append(recs[p], kafka.Record{Key: kafka.NewBytes(m.Key), Value: kafka.NewBytes(m.Value), Time: m.Time})
+					}
+					parts[i].RecordSet = protocol.RecordSet{Records: kafka.NewRecordReader(recs[p]...)}
+				}
+				req.Topics = []produceapi.RequestTopic{{Topic: topic, Partitions: parts}}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				var resp protocol.Message
+				resp, err = transport.RoundTrip(ctx, addr, req)
+				cancel()
+				if err != nil {
+					break
+				}
+				var again []produceapi.RequestPartition
+				if again, err = produceRetry(resp, parts); err != nil || len(again) == 0 {
+					break
+				}
+				if attempt == 10 {
+					err = fmt.Errorf("produce: partitions %v still failing after %d attempts", again, attempt)
+					break
+				}
+				parts = again
+				time.Sleep(100 * time.Millisecond)
 			}
+			now := time.Now()
 			if err != nil {
 				if pp.err == nil {
 					pp.err = err
@@ -415,20 +441,30 @@ func newPacedProducer(brokers []string, topic string, partitions, events int) *p
 	return pp
 }
 
-// produceError is the first error a produce response reports.
-func produceError(m protocol.Message) error {
+// produceRetry reads a produce response: the partitions to send again (a
+// retriable error), or the first other error.
+func produceRetry(m protocol.Message, sent []produceapi.RequestPartition) ([]produceapi.RequestPartition, error) {
 	resp, ok := m.(*produceapi.Response)
 	if !ok {
-		return fmt.Errorf("produce: unexpected response %T", m)
+		return nil, fmt.Errorf("produce: unexpected response %T", m)
 	}
+	var again []produceapi.RequestPartition
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 {
-				return fmt.Errorf("produce: partition %d: %w", p.Partition, kafka.Error(p.ErrorCode))
+			if p.ErrorCode == 0 {
+				continue
+			}
+			if err := kafka.Error(p.ErrorCode); !err.Temporary() {
+				return nil, fmt.Errorf("produce: partition %d: %w", p.Partition, err)
+			}
+			for _, s := range sent {
+				if s.Partition == p.Partition {
+					again = append(again, produceapi.RequestPartition{Partition: p.Partition})
+				}
 			}
 		}
 	}
-	return nil
+	return again, nil
 }
 
 // close waits for every event to be acknowledged and returns the
