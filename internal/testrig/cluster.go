@@ -28,6 +28,34 @@ const EnvKafkaLibs = "JOURNEY_TEST_KAFKA_LIBS"
 // (failed under CI=true) without the jars or java.
 func StartCluster(t testing.TB, n int) []string {
 	t.Helper()
+	return NewCluster(t, n).Brokers
+}
+
+// Cluster is a Kafka cluster of a test's own (NewCluster).
+type Cluster struct {
+	// Brokers are the brokers' addresses, node i+1 at Brokers[i].
+	Brokers []string
+	procs   []*exec.Cmd
+}
+
+// Kill stops node (1..n) at once, as a crash would (SIGKILL). Node 1 is
+// the controller: kill another. The brokers notice within ~3 s
+// (broker.session.timeout.ms) and move its partitions' leadership to
+// in-sync replicas elsewhere.
+func (c *Cluster) Kill(t testing.TB, node int) {
+	t.Helper()
+	if node < 2 || node > len(c.procs) {
+		t.Fatalf("testrig: kill node %d of %d (node 1 is the controller)", node, len(c.procs))
+	}
+	p := c.procs[node-1]
+	if err := p.Process.Kill(); err != nil {
+		t.Fatalf("testrig: kill node %d: %v", node, err)
+	}
+}
+
+// NewCluster is StartCluster, with the handle to kill a broker.
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped in -short mode (make test-unit); run `make test`")
 	}
@@ -60,9 +88,9 @@ func StartCluster(t testing.TB, n int) []string {
 	ctl := ports[n]
 	root := t.TempDir()
 	var brokers []string
-	var procs []*exec.Cmd
+	c := &Cluster{}
 	t.Cleanup(func() {
-		for _, p := range procs {
+		for _, p := range c.procs {
 			_ = p.Process.Kill()
 			_ = p.Wait()
 		}
@@ -92,6 +120,8 @@ offsets.topic.num.partitions=2
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
 num.network.threads=1
 num.io.threads=2
 log.cleaner.enable=false
@@ -115,18 +145,19 @@ log.cleaner.enable=false
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
 		}
-		procs = append(procs, p)
+		c.procs = append(c.procs, p)
 		brokers = append(brokers, fmt.Sprintf("127.0.0.1:%d", ports[i]))
 	}
 	// Ready when the metadata lists every broker.
 	deadline := time.Now().Add(2 * time.Minute)
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: &kafka.Transport{}}
+	kc := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: &kafka.Transport{}}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		md, err := c.Metadata(ctx, &kafka.MetadataRequest{})
+		md, err := kc.Metadata(ctx, &kafka.MetadataRequest{})
 		cancel()
 		if err == nil && len(md.Brokers) == n {
-			return brokers
+			c.Brokers = brokers
+			return c
 		}
 		if time.Now().After(deadline) {
 			out, _ := os.ReadFile(filepath.Join(root, "1", "out.log"))
