@@ -436,31 +436,11 @@ func (c *changelog) close() {
 // offsets returns the first and next offsets of the changelog partition.
 // Errors are retried, with backoff, until ctx ends: right after the topic
 // is created (or a leader moves) the broker answers "not leader" or
-// "unknown" for a moment, and a broker that is down for longer must not
-// make the instance give the partition up (it used to, after 30 s), any
-// more than the fetcher does. Retries after the first few are logged.
+// "unknown" for a moment (those first retries are not logged), and a
+// broker that is down for longer must not make the instance give the
+// partition up (it used to, after 30 s), any more than the fetcher does.
 func (c *changelog) offsets(ctx context.Context, partition int) (first, end int64, err error) {
-	backoff := 20 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		first, end, err = c.listOffsets(ctx, partition)
-		if err == nil || ctx.Err() != nil {
-			return first, end, err
-		}
-		if attempt >= 5 {
-			c.log.Warn("changelog: offset lookup failed; retrying", zap.Int("partition", partition),
-				zap.Duration("backoff", backoff), zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			return 0, 0, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func (c *changelog) listOffsets(ctx context.Context, partition int) (first, end int64, err error) {
-	first, end, err = partitionOffsets(ctx, c.client, c.cfg.Topic, partition)
+	first, end, err = offsetsRetrying(ctx, c.client, c.log, c.cfg.Topic, partition, 4)
 	if err != nil {
 		return 0, 0, fmt.Errorf("changelog: %w", err)
 	}

@@ -167,21 +167,28 @@ func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, of
 	return stopped, nil
 }
 
-// offsets returns the first and the next offset of a partition.
-//
-// A failed lookup is retried (with backoff, logged) until ctx ends: a
-// broker under load answered a new topic's ListOffsets with
-// UNKNOWN_SERVER_ERROR, and failing the partition for it stopped the
-// whole instance.
+// offsets returns the first and the next offset of a partition,
+// retrying until ctx ends: a broker under load answered a new topic's
+// ListOffsets with UNKNOWN_SERVER_ERROR, and failing the partition for it
+// stopped the whole instance.
 func (f *fetcher) offsets(ctx context.Context, topic string, partition int) (first, last int64, _ error) {
-	backoff := 100 * time.Millisecond
-	for {
-		first, last, err := partitionOffsets(ctx, f.client, topic, partition)
+	return offsetsRetrying(ctx, f.client, f.log, topic, partition, 0)
+}
+
+// offsetsRetrying is partitionOffsets retried with backoff (up to 5 s)
+// until it succeeds or ctx ends; failures after the first quiet ones are
+// logged.
+func offsetsRetrying(ctx context.Context, c *kafka.Client, log *zap.Logger, topic string, partition, quiet int) (first, last int64, _ error) {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		first, last, err := partitionOffsets(ctx, c, topic, partition)
 		if err == nil || ctx.Err() != nil {
 			return first, last, err
 		}
-		f.log.Warn("list offsets failed; retrying", zap.String("topic", topic), zap.Int("partition", partition),
-			zap.Duration("backoff", backoff), zap.Error(err))
+		if attempt > quiet {
+			log.Warn("list offsets failed; retrying", zap.String("topic", topic), zap.Int("partition", partition),
+				zap.Duration("backoff", backoff), zap.Error(err))
+		}
 		select {
 		case <-ctx.Done():
 			return 0, 0, ctx.Err()
