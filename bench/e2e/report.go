@@ -243,7 +243,8 @@ type results struct {
 	Pairs   []float64     `json:"pair_ratios"`
 	Latency latencyResult `json:"latency"`
 	// Floor is the latency phase's baseline: the same paced producer read
-	// by a raw kafka-go consumer (runFloor).
+	// by a raw kafka-go consumer (runFloor). Its event_to_redis_ms are
+	// Kafka append → decoded by that consumer: nothing goes to Redis.
 	Floor latencyResult `json:"latency_floor"`
 	// Replay is journey replay over the whole topic; ReplayRatio its rate
 	// over RawBest.
