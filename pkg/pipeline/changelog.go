@@ -288,13 +288,19 @@ func (c *changelog) produce(ctx context.Context, partition int, recs []kafka.Rec
 
 // appender carries the group commits of every partition ready at the same
 // moment in ONE produce request per leader broker (each partition's batch
-// stays one record batch, which Kafka appends all or nothing), one request
-// in flight: with a produce request per partition commit, the changelog
-// was the broker's largest load. A worker has at most one batch waiting, so
-// a request never holds two batches of one partition.
+// stays one record batch, which Kafka appends all or nothing): with a
+// produce request per partition commit, the changelog was the broker's
+// largest load. Up to appendInFlight requests are in flight at once, each
+// on its own connection: a group commit ready while one is out goes at
+// once instead of waiting for its answer. A worker has at most one batch
+// waiting, so no two requests in flight hold batches of one partition and
+// each partition's batches reach the log in order.
 func (c *changelog) appender() {
 	var pending []*appendReq
-	leaders := map[int]int{}
+	leaders := &leaderCache{c: c, m: map[int]int{}}
+	slots := make(chan struct{}, appendInFlight)
+	var sending sync.WaitGroup
+	defer sending.Wait()
 	for {
 		if len(pending) == 0 {
 			select {
@@ -302,6 +308,16 @@ func (c *changelog) appender() {
 				pending = append(pending, r)
 			case <-c.stopped:
 				return
+			}
+		}
+		// A free slot; what arrives meanwhile joins the request. (Not
+		// stopped here: a taken request is always answered.)
+		for taken := false; !taken; {
+			select {
+			case slots <- struct{}{}:
+				taken = true
+			case r := <-c.reqs:
+				pending = append(pending, r)
 			}
 		}
 	drain:
@@ -321,25 +337,58 @@ func (c *changelog) appender() {
 		}
 		batch := pending[:n:n]
 		pending = pending[n:]
-		c.send(batch, leaders)
+		sending.Go(func() {
+			defer func() { <-slots }()
+			c.send(batch, leaders)
+		})
 	}
+}
+
+// appendInFlight bounds the appender's produce requests in flight.
+const appendInFlight = 2
+
+// leaderCache is the appender's partition -> leader broker map, shared by
+// the requests in flight.
+type leaderCache struct {
+	c  *changelog
+	mu sync.Mutex
+	m  map[int]int
+}
+
+// leader returns partition's leader, looking the leaders up when it is
+// not known.
+func (l *leaderCache) leader(partition int) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if id, ok := l.m[partition]; ok {
+		return id, nil
+	}
+	if err := l.c.lookupLeaders(l.m); err != nil {
+		return 0, err
+	}
+	id, ok := l.m[partition]
+	if !ok {
+		return 0, fmt.Errorf("changelog: partition %d has no leader", partition)
+	}
+	return id, nil
+}
+
+// forget drops what is known: looked up again with the next batch.
+func (l *leaderCache) forget() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.m)
 }
 
 // send produces batch, one request per leader (concurrently when the
 // partitions' leaders differ), and answers every request in it.
-func (c *changelog) send(batch []*appendReq, leaders map[int]int) {
+func (c *changelog) send(batch []*appendReq, leaders *leaderCache) {
 	groups := map[int][]*appendReq{}
 	for _, r := range batch {
-		l, ok := leaders[r.partition]
-		if !ok {
-			if err := c.lookupLeaders(leaders); err != nil {
-				r.done <- appendRes{err: err}
-				continue
-			}
-			if l, ok = leaders[r.partition]; !ok {
-				r.done <- appendRes{err: fmt.Errorf("changelog: partition %d has no leader", r.partition)}
-				continue
-			}
+		l, err := leaders.leader(r.partition)
+		if err != nil {
+			r.done <- appendRes{err: err}
+			continue
 		}
 		groups[l] = append(groups[l], r)
 	}
@@ -359,7 +408,7 @@ func (c *changelog) send(batch []*appendReq, leaders map[int]int) {
 	}
 	wg.Wait()
 	if stale {
-		clear(leaders) // looked up again with the next batch
+		leaders.forget()
 	}
 }
 
