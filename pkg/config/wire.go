@@ -85,7 +85,10 @@ func (c *Config) Pipeline() pipeline.Config {
 		Dispatch: outbox.Config{MaxBatch: c.Outbox.MaxBatch},
 		Lateness: c.Timers.Lateness, IdleAdvance: c.Timers.IdleAdvance, LateEvents: c.Timers.LateEvents,
 		CustomerCache: c.State.CustomerCache,
-		Changelog:     c.changelog(),
+		// Full context updates at least hourly (and at most every half
+		// TTL): a hash that expired or was deleted is whole again soon.
+		ContextRefresh: min(c.Redis.ContextTTL/2, time.Hour),
+		Changelog:      c.changelog(),
 	}
 }
 

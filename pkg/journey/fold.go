@@ -20,6 +20,9 @@ type Customer struct {
 	// ctx[i] is processor i's context fields as of the last ContextParts
 	// (nil: not computed since the customer was loaded).
 	ctx []map[string]string
+	// ctxFull is when ContextChanges last returned every part (zero: not
+	// since the customer was loaded).
+	ctxFull time.Time
 }
 
 // Loader reads a customer's stored state for one processor into st
@@ -226,6 +229,26 @@ func (e *Engine) ContextParts(c *Customer) []map[string]string {
 		}
 	}
 	return c.ctx
+}
+
+// ContextChanges returns the context parts an update of c's context hash
+// carries (in dst, reused): those of the processors whose state changed,
+// nil for the others — the hash keeps their fields — or every part when
+// the hash may lack some: c was loaded since the last full update, or that
+// was refresh or longer before now (the hash may have expired; refresh <= 0
+// makes every update full).
+func (e *Engine) ContextChanges(dst []map[string]string, c *Customer, now time.Time, refresh time.Duration) []map[string]string {
+	dst = append(dst[:0], e.ContextParts(c)...)
+	if refresh <= 0 || c.ctxFull.IsZero() || now.Sub(c.ctxFull) >= refresh {
+		c.ctxFull = now
+		return dst
+	}
+	for i := range dst {
+		if !c.Dirty[i] {
+			dst[i] = nil
+		}
+	}
+	return dst
 }
 
 // IsDirty reports whether any of c's states changed.

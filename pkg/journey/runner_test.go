@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -373,4 +375,73 @@ func TestContextPartsRecomputeOnlyChanged(t *testing.T) {
 	step(1, "Count", "1", 1) // first time: computed
 	step(2, "Add", "1", 1)   // only abandon changed: cached
 	step(3, "Count", "2", 2) // counter changed: computed again
+}
+
+// tally is a second ContextSource, counting "Tally" events.
+type tally struct{ counter }
+
+func (tally) Name() string { return "tally" }
+func (tally) Fold(st journey.State, ev *journey.Event, _ *journey.Output) (bool, error) {
+	if ev.Name != "Tally" {
+		return false, nil
+	}
+	st.(*counterState).N++
+	return true, nil
+}
+func (tally) Context(st journey.State) map[string]string {
+	return map[string]string{"tally.n": fmt.Sprint(st.(*counterState).N)}
+}
+
+// TestContextChangesCarryTheChangedParts: an update carries the parts of
+// the processors whose state changed; every part the first time after a
+// load, once refresh has passed since the last full one, and always with
+// refresh 0. Merged in order, the updates give the whole context.
+func TestContextChangesCarryTheChangedParts(t *testing.T) {
+	calls := 0
+	engine, err := journey.NewEngine(counter{&calls}, tally{counter{&calls}}, abandon{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := journey.NewRunner(engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
+	r.Timers, r.Retain = &journey.MemTimers{}, 10
+	var (
+		out   journey.Output
+		parts []map[string]string
+		hash  = map[string]string{} // what the updates build up, as Redis's HSET does
+	)
+	t0 := time.Unix(1000, 0)
+	step := func(i int, name string, at time.Duration, refresh time.Duration, want string) {
+		t.Helper()
+		out.Reset()
+		ev := journey.Event{ID: fmt.Sprint(i), Name: name, CustomerID: "c", Time: time.Unix(int64(i), 0)}
+		if err := r.Apply(&ev, &out); err != nil {
+			t.Fatal(err)
+		}
+		parts = engine.ContextChanges(parts, r.Touched()[0], t0.Add(at), refresh)
+		var got []string
+		for _, p := range parts {
+			for k, v := range p {
+				got = append(got, k+"="+v)
+				hash[k] = v
+			}
+		}
+		slices.Sort(got)
+		if fmt.Sprint(got) != want {
+			t.Fatalf("event %d (%s) at +%v: update %v, want %s", i, name, at, got, want)
+		}
+		if whole := engine.Context(r.Touched()[0]); !maps.Equal(hash, whole) {
+			t.Fatalf("event %d: the updates merge to %v, the context is %v", i, hash, whole)
+		}
+		r.Committed()
+	}
+	const hour = time.Hour
+	step(1, "Count", 0, hour, "[counter.n=1 tally.n=0]")              // first after the load: whole
+	step(2, "Count", time.Minute, hour, "[counter.n=2]")              // only counter changed
+	step(3, "Tally", 2*time.Minute, hour, "[tally.n=1]")              // only tally changed
+	step(4, "Add", 3*time.Minute, hour, "[]")                         // neither: no fields
+	step(5, "Count", 61*time.Minute, hour, "[counter.n=3 tally.n=1]") // an hour after the last whole one
+	step(6, "Tally", 62*time.Minute, hour, "[tally.n=2]")
+	step(7, "Tally", 63*time.Minute, 0, "[counter.n=3 tally.n=3]") // refresh 0: always whole
+	r.Forget()                                                     // evicted: loaded again
+	step(8, "Count", 64*time.Minute, hour, "[counter.n=1 tally.n=0]")
 }

@@ -105,6 +105,12 @@ type Config struct {
 	// the dead-letter topic (a replay re-reads records whose dead letters
 	// the live processor already wrote).
 	SkipDeadLetters bool
+	// ContextRefresh: a context update carries only the fields of the
+	// processors whose state changed, except the first after a customer
+	// is loaded and then one at least every ContextRefresh, which carry
+	// every field (the hash may have expired, or been deleted). 0: every
+	// update carries every field.
+	ContextRefresh time.Duration
 	// CustomerCache is how many customers stay decoded between batches,
 	// shared evenly by the partitions this instance owns (0: none).
 	CustomerCache int

@@ -41,6 +41,7 @@ type worker struct {
 
 	runner       *journey.Runner
 	out          journey.Output
+	ctxParts     []map[string]string // scratch for tx.prepare
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
 
@@ -643,6 +644,7 @@ func (t *tx) prepare() ([]state.LogRecord, error) {
 	w := t.w
 	p := w.p
 	procs := p.engine.Processors()
+	now := time.Now()
 	for _, c := range w.runner.Touched() {
 		if !c.IsDirty() {
 			continue
@@ -660,8 +662,9 @@ func (t *tx) prepare() ([]state.LogRecord, error) {
 		if p.cfg.DiscardOutput {
 			continue
 		}
-		if parts := p.engine.ContextParts(c); hasFields(parts) {
-			t.b.Append(outbox.KindContext, outbox.EncodeContextParts(c.ID, parts, t.lastRecord))
+		w.ctxParts = p.engine.ContextChanges(w.ctxParts, c, now, p.cfg.ContextRefresh)
+		if hasFields(w.ctxParts) {
+			t.b.Append(outbox.KindContext, outbox.EncodeContextParts(c.ID, w.ctxParts, t.lastRecord))
 		}
 	}
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
