@@ -149,15 +149,21 @@ func TestCoalesceFailsEveryBatchOfARetriableRound(t *testing.T) {
 
 func TestCoalesceCancelledCallerReturns(t *testing.T) {
 	r := &recorder{entered: make(chan struct{}), gate: make(chan struct{})}
-	c := Coalesce(r)
+	c := Coalesce(r).(*coalescer)
 	go func() { _ = c.Deliver(context.Background(), Batch{Triggers: []journey.Trigger{trigger("0", "r")}}) }()
 	<-r.entered
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- c.Deliver(ctx, Batch{Triggers: []journey.Trigger{trigger("1", "r")}}) }()
+	waitPending(t, c, 1) // queued behind the round in flight, then cancelled
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) || errors.Is(err, ErrRetriable) {
-		t.Fatalf("cancelled Deliver: %v", err)
+	defer close(r.gate)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrRetriable) {
+			t.Fatalf("cancelled Deliver: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled Deliver still waits for the round in flight")
 	}
-	close(r.gate)
 }
