@@ -60,7 +60,9 @@ type Ingest struct {
 // Batch bounds the group commit.
 type Batch struct {
 	MaxRecords     int           `yaml:"max_records"`
+	MaxBytes       int           `yaml:"max_bytes"`
 	Linger         time.Duration `yaml:"linger"`
+	BacklogWait    time.Duration `yaml:"backlog_wait"`
 	CommitInterval time.Duration `yaml:"commit_interval"`
 }
 
@@ -157,7 +159,7 @@ func Default() Config {
 			SessionTimeout: 10 * time.Second,
 		},
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
-		Batch:  Batch{MaxRecords: 10000, CommitInterval: time.Second},
+		Batch:  Batch{MaxRecords: 50_000, MaxBytes: 16 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
 		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
 		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 512 << 20, CustomerCache: 100_000},
 		Changelog: Changelog{
@@ -364,8 +366,14 @@ func (c *Config) Validate() error {
 	if c.Batch.MaxRecords < 1 {
 		bad("batch.max_records", "must be at least 1")
 	}
+	if c.Batch.MaxBytes < 1<<10 {
+		bad("batch.max_bytes", "must be at least 1 KiB")
+	}
 	if c.Batch.Linger < 0 {
 		bad("batch.linger", "must not be negative")
+	}
+	if c.Batch.BacklogWait < 0 {
+		bad("batch.backlog_wait", "must not be negative")
 	}
 	if c.Batch.CommitInterval <= 0 {
 		bad("batch.commit_interval", "must be positive")

@@ -62,6 +62,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"kafka.fetch_max_wait", func(c *Config) { c.Kafka.FetchMaxWait = 0 }},
 		{"ingest.dedup_window", func(c *Config) { c.Ingest.DedupWindow = 0 }},
 		{"batch.max_records", func(c *Config) { c.Batch.MaxRecords = 0 }},
+		{"batch.max_bytes", func(c *Config) { c.Batch.MaxBytes = 100 }},
+		{"batch.backlog_wait", func(c *Config) { c.Batch.BacklogWait = -time.Second }},
 		{"state.dir", func(c *Config) { c.State.Dir = "" }},
 		{"redis.addr", func(c *Config) { c.Redis.Addr = "" }},
 		{"redis.prefix", func(c *Config) { c.Redis.Prefix = "" }},

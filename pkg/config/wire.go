@@ -80,7 +80,7 @@ func (c *Config) Pipeline() pipeline.Config {
 		Brokers: c.Kafka.Brokers, GroupID: c.Kafka.GroupID, Topics: c.Kafka.Topics, DLQTopic: c.Kafka.DLQTopic,
 		StartOffset: c.Kafka.StartOffset, FetchMaxWait: c.Kafka.FetchMaxWait, FetchMaxBytes: c.Kafka.FetchMaxBytes,
 		SessionTimeout:  c.Kafka.SessionTimeout,
-		MaxBatchRecords: c.Batch.MaxRecords, Linger: c.Batch.Linger, CommitInterval: c.Batch.CommitInterval,
+		MaxBatchRecords: c.Batch.MaxRecords, MaxBatchBytes: c.Batch.MaxBytes, Linger: c.Batch.Linger, BacklogWait: c.Batch.BacklogWait, CommitInterval: c.Batch.CommitInterval,
 		OutboxMax: c.Outbox.MaxPending, ShutdownFlush: c.Outbox.ShutdownFlush,
 		Dispatch: outbox.Config{MaxBatch: c.Outbox.MaxBatch},
 		Lateness: c.Timers.Lateness, IdleAdvance: c.Timers.IdleAdvance, LateEvents: c.Timers.LateEvents,

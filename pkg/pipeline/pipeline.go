@@ -47,11 +47,19 @@ type Config struct {
 	DLQTopic string
 	// StartOffset applies to partitions the state store has no offset for.
 	StartOffset string // default earliest
-	// MaxBatchRecords bounds one group commit (default 10000).
+	// MaxBatchRecords and MaxBatchBytes (keys and values) bound one group
+	// commit (defaults 50000 and 16 MiB).
 	MaxBatchRecords int
+	MaxBatchBytes   int
 	// Linger waits this long for more records before committing a batch
 	// that is not full (default 0: commit what is there).
 	Linger time.Duration
+	// BacklogWait: while a partition is behind its high watermark, a group
+	// commit waits up to this long from its first record for more records
+	// to fill it (0: none). A backlog is then worked through in few large
+	// commits, each customer written once per commit rather than once per
+	// small one; a caught-up partition commits what it has at once.
+	BacklogWait time.Duration
 	// FetchMaxWait bounds how long the broker holds a fetch at the end of
 	// a partition (default 500ms). A fetch still returns as soon as a
 	// record arrives (min bytes 1); the bound matters because kafka-go
@@ -131,7 +139,10 @@ func (c *Config) setDefaults() {
 		c.StartOffset = StartEarliest
 	}
 	if c.MaxBatchRecords <= 0 {
-		c.MaxBatchRecords = 10000
+		c.MaxBatchRecords = 50_000
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 16 << 20
 	}
 	if c.FetchMaxWait <= 0 {
 		c.FetchMaxWait = 500 * time.Millisecond

@@ -35,6 +35,7 @@ type worker struct {
 	gen       *kafka.Generation
 	committed map[string]int64 // topic -> group's committed offset at assignment
 	sp        *state.Partition
+	lag       []topicLag // fill: per topic, whether the batch so far is behind
 	disp      *outbox.Dispatcher
 	log       *zap.Logger
 	label     string
@@ -146,7 +147,10 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	// partition) feeds msgs, live and in a replay; it stops with stopCtx.
 	// A replay's records pass through a goroutine per topic that paces
 	// them and stops at the end offset.
-	msgs := make(chan kafka.Message, w.p.cfg.MaxBatchRecords)
+	// The records fetched ahead of the worker: a bounded buffer (the
+	// fetcher also holds up to two responses per partition); a backlog
+	// fills a batch beyond it by waiting (fill).
+	msgs := make(chan kafka.Message, min(w.p.cfg.MaxBatchRecords, fetchAhead))
 	var fetchers sync.WaitGroup
 	for _, topic := range w.p.cfg.Topics {
 		start, from := w.startOffset(topic, offsets)
@@ -245,7 +249,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	lastRecord := time.Now() // a partition just opened waits IdleAdvance before the wall clock moves it
 	commitTick := time.NewTicker(w.p.cfg.CommitInterval)
 	defer commitTick.Stop()
-	batch := make([]kafka.Message, 0, w.p.cfg.MaxBatchRecords)
+	batch := make([]kafka.Message, 0, min(w.p.cfg.MaxBatchRecords, fetchAhead))
 	for {
 		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
 			return err
@@ -359,35 +363,83 @@ func (w *worker) replayTopic(ctx context.Context, in <-chan kafka.Message, msgs 
 	}
 }
 
-// fill adds records that are already waiting (or arrive within Linger) up
-// to the batch bound.
+// fetchAhead bounds the records a partition's worker has fetched but not
+// taken yet.
+const fetchAhead = 8192
+
+// fill adds records that are already waiting up to the batch bounds
+// (records and bytes). When none are waiting it waits for more while the
+// partition is behind its high watermark in some topic (up to BacklogWait
+// from the start), or up to Linger: a backlog is worked through in large
+// group commits, and live traffic is committed as it comes.
 func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) []kafka.Message {
-	var linger <-chan time.Time
-	if w.p.cfg.Linger > 0 {
-		t := time.NewTimer(w.p.cfg.Linger)
-		defer t.Stop()
-		linger = t.C
+	cfg := &w.p.cfg
+	lag := w.lag[:0]
+	note := func(m *kafka.Message) {
+		for i := range lag {
+			if lag[i].topic == m.Topic {
+				lag[i].behind = m.HighWaterMark > m.Offset+1
+				return
+			}
+		}
+		lag = append(lag, topicLag{m.Topic, m.HighWaterMark > m.Offset+1})
 	}
-	for len(batch) < w.p.cfg.MaxBatchRecords {
+	size := 0
+	for i := range batch {
+		size += len(batch[i].Key) + len(batch[i].Value)
+		note(&batch[i])
+	}
+	defer func() { w.lag = lag }()
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	start := time.Now()
+	for len(batch) < cfg.MaxBatchRecords && size < cfg.MaxBatchBytes {
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
+			size += len(m.Key) + len(m.Value)
+			note(&batch[len(batch)-1])
 			continue
 		default:
 		}
-		if linger == nil {
+		d := cfg.Linger
+		for i := range lag {
+			if lag[i].behind {
+				d = max(d, cfg.BacklogWait)
+				break
+			}
+		}
+		if d -= time.Since(start); d <= 0 {
 			return batch
+		}
+		if t == nil {
+			t = time.NewTimer(d)
+		} else {
+			t.Reset(d)
 		}
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
-		case <-linger:
+			size += len(m.Key) + len(m.Value)
+			note(&batch[len(batch)-1])
+		case <-t.C:
 			return batch
 		case <-ctx.Done():
 			return batch
 		}
 	}
 	return batch
+}
+
+// topicLag is whether a topic's newest record in a batch was behind the
+// partition's high watermark when fetched.
+type topicLag struct {
+	topic  string
+	behind bool
 }
 
 // waitForOutbox pauses consumption while the outbox is over its bound

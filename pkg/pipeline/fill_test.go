@@ -1,0 +1,89 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// rec is a record of topic at offset, fetched when the partition's high
+// watermark was hwm.
+func rec(topic string, offset, hwm int64, size int) kafka.Message {
+	return kafka.Message{Topic: topic, Offset: offset, HighWaterMark: hwm, Value: make([]byte, size)}
+}
+
+// fillWith runs fill on a worker configured by cfg and fails the test if
+// it has not returned within a minute (a hang, not a timing check).
+func fillWith(t *testing.T, cfg Config, msgs <-chan kafka.Message, batch []kafka.Message) []kafka.Message {
+	t.Helper()
+	w := &worker{p: &Pipeline{cfg: cfg}}
+	done := make(chan []kafka.Message, 1)
+	go func() { done <- w.fill(context.Background(), msgs, batch) }()
+	select {
+	case b := <-done:
+		return b
+	case <-time.After(time.Minute):
+		t.Fatal("fill did not return")
+		return nil
+	}
+}
+
+// A group commit of a partition that is behind its high watermark waits
+// for more records (up to batch.backlog_wait) and stops waiting once the
+// records caught up; one of a caught-up partition takes what is there.
+func TestFillWaitsWhileBehind(t *testing.T) {
+	cfg := Config{MaxBatchRecords: 100, MaxBatchBytes: 1 << 20, BacklogWait: time.Hour}
+
+	// Behind: three records taken, five more sent one at a time on an
+	// unbuffered channel (so none is waiting when fill looks), the last
+	// one at the high watermark.
+	msgs := make(chan kafka.Message)
+	go func() {
+		for off := int64(3); off < 8; off++ {
+			msgs <- rec("a", off, 8, 10)
+		}
+	}()
+	batch := []kafka.Message{rec("a", 0, 8, 10), rec("a", 1, 8, 10), rec("a", 2, 8, 10)}
+	if got := fillWith(t, cfg, msgs, batch); len(got) != 8 || got[7].Offset != 7 {
+		t.Fatalf("behind: fill returned %d records, want the 8 up to the high watermark", len(got))
+	}
+
+	// Caught up: nothing more is waited for, however long backlog_wait.
+	if got := fillWith(t, cfg, make(chan kafka.Message), []kafka.Message{rec("a", 8, 9, 10)}); len(got) != 1 {
+		t.Fatalf("caught up: fill returned %d records, want 1", len(got))
+	}
+
+	// Two topics: the newest record of b is caught up, a is still behind,
+	// so the batch waits for a's next record (and stops there: a caught up).
+	msgs = make(chan kafka.Message)
+	go func() { msgs <- rec("a", 1, 2, 10) }()
+	got := fillWith(t, cfg, msgs, []kafka.Message{rec("a", 0, 2, 10), rec("b", 0, 1, 10)})
+	if len(got) != 3 {
+		t.Fatalf("two topics: fill returned %d records, want 3", len(got))
+	}
+
+	// backlog_wait bounds the wait when the records stop coming.
+	short := cfg
+	short.BacklogWait = 20 * time.Millisecond
+	if got := fillWith(t, short, make(chan kafka.Message), []kafka.Message{rec("a", 0, 100, 10)}); len(got) != 1 {
+		t.Fatalf("backlog_wait over: fill returned %d records, want 1", len(got))
+	}
+}
+
+// The record and byte bounds end a batch even with more records waiting.
+func TestFillStopsAtTheBounds(t *testing.T) {
+	msgs := make(chan kafka.Message, 100)
+	for off := int64(0); off < 100; off++ {
+		msgs <- rec("a", off, 1000, 1024)
+	}
+	got := fillWith(t, Config{MaxBatchRecords: 10, MaxBatchBytes: 1 << 20, BacklogWait: time.Hour}, msgs, nil)
+	if len(got) != 10 {
+		t.Fatalf("max records 10: fill returned %d records", len(got))
+	}
+	got = fillWith(t, Config{MaxBatchRecords: 1000, MaxBatchBytes: 4 << 10, BacklogWait: time.Hour}, msgs, nil)
+	if len(got) != 4 {
+		t.Fatalf("max bytes 4 KiB of 1 KiB records: fill returned %d records", len(got))
+	}
+}
