@@ -74,7 +74,7 @@ func run() error {
 		rate       = flag.Int("rate", 5000, "events/s of the latency phase")
 		latDur     = flag.Duration("latency-duration", 20*time.Second, "length of the latency phase")
 		out        = flag.String("out", "bench/results", "folder for latest.json and latest.md")
-		cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the last journey run (throughput phase only) to this file")
+		cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the last journey run (throughput phase only) to this file, and allocation profiles at its start and end to FILE.allocs0 and FILE.allocs (go tool pprof -diff_base)")
 		liveProf   = flag.String("cpuprofile-live", "", "write a CPU profile of the latency phase (journey live, plus the paced producer) to this file")
 		replayProf = flag.String("cpuprofile-replay", "", "write a CPU profile of the replay phase to this file")
 		timeout    = flag.Duration("timeout", 14*time.Minute, "give up after this long")
@@ -322,12 +322,22 @@ func startProfile(path string) func() {
 		_ = f.Close()
 		return func() {}
 	}
+	// Allocations too: the profile at the start and at the end, for
+	// go tool pprof -diff_base <path>.allocs0 <path>.allocs.
+	writeAllocs := func(p string) {
+		if af, err := os.Create(p); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(af, 0)
+			_ = af.Close()
+		}
+	}
+	writeAllocs(path + ".allocs0")
 	stopped := false
 	return func() {
 		if !stopped {
 			stopped = true
 			pprof.StopCPUProfile()
 			_ = f.Close()
+			writeAllocs(path + ".allocs")
 		}
 	}
 }
