@@ -459,20 +459,33 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 	}
 	msgs := batchSlice()
 	next := s.next
-	for {
-		r, err := p.RecordSet.Records.ReadRecord()
+	// The record batches one by one: a control batch (a transaction's
+	// commit or abort marker) holds no event, but its offset is passed, or
+	// a partition ending in one is fetched again and again at once.
+	readers := []protocol.RecordReader{p.RecordSet.Records}
+	if st, ok := p.RecordSet.Records.(*protocol.RecordStream); ok {
+		readers = st.Records
+	}
+	rr := 0
+	for rr < len(readers) {
+		r, err := readers[rr].ReadRecord()
 		if errors.Is(err, io.EOF) {
-			break
+			rr++
+			continue
 		}
 		if err != nil {
 			f.mu.Lock()
 			f.retryLocked(s, false)
 			f.mu.Unlock()
+			recycle(msgs)
 			return fmt.Errorf("reading records at offset %d: %w", next, err)
 		}
-		if r.Offset < next { // a compressed batch starts before the offset asked for
+		if _, control := readers[rr].(*protocol.ControlBatch); control || r.Offset < next {
+			// A marker, or a compressed batch starting before the offset
+			// asked for.
 			closeBytes(r.Key)
 			closeBytes(r.Value)
+			next = max(next, r.Offset+1)
 			continue
 		}
 		m := kafka.Message{Topic: topic, Partition: s.partition, Offset: r.Offset, Time: r.Time, HighWaterMark: p.HighWatermark}
@@ -497,7 +510,15 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 	}
 	if len(msgs) == 0 {
 		recycle(msgs)
+		f.mu.Lock()
+		s.next = next
+		f.mu.Unlock()
 		return nil
+	}
+	if next >= p.HighWatermark {
+		// Nothing left to read (what follows the last record, if
+		// anything, is a marker): the worker must not wait for more.
+		msgs[len(msgs)-1].HighWaterMark = msgs[len(msgs)-1].Offset + 1
 	}
 	if f.fetched != nil {
 		f.fetched.Observe(time.Since(msgs[len(msgs)-1].Time).Seconds())
