@@ -185,10 +185,14 @@ func (in *instance) wire() error {
 	return err
 }
 
-// waitFirst waits until the pipeline has taken its first record.
+// waitFirst waits until the pipeline's fetcher has decoded its first
+// records (journey_record_age_seconds is observed at every stage, fetched
+// first). Not journey_records_in_total: that counts a group commit's
+// records once it is committed, so a first commit of 100,000 records would
+// count its whole fold as start-up.
 func (in *instance) waitFirst(ctx context.Context) (time.Time, error) {
 	for {
-		if n, err := in.metric("journey_records_in_total"); err != nil {
+		if n, err := in.metric("journey_record_age_seconds_count"); err != nil {
 			return time.Time{}, err
 		} else if n > 0 {
 			return time.Now(), nil

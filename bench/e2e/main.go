@@ -110,7 +110,7 @@ func run() error {
 		Issue: "Core pipeline", Started: time.Now(), Machine: describeMachine(),
 		Params: params{
 			Events: *events, Customers: *customers, Partitions: *partitions, Seed: *seed, Runs: *runs,
-			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.State.Sync, Overlay: overlay, MaxBatch: def.Batch.MaxRecords,
+			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.State.Sync, Overlay: overlay, MaxBatch: def.Batch.MaxRecords, MaxBatchBytes: def.Batch.MaxBytes, BacklogWait: def.Batch.BacklogWait.String(),
 			FetchMaxBytes: def.Kafka.FetchMaxBytes, FetchMaxWait: def.Kafka.FetchMaxWait.String(), CPUProfile: *cpuProfile,
 		},
 	}
@@ -274,10 +274,10 @@ func run() error {
 
 func notes(r *results) []string {
 	return []string{
-		"Rates count from the first record received (raw) or taken (journey) to the last record decoded (raw) or to " +
+		"Rates count from the first record received (raw) or fetched (journey) to the last record decoded (raw) or to " +
 			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
 			"topic checks) is shown apart. Both read the same topic, back to back, alternately.",
-		"journey is wired as `journey run` wires it: config.Default (state.sync " + strconv.FormatBool(r.Params.StateSync) + ", batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + ", " +
+		"journey is wired as `journey run` wires it: config.Default (state.sync " + strconv.FormatBool(r.Params.StateSync) + ", batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + " / max_bytes " + strconv.Itoa(r.Params.MaxBatchBytes>>20) + " MiB / backlog_wait " + r.Params.BacklogWait + ", " +
 			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
 			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + "." + overlayNote(r.Params.Overlay),
 		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +

@@ -216,6 +216,8 @@ type params struct {
 	// Overlay is -set: YAML read over the default config ("" for none).
 	Overlay       string `json:"config_overlay,omitempty"`
 	MaxBatch      int    `json:"batch_max_records"`
+	MaxBatchBytes int    `json:"batch_max_bytes"`
+	BacklogWait   string `json:"batch_backlog_wait"`
 	FetchMaxBytes int    `json:"fetch_max_bytes"`
 	FetchMaxWait  string `json:"fetch_max_wait"`
 	CPUProfile    string `json:"cpu_profile,omitempty"`
