@@ -17,13 +17,25 @@ func rec(topic string, offset, hwm int64, size int) kafka.Message {
 	return kafka.Message{Topic: topic, Offset: offset, HighWaterMark: hwm, Value: make([]byte, size)}
 }
 
-// fillWith runs fill on a worker configured by cfg and fails the test if
-// it has not returned within a minute (a hang, not a timing check).
+// fillWith gathers a group commit's records from batch and msgs as
+// process does (fill until it returns nothing new) on a worker configured
+// by cfg, and fails the test if that has not ended within a minute (a
+// hang, not a timing check).
 func fillWith(t *testing.T, cfg Config, msgs <-chan kafka.Message, batch []kafka.Message) []kafka.Message {
 	t.Helper()
 	w := &worker{p: &Pipeline{cfg: cfg}}
 	done := make(chan []kafka.Message, 1)
-	go func() { done <- w.fill(context.Background(), msgs, batch) }()
+	go func() {
+		w.note(batch)
+		var waited time.Duration
+		for {
+			n := len(batch)
+			if batch = w.fill(context.Background(), msgs, batch, &waited); len(batch) == n {
+				done <- batch
+				return
+			}
+		}
+	}()
 	select {
 	case b := <-done:
 		return b
@@ -65,6 +77,28 @@ func TestFillWaitsWhileBehind(t *testing.T) {
 	got := fillWith(t, cfg, msgs, []kafka.Message{rec("a", 0, 2, 10), rec("b", 0, 1, 10)})
 	if len(got) != 3 {
 		t.Fatalf("two topics: fill returned %d records, want 3", len(got))
+	}
+
+	// One call hands back what is waiting at once, behind or not, so the
+	// worker folds it while more arrive.
+	w := &worker{p: &Pipeline{cfg: cfg}}
+	buf := make(chan kafka.Message, 2)
+	buf <- rec("a", 1, 100, 10)
+	buf <- rec("a", 2, 100, 10)
+	first := []kafka.Message{rec("a", 0, 100, 10)}
+	w.note(first)
+	once := make(chan []kafka.Message, 1)
+	go func() {
+		var waited time.Duration
+		once <- w.fill(context.Background(), buf, first, &waited)
+	}()
+	select {
+	case got := <-once:
+		if len(got) != 3 {
+			t.Fatalf("one fill call: %d records, want the 3 there", len(got))
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("fill sat on the records it had while behind")
 	}
 
 	// backlog_wait bounds the wait when the records stop coming.

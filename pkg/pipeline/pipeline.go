@@ -51,14 +51,15 @@ type Config struct {
 	// commit (defaults 100000 and 32 MiB).
 	MaxBatchRecords int
 	MaxBatchBytes   int
-	// Linger waits this long for more records before committing a batch
-	// that is not full (default 0: commit what is there).
+	// Linger: a group commit that is not full waits up to this long in all
+	// for more records (default 0: commit what is there).
 	Linger time.Duration
 	// BacklogWait: while a partition is behind its high watermark, a group
-	// commit waits up to this long from its first record for more records
-	// to fill it (0: none). A backlog is then worked through in few large
-	// commits, each customer written once per commit rather than once per
-	// small one; a caught-up partition commits what it has at once.
+	// commit waits up to this long in all for more records to fill it (0:
+	// none; records are folded as they arrive, and folding does not count).
+	// A backlog is then worked through in few large commits, each customer
+	// written once per commit rather than once per small one; a caught-up
+	// partition commits what it has at once.
 	BacklogWait time.Duration
 	// FetchMaxWait bounds how long the broker holds a fetch at the end of
 	// a partition (default 500ms). A fetch still returns as soon as a

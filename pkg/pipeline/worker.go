@@ -30,15 +30,16 @@ const (
 // worker owns one input partition number for one generation: it is the
 // only writer of the partition's key space.
 type worker struct {
-	p         *Pipeline
-	id        int
-	gen       *kafka.Generation
-	committed map[string]int64 // topic -> group's committed offset at assignment
-	sp        *state.Partition
-	lag       []topicLag // fill: per topic, whether the batch so far is behind
-	disp      *outbox.Dispatcher
-	log       *zap.Logger
-	label     string
+	p          *Pipeline
+	id         int
+	gen        *kafka.Generation
+	committed  map[string]int64 // topic -> group's committed offset at assignment
+	sp         *state.Partition
+	lag        []topicLag // fill: per topic, whether the group so far is behind
+	batchBytes int        // the group's keys and values so far
+	disp       *outbox.Dispatcher
+	log        *zap.Logger
+	label      string
 
 	runner       *journey.Runner
 	out          journey.Output
@@ -296,8 +297,8 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 				return nil // every record up to the ends is committed
 			}
 		}
-		batch = w.fill(stopCtx, msgs, batch)
-		if err := w.process(stopCtx, batch); err != nil {
+		var err error
+		if batch, err = w.process(stopCtx, msgs, batch); err != nil {
 			if errors.Is(err, errStopped) {
 				return nil
 			}
@@ -367,53 +368,45 @@ func (w *worker) replayTopic(ctx context.Context, in <-chan kafka.Message, msgs 
 // taken yet.
 const fetchAhead = 8192
 
-// fill adds records that are already waiting up to the batch bounds
-// (records and bytes). When none are waiting it waits for more while the
-// partition is behind its high watermark in some topic (up to BacklogWait
-// from the start), or up to Linger: a backlog is worked through in large
-// group commits, and live traffic is committed as it comes.
-func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) []kafka.Message {
+// fill adds the records that are waiting to batch, within the group
+// commit's bounds (records and bytes), and returns as soon as it took any
+// (process folds them and calls it again). When none are waiting it waits
+// for one, the group's waits (*waited, which it adds to) adding up to
+// batch.linger — or, while the partition was behind its high watermark in
+// some topic when the group's newest record of it was fetched, to
+// batch.backlog_wait: a backlog is worked through in large group commits
+// (the time spent folding does not count), and live traffic is committed
+// as it comes.
+func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message, waited *time.Duration) []kafka.Message {
 	cfg := &w.p.cfg
-	lag := w.lag[:0]
-	note := func(m *kafka.Message) {
-		for i := range lag {
-			if lag[i].topic == m.Topic {
-				lag[i].behind = m.HighWaterMark > m.Offset+1
-				return
-			}
-		}
-		lag = append(lag, topicLag{m.Topic, m.HighWaterMark > m.Offset+1})
-	}
-	size := 0
-	for i := range batch {
-		size += len(batch[i].Key) + len(batch[i].Value)
-		note(&batch[i])
-	}
-	defer func() { w.lag = lag }()
+	n0 := len(batch)
+	defer func() { w.note(batch[n0:]) }()
 	var t *time.Timer
 	defer func() {
 		if t != nil {
 			t.Stop()
 		}
 	}()
-	start := time.Now()
+	size := w.batchBytes
 	for len(batch) < cfg.MaxBatchRecords && size < cfg.MaxBatchBytes {
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
 			size += len(m.Key) + len(m.Value)
-			note(&batch[len(batch)-1])
 			continue
 		default:
 		}
+		if len(batch) > n0 {
+			return batch
+		}
 		d := cfg.Linger
-		for i := range lag {
-			if lag[i].behind {
+		for i := range w.lag {
+			if w.lag[i].behind {
 				d = max(d, cfg.BacklogWait)
 				break
 			}
 		}
-		if d -= time.Since(start); d <= 0 {
+		if d -= *waited; d <= 0 {
 			return batch
 		}
 		if t == nil {
@@ -421,18 +414,40 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 		} else {
 			t.Reset(d)
 		}
+		t0 := time.Now()
 		select {
 		case m := <-msgs:
+			*waited += time.Since(t0)
 			batch = append(batch, m)
 			size += len(m.Key) + len(m.Value)
-			note(&batch[len(batch)-1])
 		case <-t.C:
+			*waited += time.Since(t0)
 			return batch
 		case <-ctx.Done():
 			return batch
 		}
 	}
 	return batch
+}
+
+// note adds msgs, joining the group, to its size and to whether each
+// topic is behind.
+func (w *worker) note(msgs []kafka.Message) {
+	for i := range msgs {
+		m := &msgs[i]
+		w.batchBytes += len(m.Key) + len(m.Value)
+		behind := m.HighWaterMark > m.Offset+1
+		found := false
+		for j := range w.lag {
+			if w.lag[j].topic == m.Topic {
+				w.lag[j].behind, found = behind, true
+				break
+			}
+		}
+		if !found {
+			w.lag = append(w.lag, topicLag{m.Topic, behind})
+		}
+	}
 }
 
 // topicLag is whether a topic's newest record in a batch was behind the
@@ -472,49 +487,86 @@ var errStopped = errors.New("pipeline: stopped before the batch was committed")
 // watermark when timers.late_events is dead_letter.
 const ReasonLate ingest.Reason = "late_violation"
 
-// process folds a batch of records and commits its effects in one Pebble
-// batch. See DESIGN.md, "Commit protocol". A batch whose changelog form
-// would exceed changelog.max_batch_bytes is abandoned before anything of it
-// is written and folded again as two halves: batch.max_records bounds a
-// group commit by count, this bounds it by size.
-func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
-	err := w.processOnce(ctx, msgs)
+// process folds batch, and the records that arrive meanwhile while fill
+// keeps the group open (a backlog: up to batch.backlog_wait; see fill),
+// and commits their effects in one Pebble batch. See DESIGN.md, "Commit
+// protocol". Records are folded as they arrive, so waiting for a backlog's
+// commit to fill costs no time. It returns the records of the commit (batch
+// grown, for reuse). A group whose changelog form would exceed
+// changelog.max_batch_bytes is abandoned before anything of it is written
+// and folded again as two halves: batch.max_records and batch.max_bytes
+// bound a group commit's input, this bounds its output.
+func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) ([]kafka.Message, error) {
+	g := w.open()
+	defer g.tx.abortUnlessCommitted()
+	w.lag, w.batchBytes = w.lag[:0], 0
+	w.note(batch)
+	var waited time.Duration
+	folded := 0
+	for {
+		if err := w.fold(g, batch[folded:]); err != nil {
+			return batch, err
+		}
+		folded = len(batch)
+		if msgs == nil {
+			break
+		}
+		if batch = w.fill(ctx, msgs, batch, &waited); len(batch) == folded {
+			break
+		}
+	}
+	err := w.close(ctx, g)
 	var big *batchTooBigError
-	if !errors.As(err, &big) || len(msgs) < 2 {
-		return err
+	if !errors.As(err, &big) || len(batch) < 2 {
+		return batch, err
 	}
+	g.tx.abortUnlessCommitted()
 	w.log.Info("group commit over changelog.max_batch_bytes: committing it in two",
-		zap.Int("records", len(msgs)), zap.Int("changelog_bytes", big.size))
-	h := len(msgs) / 2
-	if err := w.process(ctx, msgs[:h]); err != nil {
-		return err
+		zap.Int("records", len(batch)), zap.Int("changelog_bytes", big.size))
+	h := len(batch) / 2
+	if _, err := w.process(ctx, nil, batch[:h]); err != nil {
+		return batch, err
 	}
-	return w.process(ctx, msgs[h:])
+	_, err = w.process(ctx, nil, batch[h:])
+	return batch, err
 }
 
-func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
-	p := w.p
-	tx := w.begin()
-	defer tx.abortUnlessCommitted()
+// group is one group commit being folded.
+type group struct {
+	tx   *tx
+	seen map[string]struct{} // event ids folded in this group
+	next map[string]int64    // topic -> next offset
+	last map[string]kafka.Message
+	// dead letters, written before the commit
+	dlq        []kafka.Message
+	dlqReasons []ingest.Reason
+	records    int
+}
 
-	seen := make(map[string]struct{}, len(msgs))
-	next := map[string]int64{}
-	last := map[string]kafka.Message{}
-	var dlq []kafka.Message
-	var dlqReasons []ingest.Reason
-	deadLetter := func(m *kafka.Message, e *ingest.Error) {
-		dlq = append(dlq, deadLetter(m, e))
-		dlqReasons = append(dlqReasons, e.Reason)
+func (w *worker) open() *group {
+	return &group{tx: w.begin(), seen: map[string]struct{}{}, next: map[string]int64{}, last: map[string]kafka.Message{}}
+}
+
+// fold decodes, de-duplicates and folds msgs into g.
+func (w *worker) fold(g *group, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
 	}
-
-	if len(msgs) > 0 {
-		tx.lastRecord = msgs[len(msgs)-1].Time
-		w.age("started", tx.lastRecord)
+	p := w.p
+	tx := g.tx
+	if g.records == 0 {
+		w.age("started", msgs[len(msgs)-1].Time)
+	}
+	g.records += len(msgs)
+	tx.lastRecord = msgs[len(msgs)-1].Time
+	deadLetter := func(m *kafka.Message, e *ingest.Error) {
+		g.dlq = append(g.dlq, deadLetter(m, e))
+		g.dlqReasons = append(g.dlqReasons, e.Reason)
 	}
 	for i := range msgs {
 		m := &msgs[i]
-		next[m.Topic] = m.Offset + 1
-		last[m.Topic] = *m
+		g.next[m.Topic] = m.Offset + 1
+		g.last[m.Topic] = *m
 		tc := w.counters(m.Topic)
 		tc.n.in++
 
@@ -527,7 +579,7 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 			deadLetter(m, ie)
 			continue
 		}
-		if _, dup := seen[ev.ID]; dup {
+		if _, dup := g.seen[ev.ID]; dup {
 			tc.n.dup++
 			continue
 		}
@@ -551,15 +603,23 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 		case err != nil:
 			return err
 		}
-		seen[ev.ID] = struct{}{}
+		g.seen[ev.ID] = struct{}{}
 		tx.b.MarkSeen(ev.ID, ev.Time)
 		if err := tx.emit(&w.out, m.Time); err != nil {
 			return err
 		}
 		tc.n.folded++
 	}
-	for _, topic := range sortedKeys(next) {
-		tx.b.SetOffset(topic, next[topic])
+	return nil
+}
+
+// close commits g: offsets, states and contexts, dead letters first, then
+// the changelog and the Pebble batch.
+func (w *worker) close(ctx context.Context, g *group) error {
+	p := w.p
+	tx := g.tx
+	for _, topic := range sortedKeys(g.next) {
+		tx.b.SetOffset(topic, g.next[topic])
 	}
 	recs, err := tx.prepare()
 	if err != nil {
@@ -567,8 +627,8 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 	}
 	// Dead letters are written (and acknowledged) before the batch commits,
 	// so a record's offset is never durable without its dead letter.
-	if len(dlq) > 0 && !p.cfg.SkipDeadLetters {
-		if err := w.writeDLQ(ctx, dlq); err != nil {
+	if len(g.dlq) > 0 && !p.cfg.SkipDeadLetters {
+		if err := w.writeDLQ(ctx, g.dlq); err != nil {
 			return err
 		}
 	}
@@ -578,13 +638,13 @@ func (w *worker) processOnce(ctx context.Context, msgs []kafka.Message) error {
 	for _, tc := range w.topics {
 		tc.flush()
 	}
-	for _, r := range dlqReasons {
+	for _, r := range g.dlqReasons {
 		p.metrics.DeadLettered.WithLabelValues(string(r)).Inc()
 	}
-	p.metrics.BatchSize.Observe(float64(len(msgs)))
-	for topic, off := range next {
+	p.metrics.BatchSize.Observe(float64(g.records))
+	for topic, off := range g.next {
 		w.kafkaOffsets[topic] = off
-		if m, ok := last[topic]; ok && m.HighWaterMark > 0 {
+		if m, ok := g.last[topic]; ok && m.HighWaterMark > 0 {
 			p.metrics.ConsumerLag.WithLabelValues(topic, w.label).Set(float64(m.HighWaterMark - off))
 		}
 	}
@@ -629,6 +689,7 @@ type tx struct {
 	b         *state.Batch
 	wm0       time.Time
 	committed bool
+	aborted   bool
 	// lastRecord is the timestamp of the batch's last record (zero for a
 	// tick's batch): the time its context entries and stage ages count
 	// from.
@@ -647,9 +708,10 @@ func (w *worker) begin() *tx {
 // abortUnlessCommitted drops an abandoned batch and everything the runner
 // cached for it, so the next batch starts from what is durable.
 func (t *tx) abortUnlessCommitted() {
-	if t.committed {
+	if t.committed || t.aborted {
 		return
 	}
+	t.aborted = true
 	t.b.Abort()
 	t.w.runner.Reset()
 	t.w.runner.SetWatermark(t.wm0)
