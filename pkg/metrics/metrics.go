@@ -70,7 +70,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "From the causing record's Kafka timestamp to the sink accepting the trigger or context update.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
 		RecordAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "journey", Name: "record_age_seconds",
 			Help: "Live mode: the age of a group commit's last record (from its Kafka timestamp) as the batch reaches each stage: " +
-				"fetched (the fetcher decoded it), started (its worker began the batch), logged (the changelog acknowledged the batch), " +
+				"fetched (the fetcher decoded it), started (its worker began folding the group: the age of the newest record it had then), logged (the changelog acknowledged the batch), " +
 				"committed (the Pebble batch is committed). With event_to_sink_seconds, where the latency goes.",
 			Buckets: prometheus.ExponentialBuckets(0.00025, 1.25, 48)}, []string{"stage"}),
 		OutboxDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "outbox_depth",
