@@ -209,3 +209,25 @@ func behind(msgs []kafka.Message) bool {
 	m := &msgs[len(msgs)-1]
 	return m.HighWaterMark > m.Offset+1
 }
+
+// A group's slice is handed back empty without references to its records
+// (their slabs), and a backlog-sized one is dropped after a small group.
+func TestReuseDropsTheRecords(t *testing.T) {
+	b := make([]kafka.Message, 0, 16)
+	b = append(b, rec("a", 0, 1, 10), rec("a", 1, 2, 10))
+	b = reuse(b)
+	if len(b) != 0 || cap(b) != 16 {
+		t.Fatalf("len %d cap %d, want 0 and 16", len(b), cap(b))
+	}
+	if full := b[:2]; full[0].Value != nil || full[1].Value != nil {
+		t.Fatal("the reused slice still references the last group's values")
+	}
+	big := append(make([]kafka.Message, 0, 4*fetchAhead), rec("a", 0, 1, 10))
+	if b = reuse(big); cap(b) != fetchAhead {
+		t.Fatalf("after a small group the backlog-sized slice (cap %d) was kept: cap %d", cap(big), cap(b))
+	}
+	big = big[:2*fetchAhead]
+	if b = reuse(big); cap(b) != 4*fetchAhead {
+		t.Fatalf("after a large group the slice was dropped: cap %d", cap(b))
+	}
+}

@@ -255,7 +255,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
 			return err
 		}
-		batch = batch[:0]
+		batch = reuse(batch)
 		select {
 		case <-stopCtx.Done():
 			return nil
@@ -367,6 +367,20 @@ func (w *worker) replayTopic(ctx context.Context, in <-chan kafka.Message, msgs 
 // fetchAhead bounds the records a partition's worker has fetched but not
 // taken yet.
 const fetchAhead = 8192
+
+// reuse empties a group's record slice for the next group. The records
+// are cleared — each holds a reference to its fetch response's slab, which
+// would otherwise stay reachable, and be scanned by every collection, for
+// as long as the slice lives — and a slice grown by a backlog is dropped
+// once the group it served was small: live traffic does not keep a
+// 100,000-record array per partition.
+func reuse(batch []kafka.Message) []kafka.Message {
+	if cap(batch) > fetchAhead && len(batch) <= fetchAhead {
+		return make([]kafka.Message, 0, fetchAhead)
+	}
+	clear(batch)
+	return batch[:0]
+}
 
 // fill adds the records that are waiting to batch, within the group
 // commit's bounds (records and bytes), and returns as soon as it took any
