@@ -70,7 +70,10 @@ type seenID struct{ bucket, hash uint64 }
 // MarkSeen records an event id in the dedup window.
 func (b *Batch) MarkSeen(eventID string, t time.Time) {
 	bk := b.p.bucket(t)
-	_ = b.b.Set(dedupKey(b.p.id, bk, eventID), nil, nil)
+	// The key written in place in the batch's memory, as dedupKey builds it.
+	op := b.b.SetDeferred(13+uvarintLen(uint64(len(eventID)))+len(eventID), 0)
+	_ = appendString(binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint32(op.Key[:0], b.p.id), tagDedup), bk), eventID)
+	_ = op.Finish()
 	b.seen = append(b.seen, seenID{bk, b.p.s.hash(eventID)})
 	if bk > b.maxBucket {
 		b.maxBucket = bk

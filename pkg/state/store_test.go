@@ -404,3 +404,30 @@ func TestStoreMeta(t *testing.T) {
 		t.Fatalf("Meta after reopen = %q, %v, %v", v, found, err)
 	}
 }
+
+// BenchmarkMarkSeen: recording an event id in a group commit's batch.
+func BenchmarkMarkSeen(b *testing.B) {
+	s, err := Open("", Options{InMemory: true, DedupWindow: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.Partition(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, 4096)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("msg-%08d-aaaa-bbbb-cccc-dddddddddddd", i)
+	}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(ids) {
+		batch := p.NewBatch()
+		for j := 0; j < len(ids) && i+j < b.N; j++ {
+			batch.MarkSeen(ids[j], t0)
+		}
+		batch.Abort()
+	}
+}
