@@ -511,7 +511,7 @@ const ReasonLate ingest.Reason = "late_violation"
 // and folded again as two halves: batch.max_records and batch.max_bytes
 // bound a group commit's input, this bounds its output.
 func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) ([]kafka.Message, error) {
-	g := w.open()
+	g := w.openGroup()
 	defer g.tx.abortUnlessCommitted()
 	w.lag, w.batchBytes = w.lag[:0], 0
 	w.note(batch)
@@ -529,7 +529,7 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 			break
 		}
 	}
-	err := w.close(ctx, g)
+	err := w.commitGroup(ctx, g)
 	var big *batchTooBigError
 	if !errors.As(err, &big) || len(batch) < 2 {
 		return batch, err
@@ -557,7 +557,7 @@ type group struct {
 	records    int
 }
 
-func (w *worker) open() *group {
+func (w *worker) openGroup() *group {
 	return &group{tx: w.begin(), seen: map[string]struct{}{}, next: map[string]int64{}, last: map[string]kafka.Message{}}
 }
 
@@ -627,9 +627,9 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 	return nil
 }
 
-// close commits g: offsets, states and contexts, dead letters first, then
+// commitGroup commits g: offsets, states and contexts, dead letters first, then
 // the changelog and the Pebble batch.
-func (w *worker) close(ctx context.Context, g *group) error {
+func (w *worker) commitGroup(ctx context.Context, g *group) error {
 	p := w.p
 	tx := g.tx
 	for _, topic := range sortedKeys(g.next) {
