@@ -174,7 +174,7 @@ func TestFetcherPassesTransactionMarkers(t *testing.T) {
 	if len(got) != 2 || s.next != 7 {
 		t.Fatalf("records %v, next %d; want offsets 4, 5 and next 7", offsetsOf(got), s.next)
 	}
-	if behind(got) {
+	if behindLast(got) {
 		t.Fatalf("the last record before the final marker reads as behind (high watermark %d)", got[1].HighWaterMark)
 	}
 
@@ -190,7 +190,7 @@ func TestFetcherPassesTransactionMarkers(t *testing.T) {
 	if err := f.take(s, "in", response(20, dataBatch(8)), &mem); err != nil {
 		t.Fatal(err)
 	}
-	if got = <-s.queue; !behind(got) {
+	if got = <-s.queue; !behindLast(got) {
 		t.Fatal("a record 12 below the high watermark reads as caught up")
 	}
 }
@@ -203,12 +203,8 @@ func offsetsOf(msgs []kafka.Message) []int64 {
 	return o
 }
 
-// behind is fill's test of a record: the partition had more when it was
-// fetched.
-func behind(msgs []kafka.Message) bool {
-	m := &msgs[len(msgs)-1]
-	return m.HighWaterMark > m.Offset+1
-}
+// behindLast is behind for the last of msgs.
+func behindLast(msgs []kafka.Message) bool { return behind(&msgs[len(msgs)-1]) }
 
 // A group's slice is handed back empty without references to its records
 // (their slabs), and a backlog-sized one is dropped after a small group.

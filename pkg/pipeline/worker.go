@@ -373,7 +373,7 @@ const fetchAhead = 8192
 // would otherwise stay reachable, and be scanned by every collection, for
 // as long as the slice lives — and a slice grown by a backlog is dropped
 // once the group it served was small: live traffic does not keep a
-// 100,000-record array per partition.
+// backlog-sized array per partition.
 func reuse(batch []kafka.Message) []kafka.Message {
 	if cap(batch) > fetchAhead && len(batch) <= fetchAhead {
 		return make([]kafka.Message, 0, fetchAhead)
@@ -394,19 +394,17 @@ func reuse(batch []kafka.Message) []kafka.Message {
 func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message, waited *time.Duration) []kafka.Message {
 	cfg := &w.p.cfg
 	n0 := len(batch)
-	defer func() { w.note(batch[n0:]) }()
 	var t *time.Timer
 	defer func() {
 		if t != nil {
 			t.Stop()
 		}
 	}()
-	size := w.batchBytes
-	for len(batch) < cfg.MaxBatchRecords && size < cfg.MaxBatchBytes {
+	for len(batch) < cfg.MaxBatchRecords && w.batchBytes < cfg.MaxBatchBytes {
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
-			size += len(m.Key) + len(m.Value)
+			w.note(batch[len(batch)-1:])
 			continue
 		default:
 		}
@@ -433,7 +431,7 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 		case m := <-msgs:
 			*waited += time.Since(t0)
 			batch = append(batch, m)
-			size += len(m.Key) + len(m.Value)
+			w.note(batch[len(batch)-1:])
 		case <-t.C:
 			*waited += time.Since(t0)
 			return batch
@@ -450,19 +448,23 @@ func (w *worker) note(msgs []kafka.Message) {
 	for i := range msgs {
 		m := &msgs[i]
 		w.batchBytes += len(m.Key) + len(m.Value)
-		behind := m.HighWaterMark > m.Offset+1
+		b := behind(m)
 		found := false
 		for j := range w.lag {
 			if w.lag[j].topic == m.Topic {
-				w.lag[j].behind, found = behind, true
+				w.lag[j].behind, found = b, true
 				break
 			}
 		}
 		if !found {
-			w.lag = append(w.lag, topicLag{m.Topic, behind})
+			w.lag = append(w.lag, topicLag{m.Topic, b})
 		}
 	}
 }
+
+// behind reports whether the partition had records after m when m was
+// fetched (the fetcher marks a record caught up when only markers follow).
+func behind(m *kafka.Message) bool { return m.HighWaterMark > m.Offset+1 }
 
 // topicLag is whether a topic's newest record in a batch was behind the
 // partition's high watermark when fetched.

@@ -70,9 +70,9 @@ type seenID struct{ bucket, hash uint64 }
 // MarkSeen records an event id in the dedup window.
 func (b *Batch) MarkSeen(eventID string, t time.Time) {
 	bk := b.p.bucket(t)
-	// The key written in place in the batch's memory, as dedupKey builds it.
-	op := b.b.SetDeferred(13+uvarintLen(uint64(len(eventID)))+len(eventID), 0)
-	_ = appendString(binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint32(op.Key[:0], b.p.id), tagDedup), bk), eventID)
+	// The key written in place in the batch's memory.
+	op := b.b.SetDeferred(dedupKeyLen(eventID), 0)
+	_ = appendDedupKey(op.Key[:0], b.p.id, bk, eventID)
 	_ = op.Finish()
 	b.seen = append(b.seen, seenID{bk, b.p.s.hash(eventID)})
 	if bk > b.maxBucket {

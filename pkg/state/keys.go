@@ -94,8 +94,16 @@ func dedupBucketPrefix(p uint32, bucket uint64) []byte {
 }
 
 func dedupKey(p uint32, bucket uint64, eventID string) []byte {
-	return appendString(dedupBucketPrefix(p, bucket), eventID)
+	return appendDedupKey(make([]byte, 0, dedupKeyLen(eventID)), p, bucket, eventID)
 }
+
+// appendDedupKey appends dedupKey(p, bucket, eventID), dedupKeyLen bytes.
+func appendDedupKey(dst []byte, p uint32, bucket uint64, eventID string) []byte {
+	dst = append(binary.BigEndian.AppendUint32(dst, p), tagDedup)
+	return appendString(binary.BigEndian.AppendUint64(dst, bucket), eventID)
+}
+
+func dedupKeyLen(eventID string) int { return 13 + uvarintLen(uint64(len(eventID))) + len(eventID) }
 
 func outboxKey(p uint32, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(partitionPrefix(p), tagOutbox), seq)
