@@ -207,11 +207,12 @@ func offsetsOf(msgs []kafka.Message) []int64 {
 func behindLast(msgs []kafka.Message) bool { return behind(&msgs[len(msgs)-1]) }
 
 // A group's slice is handed back empty without references to its records
-// (their slabs), and a backlog-sized one is dropped after a small group.
+// (their slabs), and a backlog-sized one is dropped after a small group
+// that caught up.
 func TestReuseDropsTheRecords(t *testing.T) {
 	b := make([]kafka.Message, 0, 16)
 	b = append(b, rec("a", 0, 1, 10), rec("a", 1, 2, 10))
-	b = reuse(b)
+	b = reuse(b, false)
 	if len(b) != 0 || cap(b) != 16 {
 		t.Fatalf("len %d cap %d, want 0 and 16", len(b), cap(b))
 	}
@@ -219,11 +220,14 @@ func TestReuseDropsTheRecords(t *testing.T) {
 		t.Fatal("the reused slice still references the last group's values")
 	}
 	big := append(make([]kafka.Message, 0, 4*fetchAhead), rec("a", 0, 1, 10))
-	if b = reuse(big); cap(b) != fetchAhead {
-		t.Fatalf("after a small group the backlog-sized slice (cap %d) was kept: cap %d", cap(big), cap(b))
+	if b = reuse(big, false); cap(b) != fetchAhead {
+		t.Fatalf("after a small caught-up group the backlog-sized slice (cap %d) was kept: cap %d", cap(big), cap(b))
+	}
+	if b = reuse(big[:1], true); cap(b) != 4*fetchAhead {
+		t.Fatalf("after a small group still behind the slice was dropped: cap %d", cap(b))
 	}
 	big = big[:2*fetchAhead]
-	if b = reuse(big); cap(b) != 4*fetchAhead {
+	if b = reuse(big, false); cap(b) != 4*fetchAhead {
 		t.Fatalf("after a large group the slice was dropped: cap %d", cap(b))
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"maps"
 	"net"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -731,13 +730,3 @@ func (p *Pipeline) observer() outbox.Observer {
 type kafkaLogger struct{ l *zap.SugaredLogger }
 
 func (k kafkaLogger) Printf(format string, args ...any) { k.l.Warnf(format, args...) }
-
-// sortedKeys returns m's keys in order (deterministic iteration).
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}

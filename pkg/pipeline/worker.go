@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +37,9 @@ type worker struct {
 	gen        *kafka.Generation
 	committed  map[string]int64 // topic -> group's committed offset at assignment
 	sp         *state.Partition
-	lag        []topicLag // fill: per topic, whether the group so far is behind
-	batchBytes int        // the group's keys and values so far
+	lag        []topicLag          // fill: per topic, whether the group so far is behind
+	seen       map[string]struct{} // the group's event ids (group.seen), kept between groups
+	batchBytes int                 // the group's keys and values so far
 	disp       *outbox.Dispatcher
 	log        *zap.Logger
 	label      string
@@ -255,7 +258,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
 			return err
 		}
-		batch = reuse(batch)
+		batch = reuse(batch, w.behind())
 		select {
 		case <-stopCtx.Done():
 			return nil
@@ -372,14 +375,26 @@ const fetchAhead = 8192
 // are cleared — each holds a reference to its fetch response's slab, which
 // would otherwise stay reachable, and be scanned by every collection, for
 // as long as the slice lives — and a slice grown by a backlog is dropped
-// once the group it served was small: live traffic does not keep a
-// backlog-sized array per partition.
-func reuse(batch []kafka.Message) []kafka.Message {
-	if cap(batch) > fetchAhead && len(batch) <= fetchAhead {
+// once the group it served was small and caught up (behind false): live
+// traffic does not keep a backlog-sized array per partition, and a backlog
+// does not grow a new one (copying itself several times) for every group.
+func reuse(batch []kafka.Message, behind bool) []kafka.Message {
+	if !behind && cap(batch) > fetchAhead && len(batch) <= fetchAhead {
 		return make([]kafka.Message, 0, fetchAhead)
 	}
 	clear(batch)
 	return batch[:0]
+}
+
+// behind reports whether the last group's newest record of some topic was
+// behind its partition's high watermark.
+func (w *worker) behind() bool {
+	for i := range w.lag {
+		if w.lag[i].behind {
+			return true
+		}
+	}
+	return false
 }
 
 // fill adds the records that are waiting to batch, within the group
@@ -412,11 +427,8 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 			return batch
 		}
 		d := cfg.Linger
-		for i := range w.lag {
-			if w.lag[i].behind {
-				d = max(d, cfg.BacklogWait)
-				break
-			}
+		if w.behind() {
+			d = max(d, cfg.BacklogWait)
 		}
 		if d -= *waited; d <= 0 {
 			return batch
@@ -549,18 +561,42 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 
 // group is one group commit being folded.
 type group struct {
-	tx   *tx
-	seen map[string]struct{} // event ids folded in this group
-	next map[string]int64    // topic -> next offset
-	last map[string]kafka.Message
+	tx     *tx
+	seen   map[string]struct{} // event ids folded in this group
+	topics []groupTopic        // per input topic, where the group ends
 	// dead letters, written before the commit
 	dlq        []kafka.Message
 	dlqReasons []ingest.Reason
 	records    int
 }
 
+// groupTopic is where a group ends in one input topic: the next offset to
+// read, and the high watermark its last record was fetched with.
+type groupTopic struct {
+	topic string
+	next  int64
+	hwm   int64
+}
+
+// topic returns the index of topic in g.topics, adding it.
+func (g *group) topic(topic string) int {
+	for i := range g.topics {
+		if g.topics[i].topic == topic {
+			return i
+		}
+	}
+	g.topics = append(g.topics, groupTopic{topic: topic})
+	return len(g.topics) - 1
+}
+
 func (w *worker) openGroup() *group {
-	return &group{tx: w.begin(), seen: map[string]struct{}{}, next: map[string]int64{}, last: map[string]kafka.Message{}}
+	// The event-id set is the worker's, emptied for each group: it keeps
+	// its buckets, so a backlog's groups do not grow one from scratch.
+	if w.seen == nil {
+		w.seen = map[string]struct{}{}
+	}
+	clear(w.seen)
+	return &group{tx: w.begin(), seen: w.seen}
 }
 
 // fold decodes, de-duplicates and folds msgs into g.
@@ -579,11 +615,17 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 		g.dlq = append(g.dlq, deadLetter(m, e))
 		g.dlqReasons = append(g.dlqReasons, e.Reason)
 	}
+	var (
+		tc *topicCounters
+		gt = -1
+	)
 	for i := range msgs {
 		m := &msgs[i]
-		g.next[m.Topic] = m.Offset + 1
-		g.last[m.Topic] = *m
-		tc := w.counters(m.Topic)
+		// Records come in runs of one topic: look it up when it changes.
+		if gt < 0 || g.topics[gt].topic != m.Topic {
+			gt, tc = g.topic(m.Topic), w.counters(m.Topic)
+		}
+		g.topics[gt].next, g.topics[gt].hwm = m.Offset+1, m.HighWaterMark
 		tc.n.in++
 
 		ev, err := p.dec.Decode(record(m))
@@ -634,8 +676,9 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 func (w *worker) commitGroup(ctx context.Context, g *group) error {
 	p := w.p
 	tx := g.tx
-	for _, topic := range sortedKeys(g.next) {
-		tx.b.SetOffset(topic, g.next[topic])
+	slices.SortFunc(g.topics, func(a, b groupTopic) int { return strings.Compare(a.topic, b.topic) })
+	for _, t := range g.topics {
+		tx.b.SetOffset(t.topic, t.next)
 	}
 	recs, err := tx.prepare()
 	if err != nil {
@@ -658,10 +701,10 @@ func (w *worker) commitGroup(ctx context.Context, g *group) error {
 		p.metrics.DeadLettered.WithLabelValues(string(r)).Inc()
 	}
 	p.metrics.BatchSize.Observe(float64(g.records))
-	for topic, off := range g.next {
-		w.kafkaOffsets[topic] = off
-		if m, ok := g.last[topic]; ok && m.HighWaterMark > 0 {
-			p.metrics.ConsumerLag.WithLabelValues(topic, w.label).Set(float64(m.HighWaterMark - off))
+	for _, t := range g.topics {
+		w.kafkaOffsets[t.topic] = t.next
+		if t.hwm > 0 {
+			p.metrics.ConsumerLag.WithLabelValues(t.topic, w.label).Set(float64(t.hwm - t.next))
 		}
 	}
 	return nil

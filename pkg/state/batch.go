@@ -34,9 +34,9 @@ type Batch struct {
 
 // NewBatch starts a batch. Only the partition's worker goroutine may use it.
 func (p *Partition) NewBatch() *Batch {
-	// Sized like the last batch: a batch of a few MB otherwise grows by
-	// copying itself several times.
-	return &Batch{p: p, b: p.s.db.NewIndexedBatchWithSize(p.lastBatchLen), seq: p.nextSeq, maxBucket: p.maxBucket,
+	// Sized like the largest recent batch, and a quarter more: a batch of a
+	// few MB otherwise grows by copying itself (doubling) several times.
+	return &Batch{p: p, b: p.s.db.NewIndexedBatchWithSize(p.batchHint + p.batchHint/4), seq: p.nextSeq, maxBucket: p.maxBucket,
 		nextDue: p.nextDue, loggedHead: p.loggedHead, deletedHead: p.deletedHead}
 }
 
@@ -173,7 +173,7 @@ func (b *Batch) Commit() error {
 	}
 	p.nextSeq = b.seq
 	p.tail.push(b.entries)
-	p.lastBatchLen = b.b.Len()
+	p.batchHint = max(b.b.Len(), p.batchHint-p.batchHint/8)
 	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
 		p.dedup.dropBefore(b.maxBucket - 2)
 	}

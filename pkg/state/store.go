@@ -144,19 +144,19 @@ type Partition struct {
 	s  *Store
 	id uint32
 
-	nextSeq      uint64        // next outbox sequence number (worker only)
-	lastBatchLen int           // size of the last committed batch, to size the next (worker only)
-	maxBucket    uint64        // highest dedup bucket written (worker only)
-	nextDue      uint64        // lower bound of the earliest armed timer (worker only)
-	watermark    time.Time     // as of the last commit (worker only)
-	dedup        dedupIndex    // hashes of the event ids in the dedup window (worker only)
-	depth        atomic.Int64  // outbox entries not yet delivered
-	headSeq      atomic.Uint64 // lowest seq not yet delivered (dispatcher)
-	tail         tail          // the newest committed outbox entries (worker pushes, dispatcher reads)
-	deletedHead  uint64        // lowest seq possibly still in the store (worker only)
-	logged       bool          // writes go to a changelog (EnableLog)
-	loggedHead   uint64        // outbox deletions below it are logged (worker only)
-	stale        atomic.Bool   // restored records were applied since load (Reload)
+	nextSeq     uint64        // next outbox sequence number (worker only)
+	batchHint   int           // the largest recent batch's size (decaying), to size the next (worker only)
+	maxBucket   uint64        // highest dedup bucket written (worker only)
+	nextDue     uint64        // lower bound of the earliest armed timer (worker only)
+	watermark   time.Time     // as of the last commit (worker only)
+	dedup       dedupIndex    // hashes of the event ids in the dedup window (worker only)
+	depth       atomic.Int64  // outbox entries not yet delivered
+	headSeq     atomic.Uint64 // lowest seq not yet delivered (dispatcher)
+	tail        tail          // the newest committed outbox entries (worker pushes, dispatcher reads)
+	deletedHead uint64        // lowest seq possibly still in the store (worker only)
+	logged      bool          // writes go to a changelog (EnableLog)
+	loggedHead  uint64        // outbox deletions below it are logged (worker only)
+	stale       atomic.Bool   // restored records were applied since load (Reload)
 }
 
 // ID is the partition number.
