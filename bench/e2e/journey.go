@@ -111,6 +111,7 @@ func benchConfig() (config.Config, error) {
 	if batchRecords > 0 {
 		cfg.Batch.MaxRecords = batchRecords
 	}
+	cfg.Changelog.Enabled = changelogEnabled
 	return cfg, nil
 }
 
@@ -126,7 +127,6 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 	cfg.Redis.Addr = redisAddr
 	cfg.Redis.Prefix = prefix
 	cfg.Admin.Addr = ""
-	cfg.Changelog.Enabled = changelogEnabled
 	dir, err := os.MkdirTemp("", "journey-bench-state-")
 	if err != nil {
 		return nil, err

@@ -110,7 +110,7 @@ func run() error {
 		Issue: "Core pipeline", Started: time.Now(), Machine: describeMachine(),
 		Params: params{
 			Events: *events, Customers: *customers, Partitions: *partitions, Seed: *seed, Runs: *runs,
-			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.State.Sync, Overlay: overlay, MaxBatch: def.Batch.MaxRecords, MaxBatchBytes: def.Batch.MaxBytes, BacklogWait: def.Batch.BacklogWait.String(),
+			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.StateSync(), Overlay: overlay, MaxBatch: def.Batch.MaxRecords, MaxBatchBytes: def.Batch.MaxBytes, BacklogWait: def.Batch.BacklogWait.String(),
 			FetchMaxBytes: def.Kafka.FetchMaxBytes, FetchMaxWait: def.Kafka.FetchMaxWait.String(), CPUProfile: *cpuProfile,
 		},
 	}

@@ -102,7 +102,7 @@ func paramsOf(o options) params {
 	d := config.Default()
 	return params{Events: o.events, Customers: o.customers, Partitions: o.partitions, Seed: o.seed, Runs: o.runs,
 		Instances: o.instances, Standbys: o.standbys, SessionTimeout: o.sessionTimeout.Seconds(), Rate: o.rate,
-		Steady: o.steady.Seconds(), PollMs: float64(o.pollEvery.Microseconds()) / 1000, StateSync: d.State.Sync,
+		Steady: o.steady.Seconds(), PollMs: float64(o.pollEvery.Microseconds()) / 1000, StateSync: d.StateSync(),
 		MaxBatch: d.Batch.MaxRecords, Compression: d.Changelog.Compression}
 }
 

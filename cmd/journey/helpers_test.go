@@ -91,7 +91,6 @@ batch:
   commit_interval: 100ms
 state:
   dir: %s
-  sync: true
 redis:
   addr: %s
   prefix: "%s"

@@ -75,9 +75,11 @@ type Timers struct {
 
 // State is the Pebble store.
 type State struct {
-	Dir        string `yaml:"dir"`
-	Sync       bool   `yaml:"sync"`
-	CacheBytes int64  `yaml:"cache_bytes"`
+	Dir string `yaml:"dir"`
+	// Sync makes every group commit wait for fsync. Unset, it is on only
+	// without the changelog (StateSync).
+	Sync       *bool `yaml:"sync"`
+	CacheBytes int64 `yaml:"cache_bytes"`
 	// CustomerCache is how many customers stay decoded in memory between
 	// batches (shared by the partitions this instance owns).
 	CustomerCache int `yaml:"customer_cache"`
@@ -101,6 +103,20 @@ type Changelog struct {
 	// StaleAfter: a local copy not updated for this long is restored from
 	// scratch (the topic keeps tombstones for twice this).
 	StaleAfter time.Duration `yaml:"stale_after"`
+}
+
+// StateSync reports whether group commits wait for fsync: state.sync, or
+// when it is unset, whether the changelog is off. With the changelog a
+// crash that loses the last commits locally loses nothing: they are in the
+// log, and the next start applies them again (DESIGN.md, "Commit
+// protocol"); the fsync would only add its latency to every commit.
+// Without it they are re-read from Kafka, but the consumer group's offsets
+// (committed after each commit) could run ahead of the store meanwhile.
+func (c *Config) StateSync() bool {
+	if c.State.Sync != nil {
+		return *c.State.Sync
+	}
+	return !c.Changelog.Enabled
 }
 
 // ChangelogTopic is the changelog topic's name ("" when disabled).
@@ -161,7 +177,7 @@ func Default() Config {
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 50_000, MaxBytes: 16 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
 		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
-		State:  State{Dir: "journey-data", Sync: true, CacheBytes: 512 << 20, CustomerCache: 100_000},
+		State:  State{Dir: "journey-data", CacheBytes: 512 << 20, CustomerCache: 100_000},
 		Changelog: Changelog{
 			Enabled: true, Compression: "lz4", MaxBatchBytes: 32 << 20, StaleAfter: 12 * time.Hour,
 		},

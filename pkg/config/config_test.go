@@ -134,3 +134,28 @@ func TestProcessorsEnabled(t *testing.T) {
 		t.Fatalf("--processors nope: err %v, want one naming it", err)
 	}
 }
+
+// state.sync follows the changelog unless it is set.
+func TestStateSyncFollowsTheChangelog(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want bool
+	}{
+		{"", false},
+		{"changelog: {enabled: false}", true},
+		{"state: {sync: true}", true},
+		{"state: {sync: false}\nchangelog: {enabled: false}", false},
+		{"state: {sync: true}\nchangelog: {enabled: false}", true},
+	} {
+		c := Default()
+		if err := c.Parse([]byte(tc.yaml)); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.StateSync(); got != tc.want {
+			t.Errorf("%q: StateSync %v, want %v", tc.yaml, got, tc.want)
+		}
+		if got := c.Store(nil).Sync; got != tc.want {
+			t.Errorf("%q: the store's Sync %v, want %v", tc.yaml, got, tc.want)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func (c *Config) Decoder() ingest.Config {
 // Store is the state store's options.
 func (c *Config) Store(log *zap.Logger) state.Options {
 	return state.Options{
-		Sync: c.State.Sync, DedupWindow: c.Ingest.DedupWindow, CacheBytes: c.State.CacheBytes, Logger: log,
+		Sync: c.StateSync(), DedupWindow: c.Ingest.DedupWindow, CacheBytes: c.State.CacheBytes, Logger: log,
 	}
 }
 

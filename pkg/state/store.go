@@ -38,9 +38,12 @@ var ErrVersion = errors.New("state: processor state version mismatch")
 type Options struct {
 	// InMemory keeps everything in memory (tests, `journey dev`).
 	InMemory bool
-	// Sync makes every batch commit wait for fsync. Without it a process
-	// crash loses nothing (the WAL is in the OS page cache) but a machine
-	// crash can lose the last batches, which are then re-read from Kafka.
+	// Sync makes every batch commit wait for fsync. Without it a crash
+	// (of the process or the machine) can lose the last committed batches:
+	// Pebble keeps the WAL's last partial block in memory until it fills or
+	// a synced write comes. The store stays a prefix of its batches (each
+	// with its offsets), so the lost tail is applied again from the
+	// changelog or re-read from Kafka.
 	Sync bool
 	// DedupWindow is how long, in event time, an event id is remembered.
 	DedupWindow time.Duration
