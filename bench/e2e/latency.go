@@ -160,6 +160,23 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 		return res, err
 	}
 	res.DrainSeconds = done.Sub(sendDone).Seconds()
+	// A worker adds to its counters (and batch metrics) just after the
+	// commit that waitDone saw, and the dispatcher may have emptied the
+	// outbox in between.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		folded, err := in.metric("journey_events_folded_total")
+		if err != nil {
+			return res, err
+		}
+		if int(folded-folded0) == res.Events {
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("latency: journey folded %d events, %d were produced", int(folded-folded0), res.Events)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	res.CPU = cpu.stop()
 	// The dispatchers report a delivery before deleting it from the
 	// outbox, so with every outbox empty every report is in.
@@ -191,13 +208,6 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	res.ProduceAck = quantilesOf(acks)
 	if want := res.Triggers + res.Contexts; int64(res.Samples) != want {
 		return res, fmt.Errorf("latency: %d samples for %d deliveries", res.Samples, want)
-	}
-	folded, err := in.metric("journey_events_folded_total")
-	if err != nil {
-		return res, err
-	}
-	if int(folded-folded0) != res.Events {
-		return res, fmt.Errorf("latency: journey folded %d events, %d were produced", int(folded-folded0), res.Events)
 	}
 	if len(acks) != res.Events {
 		return res, fmt.Errorf("latency producer: %d of %d events acknowledged", len(acks), res.Events)
