@@ -36,7 +36,7 @@ type latencyResult struct {
 	CPU          cpuUse    `json:"cpu"`
 	Warnings     int64     `json:"warnings_logged"`
 	// Group commits during the phase: how many, mean records and mean
-	// commit time (Pebble batch with fsync).
+	// Pebble commit time (journey_batch_commit_seconds).
 	Batches      int64   `json:"batches"`
 	MeanBatch    float64 `json:"mean_batch_records"`
 	MeanCommitMs float64 `json:"mean_batch_commit_ms"`

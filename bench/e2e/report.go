@@ -337,8 +337,9 @@ func (r *results) markdown(w io.Writer) {
 			thousands(l.Samples), l.Redis.P50, l.Redis.P90, l.Redis.P99, l.Redis.Mean)
 	}
 	p("\nLive phase: drained %.2f s after the last send; cores this process / Kafka+Redis / other: %s; %d warnings logged; "+
-		"%s group commits of %.1f records on average, %.2f ms each on average (Pebble batch with fsync).\n",
-		l.DrainSeconds, l.CPU, l.Warnings, thousands(int(l.Batches)), l.MeanBatch, l.MeanCommitMs)
+		"%s group commits of %.1f records on average, %.2f ms each on average (Pebble batch, %s).\n",
+		l.DrainSeconds, l.CPU, l.Warnings, thousands(int(l.Batches)), l.MeanBatch, l.MeanCommitMs,
+		map[bool]string{true: "with fsync", false: "no fsync: state.sync is off while the changelog is on"}[r.Params.StateSync])
 	if f := r.Floor; f.Samples > 0 {
 		p("Baseline phase (just before, journey idle): %s events in %.0f s; cores this process / Kafka+Redis / other: %s.\n",
 			thousands(f.Samples), f.SendSeconds, f.CPU)

@@ -37,9 +37,9 @@ type worker struct {
 	gen        *kafka.Generation
 	committed  map[string]int64 // topic -> group's committed offset at assignment
 	sp         *state.Partition
-	lag        []topicLag          // fill: per topic, whether the group so far is behind
-	seen       map[string]struct{} // the group's event ids (group.seen), kept between groups
-	batchBytes int                 // the group's keys and values so far
+	lag        []topicLag // fill: per topic, whether the group so far is behind
+	lastSeen   int        // event ids in the last group, to size the next one's set
+	batchBytes int        // the group's keys and values so far
 	disp       *outbox.Dispatcher
 	log        *zap.Logger
 	label      string
@@ -590,13 +590,12 @@ func (g *group) topic(topic string) int {
 }
 
 func (w *worker) openGroup() *group {
-	// The event-id set is the worker's, emptied for each group: it keeps
-	// its buckets, so a backlog's groups do not grow one from scratch.
-	if w.seen == nil {
-		w.seen = map[string]struct{}{}
-	}
-	clear(w.seen)
-	return &group{tx: w.begin(), seen: w.seen}
+	// The event-id set is sized like the last group's, so a backlog's
+	// groups do not grow theirs by doubling. (Clearing and keeping one
+	// would cost live traffic's small groups the size it grew to.)
+	g := &group{tx: w.begin(), seen: make(map[string]struct{}, w.lastSeen)}
+	w.lastSeen = 0
+	return g
 }
 
 // fold decodes, de-duplicates and folds msgs into g.
@@ -668,6 +667,7 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 		}
 		tc.n.folded++
 	}
+	w.lastSeen = len(g.seen)
 	return nil
 }
 
