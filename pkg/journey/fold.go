@@ -17,9 +17,6 @@ type Customer struct {
 	Dirty  []bool
 
 	prev, next *Customer // a Runner's retained-customer list
-	// ctx[i] is processor i's context fields as of the last ContextParts
-	// (nil: not computed since the customer was loaded).
-	ctx []map[string]string
 	// ctxFull is when ContextChanges last returned every part (zero: not
 	// since the customer was loaded).
 	ctxFull time.Time
@@ -205,30 +202,24 @@ func (e *Engine) admit(c *Customer, now time.Time, out *Output) error {
 // for c (which must be loaded).
 func (e *Engine) Context(c *Customer) map[string]string {
 	fields := map[string]string{}
-	for _, part := range e.ContextParts(c) {
+	for _, part := range e.ContextParts(nil, c) {
 		maps.Copy(fields, part)
 	}
 	return fields
 }
 
 // ContextParts returns each ContextSource processor's context fields for c
-// (nil entries for the others), in processor order. A part is recomputed
-// only when its state changed since the last call (a context is a function
-// of the state alone), so a customer retained across batches costs one
-// Context call per changed processor. The maps must not be modified.
-func (e *Engine) ContextParts(c *Customer) []map[string]string {
-	if c.ctx == nil {
-		c.ctx = make([]map[string]string, len(e.procs))
-	}
+// (nil entries for the others), in processor order, in dst (reused).
+func (e *Engine) ContextParts(dst []map[string]string, c *Customer) []map[string]string {
+	dst = dst[:0]
 	for i, cs := range e.ctx {
-		if cs == nil || c.States[i] == nil {
-			continue
+		var part map[string]string
+		if cs != nil && c.States[i] != nil {
+			part = cs.Context(c.States[i])
 		}
-		if c.ctx[i] == nil || c.Dirty[i] {
-			c.ctx[i] = cs.Context(c.States[i])
-		}
+		dst = append(dst, part)
 	}
-	return c.ctx
+	return dst
 }
 
 // ContextChanges returns the context parts an update of c's context hash
@@ -236,17 +227,21 @@ func (e *Engine) ContextParts(c *Customer) []map[string]string {
 // nil for the others — the hash keeps their fields — or every part when
 // the hash may lack some: c was loaded since the last full update, or that
 // was refresh or longer before now (the hash may have expired; refresh <= 0
-// makes every update full).
+// makes every update full). A part is computed only when it is carried
+// (a context is a function of its processor's state alone); a customer
+// keeps none between calls, so a large customer cache holds states only.
 func (e *Engine) ContextChanges(dst []map[string]string, c *Customer, now time.Time, refresh time.Duration) []map[string]string {
-	dst = append(dst[:0], e.ContextParts(c)...)
 	if refresh <= 0 || c.ctxFull.IsZero() || now.Sub(c.ctxFull) >= refresh {
 		c.ctxFull = now
-		return dst
+		return e.ContextParts(dst, c)
 	}
-	for i := range dst {
-		if !c.Dirty[i] {
-			dst[i] = nil
+	dst = dst[:0]
+	for i, cs := range e.ctx {
+		var part map[string]string
+		if cs != nil && c.Dirty[i] && c.States[i] != nil {
+			part = cs.Context(c.States[i])
 		}
+		dst = append(dst, part)
 	}
 	return dst
 }

@@ -348,9 +348,11 @@ func (c counter) Context(st journey.State) map[string]string {
 	return map[string]string{"counter.n": fmt.Sprint(st.(*counterState).N)}
 }
 
-// TestContextPartsRecomputeOnlyChanged: a processor's context is computed
-// again only when its state changed, and is right across batches.
-func TestContextPartsRecomputeOnlyChanged(t *testing.T) {
+// TestContextChangesComputeOnlyCarriedParts: a processor's context is
+// computed only for an update that carries it — when its state changed, or
+// for a full update — and is right across batches although the retained
+// customer keeps no context of its own.
+func TestContextChangesComputeOnlyCarriedParts(t *testing.T) {
 	calls := 0
 	engine, err := journey.NewEngine(counter{&calls}, abandon{})
 	if err != nil {
@@ -358,23 +360,28 @@ func TestContextPartsRecomputeOnlyChanged(t *testing.T) {
 	}
 	r := journey.NewRunner(engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
 	r.Timers, r.Retain = &journey.MemTimers{}, 10
-	var out journey.Output
-	step := func(i int, name, want string, wantCalls int) {
+	var (
+		out   journey.Output
+		parts []map[string]string
+	)
+	t0 := time.Unix(1000, 0)
+	step := func(i int, name string, at time.Duration, want string, wantCalls int) {
 		t.Helper()
 		out.Reset()
 		ev := journey.Event{ID: fmt.Sprint(i), Name: name, CustomerID: "c", Time: time.Unix(int64(i), 0)}
 		if err := r.Apply(&ev, &out); err != nil {
 			t.Fatal(err)
 		}
-		c := r.Touched()[0]
-		if got := engine.Context(c)["counter.n"]; got != want || calls != wantCalls {
+		parts = engine.ContextChanges(parts, r.Touched()[0], t0.Add(at), time.Hour)
+		if got := parts[0]["counter.n"]; got != want || calls != wantCalls {
 			t.Fatalf("event %d (%s): counter.n=%q after %d Context calls, want %q after %d", i, name, got, calls, want, wantCalls)
 		}
 		r.Committed()
 	}
-	step(1, "Count", "1", 1) // first time: computed
-	step(2, "Add", "1", 1)   // only abandon changed: cached
-	step(3, "Count", "2", 2) // counter changed: computed again
+	step(1, "Count", 0, "1", 1)             // first after the load: every part
+	step(2, "Add", time.Minute, "", 1)      // only abandon changed: nothing computed
+	step(3, "Count", 2*time.Minute, "2", 2) // counter changed: computed
+	step(4, "Add", 2*time.Hour, "2", 3)     // refresh passed: every part, computed again
 }
 
 // tally is a second ContextSource, counting "Tally" events.
