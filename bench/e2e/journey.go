@@ -38,6 +38,10 @@ type observer struct {
 	mu        sync.Mutex
 	recording bool
 	samples   []time.Duration
+	// unsampled counts, while recording, the deliveries without a latency
+	// sample: entries a timer made on the wall clock's tick, which no
+	// record caused (they carry no record time).
+	unsampled int64
 }
 
 var _ outbox.Observer = (*observer)(nil)
@@ -48,6 +52,7 @@ func (o *observer) Delivered(_ int, triggers, contexts int, latencies []time.Dur
 	o.mu.Lock()
 	if o.recording {
 		o.samples = append(o.samples, latencies...)
+		o.unsampled += int64(triggers + contexts - len(latencies))
 	}
 	o.mu.Unlock()
 }
@@ -56,22 +61,22 @@ func (o *observer) DeliveryFailed(int, error) { o.failures.Add(1) }
 func (o *observer) Depth(int, int64)          {}
 
 // record starts (true) or stops (false) keeping samples; starting drops
-// what was kept.
-func (o *observer) record(on bool) []time.Duration {
+// what was kept. It returns the samples and the unsampled deliveries.
+func (o *observer) record(on bool) ([]time.Duration, int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.recording = on
-	s := o.samples
+	s, u := o.samples, o.unsampled
 	if on {
-		o.samples = make([]time.Duration, 0, 1<<18)
+		o.samples, o.unsampled = make([]time.Duration, 0, 1<<18), 0
 	}
-	return s
+	return s, u
 }
 
 // instance is one in-process journey, wired as `journey run` wires it
 // (cmd/journey/run.go, serve): production defaults from config.Default,
-// every processor with its default section, the real decoder, Pebble with
-// state.sync on, and the Redis sink. Only the admin server is left out.
+// every processor with its default section, the real decoder, Pebble as
+// configured (state.sync off while the changelog is on), and the Redis sink. Only the admin server is left out.
 type instance struct {
 	cfg   config.Config
 	reg   *prometheus.Registry

@@ -27,14 +27,17 @@ type latencyResult struct {
 	AchievedRate float64 `json:"achieved_events_per_second"`
 	// DrainSeconds is from the last send until every record was committed
 	// and every outbox drained.
-	DrainSeconds float64   `json:"drain_seconds"`
-	Samples      int       `json:"samples"`
-	Triggers     int64     `json:"triggers"`
-	Contexts     int64     `json:"contexts"`
-	Redis        quantiles `json:"event_to_redis_ms"`
-	ProduceAck   quantiles `json:"produce_ack_ms"`
-	CPU          cpuUse    `json:"cpu"`
-	Warnings     int64     `json:"warnings_logged"`
+	DrainSeconds float64 `json:"drain_seconds"`
+	Samples      int     `json:"samples"`
+	// Unsampled are deliveries no record caused (a timer fired by the wall
+	// clock's tick): they have no event-to-Redis time.
+	Unsampled  int64     `json:"unsampled_deliveries"`
+	Triggers   int64     `json:"triggers"`
+	Contexts   int64     `json:"contexts"`
+	Redis      quantiles `json:"event_to_redis_ms"`
+	ProduceAck quantiles `json:"produce_ack_ms"`
+	CPU        cpuUse    `json:"cpu"`
+	Warnings   int64     `json:"warnings_logged"`
 	// Group commits during the phase: how many, mean records and mean
 	// Pebble commit time (journey_batch_commit_seconds).
 	Batches      int64   `json:"batches"`
@@ -180,7 +183,7 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	res.CPU = cpu.stop()
 	// The dispatchers report a delivery before deleting it from the
 	// outbox, so with every outbox empty every report is in.
-	samples := in.obs.record(false)
+	samples, unsampled := in.obs.record(false)
 	res.Triggers, res.Contexts = in.obs.triggers.Load()-t0, in.obs.contexts.Load()-c0
 	res.Warnings = in.warnings.Load() - w0
 	n1, r1, s1, err := batches()
@@ -206,8 +209,9 @@ func runLatency(ctx context.Context, brokers []string, topic string, partitions 
 	res.Samples = len(samples)
 	res.Redis = quantilesOf(samples)
 	res.ProduceAck = quantilesOf(acks)
-	if want := res.Triggers + res.Contexts; int64(res.Samples) != want {
-		return res, fmt.Errorf("latency: %d samples for %d deliveries", res.Samples, want)
+	res.Unsampled = unsampled
+	if want := res.Triggers + res.Contexts; int64(res.Samples)+unsampled != want {
+		return res, fmt.Errorf("latency: %d samples and %d unsampled deliveries for %d deliveries", res.Samples, unsampled, want)
 	}
 	if len(acks) != res.Events {
 		return res, fmt.Errorf("latency producer: %d of %d events acknowledged", len(acks), res.Events)
