@@ -211,15 +211,7 @@ func (e *Engine) Context(c *Customer) map[string]string {
 // ContextParts returns each ContextSource processor's context fields for c
 // (nil entries for the others), in processor order, in dst (reused).
 func (e *Engine) ContextParts(dst []map[string]string, c *Customer) []map[string]string {
-	dst = dst[:0]
-	for i, cs := range e.ctx {
-		var part map[string]string
-		if cs != nil && c.States[i] != nil {
-			part = cs.Context(c.States[i])
-		}
-		dst = append(dst, part)
-	}
-	return dst
+	return e.parts(dst, c, true)
 }
 
 // ContextChanges returns the context parts an update of c's context hash
@@ -231,14 +223,20 @@ func (e *Engine) ContextParts(dst []map[string]string, c *Customer) []map[string
 // (a context is a function of its processor's state alone); a customer
 // keeps none between calls, so a large customer cache holds states only.
 func (e *Engine) ContextChanges(dst []map[string]string, c *Customer, now time.Time, refresh time.Duration) []map[string]string {
-	if refresh <= 0 || c.ctxFull.IsZero() || now.Sub(c.ctxFull) >= refresh {
+	full := refresh <= 0 || c.ctxFull.IsZero() || now.Sub(c.ctxFull) >= refresh
+	if full {
 		c.ctxFull = now
-		return e.ContextParts(dst, c)
 	}
+	return e.parts(dst, c, full)
+}
+
+// parts computes, in dst, the context of every ContextSource processor
+// (all) or of those whose state changed.
+func (e *Engine) parts(dst []map[string]string, c *Customer, all bool) []map[string]string {
 	dst = dst[:0]
 	for i, cs := range e.ctx {
 		var part map[string]string
-		if cs != nil && c.Dirty[i] && c.States[i] != nil {
+		if cs != nil && c.States[i] != nil && (all || c.Dirty[i]) {
 			part = cs.Context(c.States[i])
 		}
 		dst = append(dst, part)

@@ -115,8 +115,12 @@ func (b *Batch) Len() int {
 	return b.b.Len()
 }
 
-// timers returns the batch of the group's timer writes, making it.
+// timers returns the batch of the group's timer writes, making it. A timer
+// operation after the batch was sealed would be lost: it panics.
 func (b *Batch) timers() *pebble.Batch {
+	if b.sealed {
+		panic("state: timer operation on a sealed batch")
+	}
 	if b.tb == nil {
 		b.tb = b.p.s.db.NewIndexedBatch()
 	}
