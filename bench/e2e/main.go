@@ -108,8 +108,8 @@ func run() error {
 	}
 	// journey's garbage-collector settings for the whole process, from the
 	// start: starting a journey instance sets them process-wide, so the
-	// raw consumer's first run used to be the only one with Go's defaults
-	// (its later runs were up to 1.4x as fast).
+	// raw consumer's first run used to be the only one with Go's defaults.
+	// (Its rate still climbs across its runs: the broker warms up.)
 	def.TuneRuntime(os.Getenv)
 	res := &results{
 		Issue: "Core pipeline", Started: time.Now(), Machine: describeMachine(),
