@@ -16,7 +16,8 @@ TEST_FLAGS  ?= -count=1 -timeout 30m
 # target with a bare "context deadline exceeded" when a duration expires
 # while a worker is mid-input (golang/go#75804, fixed in Go 1.27).
 FUZZTIME    ?= 200000x
-# flags of bench/e2e, e.g. make bench BENCH_FLAGS='-cpuprofile bench/results/journey.cpu.pprof'
+# flags of both bench/e2e runs (the later of two repeated flags wins), e.g.
+# make bench BENCH_FLAGS='-latency-duration 60s'
 BENCH_FLAGS ?=
 # flags of bench/scale, e.g. make bench-scale SCALE_FLAGS='-events 100000 -customers 10000 -standbys 1'
 SCALE_FLAGS ?=
@@ -79,7 +80,8 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: bench
-bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay; then bench-scale (bench/results/)
+bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay — the core pipeline (one processor), then every processor; then bench-scale (bench/results/)
+	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -processors interest -runs 3 -name pipeline-only $(BENCH_FLAGS)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e $(BENCH_FLAGS)
 	@$(MAKE) --no-print-directory bench-scale
 

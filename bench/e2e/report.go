@@ -392,8 +392,8 @@ func thousands(n int) string {
 	return b.String()
 }
 
-func (r *results) write(dir string) error {
-	return report.Write(dir, "latest", r, r.markdown)
+func (r *results) write(dir, name string) error {
+	return report.Write(dir, name, r, r.markdown)
 }
 
 // stageNames describe journey_record_age_seconds's stages.
