@@ -107,9 +107,9 @@ func (c *Config) changelog() pipeline.ChangelogConfig {
 // ParseCompression maps a compression name to kafka-go's codec (0: none).
 func ParseCompression(name string) (kafka.Compression, error) {
 	switch name {
-	case "none":
+	case "", "none":
 		return 0, nil
-	case "", "lz4":
+	case "lz4":
 		return kafka.Lz4, nil
 	case "gzip":
 		return kafka.Gzip, nil

@@ -31,8 +31,8 @@ type ChangelogConfig struct {
 	// Standbys is how many other instances keep a warm copy of each
 	// partition (capped at the group's size minus one).
 	Standbys int
-	// Compression of the produced record batches (0: none; journey run's
-	// configuration defaults to lz4).
+	// Compression of the produced record batches (0: none, journey run's
+	// default).
 	Compression kafka.Compression
 	// MaxBatchBytes bounds one group commit's changelog batch (default 32
 	// MiB); the topic is created with max.message.bytes above it.
