@@ -106,7 +106,17 @@ func Open(dir string, o Options) (*Store, error) {
 		BytesPerSync:                1 << 20,
 		Logger:                      pebbleLogger{o.Logger.Sugar()},
 		ReadOnly:                    o.ReadOnly,
+		// Pinned, not FormatNewest: a Pebble upgrade must not ratchet
+		// stores on its own (the ratchet is one-way). This one writes
+		// columnar blocks and allows MinLZ; older stores are upgraded on
+		// their first writable open.
+		FormatMajorVersion: pebble.FormatValueSeparation,
 	}
+	// MinLZ at its fastest level on every level, instead of Snappy: the
+	// state is rewritten by every flush and compaction, so block
+	// compression is on the write path (throughput profile, 1M events:
+	// 0.40 s of Snappy → 0.26 s of MinLZ).
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
