@@ -233,7 +233,7 @@ func (p *parser) consentMember() (map[string]bool, bool) {
 			prefs = map[string]bool{}
 			return p.eachMember(func(k string) bool {
 				b, ok := p.boolMember()
-				prefs[k] = b
+				prefs[p.own(k)] = b
 				return ok
 			})
 		}
@@ -241,7 +241,7 @@ func (p *parser) consentMember() (map[string]bool, bool) {
 		if top == nil {
 			top = map[string]bool{}
 		}
-		top[k] = b
+		top[p.own(k)] = b
 		return ok
 	})
 	if !ok || len(top)+len(prefs) == 0 {
@@ -272,7 +272,9 @@ func (p *parser) boolMember() (bool, bool) {
 
 // eachMember parses an object, calling member for each key with the
 // position at the value (which member must consume); false when the value
-// is not an object, on a syntax error, or when member returns false.
+// is not an object, on a syntax error, or when member returns false. The
+// key may be the input's own bytes (see key): a member that keeps it keeps
+// p.own(k).
 func (p *parser) eachMember(member func(k string) bool) bool {
 	p.skipSpace()
 	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
@@ -293,7 +295,7 @@ func (p *parser) eachMember(member func(k string) bool) bool {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return false
 		}
-		k, err := p.str(true)
+		k, err := p.key()
 		if err != nil {
 			return false
 		}

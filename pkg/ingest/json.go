@@ -3,10 +3,12 @@ package ingest
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // This file holds the decoder's JSON parser. It gives exactly the values
@@ -517,6 +519,37 @@ func (p *parser) skipStr() error {
 			i++ // invalid UTF-8 is replaced, never refused
 		}
 	}
+}
+
+// key parses an object key that the caller compares and does not keep:
+// when it has no escapes and is ASCII, a string over the input's own bytes
+// (no copy, no lookup), valid while the input is; else as str does.
+func (p *parser) key() (string, error) {
+	d := p.data
+	start := p.pos + 1 // after the "
+	for i := start; i < len(d); i++ {
+		c := d[i]
+		if c == '"' {
+			p.pos = i + 1
+			if i == start {
+				return "", nil
+			}
+			return unsafe.String(&d[start], i-start), nil
+		}
+		if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return p.str(false)
+}
+
+// own returns a key from key that the caller may keep: the interned
+// string when the schemas name it, else a copy.
+func (p *parser) own(k string) string {
+	if s, ok := p.keys[k]; ok {
+		return s
+	}
+	return strings.Clone(k)
 }
 
 // str parses a string. A key is looked up in p.keys first.
