@@ -4,7 +4,10 @@ import "time"
 
 // State is one processor's state for one customer. A processor owns its
 // encoding; the store persists the processor's name and StateVersion with
-// the bytes so data written by an incompatible version fails loudly.
+// the bytes so data written by an incompatible version fails loudly. A
+// State that also implements encoding.BinaryAppender is encoded through it
+// into a buffer the pipeline reuses (it must append MarshalBinary's bytes;
+// processortest checks it).
 type State interface {
 	MarshalBinary() ([]byte, error)
 	UnmarshalBinary([]byte) error

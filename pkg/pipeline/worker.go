@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding"
 	"errors"
 	"fmt"
 	"slices"
@@ -46,6 +47,7 @@ type worker struct {
 
 	runner       *journey.Runner
 	out          journey.Output
+	stateBuf     []byte              // scratch for encodeState
 	ctxParts     []map[string]string // scratch for tx.prepare
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
@@ -826,11 +828,11 @@ func (t *tx) prepare() ([]state.LogRecord, error) {
 			if !c.Dirty[i] {
 				continue
 			}
-			data, err := st.MarshalBinary()
+			data, err := w.encodeState(st)
 			if err != nil {
 				return nil, fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
 			}
-			t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data)
+			t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data) // copies data
 		}
 		if p.cfg.DiscardOutput {
 			continue
@@ -856,6 +858,21 @@ func (t *tx) prepare() ([]state.LogRecord, error) {
 		return nil, err
 	}
 	return recs, nil
+}
+
+// encodeState encodes st, into the worker's reused buffer when st can
+// append itself (encoding.BinaryAppender): the bytes are valid until the
+// next call.
+func (w *worker) encodeState(st journey.State) ([]byte, error) {
+	a, ok := st.(encoding.BinaryAppender)
+	if !ok {
+		return st.MarshalBinary()
+	}
+	b, err := a.AppendBinary(w.stateBuf[:0])
+	if cap(b) <= 64<<10 { // one huge state does not pin its buffer
+		w.stateBuf = b
+	}
+	return b, err
 }
 
 // finish appends recs to the changelog, then commits the batch locally

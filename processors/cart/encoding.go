@@ -51,9 +51,13 @@ const (
 // where a time is a varint of Unix seconds and a uvarint of nanoseconds,
 // and a string is a uvarint length and the bytes. The encoding is
 // canonical: equal states encode to equal bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if len(s.Carts) == 0 && len(s.Closed) == 0 {
-		return nil, nil
+		return b, nil
 	}
 	size := 2
 	for i := range s.Carts {
@@ -72,7 +76,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	for i := range s.Closed {
 		size += 12 + len(s.Closed[i].ID)
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	var err error
 	b = binary.AppendUvarint(b, uint64(len(s.Carts)))
 	for i := range s.Carts {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/journey-dev/journey/processors/internal/wire"
@@ -45,7 +46,11 @@ const (
 // where a string is a uvarint length and the bytes and a score is in
 // millionths. The encoding is canonical: equal states encode to equal
 // bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	var flags byte
 	if !s.At.IsZero() {
 		flags |= flagAt
@@ -60,9 +65,9 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		return nil, errors.New("chanpref: scores without a response time")
 	}
 	if flags == 0 {
-		return nil, nil
+		return b, nil
 	}
-	b := make([]byte, 0, 48+len(s.TimeZone)+20*len(s.Channels)+4*24+14*len(s.Seen))
+	b = slices.Grow(b, 48+len(s.TimeZone)+20*len(s.Channels)+4*24+14*len(s.Seen))
 	b = append(b, flags)
 	if flags&flagZone != 0 {
 		if s.TimeZone == "" || len(s.TimeZone) > maxZoneLen || !validTime(s.ZoneAt) {

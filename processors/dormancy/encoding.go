@@ -3,6 +3,7 @@ package dormancy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/journey-dev/journey/processors/internal/wire"
@@ -35,7 +36,11 @@ const (
 // and a string is a uvarint length and the bytes. A state armed or fired
 // is engaged. The encoding is canonical: equal states encode to equal
 // bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	var flags byte
 	if !s.LastEngaged.IsZero() {
 		flags |= flagEngaged
@@ -47,12 +52,12 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		flags |= flagFired
 	}
 	if flags == 0 && s.EventID == "" {
-		return nil, nil
+		return b, nil
 	}
 	if flags&flagEngaged == 0 {
 		return nil, errors.New("dormancy: a state armed, fired or with an event id needs a last engagement")
 	}
-	b := make([]byte, 0, 40+len(s.EventID))
+	b = slices.Grow(b, 40+len(s.EventID))
 	b = append(b, flags)
 	var err error
 	for _, f := range []struct {

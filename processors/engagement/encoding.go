@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/journey-dev/journey/processors/internal/wire"
@@ -33,9 +34,13 @@ func validTime(t time.Time) bool { return wire.InNanoRange(t) }
 //
 // where a string is a uvarint length and the bytes. The encoding is
 // canonical: equal states encode to equal bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if s.At.IsZero() && s.Score == 0 && s.Tier == "" && len(s.Seen) == 0 && s.Floor.IsZero() {
-		return nil, nil
+		return b, nil
 	}
 	if !validTime(s.At) {
 		return nil, fmt.Errorf("engagement: At %v is out of range", s.At)
@@ -43,7 +48,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.Score > maxPoints {
 		return nil, fmt.Errorf("engagement: score %d above the cap", s.Score)
 	}
-	b := make([]byte, 0, 24+len(s.Tier)+14*len(s.Seen))
+	b = slices.Grow(b, 24+len(s.Tier)+14*len(s.Seen))
 	b = wire.AppendNanoTime(b, s.At)
 	b = binary.AppendUvarint(b, uint64(s.Score))
 	b = wire.AppendString(b, s.Tier)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/journey-dev/journey/processors/internal/wire"
@@ -32,9 +33,13 @@ var ErrCorrupt = errors.New("interest: corrupt state")
 //
 // where a string is a uvarint length and the bytes. The encoding is
 // canonical: equal states encode to equal bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if s.Latest.IsZero() && len(s.Categories) == 0 {
-		return nil, nil
+		return b, nil
 	}
 	if !wire.InUnixRange(s.Latest) {
 		return nil, fmt.Errorf("interest: Latest %v is out of range", s.Latest)
@@ -49,7 +54,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		}
 		views += len(c.Views)
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = wire.AppendUnixTime(b, s.Latest)
 	b = binary.AppendUvarint(b, uint64(len(s.Categories)))
 	b = binary.AppendUvarint(b, uint64(views))

@@ -47,10 +47,14 @@ const (
 // where a string is a uvarint length and the bytes and a time is a varint
 // of Unix seconds and a uvarint of nanoseconds. The encoding is canonical:
 // equal states encode to equal bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if s.TimeZone == "" && s.TimeZoneAt.IsZero() && len(s.Consent) == 0 && len(s.Rules) == 0 &&
 		len(s.Channels) == 0 && len(s.Held) == 0 && len(s.Log) == 0 {
-		return nil, nil
+		return b, nil
 	}
 	if err := s.check(); err != nil {
 		return nil, err
@@ -66,7 +70,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 			size += 1 + len(c)
 		}
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = wire.AppendString(b, s.TimeZone)
 	if s.TimeZone != "" {
 		b = wire.AppendUnixTime(b, s.TimeZoneAt)

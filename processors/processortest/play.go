@@ -2,6 +2,7 @@ package processortest
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -557,6 +558,19 @@ func checkRoundTrip(st, dec journey.State, enc []byte, problem func(string, ...a
 	}
 	if !bytes.Equal(enc, again) {
 		problem("the encoding is not canonical: the decoded state encodes to other bytes\n  first  %x\n  second %x", enc, again)
+	}
+	// The pipeline encodes through AppendBinary when a state has it, into
+	// a reused buffer: it must append exactly MarshalBinary's bytes.
+	if a, ok := dec.(encoding.BinaryAppender); ok {
+		prefix := []byte("prefix")
+		got, err := a.AppendBinary(prefix[:len(prefix):len(prefix)])
+		if err != nil {
+			problem("AppendBinary of the decoded state: %v", err)
+			return
+		}
+		if !bytes.Equal(got[:len(prefix)], prefix) || !bytes.Equal(got[len(prefix):], enc) {
+			problem("AppendBinary does not append MarshalBinary's bytes\n  marshal %x\n  append  %x", enc, got)
+		}
 	}
 }
 

@@ -40,16 +40,20 @@ func (s *State) empty() bool {
 // where a time is a varint of Unix seconds and a uvarint of nanoseconds,
 // and a string is a uvarint length and the bytes. The encoding is
 // canonical: equal states encode to equal bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if s.empty() {
-		return nil, nil
+		return b, nil
 	}
 	for _, t := range []time.Time{s.FirstSeen, s.LastSeen, s.LastChannel.At, s.TimeZone.At} {
 		if !t.IsZero() && !validTime(t) {
 			return nil, fmt.Errorf("profile: time %v is out of range", t)
 		}
 	}
-	b := make([]byte, 0, 64+16*(len(s.AnonymousIDs)+len(s.Events)+len(s.Channels))+24*len(s.Consent))
+	b = slices.Grow(b, 64+16*(len(s.AnonymousIDs)+len(s.Events)+len(s.Channels))+24*len(s.Consent))
 	var flags byte
 	if s.Identified {
 		flags |= 1

@@ -60,9 +60,13 @@ func hasScale(reason string) bool { return reason == ReasonLowSurveyScore }
 // bytes, and a float is the uvarint of its IEEE 754 bits byte-reversed (so
 // small whole numbers take 2 bytes). The encoding is canonical: equal
 // states encode to equal bytes.
-func (s *State) MarshalBinary() ([]byte, error) {
+func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
+
+// AppendBinary implements encoding.BinaryAppender: it appends the encoding
+// MarshalBinary returns to b (the pipeline reuses one buffer).
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if s.empty() {
-		return nil, nil
+		return b, nil
 	}
 	if !validTime(s.Latest) {
 		return nil, fmt.Errorf("recovery: Latest %v is out of range", s.Latest)
@@ -77,7 +81,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	for i := range s.Contacts {
 		size += 10 + len(s.Contacts[i].EventID) + len(s.Contacts[i].ContactID)
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	b = wire.AppendNanoTime(b, s.Latest)
 	var flags byte
 	if !s.Triggered.IsZero() {
