@@ -57,8 +57,9 @@ func (o *observer) Delivered(_ int, triggers, contexts int, latencies []time.Dur
 	o.mu.Unlock()
 }
 
-func (o *observer) DeliveryFailed(int, error) { o.failures.Add(1) }
-func (o *observer) Depth(int, int64)          {}
+func (o *observer) DeliveryFailed(int, error)                { o.failures.Add(1) }
+func (o *observer) Depth(int, int64)                         {}
+func (o *observer) Handed(int, time.Duration, time.Duration) {}
 
 // record starts (true) or stops (false) keeping samples; starting drops
 // what was kept. It returns the samples and the unsampled deliveries.

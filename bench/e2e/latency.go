@@ -63,7 +63,7 @@ type stageAge struct {
 
 // stages are journey_record_age_seconds's stages, in the order a batch
 // passes them.
-var stages = []string{"fetched", "started", "logged", "committed"}
+var stages = []string{"fetched", "started", "logged", "committed", "dispatched"}
 
 // stageAges snapshots journey_record_age_seconds, per stage.
 func (in *instance) stageAges() (map[string]promsum.Buckets, error) {

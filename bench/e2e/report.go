@@ -398,8 +398,9 @@ func (r *results) write(dir, name string) error {
 
 // stageNames describe journey_record_age_seconds's stages.
 var stageNames = map[string]string{
-	"fetched":   "fetched: the shared fetcher decoded the records",
-	"started":   "started: the worker began folding the group (age of the newest record it had then)",
-	"logged":    "logged: the changelog acknowledged the batch (acks=all)",
-	"committed": "committed: the Pebble batch is committed",
+	"fetched":    "fetched: the shared fetcher decoded the records",
+	"started":    "started: the worker began folding the group (age of the newest record it had then)",
+	"logged":     "logged: the changelog acknowledged the batch (acks=all)",
+	"committed":  "committed: the Pebble batch is committed",
+	"dispatched": "dispatched: the partition's dispatcher handed the entries to the sink (age of the newest record behind them)",
 }

@@ -31,6 +31,7 @@ type Set struct {
 	BatchSize          prometheus.Histogram     // records
 	EventToSink        prometheus.Histogram     // seconds, record timestamp -> sink ack
 	RecordAge          *prometheus.HistogramVec // stage; seconds, a group commit's last record timestamp -> the stage
+	SinkDeliver        prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
 	OutboxDepth        *prometheus.GaugeVec     // partition
 	ConsumerLag        *prometheus.GaugeVec     // topic, partition
 	PartitionsOwned    prometheus.Gauge         //
@@ -71,8 +72,11 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		RecordAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "journey", Name: "record_age_seconds",
 			Help: "Live mode: the age of a group commit's last record (from its Kafka timestamp) as the batch reaches each stage: " +
 				"fetched (the fetcher decoded it), started (its worker began folding the group: the age of the newest record it had then), logged (the changelog acknowledged the batch), " +
-				"committed (the Pebble batch is committed). With event_to_sink_seconds, where the latency goes.",
+				"committed (the Pebble batch is committed), dispatched (its partition's dispatcher handed the entries to the sink: the age of the newest record behind them). " +
+				"With event_to_sink_seconds, where the latency goes.",
 			Buckets: prometheus.ExponentialBuckets(0.00025, 1.25, 48)}, []string{"stage"}),
+		SinkDeliver: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "sink_deliver_seconds",
+			Help: "Time the sink (Redis) took to accept one dispatcher's batch, waiting for a shared round included.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)}),
 		OutboxDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "outbox_depth",
 			Help: "Outbox entries waiting for delivery."}, []string{"partition"}),
 		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "consumer_lag",
@@ -91,7 +95,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
 	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
-		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge,
+		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {
 		if err := reg.Register(c); err != nil {
@@ -124,6 +128,17 @@ func (s *Set) DeliveryFailed(partition int, err error) {
 		kind = "retriable"
 	}
 	s.SinkErrors.WithLabelValues(strconv.Itoa(partition), kind).Inc()
+}
+
+// Handed implements outbox.Observer.
+func (s *Set) Handed(partition int, age, took time.Duration) {
+	if s == nil {
+		return
+	}
+	if age > 0 {
+		s.RecordAge.WithLabelValues("dispatched").Observe(age.Seconds())
+	}
+	s.SinkDeliver.Observe(took.Seconds())
 }
 
 // Depth implements outbox.Observer.

@@ -122,6 +122,11 @@ type Observer interface {
 	Delivered(partition int, triggers, contexts int, latencies []time.Duration)
 	DeliveryFailed(partition int, err error)
 	Depth(partition int, depth int64)
+	// Handed follows a successful delivery: age is how old the newest
+	// record behind the batch was when the dispatcher handed it to the
+	// sink (zero when no entry carries a record time), took how long the
+	// sink took to accept it.
+	Handed(partition int, age, took time.Duration)
 }
 
 // Config tunes a Dispatcher.
@@ -241,6 +246,7 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	handed := d.now()
 	if err := d.sink.Deliver(ctx, dec.batch); err != nil {
 		if d.obs != nil {
 			d.obs.DeliveryFailed(d.p.ID(), err)
@@ -252,12 +258,19 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
 	if d.obs != nil {
 		now := d.now()
 		lat := make([]time.Duration, 0, len(dec.enqueued))
+		var newest int64
 		for _, ms := range dec.enqueued {
 			if ms > 0 {
 				lat = append(lat, now.Sub(time.UnixMilli(ms)))
+				newest = max(newest, ms)
 			}
 		}
 		d.obs.Delivered(d.p.ID(), len(dec.batch.Triggers), len(dec.batch.Contexts), lat)
+		var age time.Duration
+		if newest > 0 {
+			age = handed.Sub(time.UnixMilli(newest))
+		}
+		d.obs.Handed(d.p.ID(), age, now.Sub(handed))
 	}
 	// The worker's next batch deletes them from the store.
 	d.p.MarkDelivered(es[len(es)-1].Seq, len(es))

@@ -711,6 +711,12 @@ func (obs observers) DeliveryFailed(partition int, err error) {
 	}
 }
 
+func (obs observers) Handed(partition int, age, took time.Duration) {
+	for _, o := range obs {
+		o.Handed(partition, age, took)
+	}
+}
+
 func (obs observers) Depth(partition int, depth int64) {
 	for _, o := range obs {
 		o.Depth(partition, depth)

@@ -307,10 +307,13 @@ func TestPipelineEndToEnd(t *testing.T) {
 	})
 	// Live mode observes each batch's record age at every stage; without
 	// a changelog there is no "logged".
-	for stage, wantSome := range map[string]bool{"fetched": true, "started": true, "committed": true, "logged": false} {
+	for stage, wantSome := range map[string]bool{"fetched": true, "started": true, "committed": true, "logged": false, "dispatched": true} {
 		if n := r.counter(t, "journey_record_age_seconds", map[string]string{"stage": stage}); (n > 0) != wantSome {
 			t.Errorf("record age observed %v times at %s", n, stage)
 		}
+	}
+	if n := r.counter(t, "journey_sink_deliver_seconds", nil); n < 1 {
+		t.Errorf("sink deliveries timed %v times", n)
 	}
 }
 
