@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -196,6 +197,12 @@ func (c *changelog) check(partition int, recs []state.LogRecord) error {
 	return nil
 }
 
+// sliceBytes is a kafka.Bytes over a slice (as kafka.NewBytes makes), so
+// a batch's readers can be allocated together.
+type sliceBytes struct{ bytes.Reader }
+
+func (*sliceBytes) Close() error { return nil }
+
 // append produces one group commit's records to the partition's changelog
 // as ONE record batch in one produce request, which Kafka appends all or
 // nothing, and returns the offset after it. A failure is retried with the
@@ -221,11 +228,20 @@ func (c *changelog) append(ctx context.Context, partition int, recs []state.LogR
 		}
 	}
 	krecs := make([]kafka.Record, len(recs))
+	// Readers for every key and value in one allocation (kafka.NewBytes
+	// makes one each: two per record).
+	rds := make([]sliceBytes, 2*len(recs))
 	backoff := 50 * time.Millisecond
 	for {
-		// A kafka.Bytes is read once: every attempt gets fresh ones.
+		// A kafka.Bytes is read once: every attempt rewinds them.
 		for i := range recs {
-			krecs[i] = kafka.Record{Key: kafka.NewBytes(recs[i].Key), Value: kafka.NewBytes(vals[i])}
+			k, v := &rds[2*i], &rds[2*i+1]
+			k.Reset(recs[i].Key)
+			krecs[i] = kafka.Record{Key: k}
+			if vals[i] != nil {
+				v.Reset(vals[i])
+				krecs[i].Value = v // a nil interface is a tombstone
+			}
 		}
 		start := time.Now()
 		base, err := c.produce(ctx, partition, krecs, size)
