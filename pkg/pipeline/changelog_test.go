@@ -67,7 +67,7 @@ func TestSplitsOversizedGroupCommit(t *testing.T) {
 	// fetch holds far more than one commit may carry.
 	h.produce(msgs...)
 	r := h.start(2, "", func(c *pipeline.Config) {
-		c.Changelog = pipeline.ChangelogConfig{Topic: h.topic + ".changelog", MaxBatchBytes: 16 << 10}
+		c.Changelog = pipeline.ChangelogConfig{Topic: h.topic + ".changelog", MaxBatchBytes: 6 << 10}
 	})
 	h.waitTriggers("email", customers*(per/2), time.Minute)
 	testrig.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
@@ -100,7 +100,7 @@ func TestSplitsOversizedGroupCommit(t *testing.T) {
 	}
 	r.stop(t)
 	if batches < 4 {
-		t.Errorf("%v group commits: the 16 KiB bound should have split the batch", batches)
+		t.Errorf("%v group commits: the 6 KiB bound should have split the batch", batches)
 	}
 	checkTotals(t, h.dir, 1, customers, per)
 	got, _ := h.stream("email")

@@ -27,6 +27,8 @@ type Batch struct {
 	maxBucket uint64
 	nextDue   uint64 // lower bound of the earliest timer, applied to p on commit
 	seen      []seenID
+	packs     []dedupPack   // logged partitions: the ids marked, per bucket
+	packSeq   uint64        // next pack number, applied to p on commit
 	entries   []OutboxEntry // appended, handed to the partition's tail on commit
 	watermark time.Time
 	wmSet     bool
@@ -42,7 +44,7 @@ func (p *Partition) NewBatch() *Batch {
 	// Sized like the largest recent batch, and a quarter more: a batch of a
 	// few MB otherwise grows by copying itself (doubling) several times.
 	return &Batch{p: p, b: p.s.db.NewBatchWithSize(p.batchHint + p.batchHint/4), seq: p.nextSeq, maxBucket: p.maxBucket,
-		nextDue: p.nextDue, loggedHead: p.loggedHead, deletedHead: p.deletedHead}
+		nextDue: p.nextDue, loggedHead: p.loggedHead, deletedHead: p.deletedHead, packSeq: p.packSeq}
 }
 
 // PutState writes a customer's state for a processor, tagged with version.
@@ -72,8 +74,27 @@ func (b *Batch) DeleteState(customer, processor string) {
 
 type seenID struct{ bucket, hash uint64 }
 
+// dedupPack collects the ids a batch marks in one bucket: uvarint length
+// and bytes, one after the other.
+type dedupPack struct {
+	bucket uint64
+	ids    []byte
+}
+
 // MarkSeen records an event id in the dedup window.
+//
+// The store keeps a key per id (P d ...: the lookups when the in-memory
+// index overflowed, and the index at load). In a logged partition the
+// changelog does not carry those keys: each group commit logs one pack per
+// bucket holding the ids it marked (P D ..., also kept locally), which a
+// restore expands into the per-id keys — one record per group instead of
+// one per event (they were most of the changelog's records). Expiry
+// deletes the per-id keys and the packs, each logged (a compacted topic
+// forgets only what a tombstone names).
 func (b *Batch) MarkSeen(eventID string, t time.Time) {
+	if b.sealed {
+		panic("state: MarkSeen on a sealed batch")
+	}
 	bk := b.p.bucket(t)
 	// The key written in place in the batch's memory.
 	op := b.b.SetDeferred(dedupKeyLen(eventID), 0)
@@ -82,6 +103,17 @@ func (b *Batch) MarkSeen(eventID string, t time.Time) {
 	b.seen = append(b.seen, seenID{bk, b.p.s.hash(eventID)})
 	if bk > b.maxBucket {
 		b.maxBucket = bk
+	}
+	if b.p.logged {
+		i := len(b.packs) - 1
+		for i >= 0 && b.packs[i].bucket != bk {
+			i--
+		}
+		if i < 0 {
+			b.packs = append(b.packs, dedupPack{bucket: bk})
+			i = len(b.packs) - 1
+		}
+		b.packs[i].ids = appendString(b.packs[i].ids, eventID)
 	}
 }
 
@@ -154,6 +186,13 @@ func (b *Batch) seal() error {
 	if b.appended > 0 {
 		_ = b.b.Set(metaKey(p.id, "seq"), binary.BigEndian.AppendUint64(nil, b.seq), nil)
 	}
+	if len(b.packs) > 0 {
+		for _, pk := range b.packs {
+			_ = b.b.Set(dedupPackKey(p.id, pk.bucket, b.packSeq), pk.ids, nil)
+			b.packSeq++
+		}
+		_ = b.b.Set(metaKey(p.id, metaPackSeq), binary.BigEndian.AppendUint64(nil, b.packSeq), nil)
+	}
 	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
 		if err := b.expireDedup(); err != nil {
 			return err
@@ -170,14 +209,28 @@ func (b *Batch) seal() error {
 // which a compacted changelog can express.
 func (b *Batch) expireDedup() error {
 	p := b.p
-	lo, hi := dedupBucketPrefix(p.id, 0), dedupBucketPrefix(p.id, b.maxBucket-2)
-	if !p.logged {
-		return b.b.DeleteRange(lo, hi, nil)
+	from := uint64(0)
+	if p.logged && p.maxBucket >= 2 {
+		from = p.maxBucket - 2 // below it: expired before
 	}
-	if p.maxBucket >= 2 {
-		lo = dedupBucketPrefix(p.id, p.maxBucket-2) // below it: expired before
+	for _, prefix := range [...]func(uint32, uint64) []byte{dedupBucketPrefix, dedupPackBucketPrefix} {
+		lo, hi := prefix(p.id, from), prefix(p.id, b.maxBucket-2)
+		if !p.logged {
+			if err := b.b.DeleteRange(lo, hi, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := b.deleteEach(lo, hi); err != nil {
+			return err
+		}
 	}
-	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	return nil
+}
+
+// deleteEach deletes every committed key in [lo, hi), one by one.
+func (b *Batch) deleteEach(lo, hi []byte) error {
+	it, err := b.p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}
@@ -216,6 +269,7 @@ func (b *Batch) Commit() error {
 		p.dedup.dropBefore(b.maxBucket - 2)
 	}
 	p.maxBucket = b.maxBucket
+	p.packSeq = b.packSeq
 	for _, x := range b.seen {
 		p.dedup.add(x.bucket, x.hash, p.s.opts.DedupIndexMax)
 	}

@@ -64,6 +64,20 @@ func TestChangelogRebuildsThePartition(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The group's dedup markers travel as one pack, not a record each.
+		packs := 0
+		for _, r := range recs {
+			switch {
+			case r.Delete:
+			case r.Key[4] == tagDedup:
+				t.Errorf("batch %d: dedup marker %x logged on its own", i, r.Key)
+			case r.Key[4] == tagDedupPack:
+				packs++
+			}
+		}
+		if packs != 1 {
+			t.Errorf("batch %d: %d dedup packs logged, want 1", i, packs)
+		}
 		rb := dp.NewRestoreBatch()
 		for _, r := range recs {
 			if err := rb.Apply(r.Key, r.Value, r.Delete); err != nil {
@@ -126,16 +140,31 @@ func TestChangelogRebuildsThePartition(t *testing.T) {
 			t.Errorf("key %x restored but not in the source", k)
 		}
 	}
-	// The expiry really happened (the test would pass vacuously otherwise).
+	// The expiry really happened (the test would pass vacuously otherwise),
+	// to the markers and to their packs.
 	lo, _ = keyspace(3, tagDedup)
-	var dedup int
+	plo, _ := keyspace(3, tagDedupPack)
+	var dedup, packs int
 	for k := range want {
 		if bytes.HasPrefix([]byte(k), lo) {
 			dedup++
 		}
+		if bytes.HasPrefix([]byte(k), plo) {
+			packs++
+		}
 	}
-	if dedup >= 12*5 {
-		t.Errorf("%d dedup markers: none expired", dedup)
+	if dedup == 0 || dedup >= 12*5 {
+		t.Errorf("%d dedup markers: none expired, or none left", dedup)
+	}
+	if packs == 0 || packs >= 12 {
+		t.Errorf("%d dedup packs: none expired, or none left", packs)
+	}
+	// The restored markers are found by the restored partition.
+	if err := dp.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := dp.Seen("e11-4", t0.Add(11*45*time.Second)); err != nil || !ok {
+		t.Errorf("restored partition: the last event id not seen (%v, %v)", ok, err)
 	}
 	if err := dp.Reload(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ const (
 	tagProcessor byte = 'v' // P v <processor>             -> state version (uvarint)
 	tagState     byte = 's' // P s <customer> <processor>  -> uvarint version | state bytes
 	tagDedup     byte = 'd' // P d <bucket 8 BE> <event id> -> empty
+	tagDedupPack byte = 'D' // P D <bucket 8 BE> <pack 8 BE> -> the ids one group commit marked in the bucket (see Batch.MarkSeen)
 	tagOutbox    byte = 'q' // P q <seq 8 BE>              -> outbox entry
 	tagMeta      byte = 'm' // P m <name>                  -> meta value
 	tagTimer     byte = 't' // P t <at 8 BE> <customer> <processor> <key> -> empty (index by fire time)
@@ -91,6 +92,16 @@ func decodeStateKey(k []byte) (p uint32, customer, processor string, err error) 
 
 func dedupBucketPrefix(p uint32, bucket uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(partitionPrefix(p), tagDedup), bucket)
+}
+
+// dedupPackKey is the key of the pack numbered seq of bucket's ids.
+func dedupPackKey(p uint32, bucket, seq uint64) []byte {
+	k := append(binary.BigEndian.AppendUint32(make([]byte, 0, 21), p), tagDedupPack)
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(k, bucket), seq)
+}
+
+func dedupPackBucketPrefix(p uint32, bucket uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(partitionPrefix(p), tagDedupPack), bucket)
 }
 
 func dedupKey(p uint32, bucket uint64, eventID string) []byte {

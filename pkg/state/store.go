@@ -158,6 +158,7 @@ type Partition struct {
 	id uint32
 
 	nextSeq     uint64        // next outbox sequence number (worker only)
+	packSeq     uint64        // next dedup pack number (worker only)
 	batchHint   int           // the largest recent batch's size (decaying), to size the next (worker only)
 	maxBucket   uint64        // highest dedup bucket written (worker only)
 	nextDue     uint64        // lower bound of the earliest armed timer (worker only)
@@ -182,6 +183,9 @@ func (p *Partition) load() error {
 		return err
 	}
 	p.nextSeq = v
+	if p.packSeq, err = p.getUint64(metaKey(p.id, metaPackSeq)); err != nil {
+		return err
+	}
 	wm, err := p.getUint64(metaKey(p.id, "wm"))
 	if err != nil {
 		return err
