@@ -209,6 +209,7 @@ func (p *Processor) foldView(s *State, ev *journey.Event, out *journey.Output) b
 	if !c.addView(View{At: t, EventID: ev.ID, ProductID: product}, p.cfg.MaxViews) {
 		return changed || added
 	}
+	s.lower(t)
 	if !c.Fired && c.Purchased.IsZero() && p.cfg.reached(c, s.Latest) {
 		c.Fired = true
 		out.Emit(p.trigger(c, ev, t, s.Latest))
@@ -244,6 +245,7 @@ func (p *Processor) foldPurchase(s *State, ev *journey.Event) bool {
 			changed = true
 		}
 		if c != nil && c.purchase(t) {
+			s.lower(t)
 			changed = true
 		}
 		if c != nil && c.Fired && !p.cfg.holds(c, s.Latest) {

@@ -16,6 +16,21 @@ type State struct {
 	Latest time.Time `json:"latest,omitzero"`
 	// Categories are sorted by name.
 	Categories []Category `json:"categories,omitempty"`
+
+	// horizon, when set, is at or before every view and purchase time in
+	// the state: while the window's start is before it, nothing can
+	// expire and normalise need not visit each category's views (on a
+	// cold state, a cache miss per category). Set by a full normalise,
+	// lowered by every time added (lower); unset in a decoded state.
+	horizon    time.Time
+	hasHorizon bool
+}
+
+// lower records that the state now holds time t (a view or a purchase).
+func (s *State) lower(t time.Time) {
+	if s.hasHorizon && t.Before(s.horizon) {
+		s.horizon = t
+	}
 }
 
 // Category is the interest in one product category.
@@ -102,6 +117,18 @@ func (s *State) normalise(t time.Time, cfg *Config) (changed bool) {
 		changed = true
 	}
 	cutoff := s.Latest.Add(-cfg.Window)
+	if s.hasHorizon && cutoff.Before(s.horizon) && len(s.Categories) <= cfg.MaxCategories && s.onlyFiredMayEnd(cfg) {
+		// Nothing is at or before the cutoff: only a fired crossing can
+		// end (with decay, as Latest moves on).
+		for i := range s.Categories {
+			if c := &s.Categories[i]; c.Fired && !cfg.holds(c, s.Latest) {
+				c.Fired = false
+				changed = true
+			}
+		}
+		return changed
+	}
+	s.hasHorizon = false
 	kept := s.Categories[:0]
 	for i := range s.Categories {
 		c := &s.Categories[i]
@@ -135,7 +162,36 @@ func (s *State) normalise(t time.Time, cfg *Config) (changed bool) {
 		s.Categories = slices.Delete(s.Categories, v, v+1)
 		changed = true
 	}
+	s.setHorizon()
 	return changed
+}
+
+// onlyFiredMayEnd reports whether the full pass of normalise could change
+// nothing but Fired flags, given that no time expires: no category is
+// empty or holds more views than allowed (both are read without touching
+// the views).
+func (s *State) onlyFiredMayEnd(cfg *Config) bool {
+	for i := range s.Categories {
+		c := &s.Categories[i]
+		if len(c.Views) > cfg.MaxViews || len(c.Views) == 0 && c.Purchased.IsZero() {
+			return false
+		}
+	}
+	return true
+}
+
+// setHorizon sets the horizon to the earliest view or purchase time.
+func (s *State) setHorizon() {
+	s.hasHorizon = false
+	for i := range s.Categories {
+		c := &s.Categories[i]
+		if len(c.Views) > 0 && (!s.hasHorizon || c.Views[0].At.Before(s.horizon)) {
+			s.horizon, s.hasHorizon = c.Views[0].At, true
+		}
+		if !c.Purchased.IsZero() && (!s.hasHorizon || c.Purchased.Before(s.horizon)) {
+			s.horizon, s.hasHorizon = c.Purchased, true
+		}
+	}
 }
 
 // addView inserts v in time order, dropping the oldest view when the
