@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -88,5 +90,41 @@ func testAppender(t *testing.T, brokers []string) {
 			want = s.to
 		}
 		_ = rd.Close()
+	}
+}
+
+// A changelog value reads as opSet then the Pebble value, whether kafka-go
+// copies it with WriteTo or reads it in small pieces, and says how much is
+// left.
+func TestLogValueReadsAsOpSetThenTheValue(t *testing.T) {
+	for _, v := range [][]byte{nil, {}, []byte("x"), []byte("a state of some length")} {
+		want := append([]byte{opSet}, v...)
+		r := &logValue{v: v}
+		if r.Len() != len(want) {
+			t.Fatalf("%q: Len %d, want %d", v, r.Len(), len(want))
+		}
+		var got bytes.Buffer
+		if n, err := io.Copy(&got, r); err != nil || n != int64(len(want)) || !bytes.Equal(got.Bytes(), want) || r.Len() != 0 {
+			t.Fatalf("%q: io.Copy wrote %q (%d, %v), %d left", v, got.Bytes(), n, err, r.Len())
+		}
+		r = &logValue{v: v}
+		var pieces []byte
+		buf := make([]byte, 3)
+		for {
+			n, err := r.Read(buf)
+			pieces = append(pieces, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil || n == 0 {
+				t.Fatalf("%q: Read: %d, %v", v, n, err)
+			}
+			if r.Len() != len(want)-len(pieces) {
+				t.Fatalf("%q: Len %d after %d bytes read", v, r.Len(), len(pieces))
+			}
+		}
+		if !bytes.Equal(pieces, want) {
+			t.Fatalf("%q: read %q, want %q", v, pieces, want)
+		}
 	}
 }

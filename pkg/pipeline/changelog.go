@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"slices"
@@ -203,6 +204,49 @@ type sliceBytes struct{ bytes.Reader }
 
 func (*sliceBytes) Close() error { return nil }
 
+// logValue is a changelog record's value as a kafka.Bytes: opSet, then
+// the Pebble value v.
+type logValue struct {
+	v   []byte
+	off int // bytes read, opSet included
+}
+
+var opSetValue = []byte{opSet}
+
+func (r *logValue) Len() int     { return 1 + len(r.v) - r.off }
+func (r *logValue) Close() error { return nil }
+
+func (r *logValue) Read(p []byte) (int, error) {
+	if r.Len() == 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	if r.off == 0 && len(p) > 0 {
+		p[0], n, r.off = opSet, 1, 1
+	}
+	m := copy(p[n:], r.v[r.off-1:])
+	r.off += m
+	return n + m, nil
+}
+
+// WriteTo writes what is left to w (io.Copy, as kafka-go encodes a value,
+// uses it).
+func (r *logValue) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	if r.off == 0 {
+		k, err := w.Write(opSetValue)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+		r.off = 1
+	}
+	k, err := w.Write(r.v[r.off-1:])
+	n += int64(k)
+	r.off += k
+	return n, err
+}
+
 // append produces one group commit's records to the partition's changelog
 // as ONE record batch in one produce request, which Kafka appends all or
 // nothing, and returns the offset after it. A failure is retried with the
@@ -218,29 +262,22 @@ func (c *changelog) append(ctx context.Context, partition int, recs []state.LogR
 	if err := c.check(partition, recs); err != nil {
 		return 0, err
 	}
-	buf := make([]byte, 0, size)
-	vals := make([][]byte, len(recs)) // nil: tombstone
-	for i, r := range recs {
-		if !r.Delete {
-			start := len(buf)
-			buf = append(append(buf, opSet), r.Value...)
-			vals[i] = buf[start:len(buf):len(buf)]
-		}
-	}
 	krecs := make([]kafka.Record, len(recs))
-	// Readers for every key and value in one allocation (kafka.NewBytes
-	// makes one each: two per record).
-	rds := make([]sliceBytes, 2*len(recs))
+	// Readers for every key and value in one allocation each (kafka.NewBytes
+	// makes one per key and value), over the batch's own bytes: a value
+	// is read as opSet then the Pebble value, never copied together. (The
+	// batch outlives the append: it commits or aborts after it returns.)
+	keys := make([]sliceBytes, len(recs))
+	vals := make([]logValue, len(recs))
 	backoff := 50 * time.Millisecond
 	for {
 		// A kafka.Bytes is read once: every attempt rewinds them.
 		for i := range recs {
-			k, v := &rds[2*i], &rds[2*i+1]
-			k.Reset(recs[i].Key)
-			krecs[i] = kafka.Record{Key: k}
-			if vals[i] != nil {
-				v.Reset(vals[i])
-				krecs[i].Value = v // a nil interface is a tombstone
+			keys[i].Reset(recs[i].Key)
+			krecs[i] = kafka.Record{Key: &keys[i]}
+			if !recs[i].Delete {
+				vals[i] = logValue{v: recs[i].Value}
+				krecs[i].Value = &vals[i] // a nil interface is a tombstone
 			}
 		}
 		start := time.Now()
