@@ -128,7 +128,6 @@ func (s *State) normalise(t time.Time, cfg *Config) (changed bool) {
 		}
 		return changed
 	}
-	s.hasHorizon = false
 	kept := s.Categories[:0]
 	for i := range s.Categories {
 		c := &s.Categories[i]
