@@ -27,8 +27,9 @@ type Batch struct {
 	maxBucket uint64
 	nextDue   uint64 // lower bound of the earliest timer, applied to p on commit
 	seen      []seenID
-	packs     []dedupPack   // logged partitions: the ids marked, per bucket
+	packs     []dedupPack   // the ids marked, per bucket
 	packSeq   uint64        // next pack number, applied to p on commit
+	overflow  bool          // the dedup index overflows with this batch (seal)
 	entries   []OutboxEntry // appended, handed to the partition's tail on commit
 	watermark time.Time
 	wmSet     bool
@@ -72,7 +73,10 @@ func (b *Batch) DeleteState(customer, processor string) {
 	_ = b.b.Delete(stateKey(b.p.id, customer, processor), nil)
 }
 
-type seenID struct{ bucket, hash uint64 }
+type seenID struct {
+	bucket uint64
+	hash   idHash
+}
 
 // dedupPack collects the ids a batch marks in one bucket: uvarint length
 // and bytes, one after the other.
@@ -83,38 +87,39 @@ type dedupPack struct {
 
 // MarkSeen records an event id in the dedup window.
 //
-// The store keeps a key per id (P d ...: the lookups when the in-memory
-// index overflowed, and the index at load). In a logged partition the
-// changelog does not carry those keys: each group commit logs one pack per
-// bucket holding the ids it marked (P D ..., also kept locally), which a
-// restore expands into the per-id keys — one record per group instead of
-// one per event (they were most of the changelog's records). Expiry
-// deletes the per-id keys and the packs, each logged (a compacted topic
-// forgets only what a tombstone names).
+// A group commit writes the ids it marked as one pack per bucket (P D ...),
+// the same in the store and in the changelog: one key per group instead of
+// one per event (they were most of the store's keys, and of its
+// compactions). Lookups use the partition's in-memory index (Seen), loaded
+// from the packs. While that index has overflowed, each id also gets a key
+// of its own (P d ...) for the lookups to read; the batch that overflows it
+// expands every pack into such keys. Expiry deletes both, the packs of a
+// logged partition key by key (a compacted topic forgets only what a
+// tombstone names).
 func (b *Batch) MarkSeen(eventID string, t time.Time) {
 	if b.sealed {
 		panic("state: MarkSeen on a sealed batch")
 	}
 	bk := b.p.bucket(t)
-	// The key written in place in the batch's memory.
-	op := b.b.SetDeferred(dedupKeyLen(eventID), 0)
-	_ = appendDedupKey(op.Key[:0], b.p.id, bk, eventID)
-	_ = op.Finish()
+	if b.p.dedup.overflow {
+		// The key written in place in the batch's memory.
+		op := b.b.SetDeferred(dedupKeyLen(eventID), 0)
+		_ = appendDedupKey(op.Key[:0], b.p.id, bk, eventID)
+		_ = op.Finish()
+	}
 	b.seen = append(b.seen, seenID{bk, b.p.s.hash(eventID)})
 	if bk > b.maxBucket {
 		b.maxBucket = bk
 	}
-	if b.p.logged {
-		i := len(b.packs) - 1
-		for i >= 0 && b.packs[i].bucket != bk {
-			i--
-		}
-		if i < 0 {
-			b.packs = append(b.packs, dedupPack{bucket: bk})
-			i = len(b.packs) - 1
-		}
-		b.packs[i].ids = appendString(b.packs[i].ids, eventID)
+	i := len(b.packs) - 1
+	for i >= 0 && b.packs[i].bucket != bk {
+		i--
 	}
+	if i < 0 {
+		b.packs = append(b.packs, dedupPack{bucket: bk})
+		i = len(b.packs) - 1
+	}
+	b.packs[i].ids = appendString(b.packs[i].ids, eventID)
 }
 
 // Append adds an outbox entry and returns its sequence number. kind is a
@@ -193,6 +198,15 @@ func (b *Batch) seal() error {
 		}
 		_ = b.b.Set(metaKey(p.id, metaPackSeq), binary.BigEndian.AppendUint64(nil, b.packSeq), nil)
 	}
+	if len(b.seen) > 0 && !p.dedup.overflow && !p.dedup.fits(len(b.seen), p.s.opts.DedupIndexMax, b.expiresBefore()) {
+		// The index overflows: from now on lookups read per-id keys, so
+		// every id in the window needs one (before the expiry below,
+		// which deletes the expired ones again).
+		b.overflow = true
+		if err := p.expandPacks(b.b, b.packs); err != nil {
+			return fmt.Errorf("state: partition %d: dedup overflow: %w", p.id, err)
+		}
+	}
 	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
 		if err := b.expireDedup(); err != nil {
 			return err
@@ -202,6 +216,15 @@ func (b *Batch) seal() error {
 		_ = b.b.Set(metaKey(p.id, "wm"), binary.BigEndian.AppendUint64(nil, timeKey(b.watermark)), nil)
 	}
 	return nil
+}
+
+// expiresBefore is the bucket this batch's commit expires the older ones
+// of, or 0.
+func (b *Batch) expiresBefore() uint64 {
+	if b.maxBucket > b.p.maxBucket && b.maxBucket >= 2 {
+		return b.maxBucket - 2
+	}
+	return 0
 }
 
 // expireDedup drops the dedup buckets older than two windows before the
@@ -265,13 +288,22 @@ func (b *Batch) Commit() error {
 	p.nextSeq = b.seq
 	p.tail.push(b.entries)
 	p.batchHint = max(b.b.Len(), p.batchHint-p.batchHint/8)
-	if b.maxBucket > p.maxBucket && b.maxBucket >= 2 {
-		p.dedup.dropBefore(b.maxBucket - 2)
+	if bk := b.expiresBefore(); bk > 0 {
+		p.dedup.dropBefore(bk)
 	}
 	p.maxBucket = b.maxBucket
 	p.packSeq = b.packSeq
-	for _, x := range b.seen {
-		p.dedup.add(x.bucket, x.hash, p.s.opts.DedupIndexMax)
+	switch {
+	case b.overflow:
+		p.dedup.startOverflow(b.maxBucket)
+	case p.dedup.overflow && len(b.seen) > 0:
+		// Per-id keys were written (MarkSeen); the index resumes only
+		// once their buckets have expired.
+		p.dedup.startOverflow(b.maxBucket)
+	default:
+		for _, x := range b.seen {
+			p.dedup.add(x.bucket, x.hash)
+		}
 	}
 	p.nextDue = b.nextDue
 	if b.wmSet {

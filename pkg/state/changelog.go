@@ -288,34 +288,7 @@ func (r *RestoreBatch) Apply(key, value []byte, del bool) error {
 	if del {
 		return r.b.Delete(key, nil)
 	}
-	if key[4] == tagDedupPack {
-		if err := r.unpack(key, value); err != nil {
-			return err
-		}
-	}
 	return r.b.Set(key, value, nil)
-}
-
-// unpack adds the per-id dedup keys a pack record stands for (MarkSeen).
-func (r *RestoreBatch) unpack(key, ids []byte) error {
-	if len(key) != 21 {
-		return fmt.Errorf("state: partition %d: corrupt dedup pack key %x", r.p.id, key)
-	}
-	prefix := dedupBucketPrefix(r.p.id, binary.BigEndian.Uint64(key[5:13]))
-	k := prefix
-	for len(ids) > 0 {
-		n, w := binary.Uvarint(ids)
-		if w <= 0 || uint64(len(ids)-w) < n {
-			return fmt.Errorf("state: partition %d: corrupt dedup pack %x", r.p.id, key)
-		}
-		// A pack holds each id as a key spells it: uvarint length, bytes.
-		k = append(k[:len(prefix)], ids[:w+int(n)]...)
-		if err := r.b.Set(k, nil, nil); err != nil {
-			return err
-		}
-		ids = ids[w+int(n):]
-	}
-	return nil
 }
 
 // Len is the batch's size in bytes; Count its records.

@@ -51,7 +51,7 @@ type Options struct {
 	CacheBytes int64
 	// DedupIndexMax bounds the event-id hashes a partition keeps in memory
 	// (about 40 bytes each; default 4M). Past it, dedup lookups read
-	// Pebble (bloom-filtered) instead: slower, never wrong.
+	// per-id keys in Pebble (bloom-filtered) instead: slower, never wrong.
 	DedupIndexMax int
 	// ReadOnly opens an existing store for reading only (`journey state`):
 	// writes fail, and Pebble neither compacts nor flushes (a WAL left by
@@ -83,10 +83,16 @@ type Store struct {
 
 	mu    sync.Mutex
 	parts map[uint32]*Partition
-	seed  maphash.Seed
+	seeds [2]maphash.Seed
 }
 
-func (s *Store) hash(id string) uint64 { return maphash.String(s.seed, id) }
+func (s *Store) hash(id string) idHash {
+	return idHash{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
+}
+
+func (s *Store) hashBytes(id []byte) idHash {
+	return idHash{maphash.Bytes(s.seeds[0], id), maphash.Bytes(s.seeds[1], id)}
+}
 
 // Open opens (creating if needed) the store in dir. Pebble locks dir: a
 // second process opening the same dir fails.
@@ -127,7 +133,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	return &Store{db: db, opts: o, parts: map[uint32]*Partition{}, seed: maphash.MakeSeed()}, nil
+	return &Store{db: db, opts: o, parts: map[uint32]*Partition{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}, nil
 }
 
 // Close closes the database. Partitions must not be used afterwards.
@@ -464,20 +470,24 @@ func (p *Partition) bucket(t time.Time) uint64 {
 // within the dedup window. An event id is found when the two event times
 // are less than one window apart (and sometimes up to two windows apart).
 //
-// The partition keeps the hashes of the ids in the window in memory, so an
-// id never seen (nearly every event) costs no read; a hash hit is confirmed
-// in Pebble.
+// The partition keeps a 128-bit hash of every id in the window in memory,
+// so a lookup reads nothing: two ids share a hash with probability 2^-128
+// (the seeds are random per process), far below the odds of a memory
+// error. Past DedupIndexMax ids the index overflows and lookups read the
+// per-id keys written meanwhile (see Batch.MarkSeen).
 func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 	b := p.bucket(t)
-	h := p.s.hash(eventID)
-	complete := !p.dedup.overflow
+	if !p.dedup.overflow {
+		h := p.s.hash(eventID)
+		return p.dedup.has(b, h) || (b > 0 && p.dedup.has(b-1, h)) || p.dedup.has(b+1, h), nil
+	}
 	for _, bk := range [...]uint64{b, b - 1, b + 1} {
-		if bk == ^uint64(0) || (complete && !p.dedup.has(bk, h)) {
+		if bk == ^uint64(0) {
 			continue
 		}
 		_, closer, err := p.s.db.Get(dedupKey(p.id, bk, eventID))
 		if errors.Is(err, pebble.ErrNotFound) {
-			continue // a hash collision
+			continue
 		}
 		if err != nil {
 			return false, err
@@ -488,68 +498,193 @@ func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 	return false, nil
 }
 
-// loadDedup fills the in-memory dedup index from the stored markers.
+// loadDedup fills the in-memory dedup index from the stored packs (and
+// the per-id keys of an overflow or of older builds). When they hold more
+// ids than the index may, it overflows: every pack is expanded into per-id
+// keys for the lookups.
 func (p *Partition) loadDedup() error {
-	lo, hi := keyspace(p.id, tagDedup)
-	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	max := p.s.opts.DedupIndexMax
+	over := false
+	add := func(bk uint64, id []byte) {
+		p.maxBucket = maxU64(p.maxBucket, bk)
+		if over {
+			return
+		}
+		if p.dedup.n >= max {
+			over = true
+			return
+		}
+		p.dedup.add(bk, p.s.hashBytes(id))
+	}
+	err := p.eachStoredID(func(bk uint64, id, _ []byte, _ bool) error {
+		add(bk, id)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) < 13 {
-			return fmt.Errorf("state: partition %d: corrupt dedup key", p.id)
+	if over {
+		if !p.s.opts.ReadOnly {
+			b := p.s.db.NewBatch()
+			defer b.Close()
+			if err := p.expandPacks(b, nil); err != nil {
+				return err
+			}
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return err
+			}
 		}
-		bk := binary.BigEndian.Uint64(k[5:13])
-		id, _, err := readString(k[13:])
+		p.dedup.startOverflow(p.maxBucket)
+	} else if p.maxBucket >= 2 {
+		p.dedup.dropBefore(p.maxBucket - 2)
+	}
+	return nil
+}
+
+// eachStoredID calls fn with every event id the partition's dedup keys
+// hold: the per-id keys (packed false) and the ids of every pack (packed
+// true), with its bucket and its bytes as a key spells them (uvarint
+// length + bytes). The slices are valid only during the call.
+func (p *Partition) eachStoredID(fn func(bucket uint64, id, spelled []byte, packed bool) error) error {
+	for _, tag := range [...]byte{tagDedupPack, tagDedup} {
+		lo, hi := keyspace(p.id, tag)
+		it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 		if err != nil {
 			return err
 		}
-		p.dedup.add(bk, p.s.hash(id), p.s.opts.DedupIndexMax)
-		p.maxBucket = max(p.maxBucket, bk)
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()
+			if len(k) < 13 || (tag == tagDedupPack && len(k) != 21) {
+				it.Close()
+				return fmt.Errorf("state: partition %d: corrupt dedup key %x", p.id, k)
+			}
+			bk := binary.BigEndian.Uint64(k[5:13])
+			if tag == tagDedup {
+				id, _, err := readString(k[13:])
+				if err == nil {
+					err = fn(bk, []byte(id), k[13:], false)
+				}
+				if err != nil {
+					it.Close()
+					return err
+				}
+				continue
+			}
+			v, err := it.ValueAndErr()
+			if err == nil {
+				err = eachPackedID(v, func(id, spelled []byte) error { return fn(bk, id, spelled, true) })
+			}
+			if err != nil {
+				it.Close()
+				return fmt.Errorf("state: partition %d: dedup pack %x: %w", p.id, k, err)
+			}
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
 	}
-	return it.Error()
+	return nil
 }
+
+// eachPackedID calls fn with each id of a dedup pack and its spelling
+// (uvarint length + bytes, as a key spells it).
+func eachPackedID(pack []byte, fn func(id, spelled []byte) error) error {
+	for len(pack) > 0 {
+		n, w := binary.Uvarint(pack)
+		if w <= 0 || uint64(len(pack)-w) < n {
+			return errors.New("corrupt dedup pack")
+		}
+		end := w + int(n)
+		if err := fn(pack[w:end], pack[:end]); err != nil {
+			return err
+		}
+		pack = pack[end:]
+	}
+	return nil
+}
+
+// expandPacks writes to b a per-id key for every id of the partition's
+// committed packs and of extra (a batch's own, not committed yet).
+func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack) error {
+	var k []byte
+	set := func(bk uint64, spelled []byte) error {
+		k = append(binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint32(k[:0], p.id), tagDedup), bk), spelled...)
+		return b.Set(k, nil, nil) // Set copies k
+	}
+	err := p.eachStoredID(func(bk uint64, _, spelled []byte, packed bool) error {
+		if !packed {
+			return nil
+		}
+		return set(bk, spelled)
+	})
+	if err != nil {
+		return err
+	}
+	for _, pk := range extra {
+		if err := eachPackedID(pk.ids, func(_, spelled []byte) error { return set(pk.bucket, spelled) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idHash is a 128-bit hash of an event id (Store.hash).
+type idHash [2]uint64
 
 // dedupIndex holds the hashes of committed event ids per dedup bucket.
 //
-// When it would grow past its bound it gives up (overflow) until the
-// buckets it may have missed have expired; lookups read Pebble meanwhile.
+// When it would grow past its bound it overflows: it forgets every hash
+// and lookups read the per-id keys instead, until the buckets it may have
+// missed have expired.
 type dedupIndex struct {
-	buckets    map[uint64]map[uint64]struct{}
+	buckets    map[uint64]map[idHash]struct{}
 	n          int
 	overflow   bool
 	overflowAt uint64 // the newest bucket with an id not recorded
 }
 
-func (d *dedupIndex) has(bucket, h uint64) bool {
+func (d *dedupIndex) has(bucket uint64, h idHash) bool {
 	_, ok := d.buckets[bucket][h]
 	return ok
 }
 
-func (d *dedupIndex) add(bucket, h uint64, max int) {
+// fits reports whether k more ids fit in the index once the buckets
+// before expire are dropped.
+func (d *dedupIndex) fits(k, max int, expire uint64) bool {
 	if d.overflow {
-		// This id is not recorded: the index may resume only once its
-		// bucket has expired.
-		d.overflowAt = maxU64(d.overflowAt, bucket)
-		return
+		return false
 	}
-	if d.n >= max {
-		d.overflow, d.buckets, d.n = true, nil, 0
-		d.overflowAt = bucket
-		return
+	n := d.n
+	for bk, m := range d.buckets {
+		if bk < expire {
+			n -= len(m)
+		}
 	}
-	d.n++
+	return n+k <= max
+}
+
+func (d *dedupIndex) add(bucket uint64, h idHash) {
 	if d.buckets == nil {
-		d.buckets = map[uint64]map[uint64]struct{}{}
+		d.buckets = map[uint64]map[idHash]struct{}{}
 	}
 	m := d.buckets[bucket]
 	if m == nil {
-		m = map[uint64]struct{}{}
+		m = map[idHash]struct{}{}
 		d.buckets[bucket] = m
 	}
-	m[h] = struct{}{}
+	if _, ok := m[h]; !ok {
+		m[h] = struct{}{}
+		d.n++
+	}
+}
+
+// startOverflow forgets every hash: ids up to bucket newest are not
+// recorded.
+func (d *dedupIndex) startOverflow(newest uint64) {
+	if !d.overflow {
+		d.overflow, d.buckets, d.n, d.overflowAt = true, nil, 0, newest
+	}
+	d.overflowAt = maxU64(d.overflowAt, newest)
 }
 
 // dropBefore forgets the buckets before b. An overflowed index starts

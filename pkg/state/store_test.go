@@ -330,47 +330,111 @@ func FuzzStateKey(f *testing.F) {
 	})
 }
 
-// TestDedupIndexBound: past its bound the in-memory index gives up and
-// lookups read Pebble, so duplicates are still found; it resumes once the
-// buckets it missed have expired.
+// TestDedupIndexBound: ids live in packs while the in-memory index holds
+// them; past its bound the index overflows, every id gets a key of its own
+// (the packs expanded, at the commit that overflows it or at a load that
+// finds too many), lookups read those keys and still find every duplicate,
+// and the index resumes once the buckets it missed have expired.
 func TestDedupIndexBound(t *testing.T) {
-	s, err := Open("", Options{InMemory: true, DedupWindow: time.Hour, DedupIndexMax: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	p := part(t, s, 0)
+	dir := t.TempDir()
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	b := p.NewBatch()
-	for i := range 10 {
-		b.MarkSeen(fmt.Sprintf("e%d", i), t0)
+	open := func(max int) (*Store, *Partition) {
+		t.Helper()
+		s, err := Open(dir, Options{DedupWindow: time.Hour, DedupIndexMax: max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, part(t, s, 0)
 	}
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if !p.dedup.overflow {
-		t.Fatal("index did not overflow")
-	}
-	for i := range 10 {
-		if got, err := p.Seen(fmt.Sprintf("e%d", i), t0); err != nil || !got {
-			t.Fatalf("e%d not found after overflow (%v)", i, err)
+	mark := func(p *Partition, at time.Time, ids ...string) {
+		t.Helper()
+		b := p.NewBatch()
+		for _, id := range ids {
+			b.MarkSeen(id, at)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if got, _ := p.Seen("never", t0); got {
-		t.Fatal("unseen id reported seen")
+	perID := func(s *Store) int {
+		t.Helper()
+		n, err := s.count(keyspace(0, tagDedup))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	// Three windows later the missed bucket has expired: the index resumes.
-	b = p.NewBatch()
-	b.MarkSeen("late", t0.Add(3*time.Hour))
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
+	expect := func(p *Partition, overflow bool, ids ...string) {
+		t.Helper()
+		if p.dedup.overflow != overflow {
+			t.Fatalf("overflow %v, want %v", p.dedup.overflow, overflow)
+		}
+		for _, id := range ids {
+			if got, err := p.Seen(id, t0); err != nil || !got {
+				t.Fatalf("%s not found (%v)", id, err)
+			}
+		}
+		if got, _ := p.Seen("never", t0); got {
+			t.Fatal("an id never marked reported seen")
+		}
 	}
+
+	s, p := open(3)
+	mark(p, t0, "e0", "e1")
+	expect(p, false, "e0", "e1")
+	if n := perID(s); n != 0 {
+		t.Fatalf("%d per-id keys while the index holds every id", n)
+	}
+	mark(p, t0, "e2", "e3") // 4 > 3: overflows, the packs are expanded
+	expect(p, true, "e0", "e1", "e2", "e3")
+	if n := perID(s); n != 4 {
+		t.Fatalf("%d per-id keys after the overflow, want 4", n)
+	}
+	mark(p, t0, "e4") // while overflowed: its own key
+	expect(p, true, "e0", "e1", "e2", "e3", "e4")
+	if n := perID(s); n != 5 {
+		t.Fatalf("%d per-id keys, want 5", n)
+	}
+	s.Close()
+
+	// A larger bound: the index is loaded again, from packs and keys.
+	s, p = open(100)
+	expect(p, false, "e0", "e1", "e2", "e3", "e4")
+	mark(p, t0, "e5", "e6")
+	if n := perID(s); n != 5 {
+		t.Fatalf("%d per-id keys, want still 5", n)
+	}
+	s.Close()
+
+	// A smaller bound: the load overflows and expands the packs itself.
+	s, p = open(4)
+	expect(p, true, "e0", "e1", "e2", "e3", "e4", "e5", "e6")
+	if n := perID(s); n != 7 {
+		t.Fatalf("%d per-id keys after an overflowing load, want 7", n)
+	}
+
+	// Three windows later the missed buckets have expired: the index
+	// resumes, and the expired keys and packs are gone.
+	late := t0.Add(3 * time.Hour)
+	mark(p, late, "late")
 	if p.dedup.overflow {
 		t.Fatal("index still overflowed after its buckets expired")
 	}
-	if got, _ := p.Seen("late", t0.Add(3*time.Hour)); !got {
+	if got, _ := p.Seen("late", late); !got {
 		t.Fatal("id committed after recovery not found")
 	}
+	if got, _ := p.Seen("e0", t0); got {
+		t.Fatal("an expired id still found")
+	}
+	// Only the late id's own key is left: MarkSeen wrote it while the
+	// index was still overflowed; it expires with its bucket.
+	if n := perID(s); n != 1 {
+		t.Fatalf("%d per-id keys after the old ones expired, want 1", n)
+	}
+	if n, _ := s.count(keyspace(0, tagDedupPack)); n != 1 {
+		t.Fatalf("%d packs, want only the late one's", n)
+	}
+	s.Close()
 }
 
 func TestStoreMeta(t *testing.T) {
