@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -26,13 +27,19 @@ type Batch struct {
 	appended  int64
 	maxBucket uint64
 	nextDue   uint64 // lower bound of the earliest timer, applied to p on commit
-	seen      []seenID
-	packs     []dedupPack   // the ids marked, per bucket
-	packSeq   uint64        // next pack number, applied to p on commit
-	overflow  bool          // the dedup index overflows with this batch (seal)
-	entries   []OutboxEntry // appended, handed to the partition's tail on commit
-	watermark time.Time
-	wmSet     bool
+	// timersAfter, when set, is a key no live timer is below (the last
+	// timer popped, and a zero byte): timers often share a fire time (every
+	// trigger held to the end of the same quiet hours), and a scan from
+	// nextDue would step again over each one popped before it. Applied to p
+	// on commit.
+	timersAfter []byte
+	seen        []seenID
+	packs       []dedupPack   // the ids marked, per bucket
+	packSeq     uint64        // next pack number, applied to p on commit
+	overflow    bool          // the dedup index overflows with this batch (seal)
+	entries     []OutboxEntry // appended, handed to the partition's tail on commit
+	watermark   time.Time
+	wmSet       bool
 
 	sealed      bool
 	extra       []LogRecord // changelog-only records (LogOnly, DeleteDelivered)
@@ -45,7 +52,7 @@ func (p *Partition) NewBatch() *Batch {
 	// Sized like the largest recent batch, and a quarter more: a batch of a
 	// few MB otherwise grows by copying itself (doubling) several times.
 	return &Batch{p: p, b: p.s.db.NewBatchWithSize(p.batchHint + p.batchHint/4), seq: p.nextSeq, maxBucket: p.maxBucket,
-		nextDue: p.nextDue, loggedHead: p.loggedHead, deletedHead: p.deletedHead, packSeq: p.packSeq}
+		nextDue: p.nextDue, timersAfter: p.timersAfter, loggedHead: p.loggedHead, deletedHead: p.deletedHead, packSeq: p.packSeq}
 }
 
 // PutState writes a customer's state for a processor, tagged with version.
@@ -306,6 +313,7 @@ func (b *Batch) Commit() error {
 		}
 	}
 	p.nextDue = b.nextDue
+	p.timersAfter = b.timersAfter
 	if b.wmSet {
 		p.watermark = b.watermark
 	}
@@ -324,10 +332,14 @@ func (b *Batch) Set(t journey.Timer) error {
 	}
 	at := timeKey(t.At)
 	tb := b.timers()
-	_ = tb.Set(timerKey(b.p.id, at, t.Customer, t.Processor, t.Key), nil, nil)
+	k := timerKey(b.p.id, at, t.Customer, t.Processor, t.Key)
+	_ = tb.Set(k, nil, nil)
 	_ = tb.Set(timerRevKey(b.p.id, t.Customer, t.Processor, t.Key), binary.BigEndian.AppendUint64(nil, at), nil)
 	if at < b.nextDue {
 		b.nextDue = at
+	}
+	if b.timersAfter != nil && bytes.Compare(k, b.timersAfter) < 0 {
+		b.timersAfter = nil
 	}
 	return nil
 }
@@ -368,6 +380,9 @@ func (b *Batch) PopDue(upTo time.Time) (journey.Timer, bool, error) {
 	if b.nextDue != noTimer {
 		lo = binary.BigEndian.AppendUint64(lo, b.nextDue)
 	}
+	if b.timersAfter != nil && bytes.Compare(b.timersAfter, lo) > 0 {
+		lo = b.timersAfter
+	}
 	tb := b.timers()
 	it, err := tb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -388,8 +403,10 @@ func (b *Batch) PopDue(upTo time.Time) (journey.Timer, bool, error) {
 	}
 	_ = tb.Delete(it.Key(), nil)
 	_ = tb.Delete(timerRevKey(b.p.id, customer, processor, key), nil)
-	// The next timer is at or after this one: a safe lower bound.
+	// The next timer is at or after this one: a safe lower bound; and
+	// after its key (a fresh slice: the next batch may keep it).
 	b.nextDue = at
+	b.timersAfter = append(append(make([]byte, 0, len(it.Key())+1), it.Key()...), 0)
 	return journey.Timer{At: time.Unix(0, int64(at)).UTC(), Customer: customer, Processor: processor, Key: key}, true, nil
 }
 

@@ -168,6 +168,7 @@ type Partition struct {
 	batchHint   int           // the largest recent batch's size (decaying), to size the next (worker only)
 	maxBucket   uint64        // highest dedup bucket written (worker only)
 	nextDue     uint64        // lower bound of the earliest armed timer (worker only)
+	timersAfter []byte        // no armed timer's key is below it, when set (Batch.timersAfter; worker only)
 	watermark   time.Time     // as of the last commit (worker only)
 	dedup       dedupIndex    // hashes of the event ids in the dedup window (worker only)
 	depth       atomic.Int64  // outbox entries not yet delivered
@@ -256,7 +257,7 @@ func (p *Partition) loadNextDue() error {
 		return err
 	}
 	defer it.Close()
-	p.nextDue = noTimer
+	p.nextDue, p.timersAfter = noTimer, nil
 	if it.First() {
 		at, _, _, _, err := decodeTimerKey(it.Key())
 		if err != nil {
@@ -715,7 +716,7 @@ func (p *Partition) Drop() error {
 		return err
 	}
 	p.stale.Store(true)
-	p.nextSeq, p.maxBucket, p.nextDue, p.watermark = 0, 0, noTimer, time.Time{}
+	p.nextSeq, p.maxBucket, p.nextDue, p.watermark, p.timersAfter = 0, 0, noTimer, time.Time{}, nil
 	p.dedup = dedupIndex{}
 	p.depth.Store(0)
 	p.headSeq.Store(0)

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,5 +65,119 @@ func TestTimersDurable(t *testing.T) {
 				t.Fatal("second timer fired early")
 			}
 		})
+	}
+}
+
+// Timers sharing a fire time (every trigger held to the end of the same
+// quiet hours) pop in key order, each once, across commits; one armed at
+// that time below the last popped key, or earlier, still fires.
+func TestPopDueSharedFireTime(t *testing.T) {
+	forEach(t, func(t *testing.T, s *Store, reopen func() *Store) {
+		p := part(t, s, 0)
+		t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+		b := p.NewBatch()
+		for i := 10; i < 60; i++ {
+			if err := b.Set(journey.Timer{At: t0, Customer: fmt.Sprintf("c%02d", i), Processor: "policy", Key: "held"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		pop := func(b *Batch, n int) {
+			t.Helper()
+			for range n {
+				tr, ok, err := b.PopDue(t0)
+				if err != nil || !ok {
+					t.Fatalf("pop %d: %v %v", len(got), ok, err)
+				}
+				got = append(got, tr.Customer)
+			}
+		}
+		b = p.NewBatch()
+		pop(b, 20) // c10..c29
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		b = p.NewBatch()
+		pop(b, 5) // c30..c34, from where the last batch stopped
+		for _, c := range []string{"c00", "c99"} {
+			if err := b.Set(journey.Timer{At: t0, Customer: c, Processor: "policy", Key: "held"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pop(b, 1) // c00: below the last popped key
+		if err := b.Set(journey.Timer{At: t0.Add(-time.Minute), Customer: "c50", Processor: "cart", Key: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		pop(b, 27) // c50's earlier timer, then c35..c59 and c99
+		if _, ok, _ := b.PopDue(t0); ok {
+			t.Fatal("a timer popped twice")
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{}
+		for i := 10; i < 35; i++ {
+			want = append(want, fmt.Sprintf("c%02d", i))
+		}
+		want = append(want, "c00", "c50")
+		for i := 35; i < 60; i++ {
+			want = append(want, fmt.Sprintf("c%02d", i))
+		}
+		want = append(want, "c99")
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("popped\n%v\nwant\n%v", got, want)
+		}
+		if reopen != nil {
+			s = reopen()
+			p = part(t, s, 0)
+		}
+		b = p.NewBatch()
+		defer b.Abort()
+		if tr, ok, _ := b.PopDue(t0.Add(time.Hour)); ok {
+			t.Fatalf("timer %+v left after every one fired", tr)
+		}
+	})
+}
+
+// BenchmarkPopDueSharedFireTime pops 2,000 timers armed at the same time:
+// each scan starts after the last timer popped, not at the shared time
+// (which stepped over every earlier one again: quadratic).
+func BenchmarkPopDueSharedFireTime(b *testing.B) {
+	s, err := Open("", Options{InMemory: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.Partition(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+	for range b.N {
+		bt := p.NewBatch()
+		for i := range 2000 {
+			if err := bt.Set(journey.Timer{At: t0, Customer: fmt.Sprintf("c%05d", i), Processor: "policy", Key: "held"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := bt.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		bt = p.NewBatch()
+		for {
+			_, ok, err := bt.PopDue(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+		}
+		if err := bt.Commit(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
