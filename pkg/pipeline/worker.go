@@ -49,6 +49,8 @@ type worker struct {
 	out          journey.Output
 	stateBuf     []byte              // scratch for encodeState
 	ctxParts     []map[string]string // scratch for tx.prepare
+	ctxEntries   [][]byte            // scratch for tx.prepare: the group's context entries
+	stateOrder   []int               // processor indexes in state key order (tx.prepare)
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
 
@@ -819,16 +821,27 @@ func (t *tx) prepare() ([]state.LogRecord, error) {
 	w := t.w
 	p := w.p
 	procs := p.engine.Processors()
+	if w.stateOrder == nil {
+		names := make([]string, len(procs))
+		for i, pr := range procs {
+			names[i] = pr.Name()
+		}
+		w.stateOrder = state.StateKeyOrder(names)
+	}
 	now := time.Now()
+	// Each customer's states in key order, then every context entry (their
+	// keys ascend too): Pebble inserts a batch's keys in its order, and an
+	// insert just after the previous one costs far less than one elsewhere.
+	ctxs := w.ctxEntries[:0]
 	for _, c := range w.runner.Touched() {
 		if !c.IsDirty() {
 			continue
 		}
-		for i, st := range c.States {
+		for _, i := range w.stateOrder {
 			if !c.Dirty[i] {
 				continue
 			}
-			data, err := w.encodeState(st)
+			data, err := w.encodeState(c.States[i])
 			if err != nil {
 				return nil, fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
 			}
@@ -839,9 +852,14 @@ func (t *tx) prepare() ([]state.LogRecord, error) {
 		}
 		w.ctxParts = p.engine.ContextChanges(w.ctxParts, c, now, p.cfg.ContextRefresh)
 		if hasFields(w.ctxParts) {
-			t.b.Append(outbox.KindContext, outbox.EncodeContextParts(c.ID, w.ctxParts, t.lastRecord))
+			ctxs = append(ctxs, outbox.EncodeContextParts(c.ID, w.ctxParts, t.lastRecord))
 		}
 	}
+	for i, e := range ctxs {
+		t.b.Append(outbox.KindContext, e)
+		ctxs[i] = nil
+	}
+	w.ctxEntries = ctxs[:0]
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
 		t.b.SetWatermark(wm)
 	}

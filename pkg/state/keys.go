@@ -1,9 +1,11 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -174,4 +176,21 @@ func decodeTimerKey(k []byte) (at uint64, customer, processor, key string, err e
 		err = errBadKey
 	}
 	return
+}
+
+// StateKeyOrder returns the indexes of processors (by name) in the order
+// of their state keys for one customer. A batch that writes a customer's
+// states in this order inserts them into Pebble's memtable in ascending
+// key order, where each insert starts from the previous one's place in
+// the skiplist instead of from its top (in a large memtable, a cache miss
+// per level).
+func StateKeyOrder(processors []string) []int {
+	order := make([]int, len(processors))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return bytes.Compare(appendString(nil, processors[order[a]]), appendString(nil, processors[order[b]])) < 0
+	})
+	return order
 }

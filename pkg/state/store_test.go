@@ -495,3 +495,27 @@ func BenchmarkMarkSeen(b *testing.B) {
 		batch.Abort()
 	}
 }
+
+// StateKeyOrder orders a customer's state keys ascending, whatever the
+// names' lengths (keys length-prefix them).
+func TestStateKeyOrder(t *testing.T) {
+	names := []string{"profile", "interest", "recovery", "engagement", "chanpref", "cart", "dormancy", "policy", "a", "zz"}
+	order := StateKeyOrder(names)
+	if len(order) != len(names) {
+		t.Fatalf("order %v", order)
+	}
+	seen := map[int]bool{}
+	for k, i := range order {
+		seen[i] = true
+		if k == 0 {
+			continue
+		}
+		prev, cur := stateKey(0, "c", names[order[k-1]]), stateKey(0, "c", names[i])
+		if bytes.Compare(prev, cur) >= 0 {
+			t.Errorf("%s's key is not after %s's", names[i], names[order[k-1]])
+		}
+	}
+	if len(seen) != len(names) {
+		t.Errorf("order %v is not a permutation", order)
+	}
+}
