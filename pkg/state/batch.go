@@ -428,6 +428,13 @@ func (p *Partition) ReadOutbox(max int) ([]OutboxEntry, error) {
 	if es := p.tail.read(head, max); es != nil {
 		return es, nil
 	}
+	if p.depth.Load() <= 0 {
+		// Everything committed is delivered (a commit counts its entries
+		// before they are visible): the dispatcher's read after each
+		// delivery, which would otherwise seek every level of the LSM to
+		// find nothing (~4 % of journey's CPU in live traffic).
+		return nil, nil
+	}
 	lo := outboxKey(p.id, head)
 	_, hi := keyspace(p.id, tagOutbox)
 	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
