@@ -210,7 +210,7 @@ func (b *Batch) seal() error {
 		// every id in the window needs one (before the expiry below,
 		// which deletes the expired ones again).
 		b.overflow = true
-		if err := p.expandPacks(b.b, b.packs); err != nil {
+		if err := p.expandPacks(b.b, b.packs, b.expiresBefore()); err != nil {
 			return fmt.Errorf("state: partition %d: dedup overflow: %w", p.id, err)
 		}
 	}
@@ -300,14 +300,11 @@ func (b *Batch) Commit() error {
 	}
 	p.maxBucket = b.maxBucket
 	p.packSeq = b.packSeq
-	switch {
-	case b.overflow:
+	if b.overflow || p.dedup.overflow {
+		// The ids have keys of their own (expanded in seal, or written by
+		// MarkSeen): the index resumes once their buckets have expired.
 		p.dedup.startOverflow(b.maxBucket)
-	case p.dedup.overflow && len(b.seen) > 0:
-		// Per-id keys were written (MarkSeen); the index resumes only
-		// once their buckets have expired.
-		p.dedup.startOverflow(b.maxBucket)
-	default:
+	} else {
 		for _, x := range b.seen {
 			p.dedup.add(x.bucket, x.hash)
 		}

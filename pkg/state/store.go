@@ -528,7 +528,11 @@ func (p *Partition) loadDedup() error {
 		if !p.s.opts.ReadOnly {
 			b := p.s.db.NewBatch()
 			defer b.Close()
-			if err := p.expandPacks(b, nil); err != nil {
+			from := uint64(0)
+			if p.maxBucket >= 2 {
+				from = p.maxBucket - 2
+			}
+			if err := p.expandPacks(b, nil, from); err != nil {
 				return err
 			}
 			if err := b.Commit(pebble.NoSync); err != nil {
@@ -605,15 +609,18 @@ func eachPackedID(pack []byte, fn func(id, spelled []byte) error) error {
 }
 
 // expandPacks writes to b a per-id key for every id of the partition's
-// committed packs and of extra (a batch's own, not committed yet).
-func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack) error {
+// committed packs and of extra (a batch's own, not committed yet), in the
+// buckets from on (older ones are expired or expiring: on a logged
+// partition the expiry deletes only committed keys, so a key written for
+// them here would stay).
+func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack, from uint64) error {
 	var k []byte
 	set := func(bk uint64, spelled []byte) error {
 		k = append(binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint32(k[:0], p.id), tagDedup), bk), spelled...)
 		return b.Set(k, nil, nil) // Set copies k
 	}
 	err := p.eachStoredID(func(bk uint64, _, spelled []byte, packed bool) error {
-		if !packed {
+		if !packed || bk < from {
 			return nil
 		}
 		return set(bk, spelled)
@@ -622,6 +629,9 @@ func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack) error {
 		return err
 	}
 	for _, pk := range extra {
+		if pk.bucket < from {
+			continue
+		}
 		if err := eachPackedID(pk.ids, func(_, spelled []byte) error { return set(pk.bucket, spelled) }); err != nil {
 			return err
 		}

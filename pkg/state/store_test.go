@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -517,5 +518,54 @@ func TestStateKeyOrder(t *testing.T) {
 	}
 	if len(seen) != len(names) {
 		t.Errorf("order %v is not a permutation", order)
+	}
+}
+
+// On a logged partition (expiry key by key, of committed keys only), the
+// commit that overflows the dedup index while expiring a bucket writes no
+// per-id keys for the expiring bucket: nothing would ever delete them.
+func TestDedupOverflowWhileExpiringLogged(t *testing.T) {
+	s, err := Open("", Options{InMemory: true, DedupWindow: time.Hour, DedupIndexMax: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := part(t, s, 0)
+	p.EnableLog()
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	late := t0.Add(3 * time.Hour)
+	for _, g := range []struct {
+		at  time.Time
+		ids []string
+	}{{t0, []string{"e0", "e1"}}, {late, []string{"l0", "l1", "l2", "l3"}}} {
+		b := p.NewBatch()
+		for _, id := range g.ids {
+			b.MarkSeen(id, g.at)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !p.dedup.overflow {
+		t.Fatal("index did not overflow")
+	}
+	lo, hi := keyspace(0, tagDedup)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var ids []string
+	for it.First(); it.Valid(); it.Next() {
+		id, _, _ := readString(it.Key()[13:])
+		ids = append(ids, id)
+	}
+	if fmt.Sprint(ids) != "[l0 l1 l2 l3]" {
+		t.Fatalf("per-id keys %v, want the late bucket's only", ids)
+	}
+	for _, id := range []string{"l0", "l3"} {
+		if ok, err := p.Seen(id, late); err != nil || !ok {
+			t.Fatalf("%s not seen (%v)", id, err)
+		}
 	}
 }
