@@ -472,7 +472,7 @@ func (p *Partition) bucket(t time.Time) uint64 {
 // are less than one window apart (and sometimes up to two windows apart).
 //
 // The partition keeps a 128-bit hash of every id in the window in memory,
-// so a lookup reads nothing: two ids share a hash with probability 2^-128
+// so a lookup reads nothing: two given ids share a hash with probability 2^-128
 // (the seeds are random per process), far below the odds of a memory
 // error. Past DedupIndexMax ids the index overflows and lookups read the
 // per-id keys written meanwhile (see Batch.MarkSeen).
