@@ -472,15 +472,7 @@ func TestStoreMeta(t *testing.T) {
 
 // BenchmarkMarkSeen: recording an event id in a group commit's batch.
 func BenchmarkMarkSeen(b *testing.B) {
-	s, err := Open("", Options{InMemory: true, DedupWindow: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	p, err := s.Partition(0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := memPartition(b, Options{DedupWindow: time.Hour})
 	ids := make([]string, 4096)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("msg-%08d-aaaa-bbbb-cccc-dddddddddddd", i)
@@ -568,4 +560,21 @@ func TestDedupOverflowWhileExpiringLogged(t *testing.T) {
 			t.Fatalf("%s not seen (%v)", id, err)
 		}
 	}
+}
+
+// memPartition opens an in-memory store with o (closed when the test
+// ends) and returns its partition 0.
+func memPartition(tb testing.TB, o Options) *Partition {
+	tb.Helper()
+	o.InMemory = true
+	s, err := Open("", o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	p, err := s.Partition(0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }

@@ -146,15 +146,7 @@ func TestPopDueSharedFireTime(t *testing.T) {
 // each scan starts after the last timer popped, not at the shared time
 // (which stepped over every earlier one again: quadratic).
 func BenchmarkPopDueSharedFireTime(b *testing.B) {
-	s, err := Open("", Options{InMemory: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	p, err := s.Partition(0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := memPartition(b, Options{})
 	t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 	for range b.N {
 		bt := p.NewBatch()
