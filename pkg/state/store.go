@@ -504,21 +504,14 @@ func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 // ids than the index may, it overflows: every pack is expanded into per-id
 // keys for the lookups.
 func (p *Partition) loadDedup() error {
-	max := p.s.opts.DedupIndexMax
 	over := false
-	add := func(bk uint64, id []byte) {
-		p.maxBucket = maxU64(p.maxBucket, bk)
-		if over {
-			return
-		}
-		if p.dedup.n >= max {
-			over = true
-			return
-		}
-		p.dedup.add(bk, p.s.hashBytes(id))
-	}
 	err := p.eachStoredID(func(bk uint64, id, _ []byte, _ bool) error {
-		add(bk, id)
+		p.maxBucket = maxU64(p.maxBucket, bk)
+		if p.dedup.n >= p.s.opts.DedupIndexMax {
+			over = true // keep reading: maxBucket
+		} else if !over {
+			p.dedup.add(bk, p.s.hashBytes(id))
+		}
 		return nil
 	})
 	if err != nil {
