@@ -18,7 +18,8 @@ type Decoder struct {
 	cloudEvents *validator
 	// events maps an event name to the validator of its properties.
 	events map[string]*validator
-	// keys are the object keys the parser shares rather than allocates.
+	// keys are the object keys (and event names) the parser shares rather
+	// than allocates.
 	keys map[string]string
 }
 
@@ -62,6 +63,7 @@ func NewDecoder(c Config) (*Decoder, error) {
 		if d.events[e.Name], err = compile(e.Path); err != nil {
 			return nil, err
 		}
+		red.keys[e.Name] = e.Name // a track call's event name is shared too
 	}
 	d.keys = red.keys
 	return d, nil
@@ -153,9 +155,13 @@ func isJSONType(mt []byte) bool {
 }
 
 func segmentKind(t string) (journey.Kind, bool) {
-	switch k := journey.Kind(t); k {
-	case journey.KindTrack, journey.KindIdentify, journey.KindPage, journey.KindScreen, journey.KindAlias, journey.KindGroup:
-		return k, true
+	// The constants, not t: the kind never keeps the caller's string (the
+	// fast path passes the input's bytes).
+	for _, k := range [...]journey.Kind{journey.KindTrack, journey.KindIdentify, journey.KindPage,
+		journey.KindScreen, journey.KindAlias, journey.KindGroup} {
+		if string(k) == t {
+			return k, true
+		}
 	}
 	return "", false
 }

@@ -26,8 +26,11 @@ import (
 type segmentFields struct {
 	typ []byte // the input's bytes
 	id  string
-	// userID, anonID and name are "" when absent or null.
-	userID, anonID, previousID, event, name string
+	// user and anon are the input's bytes (or a copy, unescaped) of userId
+	// and anonymousId, nil when absent or null; event names are interned.
+	user, anon []byte
+	// previousID, event and name are "" when absent or null.
+	previousID, event, name string
 	// The event times, parsed.
 	timestamp, original, sentAt, received time.Time
 	properties, traits                    any
@@ -74,10 +77,10 @@ func (p *parser) segmentMembers(f *segmentFields) bool {
 		case "messageId":
 			f.id, ok = p.textMember(false)
 		case "userId":
-			f.userID, ok = p.textMember(true)
+			f.user, ok = p.stringMember(true)
 			f.hasUserID = true
 		case "anonymousId":
-			f.anonID, ok = p.textMember(true)
+			f.anon, ok = p.stringMember(true)
 			f.hasAnonID = true
 		case "previousId":
 			f.previousID, ok = p.textMember(false)
@@ -85,8 +88,9 @@ func (p *parser) segmentMembers(f *segmentFields) bool {
 		case "groupId":
 			_, ok = p.stringMember(true)
 		case "event":
-			f.event, ok = p.textMember(false)
-			f.hasEvent = true
+			var b []byte
+			b, ok = p.stringMember(false)
+			f.event, f.hasEvent = p.intern(b), true
 		case "name":
 			f.name, ok = p.textMember(true)
 		case "timestamp":
@@ -134,8 +138,8 @@ func (p *parser) segmentMembers(f *segmentFields) bool {
 // fastSegmentEvent checks f against the envelope's rules and builds the
 // event as decodeSegment does; false for anything that breaks a rule.
 func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, bool) {
-	k, ok := segmentKind(string(f.typ))
-	if !ok || f.id == "" || f.userID == "" && f.anonID == "" ||
+	k, ok := segmentKind(unsafe.String(unsafe.SliceData(f.typ), len(f.typ)))
+	if !ok || f.id == "" || len(f.user) == 0 && len(f.anon) == 0 ||
 		f.hasPrevious && f.previousID == "" || f.hasEvent && f.event == "" {
 		return journey.Event{}, false
 	}
@@ -150,16 +154,20 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 	if !isObject(f.properties, f.hasProps) || !isObject(f.traits, f.hasTraits) {
 		return journey.Event{}, false
 	}
+	// userId and anonymousId share one allocation: both die with the event
+	// unless the customer is new, and then they are a few bytes.
+	buf := make([]byte, len(f.user)+len(f.anon))
+	copy(buf[copy(buf, f.user):], f.anon)
+	ids := unsafe.String(unsafe.SliceData(buf), len(buf))
 	ev := journey.Event{
 		ID:          f.id,
 		Kind:        k,
-		CustomerID:  f.userID,
-		UserID:      f.userID,
-		AnonymousID: f.anonID,
+		UserID:      ids[:len(f.user)],
+		AnonymousID: ids[len(f.user):],
 		Source:      source(r),
 	}
-	if ev.CustomerID == "" {
-		ev.CustomerID = f.anonID
+	if ev.CustomerID = ev.UserID; ev.CustomerID == "" {
+		ev.CustomerID = ev.AnonymousID
 	}
 	switch k {
 	case journey.KindTrack:
@@ -204,11 +212,11 @@ func (p *parser) contextMember() (segmentContext, bool) {
 		switch k {
 		case "channel":
 			b, ok := p.stringMember(false)
-			c.channel = string(b)
+			c.channel = p.recall(b)
 			return ok
 		case "timezone":
 			b, ok := p.stringMember(false)
-			c.timezone = string(b)
+			c.timezone = p.recall(b)
 			return ok && utf8.RuneCount(b) <= 64
 		case "consent":
 			var ok bool
@@ -226,7 +234,56 @@ func (p *parser) contextMember() (segmentContext, bool) {
 
 // consentMember reads context.consent into the map segmentConsent makes
 // of it: categoryPreferences (the last one) under the top-level entries.
+// A producer sends the same few consent objects again and again, so the
+// parser remembers the maps it made by the object's bytes and hands out
+// the same map for the same bytes (Event.Consent is read-only).
 func (p *parser) consentMember() (map[string]bool, bool) {
+	p.skipSpace()
+	start := p.pos
+	if p.skip() != nil {
+		return nil, false
+	}
+	raw := p.data[start:p.pos]
+	if c, ok := p.consents[string(raw)]; ok {
+		return c, true
+	}
+	p.pos = start
+	c, ok := p.parseConsent()
+	if ok && len(raw) <= maxConsentBytes && len(p.consents) < maxConsents {
+		if p.consents == nil {
+			p.consents = map[string]map[string]bool{}
+		}
+		p.consents[string(raw)] = c
+	}
+	return c, ok
+}
+
+// recall returns b as a string, the same one as before for the same
+// bytes: for values of few distinct strings, such as channels and time
+// zones.
+func (p *parser) recall(b []byte) string {
+	if s, ok := p.recalled[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(b) <= maxRecalledBytes && len(p.recalled) < maxRecalled {
+		if p.recalled == nil {
+			p.recalled = map[string]string{}
+		}
+		p.recalled[s] = s
+	}
+	return s
+}
+
+// The bounds of a parser's memories (consentMember, recall).
+const (
+	maxConsents      = 256
+	maxConsentBytes  = 512
+	maxRecalled      = 1024
+	maxRecalledBytes = 64
+)
+
+func (p *parser) parseConsent() (map[string]bool, bool) {
 	var top, prefs map[string]bool
 	ok := p.eachMember(func(k string) bool {
 		if k == "categoryPreferences" {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +176,44 @@ func cloneMap(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// TestFastSegmentMemories decodes events whose consent, channel and time
+// zone repeat, as a producer's do, with collections in between: the maps
+// and strings the parser hands out again for the same bytes must stay what
+// the general path makes of them, and different bytes must never get an
+// earlier event's map; the property strings (boxed in one allocation each)
+// must survive the collections once the events that held them are gone.
+func TestFastSegmentMemories(t *testing.T) {
+	d := newDecoder(t)
+	consents := []string{
+		`{"categoryPreferences":{"email":true,"push":false,"sms":false}}`,
+		`{"categoryPreferences":{"email":false,"push":false,"sms":false}}`,
+		`{"email":true,"categoryPreferences":{"email":false,"push":true}}`,
+		`{"email":true}`, `{}`,
+	}
+	channels := []string{"web", "app", "email", `we\u0062`}
+	var kept []string
+	for i := range 3000 {
+		ctx := `{"channel":"` + channels[i%len(channels)] + `","consent":` + consents[i%len(consents)] +
+			`,"timezone":"Europe/Paris"}`
+		v := `{"type":"track","event":"Product Viewed","messageId":"m` + strconv.Itoa(i) + `","userId":"u` +
+			strconv.Itoa(i%7) + `","anonymousId":"a","properties":{"product_id":"sku-` + strconv.Itoa(i) +
+			`","category":"Footwear/Boots","price":` + strconv.Itoa(i) + `},"context":` + ctx + `}`
+		r := ingest.Record{Topic: "web.events", Value: []byte(v), Time: recordTime}
+		if !checkFast(t, d, r) {
+			t.Fatalf("the fast path refused %s", v)
+		}
+		ev, _ := d.FastSegment(r)
+		if i%100 == 0 {
+			kept = append(kept, ev.Str("product_id"))
+			runtime.GC()
+		}
+	}
+	runtime.GC()
+	for j, s := range kept {
+		if want := "sku-" + strconv.Itoa(j*100); s != want {
+			t.Fatalf("kept property %d reads %q after collections, want %q", j, s, want)
+		}
+	}
 }

@@ -40,6 +40,11 @@ type parser struct {
 	members []member
 	// buf is scratch space to unescape strings in.
 	buf []byte
+	// consents are the consent maps made so far, by the consent object's
+	// bytes (consentMember); kept across parses. Read-only maps.
+	consents map[string]map[string]bool
+	// recalled are strings kept across parses by their bytes (recall).
+	recalled map[string]string
 }
 
 type member struct {
@@ -152,11 +157,7 @@ func (p *parser) value() (any, error) {
 	case c == '[':
 		return p.array()
 	case c == '"':
-		s, err := p.str(false)
-		if err != nil {
-			return nil, err
-		}
-		return s, nil
+		return p.strValue()
 	case c == 't':
 		return true, p.literal("true")
 	case c == 'f':
@@ -543,6 +544,14 @@ func (p *parser) key() (string, error) {
 	return p.str(false)
 }
 
+// intern returns b as a string: the interned one when p.keys holds it.
+func (p *parser) intern(b []byte) string {
+	if s, ok := p.keys[string(b)]; ok {
+		return s
+	}
+	return string(b)
+}
+
 // own returns a key from key that the caller may keep: the interned
 // string when the schemas name it, else a copy.
 func (p *parser) own(k string) string {
@@ -585,6 +594,60 @@ func (p *parser) str(key bool) (string, error) {
 		i += size
 	}
 	return p.strSlow(start, i)
+}
+
+// strValue parses a string value, boxed: in one allocation when it needs
+// no unescaping (boxString), as most property values do.
+func (p *parser) strValue() (any, error) {
+	d := p.data
+	for i := p.pos + 1; i < len(d); i++ {
+		c := d[i]
+		if c == '"' {
+			v := boxString(d[p.pos+1 : i])
+			p.pos = i + 1
+			return v, nil
+		}
+		if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	s, err := p.str(false) // escapes or UTF-8 to check: the general code
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// eface is the layout of an empty interface.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// stringType is the type word of an any holding a string.
+var stringType = func() unsafe.Pointer {
+	var v any = ""
+	return (*eface)(unsafe.Pointer(&v)).typ
+}()
+
+// boxString returns a copy of b as a string in an any. Boxing a string
+// the usual way allocates twice: its bytes, then a copy of its header for
+// the interface to point to. Here the header and the bytes share one
+// pointer-free block, the header pointing into it: one allocation (most of
+// an event's are its property strings). The GC never scans the block, and
+// need not: what keeps it alive is the interface's pointer to its start or
+// a copied string's pointer into it, and the header's pointer only ever
+// points back into the block itself.
+func boxString(b []byte) any {
+	if len(b) == 0 {
+		return ""
+	}
+	const hdr = unsafe.Sizeof("")
+	blk := make([]byte, int(hdr)+len(b))
+	copy(blk[hdr:], b)
+	h := (*string)(unsafe.Pointer(&blk[0]))
+	*h = unsafe.String(&blk[hdr], len(b))
+	e := eface{stringType, unsafe.Pointer(h)}
+	return *(*any)(unsafe.Pointer(&e))
 }
 
 // strSlow unescapes a string whose first i-start bytes need no work, as

@@ -56,7 +56,8 @@ type Event struct {
 	// TimeZone is the customer's IANA zone when the producer sent one.
 	TimeZone string
 	// Consent is the per-channel consent the event carried; nil when it
-	// carried none (consent state is then unchanged).
+	// carried none (consent state is then unchanged). Read-only: the
+	// decoder hands the same map to events that carried the same consent.
 	Consent map[string]bool
 	// Properties are the event's properties (track/page/screen) or data
 	// (CloudEvents), as decoded JSON: string, float64, bool, nil,
