@@ -24,6 +24,12 @@ type Trigger struct {
 	Causes []string
 	// Payload is rule-specific detail (product ids, categories, scores).
 	Payload map[string]any
+	// PayloadJSON, when not nil, is Payload already encoded as a JSON
+	// object, and sinks write it as it is instead of encoding Payload: the
+	// outbox keeps payloads encoded, so a trigger on its way from the
+	// outbox to Redis is never decoded and encoded again. Processors leave
+	// it nil.
+	PayloadJSON []byte
 }
 
 // TriggerID derives a trigger's id from the rule, the customer and what

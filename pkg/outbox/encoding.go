@@ -22,11 +22,12 @@ import (
 
 var errCorrupt = errors.New("corrupt entry")
 
-// EncodeTrigger encodes t for the outbox (kind KindTrigger); recordTime is
+// EncodeTrigger encodes t for the outbox (kind KindTrigger), its payload
+// as PayloadJSON has it when set; recordTime is
 // when the causing record entered Kafka.
 func EncodeTrigger(t *journey.Trigger, recordTime time.Time) ([]byte, error) {
-	var payload []byte
-	if len(t.Payload) > 0 {
+	payload := t.PayloadJSON
+	if payload == nil && len(t.Payload) > 0 {
 		var err error
 		if payload, err = json.Marshal(t.Payload); err != nil {
 			return nil, err
@@ -190,9 +191,13 @@ func decodeTrigger(b []byte) (journey.Trigger, int64, error) {
 		t.At = time.Unix(0, at).UTC()
 	}
 	if len(payload) > 0 {
-		if err := json.Unmarshal(payload, &t.Payload); err != nil {
-			return journey.Trigger{}, 0, err
+		// json.Marshal wrote it (EncodeTrigger), and the sink writes it as
+		// it is: checked, not decoded. It aliases b, which the dispatcher
+		// owns (state.OutboxEntry.Data is a copy).
+		if payload[0] != '{' || !json.Valid(payload) {
+			return journey.Trigger{}, 0, errCorrupt
 		}
+		t.PayloadJSON = payload
 	}
 	return t, enq, nil
 }

@@ -41,6 +41,19 @@ func TestEncodingRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The payload comes back as json.Marshal wrote it, for the sink to
+	// write as it is.
+	for i := range d.batch.Triggers {
+		got := &d.batch.Triggers[i]
+		want, _ := json.Marshal(triggers[i].Payload)
+		if len(triggers[i].Payload) == 0 {
+			want = nil
+		}
+		if string(got.PayloadJSON) != string(want) || got.Payload != nil {
+			t.Errorf("trigger %d: payload %v, JSON %s; want JSON %s", i, got.Payload, got.PayloadJSON, want)
+		}
+		got.Payload, got.PayloadJSON = triggers[i].Payload, nil
+	}
 	if !reflect.DeepEqual(d.batch.Triggers, triggers) {
 		t.Errorf("triggers:\n got %#v\nwant %#v", d.batch.Triggers, triggers)
 	}

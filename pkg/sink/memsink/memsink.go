@@ -165,16 +165,18 @@ func encode(t journey.Trigger) (entry, error) {
 	if err != nil {
 		return entry{}, fmt.Errorf("%w: causes: %v", sink.ErrInvalid, err)
 	}
-	payload := t.Payload
-	if payload == nil {
-		payload = map[string]any{}
-	}
-	pb, err := json.Marshal(payload)
-	if err != nil {
-		return entry{}, fmt.Errorf("%w: payload: %v", sink.ErrInvalid, err)
+	pb := slices.Clone(t.PayloadJSON)
+	if pb == nil {
+		payload := t.Payload
+		if payload == nil {
+			payload = map[string]any{}
+		}
+		if pb, err = json.Marshal(payload); err != nil {
+			return entry{}, fmt.Errorf("%w: payload: %v", sink.ErrInvalid, err)
+		}
 	}
 	t.At = t.At.UTC()
-	t.Causes, t.Payload = nil, nil
+	t.Causes, t.Payload, t.PayloadJSON = nil, nil, nil
 	return entry{t: t, causes: cb, payload: pb}, nil
 }
 

@@ -415,13 +415,15 @@ func (s *Sink) scriptArgs(t *journey.Trigger) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("causes: %w", err)
 	}
-	payload := t.Payload
-	if payload == nil {
-		payload = map[string]any{}
-	}
-	pb, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+	pb := t.PayloadJSON
+	if pb == nil {
+		payload := t.Payload
+		if payload == nil {
+			payload = map[string]any{}
+		}
+		if pb, err = json.Marshal(payload); err != nil {
+			return nil, fmt.Errorf("payload: %w", err)
+		}
 	}
 	return []any{
 		s.ttl, s.maxLen,

@@ -48,6 +48,7 @@ func Run(t *testing.T, newSink func(t *testing.T) (sink.Sink, Inspector)) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"MinimalTrigger", testMinimalTrigger},
+		{"PayloadJSON", testPayloadJSON},
 		{"DuplicateInOneBatch", testDuplicateInOneBatch},
 		{"DuplicateAcrossBatches", testDuplicateAcrossBatches},
 		{"DuplicateAfterRestart", testDuplicateAfterRestart},
@@ -190,6 +191,23 @@ func testMinimalTrigger(t *testing.T, s sink.Sink, in Inspector) {
 	}
 	if g := got[0]; g.Reason != "" || len(g.Causes) != 0 || len(g.Payload) != 0 {
 		t.Errorf("got reason %q causes %v payload %v, want all empty", g.Reason, g.Causes, g.Payload)
+	}
+}
+
+// A trigger whose payload comes encoded (PayloadJSON, as the outbox hands
+// it over) reads back with that payload; Payload is not looked at.
+func testPayloadJSON(t *testing.T, s sink.Sink, in Inspector) {
+	tr := trig("enc", "web")
+	tr.Payload = map[string]any{"ignored": true}
+	tr.PayloadJSON = []byte(`{"category":"boots","views":3,"products":["p-1"]}`)
+	deliver(t, s, sink.Batch{Triggers: []journey.Trigger{tr}})
+	got, err := in.Triggers(ctxT(t), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"category": "boots", "views": float64(3), "products": []any{"p-1"}}
+	if len(got) != 1 || !reflect.DeepEqual(got[0].Payload, want) || got[0].PayloadJSON != nil {
+		t.Fatalf("got %+v, want one trigger with payload %v", got, want)
 	}
 }
 
