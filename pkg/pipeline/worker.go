@@ -39,7 +39,6 @@ type worker struct {
 	committed  map[string]int64 // topic -> group's committed offset at assignment
 	sp         *state.Partition
 	lag        []topicLag // fill: per topic, whether the group so far is behind
-	lastSeen   int        // event ids in the last group, to size the next one's set
 	batchBytes int        // the group's keys and values so far
 	disp       *outbox.Dispatcher
 	log        *zap.Logger
@@ -566,8 +565,7 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 // group is one group commit being folded.
 type group struct {
 	tx     *tx
-	seen   map[string]struct{} // event ids folded in this group
-	topics []groupTopic        // per input topic, where the group ends
+	topics []groupTopic // per input topic, where the group ends
 	// dead letters, written before the commit
 	dlq        []kafka.Message
 	dlqReasons []ingest.Reason
@@ -597,8 +595,7 @@ func (w *worker) openGroup() *group {
 	// The event-id set is sized like the last group's, so a backlog's
 	// groups do not grow theirs by doubling. (Clearing and keeping one
 	// would cost live traffic's small groups the size it grew to.)
-	g := &group{tx: w.begin(), seen: make(map[string]struct{}, w.lastSeen)}
-	w.lastSeen = 0
+	g := &group{tx: w.begin()}
 	return g
 }
 
@@ -640,11 +637,8 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 			deadLetter(m, ie)
 			continue
 		}
-		if _, dup := g.seen[ev.ID]; dup {
-			tc.n.dup++
-			continue
-		}
-		dup, err := w.sp.Seen(ev.ID, ev.Time)
+		// Committed, or folded earlier in this group.
+		dup, err := tx.b.Seen(ev.ID, ev.Time)
 		if err != nil {
 			return err
 		}
@@ -664,14 +658,12 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 		case err != nil:
 			return err
 		}
-		g.seen[ev.ID] = struct{}{}
 		tx.b.MarkSeen(ev.ID, ev.Time)
 		if err := tx.emit(&w.out, m.Time); err != nil {
 			return err
 		}
 		tc.n.folded++
 	}
-	w.lastSeen = len(g.seen)
 	return nil
 }
 

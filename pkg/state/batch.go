@@ -33,13 +33,24 @@ type Batch struct {
 	// nextDue would step again over each one popped before it. Applied to p
 	// on commit.
 	timersAfter []byte
-	seen        []seenID
-	packs       []dedupPack   // the ids marked, per bucket
-	packSeq     uint64        // next pack number, applied to p on commit
-	overflow    bool          // the dedup index overflows with this batch (seal)
-	entries     []OutboxEntry // appended, handed to the partition's tail on commit
-	watermark   time.Time
-	wmSet       bool
+	// seen are the ids this batch added to the partition's dedup index,
+	// taken back unless it commits (MarkSeen); pending are the ids it
+	// marked while the index has overflowed (lookups then read keys, and
+	// this batch's are not in the store yet).
+	seen    []seenID
+	pending map[string]uint64 // id -> bucket
+	later   []seenID // the hashes of pending
+	// lastID and lastHash are the id Seen looked up last and its hash, for
+	// MarkSeen to reuse.
+	lastID    string
+	lastHash  idHash
+	committed bool
+	packs     []dedupPack   // the ids marked, per bucket
+	packSeq   uint64        // next pack number, applied to p on commit
+	overflow  bool          // the dedup index overflows with this batch (seal)
+	entries   []OutboxEntry // appended, handed to the partition's tail on commit
+	watermark time.Time
+	wmSet     bool
 
 	sealed      bool
 	extra       []LogRecord // changelog-only records (LogOnly, DeleteDelivered)
@@ -92,7 +103,27 @@ type dedupPack struct {
 	ids    []byte
 }
 
-// MarkSeen records an event id in the dedup window.
+// Seen reports whether an event with this id and event time is a
+// duplicate: committed within the dedup window (Partition.Seen), or marked
+// earlier in this batch with an event time as near.
+func (b *Batch) Seen(eventID string, t time.Time) (bool, error) {
+	p := b.p
+	bk := p.bucket(t)
+	if !p.dedup.overflow {
+		// The index holds this batch's marks too (MarkSeen).
+		h := p.s.hash(eventID)
+		b.lastID, b.lastHash = eventID, h
+		return p.dedup.near(bk, h), nil
+	}
+	if pb, ok := b.pending[eventID]; ok && pb+1 >= bk && pb <= bk+1 {
+		return true, nil
+	}
+	return p.seenStored(eventID, bk)
+}
+
+// MarkSeen records an event id in the dedup window. Until the batch
+// commits, Batch.Seen and Partition.Seen find it; when the batch is
+// aborted, no longer.
 //
 // A group commit writes the ids it marked as one pack per bucket (P D ...),
 // the same in the store and in the changelog: one key per group instead of
@@ -107,14 +138,28 @@ func (b *Batch) MarkSeen(eventID string, t time.Time) {
 	if b.sealed {
 		panic("state: MarkSeen on a sealed batch")
 	}
-	bk := b.p.bucket(t)
-	if b.p.dedup.overflow {
+	p := b.p
+	bk := p.bucket(t)
+	if p.dedup.overflow {
 		// The key written in place in the batch's memory.
 		op := b.b.SetDeferred(dedupKeyLen(eventID), 0)
-		_ = appendDedupKey(op.Key[:0], b.p.id, bk, eventID)
+		_ = appendDedupKey(op.Key[:0], p.id, bk, eventID)
 		_ = op.Finish()
+		if b.pending == nil {
+			b.pending = map[string]uint64{}
+		}
+		b.pending[eventID] = bk
+		// For the index, should this batch's commit end the overflow.
+		b.later = append(b.later, seenID{bk, p.s.hash(eventID)})
+	} else {
+		h := b.lastHash
+		if eventID != b.lastID {
+			h = p.s.hash(eventID)
+		}
+		if p.dedup.add(bk, h) {
+			b.seen = append(b.seen, seenID{bk, h})
+		}
 	}
-	b.seen = append(b.seen, seenID{bk, b.p.s.hash(eventID)})
 	if bk > b.maxBucket {
 		b.maxBucket = bk
 	}
@@ -173,6 +218,12 @@ func (b *Batch) timers() *pebble.Batch {
 
 // close releases both batches.
 func (b *Batch) close() {
+	if !b.committed && !b.p.dedup.overflow {
+		for _, x := range b.seen {
+			b.p.dedup.remove(x.bucket, x.hash)
+		}
+	}
+	b.seen, b.lastID = nil, ""
 	_ = b.b.Close()
 	if b.tb != nil {
 		_ = b.tb.Close()
@@ -205,7 +256,8 @@ func (b *Batch) seal() error {
 		}
 		_ = b.b.Set(metaKey(p.id, metaPackSeq), binary.BigEndian.AppendUint64(nil, b.packSeq), nil)
 	}
-	if len(b.seen) > 0 && !p.dedup.overflow && !p.dedup.fits(len(b.seen), p.s.opts.DedupIndexMax, b.expiresBefore()) {
+	// The index holds this batch's ids already (MarkSeen).
+	if len(b.seen) > 0 && !p.dedup.overflow && !p.dedup.fits(0, p.s.opts.DedupIndexMax, b.expiresBefore()) {
 		// The index overflows: from now on lookups read per-id keys, so
 		// every id in the window needs one (before the expiry below,
 		// which deletes the expired ones again).
@@ -292,6 +344,7 @@ func (b *Batch) Commit() error {
 		p.depth.Add(-b.appended)
 		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
 	}
+	b.committed = true
 	p.nextSeq = b.seq
 	p.tail.push(b.entries)
 	p.batchHint = max(b.b.Len(), p.batchHint-p.batchHint/8)
@@ -305,7 +358,9 @@ func (b *Batch) Commit() error {
 		// MarkSeen): the index resumes once their buckets have expired.
 		p.dedup.startOverflow(b.maxBucket)
 	} else {
-		for _, x := range b.seen {
+		// The overflow ended with this commit (dropBefore above): the ids
+		// this batch marked meanwhile go to the index.
+		for _, x := range b.later {
 			p.dedup.add(x.bucket, x.hash)
 		}
 	}

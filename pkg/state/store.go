@@ -468,8 +468,9 @@ func (p *Partition) bucket(t time.Time) uint64 {
 }
 
 // Seen reports whether an event with this id and event time was committed
-// within the dedup window. An event id is found when the two event times
-// are less than one window apart (and sometimes up to two windows apart).
+// within the dedup window (or marked by the batch being built: see
+// Batch.Seen). An event id is found when the two event times are less than
+// one window apart (and sometimes up to two windows apart).
 //
 // The partition keeps a 128-bit hash of every id in the window in memory,
 // so a lookup reads nothing: two given ids share a hash with probability 2^-128
@@ -479,9 +480,14 @@ func (p *Partition) bucket(t time.Time) uint64 {
 func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 	b := p.bucket(t)
 	if !p.dedup.overflow {
-		h := p.s.hash(eventID)
-		return p.dedup.has(b, h) || (b > 0 && p.dedup.has(b-1, h)) || p.dedup.has(b+1, h), nil
+		return p.dedup.near(b, p.s.hash(eventID)), nil
 	}
+	return p.seenStored(eventID, b)
+}
+
+// seenStored looks an event id up in the per-id keys of an overflowed
+// index, around bucket b.
+func (p *Partition) seenStored(eventID string, b uint64) (bool, error) {
 	for _, bk := range [...]uint64{b, b - 1, b + 1} {
 		if bk == ^uint64(0) {
 			continue
@@ -652,6 +658,11 @@ func (d *dedupIndex) has(bucket uint64, h idHash) bool {
 	return ok
 }
 
+// near reports whether h is in bucket b or a neighbour.
+func (d *dedupIndex) near(b uint64, h idHash) bool {
+	return d.has(b, h) || (b > 0 && d.has(b-1, h)) || d.has(b+1, h)
+}
+
 // fits reports whether k more ids fit in the index once the buckets
 // before expire are dropped.
 func (d *dedupIndex) fits(k, max int, expire uint64) bool {
@@ -667,7 +678,8 @@ func (d *dedupIndex) fits(k, max int, expire uint64) bool {
 	return n+k <= max
 }
 
-func (d *dedupIndex) add(bucket uint64, h idHash) {
+// add records h in bucket; false when it was there already.
+func (d *dedupIndex) add(bucket uint64, h idHash) bool {
 	if d.buckets == nil {
 		d.buckets = map[uint64]map[idHash]struct{}{}
 	}
@@ -676,9 +688,21 @@ func (d *dedupIndex) add(bucket uint64, h idHash) {
 		m = map[idHash]struct{}{}
 		d.buckets[bucket] = m
 	}
-	if _, ok := m[h]; !ok {
-		m[h] = struct{}{}
-		d.n++
+	if _, ok := m[h]; ok {
+		return false
+	}
+	m[h] = struct{}{}
+	d.n++
+	return true
+}
+
+// remove takes back what add recorded.
+func (d *dedupIndex) remove(bucket uint64, h idHash) {
+	if m := d.buckets[bucket]; m != nil {
+		if _, ok := m[h]; ok {
+			delete(m, h)
+			d.n--
+		}
 	}
 }
 

@@ -283,6 +283,56 @@ func TestDedupWindow(t *testing.T) {
 	})
 }
 
+// TestBatchSeen: a batch finds the ids it marked itself, with the index
+// (which holds them before the commit) and, once the index has overflowed,
+// without it; an aborted batch's marks are taken back from the index.
+func TestBatchSeen(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{DedupWindow: time.Hour, DedupIndexMax: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := part(t, s, 0)
+	seen := func(b *Batch, id string, at time.Time) bool {
+		t.Helper()
+		ok, err := b.Seen(id, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for _, overflow := range []bool{false, true} {
+		b := p.NewBatch()
+		if p.dedup.overflow != overflow {
+			t.Fatalf("overflow %v, want %v", p.dedup.overflow, overflow)
+		}
+		n := p.dedup.n
+		if seen(b, "a", t0) {
+			t.Fatal("an id never marked reported seen")
+		}
+		b.MarkSeen("a", t0)
+		if !seen(b, "a", t0) || !seen(b, "a", t0.Add(30*time.Minute)) {
+			t.Fatalf("overflow %v: an id marked in the batch not found", overflow)
+		}
+		if seen(b, "a", t0.Add(3*time.Hour)) {
+			t.Fatalf("overflow %v: an id found three windows away", overflow)
+		}
+		b.Abort()
+		if ok, _ := p.Seen("a", t0); ok || p.dedup.n != n {
+			t.Fatalf("overflow %v: after the abort the id is seen %v, index holds %d ids (want %d)", overflow, ok, p.dedup.n, n)
+		}
+		// Past the bound: the next commit overflows the index.
+		b = p.NewBatch()
+		for i := range 5 {
+			b.MarkSeen(fmt.Sprintf("fill-%d", i), t0)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestCustomers(t *testing.T) {
 	forEach(t, func(t *testing.T, s *Store, _ func() *Store) {
 		p := part(t, s, 5)
