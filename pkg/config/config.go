@@ -178,7 +178,7 @@ func Default() Config {
 			SessionTimeout: 10 * time.Second,
 		},
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
-		Batch:  Batch{MaxRecords: 50_000, MaxBytes: 16 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
+		Batch:  Batch{MaxRecords: 100_000, MaxBytes: 32 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
 		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
 		State:  State{Dir: "journey-data", CacheBytes: 512 << 20, CustomerCache: 100_000},
 		Changelog: Changelog{

@@ -47,7 +47,7 @@ type Config struct {
 	// StartOffset applies to partitions the state store has no offset for.
 	StartOffset string // default earliest
 	// MaxBatchRecords and MaxBatchBytes (keys and values) bound one group
-	// commit (defaults 50000 and 16 MiB).
+	// commit (defaults 100000 and 32 MiB).
 	MaxBatchRecords int
 	MaxBatchBytes   int
 	// Linger: a group commit that is not full waits up to this long in all
@@ -139,10 +139,10 @@ func (c *Config) setDefaults() {
 		c.StartOffset = StartEarliest
 	}
 	if c.MaxBatchRecords <= 0 {
-		c.MaxBatchRecords = 50_000
+		c.MaxBatchRecords = 100_000
 	}
 	if c.MaxBatchBytes <= 0 {
-		c.MaxBatchBytes = 16 << 20
+		c.MaxBatchBytes = 32 << 20
 	}
 	if c.FetchMaxWait <= 0 {
 		c.FetchMaxWait = 500 * time.Millisecond

@@ -552,7 +552,7 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 		return batch, err
 	}
 	g.tx.abortUnlessCommitted()
-	w.log.Info("group commit over changelog.max_batch_bytes: committing it in two",
+	w.log.Warn("group commit over changelog.max_batch_bytes: committing it in two (a larger changelog.max_batch_bytes, or a smaller batch.max_bytes, avoids folding it again)",
 		zap.Int("records", len(batch)), zap.Int("changelog_bytes", big.size))
 	h := len(batch) / 2
 	if _, err := w.process(ctx, nil, batch[:h]); err != nil {
