@@ -257,7 +257,7 @@ func (b *Batch) seal() error {
 		_ = b.b.Set(metaKey(p.id, metaPackSeq), binary.BigEndian.AppendUint64(nil, b.packSeq), nil)
 	}
 	// The index holds this batch's ids already (MarkSeen).
-	if len(b.seen) > 0 && !p.dedup.overflow && !p.dedup.fits(0, p.s.opts.DedupIndexMax, b.expiresBefore()) {
+	if len(b.seen) > 0 && !p.dedup.overflow && !p.dedup.fits(p.s.opts.DedupIndexMax, b.expiresBefore()) {
 		// The index overflows: from now on lookups read per-id keys, so
 		// every id in the window needs one (before the expiry below,
 		// which deletes the expired ones again).

@@ -663,9 +663,9 @@ func (d *dedupIndex) near(b uint64, h idHash) bool {
 	return d.has(b, h) || (b > 0 && d.has(b-1, h)) || d.has(b+1, h)
 }
 
-// fits reports whether k more ids fit in the index once the buckets
+// fits reports whether the index keeps within max ids once the buckets
 // before expire are dropped.
-func (d *dedupIndex) fits(k, max int, expire uint64) bool {
+func (d *dedupIndex) fits(max int, expire uint64) bool {
 	if d.overflow {
 		return false
 	}
@@ -675,7 +675,7 @@ func (d *dedupIndex) fits(k, max int, expire uint64) bool {
 			n -= len(m)
 		}
 	}
-	return n+k <= max
+	return n <= max
 }
 
 // add records h in bucket; false when it was there already.
