@@ -39,7 +39,7 @@ type Batch struct {
 	// this batch's are not in the store yet).
 	seen    []seenID
 	pending map[string]uint64 // id -> bucket
-	later   []seenID // the hashes of pending
+	later   []seenID          // the hashes of pending
 	// lastID and lastHash are the id Seen looked up last and its hash, for
 	// MarkSeen to reuse.
 	lastID    string
