@@ -171,6 +171,10 @@ func count(m map[string]uint64, key string, limit int) map[string]uint64 {
 	if m == nil {
 		m = make(map[string]uint64, 4)
 	}
+	if len(m) < limit && len(key) <= maxKeyLen {
+		m[key]++ // a new key has room: one map operation
+		return m
+	}
 	if _, ok := m[key]; !ok {
 		n := len(m)
 		if _, ok := m[Other]; ok {
@@ -214,6 +218,9 @@ func (s *State) mergeConsent(consent map[string]bool, t time.Time, limit int) {
 
 // seenAnonymousID makes id the most recently seen, keeping at most limit.
 func (s *State) seenAnonymousID(id string, limit int) {
+	if n := len(s.AnonymousIDs); n > 0 && n <= limit && s.AnonymousIDs[n-1] == id {
+		return // the latest already: most events of a customer carry the same one
+	}
 	if i := slices.Index(s.AnonymousIDs, id); i >= 0 {
 		s.AnonymousIDs = slices.Delete(s.AnonymousIDs, i, i+1)
 	}
