@@ -22,9 +22,9 @@ import (
 
 var errCorrupt = errors.New("corrupt entry")
 
-// EncodeTrigger encodes t for the outbox (kind KindTrigger), its payload
-// as PayloadJSON has it when set; recordTime is
-// when the causing record entered Kafka.
+// EncodeTrigger encodes t for the outbox (kind KindTrigger), with its
+// payload as PayloadJSON holds it when set; recordTime is when the causing
+// record entered Kafka.
 func EncodeTrigger(t *journey.Trigger, recordTime time.Time) ([]byte, error) {
 	payload := t.PayloadJSON
 	if payload == nil && len(t.Payload) > 0 {

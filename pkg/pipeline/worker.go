@@ -592,11 +592,7 @@ func (g *group) topic(topic string) int {
 }
 
 func (w *worker) openGroup() *group {
-	// The event-id set is sized like the last group's, so a backlog's
-	// groups do not grow theirs by doubling. (Clearing and keeping one
-	// would cost live traffic's small groups the size it grew to.)
-	g := &group{tx: w.begin()}
-	return g
+	return &group{tx: w.begin()}
 }
 
 // fold decodes, de-duplicates and folds msgs into g.
