@@ -392,17 +392,8 @@ func (p *parser) stringMember(nullable bool) ([]byte, bool) {
 	case 'n':
 		return nil, nullable && p.literal("null") == nil
 	case '"':
-		d := p.data
-		for i := p.pos + 1; i < len(d); i++ {
-			c := d[i]
-			if c == '"' {
-				b := d[p.pos+1 : i]
-				p.pos = i + 1
-				return b, true
-			}
-			if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
-				break
-			}
+		if b, ok := p.plain(); ok {
+			return b, true
 		}
 		s, err := p.str(false) // escapes or UTF-8 to check: the general code
 		return []byte(s), err == nil

@@ -596,20 +596,30 @@ func (p *parser) str(key bool) (string, error) {
 	return p.strSlow(start, i)
 }
 
-// strValue parses a string value, boxed: in one allocation when it needs
-// no unescaping (boxString), as most property values do.
-func (p *parser) strValue() (any, error) {
+// plain reads the string at p.pos (its opening quote) when it is printable
+// ASCII with no escapes, as most are: its bytes, the input's own, and p.pos
+// past it. Otherwise it returns false and leaves p.pos alone.
+func (p *parser) plain() ([]byte, bool) {
 	d := p.data
 	for i := p.pos + 1; i < len(d); i++ {
 		c := d[i]
 		if c == '"' {
-			v := boxString(d[p.pos+1 : i])
+			b := d[p.pos+1 : i]
 			p.pos = i + 1
-			return v, nil
+			return b, true
 		}
 		if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
 			break
 		}
+	}
+	return nil, false
+}
+
+// strValue parses a string value, boxed: in one allocation when it needs
+// no unescaping (boxString), as most property values do.
+func (p *parser) strValue() (any, error) {
+	if b, ok := p.plain(); ok {
+		return boxString(b), nil
 	}
 	s, err := p.str(false) // escapes or UTF-8 to check: the general code
 	if err != nil {
