@@ -502,7 +502,7 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 		if len(r.Headers) > 0 {
 			m.Headers = make([]kafka.Header, len(r.Headers))
 			for i, h := range r.Headers {
-				m.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+				m.Headers[i] = kafka.Header(h)
 			}
 		}
 		msgs = append(msgs, m)
