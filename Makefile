@@ -47,7 +47,7 @@ test: rig ## run every test against a real Kafka and Redis that it starts and st
 .PHONY: test-all
 test-all: # the suite itself; needs the services in the environment (make test provides them)
 	@test -n "$$JOURNEY_TEST_KAFKA_BROKERS" || { echo "test-all: no services; run make test" >&2; exit 1; }
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go') </dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
@@ -76,7 +76,7 @@ down: ## stop what `make up` started and remove its data
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go') </dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
