@@ -36,10 +36,10 @@ type Batch struct {
 	// seen are the ids this batch added to the partition's dedup index,
 	// taken back unless it commits (MarkSeen); pending are the ids it
 	// marked while the index has overflowed (lookups then read keys, and
-	// this batch's are not in the store yet).
+	// this batch's are not in the store yet), handed to the index should
+	// its commit end the overflow.
 	seen    []seenID
 	pending map[string]uint64 // id -> bucket
-	later   []seenID          // the hashes of pending
 	// lastID and lastHash are the id Seen looked up last and its hash, for
 	// MarkSeen to reuse.
 	lastID    string
@@ -149,8 +149,6 @@ func (b *Batch) MarkSeen(eventID string, t time.Time) {
 			b.pending = map[string]uint64{}
 		}
 		b.pending[eventID] = bk
-		// For the index, should this batch's commit end the overflow.
-		b.later = append(b.later, seenID{bk, p.s.hash(eventID)})
 	} else {
 		h := b.lastHash
 		if eventID != b.lastID {
@@ -360,8 +358,8 @@ func (b *Batch) Commit() error {
 	} else {
 		// The overflow ended with this commit (dropBefore above): the ids
 		// this batch marked meanwhile go to the index.
-		for _, x := range b.later {
-			p.dedup.add(x.bucket, x.hash)
+		for id, bk := range b.pending {
+			p.dedup.add(bk, p.s.hash(id))
 		}
 	}
 	p.nextDue = b.nextDue
