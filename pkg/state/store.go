@@ -121,8 +121,8 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	// MinLZ at its fastest level, instead of Snappy: the state is
 	// rewritten by every flush and compaction, so block compression is on
-	// the write path (throughput profile, 1M events: 0.40 s of Snappy →
-	// 0.26 s of MinLZ). L0 is not compressed at all: every flush writes it
+	// the write path and the cheaper codec wins (bench/README.md has the
+	// figures). L0 is not compressed at all: every flush writes it
 	// and the next compaction reads it back, a few memtables' worth that
 	// lives seconds.
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings {
