@@ -3,15 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/journey"
@@ -224,139 +226,48 @@ func writePartition(w io.Writer, sum state.PartitionSummary) {
 	}
 }
 
-// ---- rendering a state's JSON as an indented key: value tree
-
-// jsonNode is a JSON value that keeps its objects' key order (the state
-// struct's field order).
-type jsonNode struct {
-	kind   byte // 'o' object, 'a' array, 's' scalar
-	keys   []string
-	vals   []*jsonNode
-	scalar string
-}
-
-// writeTree writes JSON as YAML-like lines: "key: value" for scalars and
-// lists of scalars, nested objects indented under their key, lists of
-// objects as "- " items. Invalid JSON is written as it is.
+// writeTree writes a state's JSON as YAML, each line after indent: block
+// style indented by two spaces, lists of scalars on one line, object keys
+// in the JSON's order (the state struct's field order). JSON is YAML's flow
+// style, so go-yaml parses it into nodes and re-emits them in block style.
+// JSON it cannot read is written as it is.
 func writeTree(w io.Writer, data []byte, indent string) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	n, err := parseNode(dec)
+	var doc yaml.Node
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	err := yaml.Unmarshal(data, &doc)
+	if err == nil {
+		blockStyle(&doc)
+		err = errors.Join(enc.Encode(&doc), enc.Close())
+	}
 	if err != nil {
 		fmt.Fprintf(w, "%s%s\n", indent, data)
 		return
 	}
-	lines := n.lines()
-	if n.inline() {
-		lines = []string{n.inlineText()}
-	}
-	for _, l := range lines {
-		fmt.Fprintf(w, "%s%s\n", indent, l)
+	for line := range strings.Lines(out.String()) {
+		fmt.Fprintf(w, "%s%s", indent, line)
 	}
 }
 
-func parseNode(dec *json.Decoder) (*jsonNode, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		n := &jsonNode{kind: 'a'}
-		if t == '{' {
-			n.kind = 'o'
+// blockStyle drops the flow style and quotes n and its descendants were
+// parsed with, except that a list of scalars stays on one line ([a, b]).
+// The encoder then quotes only the strings YAML would misread. A string
+// holding a timestamp is tagged as one, so it is written plain, not quoted
+// as a string that looks like a timestamp.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if _, err := time.Parse(time.RFC3339Nano, n.Value); err == nil && n.Tag == "!!str" {
+			n.Tag = "!!timestamp"
 		}
-		for dec.More() {
-			if n.kind == 'o' {
-				k, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				n.keys = append(n.keys, fmt.Sprint(k))
-			}
-			v, err := parseNode(dec)
-			if err != nil {
-				return nil, err
-			}
-			n.vals = append(n.vals, v)
-		}
-		_, err := dec.Token() // the closing delimiter
-		return n, err
-	case string:
-		return &jsonNode{kind: 's', scalar: quoteIfNeeded(t)}, nil
-	case nil:
-		return &jsonNode{kind: 's', scalar: "null"}, nil
-	default: // json.Number, bool
-		return &jsonNode{kind: 's', scalar: fmt.Sprint(t)}, nil
-	}
-}
-
-// quoteIfNeeded quotes a string that would not read back as itself: empty,
-// padded, holding control characters or list punctuation.
-func quoteIfNeeded(s string) string {
-	if s == "" || strings.TrimSpace(s) != s || strings.ContainsAny(s, ",[]{}\"") || strconv.Quote(s) != `"`+s+`"` {
-		return strconv.Quote(s)
-	}
-	return s
-}
-
-// inline reports whether n fits after its key on one line: a scalar, an
-// empty object or list, or a list of scalars.
-func (n *jsonNode) inline() bool {
-	if n.kind == 's' || len(n.vals) == 0 {
-		return true
-	}
-	if n.kind == 'o' {
-		return false
-	}
-	for _, v := range n.vals {
-		if v.kind != 's' {
-			return false
+	case yaml.SequenceNode:
+		if !slices.ContainsFunc(n.Content, func(c *yaml.Node) bool { return c.Kind != yaml.ScalarNode }) {
+			n.Style = yaml.FlowStyle
 		}
 	}
-	return true
-}
-
-func (n *jsonNode) inlineText() string {
-	switch {
-	case n.kind == 's':
-		return n.scalar
-	case n.kind == 'o':
-		return "{}"
+	for _, c := range n.Content {
+		blockStyle(c)
 	}
-	items := make([]string, len(n.vals))
-	for i, v := range n.vals {
-		items[i] = v.scalar
-	}
-	return "[" + strings.Join(items, ", ") + "]"
-}
-
-// lines renders a non-inline n, unindented.
-func (n *jsonNode) lines() []string {
-	var out []string
-	for i, v := range n.vals {
-		if n.kind == 'o' {
-			if v.inline() {
-				out = append(out, n.keys[i]+": "+v.inlineText())
-				continue
-			}
-			out = append(out, n.keys[i]+":")
-			for _, l := range v.lines() {
-				out = append(out, "  "+l)
-			}
-			continue
-		}
-		if v.inline() {
-			out = append(out, "- "+v.inlineText())
-			continue
-		}
-		for j, l := range v.lines() {
-			if j == 0 {
-				out = append(out, "- "+l)
-			} else {
-				out = append(out, "  "+l)
-			}
-		}
-	}
-	return out
 }

@@ -203,3 +203,37 @@ func TestStateGetInUseByAnotherProcess(t *testing.T) {
 		t.Fatalf("promote: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// The text of `state get` renders each state's JSON as YAML: the key
+// order of the JSON, lists of scalars on one line, quotes only where YAML
+// would misread a string, timestamps plain.
+func TestStateTree(t *testing.T) {
+	for _, tc := range []struct{ name, json, want string }{
+		{"nested", `{"carts":[{"cart_id":"k1","items":[{"product_id":"sku-1","quantity":1}],"adds":["e1","e2"]}],"closed":{}}`,
+			"  carts:\n" +
+				"    - cart_id: k1\n" +
+				"      items:\n" +
+				"        - product_id: sku-1\n" +
+				"          quantity: 1\n" +
+				"      adds: [e1, e2]\n" +
+				"  closed: {}\n"},
+		{"key order kept", `{"z":1,"a":2}`, "  z: 1\n  a: 2\n"},
+		{"scalars", `{"n":null,"b":true,"f":89.5,"e":1e-07,"s":"Footwear/Winter Boots","at":"2026-11-01T10:05:00.5Z"}`,
+			"  n: null\n  b: true\n  f: 89.5\n  e: 1e-07\n  s: Footwear/Winter Boots\n  at: 2026-11-01T10:05:00.5Z\n"},
+		{"strings YAML would misread", `{"a":"","b":"true","c":"123","d":" pad","e":"a: b","f":"#x","g":"- x","h":"2026"}`,
+			"  a: \"\"\n  b: \"true\"\n  c: \"123\"\n  d: ' pad'\n  e: 'a: b'\n  f: '#x'\n  g: '- x'\n  h: \"2026\"\n"},
+		{"lists of scalars", `{"hours":[0,0,4.5],"recent":["2026-11-01T10:05:00Z"],"ids":["a","b,c",""]}`,
+			"  hours: [0, 0, 4.5]\n  recent: ['2026-11-01T10:05:00Z']\n  ids: [a, 'b,c', \"\"]\n"},
+		{"list of lists", `[[1,2],[{"a":1}]]`, "  - [1, 2]\n  - - a: 1\n"},
+		{"multi-line string", `{"note":"l1\nl2"}`, "  note: |-\n    l1\n    l2\n"},
+		{"not JSON", `{"a":`, "  {\"a\":\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			writeTree(&b, []byte(tc.json), "  ")
+			if b.String() != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
+			}
+		})
+	}
+}
