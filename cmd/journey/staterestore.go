@@ -35,12 +35,7 @@ and the changelog position reached.
 `
 
 func stateRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("state restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, stateRestoreUsage)
-		fs.PrintDefaults()
-	}
+	fs := newStateFlags("restore", stateRestoreUsage, stderr)
 	parts := fs.String("partitions", "", "partition numbers to restore, comma-separated (default: all)")
 	var ids []int
 	cfg, err := loadConfigFlags(fs, args)
