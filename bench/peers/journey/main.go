@@ -2,9 +2,9 @@
 // benchmark (bench/peers), wired as `journey run` wires it
 // (cmd/journey/run.go): the YAML configuration and the same flags over
 // config.Default, internal/app's wiring (engine, decoder, store options,
-// Redis sink, pipeline configuration, TuneRuntime). Two differences: only the processors
-// named by -processors are built (`journey run` always runs them all), and
-// there is no admin server; instead it prints progress marks
+// Redis sink, pipeline configuration, TuneRuntime). Two differences: only
+// the processors named by -processors are built (`journey run` always runs
+// them all), and there is no admin server; instead it prints progress marks
 // (bench/peers/progress) and, on SIGTERM, after the pipeline has stopped,
 // dumps the sample customers' states (bench/peers/workload.Snapshot) and a
 // line of counters.
