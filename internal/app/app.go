@@ -4,9 +4,10 @@
 // the pipeline wired the same way.
 //
 // A function named for a thing builds it (Engine, Decoder); one named
-// ...Options or ...Config returns the options a caller passes to the
-// package's constructor, so a caller that needs a variant (a replay's
-// shadow prefix, a benchmark's observer) changes a field before building.
+// ...Options or ...Config returns what a caller passes to the package's
+// constructor (state.Open, redis.NewClient, redissink.New, pipeline.New),
+// so a caller that needs a variant (a replay's shadow prefix, a
+// benchmark's observer) changes a field before building.
 //
 // Validate is the whole check of a configuration: config.Validate's rules
 // on the YAML, then the rules of the packages that own a value's
@@ -58,19 +59,14 @@ func Engine(cfg config.Config) (*journey.Engine, error) {
 	return journey.NewEngine(procs...)
 }
 
-// DecoderConfig is the event decoder's configuration.
-func DecoderConfig(cfg config.Config) ingest.Config {
-	return ingest.Config{
+// Decoder builds the event decoder.
+func Decoder(cfg config.Config) (*ingest.Decoder, error) {
+	return ingest.NewDecoder(ingest.Config{
 		TopicChannels:   cfg.Kafka.TopicChannels,
 		CloudEventTypes: cfg.Ingest.CloudEventTypes,
 		MaxBytes:        cfg.Ingest.MaxBytes,
 		MaxFuture:       cfg.Ingest.MaxFuture,
-	}
-}
-
-// Decoder builds the event decoder.
-func Decoder(cfg config.Config) (*ingest.Decoder, error) {
-	return ingest.NewDecoder(DecoderConfig(cfg))
+	})
 }
 
 // StoreOptions are the state store's options; log receives Pebble's events.
