@@ -19,15 +19,13 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/journey-dev/journey/bench/internal/promsum"
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
-	"github.com/journey-dev/journey/pkg/ingest"
-	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/outbox"
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/sink/redissink"
 	"github.com/journey-dev/journey/pkg/state"
-	"github.com/journey-dev/journey/processors"
 )
 
 // observer is the pipeline's extra outbox.Observer: it counts deliveries
@@ -138,7 +136,7 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 		return nil, err
 	}
 	cfg.State.Dir = dir
-	if err := cfg.Validate(); err != nil {
+	if err := app.Validate(cfg); err != nil {
 		return nil, err
 	}
 	in := &instance{cfg: cfg, dir: dir, obs: &observer{}, done: make(chan error, 1)}
@@ -156,23 +154,20 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 // wire follows serve() in cmd/journey/run.go step by step.
 func (in *instance) wire() error {
 	cfg := in.cfg
-	cfg.TuneRuntime(os.Getenv) // as serve does
+	cfg.ProcessorsEnabled = enabledProcessors
+	app.TuneRuntime(cfg, os.Getenv) // as serve does
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), zap.WarnLevel),
 		zap.Hooks(func(zapcore.Entry) error { in.warnings.Add(1); return nil }))
-	procs, err := processors.Build(cfg.Processors, enabledProcessors)
+	engine, err := app.Engine(cfg)
 	if err != nil {
 		return err
 	}
-	engine, err := journey.NewEngine(procs...)
+	dec, err := app.Decoder(cfg)
 	if err != nil {
 		return err
 	}
-	dec, err := ingest.NewDecoder(cfg.Decoder())
-	if err != nil {
-		return err
-	}
-	in.rdb = redis.NewClient(cfg.RedisOptions())
-	snk, err := redissink.New(in.rdb, cfg.Sink())
+	in.rdb = redis.NewClient(app.RedisOptions(cfg))
+	snk, err := redissink.New(in.rdb, app.SinkConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -181,11 +176,11 @@ func (in *instance) wire() error {
 	if err != nil {
 		return err
 	}
-	in.store, err = state.Open(cfg.State.Dir, cfg.Store(log.Named("pebble")))
+	in.store, err = state.Open(cfg.State.Dir, app.StoreOptions(cfg, log.Named("pebble")))
 	if err != nil {
 		return err
 	}
-	pc := cfg.Pipeline()
+	pc := app.PipelineConfig(cfg)
 	pc.Observer = in.obs
 	in.p, err = pipeline.New(pc, log, in.store, dec, engine, snk, m)
 	return err

@@ -44,6 +44,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/processors"
 )
 
@@ -109,10 +110,9 @@ func run() error {
 		return err
 	}
 	// journey's garbage-collector settings for the whole process, from the
-	// start: starting a journey instance sets them process-wide, so the
-	// raw consumer's first run used to be the only one with Go's defaults.
-	// (Its rate still climbs across its runs: the broker warms up.)
-	def.TuneRuntime(os.Getenv)
+	// start: a journey instance sets them process-wide, so every run, the
+	// raw consumer's first included, runs with the same settings.
+	app.TuneRuntime(def, os.Getenv)
 	res := &results{
 		Issue: title(enabledProcessors), Started: time.Now(), Machine: describeMachine(),
 		Params: params{

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/replay"
 )
@@ -31,11 +32,11 @@ func runReplay(ctx context.Context, brokers []string, topic, dlq string, ends ma
 	}
 	defer os.RemoveAll(dir)
 	cfg.State.Dir = dir
-	if err := cfg.Validate(); err != nil {
+	if err := app.Validate(cfg); err != nil {
 		return res, err
 	}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), zap.WarnLevel))
-	cfg.TuneRuntime(os.Getenv)
+	app.TuneRuntime(cfg, os.Getenv)
 	cpu := startCPU()
 	start := time.Now()
 	m, err := replay.Run(ctx, replay.Options{Config: cfg, From: "earliest", Triggers: replay.TriggersOff, Processors: enabledProcessors}, log)

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/embedded"
 	"github.com/journey-dev/journey/pkg/generate"
@@ -139,7 +140,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer os.RemoveAll(dir)
 		cfg.State.Dir = dir
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := app.Validate(cfg); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log, err := newLogger(cfg.Log, stderr)

@@ -174,6 +174,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 	for _, tc := range []struct{ yaml, field string }{
 		{"kafka:\n  brokers: []\n", "kafka.brokers"},
 		{"kafka:\n  topcs: [x]\n", "topcs"},
+		{"kafka:\n  start_offset: beginning\n", "kafka.start_offset"},
+		{"timers:\n  late_events: drop\n", "timers.late_events"},
 		{"processors:\n  interest:\n    threshold: 0\n", "threshold"},
 		{"processors:\n  nosuch: {}\n", "nosuch"},
 	} {

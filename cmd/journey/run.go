@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/admin"
 	"github.com/journey-dev/journey/pkg/config"
-	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/pipeline"
@@ -52,7 +52,7 @@ func loadConfigFlags(fs *flag.FlagSet, args []string) (config.Config, error) {
 	if err := apply(&cfg, os.Getenv); err != nil {
 		return cfg, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := app.Validate(cfg); err != nil {
 		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil
@@ -95,20 +95,20 @@ func runRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 // ctx is done or something fails. Its metrics are registered with reg,
 // which /metrics serves (journey dev also reads them for its live view).
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometheus.Registry) error {
-	cfg.TuneRuntime(os.Getenv)
-	engine, err := cfg.Engine()
+	app.TuneRuntime(cfg, os.Getenv)
+	engine, err := app.Engine(cfg)
 	if err != nil {
 		return err
 	}
-	dec, err := ingest.NewDecoder(cfg.Decoder())
+	dec, err := app.Decoder(cfg)
 	if err != nil {
 		return err
 	}
 	// go-redis logs pool events through a process-wide logger; send them to zap.
 	redis.SetLogger(redisLogger{log.Sugar().Named("redis")})
-	rdb := redis.NewClient(cfg.RedisOptions())
+	rdb := redis.NewClient(app.RedisOptions(cfg))
 	defer rdb.Close()
-	snk, err := redissink.New(rdb, cfg.Sink())
+	snk, err := redissink.New(rdb, app.SinkConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 	if err != nil {
 		return err
 	}
-	store, err := state.Open(cfg.State.Dir, cfg.Store(log.Named("pebble")))
+	store, err := state.Open(cfg.State.Dir, app.StoreOptions(cfg, log.Named("pebble")))
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 			log.Error("close state store", zap.Error(err))
 		}
 	}()
-	p, err := pipeline.New(cfg.Pipeline(), log, store, dec, engine, snk, m)
+	p, err := pipeline.New(app.PipelineConfig(cfg), log, store, dec, engine, snk, m)
 	if err != nil {
 		return err
 	}

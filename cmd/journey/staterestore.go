@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/pipeline"
@@ -60,7 +61,7 @@ func stateRestore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := os.MkdirAll(cfg.State.Dir, 0o755); err != nil {
 		return err
 	}
-	store, err := state.Open(cfg.State.Dir, cfg.Store(log.Named("pebble")))
+	store, err := state.Open(cfg.State.Dir, app.StoreOptions(cfg, log.Named("pebble")))
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func stateRestore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	start := time.Now()
-	res, err := pipeline.RestoreStore(ctx, cfg.Pipeline(), log.Named("restore"), store, m, ids)
+	res, err := pipeline.RestoreStore(ctx, app.PipelineConfig(cfg), log.Named("restore"), store, m, ids)
 	if err != nil {
 		return err
 	}

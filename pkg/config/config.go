@@ -2,6 +2,21 @@
 // environment variables and command-line flags, applied in that order over
 // the defaults. Unknown YAML fields are errors, and every validation error
 // names the field by its YAML path (kafka.brokers, interest.threshold...).
+//
+// It is a leaf: it loads, defaults and validates, and imports no other
+// journey package. Turning a Config into the packages' objects (engine,
+// decoder, store, sink, pipeline) is internal/app's job.
+//
+// Each rule is checked once, by the owner of the value's vocabulary.
+// Validate checks what only the YAML defines: required fields, ranges,
+// topics that must differ, and the names config itself owns
+// (changelog.compression's codecs, log.level, log.format). A value passed
+// through verbatim to a package that defines its words as constants is
+// checked by that package: kafka.start_offset and timers.late_events are
+// pkg/pipeline's (StartEarliest..., LateApply...), whose Config.Validate
+// names them by their YAML paths; their defaults here are empty, which the
+// pipeline reads as its default. The processors' sections are checked by
+// the processor registry. internal/app.Validate runs all of them.
 package config
 
 import (
@@ -38,10 +53,12 @@ type Config struct {
 
 // Kafka is where events come from.
 type Kafka struct {
-	Brokers        []string          `yaml:"brokers"`
-	GroupID        string            `yaml:"group_id"`
-	Topics         []string          `yaml:"topics"`
-	DLQTopic       string            `yaml:"dlq_topic"`
+	Brokers  []string `yaml:"brokers"`
+	GroupID  string   `yaml:"group_id"`
+	Topics   []string `yaml:"topics"`
+	DLQTopic string   `yaml:"dlq_topic"`
+	// StartOffset is pipeline.Config.StartOffset: earliest, latest or
+	// committed; empty is the pipeline's default, earliest.
 	StartOffset    string            `yaml:"start_offset"`
 	TopicChannels  map[string]string `yaml:"topic_channels"`
 	FetchMaxWait   time.Duration     `yaml:"fetch_max_wait"`
@@ -57,7 +74,8 @@ type Ingest struct {
 	CloudEventTypes map[string]string `yaml:"cloudevent_types"`
 }
 
-// Batch bounds the group commit.
+// Batch bounds a commit round: the records folded, then committed
+// together.
 type Batch struct {
 	MaxRecords     int           `yaml:"max_records"`
 	MaxBytes       int           `yaml:"max_bytes"`
@@ -70,13 +88,15 @@ type Batch struct {
 type Timers struct {
 	Lateness    time.Duration `yaml:"lateness"`
 	IdleAdvance time.Duration `yaml:"idle_advance"`
-	LateEvents  string        `yaml:"late_events"`
+	// LateEvents is pipeline.Config.LateEvents: apply or dead_letter;
+	// empty is the pipeline's default, apply.
+	LateEvents string `yaml:"late_events"`
 }
 
 // State is the Pebble store.
 type State struct {
 	Dir string `yaml:"dir"`
-	// Sync makes every group commit wait for fsync. Unset, it is on only
+	// Sync makes every commit round wait for fsync. Unset, it is on only
 	// without the changelog (StateSync).
 	Sync       *bool `yaml:"sync"`
 	CacheBytes int64 `yaml:"cache_bytes"`
@@ -88,7 +108,7 @@ type State struct {
 // Changelog is the compacted topic that lets partitions move between
 // instances with their state.
 type Changelog struct {
-	// Enabled logs every group commit to the changelog topic (default
+	// Enabled logs every commit round to the changelog topic (default
 	// true). Without it a partition's state lives only in one store.
 	Enabled bool `yaml:"enabled"`
 	// Topic defaults to "<kafka.group_id>.changelog".
@@ -97,18 +117,18 @@ type Changelog struct {
 	// partition (capped at the group's size minus one).
 	Standbys int `yaml:"standbys"`
 	// Compression of the changelog record batches: none (the default),
-	// gzip, snappy, lz4, zstd. Compressing costs journey CPU per record
-	// (lz4: ~4 % of journey's CPU in a backlog, measured with one
-	// processor); it pays where the link to the brokers is slow or billed.
+	// gzip, snappy, lz4, zstd (the Compression* constants). Compressing
+	// costs journey CPU per record; it pays where the link to the brokers
+	// is slow or billed.
 	Compression string `yaml:"compression"`
-	// MaxBatchBytes bounds one group commit in the changelog.
+	// MaxBatchBytes bounds one commit round in the changelog.
 	MaxBatchBytes int `yaml:"max_batch_bytes"`
 	// StaleAfter: a local copy not updated for this long is restored from
 	// scratch (the topic keeps tombstones for twice this).
 	StaleAfter time.Duration `yaml:"stale_after"`
 }
 
-// StateSync reports whether group commits wait for fsync: state.sync, or
+// StateSync reports whether commit rounds wait for fsync: state.sync, or
 // when it is unset, whether the changelog is off. With the changelog a
 // crash that loses the last commits locally loses nothing: they are in the
 // log, and the next start applies them again (DESIGN.md, "Commit
@@ -172,17 +192,16 @@ func Default() Config {
 			GroupID:        "journey",
 			Topics:         []string{"journey.events"},
 			DLQTopic:       "journey.dlq",
-			StartOffset:    "earliest",
 			FetchMaxWait:   500 * time.Millisecond,
 			FetchMaxBytes:  4 << 20,
 			SessionTimeout: 10 * time.Second,
 		},
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 100_000, MaxBytes: 32 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
-		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, LateEvents: "apply"},
+		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second},
 		State:  State{Dir: "journey-data", CacheBytes: 512 << 20, CustomerCache: 100_000},
 		Changelog: Changelog{
-			Enabled: true, Compression: "none", MaxBatchBytes: 32 << 20, StaleAfter: 12 * time.Hour,
+			Enabled: true, Compression: CompressionNone, MaxBatchBytes: 32 << 20, StaleAfter: 12 * time.Hour,
 		},
 		Redis: Redis{
 			Addr: "127.0.0.1:6379", Prefix: "journey:", StreamMaxLen: 100_000,
@@ -306,150 +325,4 @@ func Flags(fs *flag.FlagSet) func(c *Config, getenv func(string) string) error {
 		})
 		return err
 	}
-}
-
-// Validate checks everything but the processors' sections (the processor
-// registry checks those), naming the offending field.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
-	k := &c.Kafka
-	if len(k.Brokers) == 0 {
-		bad("kafka.brokers", "at least one broker is required")
-	}
-	for _, b := range k.Brokers {
-		if !strings.Contains(b, ":") {
-			bad("kafka.brokers", "%q is not host:port", b)
-		}
-	}
-	if k.GroupID == "" {
-		bad("kafka.group_id", "required")
-	}
-	if len(k.Topics) == 0 {
-		bad("kafka.topics", "at least one input topic is required")
-	}
-	seen := map[string]bool{}
-	for _, t := range k.Topics {
-		if t == "" || seen[t] {
-			bad("kafka.topics", "empty or repeated topic %q", t)
-		}
-		seen[t] = true
-	}
-	if k.DLQTopic == "" {
-		bad("kafka.dlq_topic", "required")
-	} else if seen[k.DLQTopic] {
-		bad("kafka.dlq_topic", "%q is also an input topic", k.DLQTopic)
-	}
-	switch k.StartOffset {
-	case "earliest", "latest", "committed":
-	default:
-		bad("kafka.start_offset", "%q is not earliest, latest or committed", k.StartOffset)
-	}
-	if k.FetchMaxWait < time.Millisecond {
-		bad("kafka.fetch_max_wait", "must be at least 1ms")
-	}
-	if k.FetchMaxBytes < 1024 {
-		bad("kafka.fetch_max_bytes", "must be at least 1024")
-	}
-	if k.SessionTimeout < time.Second {
-		bad("kafka.session_timeout", "must be at least 1s")
-	}
-	if cl := &c.Changelog; cl.Enabled {
-		if t := c.ChangelogTopic(); seen[t] || t == k.DLQTopic {
-			bad("changelog.topic", "%q is also an input or dead-letter topic", t)
-		}
-		if cl.Standbys < 0 {
-			bad("changelog.standbys", "must not be negative")
-		}
-		if _, err := ParseCompression(cl.Compression); err != nil {
-			bad("changelog.compression", "%v", err)
-		}
-		if cl.MaxBatchBytes < 1<<20 {
-			bad("changelog.max_batch_bytes", "must be at least 1 MiB")
-		}
-		if cl.StaleAfter < time.Minute {
-			bad("changelog.stale_after", "must be at least 1m")
-		}
-	}
-	if c.Ingest.MaxBytes < 1 {
-		bad("ingest.max_bytes", "must be positive")
-	}
-	if c.Ingest.MaxFuture <= 0 {
-		bad("ingest.max_future", "must be positive")
-	}
-	if c.Ingest.DedupWindow < time.Second {
-		bad("ingest.dedup_window", "must be at least 1s")
-	}
-	if c.Batch.MaxRecords < 1 {
-		bad("batch.max_records", "must be at least 1")
-	}
-	if c.Batch.MaxBytes < 1<<10 {
-		bad("batch.max_bytes", "must be at least 1 KiB")
-	}
-	if c.Batch.Linger < 0 {
-		bad("batch.linger", "must not be negative")
-	}
-	if c.Batch.BacklogWait < 0 {
-		bad("batch.backlog_wait", "must not be negative")
-	}
-	if c.Batch.CommitInterval <= 0 {
-		bad("batch.commit_interval", "must be positive")
-	}
-	if c.Timers.Lateness < 0 {
-		bad("timers.lateness", "must not be negative")
-	}
-	if c.Timers.IdleAdvance < 0 {
-		bad("timers.idle_advance", "must not be negative (0 disables wall-clock advance)")
-	}
-	switch c.Timers.LateEvents {
-	case "apply", "dead_letter":
-	default:
-		bad("timers.late_events", "%q is not apply or dead_letter", c.Timers.LateEvents)
-	}
-	if c.State.Dir == "" {
-		bad("state.dir", "required")
-	}
-	if c.State.CacheBytes < 1<<20 {
-		bad("state.cache_bytes", "must be at least 1048576")
-	}
-	if c.State.CustomerCache < 0 {
-		bad("state.customer_cache", "must not be negative (0 keeps no customer decoded between batches)")
-	}
-	if c.Redis.Addr == "" || !strings.Contains(c.Redis.Addr, ":") {
-		bad("redis.addr", "%q is not host:port", c.Redis.Addr)
-	}
-	if c.Redis.Prefix == "" {
-		bad("redis.prefix", "required (e.g. \"journey:\")")
-	}
-	if c.Redis.StreamMaxLen < 1 {
-		bad("redis.stream_max_len", "must be at least 1")
-	}
-	if c.Redis.ContextTTL < time.Second {
-		bad("redis.context_ttl", "must be at least 1s")
-	}
-	if c.Redis.DedupTTL < time.Second {
-		bad("redis.dedup_ttl", "must be at least 1s")
-	}
-	if c.Outbox.MaxPending < 1 {
-		bad("outbox.max_pending", "must be at least 1")
-	}
-	if c.Outbox.MaxBatch < 1 {
-		bad("outbox.max_batch", "must be at least 1")
-	}
-	if c.Outbox.ShutdownFlush < 0 {
-		bad("outbox.shutdown_flush", "must not be negative")
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "json", "console":
-	default:
-		bad("log.format", "%q is not json or console", c.Log.Format)
-	}
-	return errors.Join(errs...)
 }

@@ -58,12 +58,12 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"kafka.topics", func(c *Config) { c.Kafka.Topics = nil }},
 		{"kafka.topics", func(c *Config) { c.Kafka.Topics = []string{"a", "a"} }},
 		{"kafka.dlq_topic", func(c *Config) { c.Kafka.DLQTopic = c.Kafka.Topics[0] }},
-		{"kafka.start_offset", func(c *Config) { c.Kafka.StartOffset = "beginning" }},
 		{"kafka.fetch_max_wait", func(c *Config) { c.Kafka.FetchMaxWait = 0 }},
 		{"ingest.dedup_window", func(c *Config) { c.Ingest.DedupWindow = 0 }},
 		{"batch.max_records", func(c *Config) { c.Batch.MaxRecords = 0 }},
 		{"batch.max_bytes", func(c *Config) { c.Batch.MaxBytes = 100 }},
 		{"batch.backlog_wait", func(c *Config) { c.Batch.BacklogWait = -time.Second }},
+		{"changelog.compression", func(c *Config) { c.Changelog.Compression = "brotli" }},
 		{"state.dir", func(c *Config) { c.State.Dir = "" }},
 		{"redis.addr", func(c *Config) { c.Redis.Addr = "" }},
 		{"redis.prefix", func(c *Config) { c.Redis.Prefix = "" }},
@@ -108,33 +108,6 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 	}
 }
 
-// processors_enabled (and --processors) select processors; an unknown
-// name is refused by name.
-func TestProcessorsEnabled(t *testing.T) {
-	c := Default()
-	e, err := c.Engine()
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := len(e.Processors())
-	c.ProcessorsEnabled = []string{"interest", "profile"}
-	if e, err = c.Engine(); err != nil || len(e.Processors()) != 2 || all <= 2 {
-		t.Fatalf("enabled interest,profile: %v processors (of %d), err %v", e, all, err)
-	}
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	apply := Flags(fs)
-	if err := fs.Parse([]string{"--processors", "nope"}); err != nil {
-		t.Fatal(err)
-	}
-	c = Default()
-	if err := apply(&c, func(string) string { return "" }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Engine(); err == nil || !strings.Contains(err.Error(), `"nope"`) {
-		t.Fatalf("--processors nope: err %v, want one naming it", err)
-	}
-}
-
 // state.sync follows the changelog unless it is set.
 func TestStateSyncFollowsTheChangelog(t *testing.T) {
 	for _, tc := range []struct {
@@ -153,9 +126,6 @@ func TestStateSyncFollowsTheChangelog(t *testing.T) {
 		}
 		if got := c.StateSync(); got != tc.want {
 			t.Errorf("%q: StateSync %v, want %v", tc.yaml, got, tc.want)
-		}
-		if got := c.Store(nil).Sync; got != tc.want {
-			t.Errorf("%q: the store's Sync %v, want %v", tc.yaml, got, tc.want)
 		}
 	}
 }

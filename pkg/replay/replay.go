@@ -1,9 +1,9 @@
 // Package replay rebuilds journey state from the history in Kafka into a
 // state directory of its own, without touching the live processor: it reads
 // the input topics directly (no consumer group), every partition at once,
-// through exactly the pipeline `journey run` uses (pkg/pipeline), and either
-// emits nothing or writes triggers and contexts under a shadow Redis prefix
-// so a new rule can be backtested. A replay records its plan in the state
+// through exactly the pipeline `journey run` uses (pkg/pipeline, wired by
+// internal/app), and either emits nothing or writes triggers and contexts
+// under a shadow Redis prefix so a new rule can be backtested. A replay records its plan in the state
 // directory (Manifest), so one interrupted is resumed by running it again.
 package replay
 
@@ -23,8 +23,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
-	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/sink"
@@ -59,7 +59,7 @@ type Options struct {
 	// Processors limits the processors to these names (nil: all), as
 	// processors.Build's enabled.
 	Processors []string
-	// Batch bounds one group commit (default 20000 records).
+	// Batch bounds one commit round (default 20000 records).
 	Batch int
 	// MaxRate, when > 0, paces the replay to about this many records a
 	// second, so a backfill does not starve the live processor's broker.
@@ -137,17 +137,59 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 		return Manifest{}, err
 	}
 	cfg := o.Config
-	cfg.TuneRuntime(os.Getenv)
-	store, err := state.Open(cfg.State.Dir, func() state.Options {
-		so := cfg.Store(log.Named("pebble"))
-		so.Sync = false // a crash loses at most the unflushed tail, which a resume re-reads
-		return so
-	}())
+	app.TuneRuntime(cfg, os.Getenv)
+	store, err := openStore(cfg, log)
 	if err != nil {
 		return Manifest{}, err
 	}
 	defer store.Close()
 
+	m, err := begin(ctx, store, &o, log)
+	if err != nil {
+		return m, err
+	}
+	plan, err := planFor(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, m.From, m.Ends)
+	if err != nil {
+		return m, err
+	}
+	m.Runs++
+	if err := m.Save(store); err != nil {
+		return m, err
+	}
+
+	reg := prometheus.NewRegistry()
+	p, closeSink, err := wire(o, log, store, reg)
+	if err != nil {
+		return m, err
+	}
+	defer closeSink()
+	runErr := replayWatched(ctx, p, store, plan, o)
+	addTotals(&m, reg)
+	if runErr == nil {
+		// Shadow output left in the outbox (Redis down at the end) would
+		// otherwise be delivered under the live prefix by a journey run
+		// on a promoted dir: the replay is finished only once it is out.
+		if n := outboxDepth(store, plan); n > 0 {
+			runErr = fmt.Errorf("%d shadow triggers and context updates not delivered (is Redis up?); "+
+				"run the same command again to deliver them and finish", n)
+		}
+	}
+	return m, finish(ctx, store, &m, runErr)
+}
+
+// openStore opens the replay's state directory without an fsync per
+// commit: a crash loses at most the unflushed tail, which a resume re-reads.
+func openStore(cfg config.Config, log *zap.Logger) (*state.Store, error) {
+	so := app.StoreOptions(cfg, log.Named("pebble"))
+	so.Sync = false
+	return state.Open(cfg.State.Dir, so)
+}
+
+// begin returns the manifest of the replay in store to resume it (and
+// takes its trigger mode into o), or starts a new one: it resolves the end
+// offsets and refuses a directory holding state of another origin.
+func begin(ctx context.Context, store *state.Store, o *Options, log *zap.Logger) (Manifest, error) {
+	cfg := &o.Config
 	m, found, err := LoadManifest(store)
 	if err != nil {
 		return m, err
@@ -166,75 +208,53 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 				zap.String("triggers", m.Triggers))
 		}
 		o.Triggers, o.ShadowPrefix = m.Triggers, m.ShadowPrefix
-	default:
-		m = Manifest{Topics: cfg.Kafka.Topics, From: o.From, Triggers: o.Triggers, ShadowPrefix: o.ShadowPrefix,
-			Started: time.Now().UTC(), Fired: map[string]int64{}, Suppressed: map[string]int64{}}
-		if !o.To.IsZero() {
-			m.To = o.To.Format(time.RFC3339Nano)
-		}
-		if m.Ends, err = ends(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, o.To); err != nil {
-			return m, err
-		}
-		if err := refuseForeign(store, m.Ends); err != nil {
-			return m, err
-		}
+		return m, nil
 	}
-	plan, err := planFor(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, m.From, m.Ends)
-	if err != nil {
+	m = Manifest{Topics: cfg.Kafka.Topics, From: o.From, Triggers: o.Triggers, ShadowPrefix: o.ShadowPrefix,
+		Started: time.Now().UTC(), Fired: map[string]int64{}, Suppressed: map[string]int64{}}
+	if !o.To.IsZero() {
+		m.To = o.To.Format(time.RFC3339Nano)
+	}
+	if m.Ends, err = ends(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, o.To); err != nil {
 		return m, err
 	}
-	m.Runs++
-	if err := m.Save(store); err != nil {
-		return m, err
-	}
+	return m, refuseForeign(store, m.Ends)
+}
 
-	reg := prometheus.NewRegistry()
-	ms, err := metrics.New(reg)
-	if err != nil {
-		return m, err
-	}
-	p, closeSink, err := wire(cfg, o, log, store, ms)
-	if err != nil {
-		return m, err
-	}
-	defer closeSink()
-
+// replayWatched runs p over plan while a goroutine reports progress.
+func replayWatched(ctx context.Context, p *pipeline.Pipeline, store *state.Store, plan pipeline.ReplayPlan, o Options) error {
 	done := make(chan struct{})
 	progressStopped := make(chan struct{})
 	go func() {
 		defer close(progressStopped)
 		watchProgress(store, plan, o, done)
 	}()
-	runErr := p.Replay(ctx, plan)
+	err := p.Replay(ctx, plan)
 	close(done)
 	<-progressStopped
+	return err
+}
 
-	addTotals(&m, reg)
-	if runErr == nil {
-		// Shadow output left in the outbox (Redis down at the end) would
-		// otherwise be delivered under the live prefix by a journey run
-		// on a promoted dir: the replay is finished only once it is out.
-		if n := outboxDepth(store, plan); n > 0 {
-			runErr = fmt.Errorf("%d shadow triggers and context updates not delivered (is Redis up?); "+
-				"run the same command again to deliver them and finish", n)
-		}
-	}
+// finish records the run's end in m: completed (after a flush of the
+// store) when runErr is nil. It returns ErrInterrupted when ctx ended the
+// run, else runErr.
+func finish(ctx context.Context, store *state.Store, m *Manifest, runErr error) error {
 	if runErr == nil {
 		if err := store.Flush(); err != nil {
-			return m, err
+			return err
 		}
 		m.Completed = time.Now().UTC()
 	}
 	if err := m.Save(store); err != nil {
-		return m, err
+		return err
 	}
 	switch {
 	case runErr == nil:
-		return m, nil
+		return nil
 	case ctx.Err() != nil:
-		return m, ErrInterrupted
+		return ErrInterrupted
 	default:
-		return m, runErr
+		return runErr
 	}
 }
 
@@ -360,26 +380,32 @@ func parsePosition(item string) (topic string, partition int, offset int64, err 
 	return topic, partition, offset, nil
 }
 
-// wire builds the pipeline the way `journey run` does, with the replay's
-// differences: no consumer group, large batches, no fsync per batch, no
-// dead letters written again, and output off or under the shadow prefix.
-func wire(cfg config.Config, o Options, log *zap.Logger, store *state.Store, ms *metrics.Set) (*pipeline.Pipeline, func(), error) {
+// wire builds the pipeline the way `journey run` does (internal/app), with
+// the replay's differences: no consumer group, large batches, no dead
+// letters written again, and output off or under the shadow prefix. Its
+// metrics are registered with reg.
+func wire(o Options, log *zap.Logger, store *state.Store, reg *prometheus.Registry) (*pipeline.Pipeline, func(), error) {
+	cfg := o.Config
 	if o.Processors != nil {
 		cfg.ProcessorsEnabled = o.Processors
 	}
-	engine, err := cfg.Engine()
+	ms, err := metrics.New(reg)
 	if err != nil {
 		return nil, nil, err
 	}
-	dec, err := ingest.NewDecoder(cfg.Decoder())
+	engine, err := app.Engine(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec, err := app.Decoder(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	var snk sink.Sink = memsink.New() // receives nothing with --triggers off
 	closeSink := func() {}
 	if o.Triggers == TriggersShadow {
-		rdb := redis.NewClient(cfg.RedisOptions())
-		sc := cfg.Sink()
+		rdb := redis.NewClient(app.RedisOptions(cfg))
+		sc := app.SinkConfig(cfg)
 		sc.Prefix = o.ShadowPrefix
 		if snk, err = redissink.New(rdb, sc); err != nil {
 			rdb.Close()
@@ -387,7 +413,17 @@ func wire(cfg config.Config, o Options, log *zap.Logger, store *state.Store, ms 
 		}
 		closeSink = func() { _ = rdb.Close() }
 	}
-	pc := cfg.Pipeline()
+	p, err := pipeline.New(replayConfig(cfg, o), log, store, dec, engine, snk, ms)
+	if err != nil {
+		closeSink()
+		return nil, nil, err
+	}
+	return p, closeSink, nil
+}
+
+// replayConfig is cfg's pipeline configuration as a replay runs it.
+func replayConfig(cfg config.Config, o Options) pipeline.Config {
+	pc := app.PipelineConfig(cfg)
 	pc.MaxBatchRecords = o.Batch
 	if pc.MaxBatchRecords <= 0 {
 		pc.MaxBatchRecords = 20_000
@@ -398,12 +434,7 @@ func wire(cfg config.Config, o Options, log *zap.Logger, store *state.Store, ms 
 	pc.DiscardOutput = o.Triggers == TriggersOff
 	pc.ShutdownFlush = max(pc.ShutdownFlush, time.Minute) // shadow output is delivered before a replay finishes
 	pc.SkipDeadLetters = true
-	p, err := pipeline.New(pc, log, store, dec, engine, snk, ms)
-	if err != nil {
-		closeSink()
-		return nil, nil, err
-	}
-	return p, closeSink, nil
+	return pc
 }
 
 // watchProgress reports progress from the state store's committed offsets

@@ -1,10 +1,10 @@
 // Command journey runs journey's pipeline as its own process for the peer
 // benchmark (bench/peers), wired as `journey run` wires it
 // (cmd/journey/run.go): the YAML configuration and the same flags over
-// config.Default, config.Config's Decoder, Store, Sink and Pipeline, the
-// Redis sink, Pebble, TuneRuntime. Two differences: only the processors
-// named by -processors are built (`journey run` always runs them all), and
-// there is no admin server; instead it prints progress marks
+// config.Default, internal/app's wiring (engine, decoder, store options,
+// Redis sink, pipeline configuration, TuneRuntime). Two differences: only
+// the processors named by -processors are built (`journey run` always runs
+// them all), and there is no admin server; instead it prints progress marks
 // (bench/peers/progress) and, on SIGTERM, after the pipeline has stopped,
 // dumps the sample customers' states (bench/peers/workload.Snapshot) and a
 // line of counters.
@@ -35,8 +35,8 @@ import (
 	"github.com/journey-dev/journey/bench/internal/promsum"
 	"github.com/journey-dev/journey/bench/peers/progress"
 	"github.com/journey-dev/journey/bench/peers/workload"
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
-	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/pipeline"
@@ -83,7 +83,7 @@ func run(args []string) error {
 	if err := apply(&cfg, os.Getenv); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := app.Validate(cfg); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	// -processors is config.Flags' (processors_enabled); the benchmark's
@@ -108,7 +108,7 @@ func run(args []string) error {
 
 // serve follows serve() in cmd/journey/run.go.
 func serve(ctx context.Context, cfg config.Config, o options) error {
-	cfg.TuneRuntime(os.Getenv)
+	app.TuneRuntime(cfg, os.Getenv)
 	level, err := zapcore.ParseLevel(cfg.Log.Level)
 	if err != nil {
 		return fmt.Errorf("log.level: %w", err)
@@ -116,17 +116,17 @@ func serve(ctx context.Context, cfg config.Config, o options) error {
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(os.Stderr), level))
 	defer func() { _ = log.Sync() }()
 	cfg.ProcessorsEnabled = o.procs
-	engine, err := cfg.Engine()
+	engine, err := app.Engine(cfg)
 	if err != nil {
 		return err
 	}
-	dec, err := ingest.NewDecoder(cfg.Decoder())
+	dec, err := app.Decoder(cfg)
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(cfg.RedisOptions())
+	rdb := redis.NewClient(app.RedisOptions(cfg))
 	defer rdb.Close()
-	snk, err := redissink.New(rdb, cfg.Sink())
+	snk, err := redissink.New(rdb, app.SinkConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -135,12 +135,12 @@ func serve(ctx context.Context, cfg config.Config, o options) error {
 	if err != nil {
 		return err
 	}
-	store, err := state.Open(cfg.State.Dir, cfg.Store(log.Named("pebble")))
+	store, err := state.Open(cfg.State.Dir, app.StoreOptions(cfg, log.Named("pebble")))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	p, err := pipeline.New(cfg.Pipeline(), log, store, dec, engine, snk, m)
+	p, err := pipeline.New(app.PipelineConfig(cfg), log, store, dec, engine, snk, m)
 	if err != nil {
 		return err
 	}

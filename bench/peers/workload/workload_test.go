@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/bench/peers/workload"
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
@@ -54,7 +55,7 @@ func TestReferenceIsJourney(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := ingest.NewDecoder(cfg.Decoder())
+	dec, err := app.Decoder(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
