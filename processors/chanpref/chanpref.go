@@ -64,6 +64,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/seen"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -168,7 +169,7 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		return changed, nil
 	}
 	ch := p.cfg.Responses[ev.Name]
-	if ch == "" || ev.ID == "" || len(ev.ID) > maxKeyLen || !s.remember(t, hashID(ev.ID)) {
+	if ch == "" || ev.ID == "" || len(ev.ID) > maxKeyLen || !s.Remember(t, seen.Hash(ev.ID)) {
 		return changed, nil
 	}
 	loc := evLoc

@@ -67,6 +67,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/seen"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -157,7 +158,7 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 	if !ok || ev.ID == "" || len(ev.ID) > maxKeyLen || !validTime(t) {
 		return false, nil
 	}
-	if !s.remember(t, hashID(ev.ID)) {
+	if !s.Remember(t, seen.Hash(ev.ID)) {
 		return false, nil
 	}
 	s.add(t, w, p.cfg.HalfLife)
