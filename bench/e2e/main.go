@@ -44,6 +44,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/journey-dev/journey/bench/internal/report"
 	"github.com/journey-dev/journey/processors"
 )
 
@@ -147,7 +148,7 @@ func run() error {
 	}
 	m := res.Machine
 	fmt.Printf("machine: %s, %d cores, %s (CGO_ENABLED=%s); Kafka %s, Redis %s\n", m.CPU, m.Cores, m.GoVersion, m.CGO,
-		orDash(m.KafkaVersion), m.RedisVersion)
+		report.Dash(m.KafkaVersion), m.RedisVersion)
 
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
 	topic, dlq := "bench.events."+stamp, "bench.dlq."+stamp
@@ -221,7 +222,7 @@ func run() error {
 	}
 	res.Ratio = res.JourBest / res.RawBest
 	fmt.Printf("\n>>> journey ÷ raw = %.2f (best %.0f ÷ best %.0f events/s; pairs %s; target >= %.1f)\n\n",
-		res.Ratio, res.JourBest, res.RawBest, joinf(res.Pairs, "%.2f"), targetRatio)
+		res.Ratio, res.JourBest, res.RawBest, report.Ratios(res.Pairs), targetRatio)
 
 	fmt.Printf("latency baseline: %d events/s for %s into a topic of its own, read by a raw kafka-go consumer...\n", *rate, *latDur)
 	floor, err := runFloor(ctx, bs, topic+"-floor", *partitions, *seed, *customers, *rate, *latDur)
