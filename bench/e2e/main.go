@@ -110,9 +110,8 @@ func run() error {
 		return err
 	}
 	// journey's garbage-collector settings for the whole process, from the
-	// start: starting a journey instance sets them process-wide, so the
-	// raw consumer's first run used to be the only one with Go's defaults.
-	// (Its rate still climbs across its runs: the broker warms up.)
+	// start: starting a journey instance sets them process-wide, so every
+	// raw run, the first included, runs with the same settings.
 	def.TuneRuntime(os.Getenv)
 	res := &results{
 		Issue: title(enabledProcessors), Started: time.Now(), Machine: describeMachine(),
@@ -280,7 +279,7 @@ func run() error {
 	return nil
 }
 
-// title names what the run measured: the core pipeline (issue 3's
+// title names what the run measured: the core pipeline (the throughput
 // targets are for it, with its one processor) or every processor.
 func title(procs []string) string {
 	switch {

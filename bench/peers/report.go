@@ -67,7 +67,7 @@ type produceStats struct {
 	LiveTriggers int     `json:"reference_triggers_live"`
 }
 
-// target is one of the issue's throughput targets.
+// target is one of the throughput targets journey is held to.
 type target struct {
 	What  string  `json:"what"`
 	Want  float64 `json:"want"`

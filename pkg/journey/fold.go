@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// Customer is one customer's state across all processors, as loaded for a
-// group of events. States[i] belongs to the engine's i-th processor; nil
-// means "not loaded yet". Dirty[i] says States[i] changed since it was
-// loaded.
+// Customer is one customer's state across all processors, as loaded for
+// the events folded together. States[i] belongs to the engine's i-th
+// processor; nil means "not loaded yet". Dirty[i] says States[i] changed
+// since it was loaded.
 type Customer struct {
 	ID     string
 	States []State
