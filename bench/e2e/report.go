@@ -288,3 +288,58 @@ var stageNames = map[string]string{
 	"committed":  "committed: the Pebble batch is committed",
 	"dispatched": "dispatched: the partition's dispatcher handed the entries to the sink (age of the newest record behind them)",
 }
+
+// title names what the run measured: the core pipeline (the throughput
+// targets are for it, with its one processor) or every processor.
+func title(procs []string) string {
+	switch {
+	case procs == nil:
+		return "every processor"
+	case len(procs) == 1 && procs[0] == "interest":
+		return "core pipeline (one processor: interest)"
+	}
+	return "processors " + strings.Join(procs, ", ")
+}
+
+func notes(r *results) []string {
+	return []string{
+		"Rates count from the first record received (raw) or fetched (journey) to the last record decoded (raw) or to " +
+			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
+			"topic checks) is shown apart. Both read the same topic, back to back, alternately, in one process that runs " +
+			"with journey's garbage-collector settings from the start (GOGC 400 within a soft memory limit, unless GOGC " +
+			"or GOMEMLIMIT is set), the raw consumer included.",
+		"journey is wired as `journey run` wires it: config.Default (state.sync " + strconv.FormatBool(r.Params.StateSync) + ", batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + " / max_bytes " + strconv.Itoa(r.Params.MaxBatchBytes>>20) + " MiB / backlog_wait " + r.Params.BacklogWait + ", " +
+			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
+			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + "." + overlayNote(r.Params.Overlay),
+		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +
+			"(message.timestamp.type=LogAppendTime; milliseconds, so a sample may read up to 1 ms high), to the " +
+			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +
+			"included. A trigger counts from its causing record; a context update from the last record of its batch " +
+			"(pkg/pipeline), so for a customer whose event was earlier in the batch it reads low by up to the batch's span.",
+		"The latency producer batches like a default Java client (linger.ms=5, max.in.flight 1): every 5 ms, one produce request " +
+			"(acks=1) carrying every event due meanwhile, a record batch per partition; the time from an event falling due to its acknowledgement " +
+			"is shown apart as 'producer: due → broker ack' (it is before journey sees the event, and on this machine " +
+			"it shares the two cores with the broker and journey).",
+		"The latency baseline runs just before, with journey caught up and idle: the same producer at the same rate into a " +
+			"topic of its own (same partitions, LogAppendTime), read by a kafka-go Reader per partition configured as " +
+			"journey's fetch is and the raw consumer's (min 1 byte, max wait 500 ms), each value decoded with encoding/json; " +
+			"its Kafka append → decoded times are what the broker and a plain consumer take on this machine before any " +
+			"processing, so the part of journey's figure that is journey's is roughly the difference.",
+		"The replay phase runs journey replay --from earliest --triggers off (pkg/replay, as the command runs it: no " +
+			"consumer group, every partition at once, batches of 20,000, no fsync per batch and one flush at the end) " +
+			"into a new state dir over the whole topic, the latency phase's events included; its rate counts from the " +
+			"command's start (no group to join) to the flush, and its ratio is to the best raw consumer rate above.",
+		"Kafka, Redis, the producer and journey share this machine's cores. 'cores' is the average number of cores busy " +
+			"in this process (journey or the raw consumer, plus the bench's producer), in the rig's Kafka and Redis, and " +
+			"in anything else: a high 'other' means another job shared the machine and the run is noisy. The bench " +
+			"reports; it does not pass or fail on timing.",
+	}
+}
+
+// overlayNote names the -set overlay, when there was one.
+func overlayNote(y string) string {
+	if y == "" {
+		return ""
+	}
+	return " Read over the defaults (-set): `" + y + "`."
+}
