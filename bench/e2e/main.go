@@ -44,6 +44,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/journey-dev/journey/bench/internal/report"
 	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/processors"
 )
@@ -147,7 +148,7 @@ func run() error {
 	}
 	m := res.Machine
 	fmt.Printf("machine: %s, %d cores, %s (CGO_ENABLED=%s); Kafka %s, Redis %s\n", m.CPU, m.Cores, m.GoVersion, m.CGO,
-		orDash(m.KafkaVersion), m.RedisVersion)
+		report.Dash(m.KafkaVersion), m.RedisVersion)
 
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
 	topic, dlq := "bench.events."+stamp, "bench.dlq."+stamp
@@ -170,41 +171,90 @@ func run() error {
 		return err
 	}
 
-	rawGroup := func(i int) string { return fmt.Sprintf("bench-raw-%s-%d", stamp, i) }
-	journeyGroup := func(i int) string { return fmt.Sprintf("bench-journey-%s-%d", stamp, i) }
-	var groups []string
-	for i := 1; i <= *runs; i++ {
-		groups = append(groups, rawGroup(i), journeyGroup(i))
+	ph := &phases{
+		brokers: bs, redisAddr: *redisAddr, topic: topic, dlq: dlq, stamp: stamp, partitions: *partitions,
+		customers: *customers, runs: *runs, rate: *rate, seed: *seed, latDur: *latDur,
+		cpuProfile: *cpuProfile, liveProf: *liveProf, replayProf: *replayProf,
 	}
-	if err := waitCoordinators(ctx, bs, groups); err != nil {
-		return err
-	}
-
-	noProfile := func() func() { return func() {} }
-	var live *instance
+	live, err := ph.throughput(ctx, ends, res)
 	defer func() {
 		if live != nil {
 			_ = live.stop()
 		}
 	}()
-	for i := 1; i <= *runs; i++ {
-		raw, err := runRaw(ctx, bs, topic, rawGroup(i), ends)
+	if err != nil {
+		return err
+	}
+	err = ph.latency(ctx, live, res)
+	stopErr := live.stop()
+	live = nil
+	if err != nil {
+		return err
+	}
+	if stopErr != nil {
+		return fmt.Errorf("journey shutdown: %w", stopErr)
+	}
+	if err := ph.replay(ctx, res); err != nil {
+		return err
+	}
+	res.Seconds = time.Since(res.Started).Seconds()
+	res.Notes = notes(res)
+	fmt.Println()
+	res.markdown(os.Stdout)
+	if err := res.write(*out, *name); err != nil {
+		return err
+	}
+	fmt.Printf("\nwritten: %s/%s.json, %s/%s.md\n", *out, *name, *out, *name)
+	return nil
+}
+
+// phases are the measurements run makes over the workload topic, in
+// order: throughput, latency, replay.
+type phases struct {
+	brokers                          []string
+	redisAddr, topic, dlq, stamp     string
+	partitions, customers, runs      int
+	rate                             int
+	seed                             uint64
+	latDur                           time.Duration
+	cpuProfile, liveProf, replayProf string
+}
+
+// throughput runs the raw consumer and journey alternately over the
+// topic, runs times each, into res. It returns the last journey instance
+// still running, caught up, for the latency phase (also with an error,
+// when one was started).
+func (ph *phases) throughput(ctx context.Context, ends map[int]int64, res *results) (*instance, error) {
+	rawGroup := func(i int) string { return fmt.Sprintf("bench-raw-%s-%d", ph.stamp, i) }
+	journeyGroup := func(i int) string { return fmt.Sprintf("bench-journey-%s-%d", ph.stamp, i) }
+	var groups []string
+	for i := 1; i <= ph.runs; i++ {
+		groups = append(groups, rawGroup(i), journeyGroup(i))
+	}
+	if err := waitCoordinators(ctx, ph.brokers, groups); err != nil {
+		return nil, err
+	}
+
+	noProfile := func() func() { return func() {} }
+	var live *instance
+	for i := 1; i <= ph.runs; i++ {
+		raw, err := runRaw(ctx, ph.brokers, ph.topic, rawGroup(i), ends)
 		if err != nil {
-			return err
+			return live, err
 		}
 		res.Raw = append(res.Raw, raw)
 		fmt.Printf("raw #%d: %d records in %.2fs: %.0f events/s (start-up %.2fs; cores this process / Kafka+Redis / other %s)\n",
 			i, raw.Events, raw.Seconds, raw.Rate, raw.Startup, raw.CPU)
 
-		last := i == *runs
+		last := i == ph.runs
 		profile := noProfile
-		if last && *cpuProfile != "" {
-			profile = func() func() { return startProfile(*cpuProfile) }
+		if last && ph.cpuProfile != "" {
+			profile = func() func() { return startProfile(ph.cpuProfile) }
 		}
-		jr, in, err := runJourney(ctx, bs, *redisAddr, topic, dlq, journeyGroup(i),
-			fmt.Sprintf("bench%d:", i), ends, *customers, profile, last)
+		jr, in, err := runJourney(ctx, ph.brokers, ph.redisAddr, ph.topic, ph.dlq, journeyGroup(i),
+			fmt.Sprintf("bench%d:", i), ends, ph.customers, profile, last)
 		if err != nil {
-			return err
+			return live, err
 		}
 		live = in
 		res.Journey = append(res.Journey, jr)
@@ -221,22 +271,27 @@ func run() error {
 	}
 	res.Ratio = res.JourBest / res.RawBest
 	fmt.Printf("\n>>> journey ÷ raw = %.2f (best %.0f ÷ best %.0f events/s; pairs %s; target >= %.1f)\n\n",
-		res.Ratio, res.JourBest, res.RawBest, joinf(res.Pairs, "%.2f"), targetRatio)
+		res.Ratio, res.JourBest, res.RawBest, report.Ratios(res.Pairs), targetRatio)
+	return live, nil
+}
 
-	fmt.Printf("latency baseline: %d events/s for %s into a topic of its own, read by a raw kafka-go consumer...\n", *rate, *latDur)
-	floor, err := runFloor(ctx, bs, topic+"-floor", *partitions, *seed, *customers, *rate, *latDur)
+// latency measures the baseline (a raw consumer of a paced producer), then
+// journey's event-to-Redis latency with live, into res.
+func (ph *phases) latency(ctx context.Context, live *instance, res *results) error {
+	fmt.Printf("latency baseline: %d events/s for %s into a topic of its own, read by a raw kafka-go consumer...\n", ph.rate, ph.latDur)
+	floor, err := runFloor(ctx, ph.brokers, ph.topic+"-floor", ph.partitions, ph.seed, ph.customers, ph.rate, ph.latDur)
 	if err != nil {
 		return fmt.Errorf("latency baseline: %w", err)
 	}
 	res.Floor = floor
 	fmt.Printf("latency baseline: %d samples; Kafka append -> decoded p50 %.1fms p99 %.1fms\n", floor.Samples, floor.Redis.P50, floor.Redis.P99)
 
-	fmt.Printf("latency: %d events/s for %s with journey caught up...\n", *rate, *latDur)
+	fmt.Printf("latency: %d events/s for %s with journey caught up...\n", ph.rate, ph.latDur)
 	stopLive := func() {}
-	if *liveProf != "" {
-		stopLive = startProfile(*liveProf)
+	if ph.liveProf != "" {
+		stopLive = startProfile(ph.liveProf)
 	}
-	lat, err := runLatency(ctx, bs, topic, *partitions, live, *seed, *customers, *rate, *latDur)
+	lat, err := runLatency(ctx, ph.brokers, ph.topic, ph.partitions, live, ph.seed, ph.customers, ph.rate, ph.latDur)
 	stopLive()
 	if err != nil {
 		return err
@@ -244,22 +299,21 @@ func run() error {
 	res.Latency = lat
 	fmt.Printf("latency: %d samples (and %d deliveries of timers fired by the wall clock); event -> Redis p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms (producer ack p99 %.1fms)\n",
 		lat.Samples, lat.Unsampled, lat.Redis.P50, lat.Redis.P90, lat.Redis.P99, lat.Redis.Max, lat.ProduceAck.P99)
-	err = live.stop()
-	live = nil
-	if err != nil {
-		return fmt.Errorf("journey shutdown: %w", err)
-	}
+	return nil
+}
 
+// replay times journey replay over the whole topic, into res.
+func (ph *phases) replay(ctx context.Context, res *results) error {
 	fmt.Printf("replay: journey replay --from earliest --triggers off over the same topic...\n")
-	ends, err = endOffsets(ctx, bs, topic, *partitions)
+	ends, err := endOffsets(ctx, ph.brokers, ph.topic, ph.partitions)
 	if err != nil {
 		return err
 	}
 	stopReplay := func() {}
-	if *replayProf != "" {
-		stopReplay = startProfile(*replayProf)
+	if ph.replayProf != "" {
+		stopReplay = startProfile(ph.replayProf)
 	}
-	rp, err := runReplay(ctx, bs, topic, dlq, ends)
+	rp, err := runReplay(ctx, ph.brokers, ph.topic, ph.dlq, ends)
 	stopReplay()
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
@@ -267,63 +321,7 @@ func run() error {
 	res.Replay, res.ReplayRatio = rp, rp.Rate/res.RawBest
 	fmt.Printf("replay: %d records in %.2fs: %.0f events/s; ÷ raw = %.2f (target >= %.1f; cores this process / Kafka+Redis / other %s)\n",
 		rp.Events, rp.Seconds, rp.Rate, res.ReplayRatio, targetReplayRatio, rp.CPU)
-
-	res.Seconds = time.Since(res.Started).Seconds()
-	res.Notes = notes(res)
-	fmt.Println()
-	res.markdown(os.Stdout)
-	if err := res.write(*out, *name); err != nil {
-		return err
-	}
-	fmt.Printf("\nwritten: %s/%s.json, %s/%s.md\n", *out, *name, *out, *name)
 	return nil
-}
-
-// title names what the run measured: the core pipeline (issue 3's
-// targets are for it, with its one processor) or every processor.
-func title(procs []string) string {
-	switch {
-	case procs == nil:
-		return "every processor"
-	case len(procs) == 1 && procs[0] == "interest":
-		return "core pipeline (one processor: interest)"
-	}
-	return "processors " + strings.Join(procs, ", ")
-}
-
-func notes(r *results) []string {
-	return []string{
-		"Rates count from the first record received (raw) or fetched (journey) to the last record decoded (raw) or to " +
-			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
-			"topic checks) is shown apart. Both read the same topic, back to back, alternately, in one process that runs " +
-			"with journey's garbage-collector settings from the start (GOGC 400 within a soft memory limit, unless GOGC " +
-			"or GOMEMLIMIT is set), the raw consumer included.",
-		"journey is wired as `journey run` wires it: config.Default (state.sync " + strconv.FormatBool(r.Params.StateSync) + ", batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + " / max_bytes " + strconv.Itoa(r.Params.MaxBatchBytes>>20) + " MiB / backlog_wait " + r.Params.BacklogWait + ", " +
-			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
-			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + "." + overlayNote(r.Params.Overlay),
-		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +
-			"(message.timestamp.type=LogAppendTime; milliseconds, so a sample may read up to 1 ms high), to the " +
-			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +
-			"included. A trigger counts from its causing record; a context update from the last record of its batch " +
-			"(pkg/pipeline), so for a customer whose event was earlier in the batch it reads low by up to the batch's span.",
-		"The latency producer batches like a default Java client (linger.ms=5, max.in.flight 1): every 5 ms, one produce request " +
-			"(acks=1) carrying every event due meanwhile, a record batch per partition; the time from an event falling due to its acknowledgement " +
-			"is shown apart as 'producer: due → broker ack' (it is before journey sees the event, and on this machine " +
-			"it shares the two cores with the broker and journey).",
-		"The latency baseline runs just before, with journey caught up and idle: the same producer at the same rate into a " +
-			"topic of its own (same partitions, LogAppendTime), read by a kafka-go Reader per partition configured as " +
-			"journey's fetch is and the raw consumer's (min 1 byte, max wait 500 ms), each value decoded with encoding/json; " +
-			"its Kafka append → decoded times are what the broker and a plain consumer take on this machine before any " +
-			"processing, so the part of journey's figure that is journey's is roughly the difference.",
-		"The replay phase runs journey replay --from earliest --triggers off (pkg/replay, as the command runs it: no " +
-			"consumer group, every partition at once, batches of 20,000, no fsync per batch and one flush at the end) " +
-			"into a new state dir over the whole topic, the latency phase's events included; its rate counts from the " +
-			"command's start (no group to join) to the flush, and its ratio is to the best raw consumer rate above.",
-		"Kafka, Redis, the producer and journey share this machine's cores. 'cores' is the average number of cores busy " +
-			"in this process (journey or the raw consumer, plus the bench's producer), in the rig's Kafka and Redis, and " +
-			"in anything else: a high 'other' means another job shared the machine and the run is noisy. The bench " +
-			"reports; it does not pass or fail on timing.",
-	}
 }
 
 // startProfile starts the CPU profile and returns the function that stops
@@ -457,12 +455,4 @@ func endOffsets(ctx context.Context, brokers []string, topic string, partitions 
 		return nil, fmt.Errorf("list offsets of %s: %d of %d partitions", topic, len(ends), partitions)
 	}
 	return ends, nil
-}
-
-// overlayNote names the -set overlay, when there was one.
-func overlayNote(y string) string {
-	if y == "" {
-		return ""
-	}
-	return " Read over the defaults (-set): `" + y + "`."
 }

@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/journey-dev/journey/bench/internal/procstat"
 	"github.com/journey-dev/journey/bench/internal/report"
 )
 
@@ -46,44 +44,21 @@ type cpuMark struct {
 }
 
 func startCPU() cpuMark {
-	busy, ok := machineBusy()
-	return cpuMark{at: time.Now(), proc: processCPU(), services: pidsCPU(servicePIDs), busy: busy, machine: ok}
+	busy, ok := procstat.MachineBusy()
+	return cpuMark{at: time.Now(), proc: procstat.SelfCPU(), services: procstat.PIDsCPU(servicePIDs), busy: busy, machine: ok}
 }
 
 func (m cpuMark) stop() cpuUse {
 	wall := time.Since(m.at).Seconds()
 	u := cpuUse{
-		Wall: wall, ProcessCores: (processCPU() - m.proc).Seconds() / wall,
-		ServicesCores: (pidsCPU(servicePIDs) - m.services) / wall,
+		Wall: wall, ProcessCores: (procstat.SelfCPU() - m.proc).Seconds() / wall,
+		ServicesCores: (procstat.PIDsCPU(servicePIDs) - m.services) / wall,
 	}
-	if busy, ok := machineBusy(); ok && m.machine {
+	if busy, ok := procstat.MachineBusy(); ok && m.machine {
 		u.MachineCores = (busy - m.busy) / wall
 		u.OtherCores = max(u.MachineCores-u.ProcessCores-u.ServicesCores, 0)
 	}
 	return u
-}
-
-const userHZ = 100 // USER_HZ: the unit of /proc CPU times on Linux
-
-// pidsCPU sums the user and system CPU seconds of pids (/proc/<pid>/stat).
-func pidsCPU(pids []int) float64 {
-	var sum float64
-	for _, pid := range pids {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the command (which may hold spaces) in parentheses.
-		_, rest, ok := strings.Cut(string(b), ") ")
-		f := strings.Fields(rest)
-		if !ok || len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		sum += (ut + st) / userHZ
-	}
-	return sum
 }
 
 // listeners returns the pids of the processes listening on the given TCP
@@ -125,42 +100,6 @@ func listeners(ports ...int) []int {
 	return pids
 }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// machineBusy reads the non-idle CPU time of all cores from /proc/stat.
-func machineBusy() (float64, bool) {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "cpu ") {
-		return 0, false
-	}
-	var total, idle float64
-	for i, field := range strings.Fields(line)[1:] {
-		v, err := strconv.ParseFloat(field, 64)
-		if err != nil {
-			return 0, false
-		}
-		if i >= 8 { // guest time is already in user
-			break
-		}
-		total += v
-		if i == 3 || i == 4 { // idle, iowait
-			idle += v
-		}
-	}
-	return (total - idle) / userHZ, true
-}
-
 // machine describes where the figures were measured.
 type machine struct {
 	CPU          string `json:"cpu"`
@@ -174,33 +113,11 @@ type machine struct {
 }
 
 func describeMachine() machine {
-	m := machine{CPU: "unknown", Cores: runtime.NumCPU(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CGO: "?"}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "CGO_ENABLED" {
-				m.CGO = s.Value
-			}
-		}
+	return machine{
+		CPU: cmp.Or(report.CPUModel(), "unknown"), Cores: runtime.NumCPU(), GoVersion: runtime.Version(),
+		OS: runtime.GOOS + "/" + runtime.GOARCH, CGO: cmp.Or(report.BuildCGO(), "?"), Kernel: report.Kernel(),
+		KafkaVersion: report.KafkaVersion(os.Getenv("JOURNEY_TEST_KAFKA_LIBS")),
 	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	// The rig exports the folder of the broker's jars: kafka_2.13-<version>.jar.
-	if libs := os.Getenv("JOURNEY_TEST_KAFKA_LIBS"); libs != "" {
-		if jars, _ := filepath.Glob(filepath.Join(libs, "kafka_2.13-*.jar")); len(jars) > 0 {
-			v := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")
-			m.KafkaVersion = v
-		}
-	}
-	return m
 }
 
 // params are the bench's settings, recorded with the results.
@@ -267,25 +184,25 @@ func (r *results) markdown(w io.Writer) {
 	m := r.Machine
 	p("# journey end-to-end benchmark — %s\n\n", r.Issue)
 	p("%s, %d cores, %s (CGO_ENABLED=%s), %s (kernel %s); Kafka %s (1 broker, KRaft), Redis %s, all on this machine over loopback.  \n",
-		m.CPU, m.Cores, m.GoVersion, m.CGO, m.OS, m.Kernel, orDash(m.KafkaVersion), orDash(m.RedisVersion))
+		m.CPU, m.Cores, m.GoVersion, m.CGO, m.OS, m.Kernel, report.Dash(m.KafkaVersion), report.Dash(m.RedisVersion))
 	p("Run %s, %.0f s in all. Workload: %s Segment events, %s customers, %d partitions, seed %d. Processors: %s.\n\n",
-		r.Started.UTC().Format(time.RFC3339), r.Seconds, thousands(r.Params.Events), thousands(r.Params.Customers),
+		r.Started.UTC().Format(time.RFC3339), r.Seconds, report.Int(r.Params.Events), report.Int(r.Params.Customers),
 		r.Params.Partitions, r.Params.Seed, strings.Join(r.Params.Processors, ", "))
 
 	p("**journey ÷ raw kafka-go consumer: %.2f** (best of %d each; target ≥ %.1f). Back-to-back pairs: %s.  \n",
-		r.Ratio, len(r.Raw), targetRatio, joinf(r.Pairs, "%.2f"))
+		r.Ratio, len(r.Raw), targetRatio, report.Ratios(r.Pairs))
 	l := r.Latency
 	p("**Event-to-Redis latency (Kafka append → Redis) at %s events/s: p50 %.1f ms, p99 %.1f ms** (target p99 ≤ %.0f ms); "+
 		"a raw kafka-go consumer's Kafka append → decoded in the same run: p50 %.1f ms, p99 %.1f ms.  \n",
-		thousands(l.TargetRate), l.Redis.P50, l.Redis.P99, targetP99, r.Floor.Redis.P50, r.Floor.Redis.P99)
+		report.Int(l.TargetRate), l.Redis.P50, l.Redis.P99, targetP99, r.Floor.Redis.P50, r.Floor.Redis.P99)
 	p("**journey replay ÷ raw kafka-go consumer: %.2f** (%s events/s; target ≥ %.1f).\n\n",
-		r.ReplayRatio, thousands(int(r.Replay.Rate)), targetReplayRatio)
+		r.ReplayRatio, report.Int(int(r.Replay.Rate)), targetReplayRatio)
 
 	p("| phase | events | first record → done | events/s | start-up | events/s incl. start-up | cores: this process / Kafka+Redis / other |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	pr := r.Produce
-	p("| produce (1 generator, a sender per partition, acks=1) | %s | %.2f s | **%s** | – | – | %s |\n", thousands(pr.Events), pr.Seconds,
-		thousands(int(pr.PerSecond)), pr.CPU)
+	p("| produce (1 generator, a sender per partition, acks=1) | %s | %.2f s | **%s** | – | – | %s |\n", report.Int(pr.Events), pr.Seconds,
+		report.Int(int(pr.PerSecond)), pr.CPU)
 	for i := range max(len(r.Raw), len(r.Journey)) {
 		for _, run := range []*runResult{at(r.Raw, i), at(r.Journey, i)} {
 			if run == nil {
@@ -295,28 +212,28 @@ func (r *results) markdown(w io.Writer) {
 			if run.Name == "journey" {
 				name = "journey (decode, fold, Pebble sync, Redis)"
 			}
-			p("| %s #%d | %s | %.2f s | **%s** | %.2f s | %s | %s |\n", name, i+1, thousands(int(run.Events)),
-				run.Seconds, thousands(int(run.Rate)), run.Startup, thousands(int(run.RateWithStartup)), run.CPU)
+			p("| %s #%d | %s | %.2f s | **%s** | %.2f s | %s | %s |\n", name, i+1, report.Int(int(run.Events)),
+				run.Seconds, report.Int(int(run.Rate)), run.Startup, report.Int(int(run.RateWithStartup)), run.CPU)
 		}
 	}
 	if rp := r.Replay; rp.Events > 0 {
-		p("| journey replay --from earliest --triggers off | %s | %.2f s | **%s** | (inside) | %s | %s |\n", thousands(int(rp.Events)),
-			rp.Seconds, thousands(int(rp.Rate)), thousands(int(rp.RateWithStartup)), rp.CPU)
+		p("| journey replay --from earliest --triggers off | %s | %.2f s | **%s** | (inside) | %s | %s |\n", report.Int(int(rp.Events)),
+			rp.Seconds, report.Int(int(rp.Rate)), report.Int(int(rp.RateWithStartup)), rp.CPU)
 	}
 	p("\n")
 	p("| journey run | triggers delivered | in Redis streams | context updates | context hashes | mean batch | mean commit | Pebble dir | warnings logged |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for i, run := range r.Journey {
-		p("| #%d | %s | %s | %s | %s | %.0f records | %.2f ms | %.0f MB | %d |\n", i+1, thousands(int(run.Triggers)),
-			thousands(int(run.RedisTriggers)), thousands(int(run.Contexts)), thousands(int(run.RedisContexts)),
+		p("| #%d | %s | %s | %s | %s | %.0f records | %.2f ms | %.0f MB | %d |\n", i+1, report.Int(int(run.Triggers)),
+			report.Int(int(run.RedisTriggers)), report.Int(int(run.Contexts)), report.Int(int(run.RedisContexts)),
 			run.MeanBatch, run.MeanCommitMs, float64(run.StateBytes)/1e6, run.Warnings)
 	}
 	p("\n")
 	p("| latency at %s events/s for %.0f s (achieved %s/s) | p50 | p90 | p99 | p99.9 | max | mean |\n",
-		thousands(l.TargetRate), l.SendSeconds, thousands(int(l.AchievedRate)))
+		report.Int(l.TargetRate), l.SendSeconds, report.Int(int(l.AchievedRate)))
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	p("| Kafka append → Redis, ms (%s samples: %s triggers + %s contexts) | %.1f | %.1f | **%.1f** | %.1f | %.1f | %.1f |\n",
-		thousands(l.Samples), thousands(int(l.Triggers)), thousands(int(l.Contexts)),
+		report.Int(l.Samples), report.Int(int(l.Triggers)), report.Int(int(l.Contexts)),
 		l.Redis.P50, l.Redis.P90, l.Redis.P99, l.Redis.P999, l.Redis.Max, l.Redis.Mean)
 	p("| producer: due → broker ack, ms (before journey) | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n",
 		l.ProduceAck.P50, l.ProduceAck.P90, l.ProduceAck.P99, l.ProduceAck.P999, l.ProduceAck.Max, l.ProduceAck.Mean)
@@ -331,18 +248,18 @@ func (r *results) markdown(w io.Writer) {
 			"(`journey_record_age_seconds`, quantiles interpolated in buckets ×1.25 apart), then the Redis figure above per delivery:\n\n")
 		p("| stage, ms since Kafka append | batches | p50 | p90 | p99 | mean |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, st := range l.Stages {
-			p("| %s | %s | %.1f | %.1f | %.1f | %.1f |\n", stageNames[st.Stage], thousands(int(st.Batches)), st.P50, st.P90, st.P99, st.Mean)
+			p("| %s | %s | %.1f | %.1f | %.1f | %.1f |\n", stageNames[st.Stage], report.Int(int(st.Batches)), st.P50, st.P90, st.P99, st.Mean)
 		}
 		p("| delivered: Redis accepted (per trigger or context, as above) | %s | %.1f | %.1f | %.1f | %.1f |\n",
-			thousands(l.Samples), l.Redis.P50, l.Redis.P90, l.Redis.P99, l.Redis.Mean)
+			report.Int(l.Samples), l.Redis.P50, l.Redis.P90, l.Redis.P99, l.Redis.Mean)
 	}
 	p("\nLive phase: drained %.2f s after the last send; cores this process / Kafka+Redis / other: %s; %d warnings logged; "+
 		"%s group commits of %.1f records on average, %.2f ms each on average (Pebble batch, %s).\n",
-		l.DrainSeconds, l.CPU, l.Warnings, thousands(int(l.Batches)), l.MeanBatch, l.MeanCommitMs,
+		l.DrainSeconds, l.CPU, l.Warnings, report.Int(int(l.Batches)), l.MeanBatch, l.MeanCommitMs,
 		map[bool]string{true: "with fsync", false: "no fsync: state.sync is off while the changelog is on"}[r.Params.StateSync])
 	if f := r.Floor; f.Samples > 0 {
 		p("Baseline phase (just before, journey idle): %s events in %.0f s; cores this process / Kafka+Redis / other: %s.\n",
-			thousands(f.Samples), f.SendSeconds, f.CPU)
+			report.Int(f.Samples), f.SendSeconds, f.CPU)
 	}
 	if len(r.Notes) > 0 {
 		p("\nNotes:\n\n")
@@ -359,39 +276,6 @@ func at(rs []runResult, i int) *runResult {
 	return nil
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "–"
-	}
-	return s
-}
-
-func joinf(xs []float64, format string) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf(format, x)
-	}
-	return strings.Join(s, ", ")
-}
-
-// thousands formats n with thin separators: 1,000,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 func (r *results) write(dir, name string) error {
 	return report.Write(dir, name, r, r.markdown)
 }
@@ -403,4 +287,59 @@ var stageNames = map[string]string{
 	"logged":     "logged: the changelog acknowledged the batch (acks=all)",
 	"committed":  "committed: the Pebble batch is committed",
 	"dispatched": "dispatched: the partition's dispatcher handed the entries to the sink (age of the newest record behind them)",
+}
+
+// title names what the run measured: the core pipeline (the throughput
+// targets are for it, with its one processor) or every processor.
+func title(procs []string) string {
+	switch {
+	case procs == nil:
+		return "every processor"
+	case len(procs) == 1 && procs[0] == "interest":
+		return "core pipeline (one processor: interest)"
+	}
+	return "processors " + strings.Join(procs, ", ")
+}
+
+func notes(r *results) []string {
+	return []string{
+		"Rates count from the first record received (raw) or fetched (journey) to the last record decoded (raw) or to " +
+			"every offset committed in Pebble with every outbox drained to Redis (journey); start-up (group join, " +
+			"topic checks) is shown apart. Both read the same topic, back to back, alternately, in one process that runs " +
+			"with journey's garbage-collector settings from the start (GOGC 400 within a soft memory limit, unless GOGC " +
+			"or GOMEMLIMIT is set), the raw consumer included.",
+		"journey is wired as `journey run` wires it: config.Default (state.sync " + strconv.FormatBool(r.Params.StateSync) + ", batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + " / max_bytes " + strconv.Itoa(r.Params.MaxBatchBytes>>20) + " MiB / backlog_wait " + r.Params.BacklogWait + ", " +
+			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
+			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + "." + overlayNote(r.Params.Overlay),
+		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +
+			"(message.timestamp.type=LogAppendTime; milliseconds, so a sample may read up to 1 ms high), to the " +
+			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +
+			"included. A trigger counts from its causing record; a context update from the last record of its batch " +
+			"(pkg/pipeline), so for a customer whose event was earlier in the batch it reads low by up to the batch's span.",
+		"The latency producer batches like a default Java client (linger.ms=5, max.in.flight 1): every 5 ms, one produce request " +
+			"(acks=1) carrying every event due meanwhile, a record batch per partition; the time from an event falling due to its acknowledgement " +
+			"is shown apart as 'producer: due → broker ack' (it is before journey sees the event, and on this machine " +
+			"it shares the two cores with the broker and journey).",
+		"The latency baseline runs just before, with journey caught up and idle: the same producer at the same rate into a " +
+			"topic of its own (same partitions, LogAppendTime), read by a kafka-go Reader per partition configured as " +
+			"journey's fetch is and the raw consumer's (min 1 byte, max wait 500 ms), each value decoded with encoding/json; " +
+			"its Kafka append → decoded times are what the broker and a plain consumer take on this machine before any " +
+			"processing, so the part of journey's figure that is journey's is roughly the difference.",
+		"The replay phase runs journey replay --from earliest --triggers off (pkg/replay, as the command runs it: no " +
+			"consumer group, every partition at once, batches of 20,000, no fsync per batch and one flush at the end) " +
+			"into a new state dir over the whole topic, the latency phase's events included; its rate counts from the " +
+			"command's start (no group to join) to the flush, and its ratio is to the best raw consumer rate above.",
+		"Kafka, Redis, the producer and journey share this machine's cores. 'cores' is the average number of cores busy " +
+			"in this process (journey or the raw consumer, plus the bench's producer), in the rig's Kafka and Redis, and " +
+			"in anything else: a high 'other' means another job shared the machine and the run is noisy. The bench " +
+			"reports; it does not pass or fail on timing.",
+	}
+}
+
+// overlayNote names the -set overlay, when there was one.
+func overlayNote(y string) string {
+	if y == "" {
+		return ""
+	}
+	return " Read over the defaults (-set): `" + y + "`."
 }

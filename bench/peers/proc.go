@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/journey-dev/journey/bench/internal/procstat"
 )
 
 // child is one implementation under test, running as its own process. It
@@ -82,9 +83,9 @@ func startChild(name, bin string, args []string, logPath string) (*child, error)
 
 func (c *child) line(l string, log io.Writer) {
 	if rest, ok := strings.CutPrefix(l, "mark "); ok {
-		cpu := processCPU(c.cmd.Process.Pid)
-		busy, _ := machineBusy()
-		m := mark{cpu: cpu, services: pidsCPU(servicePIDs), busy: busy, wall: time.Now()}
+		cpu := procstat.ProcessCPU(c.cmd.Process.Pid)
+		busy, _ := procstat.MachineBusy()
+		m := mark{cpu: cpu, services: procstat.PIDsCPU(servicePIDs), busy: busy, wall: time.Now()}
 		f := strings.Fields(rest)
 		if len(f) == 2 {
 			n, err1 := strconv.ParseInt(f[0], 10, 64)
@@ -173,29 +174,6 @@ func (c *child) statsCopy() map[string]float64 {
 
 // ---- /proc
 
-const userHZ = 100 // the unit of /proc CPU times on Linux
-
-// processCPU returns the user + system CPU seconds of a process and its
-// threads (/proc/<pid>/stat), -1 if it cannot be read.
-func processCPU(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return -1
-	}
-	// The fields after the command, which is in parentheses and may hold spaces.
-	_, rest, ok := bytes.Cut(b, []byte(") "))
-	f := strings.Fields(string(rest))
-	if !ok || len(f) < 13 {
-		return -1
-	}
-	utime, err1 := strconv.ParseFloat(f[11], 64)
-	stime, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return -1
-	}
-	return (utime + stime) / userHZ
-}
-
 // peakRSS returns VmHWM of a process in bytes, 0 if it cannot be read.
 func peakRSS(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
@@ -235,39 +213,4 @@ func findServices(rigDir string) []int {
 		}
 	}
 	return pids
-}
-
-func pidsCPU(pids []int) float64 {
-	var sum float64
-	for _, p := range pids {
-		if c := processCPU(p); c > 0 {
-			sum += c
-		}
-	}
-	return sum
-}
-
-// machineBusy returns the CPU seconds all cores spent busy (/proc/stat).
-func machineBusy() (float64, bool) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, false
-	}
-	var busy float64
-	for i, s := range f[1:9] { // user nice system idle iowait irq softirq steal (guest is in user)
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, false
-		}
-		busy += v
-	}
-	return busy / userHZ, true
 }

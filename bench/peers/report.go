@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -66,7 +67,7 @@ type produceStats struct {
 	LiveTriggers int     `json:"reference_triggers_live"`
 }
 
-// target is one of the issue's throughput targets.
+// target is one of the throughput targets journey is held to.
 type target struct {
 	What  string  `json:"what"`
 	Want  float64 `json:"want"`
@@ -82,37 +83,19 @@ func paramsOf(o options) params {
 }
 
 func describeMachine(ctx context.Context, rdb *redis.Client, o options) machine {
-	m := machine{CPU: "unknown CPU", Cores: runtime.NumCPU(), Go: runtime.Version(), Java: "?", Kafka: "?", Redis: "?"}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for l := range strings.Lines(string(b)) {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if out, err := exec.CommandContext(ctx, "git", "describe", "--tags", "--always", "--dirty").Output(); err == nil {
-		m.Revision = strings.TrimSpace(string(out))
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
+	m := machine{CPU: cmp.Or(benchreport.CPUModel(), "unknown CPU"), Cores: runtime.NumCPU(), Go: runtime.Version(), Java: "?",
+		Kafka: "?", Redis: "?", Kernel: benchreport.Kernel(), Revision: benchreport.Revision(ctx)}
 	if out, err := exec.CommandContext(ctx, o.java, "-version").CombinedOutput(); err == nil {
 		first, _, _ := strings.Cut(string(out), "\n")
 		if _, v, ok := strings.Cut(first, `version "`); ok {
 			m.Java, _, _ = strings.Cut(v, `"`)
 		}
 	}
-	cache := os.Getenv("JOURNEY_CACHE")
-	if cache == "" {
-		cache = ".cache"
-	}
-	if jars, _ := filepath.Glob(filepath.Join(cache, "kafka", "libs", "kafka_2.13-*.jar")); len(jars) > 0 {
-		v := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar")
+	if v := benchreport.KafkaVersion(filepath.Join(cmp.Or(os.Getenv("JOURNEY_CACHE"), ".cache"), "kafka", "libs")); v != "" {
 		m.Kafka = v + " (1 broker, KRaft)"
 	}
-	if info, err := rdb.InfoMap(ctx, "server").Result(); err == nil {
-		m.Redis = info["Server"]["redis_version"]
+	if v, err := benchreport.RedisVersion(ctx, rdb); err == nil {
+		m.Redis = v
 	}
 	return m
 }
@@ -183,22 +166,22 @@ func (r *report) markdown(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "# %s\n\n", r.Title)
 	fmt.Fprintf(w, "%s, %d cores, kernel %s; %s, Java %s; Kafka %s, Redis %s, all on this machine over loopback; journey at %s.  \n",
-		m.CPU, m.Cores, m.Kernel, m.Go, m.Java, m.Kafka, m.Redis, orDash(m.Revision))
+		m.CPU, m.Cores, m.Kernel, m.Go, m.Java, m.Kafka, m.Redis, benchreport.Dash(m.Revision))
 	p := r.Params
 	fmt.Fprintf(w, "Run %s, %.0f s in all. Workload: %s Segment events of %s customers, %d partitions, seed %d (%.0f MB, produced at %s events/s); "+
 		"threshold %d; the reference fold fires %s triggers on it and %s on the live stream.\n\n",
-		r.Started.UTC().Format(time.RFC3339), r.Seconds, group(float64(p.Events)), group(float64(p.Customers)), p.Partitions, p.Seed,
-		float64(r.Produce.Bytes)/1e6, group(r.Produce.Rate), p.Threshold, group(float64(r.Produce.BulkTriggers)),
-		group(float64(r.Produce.LiveTriggers)))
+		r.Started.UTC().Format(time.RFC3339), r.Seconds, benchreport.Num(float64(p.Events)), benchreport.Num(float64(p.Customers)), p.Partitions, p.Seed,
+		float64(r.Produce.Bytes)/1e6, benchreport.Num(r.Produce.Rate), p.Threshold, benchreport.Num(float64(r.Produce.BulkTriggers)),
+		benchreport.Num(float64(r.Produce.LiveTriggers)))
 
 	fmt.Fprintf(w, "| implementation | events/s | ÷ raw | journey ÷ it | CPU s per M events | peak RSS (VmHWM) | latency p50 / p99 at %s events/s | triggers | same state |\n",
-		group(float64(p.LatencyRate)))
+		benchreport.Num(float64(p.LatencyRate)))
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	for _, res := range r.Results {
 		lat, trig, same := "–", "–", "–"
 		if l := res.Latency; l != nil {
 			lat = fmt.Sprintf("%.1f / %.1f ms", l.Seen.P50, l.Seen.P99)
-			trig = group(float64(res.Triggers))
+			trig = benchreport.Num(float64(res.Triggers))
 			if len(res.Mismatches) > 0 {
 				same = "**NO**"
 			} else {
@@ -211,7 +194,7 @@ func (r *report) markdown(w io.Writer) {
 			}
 			return fmt.Sprintf("%.2f", x)
 		}
-		fmt.Fprintf(w, "| %s | **%s** | %s | %s | %.2f | %.0f MB | %s | %s | %s |\n", res.Label, group(res.Rate), ratio(res.VsRaw),
+		fmt.Fprintf(w, "| %s | **%s** | %s | %s | %.2f | %.0f MB | %s | %s | %s |\n", res.Label, benchreport.Num(res.Rate), ratio(res.VsRaw),
 			ratio(res.JourneyOver), res.CPUPerMillion, mb(res.PeakRSS), lat, trig, same)
 	}
 	fmt.Fprintln(w)
@@ -231,7 +214,7 @@ func (r *report) markdown(w io.Writer) {
 	for _, res := range r.Results {
 		lat, tail := "–", "–"
 		if l := res.Latency; l != nil {
-			lat = fmt.Sprintf("%s (%s/s)", group(float64(l.Samples)), group(l.Achieved))
+			lat = fmt.Sprintf("%s (%s/s)", benchreport.Num(float64(l.Samples)), benchreport.Num(l.Achieved))
 			tail = fmt.Sprintf("%.1f / %.1f ms", l.Seen.P90, l.Seen.Max)
 		}
 		fmt.Fprintf(w, "| %s | %.1f s | %.2f s | %.1f / %.1f | %.2f / %.2f / %.2f | %.0f MB | %s | %s |\n", res.Name, res.StartupSec,
@@ -279,29 +262,4 @@ func profileTop(bin, profile string) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "–"
-	}
-	return s
-}
-
-// group formats a number with thousands separators.
-func group(x float64) string {
-	s := fmt.Sprintf("%.0f", x)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/journey-dev/journey/bench/internal/procstat"
 	"github.com/journey-dev/journey/bench/peers/workload"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/sink/redissink"
@@ -194,7 +195,7 @@ func (b *bench) run(ctx context.Context, im impl) (result, error) {
 		fmt.Printf("  %s: latency at %d events/s: %d samples, p50 %.1f ms, p99 %.1f ms\n", im.name, l.Rate, l.Samples, l.Seen.P50, l.Seen.P99)
 	}
 	res.PeakRSS = peakRSS(pid)
-	res.CPUTotal = processCPU(pid)
+	res.CPUTotal = procstat.ProcessCPU(pid)
 	if err := c.stop(90 * time.Second); err != nil {
 		return res, err
 	}

@@ -5,8 +5,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/journey-dev/journey/bench/internal/procstat"
 )
 
 // cores is the CPU use over a timed window, in cores busy on average: the
@@ -29,67 +30,16 @@ type cpuWatch struct {
 }
 
 func watchCPU(services []int) cpuWatch {
-	return cpuWatch{at: time.Now(), self: selfCPU(), busy: machineBusy(), svc: pidsCPU(services), pids: services}
+	return cpuWatch{at: time.Now(), self: procstat.SelfCPU().Seconds(), busy: busyCPU(), svc: procstat.PIDsCPU(services), pids: services}
 }
 
 // cores splits the window's busy time; proc is the CPU seconds the
 // measured process spent in it.
 func (w cpuWatch) cores(proc float64) cores {
 	wall := time.Since(w.at).Seconds()
-	c := cores{Process: proc / wall, Services: (pidsCPU(w.pids) - w.svc) / wall}
-	c.Other = max(0, (machineBusy()-w.busy)/wall-c.Process-c.Services)
+	c := cores{Process: proc / wall, Services: (procstat.PIDsCPU(w.pids) - w.svc) / wall}
+	c.Other = max(0, (busyCPU()-w.busy)/wall-c.Process-c.Services)
 	return c
-}
-
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-const clockTicks = 100 // USER_HZ, the unit of /proc's CPU times
-
-// machineBusy is the time all cores spent neither idle nor waiting for I/O
-// (the first line of /proc/stat; guest time is inside user time).
-func machineBusy() float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	var ticks float64
-	for i, f := range strings.Fields(line) {
-		if i == 0 || i == 4 || i == 5 || i > 8 { // "cpu", idle, iowait, guest
-			continue
-		}
-		v, _ := strconv.ParseFloat(f, 64)
-		ticks += v
-	}
-	return ticks / clockTicks
-}
-
-// pidsCPU is the user + system CPU seconds of the processes so far.
-func pidsCPU(pids []int) float64 {
-	var ticks float64
-	for _, pid := range pids {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(b), ')') // the command may hold spaces
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 12 {
-			u, _ := strconv.ParseFloat(f[11], 64)
-			s, _ := strconv.ParseFloat(f[12], 64)
-			ticks += u + s
-		}
-	}
-	return ticks / clockTicks
 }
 
 // rigServices finds the rig's Kafka and Redis by their command lines: the
@@ -126,4 +76,10 @@ func rigServices(kafkaAddr, redisAddr string) []int {
 		}
 	}
 	return pids
+}
+
+// busyCPU is procstat.MachineBusy, 0 when /proc/stat cannot be read.
+func busyCPU() float64 {
+	busy, _ := procstat.MachineBusy()
+	return busy
 }

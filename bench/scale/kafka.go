@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/journey-dev/journey/bench/internal/procstat"
 	"github.com/journey-dev/journey/bench/peers/workload"
 )
 
@@ -246,7 +247,7 @@ func readLog(ctx context.Context, c *cluster, topic string, n int, svc []int) (l
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.Rate = float64(res.Records) / res.Seconds
-	res.Cores = watch.cores(selfCPU() - watch.self)
+	res.Cores = watch.cores(procstat.SelfCPU().Seconds() - watch.self)
 	return res, nil
 }
 

@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/journey-dev/journey/bench/internal/report"
 )
 
 func main() {
@@ -171,7 +173,7 @@ func run() error {
 		return err
 	}
 	m := res.Machine
-	fmt.Printf("machine: %s, %d cores, %s; Kafka %s, Redis %s; journey %s\n", m.CPU, m.Cores, m.Go, dash(m.Kafka), m.Redis, dash(m.Revision))
+	fmt.Printf("machine: %s, %d cores, %s; Kafka %s, Redis %s; journey %s\n", m.CPU, m.Cores, m.Go, report.Dash(m.Kafka), m.Redis, report.Dash(m.Revision))
 	if len(b.services) != 2 {
 		fmt.Printf("note: found %d rig processes for %s and %s (want Kafka and Redis); their CPU may be missing\n", len(b.services),
 			o.brokers[0], o.redisAddr)

@@ -7,16 +7,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
 
-	"github.com/journey-dev/journey/bench/internal/report"
-
 	"github.com/redis/go-redis/v9"
 
+	"github.com/journey-dev/journey/bench/internal/report"
 	"github.com/journey-dev/journey/pkg/config"
 )
 
@@ -106,32 +103,18 @@ func paramsOf(o options) params {
 		MaxBatch: d.Batch.MaxRecords, Compression: d.Changelog.Compression}
 }
 
-var modelName = regexp.MustCompile(`(?m)^model name\s*:\s*(.+?)\s*$`)
-
 func describeMachine(ctx context.Context, rdb *redis.Client, goCmd string) (machine, error) {
-	m := machine{CPU: "unknown CPU", Cores: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, CGO: "?"}
-	info, err := rdb.InfoMap(ctx, "server").Result()
-	if err != nil {
+	m := machine{CPU: cmp.Or(report.CPUModel(), "unknown CPU"), Cores: runtime.NumCPU(), Go: runtime.Version(),
+		OS: runtime.GOOS + "/" + runtime.GOARCH, CGO: "?", Kernel: report.Kernel(), Revision: report.Revision(ctx)}
+	var err error
+	if m.Redis, err = report.RedisVersion(ctx, rdb); err != nil {
 		return m, fmt.Errorf("redis: %w", err)
-	}
-	m.Redis = info["Server"]["redis_version"]
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		if sub := modelName.FindSubmatch(b); sub != nil {
-			m.CPU = string(sub[1])
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
 	}
 	if out, err := exec.CommandContext(ctx, goCmd, "env", "CGO_ENABLED").Output(); err == nil {
 		m.CGO = strings.TrimSpace(string(out))
 	}
-	if out, err := exec.CommandContext(ctx, "git", "describe", "--tags", "--always", "--dirty").Output(); err == nil {
-		m.Revision = strings.TrimSpace(string(out))
-	}
-	// The rig exports the folder of the broker's jars: kafka_2.13-<version>.jar.
-	if jars, _ := filepath.Glob(filepath.Join(os.Getenv("JOURNEY_TEST_KAFKA_LIBS"), "kafka_2.13-*.jar")); len(jars) > 0 {
-		m.Kafka = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(jars[0]), "kafka_2.13-"), ".jar") + " (1 broker, KRaft)"
+	if v := report.KafkaVersion(os.Getenv("JOURNEY_TEST_KAFKA_LIBS")); v != "" {
+		m.Kafka = v + " (1 broker, KRaft)"
 	}
 	return m, nil
 }
@@ -201,18 +184,18 @@ func (r *results) markdown(w io.Writer) {
 	m, pa := r.Machine, r.Params
 	p("# %s\n\n", r.Title)
 	p("%s, %d cores, %s (CGO_ENABLED=%s), %s (kernel %s); Kafka %s, Redis %s, all on this machine over loopback; journey at %s.  \n",
-		m.CPU, m.Cores, m.Go, m.CGO, m.OS, dash(m.Kernel), dash(m.Kafka), m.Redis, dash(m.Revision))
+		m.CPU, m.Cores, m.Go, m.CGO, m.OS, report.Dash(m.Kernel), report.Dash(m.Kafka), m.Redis, report.Dash(m.Revision))
 	p("Run %s, %.0f s in all. Workload: %s Segment events (bench/peers/workload), %s customers, %d partitions, seed %d; every "+
 		"processor, journey's defaults (state.sync %t, batches of up to %s records, changelog %s).\n\n",
-		r.Started.UTC().Format(time.RFC3339), r.Seconds, num(float64(pa.Events)), num(float64(pa.Customers)), pa.Partitions, pa.Seed,
-		pa.StateSync, num(float64(pa.MaxBatch)), pa.Compression)
+		r.Started.UTC().Format(time.RFC3339), r.Seconds, report.Num(float64(pa.Events)), report.Num(float64(pa.Customers)), pa.Partitions, pa.Seed,
+		pa.StateSync, report.Num(float64(pa.MaxBatch)), pa.Compression)
 
 	bl := r.Build
 	p("**journey state restore ÷ raw changelog read: %.2f** (best %s ÷ best %s records/s, %d each; back-to-back pairs %s). "+
-		"The changelog held %s records, %.2f per event.  \n", r.Ratio, num(r.RestoreBest), num(r.RawBest), len(r.Restore),
-		ratios(r.Pairs), num(float64(bl.LogRecords)), float64(bl.LogRecords)/float64(max(bl.Events, 1)))
+		"The changelog held %s records, %.2f per event.  \n", r.Ratio, report.Num(r.RestoreBest), report.Num(r.RawBest), len(r.Restore),
+		report.Ratios(r.Pairs), report.Num(float64(bl.LogRecords)), float64(bl.LogRecords)/float64(max(bl.Events, 1)))
 	p("**Restore into the original directory (tail only): %s records in %.2f s** (process %.2f s).  \n",
-		num(float64(r.Tail.Records)), r.Tail.Seconds, r.Tail.Wall)
+		report.Num(float64(r.Tail.Records)), r.Tail.Seconds, r.Tail.Wall)
 	same := "**NO**"
 	if r.Same {
 		same = "yes"
@@ -225,22 +208,22 @@ func (r *results) markdown(w io.Writer) {
 		}
 		p("**Failover, --standbys %d (kill -9 of 1 of %d instances, session timeout %.0f s): every partition ready %.2f s after the kill** "+
 			"(less the session timeout %.2f s; from the survivor noticing the rebalance %.2f s; %s records restored for %d moved partitions).  \n",
-			f.Standbys, f.Instances, f.SessionTimeout, f.Ready, f.RestoreRejoin, f.AfterNoticed, num(float64(f.Restored)), len(f.Moved))
+			f.Standbys, f.Instances, f.SessionTimeout, f.Ready, f.RestoreRejoin, f.AfterNoticed, report.Num(float64(f.Restored)), len(f.Moved))
 	}
 	p("\n")
 
 	p("| phase | records | time | records/s | ÷ raw | cores: process / Kafka+Redis / other |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	pr := r.Produce
-	p("| produce the workload (kafka-go Writer, acks=1) | %s events | %.2f s | %s events/s | – | – |\n", num(float64(pr.Events)),
-		pr.Seconds, num(pr.Rate))
-	p("| journey run, 1 instance: start → input committed | %s events | %.2f s | %s events/s | – | – |\n", num(float64(bl.Events)),
-		bl.Seconds, num(bl.Rate))
+	p("| produce the workload (kafka-go Writer, acks=1) | %s events | %.2f s | %s events/s | – | – |\n", report.Num(float64(pr.Events)),
+		pr.Seconds, report.Num(pr.Rate))
+	p("| journey run, 1 instance: start → input committed | %s events | %.2f s | %s events/s | – | – |\n", report.Num(float64(bl.Events)),
+		bl.Seconds, report.Num(bl.Rate))
 	for i := range max(len(r.Raw), len(r.Restore)) {
 		if i < len(r.Raw) {
 			raw := r.Raw[i]
 			p("| raw changelog read #%d (kafka-go, a Reader per partition) | %s | %.2f s | **%s** | 1.00 | %s |\n", i+1,
-				num(float64(raw.Records)), raw.Seconds, num(raw.Rate), raw.Cores)
+				report.Num(float64(raw.Records)), raw.Seconds, report.Num(raw.Rate), raw.Cores)
 		}
 		if i < len(r.Restore) {
 			rs := r.Restore[i]
@@ -249,12 +232,12 @@ func (r *results) markdown(w io.Writer) {
 				ratio = fmt.Sprintf("%.2f", r.Pairs[i])
 			}
 			p("| journey state restore #%d into an empty dir | %s | %.2f s (process %.2f s) | **%s** | %s | %s |\n", i+1,
-				num(float64(rs.Records)), rs.Seconds, rs.Wall, num(rs.Rate), ratio, rs.Cores)
+				report.Num(float64(rs.Records)), rs.Seconds, rs.Wall, report.Num(rs.Rate), ratio, rs.Cores)
 		}
 	}
 	t := r.Tail
 	p("| journey state restore into the original dir (tail only) | %s | %.2f s (process %.2f s) | – | – | %s |\n",
-		num(float64(t.Records)), t.Seconds, t.Wall, t.Cores)
+		report.Num(float64(t.Records)), t.Seconds, t.Wall, t.Cores)
 	p("\n")
 	logMB := 0.0
 	if len(r.Raw) > 0 {
@@ -262,8 +245,8 @@ func (r *results) markdown(w io.Writer) {
 	}
 	p("| journey run | events folded | dead letters | changelog records written | in the topic (keys + values, uncompressed) | appends (group commits) | mean append | mean Pebble commit | warnings / errors logged |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	p("| %s | %s | %s | %s | %s (%.0f MB) | %s | %.2f ms | %.2f ms | %d / %d |\n", bl.Group, num(float64(bl.Folded)),
-		num(float64(bl.DeadLetters)), num(float64(bl.ChangelogWritten)), num(float64(bl.LogRecords)), logMB, num(float64(bl.Appends)),
+	p("| %s | %s | %s | %s | %s (%.0f MB) | %s | %.2f ms | %.2f ms | %d / %d |\n", bl.Group, report.Num(float64(bl.Folded)),
+		report.Num(float64(bl.DeadLetters)), report.Num(float64(bl.ChangelogWritten)), report.Num(float64(bl.LogRecords)), logMB, report.Num(float64(bl.Appends)),
 		bl.AppendMs, bl.CommitMs, bl.Log.Warnings, bl.Log.Errors)
 
 	if len(r.Failovers) > 0 {
@@ -279,8 +262,8 @@ func (r *results) markdown(w io.Writer) {
 				ready, rest, after = "**not ready**", "–", "–"
 			}
 			p("| %d | %d | %s (%.1f s) | %s (%s) | %.2f s | %s | %s | %s | %s | %s | %d | %s/s (%s/s) | %d / %d |\n", f.Standbys, f.Instances,
-				num(float64(f.Events)), f.CatchUp, f.Victim, ints(f.Moved), f.Noticed, ready, rest, after, num(float64(f.Restored)),
-				num(float64(f.MovedLog)), f.StandbyCopies, num(f.Paced.Rate), num(f.Paced.Achieved), warns, errs)
+				report.Num(float64(f.Events)), f.CatchUp, f.Victim, ints(f.Moved), f.Noticed, ready, rest, after, report.Num(float64(f.Restored)),
+				report.Num(float64(f.MovedLog)), f.StandbyCopies, report.Num(f.Paced.Rate), report.Num(f.Paced.Achieved), warns, errs)
 		}
 		p("\nSession timeout %.0f s (kafka.session_timeout; heartbeats every %.0f s); /readyz polled every %.0f ms (%s).\n",
 			pa.SessionTimeout, pa.SessionTimeout/5, pa.PollMs, pollCounts(r.Failovers))
@@ -313,38 +296,10 @@ func (c cores) String() string {
 	return fmt.Sprintf("%.2f / %.2f / %.2f", c.Process, c.Services, c.Other)
 }
 
-// dash returns s, or a dash when it is empty.
-func dash(s string) string { return cmp.Or(s, "–") }
-
-// ratios formats xs with two decimals, comma-separated.
-func ratios(xs []float64) string {
-	var b strings.Builder
-	for i, x := range xs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%.2f", x)
-	}
-	return b.String()
-}
-
 func ints(xs []int) string {
 	s := make([]string, len(xs))
 	for i, x := range xs {
 		s[i] = fmt.Sprint(x)
 	}
 	return strings.Join(s, ", ")
-}
-
-// num formats x, rounded, with thousands separators: 1,234,567.
-func num(x float64) string {
-	s := fmt.Sprintf("%.0f", x)
-	sign := ""
-	if strings.HasPrefix(s, "-") {
-		sign, s = "-", s[1:]
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return sign + s
 }

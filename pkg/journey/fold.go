@@ -1,16 +1,18 @@
 package journey
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"time"
 )
 
-// Customer is one customer's state across all processors, as loaded for a
-// group of events. States[i] belongs to the engine's i-th processor; nil
-// means "not loaded yet". Dirty[i] says States[i] changed since it was
-// loaded.
+// Customer is one customer's state across all processors, as loaded for
+// the events folded together. States[i] belongs to the engine's i-th
+// processor; nil means "not loaded yet". Dirty[i] says States[i] changed
+// since it was loaded.
 type Customer struct {
 	ID     string
 	States []State
@@ -116,13 +118,13 @@ func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 			continue
 		}
 		if err := e.step(c, i, out, func() (bool, error) { return p.Fold(c.States[i], ev, out) }); err != nil {
-			return fmt.Errorf("%w: processor %s, event %s: %v", ErrFold, p.Name(), ev.ID, err)
+			return fmt.Errorf("%w: processor %s, event %s: %w", ErrFold, p.Name(), ev.ID, err)
 		}
 	}
 	if e.policy != nil {
 		i := e.policyAt
 		if err := e.step(c, i, out, func() (bool, error) { return e.policy.Fold(c.States[i], ev, out) }); err != nil {
-			return fmt.Errorf("%w: policy %s, event %s: %v", ErrFold, e.policy.Name(), ev.ID, err)
+			return fmt.Errorf("%w: policy %s, event %s: %w", ErrFold, e.policy.Name(), ev.ID, err)
 		}
 	}
 	return e.admit(c, ev.Time, out)
@@ -140,18 +142,23 @@ func (e *Engine) FireTimer(c *Customer, processor, key string, at time.Time, out
 		return fmt.Errorf("%w: processor %q set timer %q but handles no timers", ErrFold, processor, key)
 	}
 	if err := e.step(c, i, out, func() (bool, error) { return th.OnTimer(c.States[i], c.ID, key, at, out) }); err != nil {
-		return fmt.Errorf("%w: processor %s, timer %s: %v", ErrFold, processor, key, err)
+		return fmt.Errorf("%w: processor %s, timer %s: %w", ErrFold, processor, key, err)
 	}
 	return e.admit(c, at, out)
 }
 
 // step runs one processor call, recovering a panic, marking the state
 // dirty when it changed and tagging the timer requests it made.
+//
+// A recovered panic is returned as "panic: <value>" followed, on the next
+// lines, by the stack of the call, so that the partition's failure log
+// locates it. The stack holds the frames' arguments only as machine words,
+// never an event's fields.
 func (e *Engine) step(c *Customer, i int, out *Output, call func() (bool, error)) (err error) {
 	mark := len(out.Timers)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
+			err = fmt.Errorf("panic: %v\n%s", r, bytes.TrimSuffix(debug.Stack(), []byte("\n")))
 		}
 	}()
 	changed, err := call()
@@ -189,7 +196,7 @@ func (e *Engine) admit(c *Customer, now time.Time, out *Output) error {
 	for _, t := range pending {
 		err := e.step(c, i, out, func() (bool, error) { return e.policy.Admit(c.States[i], t, now, env, out) })
 		if err != nil {
-			return fmt.Errorf("%w: policy %s, trigger %s: %v", ErrFold, e.policy.Name(), t.ID, err)
+			return fmt.Errorf("%w: policy %s, trigger %s: %w", ErrFold, e.policy.Name(), t.ID, err)
 		}
 	}
 	if len(out.pending) > 0 {

@@ -19,7 +19,8 @@ type State interface {
 //
 // Fold must be deterministic: a function of the state and the event only
 // (event time, never the wall clock), with no I/O. It must not panic; an
-// error is treated as fatal for the partition.
+// error is treated as fatal for the partition, and so is a panic, which
+// the Engine recovers into an ErrFold error carrying the panic's stack.
 type Processor interface {
 	// Name is persisted with the state: renaming a processor orphans its state.
 	Name() string

@@ -26,6 +26,9 @@ type abandonState struct {
 func (s *abandonState) MarshalBinary() ([]byte, error) { return json.Marshal(s) }
 func (s *abandonState) UnmarshalBinary(b []byte) error { return json.Unmarshal(b, s) }
 
+// errFail is what abandon's Fold returns for an event named "Fail".
+var errFail = errors.New("abandon: failed")
+
 func (abandon) Name() string            { return "abandon" }
 func (abandon) StateVersion() uint32    { return 1 }
 func (abandon) NewState() journey.State { return &abandonState{} }
@@ -40,6 +43,8 @@ func (abandon) Fold(st journey.State, ev *journey.Event, out *journey.Output) (b
 		out.CancelTimer("cart")
 	case "Panic":
 		panic("boom")
+	case "Fail":
+		return false, errFail
 	default:
 		return false, nil
 	}
@@ -240,8 +245,33 @@ func TestPanicIsAFoldError(t *testing.T) {
 	h := newHarness(t, abandon{})
 	e := ev("p", "c", "Panic", 0)
 	var out journey.Output
-	if err := h.runner.Apply(&e, &out); !errors.Is(err, journey.ErrFold) {
+	err := h.runner.Apply(&e, &out)
+	if !errors.Is(err, journey.ErrFold) {
 		t.Fatalf("want ErrFold, got %v", err)
+	}
+	// The first line names the processor, the event and the panic value;
+	// the lines after it are the stack, down to the panicking Fold.
+	first, stack, _ := strings.Cut(err.Error(), "\n")
+	if want := "journey: fold failed: processor abandon, event p: panic: boom"; first != want {
+		t.Errorf("first line %q, want %q", first, want)
+	}
+	if !strings.Contains(stack, "goroutine ") || !strings.Contains(stack, "journey_test.abandon.Fold(") {
+		t.Errorf("no stack down to abandon.Fold after the first line:\n%s", stack)
+	}
+}
+
+// TestFoldErrorWraps checks a processor's error is wrapped, not only
+// quoted, in the fold error.
+func TestFoldErrorWraps(t *testing.T) {
+	h := newHarness(t, abandon{})
+	e := ev("f", "c", "Fail", 0)
+	var out journey.Output
+	err := h.runner.Apply(&e, &out)
+	if !errors.Is(err, journey.ErrFold) || !errors.Is(err, errFail) {
+		t.Fatalf("want ErrFold wrapping errFail, got %v", err)
+	}
+	if want := "journey: fold failed: processor abandon, event f: abandon: failed"; err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
 	}
 }
 

@@ -81,7 +81,6 @@ package cart
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -89,6 +88,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
 	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
@@ -166,18 +166,10 @@ func (p *Processor) StateVersion() uint32 { return StateVersion }
 // NewState implements journey.Processor: a *State with no cart.
 func (p *Processor) NewState() journey.State { return new(State) }
 
-func state(st journey.State) (*State, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return nil, fmt.Errorf("%w: %T", ErrState, st)
-	}
-	return s, nil
-}
-
 // Fold implements journey.Processor; see the package comment for the rules.
 // It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
 	}
@@ -411,7 +403,7 @@ func eventPrice(ev *journey.Event) (float64, bool) {
 // that fires before the cart's deadline (it was updated since the timer
 // was armed) is moved to it.
 func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Time, out *journey.Output) (bool, error) {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
 	}
@@ -499,7 +491,7 @@ func (s *State) AbandonedAt() time.Time {
 // Context implements journey.ContextSource: the cart.open and
 // cart.abandoned_at fields.
 func (p *Processor) Context(st journey.State) map[string]string {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return nil
 	}

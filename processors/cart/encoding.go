@@ -59,6 +59,27 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if len(s.Carts) == 0 && len(s.Closed) == 0 {
 		return b, nil
 	}
+	b = slices.Grow(b, s.sizeHint())
+	var err error
+	b = binary.AppendUvarint(b, uint64(len(s.Carts)))
+	for i := range s.Carts {
+		if b, err = s.Carts[i].appendBinary(b, i); err != nil {
+			return nil, err
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Closed)))
+	for i := range s.Closed {
+		c := &s.Closed[i]
+		b = wire.AppendString(b, c.ID)
+		if b, err = appendTime(b, c.At); err != nil {
+			return nil, fmt.Errorf("cart: closed cart %q: %w", c.ID, err)
+		}
+	}
+	return b, nil
+}
+
+// sizeHint is about the size of s's encoding.
+func (s *State) sizeHint() int {
 	size := 2
 	for i := range s.Carts {
 		c := &s.Carts[i]
@@ -76,67 +97,60 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	for i := range s.Closed {
 		size += 12 + len(s.Closed[i].ID)
 	}
-	b = slices.Grow(b, size)
+	return size
+}
+
+// appendBinary appends the cart, the i-th of its state, checking it can be
+// encoded.
+func (c *Cart) appendBinary(b []byte, i int) ([]byte, error) {
 	var err error
-	b = binary.AppendUvarint(b, uint64(len(s.Carts)))
-	for i := range s.Carts {
-		c := &s.Carts[i]
-		if c.ID == "" {
-			return nil, fmt.Errorf("cart: cart %d has no id", i)
-		}
-		b = wire.AppendString(b, c.ID)
-		if b, err = appendTime(b, c.Opened); err != nil {
-			return nil, fmt.Errorf("cart: cart %q: opened: %w", c.ID, err)
-		}
-		if b, err = appendTime(b, c.Updated); err != nil {
-			return nil, fmt.Errorf("cart: cart %q: updated: %w", c.ID, err)
-		}
-		var flags byte
-		if !c.Deadline.IsZero() {
-			flags |= flagArmed
-		}
-		if !c.Abandoned.IsZero() {
-			flags |= flagAbandoned
-		}
-		b = append(b, flags)
-		if !c.Deadline.IsZero() {
-			if b, err = appendTime(b, c.Deadline); err != nil {
-				return nil, fmt.Errorf("cart: cart %q: deadline: %w", c.ID, err)
-			}
-		}
-		if !c.Abandoned.IsZero() {
-			if b, err = appendTime(b, c.Abandoned); err != nil {
-				return nil, fmt.Errorf("cart: cart %q: abandoned: %w", c.ID, err)
-			}
-		}
-		b = wire.AppendString(b, c.Currency)
-		if len(c.Items) == 0 {
-			return nil, fmt.Errorf("cart: cart %q has no items", c.ID)
-		}
-		b = binary.AppendUvarint(b, uint64(len(c.Items)))
-		for j := range c.Items {
-			it := &c.Items[j]
-			if it.ProductID == "" || it.Quantity == 0 || !validPrice(it.Price) {
-				return nil, fmt.Errorf("cart: cart %q: item %d: items need a product id, a quantity and a price >= 0", c.ID, j)
-			}
-			b = wire.AppendString(b, it.ProductID)
-			b = binary.AppendUvarint(b, uint64(it.Quantity))
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(it.Price))
-			if b, err = appendTime(b, it.Added); err != nil {
-				return nil, fmt.Errorf("cart: cart %q: item %d: %w", c.ID, j, err)
-			}
-		}
-		b = wire.AppendStrings(b, c.Adds)
-		b = wire.AppendStrings(b, c.Removes)
+	if c.ID == "" {
+		return nil, fmt.Errorf("cart: cart %d has no id", i)
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Closed)))
-	for i := range s.Closed {
-		c := &s.Closed[i]
-		b = wire.AppendString(b, c.ID)
-		if b, err = appendTime(b, c.At); err != nil {
-			return nil, fmt.Errorf("cart: closed cart %q: %w", c.ID, err)
+	b = wire.AppendString(b, c.ID)
+	if b, err = appendTime(b, c.Opened); err != nil {
+		return nil, fmt.Errorf("cart: cart %q: opened: %w", c.ID, err)
+	}
+	if b, err = appendTime(b, c.Updated); err != nil {
+		return nil, fmt.Errorf("cart: cart %q: updated: %w", c.ID, err)
+	}
+	var flags byte
+	if !c.Deadline.IsZero() {
+		flags |= flagArmed
+	}
+	if !c.Abandoned.IsZero() {
+		flags |= flagAbandoned
+	}
+	b = append(b, flags)
+	if !c.Deadline.IsZero() {
+		if b, err = appendTime(b, c.Deadline); err != nil {
+			return nil, fmt.Errorf("cart: cart %q: deadline: %w", c.ID, err)
 		}
 	}
+	if !c.Abandoned.IsZero() {
+		if b, err = appendTime(b, c.Abandoned); err != nil {
+			return nil, fmt.Errorf("cart: cart %q: abandoned: %w", c.ID, err)
+		}
+	}
+	b = wire.AppendString(b, c.Currency)
+	if len(c.Items) == 0 {
+		return nil, fmt.Errorf("cart: cart %q has no items", c.ID)
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Items)))
+	for j := range c.Items {
+		it := &c.Items[j]
+		if it.ProductID == "" || it.Quantity == 0 || !validPrice(it.Price) {
+			return nil, fmt.Errorf("cart: cart %q: item %d: items need a product id, a quantity and a price >= 0", c.ID, j)
+		}
+		b = wire.AppendString(b, it.ProductID)
+		b = binary.AppendUvarint(b, uint64(it.Quantity))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(it.Price))
+		if b, err = appendTime(b, it.Added); err != nil {
+			return nil, fmt.Errorf("cart: cart %q: item %d: %w", c.ID, j, err)
+		}
+	}
+	b = wire.AppendStrings(b, c.Adds)
+	b = wire.AppendStrings(b, c.Removes)
 	return b, nil
 }
 

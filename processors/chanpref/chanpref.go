@@ -54,7 +54,6 @@ package chanpref
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,6 +63,8 @@ import (
 	_ "time/tzdata"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
+	"github.com/journey-dev/journey/processors/internal/seen"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -150,9 +151,9 @@ func (p *Processor) location(name string) *time.Location {
 // Fold implements journey.Processor; see the package comment for the rules.
 // It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return false, fmt.Errorf("%w: %T", ErrState, st)
+	s, err := procstate.As[State](st, ErrState)
+	if err != nil {
+		return false, err
 	}
 	t := ev.Time.UTC()
 	if !validTime(t) {
@@ -168,7 +169,7 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		return changed, nil
 	}
 	ch := p.cfg.Responses[ev.Name]
-	if ch == "" || ev.ID == "" || len(ev.ID) > maxKeyLen || !s.remember(t, hashID(ev.ID)) {
+	if ch == "" || ev.ID == "" || len(ev.ID) > maxKeyLen || !s.Remember(t, seen.Hash(ev.ID)) {
 		return changed, nil
 	}
 	loc := evLoc

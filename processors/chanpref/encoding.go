@@ -119,16 +119,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 			b = binary.AppendUvarint(b, uint64(v))
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Seen)))
-	for i := range s.Seen {
-		x := &s.Seen[i]
-		if i > 0 && compareSeen(s.Seen[i-1], *x) >= 0 {
-			return nil, fmt.Errorf("chanpref: seen %d: not in time then hash order", i)
-		}
-		b = binary.LittleEndian.AppendUint64(b, uint64(x.ID))
-		if b, err = s.appendAge(b, time.Unix(0, x.At)); err != nil {
-			return nil, fmt.Errorf("chanpref: seen %d: %w", i, err)
-		}
+	if b, err = s.AppendEvents(b, s.At); err != nil {
+		return nil, fmt.Errorf("chanpref: %w", err)
 	}
 	return b, nil
 }
@@ -200,31 +192,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 				}
 			}
 		}
-		n = r.Uvarint()
-		if r.Err() == nil && (n > maxSeen || n*9 > uint64(r.Remaining())) {
-			r.Fail("too many seen ids")
-		}
-		if r.Err() == nil && n > 0 {
-			d.Seen = make([]Seen, n)
-		}
-		for i := range d.Seen {
-			if d.Seen[i].ID = IDHash(r.Uint64()); r.Err() != nil {
-				break
-			}
-			d.Seen[i].At = r.Age(d.At, wire.Epoch).UnixNano()
-			switch {
-			case r.Err() != nil:
-			case i > 0 && compareSeen(d.Seen[i-1], d.Seen[i]) >= 0:
-				r.Fail("seen ids not in time then hash order")
-			case !d.Floor.IsZero() && d.Seen[i].At < d.Floor.UnixNano():
-				r.Fail("seen id before the floor")
-			}
-			for j := 0; j < i && r.Err() == nil; j++ {
-				if d.Seen[j].ID == d.Seen[i].ID {
-					r.Fail("seen id twice")
-				}
-			}
-		}
+		d.ReadEvents(&r, d.At)
 	}
 	if err := r.Finish(); err != nil {
 		return err

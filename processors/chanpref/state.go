@@ -1,12 +1,12 @@
 package chanpref
 
 import (
-	"cmp"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/journey-dev/journey/processors/internal/seen"
 	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
@@ -27,12 +27,10 @@ type State struct {
 	// Hours are the scores per hour of the day (0-23) in the customer's
 	// time zone, all channels together.
 	Hours [24]Points `json:"hours,omitzero"`
-	// Seen are the most recent responses counted (at most 32), by time
-	// then id hash: a redelivered one among them is not counted again.
-	Seen []Seen `json:"seen,omitempty"`
-	// Floor is the time of the newest response Seen forgot: responses at
-	// or before it are not counted, as they could be redeliveries.
-	Floor time.Time `json:"floor,omitzero"`
+	// Window holds the most recent responses counted and the floor at or
+	// before which none is counted: a redelivered response is counted
+	// once. JSON: "seen" and "floor".
+	seen.Window
 }
 
 // Channel is the decayed response score of one channel.
@@ -41,37 +39,6 @@ type Channel struct {
 	Score Points `json:"score"`
 	// Last is the time of the newest response on the channel.
 	Last time.Time `json:"last"`
-}
-
-// Seen is a counted response: its time, in nanoseconds since 1970 (so that
-// State.Seen holds no pointers), and the hash of its event id.
-type Seen struct {
-	At int64
-	ID IDHash
-}
-
-// MarshalJSON writes {"at": the time in RFC 3339, "id": the hash}.
-func (x Seen) MarshalJSON() ([]byte, error) {
-	b := append([]byte(`{"at":"`), time.Unix(0, x.At).UTC().Format(time.RFC3339Nano)...)
-	b = append(b, `","id":`...)
-	id, _ := x.ID.MarshalJSON()
-	return append(append(b, id...), '}'), nil
-}
-
-// maxSeen bounds State.Seen.
-const maxSeen = 32
-
-// IDHash is the 64-bit FNV-1a hash of an event id. The state keeps hashes,
-// not ids: 8 bytes each, whatever the producer's id format.
-type IDHash uint64
-
-func hashID(id string) IDHash {
-	return IDHash(wire.HashID(id))
-}
-
-// MarshalJSON writes the hash as 16 hex digits.
-func (h IDHash) MarshalJSON() ([]byte, error) {
-	return wire.AppendHashJSON(make([]byte, 0, 18), uint64(h)), nil
 }
 
 // Points is a score in millionths of a response. Fixed point makes the
@@ -111,45 +78,6 @@ func factor(d, h time.Duration) float64 {
 		return 1
 	}
 	return math.Exp2(-float64(d) / float64(h))
-}
-
-// remember records the response (t, id) as seen and reports whether it is
-// to be counted: not at or before Floor, not seen already. When Seen is
-// full the oldest is forgotten and becomes the Floor.
-func (s *State) remember(t time.Time, id IDHash) bool {
-	if !s.Floor.IsZero() && !t.After(s.Floor) {
-		return false
-	}
-	for i := range s.Seen {
-		if s.Seen[i].ID == id {
-			return false
-		}
-	}
-	x := Seen{At: t.UnixNano(), ID: id}
-	i, _ := slices.BinarySearchFunc(s.Seen, x, compareSeen)
-	if len(s.Seen) < maxSeen {
-		s.Seen = slices.Insert(s.Seen, i, x)
-		return true
-	}
-	// Full: forget the oldest (x itself when it is older than all), in
-	// place.
-	old := x
-	if i > 0 {
-		old = s.Seen[0]
-		copy(s.Seen, s.Seen[1:i])
-		s.Seen[i-1] = x
-	}
-	if at := time.Unix(0, old.At).UTC(); at.After(s.Floor) {
-		s.Floor = at
-	}
-	return true
-}
-
-func compareSeen(a, b Seen) int {
-	if c := cmp.Compare(a.At, b.At); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.ID, b.ID)
 }
 
 // add counts one response on channel ch at t, in the hour of the day hour:

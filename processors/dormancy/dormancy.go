@@ -44,11 +44,11 @@ package dormancy
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -149,14 +149,6 @@ func (p *Processor) StateVersion() uint32 { return StateVersion }
 // engaged.
 func (p *Processor) NewState() journey.State { return new(State) }
 
-func state(st journey.State) (*State, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return nil, fmt.Errorf("%w: %T", ErrState, st)
-	}
-	return s, nil
-}
-
 // Engagement reports whether ev counts as engagement under the
 // processor's configuration.
 func (p *Processor) Engagement(ev *journey.Event) bool {
@@ -166,7 +158,7 @@ func (p *Processor) Engagement(ev *journey.Event) bool {
 // Fold implements journey.Processor; see the package comment for the rules.
 // It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
 	}
@@ -193,7 +185,7 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 // timer when none is armed changes nothing; one that fires before the
 // deadline (the customer engaged since it was armed) is moved to it.
 func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Time, out *journey.Output) (bool, error) {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
 	}
@@ -231,7 +223,7 @@ func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Ti
 // Context implements journey.ContextSource: the dormancy.last_engaged
 // field.
 func (p *Processor) Context(st journey.State) map[string]string {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/journey-dev/journey/processors/internal/seen"
 	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
@@ -61,16 +62,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 			return nil, fmt.Errorf("engagement: floor: %w", err)
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Seen)))
-	for i := range s.Seen {
-		x := &s.Seen[i]
-		if i > 0 && compareSeen(s.Seen[i-1], *x) >= 0 {
-			return nil, fmt.Errorf("engagement: seen %d: not in time then hash order", i)
-		}
-		b = binary.LittleEndian.AppendUint64(b, uint64(x.ID))
-		if b, err = s.appendAge(b, time.Unix(0, x.At)); err != nil {
-			return nil, fmt.Errorf("engagement: seen %d: %w", i, err)
-		}
+	if b, err = s.AppendEvents(b, s.At); err != nil {
+		return nil, fmt.Errorf("engagement: %w", err)
 	}
 	return b, nil
 }
@@ -102,42 +95,17 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if r.Err() == nil && (tier == "" || len(tier) > maxNameLen) {
 		r.Fail("tier must be 1 to 64 bytes")
 	}
-	var floor time.Time
+	var w seen.Window
 	switch flags := r.Byte(); {
 	case flags == 1:
-		floor = r.Age(at, wire.Epoch)
+		w.Floor = r.Age(at, wire.Epoch)
 	case flags != 0:
 		r.Fail("unknown flags")
 	}
-	n := r.Uvarint()
-	if r.Err() == nil && (n > maxSeen || n*9 > uint64(r.Remaining())) {
-		r.Fail("too many seen ids")
-	}
-	var seen []Seen
-	if r.Err() == nil && n > 0 {
-		seen = make([]Seen, n)
-	}
-	for i := range seen {
-		if seen[i].ID = IDHash(r.Uint64()); r.Err() != nil {
-			break
-		}
-		seen[i].At = r.Age(at, wire.Epoch).UnixNano()
-		switch {
-		case r.Err() != nil:
-		case i > 0 && compareSeen(seen[i-1], seen[i]) >= 0:
-			r.Fail("seen ids not in time then hash order")
-		case !floor.IsZero() && seen[i].At < floor.UnixNano():
-			r.Fail("seen id before the floor")
-		}
-		for j := 0; j < i && r.Err() == nil; j++ {
-			if seen[j].ID == seen[i].ID {
-				r.Fail("seen id twice")
-			}
-		}
-	}
+	w.ReadEvents(&r, at)
 	if err := r.Finish(); err != nil {
 		return err
 	}
-	*s = State{At: at, Score: score, Tier: tier, Seen: seen, Floor: floor}
+	*s = State{At: at, Score: score, Tier: tier, Window: w}
 	return nil
 }

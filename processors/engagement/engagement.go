@@ -61,12 +61,13 @@ package engagement
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
+	"github.com/journey-dev/journey/processors/internal/seen"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -148,16 +149,16 @@ func weightKey(ev *journey.Event) string {
 // Fold implements journey.Processor; see the package comment for the rules.
 // It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return false, fmt.Errorf("%w: %T", ErrState, st)
+	s, err := procstate.As[State](st, ErrState)
+	if err != nil {
+		return false, err
 	}
 	w, ok := p.weights[weightKey(ev)]
 	t := ev.Time.UTC()
 	if !ok || ev.ID == "" || len(ev.ID) > maxKeyLen || !validTime(t) {
 		return false, nil
 	}
-	if !s.remember(t, hashID(ev.ID)) {
+	if !s.Remember(t, seen.Hash(ev.ID)) {
 		return false, nil
 	}
 	s.add(t, w, p.cfg.HalfLife)

@@ -77,7 +77,6 @@ package interest
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -85,6 +84,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
 	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
@@ -161,9 +161,9 @@ func (p *Processor) NewState() journey.State { return new(State) }
 // Fold implements journey.Processor; see the package comment for the rules.
 // It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return false, fmt.Errorf("%w: %T", ErrState, st)
+	s, err := procstate.As[State](st, ErrState)
+	if err != nil {
+		return false, err
 	}
 	if ev.Kind != journey.KindTrack {
 		return false, nil

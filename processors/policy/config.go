@@ -150,113 +150,130 @@ func DefaultConfig() Config {
 // Validate reports every invalid field, each error naming its field as it
 // is written in YAML ("policy.caps.email.max: must be >= 1, got 0").
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", Name, field, fmt.Sprintf(format, args...)))
-	}
-	channels := func(field string, list []string, allowEmpty bool) {
-		if len(list) == 0 && !allowEmpty {
-			bad(field, "must name at least one channel")
-		}
-		for i, ch := range list {
-			switch {
-			case !validKey(ch):
-				bad(field, "entry %d must be a channel name of 1 to %d bytes", i, maxKeyLen)
-			case ch == journey.PreferredChannel:
-				bad(field, "%q is not a channel here (it is resolved before the policy applies)", ch)
-			case slices.Index(list, ch) < i:
-				bad(field, "%q is listed twice", ch)
-			}
-		}
-	}
-
-	channels("consent.required", c.Consent.Required, true)
-	if c.Consent.Default != ConsentGrant && c.Consent.Default != ConsentDeny {
-		bad("consent.default", "must be %q or %q, got %q", ConsentGrant, ConsentDeny, c.Consent.Default)
-	}
-	for _, cat := range sortedKeys(c.Consent.Categories) {
-		if !validKey(cat) {
-			bad("consent.categories", "category %q must be 1 to %d bytes", cat, maxKeyLen)
-			continue
-		}
-		channels("consent.categories."+cat, c.Consent.Categories[cat], false)
-	}
-
+	var p problems
+	c.Consent.validate(&p)
 	switch {
 	case !validKey(c.FallbackChannel):
-		bad("fallback_channel", "must name a channel of 1 to %d bytes", maxKeyLen)
+		p.add("fallback_channel", "must name a channel of 1 to %d bytes", maxKeyLen)
 	case c.FallbackChannel == journey.PreferredChannel:
-		bad("fallback_channel", "cannot be %q", journey.PreferredChannel)
+		p.add("fallback_channel", "cannot be %q", journey.PreferredChannel)
 	}
 	if c.DefaultCooldown < 0 {
-		bad("default_cooldown", "must be >= 0, got %s", c.DefaultCooldown)
+		p.add("default_cooldown", "must be >= 0, got %s", c.DefaultCooldown)
 	}
+	c.Rules.validate(&p)
+	c.Caps.validate(&p)
+	c.QuietHours.validate(&p)
+	if _, err := loadZone(c.DefaultTimeZone); err != nil {
+		p.add("default_time_zone", "%v", err)
+	}
+	if c.MaxHeld < 1 || c.MaxHeld > maxMaxHeld {
+		p.add("max_held", "must be between 1 and %d, got %d", maxMaxHeld, c.MaxHeld)
+	}
+	if c.MaxLog < 1 || c.MaxLog > maxMaxLog {
+		p.add("max_log", "must be between 1 and %d, got %d", maxMaxLog, c.MaxLog)
+	}
+	return errors.Join(p...)
+}
 
-	for _, name := range sortedKeys(c.Rules) {
-		r := c.Rules[name]
+// problems collects the invalid fields Validate reports, in order.
+type problems []error
+
+// add records that field (its YAML path below "policy.") is invalid.
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s.%s: %s", Name, field, fmt.Sprintf(format, args...)))
+}
+
+// channels checks a list of channel names: valid, not the preferred
+// channel, none twice, and at least one unless allowEmpty.
+func (p *problems) channels(field string, list []string, allowEmpty bool) {
+	if len(list) == 0 && !allowEmpty {
+		p.add(field, "must name at least one channel")
+	}
+	for i, ch := range list {
+		switch {
+		case !validKey(ch):
+			p.add(field, "entry %d must be a channel name of 1 to %d bytes", i, maxKeyLen)
+		case ch == journey.PreferredChannel:
+			p.add(field, "%q is not a channel here (it is resolved before the policy applies)", ch)
+		case slices.Index(list, ch) < i:
+			p.add(field, "%q is listed twice", ch)
+		}
+	}
+}
+
+func (c ConsentConfig) validate(p *problems) {
+	p.channels("consent.required", c.Required, true)
+	if c.Default != ConsentGrant && c.Default != ConsentDeny {
+		p.add("consent.default", "must be %q or %q, got %q", ConsentGrant, ConsentDeny, c.Default)
+	}
+	for _, cat := range sortedKeys(c.Categories) {
+		if !validKey(cat) {
+			p.add("consent.categories", "category %q must be 1 to %d bytes", cat, maxKeyLen)
+			continue
+		}
+		p.channels("consent.categories."+cat, c.Categories[cat], false)
+	}
+}
+
+func (rs Rules) validate(p *problems) {
+	for _, name := range sortedKeys(rs) {
+		r := rs[name]
 		if !validKey(name) {
-			bad("rules", "rule name %q must be 1 to %d bytes", name, maxKeyLen)
+			p.add("rules", "rule name %q must be 1 to %d bytes", name, maxKeyLen)
 			continue
 		}
 		if r.Cooldown != nil && *r.Cooldown < 0 {
-			bad("rules."+name+".cooldown", "must be >= 0, got %s", *r.Cooldown)
+			p.add("rules."+name+".cooldown", "must be >= 0, got %s", *r.Cooldown)
 		}
 		if r.Quiet != "" && r.Quiet != QuietHold && r.Quiet != QuietDrop {
-			bad("rules."+name+".quiet", "must be %q or %q, got %q", QuietHold, QuietDrop, r.Quiet)
+			p.add("rules."+name+".quiet", "must be %q or %q, got %q", QuietHold, QuietDrop, r.Quiet)
 		}
 		if len(r.Target) > maxKeyLen {
-			bad("rules."+name+".target", "must be at most %d bytes", maxKeyLen)
+			p.add("rules."+name+".target", "must be at most %d bytes", maxKeyLen)
 		}
 	}
+}
 
-	for _, ch := range sortedKeys(c.Caps) {
-		cp := c.Caps[ch]
+func (cs Caps) validate(p *problems) {
+	for _, ch := range sortedKeys(cs) {
+		cp := cs[ch]
 		switch {
 		case !validKey(ch):
-			bad("caps", "channel %q must be 1 to %d bytes", ch, maxKeyLen)
+			p.add("caps", "channel %q must be 1 to %d bytes", ch, maxKeyLen)
 			continue
 		case ch == journey.PreferredChannel:
-			bad("caps", "%q is not a channel here (it is resolved before the policy applies)", ch)
+			p.add("caps", "%q is not a channel here (it is resolved before the policy applies)", ch)
 			continue
 		}
 		switch {
 		case cp.Max < 1:
-			bad("caps."+ch+".max", "must be >= 1, got %d", cp.Max)
+			p.add("caps."+ch+".max", "must be >= 1, got %d", cp.Max)
 		case cp.Max > maxCapMax:
-			bad("caps."+ch+".max", "must be <= %d, got %d", maxCapMax, cp.Max)
+			p.add("caps."+ch+".max", "must be <= %d, got %d", maxCapMax, cp.Max)
 		}
 		if cp.Window <= 0 {
-			bad("caps."+ch+".window", "must be > 0, got %s", cp.Window)
+			p.add("caps."+ch+".window", "must be > 0, got %s", cp.Window)
 		}
 	}
+}
 
-	q := c.QuietHours
+func (q QuietHours) validate(p *problems) {
 	start, startErr := parseClock(q.Start)
 	end, endErr := parseClock(q.End)
 	if startErr != nil {
-		bad("quiet_hours.start", "%q is not HH:MM (00:00 to 23:59)", q.Start)
+		p.add("quiet_hours.start", "%q is not HH:MM (00:00 to 23:59)", q.Start)
 	}
 	if endErr != nil {
-		bad("quiet_hours.end", "%q is not HH:MM (00:00 to 23:59)", q.End)
+		p.add("quiet_hours.end", "%q is not HH:MM (00:00 to 23:59)", q.End)
 	}
 	if startErr == nil && endErr == nil && start == end && len(q.Channels) > 0 {
-		bad("quiet_hours.end", "must differ from start (%s); to turn quiet hours off, list no channels", q.Start)
+		p.add("quiet_hours.end", "must differ from start (%s); to turn quiet hours off, list no channels", q.Start)
 	}
-	channels("quiet_hours.channels", q.Channels, true)
+	p.channels("quiet_hours.channels", q.Channels, true)
 	if q.Action != QuietHold && q.Action != QuietDrop {
-		bad("quiet_hours.action", "must be %q or %q, got %q", QuietHold, QuietDrop, q.Action)
+		p.add("quiet_hours.action", "must be %q or %q, got %q", QuietHold, QuietDrop, q.Action)
 	}
-
-	if _, err := loadZone(c.DefaultTimeZone); err != nil {
-		bad("default_time_zone", "%v", err)
-	}
-	if c.MaxHeld < 1 || c.MaxHeld > maxMaxHeld {
-		bad("max_held", "must be between 1 and %d, got %d", maxMaxHeld, c.MaxHeld)
-	}
-	if c.MaxLog < 1 || c.MaxLog > maxMaxLog {
-		bad("max_log", "must be between 1 and %d, got %d", maxMaxLog, c.MaxLog)
-	}
-	return errors.Join(errs...)
 }
 
 // clone returns a deep copy of c, so a Processor shares nothing with its

@@ -101,19 +101,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Held)))
 	for i := range s.Held {
-		h := &s.Held[i]
-		b = wire.AppendUnixTime(b, h.Until)
-		b = wire.AppendString(b, h.ID)
-		b = wire.AppendString(b, h.Rule)
-		b = wire.AppendString(b, h.CustomerID)
-		b = wire.AppendString(b, h.Channel)
-		b = wire.AppendUnixTime(b, h.At)
-		b = wire.AppendString(b, h.Reason)
-		b = binary.AppendUvarint(b, uint64(len(h.Causes)))
-		for _, c := range h.Causes {
-			b = wire.AppendString(b, c)
-		}
-		b = wire.AppendString(b, string(h.Payload))
+		b = s.Held[i].appendBinary(b)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Log)))
 	for _, e := range s.Log {
@@ -216,6 +204,42 @@ func compact(b []byte) bool {
 	return true
 }
 
+// appendBinary appends one held trigger.
+func (h *Held) appendBinary(b []byte) []byte {
+	b = wire.AppendUnixTime(b, h.Until)
+	b = wire.AppendString(b, h.ID)
+	b = wire.AppendString(b, h.Rule)
+	b = wire.AppendString(b, h.CustomerID)
+	b = wire.AppendString(b, h.Channel)
+	b = wire.AppendUnixTime(b, h.At)
+	b = wire.AppendString(b, h.Reason)
+	b = binary.AppendUvarint(b, uint64(len(h.Causes)))
+	for _, c := range h.Causes {
+		b = wire.AppendString(b, c)
+	}
+	return wire.AppendString(b, string(h.Payload))
+}
+
+// readBinary reads what appendBinary appends into h.
+func (h *Held) readBinary(r *wire.Reader) {
+	h.Until = r.UnixTime()
+	h.ID = r.Str()
+	h.Rule = r.Str()
+	h.CustomerID = r.Str()
+	h.Channel = r.Str()
+	h.At = r.UnixTime()
+	h.Reason = r.Str()
+	if m := r.CountAtMost(1, maxHeldCauses); m > 0 {
+		h.Causes = make([]string, m)
+		for j := range h.Causes {
+			h.Causes[j] = r.Str()
+		}
+	}
+	if p := r.Str(); p != "" {
+		h.Payload = json.RawMessage(p)
+	}
+}
+
 // UnmarshalBinary implements journey.State: it replaces s by the state
 // data encodes (see MarshalBinary). Errors wrap ErrCorrupt. s keeps no
 // reference to data; its strings share one copy of it.
@@ -268,23 +292,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if n := r.CountAtMost(11, maxMaxHeld); n > 0 {
 		st.Held = make([]Held, n)
 		for i := range st.Held {
-			h := &st.Held[i]
-			h.Until = r.UnixTime()
-			h.ID = r.Str()
-			h.Rule = r.Str()
-			h.CustomerID = r.Str()
-			h.Channel = r.Str()
-			h.At = r.UnixTime()
-			h.Reason = r.Str()
-			if m := r.CountAtMost(1, maxHeldCauses); m > 0 {
-				h.Causes = make([]string, m)
-				for j := range h.Causes {
-					h.Causes[j] = r.Str()
-				}
-			}
-			if p := r.Str(); p != "" {
-				h.Payload = json.RawMessage(p)
-			}
+			st.Held[i].readBinary(&r)
 		}
 	}
 	if n := r.CountAtMost(6, maxMaxLog); n > 0 {

@@ -114,7 +114,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -122,6 +121,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
 	"github.com/journey-dev/journey/processors/internal/wire"
 )
 
@@ -209,19 +209,11 @@ func (p *Processor) StateVersion() uint32 { return StateVersion }
 // NewState implements journey.Processor: a *State of a customer never seen.
 func (p *Processor) NewState() journey.State { return new(State) }
 
-func state(st journey.State) (*State, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return nil, fmt.Errorf("%w: %T", ErrState, st)
-	}
-	return s, nil
-}
-
 // Fold implements journey.Processor: it records the consent and time zone
 // an event carries. It returns an error only for a state that is not a
 // *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, _ *journey.Output) (bool, error) {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
 	}
@@ -308,7 +300,7 @@ func (p *Processor) mergeConsent(s *State, consent map[string]bool, t time.Time)
 // or suppresses it, as the package comment describes. It returns an error
 // only for a state that is not a *State.
 func (p *Processor) Admit(st journey.State, t journey.Trigger, now time.Time, env journey.PolicyEnv, out *journey.Output) (bool, error) {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
 	}
@@ -341,7 +333,7 @@ func (p *Processor) route(t *journey.Trigger, now time.Time, env journey.PolicyE
 // held trigger, which goes through the checks again at time at. A timer
 // whose trigger is no longer held changes nothing.
 func (p *Processor) OnTimer(st journey.State, _ string, key string, at time.Time, out *journey.Output) (bool, error) {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
 	}
@@ -518,7 +510,7 @@ func (p *Processor) cooldown(rule string) time.Duration {
 // Context implements journey.ContextSource: policy.consent and
 // policy.last_contact.
 func (p *Processor) Context(st journey.State) map[string]string {
-	s, err := state(st)
+	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return nil
 	}

@@ -32,12 +32,12 @@ package profile
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -130,9 +130,9 @@ func (p *Processor) NewState() journey.State { return new(State) }
 // Fold implements journey.Processor. Every event changes the state (it is
 // counted). It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, _ *journey.Output) (bool, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return false, fmt.Errorf("%w: %T", ErrState, st)
+	s, err := procstate.As[State](st, ErrState)
+	if err != nil {
+		return false, err
 	}
 	if t := ev.Time.UTC(); validTime(t) {
 		if s.FirstSeen.IsZero() || t.Before(s.FirstSeen) {

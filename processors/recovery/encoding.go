@@ -71,17 +71,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	if !validTime(s.Latest) {
 		return nil, fmt.Errorf("recovery: Latest %v is out of range", s.Latest)
 	}
-	size := 24
-	for i := range s.Signals {
-		size += 24
-		for j := range s.Signals[i].EventIDs {
-			size += 2 + len(s.Signals[i].EventIDs[j]) + len(s.Signals[i].Refs[j])
-		}
-	}
-	for i := range s.Contacts {
-		size += 10 + len(s.Contacts[i].EventID) + len(s.Contacts[i].ContactID)
-	}
-	b = slices.Grow(b, size)
+	b = slices.Grow(b, s.sizeHint())
 	b = wire.AppendNanoTime(b, s.Latest)
 	var flags byte
 	if !s.Triggered.IsZero() {
@@ -101,31 +91,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Signals)))
 	for i := range s.Signals {
-		x := &s.Signals[i]
-		if err := x.check(); err != nil {
+		if b, err = s.appendSignal(b, i); err != nil {
 			return nil, fmt.Errorf("recovery: signal %d: %w", i, err)
-		}
-		if i > 0 && compareSignals(&s.Signals[i-1], x) >= 0 {
-			return nil, fmt.Errorf("recovery: signal %d: not in order", i)
-		}
-		if b, err = s.appendAge(b, x.At); err != nil {
-			return nil, fmt.Errorf("recovery: signal %d: %w", i, err)
-		}
-		code := reasonCode(x.Reason)
-		if x.Reported {
-			code |= reported
-		}
-		b = append(b, code)
-		if hasScore(x.Reason) {
-			b = appendFloat(b, x.Score)
-		}
-		if hasScale(x.Reason) {
-			b = appendFloat(b, x.Scale)
-		}
-		b = binary.AppendUvarint(b, uint64(len(x.EventIDs)))
-		for j := range x.EventIDs {
-			b = wire.AppendString(b, x.EventIDs[j])
-			b = wire.AppendString(b, x.Refs[j])
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Contacts)))
@@ -142,6 +109,54 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		}
 		b = wire.AppendString(b, c.EventID)
 		b = wire.AppendString(b, c.ContactID)
+	}
+	return b, nil
+}
+
+// sizeHint is about the size of s's encoding.
+func (s *State) sizeHint() int {
+	size := 24
+	for i := range s.Signals {
+		size += 24
+		for j := range s.Signals[i].EventIDs {
+			size += 2 + len(s.Signals[i].EventIDs[j]) + len(s.Signals[i].Refs[j])
+		}
+	}
+	for i := range s.Contacts {
+		size += 10 + len(s.Contacts[i].EventID) + len(s.Contacts[i].ContactID)
+	}
+	return size
+}
+
+// appendSignal appends Signals[i], checking it can be encoded canonically
+// and follows Signals[i-1].
+func (s *State) appendSignal(b []byte, i int) ([]byte, error) {
+	x := &s.Signals[i]
+	if err := x.check(); err != nil {
+		return nil, err
+	}
+	if i > 0 && compareSignals(&s.Signals[i-1], x) >= 0 {
+		return nil, errors.New("not in order")
+	}
+	b, err := s.appendAge(b, x.At)
+	if err != nil {
+		return nil, err
+	}
+	code := reasonCode(x.Reason)
+	if x.Reported {
+		code |= reported
+	}
+	b = append(b, code)
+	if hasScore(x.Reason) {
+		b = appendFloat(b, x.Score)
+	}
+	if hasScale(x.Reason) {
+		b = appendFloat(b, x.Scale)
+	}
+	b = binary.AppendUvarint(b, uint64(len(x.EventIDs)))
+	for j := range x.EventIDs {
+		b = wire.AppendString(b, x.EventIDs[j])
+		b = wire.AppendString(b, x.Refs[j])
 	}
 	return b, nil
 }
@@ -207,18 +222,31 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if flags&flagFloor != 0 {
 		d.Floor = r.Age(d.Latest, wire.Epoch)
 	}
+	d.readSignals(&r)
+	d.readContacts(&r)
+	if err := r.Finish(); err != nil {
+		return err
+	}
+	*s = d
+	return nil
+}
+
+// readSignals reads the signals of s, whose Latest is read. Their event
+// ids and refs share one array: decoding allocates a few times whatever
+// the number of signals.
+func (s *State) readSignals(r *wire.Reader) {
 	n := r.Uvarint()
 	if r.Err() == nil && (n > maxMaxSignals || n*5 > uint64(r.Remaining())) {
 		r.Fail("too many signals")
 	}
 	var arena []string // the event ids and refs of every signal
 	if r.Err() == nil && n > 0 {
-		d.Signals = make([]Signal, n)
+		s.Signals = make([]Signal, n)
 		arena = make([]string, 0, 2*n)
 	}
-	for i := range d.Signals {
-		x := &d.Signals[i]
-		x.At = r.Age(d.Latest, wire.Epoch)
+	for i := range s.Signals {
+		x := &s.Signals[i]
+		x.At = r.Age(s.Latest, wire.Epoch)
 		code := r.Byte()
 		x.Reported = code&reported != 0
 		if c := int(code &^ reported); c > 0 && c < len(reasons) {
@@ -227,17 +255,17 @@ func (s *State) UnmarshalBinary(data []byte) error {
 			r.Fail("unknown reason")
 		}
 		if hasScore(x.Reason) {
-			x.Score = readFloat(&r)
+			x.Score = readFloat(r)
 		}
 		if hasScale(x.Reason) {
-			x.Scale = readFloat(&r)
+			x.Scale = readFloat(r)
 		}
 		m := r.Uvarint()
 		if r.Err() == nil && (m == 0 || m > maxFailedContacts || m*2 > uint64(r.Remaining())) {
 			r.Fail("bad number of events")
 		}
 		if r.Err() != nil {
-			break
+			return
 		}
 		// Growing arena may move it: the signals decoded so far keep
 		// the array they were cut from, which stays valid.
@@ -252,34 +280,33 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		case r.Err() != nil:
 		case x.check() != nil:
 			r.Fail("bad signal: " + x.check().Error())
-		case i > 0 && compareSignals(&d.Signals[i-1], x) >= 0:
+		case i > 0 && compareSignals(&s.Signals[i-1], x) >= 0:
 			r.Fail("signals not in order")
 		}
 	}
-	n = r.Uvarint()
+}
+
+// readContacts reads the contacts of s, whose Latest is read.
+func (s *State) readContacts(r *wire.Reader) {
+	n := r.Uvarint()
 	if r.Err() == nil && (n > maxFailedContacts || n*3 > uint64(r.Remaining())) {
 		r.Fail("too many contacts")
 	}
 	if r.Err() == nil && n > 0 {
-		d.Contacts = make([]Contact, n)
+		s.Contacts = make([]Contact, n)
 	}
-	for i := range d.Contacts {
-		c := &d.Contacts[i]
-		c.At = r.Age(d.Latest, wire.Epoch)
+	for i := range s.Contacts {
+		c := &s.Contacts[i]
+		c.At = r.Age(s.Latest, wire.Epoch)
 		c.EventID, c.ContactID = r.Str(), r.Str()
 		switch {
 		case r.Err() != nil:
 		case c.EventID == "" || len(c.EventID) > maxKeyLen || len(c.ContactID) > maxRefLen:
 			r.Fail("bad contact")
-		case i > 0 && compareContacts(&d.Contacts[i-1], c) >= 0:
+		case i > 0 && compareContacts(&s.Contacts[i-1], c) >= 0:
 			r.Fail("contacts not in order")
 		}
 	}
-	if err := r.Finish(); err != nil {
-		return err
-	}
-	*s = d
-	return nil
 }
 
 // readFloat reads what appendFloat appends, failing unless it is finite

@@ -79,11 +79,11 @@ package recovery
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
 )
 
 // Name is the processor's name, persisted with its state.
@@ -226,9 +226,9 @@ func (p *Processor) classify(ev *journey.Event) (sig Signal, contact bool, ok bo
 // Fold implements journey.Processor; see the package comment for the rules.
 // It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
-	s, ok := st.(*State)
-	if !ok || s == nil {
-		return false, fmt.Errorf("%w: %T", ErrState, st)
+	s, err := procstate.As[State](st, ErrState)
+	if err != nil {
+		return false, err
 	}
 	sig, contact, ok := p.classify(ev)
 	t := ev.Time.UTC()

@@ -1,6 +1,8 @@
-// Package report writes a benchmark's results the way every journey
-// benchmark does: <name>.json (the figures) and <name>.md (the report)
-// in one folder.
+// Package report holds what the journey benchmarks share to report their
+// results: Write puts <name>.json (the figures) and <name>.md (the report)
+// in one folder; CPUModel, Kernel, Revision, KafkaVersion... describe the
+// machine and software measured; Int, Num, Ratios and Dash format the
+// markdown tables' cells.
 package report
 
 import (
