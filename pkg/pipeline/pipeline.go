@@ -12,15 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/journey-dev/journey/internal/kafkaio"
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
@@ -210,10 +210,10 @@ type Pipeline struct {
 	dlq     *kafka.Writer
 	dialer  *kafka.Dialer
 
-	clog *changelog // nil: no changelog
-	// fetch reads the live partitions (Run); replays use a Reader per
-	// partition, bounded by end offsets.
-	fetch *fetcher
+	clog  *changelog // nil: no changelog
+	admin *kafkaio.Admin
+	// fetch reads the input partitions (Run and Replay).
+	fetch *kafkaio.Fetcher
 
 	mu         sync.Mutex
 	joined     bool
@@ -242,8 +242,8 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 		clog = newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
 	}
 	return &Pipeline{
-		clog: clog,
-		cfg:  cfg, log: log, store: store, dec: dec, engine: engine, metrics: m, dialer: dialer,
+		clog: clog, admin: kafkaio.NewAdmin(cfg.Brokers, dialer, log),
+		cfg: cfg, log: log, store: store, dec: dec, engine: engine, metrics: m, dialer: dialer,
 		// The partitions' dispatchers deliver through one round trip at a
 		// time, whatever is waiting merged into it.
 		sink: sink.Coalesce(s),
@@ -339,9 +339,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.dlq.Close()
 	// Closed after the consumer group (defers run last first), which
 	// waits for the generation's workers.
-	p.fetch = newFetcher(p.cfg.Brokers, p.cfg.FetchMaxBytes, p.cfg.FetchMaxWait, p.log.Named("fetch"))
-	p.fetch.fetched = p.metrics.RecordAge.WithLabelValues("fetched")
-	defer p.fetch.close()
+	p.fetch = p.newFetcher(p.metrics.RecordAge.WithLabelValues("fetched"))
+	defer p.fetch.Close()
 	if p.clog != nil {
 		defer p.clog.close() // its appender; after the group too
 	}
@@ -382,7 +381,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		RebalanceTimeout:  30 * time.Second,
 		JoinGroupBackoff:  500 * time.Millisecond,
 		StartOffset:       kafka.FirstOffset,
-		ErrorLogger:       kafkaLogger{p.log.Sugar().Named("kafka")},
+		ErrorLogger:       kafkaio.ErrorLogger(p.log),
 	})
 	if err != nil {
 		return fmt.Errorf("pipeline: consumer group: %w", err)
@@ -632,24 +631,28 @@ func (p *Pipeline) fatalOr(fatal chan error, err error) error {
 	}
 }
 
+// newFetcher returns the fetcher of the input partitions; fetched, when
+// set, observes the age of each partition's last fetched record.
+func (p *Pipeline) newFetcher(fetched prometheus.Observer) *kafkaio.Fetcher {
+	return kafkaio.NewFetcher(kafkaio.FetcherConfig{Brokers: p.cfg.Brokers, MaxBytes: p.cfg.FetchMaxBytes,
+		MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched})
+}
+
 // checkTopics verifies every input topic exists and that they are
 // co-partitioned, returning the partition count.
 func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Brokers[0])
-	if err != nil {
-		return 0, fmt.Errorf("pipeline: connect to %s: %w", p.cfg.Brokers[0], err)
+	counts, err := p.admin.PartitionCounts(ctx, p.cfg.Topics)
+	var te *kafkaio.TopicError
+	switch {
+	case errors.As(err, &te):
+		return 0, fmt.Errorf("kafka.topics: %w", err)
+	case err != nil:
+		return 0, fmt.Errorf("pipeline: %w", err)
 	}
-	defer conn.Close()
-	counts := map[string]int{}
 	for _, t := range p.cfg.Topics {
-		parts, err := conn.ReadPartitions(t)
-		if err != nil {
-			return 0, fmt.Errorf("kafka.topics: topic %q: %w", t, err)
-		}
-		if len(parts) == 0 {
+		if counts[t] == 0 {
 			return 0, fmt.Errorf("kafka.topics: topic %q does not exist", t)
 		}
-		counts[t] = len(parts)
 	}
 	n := counts[p.cfg.Topics[0]]
 	for _, t := range p.cfg.Topics[1:] {
@@ -661,38 +664,17 @@ func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// ensureDLQ creates the dead-letter topic, with the input's partition
+// count, unless it exists.
 func (p *Pipeline) ensureDLQ(ctx context.Context, partitions int) error {
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Brokers[0])
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if parts, err := conn.ReadPartitions(p.cfg.DLQTopic); err == nil && len(parts) > 0 {
+	if _, ok := p.admin.Exists(ctx, p.cfg.DLQTopic); ok {
 		return nil
 	}
-	ctrl, err := conn.Controller()
+	err := p.admin.CreateTopic(ctx, kafka.TopicConfig{Topic: p.cfg.DLQTopic, NumPartitions: partitions, ReplicationFactor: -1})
 	if err != nil {
-		return fmt.Errorf("pipeline: find controller: %w", err)
-	}
-	cc, err := p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	err = cc.CreateTopics(kafka.TopicConfig{Topic: p.cfg.DLQTopic, NumPartitions: partitions, ReplicationFactor: -1})
-	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("kafka.dlq_topic: create %q: %w", p.cfg.DLQTopic, err)
+		return fmt.Errorf("kafka.dlq_topic: %w", err)
 	}
 	p.log.Info("created dead-letter topic", zap.String("topic", p.cfg.DLQTopic), zap.Int("partitions", partitions))
-	// Wait until the new partitions have leaders, so the first dead letter
-	// does not start with a retry.
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if parts, err := conn.ReadPartitions(p.cfg.DLQTopic); err == nil && len(parts) == partitions && parts[0].Leader.Host != "" {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	return nil
 }
 
@@ -731,8 +713,3 @@ func (p *Pipeline) observer() outbox.Observer {
 	}
 	return observers{p.metrics, p.cfg.Observer}
 }
-
-// kafkaLogger adapts kafka-go's Printf logger to zap.
-type kafkaLogger struct{ l *zap.SugaredLogger }
-
-func (k kafkaLogger) Printf(format string, args ...any) { k.l.Warnf(format, args...) }

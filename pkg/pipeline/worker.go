@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/journey-dev/journey/internal/kafkaio"
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/outbox"
@@ -176,7 +177,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			w.kafkaOffsets[topic] = start
 		}
 		if w.replay == nil {
-			stopped, err := w.p.fetch.subscribe(stopCtx, topic, w.id, start, msgs)
+			stopped, err := w.p.fetch.Subscribe(stopCtx, topic, w.id, start, msgs)
 			if err != nil {
 				return err
 			}
@@ -190,7 +191,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		// A replay: its own subscription, ended at the end offset.
 		subCtx, endSub := context.WithCancel(stopCtx)
 		in := make(chan kafka.Message, 1024)
-		stopped, err := w.p.fetch.subscribe(subCtx, topic, w.id, start, in)
+		stopped, err := w.p.fetch.Subscribe(subCtx, topic, w.id, start, in)
 		if err != nil {
 			endSub()
 			return err
@@ -547,13 +548,13 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 		}
 	}
 	err := w.commitGroup(ctx, g)
-	var big *batchTooBigError
+	var big *kafkaio.BatchTooBigError
 	if !errors.As(err, &big) || len(batch) < 2 {
 		return batch, err
 	}
 	g.tx.abortUnlessCommitted()
 	w.log.Warn("group commit over changelog.max_batch_bytes: committing it in two (a larger changelog.max_batch_bytes, or a smaller batch.max_bytes, avoids folding it again)",
-		zap.Int("records", len(batch)), zap.Int("changelog_bytes", big.size))
+		zap.Int("records", len(batch)), zap.Int("changelog_bytes", big.Size))
 	h := len(batch) / 2
 	if _, err := w.process(ctx, nil, batch[:h]); err != nil {
 		return batch, err
@@ -805,7 +806,7 @@ func (t *tx) commit(ctx context.Context) error {
 // watermark into the batch and returns the batch's changelog records (none
 // when there is no changelog): a *batchTooBigError when they are over
 // changelog.max_batch_bytes, before anything was written anywhere.
-func (t *tx) prepare() ([]state.LogRecord, error) {
+func (t *tx) prepare() ([]kafkaio.Record, error) {
 	w := t.w
 	p := w.p
 	procs := p.engine.Processors()
@@ -856,10 +857,11 @@ func (t *tx) prepare() ([]state.LogRecord, error) {
 	if p.clog == nil {
 		return nil, nil
 	}
-	recs, err := t.b.LogRecords()
+	stateRecs, err := t.b.LogRecords()
 	if err != nil {
 		return nil, err
 	}
+	recs := logRecords(stateRecs)
 	if err := p.clog.check(w.id, recs); err != nil {
 		return nil, err
 	}
@@ -884,7 +886,7 @@ func (w *worker) encodeState(st journey.State) ([]byte, error) {
 // finish appends recs to the changelog, then commits the batch locally
 // with the changelog position it reached: the local copy is never ahead of
 // the log (DESIGN.md, "Scale-out").
-func (t *tx) finish(ctx context.Context, recs []state.LogRecord) error {
+func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 	w := t.w
 	p := w.p
 	if p.clog != nil {
