@@ -30,7 +30,7 @@ type ChangelogConfig struct {
 	// Compression of the produced record batches (0: none, journey run's
 	// default).
 	Compression kafka.Compression
-	// MaxBatchBytes bounds one group commit's changelog batch (default 32
+	// MaxBatchBytes bounds one round's changelog batch (default 32
 	// MiB); the topic is created with max.message.bytes above it.
 	MaxBatchBytes int
 	// StaleAfter: a local copy whose position was last written longer ago
@@ -65,7 +65,7 @@ const (
 	roleStandby = "standby"
 )
 
-// changelog produces a partition's group commits and restores partitions.
+// changelog produces a partition's rounds and restores partitions.
 type changelog struct {
 	cfg     ChangelogConfig
 	brokers []string
@@ -133,7 +133,7 @@ func (c *changelog) checkCompacted(ctx context.Context) error {
 	return nil
 }
 
-// logRecords is a group commit's changelog records as the appender takes
+// logRecords is a round's changelog records as the appender takes
 // them: the Pebble keys, and values the appender prefixes with opSet.
 func logRecords(recs []state.LogRecord) []kafkaio.Record {
 	out := make([]kafkaio.Record, len(recs))
@@ -147,17 +147,17 @@ func logRecord(r state.LogRecord) kafkaio.Record {
 	return kafkaio.Record{Key: r.Key, Value: r.Value, Tombstone: r.Delete}
 }
 
-// check refuses a group commit over changelog.max_batch_bytes, which one
+// check refuses a round over changelog.max_batch_bytes, which one
 // produce request could not carry: a *kafkaio.BatchTooBigError, which the
 // worker answers by folding the records again in two.
 func (c *changelog) check(partition int, recs []kafkaio.Record) error {
 	if err := c.app.Check(partition, recs); err != nil {
-		return fmt.Errorf("changelog.max_batch_bytes: a group commit's changelog batch is too big: %w", err)
+		return fmt.Errorf("changelog.max_batch_bytes: a round's changelog batch is too big: %w", err)
 	}
 	return nil
 }
 
-// append produces one group commit's records to the partition's changelog
+// append produces one round's records to the partition's changelog
 // as ONE record batch, which Kafka appends all or nothing, and returns the
 // offset after it. A failure is retried with the identical batch (applying
 // a batch twice in a row equals applying it once) until it is acknowledged

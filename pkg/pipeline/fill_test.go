@@ -14,7 +14,7 @@ func rec(topic string, offset, hwm int64, size int) kafka.Message {
 	return kafka.Message{Topic: topic, Offset: offset, HighWaterMark: hwm, Value: make([]byte, size)}
 }
 
-// fillWith gathers a group commit's records from batch and msgs as
+// fillWith gathers a round's records from batch and msgs as
 // process does (fill until it returns nothing new) on a worker configured
 // by cfg, and fails the test if that has not ended within a minute (a
 // hang, not a timing check).
@@ -42,7 +42,7 @@ func fillWith(t *testing.T, cfg Config, msgs <-chan kafka.Message, batch []kafka
 	}
 }
 
-// A group commit of a partition that is behind its high watermark waits
+// A round of a partition that is behind its high watermark waits
 // for more records (up to batch.backlog_wait) and stops waiting once the
 // records caught up; one of a caught-up partition takes what is there.
 func TestFillWaitsWhileBehind(t *testing.T) {
@@ -122,8 +122,8 @@ func TestFillStopsAtTheBounds(t *testing.T) {
 	}
 }
 
-// A group's slice is handed back empty without references to its records
-// (their slabs), and a backlog-sized one is dropped after a small group
+// A round's slice is handed back empty without references to its records
+// (their slabs), and a backlog-sized one is dropped after a small round
 // that caught up.
 func TestReuseDropsTheRecords(t *testing.T) {
 	b := make([]kafka.Message, 0, 16)
@@ -133,17 +133,17 @@ func TestReuseDropsTheRecords(t *testing.T) {
 		t.Fatalf("len %d cap %d, want 0 and 16", len(b), cap(b))
 	}
 	if full := b[:2]; full[0].Value != nil || full[1].Value != nil {
-		t.Fatal("the reused slice still references the last group's values")
+		t.Fatal("the reused slice still references the last round's values")
 	}
 	big := append(make([]kafka.Message, 0, 4*fetchAhead), rec("a", 0, 1, 10))
 	if b = reuse(big, false); cap(b) != fetchAhead {
-		t.Fatalf("after a small caught-up group the backlog-sized slice (cap %d) was kept: cap %d", cap(big), cap(b))
+		t.Fatalf("after a small caught-up round the backlog-sized slice (cap %d) was kept: cap %d", cap(big), cap(b))
 	}
 	if b = reuse(big[:1], true); cap(b) != 4*fetchAhead {
-		t.Fatalf("after a small group still behind the slice was dropped: cap %d", cap(b))
+		t.Fatalf("after a small round still behind the slice was dropped: cap %d", cap(b))
 	}
 	big = big[:2*fetchAhead]
 	if b = reuse(big, false); cap(b) != 4*fetchAhead {
-		t.Fatalf("after a large group the slice was dropped: cap %d", cap(b))
+		t.Fatalf("after a large round the slice was dropped: cap %d", cap(b))
 	}
 }

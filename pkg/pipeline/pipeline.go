@@ -46,15 +46,16 @@ type Config struct {
 	DLQTopic string
 	// StartOffset applies to partitions the state store has no offset for.
 	StartOffset string // default earliest
-	// MaxBatchRecords and MaxBatchBytes (keys and values) bound one group
-	// commit (defaults 100000 and 32 MiB).
+	// MaxBatchRecords and MaxBatchBytes (keys and values) bound one round,
+	// the records folded then committed together (defaults 100000 and 32
+	// MiB).
 	MaxBatchRecords int
 	MaxBatchBytes   int
-	// Linger: a group commit that is not full waits up to this long in all
+	// Linger: a round that is not full waits up to this long in all
 	// for more records (default 0: commit what is there).
 	Linger time.Duration
-	// BacklogWait: while a partition is behind its high watermark, a group
-	// commit waits up to this long in all for more records to fill it (0:
+	// BacklogWait: while a partition is behind its high watermark, a round
+	// waits up to this long in all for more records to fill it (0:
 	// none; records are folded as they arrive, and folding does not count).
 	// A backlog is then worked through in few large commits, each customer
 	// written once per commit rather than once per small one; a caught-up
@@ -122,7 +123,7 @@ type Config struct {
 	// CustomerCache is how many customers stay decoded between batches,
 	// shared evenly by the partitions this instance owns (0: none).
 	CustomerCache int
-	// Changelog, when its Topic is set, logs every group commit to a
+	// Changelog, when its Topic is set, logs every round to a
 	// compacted topic so partitions can move between instances with their
 	// state (Run only; Replay writes its own store and never logs).
 	Changelog ChangelogConfig

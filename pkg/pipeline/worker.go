@@ -37,10 +37,10 @@ type worker struct {
 	p          *Pipeline
 	id         int
 	gen        *kafka.Generation
-	committed  map[string]int64 // topic -> group's committed offset at assignment
+	committed  map[string]int64 // topic -> the consumer group's committed offset at assignment
 	sp         *state.Partition
-	lag        []topicLag // fill: per topic, whether the group so far is behind
-	batchBytes int        // the group's keys and values so far
+	lag        []topicLag // fill: per topic, whether the round so far is behind
+	batchBytes int        // the round's keys and values so far
 	disp       *outbox.Dispatcher
 	log        *zap.Logger
 	label      string
@@ -49,7 +49,7 @@ type worker struct {
 	out          journey.Output
 	stateBuf     []byte              // scratch for encodeState
 	ctxParts     []map[string]string // scratch for tx.prepare
-	ctxEntries   [][]byte            // scratch for tx.prepare: the group's context entries
+	ctxEntries   [][]byte            // scratch for tx.prepare: the round's context entries
 	stateOrder   []int               // processor indexes in state key order (tx.prepare)
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
@@ -171,7 +171,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		}
 		w.log.Info("partition assigned", zap.String("topic", topic), zap.Int64("offset", start), zap.String("from", from))
 		if from == "state" && start != w.committed[topic] {
-			// The group's committed offset lags the state (a crash between
+			// The consumer group's committed offset lags the state (a crash between
 			// the Pebble commit and the Kafka commit): publish the real
 			// position so lag is right even if nothing new arrives.
 			w.kafkaOffsets[topic] = start
@@ -262,7 +262,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
 			return err
 		}
-		batch = reuse(batch, w.behind())
+		batch = reuse(batch, w.roundBehind())
 		select {
 		case <-stopCtx.Done():
 			return nil
@@ -375,13 +375,13 @@ func (w *worker) replayTopic(ctx context.Context, in <-chan kafka.Message, msgs 
 // taken yet.
 const fetchAhead = 8192
 
-// reuse empties a group's record slice for the next group. The records
+// reuse empties a round's record slice for the next round. The records
 // are cleared — each holds a reference to its fetch response's slab, which
 // would otherwise stay reachable, and be scanned by every collection, for
 // as long as the slice lives — and a slice grown by a backlog is dropped
-// once the group it served was small and caught up (behind false): live
+// once the round it served was small and caught up (behind false): live
 // traffic does not keep a backlog-sized array per partition, and a backlog
-// does not grow a new one (copying itself several times) for every group.
+// does not grow a new one (copying itself several times) for every round.
 func reuse(batch []kafka.Message, behind bool) []kafka.Message {
 	if !behind && cap(batch) > fetchAhead && len(batch) <= fetchAhead {
 		return make([]kafka.Message, 0, fetchAhead)
@@ -390,9 +390,9 @@ func reuse(batch []kafka.Message, behind bool) []kafka.Message {
 	return batch[:0]
 }
 
-// behind reports whether the last group's newest record of some topic was
-// behind its partition's high watermark.
-func (w *worker) behind() bool {
+// roundBehind reports whether the last round's newest record of some topic
+// was behind its partition's high watermark.
+func (w *worker) roundBehind() bool {
 	for i := range w.lag {
 		if w.lag[i].behind {
 			return true
@@ -401,13 +401,13 @@ func (w *worker) behind() bool {
 	return false
 }
 
-// fill adds the records that are waiting to batch, within the group
-// commit's bounds (records and bytes), and returns as soon as it took any
+// fill adds the records that are waiting to batch, within the round's
+// bounds (records and bytes), and returns as soon as it took any
 // (process folds them and calls it again). When none are waiting it waits
-// for one, the group's waits (*waited, which it adds to) adding up to
+// for one, the round's waits (*waited, which it adds to) adding up to
 // batch.linger — or, while the partition was behind its high watermark in
-// some topic when the group's newest record of it was fetched, to
-// batch.backlog_wait: a backlog is worked through in large group commits
+// some topic when the round's newest record of it was fetched, to
+// batch.backlog_wait: a backlog is worked through in large rounds
 // (the time spent folding does not count), and live traffic is committed
 // as it comes.
 func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message, waited *time.Duration) []kafka.Message {
@@ -431,7 +431,7 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 			return batch
 		}
 		d := cfg.Linger
-		if w.behind() {
+		if w.roundBehind() {
 			d = max(d, cfg.BacklogWait)
 		}
 		if d -= *waited; d <= 0 {
@@ -458,13 +458,13 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 	return batch
 }
 
-// note adds msgs, joining the group, to its size and to whether each
+// note adds msgs, joining the round, to its size and to whether each
 // topic is behind.
 func (w *worker) note(msgs []kafka.Message) {
 	for i := range msgs {
 		m := &msgs[i]
 		w.batchBytes += len(m.Key) + len(m.Value)
-		b := behind(m)
+		b := moreAfter(m)
 		found := false
 		for j := range w.lag {
 			if w.lag[j].topic == m.Topic {
@@ -478,9 +478,9 @@ func (w *worker) note(msgs []kafka.Message) {
 	}
 }
 
-// behind reports whether the partition had records after m when m was
+// moreAfter reports whether m's partition had records after m when m was
 // fetched (the fetcher marks a record caught up when only markers follow).
-func behind(m *kafka.Message) bool { return m.HighWaterMark > m.Offset+1 }
+func moreAfter(m *kafka.Message) bool { return m.HighWaterMark > m.Offset+1 }
 
 // topicLag is whether a topic's newest record in a batch was behind the
 // partition's high watermark when fetched.
@@ -520,23 +520,23 @@ var errStopped = errors.New("pipeline: stopped before the batch was committed")
 const ReasonLate ingest.Reason = "late_violation"
 
 // process folds batch, and the records that arrive meanwhile while fill
-// keeps the group open (a backlog: up to batch.backlog_wait; see fill),
+// keeps the round open (a backlog: up to batch.backlog_wait; see fill),
 // and commits their effects in one Pebble batch. See DESIGN.md, "Commit
 // protocol". Records are folded as they arrive, so waiting for a backlog's
 // commit to fill costs no time. It returns the records of the commit (batch
-// grown, for reuse). A group whose changelog form would exceed
+// grown, for reuse). A round whose changelog form would exceed
 // changelog.max_batch_bytes is abandoned before anything of it is written
 // and folded again as two halves: batch.max_records and batch.max_bytes
-// bound a group commit's input, this bounds its output.
+// bound a round's input, this bounds its output.
 func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) ([]kafka.Message, error) {
-	g := w.openGroup()
-	defer g.tx.abortUnlessCommitted()
+	rd := w.openRound()
+	defer rd.tx.abortUnlessCommitted()
 	w.lag, w.batchBytes = w.lag[:0], 0
 	w.note(batch)
 	var waited time.Duration
 	folded := 0
 	for {
-		if err := w.fold(g, batch[folded:]); err != nil {
+		if err := w.fold(rd, batch[folded:]); err != nil {
 			return batch, err
 		}
 		folded = len(batch)
@@ -547,13 +547,13 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 			break
 		}
 	}
-	err := w.commitGroup(ctx, g)
+	err := w.commitRound(ctx, rd)
 	var big *kafkaio.BatchTooBigError
 	if !errors.As(err, &big) || len(batch) < 2 {
 		return batch, err
 	}
-	g.tx.abortUnlessCommitted()
-	w.log.Warn("group commit over changelog.max_batch_bytes: committing it in two (a larger changelog.max_batch_bytes, or a smaller batch.max_bytes, avoids folding it again)",
+	rd.tx.abortUnlessCommitted()
+	w.log.Warn("round over changelog.max_batch_bytes: committing it in two (a larger changelog.max_batch_bytes, or a smaller batch.max_bytes, avoids folding it again)",
 		zap.Int("records", len(batch)), zap.Int("changelog_bytes", big.Size))
 	h := len(batch) / 2
 	if _, err := w.process(ctx, nil, batch[:h]); err != nil {
@@ -563,66 +563,67 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 	return batch, err
 }
 
-// group is one group commit being folded.
-type group struct {
+// round is one group commit being folded: the records folded, then
+// committed together in one Pebble batch (and one changelog batch).
+type round struct {
 	tx     *tx
-	topics []groupTopic // per input topic, where the group ends
+	topics []roundTopic // per input topic, where the round ends
 	// dead letters, written before the commit
 	dlq        []kafka.Message
 	dlqReasons []ingest.Reason
 	records    int
 }
 
-// groupTopic is where a group ends in one input topic: the next offset to
+// roundTopic is where a round ends in one input topic: the next offset to
 // read, and the high watermark its last record was fetched with.
-type groupTopic struct {
+type roundTopic struct {
 	topic string
 	next  int64
 	hwm   int64
 }
 
-// topic returns the index of topic in g.topics, adding it.
-func (g *group) topic(topic string) int {
-	for i := range g.topics {
-		if g.topics[i].topic == topic {
+// topic returns the index of topic in rd.topics, adding it.
+func (rd *round) topic(topic string) int {
+	for i := range rd.topics {
+		if rd.topics[i].topic == topic {
 			return i
 		}
 	}
-	g.topics = append(g.topics, groupTopic{topic: topic})
-	return len(g.topics) - 1
+	rd.topics = append(rd.topics, roundTopic{topic: topic})
+	return len(rd.topics) - 1
 }
 
-func (w *worker) openGroup() *group {
-	return &group{tx: w.begin()}
+func (w *worker) openRound() *round {
+	return &round{tx: w.begin()}
 }
 
-// fold decodes, de-duplicates and folds msgs into g.
-func (w *worker) fold(g *group, msgs []kafka.Message) error {
+// fold decodes, de-duplicates and folds msgs into rd.
+func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	p := w.p
-	tx := g.tx
-	if g.records == 0 {
+	tx := rd.tx
+	if rd.records == 0 {
 		w.age("started", msgs[len(msgs)-1].Time)
 	}
-	g.records += len(msgs)
+	rd.records += len(msgs)
 	tx.lastRecord = msgs[len(msgs)-1].Time
 	deadLetter := func(m *kafka.Message, e *ingest.Error) {
-		g.dlq = append(g.dlq, deadLetter(m, e))
-		g.dlqReasons = append(g.dlqReasons, e.Reason)
+		rd.dlq = append(rd.dlq, deadLetter(m, e))
+		rd.dlqReasons = append(rd.dlqReasons, e.Reason)
 	}
 	var (
 		tc *topicCounters
-		gt = -1
+		rt = -1
 	)
 	for i := range msgs {
 		m := &msgs[i]
 		// Records come in runs of one topic: look it up when it changes.
-		if gt < 0 || g.topics[gt].topic != m.Topic {
-			gt, tc = g.topic(m.Topic), w.counters(m.Topic)
+		if rt < 0 || rd.topics[rt].topic != m.Topic {
+			rt, tc = rd.topic(m.Topic), w.counters(m.Topic)
 		}
-		g.topics[gt].next, g.topics[gt].hwm = m.Offset+1, m.HighWaterMark
+		rd.topics[rt].next, rd.topics[rt].hwm = m.Offset+1, m.HighWaterMark
 		tc.n.in++
 
 		ev, err := p.dec.Decode(record(m))
@@ -634,7 +635,7 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 			deadLetter(m, ie)
 			continue
 		}
-		// Committed, or folded earlier in this group.
+		// Committed, or folded earlier in this round.
 		dup, err := tx.b.Seen(ev.ID, ev.Time)
 		if err != nil {
 			return err
@@ -664,13 +665,13 @@ func (w *worker) fold(g *group, msgs []kafka.Message) error {
 	return nil
 }
 
-// commitGroup commits g: offsets, states and contexts, dead letters first, then
+// commitRound commits rd: offsets, states and contexts, dead letters first, then
 // the changelog and the Pebble batch.
-func (w *worker) commitGroup(ctx context.Context, g *group) error {
+func (w *worker) commitRound(ctx context.Context, rd *round) error {
 	p := w.p
-	tx := g.tx
-	slices.SortFunc(g.topics, func(a, b groupTopic) int { return strings.Compare(a.topic, b.topic) })
-	for _, t := range g.topics {
+	tx := rd.tx
+	slices.SortFunc(rd.topics, func(a, b roundTopic) int { return strings.Compare(a.topic, b.topic) })
+	for _, t := range rd.topics {
 		tx.b.SetOffset(t.topic, t.next)
 	}
 	recs, err := tx.prepare()
@@ -679,8 +680,8 @@ func (w *worker) commitGroup(ctx context.Context, g *group) error {
 	}
 	// Dead letters are written (and acknowledged) before the batch commits,
 	// so a record's offset is never durable without its dead letter.
-	if len(g.dlq) > 0 && !p.cfg.SkipDeadLetters {
-		if err := w.writeDLQ(ctx, g.dlq); err != nil {
+	if len(rd.dlq) > 0 && !p.cfg.SkipDeadLetters {
+		if err := w.writeDLQ(ctx, rd.dlq); err != nil {
 			return err
 		}
 	}
@@ -690,11 +691,11 @@ func (w *worker) commitGroup(ctx context.Context, g *group) error {
 	for _, tc := range w.topics {
 		tc.flush()
 	}
-	for _, r := range g.dlqReasons {
+	for _, r := range rd.dlqReasons {
 		p.metrics.DeadLettered.WithLabelValues(string(r)).Inc()
 	}
-	p.metrics.BatchSize.Observe(float64(g.records))
-	for _, t := range g.topics {
+	p.metrics.BatchSize.Observe(float64(rd.records))
+	for _, t := range rd.topics {
 		w.kafkaOffsets[t.topic] = t.next
 		if t.hwm > 0 {
 			p.metrics.ConsumerLag.WithLabelValues(t.topic, w.label).Set(float64(t.hwm - t.next))
@@ -722,8 +723,7 @@ func (w *worker) tick(ctx context.Context, now time.Time) error {
 	return tx.commit(ctx)
 }
 
-// logDeliveries deletes the outbox entries delivered since the last group
-// commit (and logs the deletions to the changelog) when the partition is
+// logDeliveries deletes the outbox entries delivered since the last round (and logs the deletions to the changelog) when the partition is
 // quiet: a busy partition's next commit carries them.
 func (w *worker) logDeliveries(ctx context.Context) error {
 	if head := w.sp.HeadSeq(); head <= w.sp.OutboxDeleted() && (w.p.clog == nil || head <= w.sp.OutboxLogged()) {
@@ -734,7 +734,7 @@ func (w *worker) logDeliveries(ctx context.Context) error {
 	return tx.commit(ctx)
 }
 
-// tx is one group commit in progress: the Pebble batch, with the runner's
+// tx is one round in progress: the Pebble batch, with the runner's
 // watermark to restore if it is abandoned.
 type tx struct {
 	w         *worker
@@ -946,7 +946,7 @@ func (w *worker) writeDLQ(ctx context.Context, msgs []kafka.Message) error {
 	}
 }
 
-// commitKafka commits processed offsets to the group (for lag visibility
+// commitKafka commits processed offsets to the consumer group (for lag visibility
 // only) at most once per CommitInterval, or now when force is set.
 func (w *worker) commitKafka(force bool) {
 	if w.gen == nil || len(w.kafkaOffsets) == 0 || (!force && time.Since(w.lastKafka) < w.p.cfg.CommitInterval) {
