@@ -389,75 +389,14 @@ func (f *Fetcher) retryLocked(s *subscription, relocate bool) {
 // take hands one partition's part of a fetch response to its forwarder.
 func (f *Fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartition, mem *slab) error {
 	if p.ErrorCode != 0 {
-		err := kafka.Error(p.ErrorCode)
-		switch err {
-		case kafka.OffsetOutOfRange:
-			return f.outOfRange(s)
-		case kafka.NotLeaderForPartition, kafka.UnknownTopicOrPartition, kafka.LeaderNotAvailable,
-			kafka.ReplicaNotAvailable, kafka.KafkaStorageError, kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch:
-			f.mu.Lock()
-			f.retryLocked(s, true)
-			f.mu.Unlock()
-			return err
-		}
-		f.mu.Lock()
-		f.retryLocked(s, false)
-		f.mu.Unlock()
-		return err
+		return f.partitionError(s, kafka.Error(p.ErrorCode))
 	}
 	if p.RecordSet.Records == nil {
 		return nil
 	}
-	msgs := batchSlice()
-	next := s.next
-	// The record batches one by one: a control batch (a transaction's
-	// commit or abort marker) holds no event, but its offset is passed, or
-	// a partition ending in one is fetched again and again at once.
-	readers := []protocol.RecordReader{p.RecordSet.Records}
-	if st, ok := p.RecordSet.Records.(*protocol.RecordStream); ok {
-		readers = st.Records
-	}
-	rr := 0
-	for rr < len(readers) {
-		r, err := readers[rr].ReadRecord()
-		if errors.Is(err, io.EOF) {
-			rr++
-			continue
-		}
-		if err != nil {
-			f.mu.Lock()
-			f.retryLocked(s, false)
-			f.mu.Unlock()
-			recycle(msgs)
-			return fmt.Errorf("reading records at offset %d: %w", next, err)
-		}
-		if _, control := readers[rr].(*protocol.ControlBatch); control || r.Offset < next {
-			// A marker, or a compressed batch starting before the offset
-			// asked for.
-			closeBytes(r.Key)
-			closeBytes(r.Value)
-			next = max(next, r.Offset+1)
-			continue
-		}
-		m := kafka.Message{Topic: topic, Partition: s.partition, Offset: r.Offset, Time: r.Time, HighWaterMark: p.HighWatermark}
-		if m.Key, err = mem.read(r.Key); err == nil {
-			m.Value, err = mem.read(r.Value)
-		}
-		// Copied: the response's pages go back to kafka-go's pool instead
-		// of waiting for the collector.
-		closeBytes(r.Key)
-		closeBytes(r.Value)
-		if err != nil {
-			return fmt.Errorf("reading record %d: %w", r.Offset, err)
-		}
-		if len(r.Headers) > 0 {
-			m.Headers = make([]kafka.Header, len(r.Headers))
-			for i, h := range r.Headers {
-				m.Headers[i] = kafka.Header(h)
-			}
-		}
-		msgs = append(msgs, m)
-		next = r.Offset + 1
+	msgs, next, err := f.records(s, topic, p, mem)
+	if err != nil {
+		return err
 	}
 	if len(msgs) == 0 {
 		recycle(msgs)
@@ -479,6 +418,85 @@ func (f *Fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 	f.mu.Unlock()
 	s.queue <- msgs // never blocks: the loop only fetches a partition whose queue has room
 	return nil
+}
+
+// partitionError handles a partition's error in a fetch response: an
+// offset out of range moves or holds the position (outOfRange), a leader
+// error makes the partition look its leader up again, any other is
+// retried in a moment.
+func (f *Fetcher) partitionError(s *subscription, err kafka.Error) error {
+	switch err {
+	case kafka.OffsetOutOfRange:
+		return f.outOfRange(s)
+	case kafka.NotLeaderForPartition, kafka.UnknownTopicOrPartition, kafka.LeaderNotAvailable,
+		kafka.ReplicaNotAvailable, kafka.KafkaStorageError, kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch:
+		f.mu.Lock()
+		f.retryLocked(s, true)
+		f.mu.Unlock()
+		return err
+	}
+	f.mu.Lock()
+	f.retryLocked(s, false)
+	f.mu.Unlock()
+	return err
+}
+
+// records reads the records of one partition's part of a fetch response,
+// from s's position on, copying keys and values into mem, and returns
+// them with the position after them. The record batches are read one by
+// one: a control batch (a transaction's commit or abort marker) holds no
+// record to hand on, but its offset is passed, or a partition ending in
+// one would be fetched again and again at once.
+func (f *Fetcher) records(s *subscription, topic string, p *fetchapi.ResponsePartition, mem *slab) ([]kafka.Message, int64, error) {
+	msgs := batchSlice()
+	next := s.next
+	readers := []protocol.RecordReader{p.RecordSet.Records}
+	if st, ok := p.RecordSet.Records.(*protocol.RecordStream); ok {
+		readers = st.Records
+	}
+	rr := 0
+	for rr < len(readers) {
+		r, err := readers[rr].ReadRecord()
+		if errors.Is(err, io.EOF) {
+			rr++
+			continue
+		}
+		if err != nil {
+			f.mu.Lock()
+			f.retryLocked(s, false)
+			f.mu.Unlock()
+			recycle(msgs)
+			return nil, 0, fmt.Errorf("reading records at offset %d: %w", next, err)
+		}
+		if _, control := readers[rr].(*protocol.ControlBatch); control || r.Offset < next {
+			// A marker, or a compressed batch starting before the offset
+			// asked for.
+			closeBytes(r.Key)
+			closeBytes(r.Value)
+			next = max(next, r.Offset+1)
+			continue
+		}
+		m := kafka.Message{Topic: topic, Partition: s.partition, Offset: r.Offset, Time: r.Time, HighWaterMark: p.HighWatermark}
+		if m.Key, err = mem.read(r.Key); err == nil {
+			m.Value, err = mem.read(r.Value)
+		}
+		// Copied: the response's pages go back to kafka-go's pool instead
+		// of waiting for the collector.
+		closeBytes(r.Key)
+		closeBytes(r.Value)
+		if err != nil {
+			return nil, 0, fmt.Errorf("reading record %d: %w", r.Offset, err)
+		}
+		if len(r.Headers) > 0 {
+			m.Headers = make([]kafka.Header, len(r.Headers))
+			for i, h := range r.Headers {
+				m.Headers[i] = kafka.Header(h)
+			}
+		}
+		msgs = append(msgs, m)
+		next = r.Offset + 1
+	}
+	return msgs, next, nil
 }
 
 // outOfRange handles a subscription whose offset the log no longer (or

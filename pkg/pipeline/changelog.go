@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -205,40 +206,16 @@ type restoreProgress func(restored, remaining int64)
 // state no changelog position covers must be republished first.
 func (c *changelog) restore(ctx context.Context, sp *state.Partition, role string, follow bool, progress restoreProgress) (int64, error) {
 	id := sp.ID()
-	label := strconv.Itoa(id)
-	first, end, err := c.offsets(ctx, id)
+	from, end, err := c.restoreRange(ctx, sp)
 	if err != nil {
 		return 0, err
 	}
-	pos, err := sp.LogPosition()
-	if err != nil {
-		return 0, err
-	}
-	from := first
-	if pos.Found {
-		from = pos.Next
-		reason := ""
-		switch {
-		case pos.Next < first:
-			reason = "the changelog no longer holds its position"
-		case pos.Next > end:
-			reason = "its position is past the changelog's end (the topic was recreated?)"
-		case pos.Next < end && time.Since(pos.At) > c.cfg.StaleAfter:
-			reason = "it is older than changelog tombstones are kept"
-		}
-		if reason != "" {
-			c.log.Warn("local copy cannot be continued from the changelog; restoring from scratch", zap.Int("partition", id),
-				zap.String("reason", reason), zap.Int64("local", pos.Next), zap.Int64("log_start", first), zap.Int64("log_end", end))
-			if err := sp.Drop(); err != nil {
-				return 0, err
-			}
-			from = first
-		}
-	}
+	r := &restorer{c: c, sp: sp, id: id, label: strconv.Itoa(id), role: role, follow: follow, progress: progress,
+		from: from, next: from, end: end}
 	remaining := max(end-from, 0)
 	if role == roleActive {
-		c.m.RestoreRemaining.WithLabelValues(label).Set(float64(remaining))
-		defer c.m.RestoreRemaining.WithLabelValues(label).Set(0)
+		c.m.RestoreRemaining.WithLabelValues(r.label).Set(float64(remaining))
+		defer c.m.RestoreRemaining.WithLabelValues(r.label).Set(0)
 	}
 	if progress != nil {
 		progress(0, remaining)
@@ -249,7 +226,6 @@ func (c *changelog) restore(ctx context.Context, sp *state.Partition, role strin
 	started := time.Now()
 	c.log.Info("restoring from the changelog", zap.Int("partition", id), zap.String("role", role),
 		zap.Int64("from", from), zap.Int64("to", end), zap.Int64("records", remaining))
-
 	until := end
 	if follow {
 		until = -1
@@ -259,34 +235,79 @@ func (c *changelog) restore(ctx context.Context, sp *state.Partition, role strin
 		return 0, err
 	}
 	defer stop()
-
-	var (
-		restored    int64
-		next        = from
-		b           = sp.NewRestoreBatch()
-		restoredCtr = c.m.RestoredRecords.WithLabelValues(label, role)
-	)
-	defer func() { b.Abort() }()
-	flush := func() error {
-		if b.Count() == 0 && next == from {
-			return nil
-		}
-		n := int64(b.Count())
-		if err := b.Commit(next); err != nil {
-			return err
-		}
-		restored += n
-		restoredCtr.Add(float64(n))
-		from = next
-		b = sp.NewRestoreBatch()
-		if progress != nil {
-			progress(restored, max(end-next, 0))
-		}
-		if role == roleActive {
-			c.m.RestoreRemaining.WithLabelValues(label).Set(float64(max(end-next, 0)))
-		}
-		return nil
+	r.b = sp.NewRestoreBatch()
+	r.counter = c.m.RestoredRecords.WithLabelValues(r.label, role)
+	defer func() { r.b.Abort() }()
+	if finished, err := r.apply(ctx, msgs); err != nil || !finished {
+		return r.restored, err
 	}
+	secs := time.Since(started).Seconds()
+	c.log.Info("partition restored", zap.Int("partition", id), zap.String("role", role), zap.Int64("records", r.restored),
+		zap.Int64("to", r.next), zap.Float64("seconds", secs), zap.Float64("records_per_second", float64(r.restored)/max(secs, 1e-9)))
+	return r.restored, nil
+}
+
+// restoreRange returns the changelog offsets a restore of sp applies: from
+// the local copy's position (the log's start without one) to the log's end
+// now. A local copy the log cannot continue is dropped first.
+func (c *changelog) restoreRange(ctx context.Context, sp *state.Partition) (from, end int64, _ error) {
+	id := sp.ID()
+	first, end, err := c.offsets(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	pos, err := sp.LogPosition()
+	if err != nil {
+		return 0, 0, err
+	}
+	if !pos.Found {
+		return first, end, nil
+	}
+	reason := ""
+	switch {
+	case pos.Next < first:
+		reason = "the changelog no longer holds its position"
+	case pos.Next > end:
+		reason = "its position is past the changelog's end (the topic was recreated?)"
+	case pos.Next < end && time.Since(pos.At) > c.cfg.StaleAfter:
+		reason = "it is older than changelog tombstones are kept"
+	}
+	if reason == "" {
+		return pos.Next, end, nil
+	}
+	c.log.Warn("local copy cannot be continued from the changelog; restoring from scratch", zap.Int("partition", id),
+		zap.String("reason", reason), zap.Int64("local", pos.Next), zap.Int64("log_start", first), zap.Int64("log_end", end))
+	if err := sp.Drop(); err != nil {
+		return 0, 0, err
+	}
+	return first, end, nil
+}
+
+// restorer applies changelog records to a partition in Pebble batches of
+// changelog.restore_batch_bytes, each recording the position it reached.
+type restorer struct {
+	c        *changelog
+	sp       *state.Partition
+	id       int
+	label    string
+	role     string
+	follow   bool
+	progress restoreProgress
+	counter  prometheus.Counter
+
+	b        *state.RestoreBatch // records applied, not yet committed
+	from     int64               // the position committed last
+	next     int64               // the position after the last record applied
+	end      int64               // the log's end: fixed, or (follow) its high watermark
+	restored int64               // records committed
+}
+
+// apply applies the records of msgs until the log's end (follow false) or
+// until ctx ends (follow true). What was applied is committed whenever no
+// record is waiting, so a restore that catches up is durable and visible
+// at once. It reports finished false when ctx ended while it waited for a
+// record, and errStopped when msgs ended, with ctx, before the log's end.
+func (r *restorer) apply(ctx context.Context, msgs <-chan kafka.Message) (finished bool, _ error) {
 	lastLog := time.Now()
 	for {
 		var m kafka.Message
@@ -295,59 +316,84 @@ func (c *changelog) restore(ctx context.Context, sp *state.Partition, role strin
 		case m, ok = <-msgs:
 		default:
 			// Nothing waiting: make what was applied durable and visible.
-			if err := flush(); err != nil {
-				return restored, err
+			if err := r.flush(); err != nil {
+				return false, err
 			}
 			select {
 			case m, ok = <-msgs:
 			case <-ctx.Done():
-				return restored, nil
+				return false, nil
 			}
 		}
 		if !ok {
-			if err := flush(); err != nil {
-				return restored, err
+			if err := r.flush(); err != nil {
+				return false, err
 			}
-			if ctx.Err() != nil && !follow && next < end {
-				return restored, errStopped
+			if ctx.Err() != nil && !r.follow && r.next < r.end {
+				return false, errStopped
 			}
-			break
+			return true, nil
 		}
-		var value []byte
-		if m.Value != nil {
-			if len(m.Value) == 0 || m.Value[0] != opSet {
-				return restored, fmt.Errorf("changelog: partition %d offset %d: unknown record format", id, m.Offset)
-			}
-			value = m.Value[1:]
+		if err := r.record(m); err != nil {
+			return false, err
 		}
-		if err := b.Apply(m.Key, value, m.Value == nil); err != nil {
-			return restored, err
-		}
-		next = m.Offset + 1
-		if follow && m.HighWaterMark > end {
-			end = m.HighWaterMark // a standby's "remaining" is its lag behind the log
-		}
-		if b.Len() >= c.cfg.RestoreBatchBytes {
-			if err := flush(); err != nil {
-				return restored, err
+		if r.b.Len() >= r.c.cfg.RestoreBatchBytes {
+			if err := r.flush(); err != nil {
+				return false, err
 			}
 		}
 		if time.Since(lastLog) > 5*time.Second {
 			lastLog = time.Now()
-			c.log.Info("restoring", zap.Int("partition", id), zap.String("role", role), zap.Int64("restored", restored),
-				zap.Int64("remaining", max(end-next, 0)))
+			r.c.log.Info("restoring", zap.Int("partition", r.id), zap.String("role", r.role), zap.Int64("restored", r.restored),
+				zap.Int64("remaining", max(r.end-r.next, 0)))
 		}
-		if !follow && next >= end {
-			if err := flush(); err != nil {
-				return restored, err
-			}
-			break
+		if !r.follow && r.next >= r.end {
+			return true, r.flush()
 		}
 	}
-	secs := time.Since(started).Seconds()
-	c.log.Info("partition restored", zap.Int("partition", id), zap.String("role", role), zap.Int64("records", restored),
-		zap.Int64("to", next), zap.Float64("seconds", secs), zap.Float64("records_per_second", float64(restored)/max(secs, 1e-9)))
-	return restored, nil
+}
+
+// record applies one changelog record: opSet and a value sets its key, a
+// null value (tombstone) deletes it.
+func (r *restorer) record(m kafka.Message) error {
+	var value []byte
+	if m.Value != nil {
+		if len(m.Value) == 0 || m.Value[0] != opSet {
+			return fmt.Errorf("changelog: partition %d offset %d: unknown record format", r.id, m.Offset)
+		}
+		value = m.Value[1:]
+	}
+	if err := r.b.Apply(m.Key, value, m.Value == nil); err != nil {
+		return err
+	}
+	r.next = m.Offset + 1
+	if r.follow && m.HighWaterMark > r.end {
+		r.end = m.HighWaterMark // a standby's "remaining" is its lag behind the log
+	}
+	return nil
+}
+
+// flush commits the records applied with the position they reach, and
+// reports the progress.
+func (r *restorer) flush() error {
+	if r.b.Count() == 0 && r.next == r.from {
+		return nil
+	}
+	n := int64(r.b.Count())
+	if err := r.b.Commit(r.next); err != nil {
+		return err
+	}
+	r.restored += n
+	r.counter.Add(float64(n))
+	r.from = r.next
+	r.b = r.sp.NewRestoreBatch()
+	if r.progress != nil {
+		r.progress(r.restored, max(r.end-r.next, 0))
+	}
+	if r.role == roleActive {
+		r.c.m.RestoreRemaining.WithLabelValues(r.label).Set(float64(max(r.end-r.next, 0)))
+	}
+	return nil
 }
 
 // republish makes the changelog equal to the partition's local state,

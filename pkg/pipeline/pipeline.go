@@ -335,7 +335,10 @@ func (p *Pipeline) setStandby(id int, f func(*PartitionStatus)) {
 }
 
 // Run consumes until ctx is done (returning nil after a clean shutdown) or
-// a fatal error occurs.
+// a fatal error occurs: check the topics → join the consumer group → per
+// generation: assign → (per partition) restore → run the worker, which
+// folds, commits and dispatches; per standby partition, follow the
+// changelog.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.dlq.Close()
 	// Closed after the consumer group (defers run last first), which
@@ -345,47 +348,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.clog != nil {
 		defer p.clog.close() // its appender; after the group too
 	}
-	n, err := p.checkTopics(ctx)
-	if err == nil {
-		err = p.ensureDLQ(ctx, n)
-	}
-	if err != nil {
+	if err := p.prepareTopics(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
 		return err
 	}
-	topics := p.cfg.Topics
-	changelogTopic := ""
-	if p.clog != nil {
-		if err := p.clog.ensure(ctx, n); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		// Standby tasks are assigned as changelog partitions (kafka-go's
-		// SyncGroup carries no assignment user data), so the group
-		// subscribes to the changelog too; it never commits offsets there.
-		changelogTopic = p.clog.cfg.Topic
-		topics = append(slices.Clone(topics), changelogTopic)
-	}
-	balancer := &StateBalancer{Inputs: p.cfg.Topics, Changelog: changelogTopic, Local: p.memberState}
-	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                p.cfg.GroupID,
-		Brokers:           p.cfg.Brokers,
-		Dialer:            p.dialer,
-		Topics:            topics,
-		GroupBalancers:    []kafka.GroupBalancer{balancer},
-		HeartbeatInterval: p.cfg.SessionTimeout / 5,
-		SessionTimeout:    p.cfg.SessionTimeout,
-		RebalanceTimeout:  30 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		StartOffset:       kafka.FirstOffset,
-		ErrorLogger:       kafkaio.ErrorLogger(p.log),
-	})
+	group, changelogTopic, err := p.joinGroup()
 	if err != nil {
-		return fmt.Errorf("pipeline: consumer group: %w", err)
+		return err
 	}
 	// Close leaves the group, so partitions move at once instead of after
 	// the session timeout; it waits for the current generation's workers.
@@ -419,94 +390,169 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		default:
 		}
 		p.metrics.Rebalances.Inc()
-		assigned := map[int]map[string]int64{} // partition -> topic -> committed offset
-		var standbys []int
-		for topic, as := range gen.Assignments {
-			for _, a := range as {
-				if topic == changelogTopic {
-					standbys = append(standbys, a.ID)
-					continue
+		p.start(ctx, gen, p.assign(gen, changelogTopic), fatal)
+	}
+}
+
+// start runs gen's partitions, each on a goroutine of the generation:
+// every active partition is restored, then processed by its worker (a
+// failure is sent to fatal, which stops the instance); every standby
+// partition follows its changelog.
+func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignment, fatal chan<- error) {
+	for _, id := range a.ids {
+		committed := a.active[id]
+		gen.Start(func(genCtx context.Context) {
+			defer p.setPartition(id, nil)
+			if err := p.runPartition(ctx, genCtx, gen, id, committed, len(a.ids)); err != nil {
+				p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
+				select {
+				case fatal <- fmt.Errorf("partition %d: %w", id, err):
+				default:
 				}
-				if assigned[a.ID] == nil {
-					assigned[a.ID] = map[string]int64{}
-				}
-				assigned[a.ID][topic] = a.Offset
 			}
-		}
-		ids := slices.Sorted(maps.Keys(assigned))
-		slices.Sort(standbys)
-		p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID),
-			zap.Ints("partitions", ids), zap.Ints("standbys", standbys))
-		p.mu.Lock()
-		p.joined = true
-		p.owned = ids
-		p.partitions = map[int]PartitionStatus{}
-		for _, id := range ids {
-			p.partitions[id] = PartitionStatus{State: StateRestoring}
-		}
-		for id := range p.kept {
-			if _, ok := assigned[id]; !ok {
-				delete(p.kept, id) // moved away: its copy will change
+		})
+	}
+	for _, id := range a.standbys {
+		gen.Start(func(genCtx context.Context) {
+			defer p.setStandby(id, nil)
+			octx, cancel := either(ctx, genCtx)
+			defer cancel()
+			if err := p.runStandby(octx, id); err != nil && !errors.Is(err, errStopped) && octx.Err() == nil {
+				// A standby is an optimisation: log, do not stop the instance.
+				p.log.Warn("standby stopped", zap.Int("partition", id), zap.Error(err))
 			}
-		}
-		p.standbys = map[int]PartitionStatus{}
-		for _, id := range standbys {
-			p.standbys[id] = PartitionStatus{State: StateStandby}
-		}
-		p.mu.Unlock()
-		p.metrics.PartitionsOwned.Set(float64(len(ids)))
-		p.metrics.StandbysOwned.Set(float64(len(standbys)))
-		report := func(id int, err error) {
-			p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
-			select {
-			case fatal <- fmt.Errorf("partition %d: %w", id, err):
-			default:
+		})
+	}
+}
+
+// prepareTopics checks that the input topics exist and are co-partitioned,
+// and creates the dead-letter topic and the changelog topic (or checks
+// the existing changelog), both with the input's partition count.
+func (p *Pipeline) prepareTopics(ctx context.Context) error {
+	n, err := p.checkTopics(ctx)
+	if err == nil {
+		err = p.ensureDLQ(ctx, n)
+	}
+	if err == nil && p.clog != nil {
+		err = p.clog.ensure(ctx, n)
+	}
+	return err
+}
+
+// joinGroup creates the consumer group over the input topics (and the
+// changelog topic, whose partitions carry the standby assignments), with
+// the StateBalancer; it joins when Next is first called.
+func (p *Pipeline) joinGroup() (group *kafka.ConsumerGroup, changelogTopic string, err error) {
+	topics := p.cfg.Topics
+	if p.clog != nil {
+		// Standby tasks are assigned as changelog partitions (kafka-go's
+		// SyncGroup carries no assignment user data), so the group
+		// subscribes to the changelog too; it never commits offsets there.
+		changelogTopic = p.clog.cfg.Topic
+		topics = append(slices.Clone(topics), changelogTopic)
+	}
+	balancer := &StateBalancer{Inputs: p.cfg.Topics, Changelog: changelogTopic, Local: p.memberState}
+	group, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                p.cfg.GroupID,
+		Brokers:           p.cfg.Brokers,
+		Dialer:            p.dialer,
+		Topics:            topics,
+		GroupBalancers:    []kafka.GroupBalancer{balancer},
+		HeartbeatInterval: p.cfg.SessionTimeout / 5,
+		SessionTimeout:    p.cfg.SessionTimeout,
+		RebalanceTimeout:  30 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		ErrorLogger:       kafkaio.ErrorLogger(p.log),
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("pipeline: consumer group: %w", err)
+	}
+	return group, changelogTopic, nil
+}
+
+// assignment is what this instance got in one generation.
+type assignment struct {
+	ids      []int                    // active partitions, ascending
+	active   map[int]map[string]int64 // partition -> topic -> the group's committed offset
+	standbys []int                    // standby partitions, ascending
+}
+
+// assign reads gen's assignment and makes it the instance's status: the
+// active partitions restoring, the standbys standing by. Runners kept for
+// partitions that moved away are dropped: their copies will change.
+func (p *Pipeline) assign(gen *kafka.Generation, changelogTopic string) assignment {
+	a := assignment{active: map[int]map[string]int64{}}
+	for topic, as := range gen.Assignments {
+		for _, pa := range as {
+			if topic == changelogTopic {
+				a.standbys = append(a.standbys, pa.ID)
+				continue
 			}
-		}
-		for _, id := range ids {
-			committed := assigned[id]
-			gen.Start(func(genCtx context.Context) {
-				defer p.setPartition(id, nil)
-				octx, cancel := either(ctx, genCtx)
-				changed, err := p.openPartition(octx, id)
-				// Stopping or a new generation in the middle of opening
-				// (a lookup cancelled, the broker answering a cancelled
-				// request with an error) is not a failure.
-				ended := octx.Err() != nil
-				cancel()
-				if errors.Is(err, errStopped) || err != nil && ended {
-					return
-				}
-				kept := p.takeRunner(id)
-				if changed {
-					kept = nil // the changelog brought changes the runner's customers lack
-				}
-				var w *worker
-				if err == nil {
-					w, err = p.newWorker(id, gen, committed, len(ids), kept)
-				}
-				if err == nil {
-					err = w.run(ctx, genCtx)
-				}
-				if err != nil {
-					report(id, err)
-					return
-				}
-				p.keepRunner(id, w.runner)
-			})
-		}
-		for _, id := range standbys {
-			gen.Start(func(genCtx context.Context) {
-				defer p.setStandby(id, nil)
-				octx, cancel := either(ctx, genCtx)
-				defer cancel()
-				if err := p.runStandby(octx, id); err != nil && !errors.Is(err, errStopped) && octx.Err() == nil {
-					// A standby is an optimisation: log, do not stop the instance.
-					p.log.Warn("standby stopped", zap.Int("partition", id), zap.Error(err))
-				}
-			})
+			if a.active[pa.ID] == nil {
+				a.active[pa.ID] = map[string]int64{}
+			}
+			a.active[pa.ID][topic] = pa.Offset
 		}
 	}
+	a.ids = slices.Sorted(maps.Keys(a.active))
+	slices.Sort(a.standbys)
+	p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID),
+		zap.Ints("partitions", a.ids), zap.Ints("standbys", a.standbys))
+	p.mu.Lock()
+	p.joined = true
+	p.owned = a.ids
+	p.partitions = map[int]PartitionStatus{}
+	for _, id := range a.ids {
+		p.partitions[id] = PartitionStatus{State: StateRestoring}
+	}
+	for id := range p.kept {
+		if _, ok := a.active[id]; !ok {
+			delete(p.kept, id)
+		}
+	}
+	p.standbys = map[int]PartitionStatus{}
+	for _, id := range a.standbys {
+		p.standbys[id] = PartitionStatus{State: StateStandby}
+	}
+	p.mu.Unlock()
+	p.metrics.PartitionsOwned.Set(float64(len(a.ids)))
+	p.metrics.StandbysOwned.Set(float64(len(a.standbys)))
+	return a
+}
+
+// runPartition opens partition id (restore or republish), then runs its
+// worker until the generation ends or the pipeline stops. committed is
+// the group's committed offset of each topic, owned how many partitions
+// this instance was assigned. Being stopped while opening is no failure
+// (nil); an error returned is fatal to the instance.
+func (p *Pipeline) runPartition(ctx, genCtx context.Context, gen *kafka.Generation, id int, committed map[string]int64, owned int) error {
+	octx, cancel := either(ctx, genCtx)
+	changed, err := p.openPartition(octx, id)
+	// Stopping or a new generation in the middle of opening (a lookup
+	// cancelled, the broker answering a cancelled request with an error)
+	// is not a failure.
+	ended := octx.Err() != nil
+	cancel()
+	if errors.Is(err, errStopped) || err != nil && ended {
+		return nil
+	}
+	kept := p.takeRunner(id)
+	if changed {
+		kept = nil // the changelog brought changes the runner's customers lack
+	}
+	var w *worker
+	if err == nil {
+		w, err = p.newWorker(id, gen, committed, owned, kept)
+	}
+	if err == nil {
+		err = w.run(ctx, genCtx)
+	}
+	if err != nil {
+		return err
+	}
+	p.keepRunner(id, w.runner)
+	return nil
 }
 
 // either returns a context that ends when a or b does.

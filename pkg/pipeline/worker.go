@@ -133,33 +133,52 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 }
 
 // run processes the partition until the generation ends (genCtx) or the
-// pipeline stops (ctx). The batch in progress is finished and committed
-// either way; a fatal error is returned.
+// pipeline stops (ctx): subscribe to the input → start the dispatcher →
+// fold and commit rounds (consume) → hand off. The round in progress is
+// finished and committed either way; a fatal error is returned.
 func (w *worker) run(ctx, genCtx context.Context) error {
-	stopCtx, stop := context.WithCancel(context.Background())
+	stopCtx, stop := either(ctx, genCtx)
 	defer stop()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-genCtx.Done():
-		case <-stopCtx.Done():
-		}
-		stop()
-	}()
-
-	offsets, err := w.sp.Offsets()
+	in, err := w.subscribe(stopCtx)
 	if err != nil {
 		return err
 	}
-	// The instance's shared fetcher (one request per broker for every
-	// partition) feeds msgs, live and in a replay; it stops with stopCtx.
-	// A replay's records pass through a goroutine per topic that paces
-	// them and stops at the end offset.
-	// The records fetched ahead of the worker: a bounded buffer (the
-	// fetcher also holds up to two responses per partition); a backlog
-	// fills a batch beyond it by waiting (fill).
-	msgs := make(chan kafka.Message, min(w.p.cfg.MaxBatchRecords, fetchAhead))
-	var fetchers sync.WaitGroup
+	defer func() {
+		stop()
+		in.fetchers.Wait()
+	}()
+	dispStop, dispDone := w.startDispatcher()
+	defer w.handOff(dispStop, dispDone)
+	w.commitKafka(true)
+	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State = StateReady })
+	return w.consume(stopCtx, in, dispDone)
+}
+
+// input is what feeds a worker: the instance's shared fetcher (one request
+// per broker for every partition) sends the records of every input topic
+// to msgs, live and in a replay, until the worker's context ends.
+type input struct {
+	// msgs holds the records fetched ahead of the worker: a bounded
+	// buffer (the fetcher also holds up to two responses per partition);
+	// a backlog fills a round beyond it by waiting (fill).
+	msgs     chan kafka.Message
+	fetchers sync.WaitGroup // one per subscription, done once it sends nothing more
+	// replayDone, in a replay, is closed once every topic reached its end
+	// offset (nil live): the replay ends when the records fetched are
+	// committed too.
+	replayDone <-chan struct{}
+}
+
+// subscribe subscribes to every input topic of the partition from the
+// offsets in the store (or the start position), until ctx ends. A replay's
+// records pass through a goroutine per topic that paces them and stops at
+// the end offset.
+func (w *worker) subscribe(ctx context.Context) (*input, error) {
+	offsets, err := w.sp.Offsets()
+	if err != nil {
+		return nil, err
+	}
+	in := &input{msgs: make(chan kafka.Message, min(w.p.cfg.MaxBatchRecords, fetchAhead))}
 	for _, topic := range w.p.cfg.Topics {
 		start, from := w.startOffset(topic, offsets)
 		end := int64(-1)
@@ -171,81 +190,98 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		}
 		w.log.Info("partition assigned", zap.String("topic", topic), zap.Int64("offset", start), zap.String("from", from))
 		if from == "state" && start != w.committed[topic] {
-			// The consumer group's committed offset lags the state (a crash between
-			// the Pebble commit and the Kafka commit): publish the real
-			// position so lag is right even if nothing new arrives.
+			// The consumer group's committed offset lags the state (a
+			// crash between the Pebble commit and the Kafka commit):
+			// publish the real position so lag is right even if nothing
+			// new arrives.
 			w.kafkaOffsets[topic] = start
 		}
 		if w.replay == nil {
-			stopped, err := w.p.fetch.Subscribe(stopCtx, topic, w.id, start, msgs)
-			if err != nil {
-				return err
-			}
-			fetchers.Add(1)
-			go func() {
-				defer fetchers.Done()
-				<-stopped
-			}()
-			continue
+			err = w.subscribeLive(ctx, in, topic, start)
+		} else {
+			err = w.subscribeReplay(ctx, in, topic, start, end)
 		}
-		// A replay: its own subscription, ended at the end offset.
-		subCtx, endSub := context.WithCancel(stopCtx)
-		in := make(chan kafka.Message, 1024)
-		stopped, err := w.p.fetch.Subscribe(subCtx, topic, w.id, start, in)
 		if err != nil {
-			endSub()
-			return err
+			return nil, err
 		}
-		fetchers.Add(1)
-		go func() {
-			defer fetchers.Done()
-			w.replayTopic(subCtx, in, msgs, end, w.replay.rate)
-			endSub()
-			<-stopped
-		}()
 	}
-	// A replay ends when every fetcher reached its end offset and every
-	// record it fetched is processed.
 	fetched := make(chan struct{})
 	go func() {
-		fetchers.Wait()
+		in.fetchers.Wait()
 		close(fetched)
 	}()
-	var replayDone <-chan struct{}
 	if w.replay != nil {
-		replayDone = fetched
+		in.replayDone = fetched
 	}
-	defer func() {
-		stop()
-		fetchers.Wait()
-	}()
+	return in, nil
+}
 
-	// The dispatcher delivers until the worker returns; then it gets a
-	// bounded flush so a clean handoff leaves the outbox empty.
+// subscribeLive has the fetcher send topic's records to in.msgs.
+func (w *worker) subscribeLive(ctx context.Context, in *input, topic string, start int64) error {
+	stopped, err := w.p.fetch.Subscribe(ctx, topic, w.id, start, in.msgs)
+	if err != nil {
+		return err
+	}
+	in.fetchers.Go(func() { <-stopped })
+	return nil
+}
+
+// subscribeReplay has the fetcher send topic's records to a subscription
+// of its own, which replayTopic paces into in.msgs and ends at end.
+func (w *worker) subscribeReplay(ctx context.Context, in *input, topic string, start, end int64) error {
+	subCtx, endSub := context.WithCancel(ctx)
+	recs := make(chan kafka.Message, 1024)
+	stopped, err := w.p.fetch.Subscribe(subCtx, topic, w.id, start, recs)
+	if err != nil {
+		endSub()
+		return err
+	}
+	in.fetchers.Go(func() {
+		w.replayTopic(subCtx, recs, in.msgs, end, w.replay.rate)
+		endSub()
+		<-stopped
+	})
+	return nil
+}
+
+// startDispatcher starts the partition's outbox dispatcher, which delivers
+// until dispStop; dispDone receives its error. It is told at once to
+// deliver what a previous owner or run left behind.
+func (w *worker) startDispatcher() (dispStop context.CancelFunc, dispDone chan error) {
 	dispCtx, dispStop := context.WithCancel(context.Background())
-	dispDone := make(chan error, 1)
+	dispDone = make(chan error, 1)
 	go func() { dispDone <- w.disp.Run(dispCtx) }()
-	w.disp.Notify() // deliver what a previous owner or run left behind
-	defer func() {
-		dispStop()
-		<-dispDone
-		fctx, cancel := context.WithTimeout(context.Background(), w.p.cfg.ShutdownFlush)
-		defer cancel()
-		if err := w.disp.Flush(fctx); err != nil {
-			w.log.Warn("outbox not fully delivered at handoff; the next owner delivers it", zap.Error(err),
-				zap.Int64("outbox_depth", w.sp.OutboxDepth()))
-		}
-		// Delete (and log) the handoff's deliveries so the next owner does
-		// not deliver them again (it would be harmless: Redis drops a known
-		// trigger id).
-		if err := w.logDeliveries(fctx); err != nil {
-			w.log.Warn("delivered outbox entries not logged at handoff; the next owner re-delivers them", zap.Error(err))
-		}
-		w.commitKafka(true)
-	}()
-	w.commitKafka(true)
-	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State = StateReady })
+	w.disp.Notify()
+	return dispStop, dispDone
+}
 
+// handOff ends the worker's ownership of the partition: the dispatcher
+// stops, then gets a bounded flush (outbox.shutdown_flush) so a clean
+// handoff leaves the outbox empty; the deliveries are deleted (and logged)
+// so the next owner does not deliver them again (it would be harmless:
+// Redis drops a known trigger id); the Kafka offset is committed.
+func (w *worker) handOff(dispStop context.CancelFunc, dispDone <-chan error) {
+	dispStop()
+	<-dispDone
+	fctx, cancel := context.WithTimeout(context.Background(), w.p.cfg.ShutdownFlush)
+	defer cancel()
+	if err := w.disp.Flush(fctx); err != nil {
+		w.log.Warn("outbox not fully delivered at handoff; the next owner delivers it", zap.Error(err),
+			zap.Int64("outbox_depth", w.sp.OutboxDepth()))
+	}
+	if err := w.logDeliveries(fctx); err != nil {
+		w.log.Warn("delivered outbox entries not logged at handoff; the next owner re-delivers them", zap.Error(err))
+	}
+	w.commitKafka(true)
+}
+
+// consume folds and commits rounds of the records that arrive until ctx
+// ends (nil), the dispatcher fails, or, in a replay, everything up to the
+// end offsets is committed (nil). Between rounds it pauses while the
+// outbox is full, advances an idle partition's watermark with the wall
+// clock (live mode) and, on the commit interval, publishes the offsets and
+// commits the deliveries of a quiet partition.
+func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) error {
 	// In live mode an idle partition's watermark follows the wall clock,
 	// so absence timers fire without waiting for more traffic.
 	var idle <-chan time.Time
@@ -259,12 +295,12 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	defer commitTick.Stop()
 	batch := make([]kafka.Message, 0, min(w.p.cfg.MaxBatchRecords, fetchAhead))
 	for {
-		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
+		if err := w.waitForOutbox(ctx, dispDone); err != nil {
 			return err
 		}
 		batch = reuse(batch, w.roundBehind())
 		select {
-		case <-stopCtx.Done():
+		case <-ctx.Done():
 			return nil
 		case err := <-dispDone:
 			return fmt.Errorf("outbox dispatcher: %w", err)
@@ -276,44 +312,44 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			if time.Since(lastRecord) < w.p.cfg.IdleAdvance {
 				continue
 			}
-			if err := w.tick(stopCtx, time.Now()); err != nil {
-				if errors.Is(err, errStopped) {
-					return nil
-				}
-				return err
+			if err := w.tick(ctx, time.Now()); err != nil {
+				return unlessStopped(err)
 			}
 			continue
 		case <-commitTick.C:
 			// A quiet partition still publishes its last position, and
 			// deletes (and logs) the deliveries its dispatcher made.
 			w.commitKafka(false)
-			if err := w.logDeliveries(stopCtx); err != nil {
-				if errors.Is(err, errStopped) {
-					return nil
-				}
-				return err
+			if err := w.logDeliveries(ctx); err != nil {
+				return unlessStopped(err)
 			}
 			continue
-		case m := <-msgs:
+		case m := <-in.msgs:
 			batch = append(batch, m)
-		case <-replayDone:
+		case <-in.replayDone:
 			select {
-			case m := <-msgs:
+			case m := <-in.msgs:
 				batch = append(batch, m)
 			default:
 				return nil // every record up to the ends is committed
 			}
 		}
 		var err error
-		if batch, err = w.process(stopCtx, msgs, batch); err != nil {
-			if errors.Is(err, errStopped) {
-				return nil
-			}
-			return err
+		if batch, err = w.process(ctx, in.msgs, batch); err != nil {
+			return unlessStopped(err)
 		}
 		lastRecord = time.Now()
 		w.commitKafka(false)
 	}
+}
+
+// unlessStopped is err, or nil when the worker was stopped before its
+// round was committed (the next owner reads it again).
+func unlessStopped(err error) error {
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
 }
 
 // startOffset picks where to start reading topic: the state store's offset
