@@ -538,8 +538,8 @@ func closeBytes(b protocol.Bytes) {
 }
 
 // batches recycles the slices that carry fetched records from the fetch
-// loop to a forwarder (a kafka.Message is ~200 bytes; a response of
-// thousands of records grew a fresh slice by doubling).
+// loop to a forwarder: a kafka.Message is large, and a response of
+// thousands of records would otherwise grow a fresh slice by doubling.
 var batches sync.Pool
 
 func batchSlice() []kafka.Message {

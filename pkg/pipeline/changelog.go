@@ -185,7 +185,7 @@ func (c *changelog) close() { c.app.Close() }
 // is created (or a leader moves) the broker answers "not leader" or
 // "unknown" for a moment (those first retries are not logged), and a
 // broker that is down for longer must not make the instance give the
-// partition up (it used to, after 30 s), any more than the fetcher does.
+// partition up, any more than the fetcher does.
 func (c *changelog) offsets(ctx context.Context, partition int) (first, end int64, err error) {
 	first, end, err = c.admin.Offsets(ctx, c.cfg.Topic, partition, 4)
 	if err != nil {

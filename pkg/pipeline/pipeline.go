@@ -1,10 +1,27 @@
-// Package pipeline runs journey's stream processing: a Kafka consumer group
-// over the input topics, one worker goroutine per assigned partition number
-// that decodes, de-duplicates and folds events and commits state, offsets
-// and triggers in one Pebble batch, and one outbox dispatcher per partition
-// that delivers committed triggers to the sink.
+// Package pipeline is journey's processing protocol over Kafka input:
 //
-// See DESIGN.md for the commit protocol and the crash analysis.
+//   - assign: a consumer group over the input topics whose balancer
+//     (StateBalancer, balancer.go) gives each partition number to the
+//     member with the freshest copy of its state, and standbys as changelog
+//     partitions (pipeline.go);
+//   - restore: before its worker starts, a partition's local copy is
+//     brought to the end of its changelog, or republished to it; what a
+//     changelog record means and how it is applied (changelog.go);
+//   - fold: the worker (worker.go) gathers rounds of records — a round is
+//     the records folded, then committed, together — and decodes,
+//     de-duplicates and folds each into the customers' states (round.go);
+//   - commit: per round, the dead letters, then the changelog append, then
+//     ONE Pebble batch of state, offsets and outbox entries (round.go);
+//   - dispatch: one outbox dispatcher per partition delivers what was
+//     committed to the sink.
+//
+// Replay (replay.go) runs the same worker over bounded offset ranges with no
+// consumer group. The Kafka client plumbing — the shared fetcher, the
+// changelog appender, topic admin, offset lookups — is internal/kafkaio;
+// this package decides what is read and written, and in which order.
+//
+// "Group" means only the Kafka consumer group. See DESIGN.md for the commit
+// protocol, the crash analysis and the changelog protocol.
 package pipeline
 
 import (
@@ -66,9 +83,9 @@ type Config struct {
 	// record arrives (min bytes 1); the bound matters because kafka-go
 	// asks the broker to wait 3/4 of it and gives up on the connection
 	// (a reconnect, logged as "i/o timeout") when the answer takes longer
-	// than all of it: at 100ms a busy machine missed that 25ms slack
-	// often enough to add 100+ ms stalls. FetchMaxBytes bounds one fetch
-	// (default 4 MiB).
+	// than all of it: too small a bound leaves so little slack that a busy
+	// machine misses it and stalls on reconnects. FetchMaxBytes bounds
+	// what one partition returns in one fetch (default 4 MiB).
 	FetchMaxWait  time.Duration
 	FetchMaxBytes int
 	// OutboxMax pauses a partition's consumption while its outbox holds
