@@ -247,12 +247,7 @@ func (b *StateBalancer) UserData() ([]byte, error) {
 // Every member is in the result, with an (empty) list for every input topic
 // present (and for the changelog when standbys are assigned).
 func (b *StateBalancer) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
-	members = slices.Clone(members)
-	slices.SortStableFunc(members, func(x, y kafka.GroupMember) int {
-		return cmp.Or(strings.Compare(x.ID, y.ID), bytes.Compare(x.UserData, y.UserData))
-	})
-	members = slices.CompactFunc(members, func(x, y kafka.GroupMember) bool { return x.ID == y.ID })
-
+	members = uniqueMembers(members)
 	out := make(kafka.GroupMemberAssignments, len(members))
 	for _, m := range members {
 		out[m.ID] = map[string][]int{}
@@ -260,26 +255,12 @@ func (b *StateBalancer) AssignGroups(members []kafka.GroupMember, partitions []k
 	if len(members) == 0 {
 		return out
 	}
-
-	byTopic := map[string][]int{}
-	for _, p := range partitions {
-		byTopic[p.Topic] = append(byTopic[p.Topic], p.ID)
-	}
-	for t, ids := range byTopic {
-		slices.Sort(ids)
-		byTopic[t] = slices.Compact(ids)
-	}
-	var inputs []string
-	for _, t := range b.Inputs {
-		if _, ok := byTopic[t]; ok && !slices.Contains(inputs, t) {
-			inputs = append(inputs, t)
-		}
-	}
+	byTopic := partitionsByTopic(partitions)
+	inputs := b.presentInputs(byTopic)
 	if len(inputs) == 0 {
 		return out
 	}
 	ids := byTopic[inputs[0]]
-
 	states := make([]MemberState, len(members))
 	for i, m := range members {
 		if s, err := DecodeMemberState(m.UserData); err == nil {
@@ -302,13 +283,55 @@ func (b *StateBalancer) AssignGroups(members []kafka.GroupMember, partitions []k
 			out[m.ID][t] = list
 		}
 	}
+	b.assignChangelog(out, members, states, byTopic, pl, ids, owner)
+	return out
+}
 
+// uniqueMembers returns members sorted by ID, each once (the first by
+// user data when an ID repeats), so every member computes the same plan.
+func uniqueMembers(members []kafka.GroupMember) []kafka.GroupMember {
+	members = slices.Clone(members)
+	slices.SortStableFunc(members, func(x, y kafka.GroupMember) int {
+		return cmp.Or(strings.Compare(x.ID, y.ID), bytes.Compare(x.UserData, y.UserData))
+	})
+	return slices.CompactFunc(members, func(x, y kafka.GroupMember) bool { return x.ID == y.ID })
+}
+
+// partitionsByTopic returns each topic's partition ids, ascending, once.
+func partitionsByTopic(partitions []kafka.Partition) map[string][]int {
+	byTopic := map[string][]int{}
+	for _, p := range partitions {
+		byTopic[p.Topic] = append(byTopic[p.Topic], p.ID)
+	}
+	for t, ids := range byTopic {
+		slices.Sort(ids)
+		byTopic[t] = slices.Compact(ids)
+	}
+	return byTopic
+}
+
+// presentInputs returns b.Inputs that have partitions, in order, once.
+func (b *StateBalancer) presentInputs(byTopic map[string][]int) []string {
+	var inputs []string
+	for _, t := range b.Inputs {
+		if _, ok := byTopic[t]; ok && !slices.Contains(inputs, t) {
+			inputs = append(inputs, t)
+		}
+	}
+	return inputs
+}
+
+// assignChangelog assigns the standbys, as changelog-topic partitions, to
+// out: none when there is no changelog topic, it is absent from byTopic, or
+// no member asks for standbys (or there is nobody to be one).
+func (b *StateBalancer) assignChangelog(out kafka.GroupMemberAssignments, members []kafka.GroupMember, states []MemberState,
+	byTopic map[string][]int, pl *balancePlan, ids, owner []int) {
 	if b.Changelog == "" || slices.Contains(b.Inputs, b.Changelog) {
-		return out
+		return
 	}
 	clog, ok := byTopic[b.Changelog]
 	if !ok {
-		return out
+		return
 	}
 	s := 0
 	for _, st := range states {
@@ -316,7 +339,7 @@ func (b *StateBalancer) AssignGroups(members []kafka.GroupMember, partitions []k
 	}
 	s = min(s, len(members)-1)
 	if s == 0 {
-		return out
+		return
 	}
 	eligible := make([]bool, len(ids))
 	for pi, p := range ids {
@@ -332,7 +355,6 @@ func (b *StateBalancer) AssignGroups(members []kafka.GroupMember, partitions []k
 		}
 		out[m.ID][b.Changelog] = list
 	}
-	return out
 }
 
 // balancePlan is one AssignGroups computation, partitions and members by

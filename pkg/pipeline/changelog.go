@@ -1,25 +1,20 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
-	produceapi "github.com/segmentio/kafka-go/protocol/produce"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/journey-dev/journey/internal/kafkaio"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/state"
 )
@@ -36,7 +31,7 @@ type ChangelogConfig struct {
 	// Compression of the produced record batches (0: none, journey run's
 	// default).
 	Compression kafka.Compression
-	// MaxBatchBytes bounds one group commit's changelog batch (default 32
+	// MaxBatchBytes bounds one round's changelog batch (default 32
 	// MiB); the topic is created with max.message.bytes above it.
 	MaxBatchBytes int
 	// StaleAfter: a local copy whose position was last written longer ago
@@ -71,60 +66,45 @@ const (
 	roleStandby = "standby"
 )
 
-// changelog produces a partition's group commits and restores partitions.
+// changelog produces a partition's rounds and restores partitions.
 type changelog struct {
-	cfg       ChangelogConfig
-	brokers   []string
-	dialer    *kafka.Dialer
-	client    *kafka.Client
-	transport *kafka.Transport
-	log       *zap.Logger
-	m         *metrics.Set
-
-	// The appender (started by the first append, stopped by close).
-	reqs          chan *appendReq
-	startAppender sync.Once
-	stopOnce      sync.Once
-	stopped       chan struct{}
+	cfg     ChangelogConfig
+	brokers []string
+	dialer  *kafka.Dialer
+	admin   *kafkaio.Admin
+	app     *kafkaio.Appender
+	log     *zap.Logger
+	m       *metrics.Set
 }
 
 func newChangelog(cfg ChangelogConfig, brokers []string, dialer *kafka.Dialer, log *zap.Logger, m *metrics.Set) *changelog {
 	cfg.setDefaults()
-	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second}
 	return &changelog{
-		cfg: cfg, brokers: brokers, dialer: dialer, log: log, m: m, transport: t,
-		client:  &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: t},
-		reqs:    make(chan *appendReq),
-		stopped: make(chan struct{}),
+		cfg: cfg, brokers: brokers, dialer: dialer, log: log, m: m,
+		admin: kafkaio.NewAdmin(brokers, dialer, log),
+		app: kafkaio.NewAppender(kafkaio.AppenderConfig{
+			Brokers: brokers, Topic: cfg.Topic, Compression: cfg.Compression, MaxBatchBytes: cfg.MaxBatchBytes,
+			ValuePrefix: []byte{opSet}, Log: log,
+			Appended: func(partition, records int, took time.Duration) {
+				m.ChangelogAppend.Observe(took.Seconds())
+				m.ChangelogRecords.WithLabelValues(strconv.Itoa(partition)).Add(float64(records))
+			},
+		}),
 	}
 }
 
 // ensure creates the changelog topic (compacted, one partition per input
 // partition) or checks the existing one.
 func (c *changelog) ensure(ctx context.Context, partitions int) error {
-	conn, err := c.dialer.DialContext(ctx, "tcp", c.brokers[0])
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	topic := c.cfg.Topic
-	if parts, err := conn.ReadPartitions(topic); err == nil && len(parts) > 0 {
-		if len(parts) != partitions {
+	if n, ok := c.admin.Exists(ctx, topic); ok {
+		if n != partitions {
 			return fmt.Errorf("changelog.topic: %q has %d partitions and the input topics %d: a changelog must be co-partitioned with the input",
-				topic, len(parts), partitions)
+				topic, n, partitions)
 		}
 		return c.checkCompacted(ctx)
 	}
-	ctrl, err := conn.Controller()
-	if err != nil {
-		return fmt.Errorf("pipeline: find controller: %w", err)
-	}
-	cc, err := c.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	err = cc.CreateTopics(kafka.TopicConfig{
+	err := c.admin.CreateTopic(ctx, kafka.TopicConfig{
 		Topic: topic, NumPartitions: partitions, ReplicationFactor: -1,
 		ConfigEntries: []kafka.ConfigEntry{
 			{ConfigName: "cleanup.policy", ConfigValue: "compact"},
@@ -133,416 +113,81 @@ func (c *changelog) ensure(ctx context.Context, partitions int) error {
 			{ConfigName: "segment.bytes", ConfigValue: strconv.Itoa(128 << 20)},
 		},
 	})
-	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("changelog.topic: create %q: %w", topic, err)
+	if err != nil {
+		return fmt.Errorf("changelog.topic: %w", err)
 	}
 	c.log.Info("created changelog topic", zap.String("topic", topic), zap.Int("partitions", partitions))
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if parts, err := conn.ReadPartitions(topic); err == nil && len(parts) == partitions && allLed(parts) {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	return nil
 }
 
 // checkCompacted refuses a changelog topic that deletes old records: a
 // partition restored from it would silently lose state.
 func (c *changelog) checkCompacted(ctx context.Context) error {
-	res, err := c.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
-		Resources: []kafka.DescribeConfigRequestResource{{
-			ResourceType: kafka.ResourceTypeTopic, ResourceName: c.cfg.Topic, ConfigNames: []string{"cleanup.policy"},
-		}},
-	})
+	policy, err := c.admin.TopicConfig(ctx, c.cfg.Topic, "cleanup.policy")
 	if err != nil {
 		return fmt.Errorf("changelog.topic: describe %q: %w", c.cfg.Topic, err)
 	}
-	for _, r := range res.Resources {
-		if r.Error != nil {
-			return fmt.Errorf("changelog.topic: describe %q: %w", c.cfg.Topic, r.Error)
-		}
-		for _, e := range r.ConfigEntries {
-			if e.ConfigName == "cleanup.policy" && !slices.Contains(strings.Split(e.ConfigValue, ","), "compact") {
-				return fmt.Errorf("changelog.topic: %q has cleanup.policy=%s; a changelog must be compacted (cleanup.policy=compact)",
-					c.cfg.Topic, e.ConfigValue)
-			}
-		}
+	if policy != "" && !slices.Contains(strings.Split(policy, ","), "compact") {
+		return fmt.Errorf("changelog.topic: %q has cleanup.policy=%s; a changelog must be compacted (cleanup.policy=compact)",
+			c.cfg.Topic, policy)
 	}
 	return nil
 }
 
-// batchTooBigError is a group commit whose changelog form is over
-// changelog.max_batch_bytes: the worker folds its records again in two.
-type batchTooBigError struct{ partition, size, max int }
-
-func (e *batchTooBigError) Error() string {
-	return fmt.Sprintf("changelog: a group commit of partition %d is %d bytes, over changelog.max_batch_bytes (%d)",
-		e.partition, e.size, e.max)
-}
-
-func logBytes(recs []state.LogRecord) int {
-	size := 0
-	for _, r := range recs {
-		size += len(r.Key) + len(r.Value) + 1
+// logRecords is a round's changelog records as the appender takes
+// them: the Pebble keys, and values the appender prefixes with opSet.
+func logRecords(recs []state.LogRecord) []kafkaio.Record {
+	out := make([]kafkaio.Record, len(recs))
+	for i, r := range recs {
+		out[i] = logRecord(r)
 	}
-	return size
+	return out
 }
 
-// check refuses a group commit over changelog.max_batch_bytes, which one
-// produce request could not carry.
-func (c *changelog) check(partition int, recs []state.LogRecord) error {
-	if size := logBytes(recs); size > c.cfg.MaxBatchBytes {
-		return &batchTooBigError{partition: partition, size: size, max: c.cfg.MaxBatchBytes}
+func logRecord(r state.LogRecord) kafkaio.Record {
+	return kafkaio.Record{Key: r.Key, Value: r.Value, Tombstone: r.Delete}
+}
+
+// check refuses a round over changelog.max_batch_bytes, which one
+// produce request could not carry: a *kafkaio.BatchTooBigError, which the
+// worker answers by folding the records again in two.
+func (c *changelog) check(partition int, recs []kafkaio.Record) error {
+	if err := c.app.Check(partition, recs); err != nil {
+		return fmt.Errorf("changelog.max_batch_bytes: a round's changelog batch is too big: %w", err)
 	}
 	return nil
 }
 
-// sliceBytes is a kafka.Bytes over a slice (as kafka.NewBytes makes), so
-// a batch's readers can be allocated together.
-type sliceBytes struct{ bytes.Reader }
-
-func (*sliceBytes) Close() error { return nil }
-
-// logValue is a changelog record's value as a kafka.Bytes: opSet, then
-// the Pebble value v.
-type logValue struct {
-	v   []byte
-	off int // bytes read, opSet included
-}
-
-var opSetValue = []byte{opSet}
-
-func (r *logValue) Len() int     { return 1 + len(r.v) - r.off }
-func (r *logValue) Close() error { return nil }
-
-func (r *logValue) Read(p []byte) (int, error) {
-	if r.Len() == 0 {
-		return 0, io.EOF
-	}
-	n := 0
-	if r.off == 0 && len(p) > 0 {
-		p[0], n, r.off = opSet, 1, 1
-	}
-	m := copy(p[n:], r.v[r.off-1:])
-	r.off += m
-	return n + m, nil
-}
-
-// WriteTo writes what is left to w (io.Copy, as kafka-go encodes a value,
-// uses it).
-func (r *logValue) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	if r.off == 0 {
-		k, err := w.Write(opSetValue)
-		n += int64(k)
-		if err != nil {
-			return n, err
-		}
-		r.off = 1
-	}
-	k, err := w.Write(r.v[r.off-1:])
-	n += int64(k)
-	r.off += k
-	return n, err
-}
-
-// append produces one group commit's records to the partition's changelog
-// as ONE record batch in one produce request, which Kafka appends all or
-// nothing, and returns the offset after it. A failure is retried with the
-// identical batch (applying a batch twice in a row equals applying it once)
-// until it is acknowledged or ctx ends (errStopped: the batch must then be
-// abandoned, and whoever opens the partition next restores whatever of it
-// reached the log).
-func (c *changelog) append(ctx context.Context, partition int, recs []state.LogRecord) (int64, error) {
-	if len(recs) == 0 {
-		return 0, errors.New("changelog: empty append")
-	}
-	size := logBytes(recs)
-	if err := c.check(partition, recs); err != nil {
-		return 0, err
-	}
-	krecs := make([]kafka.Record, len(recs))
-	// Readers for every key and value in one allocation each (kafka.NewBytes
-	// makes one per key and value), over the batch's own bytes: a value
-	// is read as opSet then the Pebble value, never copied together. (The
-	// batch outlives the append: it commits or aborts after it returns.)
-	keys := make([]sliceBytes, len(recs))
-	vals := make([]logValue, len(recs))
-	backoff := 50 * time.Millisecond
-	for {
-		// A kafka.Bytes is read once: every attempt rewinds them.
-		for i := range recs {
-			keys[i].Reset(recs[i].Key)
-			krecs[i] = kafka.Record{Key: &keys[i]}
-			if !recs[i].Delete {
-				vals[i] = logValue{v: recs[i].Value}
-				krecs[i].Value = &vals[i] // a nil interface is a tombstone
-			}
-		}
-		start := time.Now()
-		base, err := c.produce(ctx, partition, krecs, size)
-		if errors.Is(err, errStopped) {
-			return 0, err
-		}
-		if err == nil {
-			c.m.ChangelogAppend.Observe(time.Since(start).Seconds())
-			c.m.ChangelogRecords.WithLabelValues(strconv.Itoa(partition)).Add(float64(len(recs)))
-			return base + int64(len(recs)), nil
-		}
-		c.log.Warn("changelog append failed; retrying the same batch", zap.Int("partition", partition), zap.Error(err),
-			zap.Int("records", len(recs)))
-		select {
-		case <-ctx.Done():
-			return 0, errStopped
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
-}
-
-// appendReq is one partition's group commit waiting for the appender.
-type appendReq struct {
-	partition int
-	recs      []kafka.Record
-	size      int
-	done      chan appendRes // cap 1: the appender never waits for the worker
-}
-
-type appendRes struct {
-	base int64
-	err  error
-}
-
-// maxAppendRequest bounds the bytes of one produce request the appender
-// builds from several partitions' batches (the broker refuses requests over
-// socket.request.max.bytes, 100 MiB by default); a single batch may be
-// larger, up to changelog.max_batch_bytes, and then goes alone.
-const maxAppendRequest = 16 << 20
-
-// produce hands one record batch of partition to the appender and waits
-// for the broker's answer: the batch's base offset. errStopped when ctx
-// ends before the batch was handed over (then it was never sent).
-func (c *changelog) produce(ctx context.Context, partition int, recs []kafka.Record, size int) (int64, error) {
-	c.startAppender.Do(func() { go c.appender() })
-	req := &appendReq{partition: partition, recs: recs, size: size, done: make(chan appendRes, 1)}
-	select {
-	case c.reqs <- req:
-	case <-ctx.Done():
-		return 0, errStopped
-	case <-c.stopped:
+// append produces one round's records to the partition's changelog
+// as ONE record batch, which Kafka appends all or nothing, and returns the
+// offset after it. A failure is retried with the identical batch (applying
+// a batch twice in a row equals applying it once) until it is acknowledged
+// or ctx ends (errStopped: the batch must then be abandoned, and whoever
+// opens the partition next restores whatever of it reached the log). The
+// records are read until append returns, so the Pebble batch they come
+// from commits or aborts after it.
+func (c *changelog) append(ctx context.Context, partition int, recs []kafkaio.Record) (int64, error) {
+	next, err := c.app.Append(ctx, partition, recs)
+	if errors.Is(err, kafkaio.ErrStopped) {
 		return 0, errStopped
 	}
-	// Once sent, the answer is awaited whatever ctx does: the batch may be
-	// in the log, and the caller must know.
-	res := <-req.done
-	return res.base, res.err
-}
-
-// appender carries the group commits of every partition ready at the same
-// moment in ONE produce request per leader broker (each partition's batch
-// stays one record batch, which Kafka appends all or nothing): with a
-// produce request per partition commit, the changelog was the broker's
-// largest load. Up to appendInFlight requests are in flight at once, each
-// on its own connection: a group commit ready while one is out goes at
-// once instead of waiting for its answer. A worker has at most one batch
-// waiting, so no two requests in flight hold batches of one partition and
-// each partition's batches reach the log in order.
-func (c *changelog) appender() {
-	var pending []*appendReq
-	leaders := &leaderCache{c: c, m: map[int]int{}}
-	slots := make(chan struct{}, appendInFlight)
-	var sending sync.WaitGroup
-	defer sending.Wait()
-	for {
-		if len(pending) == 0 {
-			select {
-			case r := <-c.reqs:
-				pending = append(pending, r)
-			case <-c.stopped:
-				return
-			}
-		}
-		// A free slot; what arrives meanwhile joins the request. (Not
-		// stopped here: a taken request is always answered.)
-		for taken := false; !taken; {
-			select {
-			case slots <- struct{}{}:
-				taken = true
-			case r := <-c.reqs:
-				pending = append(pending, r)
-			}
-		}
-	drain:
-		for {
-			select {
-			case r := <-c.reqs:
-				pending = append(pending, r)
-			default:
-				break drain
-			}
-		}
-		// Take what fits in one request; the rest goes next.
-		n, size := 0, 0
-		for n < len(pending) && (n == 0 || size+pending[n].size <= maxAppendRequest) {
-			size += pending[n].size
-			n++
-		}
-		batch := pending[:n:n]
-		pending = pending[n:]
-		sending.Go(func() {
-			defer func() { <-slots }()
-			c.send(batch, leaders)
-		})
-	}
-}
-
-// appendInFlight bounds the appender's produce requests in flight.
-const appendInFlight = 2
-
-// leaderCache is the appender's partition -> leader broker map, shared by
-// the requests in flight.
-type leaderCache struct {
-	c  *changelog
-	mu sync.Mutex
-	m  map[int]int
-}
-
-// leader returns partition's leader, looking the leaders up when it is
-// not known.
-func (l *leaderCache) leader(partition int) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if id, ok := l.m[partition]; ok {
-		return id, nil
-	}
-	if err := l.c.lookupLeaders(l.m); err != nil {
-		return 0, err
-	}
-	id, ok := l.m[partition]
-	if !ok {
-		return 0, fmt.Errorf("changelog: partition %d has no leader", partition)
-	}
-	return id, nil
-}
-
-// forget drops what is known: looked up again with the next batch.
-func (l *leaderCache) forget() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	clear(l.m)
-}
-
-// send produces batch, one request per leader (concurrently when the
-// partitions' leaders differ), and answers every request in it.
-func (c *changelog) send(batch []*appendReq, leaders *leaderCache) {
-	groups := map[int][]*appendReq{}
-	for _, r := range batch {
-		l, err := leaders.leader(r.partition)
-		if err != nil {
-			r.done <- appendRes{err: err}
-			continue
-		}
-		groups[l] = append(groups[l], r)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	stale := false
-	for _, g := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if c.sendTo(g) {
-				mu.Lock()
-				stale = true
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if stale {
-		leaders.forget()
-	}
-}
-
-// sendTo produces one leader's share of a batch in one request and answers
-// each request; it reports whether the leaders should be looked up again.
-func (c *changelog) sendTo(g []*appendReq) (stale bool) {
-	parts := make([]produceapi.RequestPartition, len(g))
-	for i, r := range g {
-		parts[i] = produceapi.RequestPartition{Partition: int32(r.partition), RecordSet: protocol.RecordSet{
-			Attributes: protocol.Attributes(c.cfg.Compression) & 0x7, Records: kafka.NewRecordReader(r.recs...),
-		}}
-	}
-	req := &produceapi.Request{Acks: int16(kafka.RequireAll), Timeout: 30_000,
-		Topics: []produceapi.RequestTopic{{Topic: c.cfg.Topic, Partitions: parts}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	m, err := c.transport.RoundTrip(ctx, kafka.TCP(c.brokers...), req)
-	var res *produceapi.Response
-	if err == nil {
-		var ok bool
-		if res, ok = m.(*produceapi.Response); !ok {
-			err = fmt.Errorf("changelog: unexpected produce response %T", m)
-		}
-	}
 	if err != nil {
-		for _, r := range g {
-			r.done <- appendRes{err: err}
-		}
-		return true
+		return 0, fmt.Errorf("changelog: %w", err)
 	}
-	answered := map[int]bool{}
-	for _, t := range res.Topics {
-		for _, p := range t.Partitions {
-			for _, r := range g {
-				if r.partition != int(p.Partition) || answered[r.partition] {
-					continue
-				}
-				answered[r.partition] = true
-				if p.ErrorCode != 0 {
-					err := kafka.Error(p.ErrorCode)
-					stale = stale || err.Temporary()
-					r.done <- appendRes{err: err}
-				} else {
-					r.done <- appendRes{base: p.BaseOffset}
-				}
-			}
-		}
-	}
-	for _, r := range g {
-		if !answered[r.partition] {
-			r.done <- appendRes{err: fmt.Errorf("changelog: no answer for partition %d", r.partition)}
-		}
-	}
-	return stale
-}
-
-// lookupLeaders fills leaders (partition -> broker id) from the metadata.
-func (c *changelog) lookupLeaders(leaders map[int]int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ls, err := partitionLeaders(ctx, c.client, c.cfg.Topic)
-	if err != nil {
-		return fmt.Errorf("changelog: %w", err)
-	}
-	maps.Copy(leaders, ls)
-	return nil
+	return next, nil
 }
 
 // close stops the appender; appends after it fail with errStopped.
-func (c *changelog) close() {
-	c.stopOnce.Do(func() { close(c.stopped) })
-}
+func (c *changelog) close() { c.app.Close() }
 
 // offsets returns the first and next offsets of the changelog partition.
 // Errors are retried, with backoff, until ctx ends: right after the topic
 // is created (or a leader moves) the broker answers "not leader" or
 // "unknown" for a moment (those first retries are not logged), and a
 // broker that is down for longer must not make the instance give the
-// partition up (it used to, after 30 s), any more than the fetcher does.
+// partition up, any more than the fetcher does.
 func (c *changelog) offsets(ctx context.Context, partition int) (first, end int64, err error) {
-	first, end, err = offsetsRetrying(ctx, c.client, c.log, c.cfg.Topic, partition, 4)
+	first, end, err = c.admin.Offsets(ctx, c.cfg.Topic, partition, 4)
 	if err != nil {
 		return 0, 0, fmt.Errorf("changelog: %w", err)
 	}
@@ -561,40 +206,16 @@ type restoreProgress func(restored, remaining int64)
 // state no changelog position covers must be republished first.
 func (c *changelog) restore(ctx context.Context, sp *state.Partition, role string, follow bool, progress restoreProgress) (int64, error) {
 	id := sp.ID()
-	label := strconv.Itoa(id)
-	first, end, err := c.offsets(ctx, id)
+	from, end, err := c.restoreRange(ctx, sp)
 	if err != nil {
 		return 0, err
 	}
-	pos, err := sp.LogPosition()
-	if err != nil {
-		return 0, err
-	}
-	from := first
-	if pos.Found {
-		from = pos.Next
-		reason := ""
-		switch {
-		case pos.Next < first:
-			reason = "the changelog no longer holds its position"
-		case pos.Next > end:
-			reason = "its position is past the changelog's end (the topic was recreated?)"
-		case pos.Next < end && time.Since(pos.At) > c.cfg.StaleAfter:
-			reason = "it is older than changelog tombstones are kept"
-		}
-		if reason != "" {
-			c.log.Warn("local copy cannot be continued from the changelog; restoring from scratch", zap.Int("partition", id),
-				zap.String("reason", reason), zap.Int64("local", pos.Next), zap.Int64("log_start", first), zap.Int64("log_end", end))
-			if err := sp.Drop(); err != nil {
-				return 0, err
-			}
-			from = first
-		}
-	}
+	r := &restorer{c: c, sp: sp, id: id, label: strconv.Itoa(id), role: role, follow: follow, progress: progress,
+		from: from, next: from, end: end}
 	remaining := max(end-from, 0)
 	if role == roleActive {
-		c.m.RestoreRemaining.WithLabelValues(label).Set(float64(remaining))
-		defer c.m.RestoreRemaining.WithLabelValues(label).Set(0)
+		c.m.RestoreRemaining.WithLabelValues(r.label).Set(float64(remaining))
+		defer c.m.RestoreRemaining.WithLabelValues(r.label).Set(0)
 	}
 	if progress != nil {
 		progress(0, remaining)
@@ -605,73 +226,88 @@ func (c *changelog) restore(ctx context.Context, sp *state.Partition, role strin
 	started := time.Now()
 	c.log.Info("restoring from the changelog", zap.Int("partition", id), zap.String("role", role),
 		zap.Int64("from", from), zap.Int64("to", end), zap.Int64("records", remaining))
-
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: c.brokers, Dialer: c.dialer, Topic: c.cfg.Topic, Partition: id,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 4096,
-		ReadLagInterval: -1, ErrorLogger: kafkaLogger{c.log.Sugar().Named("kafka")},
-	})
-	defer r.Close()
-	if err := r.SetOffset(from); err != nil {
+	until := end
+	if follow {
+		until = -1
+	}
+	msgs, stop, err := kafkaio.Tail(ctx, c.brokers, c.dialer, c.log, c.cfg.Topic, id, from, until)
+	if err != nil {
 		return 0, err
 	}
-	fctx, stop := context.WithCancel(ctx)
 	defer stop()
-	msgs := make(chan kafka.Message, 4096)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := r.FetchMessage(fctx)
-			if err != nil {
-				if fctx.Err() != nil {
-					return
-				}
-				c.log.Warn("changelog fetch", zap.Int("partition", id), zap.Error(err))
-				select {
-				case <-fctx.Done():
-					return
-				case <-time.After(200 * time.Millisecond):
-				}
-				continue
-			}
-			select {
-			case msgs <- m:
-			case <-fctx.Done():
-				return
-			}
-			if !follow && m.Offset+1 >= end {
-				return
-			}
-		}
-	}()
-
-	var (
-		restored    int64
-		next        = from
-		b           = sp.NewRestoreBatch()
-		restoredCtr = c.m.RestoredRecords.WithLabelValues(label, role)
-	)
-	defer func() { b.Abort() }()
-	flush := func() error {
-		if b.Count() == 0 && next == from {
-			return nil
-		}
-		n := int64(b.Count())
-		if err := b.Commit(next); err != nil {
-			return err
-		}
-		restored += n
-		restoredCtr.Add(float64(n))
-		from = next
-		b = sp.NewRestoreBatch()
-		if progress != nil {
-			progress(restored, max(end-next, 0))
-		}
-		if role == roleActive {
-			c.m.RestoreRemaining.WithLabelValues(label).Set(float64(max(end-next, 0)))
-		}
-		return nil
+	r.b = sp.NewRestoreBatch()
+	r.counter = c.m.RestoredRecords.WithLabelValues(r.label, role)
+	defer func() { r.b.Abort() }()
+	if finished, err := r.apply(ctx, msgs); err != nil || !finished {
+		return r.restored, err
 	}
+	secs := time.Since(started).Seconds()
+	c.log.Info("partition restored", zap.Int("partition", id), zap.String("role", role), zap.Int64("records", r.restored),
+		zap.Int64("to", r.next), zap.Float64("seconds", secs), zap.Float64("records_per_second", float64(r.restored)/max(secs, 1e-9)))
+	return r.restored, nil
+}
+
+// restoreRange returns the changelog offsets a restore of sp applies: from
+// the local copy's position (the log's start without one) to the log's end
+// now. A local copy the log cannot continue is dropped first.
+func (c *changelog) restoreRange(ctx context.Context, sp *state.Partition) (from, end int64, _ error) {
+	id := sp.ID()
+	first, end, err := c.offsets(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	pos, err := sp.LogPosition()
+	if err != nil {
+		return 0, 0, err
+	}
+	if !pos.Found {
+		return first, end, nil
+	}
+	reason := ""
+	switch {
+	case pos.Next < first:
+		reason = "the changelog no longer holds its position"
+	case pos.Next > end:
+		reason = "its position is past the changelog's end (the topic was recreated?)"
+	case pos.Next < end && time.Since(pos.At) > c.cfg.StaleAfter:
+		reason = "it is older than changelog tombstones are kept"
+	}
+	if reason == "" {
+		return pos.Next, end, nil
+	}
+	c.log.Warn("local copy cannot be continued from the changelog; restoring from scratch", zap.Int("partition", id),
+		zap.String("reason", reason), zap.Int64("local", pos.Next), zap.Int64("log_start", first), zap.Int64("log_end", end))
+	if err := sp.Drop(); err != nil {
+		return 0, 0, err
+	}
+	return first, end, nil
+}
+
+// restorer applies changelog records to a partition in Pebble batches of
+// changelog.restore_batch_bytes, each recording the position it reached.
+type restorer struct {
+	c        *changelog
+	sp       *state.Partition
+	id       int
+	label    string
+	role     string
+	follow   bool
+	progress restoreProgress
+	counter  prometheus.Counter
+
+	b        *state.RestoreBatch // records applied, not yet committed
+	from     int64               // the position committed last
+	next     int64               // the position after the last record applied
+	end      int64               // the log's end: fixed, or (follow) its high watermark
+	restored int64               // records committed
+}
+
+// apply applies the records of msgs until the log's end (follow false) or
+// until ctx ends (follow true). What was applied is committed whenever no
+// record is waiting, so a restore that catches up is durable and visible
+// at once. It reports finished false when ctx ended while it waited for a
+// record, and errStopped when msgs ended, with ctx, before the log's end.
+func (r *restorer) apply(ctx context.Context, msgs <-chan kafka.Message) (finished bool, _ error) {
 	lastLog := time.Now()
 	for {
 		var m kafka.Message
@@ -680,59 +316,84 @@ func (c *changelog) restore(ctx context.Context, sp *state.Partition, role strin
 		case m, ok = <-msgs:
 		default:
 			// Nothing waiting: make what was applied durable and visible.
-			if err := flush(); err != nil {
-				return restored, err
+			if err := r.flush(); err != nil {
+				return false, err
 			}
 			select {
 			case m, ok = <-msgs:
 			case <-ctx.Done():
-				return restored, nil
+				return false, nil
 			}
 		}
 		if !ok {
-			if err := flush(); err != nil {
-				return restored, err
+			if err := r.flush(); err != nil {
+				return false, err
 			}
-			if ctx.Err() != nil && !follow && next < end {
-				return restored, errStopped
+			if ctx.Err() != nil && !r.follow && r.next < r.end {
+				return false, errStopped
 			}
-			break
+			return true, nil
 		}
-		var value []byte
-		if m.Value != nil {
-			if len(m.Value) == 0 || m.Value[0] != opSet {
-				return restored, fmt.Errorf("changelog: partition %d offset %d: unknown record format", id, m.Offset)
-			}
-			value = m.Value[1:]
+		if err := r.record(m); err != nil {
+			return false, err
 		}
-		if err := b.Apply(m.Key, value, m.Value == nil); err != nil {
-			return restored, err
-		}
-		next = m.Offset + 1
-		if follow && m.HighWaterMark > end {
-			end = m.HighWaterMark // a standby's "remaining" is its lag behind the log
-		}
-		if b.Len() >= c.cfg.RestoreBatchBytes {
-			if err := flush(); err != nil {
-				return restored, err
+		if r.b.Len() >= r.c.cfg.RestoreBatchBytes {
+			if err := r.flush(); err != nil {
+				return false, err
 			}
 		}
 		if time.Since(lastLog) > 5*time.Second {
 			lastLog = time.Now()
-			c.log.Info("restoring", zap.Int("partition", id), zap.String("role", role), zap.Int64("restored", restored),
-				zap.Int64("remaining", max(end-next, 0)))
+			r.c.log.Info("restoring", zap.Int("partition", r.id), zap.String("role", r.role), zap.Int64("restored", r.restored),
+				zap.Int64("remaining", max(r.end-r.next, 0)))
 		}
-		if !follow && next >= end {
-			if err := flush(); err != nil {
-				return restored, err
-			}
-			break
+		if !r.follow && r.next >= r.end {
+			return true, r.flush()
 		}
 	}
-	secs := time.Since(started).Seconds()
-	c.log.Info("partition restored", zap.Int("partition", id), zap.String("role", role), zap.Int64("records", restored),
-		zap.Int64("to", next), zap.Float64("seconds", secs), zap.Float64("records_per_second", float64(restored)/max(secs, 1e-9)))
-	return restored, nil
+}
+
+// record applies one changelog record: opSet and a value sets its key, a
+// null value (tombstone) deletes it.
+func (r *restorer) record(m kafka.Message) error {
+	var value []byte
+	if m.Value != nil {
+		if len(m.Value) == 0 || m.Value[0] != opSet {
+			return fmt.Errorf("changelog: partition %d offset %d: unknown record format", r.id, m.Offset)
+		}
+		value = m.Value[1:]
+	}
+	if err := r.b.Apply(m.Key, value, m.Value == nil); err != nil {
+		return err
+	}
+	r.next = m.Offset + 1
+	if r.follow && m.HighWaterMark > r.end {
+		r.end = m.HighWaterMark // a standby's "remaining" is its lag behind the log
+	}
+	return nil
+}
+
+// flush commits the records applied with the position they reach, and
+// reports the progress.
+func (r *restorer) flush() error {
+	if r.b.Count() == 0 && r.next == r.from {
+		return nil
+	}
+	n := int64(r.b.Count())
+	if err := r.b.Commit(r.next); err != nil {
+		return err
+	}
+	r.restored += n
+	r.counter.Add(float64(n))
+	r.from = r.next
+	r.b = r.sp.NewRestoreBatch()
+	if r.progress != nil {
+		r.progress(r.restored, max(r.end-r.next, 0))
+	}
+	if r.role == roleActive {
+		r.c.m.RestoreRemaining.WithLabelValues(r.label).Set(float64(max(r.end-r.next, 0)))
+	}
+	return nil
 }
 
 // republish makes the changelog equal to the partition's local state,
@@ -750,7 +411,7 @@ func (c *changelog) republish(ctx context.Context, sp *state.Partition) error {
 	}
 	c.log.Info("republishing local state to the changelog", zap.Int("partition", id), zap.Int64("log_records", end-first))
 	var (
-		chunk []state.LogRecord
+		chunk []kafkaio.Record
 		size  int
 		next  int64
 		total int
@@ -767,24 +428,21 @@ func (c *changelog) republish(ctx context.Context, sp *state.Partition) error {
 		next, chunk, size = n, nil, 0
 		return nil
 	}
-	add := func(r state.LogRecord) error {
+	add := func(r kafkaio.Record) error {
 		r.Key = slices.Clone(r.Key)
 		r.Value = slices.Clone(r.Value)
 		chunk = append(chunk, r)
 		size += len(r.Key) + len(r.Value) + 16
 		return send(false)
 	}
-	if err := add(sp.RepublishMarker(false)); err != nil {
+	if err := add(logRecord(sp.RepublishMarker(false))); err != nil {
 		return err
 	}
 	if err := send(true); err != nil {
 		return err
 	}
 	if end > first {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: c.brokers, Dialer: c.dialer, Topic: c.cfg.Topic, Partition: id,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 4096, ReadLagInterval: -1,
-		})
+		r := kafkaio.NewPartitionReader(c.brokers, c.dialer, c.cfg.Topic, id, nil)
 		defer r.Close()
 		if err := r.SetOffset(first); err != nil {
 			return err
@@ -800,7 +458,7 @@ func (c *changelog) republish(ctx context.Context, sp *state.Partition) error {
 					return err
 				}
 				if !has {
-					if err := add(state.LogRecord{Key: m.Key, Delete: true}); err != nil {
+					if err := add(kafkaio.Record{Key: m.Key, Tombstone: true}); err != nil {
 						return err
 					}
 				}
@@ -810,10 +468,10 @@ func (c *changelog) republish(ctx context.Context, sp *state.Partition) error {
 			}
 		}
 	}
-	if err := sp.ScanLocal(func(k, v []byte) error { return add(state.LogRecord{Key: k, Value: v}) }); err != nil {
+	if err := sp.ScanLocal(func(k, v []byte) error { return add(kafkaio.Record{Key: k, Value: v}) }); err != nil {
 		return err
 	}
-	chunk = append(chunk, sp.RepublishMarker(true))
+	chunk = append(chunk, logRecord(sp.RepublishMarker(true)))
 	if err := send(true); err != nil {
 		return err
 	}
@@ -842,17 +500,14 @@ func RestoreStore(ctx context.Context, cfg Config, log *zap.Logger, store *state
 	dialer := &kafka.Dialer{Timeout: 10 * time.Second}
 	c := newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
 	if len(ids) == 0 {
-		md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+		all, err := c.admin.PartitionIDs(ctx, c.cfg.Topic)
 		if err != nil {
 			return nil, fmt.Errorf("changelog.topic: %q: %w", c.cfg.Topic, err)
 		}
-		if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) == 0 {
+		if len(all) == 0 {
 			return nil, fmt.Errorf("changelog.topic: %q does not exist", c.cfg.Topic)
 		}
-		for _, pt := range md.Topics[0].Partitions {
-			ids = append(ids, pt.ID)
-		}
-		slices.Sort(ids)
+		ids = all
 	}
 	out := make([]RestoreResult, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
@@ -881,13 +536,4 @@ func RestoreStore(ctx context.Context, cfg Config, log *zap.Logger, store *state
 		})
 	}
 	return out, g.Wait()
-}
-
-func allLed(parts []kafka.Partition) bool {
-	for _, p := range parts {
-		if p.Leader.Host == "" {
-			return false
-		}
-	}
-	return true
 }

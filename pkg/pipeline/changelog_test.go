@@ -48,11 +48,11 @@ func TestRefusesUnfitChangelog(t *testing.T) {
 	}
 }
 
-// A group commit whose changelog form would be over
+// A round whose changelog form would be over
 // changelog.max_batch_bytes is folded again as smaller commits: nothing is
 // lost or doubled, each dead letter is written once, and the counters
 // count each record once.
-func TestSplitsOversizedGroupCommit(t *testing.T) {
+func TestSplitsOversizedRound(t *testing.T) {
 	h := newHarness(t, 1, "")
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
 	const customers, per = 60, 5
@@ -86,11 +86,11 @@ func TestSplitsOversizedGroupCommit(t *testing.T) {
 		t.Errorf("%d records in the dead-letter topic, want %d (each once)", got, bad)
 	}
 	batches := r.counter(t, "journey_batch_records", nil)
-	// Every group commit's age is observed as it is logged and committed
+	// Every round's age is observed as it is logged and committed
 	// (a batch folded again in halves starts more than once).
 	for _, stage := range []string{"logged", "committed"} {
 		if got := r.counter(t, "journey_record_age_seconds", map[string]string{"stage": stage}); got != batches {
-			t.Errorf("record age observed %v times at %s, want once per group commit (%v)", got, stage, batches)
+			t.Errorf("record age observed %v times at %s, want once per round (%v)", got, stage, batches)
 		}
 	}
 	for _, stage := range []string{"fetched", "started"} {
@@ -100,7 +100,7 @@ func TestSplitsOversizedGroupCommit(t *testing.T) {
 	}
 	r.stop(t)
 	if batches < 4 {
-		t.Errorf("%v group commits: the 6 KiB bound should have split the batch", batches)
+		t.Errorf("%v rounds: the 6 KiB bound should have split the batch", batches)
 	}
 	checkTotals(t, h.dir, 1, customers, per)
 	got, _ := h.stream("email")

@@ -2,13 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
-	fetchapi "github.com/segmentio/kafka-go/protocol/fetch"
 )
 
 // rec is a record of topic at offset, fetched when the partition's high
@@ -17,7 +14,7 @@ func rec(topic string, offset, hwm int64, size int) kafka.Message {
 	return kafka.Message{Topic: topic, Offset: offset, HighWaterMark: hwm, Value: make([]byte, size)}
 }
 
-// fillWith gathers a group commit's records from batch and msgs as
+// fillWith gathers a round's records from batch and msgs as
 // process does (fill until it returns nothing new) on a worker configured
 // by cfg, and fails the test if that has not ended within a minute (a
 // hang, not a timing check).
@@ -45,7 +42,7 @@ func fillWith(t *testing.T, cfg Config, msgs <-chan kafka.Message, batch []kafka
 	}
 }
 
-// A group commit of a partition that is behind its high watermark waits
+// A round of a partition that is behind its high watermark waits
 // for more records (up to batch.backlog_wait) and stops waiting once the
 // records caught up; one of a caught-up partition takes what is there.
 func TestFillWaitsWhileBehind(t *testing.T) {
@@ -125,89 +122,8 @@ func TestFillStopsAtTheBounds(t *testing.T) {
 	}
 }
 
-// response is a fetch response's part for one partition: the record
-// batches given, the partition's high watermark hwm.
-func response(hwm int64, batches ...protocol.RecordReader) *fetchapi.ResponsePartition {
-	return &fetchapi.ResponsePartition{HighWatermark: hwm,
-		RecordSet: protocol.RecordSet{Version: 2, Records: &protocol.RecordStream{Records: batches}}}
-}
-
-func dataBatch(offsets ...int64) protocol.RecordReader {
-	recs := make([]protocol.Record, len(offsets))
-	for i, o := range offsets {
-		recs[i] = protocol.Record{Offset: o, Value: protocol.NewBytes([]byte(fmt.Sprint(o)))}
-	}
-	return &protocol.RecordBatch{Records: protocol.NewRecordReader(recs...)}
-}
-
-// marker is a transaction's commit marker at offset.
-func marker(offset int64) protocol.RecordReader {
-	return &protocol.ControlBatch{Records: protocol.NewRecordReader(protocol.Record{
-		Offset: offset, Key: protocol.NewBytes([]byte{0, 0, 0, 1}), Value: protocol.NewBytes([]byte{0, 0, 0, 0, 0, 0})})}
-}
-
-// A transactional producer's commit markers are control batches: never
-// handed on as records, but passed — a partition ending in one is not
-// fetched from the marker again and again, and its last record reads as
-// caught up, so a group commit does not wait for records that will not
-// come (batch.backlog_wait).
-func TestFetcherPassesTransactionMarkers(t *testing.T) {
-	f := &fetcher{}
-	s := &subscription{topic: "in", next: 0, queue: make(chan []kafka.Message, 4)}
-	var mem slab
-	if err := f.take(s, "in", response(4, dataBatch(0, 1), marker(2), dataBatch(3)), &mem); err != nil {
-		t.Fatal(err)
-	}
-	got := <-s.queue
-	if len(got) != 3 || got[0].Offset != 0 || got[1].Offset != 1 || got[2].Offset != 3 || string(got[2].Value) != "3" {
-		t.Fatalf("records %v, want offsets 0, 1, 3", offsetsOf(got))
-	}
-	if s.next != 4 {
-		t.Fatalf("next offset %d, want 4", s.next)
-	}
-
-	// Records, then a marker at the end of the partition.
-	if err := f.take(s, "in", response(7, dataBatch(4, 5), marker(6)), &mem); err != nil {
-		t.Fatal(err)
-	}
-	got = <-s.queue
-	if len(got) != 2 || s.next != 7 {
-		t.Fatalf("records %v, next %d; want offsets 4, 5 and next 7", offsetsOf(got), s.next)
-	}
-	if behindLast(got) {
-		t.Fatalf("the last record before the final marker reads as behind (high watermark %d)", got[1].HighWaterMark)
-	}
-
-	// A marker alone.
-	if err := f.take(s, "in", response(8, marker(7)), &mem); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.queue) != 0 || s.next != 8 {
-		t.Fatalf("a marker alone: %d batches queued, next %d; want none and 8", len(s.queue), s.next)
-	}
-
-	// A record with more in the partition still reads as behind.
-	if err := f.take(s, "in", response(20, dataBatch(8)), &mem); err != nil {
-		t.Fatal(err)
-	}
-	if got = <-s.queue; !behindLast(got) {
-		t.Fatal("a record 12 below the high watermark reads as caught up")
-	}
-}
-
-func offsetsOf(msgs []kafka.Message) []int64 {
-	var o []int64
-	for _, m := range msgs {
-		o = append(o, m.Offset)
-	}
-	return o
-}
-
-// behindLast is behind for the last of msgs.
-func behindLast(msgs []kafka.Message) bool { return behind(&msgs[len(msgs)-1]) }
-
-// A group's slice is handed back empty without references to its records
-// (their slabs), and a backlog-sized one is dropped after a small group
+// A round's slice is handed back empty without references to its records
+// (their slabs), and a backlog-sized one is dropped after a small round
 // that caught up.
 func TestReuseDropsTheRecords(t *testing.T) {
 	b := make([]kafka.Message, 0, 16)
@@ -217,17 +133,17 @@ func TestReuseDropsTheRecords(t *testing.T) {
 		t.Fatalf("len %d cap %d, want 0 and 16", len(b), cap(b))
 	}
 	if full := b[:2]; full[0].Value != nil || full[1].Value != nil {
-		t.Fatal("the reused slice still references the last group's values")
+		t.Fatal("the reused slice still references the last round's values")
 	}
 	big := append(make([]kafka.Message, 0, 4*fetchAhead), rec("a", 0, 1, 10))
 	if b = reuse(big, false); cap(b) != fetchAhead {
-		t.Fatalf("after a small caught-up group the backlog-sized slice (cap %d) was kept: cap %d", cap(big), cap(b))
+		t.Fatalf("after a small caught-up round the backlog-sized slice (cap %d) was kept: cap %d", cap(big), cap(b))
 	}
 	if b = reuse(big[:1], true); cap(b) != 4*fetchAhead {
-		t.Fatalf("after a small group still behind the slice was dropped: cap %d", cap(b))
+		t.Fatalf("after a small round still behind the slice was dropped: cap %d", cap(b))
 	}
 	big = big[:2*fetchAhead]
 	if b = reuse(big, false); cap(b) != 4*fetchAhead {
-		t.Fatalf("after a large group the slice was dropped: cap %d", cap(b))
+		t.Fatalf("after a large round the slice was dropped: cap %d", cap(b))
 	}
 }

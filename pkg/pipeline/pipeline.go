@@ -1,10 +1,27 @@
-// Package pipeline runs journey's stream processing: a Kafka consumer group
-// over the input topics, one worker goroutine per assigned partition number
-// that decodes, de-duplicates and folds events and commits state, offsets
-// and triggers in one Pebble batch, and one outbox dispatcher per partition
-// that delivers committed triggers to the sink.
+// Package pipeline is journey's processing protocol over Kafka input:
 //
-// See DESIGN.md for the commit protocol and the crash analysis.
+//   - assign: a consumer group over the input topics whose balancer
+//     (StateBalancer, balancer.go) gives each partition number to the
+//     member with the freshest copy of its state, and standbys as changelog
+//     partitions (pipeline.go);
+//   - restore: before its worker starts, a partition's local copy is
+//     brought to the end of its changelog, or republished to it; what a
+//     changelog record means and how it is applied (changelog.go);
+//   - fold: the worker (worker.go) gathers rounds of records — a round is
+//     the records folded, then committed, together — and decodes,
+//     de-duplicates and folds each into the customers' states (round.go);
+//   - commit: per round, the dead letters, then the changelog append, then
+//     ONE Pebble batch of state, offsets and outbox entries (round.go);
+//   - dispatch: one outbox dispatcher per partition delivers what was
+//     committed to the sink.
+//
+// Replay (replay.go) runs the same worker over bounded offset ranges with no
+// consumer group. The Kafka client plumbing — the shared fetcher, the
+// changelog appender, topic admin, offset lookups — is internal/kafkaio;
+// this package decides what is read and written, and in which order.
+//
+// "Group" means only the Kafka consumer group. See DESIGN.md for the commit
+// protocol, the crash analysis and the changelog protocol.
 package pipeline
 
 import (
@@ -12,15 +29,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/journey-dev/journey/internal/kafkaio"
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
@@ -46,15 +63,16 @@ type Config struct {
 	DLQTopic string
 	// StartOffset applies to partitions the state store has no offset for.
 	StartOffset string // default earliest
-	// MaxBatchRecords and MaxBatchBytes (keys and values) bound one group
-	// commit (defaults 100000 and 32 MiB).
+	// MaxBatchRecords and MaxBatchBytes (keys and values) bound one round,
+	// the records folded then committed together (defaults 100000 and 32
+	// MiB).
 	MaxBatchRecords int
 	MaxBatchBytes   int
-	// Linger: a group commit that is not full waits up to this long in all
+	// Linger: a round that is not full waits up to this long in all
 	// for more records (default 0: commit what is there).
 	Linger time.Duration
-	// BacklogWait: while a partition is behind its high watermark, a group
-	// commit waits up to this long in all for more records to fill it (0:
+	// BacklogWait: while a partition is behind its high watermark, a round
+	// waits up to this long in all for more records to fill it (0:
 	// none; records are folded as they arrive, and folding does not count).
 	// A backlog is then worked through in few large commits, each customer
 	// written once per commit rather than once per small one; a caught-up
@@ -65,9 +83,9 @@ type Config struct {
 	// record arrives (min bytes 1); the bound matters because kafka-go
 	// asks the broker to wait 3/4 of it and gives up on the connection
 	// (a reconnect, logged as "i/o timeout") when the answer takes longer
-	// than all of it: at 100ms a busy machine missed that 25ms slack
-	// often enough to add 100+ ms stalls. FetchMaxBytes bounds one fetch
-	// (default 4 MiB).
+	// than all of it: too small a bound leaves so little slack that a busy
+	// machine misses it and stalls on reconnects. FetchMaxBytes bounds
+	// what one partition returns in one fetch (default 4 MiB).
 	FetchMaxWait  time.Duration
 	FetchMaxBytes int
 	// OutboxMax pauses a partition's consumption while its outbox holds
@@ -122,7 +140,7 @@ type Config struct {
 	// CustomerCache is how many customers stay decoded between batches,
 	// shared evenly by the partitions this instance owns (0: none).
 	CustomerCache int
-	// Changelog, when its Topic is set, logs every group commit to a
+	// Changelog, when its Topic is set, logs every round to a
 	// compacted topic so partitions can move between instances with their
 	// state (Run only; Replay writes its own store and never logs).
 	Changelog ChangelogConfig
@@ -210,10 +228,10 @@ type Pipeline struct {
 	dlq     *kafka.Writer
 	dialer  *kafka.Dialer
 
-	clog *changelog // nil: no changelog
-	// fetch reads the live partitions (Run); replays use a Reader per
-	// partition, bounded by end offsets.
-	fetch *fetcher
+	clog  *changelog // nil: no changelog
+	admin *kafkaio.Admin
+	// fetch reads the input partitions (Run and Replay).
+	fetch *kafkaio.Fetcher
 
 	mu         sync.Mutex
 	joined     bool
@@ -242,8 +260,8 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 		clog = newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
 	}
 	return &Pipeline{
-		clog: clog,
-		cfg:  cfg, log: log, store: store, dec: dec, engine: engine, metrics: m, dialer: dialer,
+		clog: clog, admin: kafkaio.NewAdmin(cfg.Brokers, dialer, log),
+		cfg: cfg, log: log, store: store, dec: dec, engine: engine, metrics: m, dialer: dialer,
 		// The partitions' dispatchers deliver through one round trip at a
 		// time, whatever is waiting merged into it.
 		sink: sink.Coalesce(s),
@@ -334,58 +352,28 @@ func (p *Pipeline) setStandby(id int, f func(*PartitionStatus)) {
 }
 
 // Run consumes until ctx is done (returning nil after a clean shutdown) or
-// a fatal error occurs.
+// a fatal error occurs: check the topics → join the consumer group → per
+// generation: assign → (per partition) restore → run the worker, which
+// folds, commits and dispatches; per standby partition, follow the
+// changelog.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.dlq.Close()
 	// Closed after the consumer group (defers run last first), which
 	// waits for the generation's workers.
-	p.fetch = newFetcher(p.cfg.Brokers, p.cfg.FetchMaxBytes, p.cfg.FetchMaxWait, p.log.Named("fetch"))
-	p.fetch.fetched = p.metrics.RecordAge.WithLabelValues("fetched")
-	defer p.fetch.close()
+	p.fetch = p.newFetcher(p.metrics.RecordAge.WithLabelValues("fetched"))
+	defer p.fetch.Close()
 	if p.clog != nil {
 		defer p.clog.close() // its appender; after the group too
 	}
-	n, err := p.checkTopics(ctx)
-	if err == nil {
-		err = p.ensureDLQ(ctx, n)
-	}
-	if err != nil {
+	if err := p.prepareTopics(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
 		return err
 	}
-	topics := p.cfg.Topics
-	changelogTopic := ""
-	if p.clog != nil {
-		if err := p.clog.ensure(ctx, n); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		// Standby tasks are assigned as changelog partitions (kafka-go's
-		// SyncGroup carries no assignment user data), so the group
-		// subscribes to the changelog too; it never commits offsets there.
-		changelogTopic = p.clog.cfg.Topic
-		topics = append(slices.Clone(topics), changelogTopic)
-	}
-	balancer := &StateBalancer{Inputs: p.cfg.Topics, Changelog: changelogTopic, Local: p.memberState}
-	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                p.cfg.GroupID,
-		Brokers:           p.cfg.Brokers,
-		Dialer:            p.dialer,
-		Topics:            topics,
-		GroupBalancers:    []kafka.GroupBalancer{balancer},
-		HeartbeatInterval: p.cfg.SessionTimeout / 5,
-		SessionTimeout:    p.cfg.SessionTimeout,
-		RebalanceTimeout:  30 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		StartOffset:       kafka.FirstOffset,
-		ErrorLogger:       kafkaLogger{p.log.Sugar().Named("kafka")},
-	})
+	group, changelogTopic, err := p.joinGroup()
 	if err != nil {
-		return fmt.Errorf("pipeline: consumer group: %w", err)
+		return err
 	}
 	// Close leaves the group, so partitions move at once instead of after
 	// the session timeout; it waits for the current generation's workers.
@@ -419,94 +407,169 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		default:
 		}
 		p.metrics.Rebalances.Inc()
-		assigned := map[int]map[string]int64{} // partition -> topic -> committed offset
-		var standbys []int
-		for topic, as := range gen.Assignments {
-			for _, a := range as {
-				if topic == changelogTopic {
-					standbys = append(standbys, a.ID)
-					continue
+		p.start(ctx, gen, p.assign(gen, changelogTopic), fatal)
+	}
+}
+
+// start runs gen's partitions, each on a goroutine of the generation:
+// every active partition is restored, then processed by its worker (a
+// failure is sent to fatal, which stops the instance); every standby
+// partition follows its changelog.
+func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignment, fatal chan<- error) {
+	for _, id := range a.ids {
+		committed := a.active[id]
+		gen.Start(func(genCtx context.Context) {
+			defer p.setPartition(id, nil)
+			if err := p.runPartition(ctx, genCtx, gen, id, committed, len(a.ids)); err != nil {
+				p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
+				select {
+				case fatal <- fmt.Errorf("partition %d: %w", id, err):
+				default:
 				}
-				if assigned[a.ID] == nil {
-					assigned[a.ID] = map[string]int64{}
-				}
-				assigned[a.ID][topic] = a.Offset
 			}
-		}
-		ids := slices.Sorted(maps.Keys(assigned))
-		slices.Sort(standbys)
-		p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID),
-			zap.Ints("partitions", ids), zap.Ints("standbys", standbys))
-		p.mu.Lock()
-		p.joined = true
-		p.owned = ids
-		p.partitions = map[int]PartitionStatus{}
-		for _, id := range ids {
-			p.partitions[id] = PartitionStatus{State: StateRestoring}
-		}
-		for id := range p.kept {
-			if _, ok := assigned[id]; !ok {
-				delete(p.kept, id) // moved away: its copy will change
+		})
+	}
+	for _, id := range a.standbys {
+		gen.Start(func(genCtx context.Context) {
+			defer p.setStandby(id, nil)
+			octx, cancel := either(ctx, genCtx)
+			defer cancel()
+			if err := p.runStandby(octx, id); err != nil && !errors.Is(err, errStopped) && octx.Err() == nil {
+				// A standby is an optimisation: log, do not stop the instance.
+				p.log.Warn("standby stopped", zap.Int("partition", id), zap.Error(err))
 			}
-		}
-		p.standbys = map[int]PartitionStatus{}
-		for _, id := range standbys {
-			p.standbys[id] = PartitionStatus{State: StateStandby}
-		}
-		p.mu.Unlock()
-		p.metrics.PartitionsOwned.Set(float64(len(ids)))
-		p.metrics.StandbysOwned.Set(float64(len(standbys)))
-		report := func(id int, err error) {
-			p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
-			select {
-			case fatal <- fmt.Errorf("partition %d: %w", id, err):
-			default:
+		})
+	}
+}
+
+// prepareTopics checks that the input topics exist and are co-partitioned,
+// and creates the dead-letter topic and the changelog topic (or checks
+// the existing changelog), both with the input's partition count.
+func (p *Pipeline) prepareTopics(ctx context.Context) error {
+	n, err := p.checkTopics(ctx)
+	if err == nil {
+		err = p.ensureDLQ(ctx, n)
+	}
+	if err == nil && p.clog != nil {
+		err = p.clog.ensure(ctx, n)
+	}
+	return err
+}
+
+// joinGroup creates the consumer group over the input topics (and the
+// changelog topic, whose partitions carry the standby assignments), with
+// the StateBalancer; it joins when Next is first called.
+func (p *Pipeline) joinGroup() (group *kafka.ConsumerGroup, changelogTopic string, err error) {
+	topics := p.cfg.Topics
+	if p.clog != nil {
+		// Standby tasks are assigned as changelog partitions (kafka-go's
+		// SyncGroup carries no assignment user data), so the group
+		// subscribes to the changelog too; it never commits offsets there.
+		changelogTopic = p.clog.cfg.Topic
+		topics = append(slices.Clone(topics), changelogTopic)
+	}
+	balancer := &StateBalancer{Inputs: p.cfg.Topics, Changelog: changelogTopic, Local: p.memberState}
+	group, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                p.cfg.GroupID,
+		Brokers:           p.cfg.Brokers,
+		Dialer:            p.dialer,
+		Topics:            topics,
+		GroupBalancers:    []kafka.GroupBalancer{balancer},
+		HeartbeatInterval: p.cfg.SessionTimeout / 5,
+		SessionTimeout:    p.cfg.SessionTimeout,
+		RebalanceTimeout:  30 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		ErrorLogger:       kafkaio.ErrorLogger(p.log),
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("pipeline: consumer group: %w", err)
+	}
+	return group, changelogTopic, nil
+}
+
+// assignment is what this instance got in one generation.
+type assignment struct {
+	ids      []int                    // active partitions, ascending
+	active   map[int]map[string]int64 // partition -> topic -> the group's committed offset
+	standbys []int                    // standby partitions, ascending
+}
+
+// assign reads gen's assignment and makes it the instance's status: the
+// active partitions restoring, the standbys standing by. Runners kept for
+// partitions that moved away are dropped: their copies will change.
+func (p *Pipeline) assign(gen *kafka.Generation, changelogTopic string) assignment {
+	a := assignment{active: map[int]map[string]int64{}}
+	for topic, as := range gen.Assignments {
+		for _, pa := range as {
+			if topic == changelogTopic {
+				a.standbys = append(a.standbys, pa.ID)
+				continue
 			}
-		}
-		for _, id := range ids {
-			committed := assigned[id]
-			gen.Start(func(genCtx context.Context) {
-				defer p.setPartition(id, nil)
-				octx, cancel := either(ctx, genCtx)
-				changed, err := p.openPartition(octx, id)
-				// Stopping or a new generation in the middle of opening
-				// (a lookup cancelled, the broker answering a cancelled
-				// request with an error) is not a failure.
-				ended := octx.Err() != nil
-				cancel()
-				if errors.Is(err, errStopped) || err != nil && ended {
-					return
-				}
-				kept := p.takeRunner(id)
-				if changed {
-					kept = nil // the changelog brought changes the runner's customers lack
-				}
-				var w *worker
-				if err == nil {
-					w, err = p.newWorker(id, gen, committed, len(ids), kept)
-				}
-				if err == nil {
-					err = w.run(ctx, genCtx)
-				}
-				if err != nil {
-					report(id, err)
-					return
-				}
-				p.keepRunner(id, w.runner)
-			})
-		}
-		for _, id := range standbys {
-			gen.Start(func(genCtx context.Context) {
-				defer p.setStandby(id, nil)
-				octx, cancel := either(ctx, genCtx)
-				defer cancel()
-				if err := p.runStandby(octx, id); err != nil && !errors.Is(err, errStopped) && octx.Err() == nil {
-					// A standby is an optimisation: log, do not stop the instance.
-					p.log.Warn("standby stopped", zap.Int("partition", id), zap.Error(err))
-				}
-			})
+			if a.active[pa.ID] == nil {
+				a.active[pa.ID] = map[string]int64{}
+			}
+			a.active[pa.ID][topic] = pa.Offset
 		}
 	}
+	a.ids = slices.Sorted(maps.Keys(a.active))
+	slices.Sort(a.standbys)
+	p.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID),
+		zap.Ints("partitions", a.ids), zap.Ints("standbys", a.standbys))
+	p.mu.Lock()
+	p.joined = true
+	p.owned = a.ids
+	p.partitions = map[int]PartitionStatus{}
+	for _, id := range a.ids {
+		p.partitions[id] = PartitionStatus{State: StateRestoring}
+	}
+	for id := range p.kept {
+		if _, ok := a.active[id]; !ok {
+			delete(p.kept, id)
+		}
+	}
+	p.standbys = map[int]PartitionStatus{}
+	for _, id := range a.standbys {
+		p.standbys[id] = PartitionStatus{State: StateStandby}
+	}
+	p.mu.Unlock()
+	p.metrics.PartitionsOwned.Set(float64(len(a.ids)))
+	p.metrics.StandbysOwned.Set(float64(len(a.standbys)))
+	return a
+}
+
+// runPartition opens partition id (restore or republish), then runs its
+// worker until the generation ends or the pipeline stops. committed is
+// the group's committed offset of each topic, owned how many partitions
+// this instance was assigned. Being stopped while opening is no failure
+// (nil); an error returned is fatal to the instance.
+func (p *Pipeline) runPartition(ctx, genCtx context.Context, gen *kafka.Generation, id int, committed map[string]int64, owned int) error {
+	octx, cancel := either(ctx, genCtx)
+	changed, err := p.openPartition(octx, id)
+	// Stopping or a new generation in the middle of opening (a lookup
+	// cancelled, the broker answering a cancelled request with an error)
+	// is not a failure.
+	ended := octx.Err() != nil
+	cancel()
+	if errors.Is(err, errStopped) || err != nil && ended {
+		return nil
+	}
+	kept := p.takeRunner(id)
+	if changed {
+		kept = nil // the changelog brought changes the runner's customers lack
+	}
+	var w *worker
+	if err == nil {
+		w, err = p.newWorker(id, gen, committed, owned, kept)
+	}
+	if err == nil {
+		err = w.run(ctx, genCtx)
+	}
+	if err != nil {
+		return err
+	}
+	p.keepRunner(id, w.runner)
+	return nil
 }
 
 // either returns a context that ends when a or b does.
@@ -632,24 +695,28 @@ func (p *Pipeline) fatalOr(fatal chan error, err error) error {
 	}
 }
 
+// newFetcher returns the fetcher of the input partitions; fetched, when
+// set, observes the age of each partition's last fetched record.
+func (p *Pipeline) newFetcher(fetched prometheus.Observer) *kafkaio.Fetcher {
+	return kafkaio.NewFetcher(kafkaio.FetcherConfig{Brokers: p.cfg.Brokers, MaxBytes: p.cfg.FetchMaxBytes,
+		MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched})
+}
+
 // checkTopics verifies every input topic exists and that they are
 // co-partitioned, returning the partition count.
 func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Brokers[0])
-	if err != nil {
-		return 0, fmt.Errorf("pipeline: connect to %s: %w", p.cfg.Brokers[0], err)
+	counts, err := p.admin.PartitionCounts(ctx, p.cfg.Topics)
+	var te *kafkaio.TopicError
+	switch {
+	case errors.As(err, &te):
+		return 0, fmt.Errorf("kafka.topics: %w", err)
+	case err != nil:
+		return 0, fmt.Errorf("pipeline: %w", err)
 	}
-	defer conn.Close()
-	counts := map[string]int{}
 	for _, t := range p.cfg.Topics {
-		parts, err := conn.ReadPartitions(t)
-		if err != nil {
-			return 0, fmt.Errorf("kafka.topics: topic %q: %w", t, err)
-		}
-		if len(parts) == 0 {
+		if counts[t] == 0 {
 			return 0, fmt.Errorf("kafka.topics: topic %q does not exist", t)
 		}
-		counts[t] = len(parts)
 	}
 	n := counts[p.cfg.Topics[0]]
 	for _, t := range p.cfg.Topics[1:] {
@@ -661,38 +728,17 @@ func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// ensureDLQ creates the dead-letter topic, with the input's partition
+// count, unless it exists.
 func (p *Pipeline) ensureDLQ(ctx context.Context, partitions int) error {
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Brokers[0])
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if parts, err := conn.ReadPartitions(p.cfg.DLQTopic); err == nil && len(parts) > 0 {
+	if _, ok := p.admin.Exists(ctx, p.cfg.DLQTopic); ok {
 		return nil
 	}
-	ctrl, err := conn.Controller()
+	err := p.admin.CreateTopic(ctx, kafka.TopicConfig{Topic: p.cfg.DLQTopic, NumPartitions: partitions, ReplicationFactor: -1})
 	if err != nil {
-		return fmt.Errorf("pipeline: find controller: %w", err)
-	}
-	cc, err := p.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	err = cc.CreateTopics(kafka.TopicConfig{Topic: p.cfg.DLQTopic, NumPartitions: partitions, ReplicationFactor: -1})
-	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("kafka.dlq_topic: create %q: %w", p.cfg.DLQTopic, err)
+		return fmt.Errorf("kafka.dlq_topic: %w", err)
 	}
 	p.log.Info("created dead-letter topic", zap.String("topic", p.cfg.DLQTopic), zap.Int("partitions", partitions))
-	// Wait until the new partitions have leaders, so the first dead letter
-	// does not start with a retry.
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if parts, err := conn.ReadPartitions(p.cfg.DLQTopic); err == nil && len(parts) == partitions && parts[0].Leader.Host != "" {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	return nil
 }
 
@@ -731,8 +777,3 @@ func (p *Pipeline) observer() outbox.Observer {
 	}
 	return observers{p.metrics, p.cfg.Observer}
 }
-
-// kafkaLogger adapts kafka-go's Printf logger to zap.
-type kafkaLogger struct{ l *zap.SugaredLogger }
-
-func (k kafkaLogger) Printf(format string, args ...any) { k.l.Warnf(format, args...) }

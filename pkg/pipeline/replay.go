@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/journey-dev/journey/internal/kafkaio"
 )
 
 // ReplayPlan is where a replay reads each partition of the input topics.
@@ -52,8 +53,8 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 		}
 	}
 	// One fetch request per broker for every replayed partition, as live.
-	p.fetch = newFetcher(p.cfg.Brokers, p.cfg.FetchMaxBytes, p.cfg.FetchMaxWait, p.log.Named("fetch"))
-	defer p.fetch.close()
+	p.fetch = p.newFetcher(nil)
+	defer p.fetch.Close()
 	p.mu.Lock()
 	p.joined = true
 	for id := range ids {
@@ -105,75 +106,12 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 // or after to, or the end of the partition (its high watermark) when to is
 // zero or later than every record.
 func EndOffsets(ctx context.Context, brokers []string, topic string, to time.Time) (map[int]int64, error) {
-	return offsetsAt(ctx, brokers, topic, to)
+	return kafkaio.OffsetsAt(ctx, brokers, topic, to)
 }
 
 // StartOffsets returns, for each partition of topic, the first offset whose
 // record timestamp is at or after from (the end of the partition when no
 // record is that new).
 func StartOffsets(ctx context.Context, brokers []string, topic string, from time.Time) (map[int]int64, error) {
-	return offsetsAt(ctx, brokers, topic, from)
-}
-
-func offsetsAt(ctx context.Context, brokers []string, topic string, at time.Time) (map[int]int64, error) {
-	last, err := listOffsets(ctx, brokers, topic, kafka.LastOffsetOf)
-	if err != nil || at.IsZero() {
-		return last, err
-	}
-	out, err := listOffsets(ctx, brokers, topic, func(id int) kafka.OffsetRequest { return kafka.TimeOffsetOf(id, at) })
-	if err != nil {
-		return nil, err
-	}
-	for id, off := range out {
-		if off < 0 { // no record that new
-			out[id] = last[id]
-		}
-	}
-	return out, nil
-}
-
-func listOffsets(ctx context.Context, brokers []string, topic string, req func(int) kafka.OffsetRequest) (map[int]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("topic %q: metadata: %w", topic, err)
-	}
-	if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) == 0 {
-		var terr error
-		if len(md.Topics) == 1 {
-			terr = md.Topics[0].Error
-		}
-		return nil, fmt.Errorf("topic %q does not exist (%v)", topic, terr)
-	}
-	var reqs []kafka.OffsetRequest
-	for _, pt := range md.Topics[0].Partitions {
-		reqs = append(reqs, req(pt.ID))
-	}
-	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return nil, fmt.Errorf("topic %q: list offsets: %w", topic, err)
-	}
-	out := map[int]int64{}
-	for _, po := range res.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("topic %q partition %d: list offsets: %w", topic, po.Partition, po.Error)
-		}
-		out[po.Partition] = offsetOf(po)
-	}
-	if len(out) != len(reqs) {
-		return nil, errors.New("list offsets: incomplete answer")
-	}
-	return out, nil
-}
-
-// offsetOf reads the one offset a ListOffsets answer holds for a partition
-// (-1 when a timestamp is later than every record).
-func offsetOf(po kafka.PartitionOffsets) int64 {
-	for off := range po.Offsets {
-		return off
-	}
-	if po.LastOffset >= 0 {
-		return po.LastOffset
-	}
-	return po.FirstOffset
+	return kafkaio.OffsetsAt(ctx, brokers, topic, from)
 }

@@ -2,32 +2,18 @@ package pipeline
 
 import (
 	"context"
-	"encoding"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/outbox"
 	"github.com/journey-dev/journey/pkg/state"
-)
-
-// Dead-letter headers added to the original record's headers.
-const (
-	HeaderReason          = "journey_dlq_reason"
-	HeaderMessage         = "journey_dlq_message"
-	HeaderSourceTopic     = "journey_dlq_topic"
-	HeaderSourcePartition = "journey_dlq_partition"
-	HeaderSourceOffset    = "journey_dlq_offset"
 )
 
 // worker owns one input partition number for one generation: it is the
@@ -36,10 +22,10 @@ type worker struct {
 	p          *Pipeline
 	id         int
 	gen        *kafka.Generation
-	committed  map[string]int64 // topic -> group's committed offset at assignment
+	committed  map[string]int64 // topic -> the consumer group's committed offset at assignment
 	sp         *state.Partition
-	lag        []topicLag // fill: per topic, whether the group so far is behind
-	batchBytes int        // the group's keys and values so far
+	lag        []topicLag // fill: per topic, whether the round so far is behind
+	batchBytes int        // the round's keys and values so far
 	disp       *outbox.Dispatcher
 	log        *zap.Logger
 	label      string
@@ -48,13 +34,13 @@ type worker struct {
 	out          journey.Output
 	stateBuf     []byte              // scratch for encodeState
 	ctxParts     []map[string]string // scratch for tx.prepare
-	ctxEntries   [][]byte            // scratch for tx.prepare: the group's context entries
+	ctxEntries   [][]byte            // scratch for tx.prepare: the round's context entries
 	stateOrder   []int               // processor indexes in state key order (tx.prepare)
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
 
 	// topics holds the per-topic counters of this partition, resolved
-	// once (a label lookup per record showed in the profiles).
+	// once rather than by a label lookup per record (the hot path).
 	topics map[string]*topicCounters
 
 	// replay is set when the worker replays a bounded range (Replay)
@@ -132,33 +118,52 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 }
 
 // run processes the partition until the generation ends (genCtx) or the
-// pipeline stops (ctx). The batch in progress is finished and committed
-// either way; a fatal error is returned.
+// pipeline stops (ctx): subscribe to the input → start the dispatcher →
+// fold and commit rounds (consume) → hand off. The round in progress is
+// finished and committed either way; a fatal error is returned.
 func (w *worker) run(ctx, genCtx context.Context) error {
-	stopCtx, stop := context.WithCancel(context.Background())
+	stopCtx, stop := either(ctx, genCtx)
 	defer stop()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-genCtx.Done():
-		case <-stopCtx.Done():
-		}
-		stop()
-	}()
-
-	offsets, err := w.sp.Offsets()
+	in, err := w.subscribe(stopCtx)
 	if err != nil {
 		return err
 	}
-	// The instance's shared fetcher (one request per broker for every
-	// partition) feeds msgs, live and in a replay; it stops with stopCtx.
-	// A replay's records pass through a goroutine per topic that paces
-	// them and stops at the end offset.
-	// The records fetched ahead of the worker: a bounded buffer (the
-	// fetcher also holds up to two responses per partition); a backlog
-	// fills a batch beyond it by waiting (fill).
-	msgs := make(chan kafka.Message, min(w.p.cfg.MaxBatchRecords, fetchAhead))
-	var fetchers sync.WaitGroup
+	defer func() {
+		stop()
+		in.fetchers.Wait()
+	}()
+	dispStop, dispDone := w.startDispatcher()
+	defer w.handOff(dispStop, dispDone)
+	w.commitKafka(true)
+	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State = StateReady })
+	return w.consume(stopCtx, in, dispDone)
+}
+
+// input is what feeds a worker: the instance's shared fetcher (one request
+// per broker for every partition) sends the records of every input topic
+// to msgs, live and in a replay, until the worker's context ends.
+type input struct {
+	// msgs holds the records fetched ahead of the worker: a bounded
+	// buffer (the fetcher also holds up to two responses per partition);
+	// a backlog fills a round beyond it by waiting (fill).
+	msgs     chan kafka.Message
+	fetchers sync.WaitGroup // one per subscription, done once it sends nothing more
+	// replayDone, in a replay, is closed once every topic reached its end
+	// offset (nil live): the replay ends when the records fetched are
+	// committed too.
+	replayDone <-chan struct{}
+}
+
+// subscribe subscribes to every input topic of the partition from the
+// offsets in the store (or the start position), until ctx ends. A replay's
+// records pass through a goroutine per topic that paces them and stops at
+// the end offset.
+func (w *worker) subscribe(ctx context.Context) (*input, error) {
+	offsets, err := w.sp.Offsets()
+	if err != nil {
+		return nil, err
+	}
+	in := &input{msgs: make(chan kafka.Message, min(w.p.cfg.MaxBatchRecords, fetchAhead))}
 	for _, topic := range w.p.cfg.Topics {
 		start, from := w.startOffset(topic, offsets)
 		end := int64(-1)
@@ -170,81 +175,98 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 		}
 		w.log.Info("partition assigned", zap.String("topic", topic), zap.Int64("offset", start), zap.String("from", from))
 		if from == "state" && start != w.committed[topic] {
-			// The group's committed offset lags the state (a crash between
-			// the Pebble commit and the Kafka commit): publish the real
-			// position so lag is right even if nothing new arrives.
+			// The consumer group's committed offset lags the state (a
+			// crash between the Pebble commit and the Kafka commit):
+			// publish the real position so lag is right even if nothing
+			// new arrives.
 			w.kafkaOffsets[topic] = start
 		}
 		if w.replay == nil {
-			stopped, err := w.p.fetch.subscribe(stopCtx, topic, w.id, start, msgs)
-			if err != nil {
-				return err
-			}
-			fetchers.Add(1)
-			go func() {
-				defer fetchers.Done()
-				<-stopped
-			}()
-			continue
+			err = w.subscribeLive(ctx, in, topic, start)
+		} else {
+			err = w.subscribeReplay(ctx, in, topic, start, end)
 		}
-		// A replay: its own subscription, ended at the end offset.
-		subCtx, endSub := context.WithCancel(stopCtx)
-		in := make(chan kafka.Message, 1024)
-		stopped, err := w.p.fetch.subscribe(subCtx, topic, w.id, start, in)
 		if err != nil {
-			endSub()
-			return err
+			return nil, err
 		}
-		fetchers.Add(1)
-		go func() {
-			defer fetchers.Done()
-			w.replayTopic(subCtx, in, msgs, end, w.replay.rate)
-			endSub()
-			<-stopped
-		}()
 	}
-	// A replay ends when every fetcher reached its end offset and every
-	// record it fetched is processed.
 	fetched := make(chan struct{})
 	go func() {
-		fetchers.Wait()
+		in.fetchers.Wait()
 		close(fetched)
 	}()
-	var replayDone <-chan struct{}
 	if w.replay != nil {
-		replayDone = fetched
+		in.replayDone = fetched
 	}
-	defer func() {
-		stop()
-		fetchers.Wait()
-	}()
+	return in, nil
+}
 
-	// The dispatcher delivers until the worker returns; then it gets a
-	// bounded flush so a clean handoff leaves the outbox empty.
+// subscribeLive has the fetcher send topic's records to in.msgs.
+func (w *worker) subscribeLive(ctx context.Context, in *input, topic string, start int64) error {
+	stopped, err := w.p.fetch.Subscribe(ctx, topic, w.id, start, in.msgs)
+	if err != nil {
+		return err
+	}
+	in.fetchers.Go(func() { <-stopped })
+	return nil
+}
+
+// subscribeReplay has the fetcher send topic's records to a subscription
+// of its own, which replayTopic paces into in.msgs and ends at end.
+func (w *worker) subscribeReplay(ctx context.Context, in *input, topic string, start, end int64) error {
+	subCtx, endSub := context.WithCancel(ctx)
+	recs := make(chan kafka.Message, 1024)
+	stopped, err := w.p.fetch.Subscribe(subCtx, topic, w.id, start, recs)
+	if err != nil {
+		endSub()
+		return err
+	}
+	in.fetchers.Go(func() {
+		w.replayTopic(subCtx, recs, in.msgs, end, w.replay.rate)
+		endSub()
+		<-stopped
+	})
+	return nil
+}
+
+// startDispatcher starts the partition's outbox dispatcher, which delivers
+// until dispStop; dispDone receives its error. It is told at once to
+// deliver what a previous owner or run left behind.
+func (w *worker) startDispatcher() (dispStop context.CancelFunc, dispDone chan error) {
 	dispCtx, dispStop := context.WithCancel(context.Background())
-	dispDone := make(chan error, 1)
+	dispDone = make(chan error, 1)
 	go func() { dispDone <- w.disp.Run(dispCtx) }()
-	w.disp.Notify() // deliver what a previous owner or run left behind
-	defer func() {
-		dispStop()
-		<-dispDone
-		fctx, cancel := context.WithTimeout(context.Background(), w.p.cfg.ShutdownFlush)
-		defer cancel()
-		if err := w.disp.Flush(fctx); err != nil {
-			w.log.Warn("outbox not fully delivered at handoff; the next owner delivers it", zap.Error(err),
-				zap.Int64("outbox_depth", w.sp.OutboxDepth()))
-		}
-		// Delete (and log) the handoff's deliveries so the next owner does
-		// not deliver them again (it would be harmless: Redis drops a known
-		// trigger id).
-		if err := w.logDeliveries(fctx); err != nil {
-			w.log.Warn("delivered outbox entries not logged at handoff; the next owner re-delivers them", zap.Error(err))
-		}
-		w.commitKafka(true)
-	}()
-	w.commitKafka(true)
-	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State = StateReady })
+	w.disp.Notify()
+	return dispStop, dispDone
+}
 
+// handOff ends the worker's ownership of the partition: the dispatcher
+// stops, then gets a bounded flush (outbox.shutdown_flush) so a clean
+// handoff leaves the outbox empty; the deliveries are deleted (and logged)
+// so the next owner does not deliver them again (it would be harmless:
+// Redis drops a known trigger id); the Kafka offset is committed.
+func (w *worker) handOff(dispStop context.CancelFunc, dispDone <-chan error) {
+	dispStop()
+	<-dispDone
+	fctx, cancel := context.WithTimeout(context.Background(), w.p.cfg.ShutdownFlush)
+	defer cancel()
+	if err := w.disp.Flush(fctx); err != nil {
+		w.log.Warn("outbox not fully delivered at handoff; the next owner delivers it", zap.Error(err),
+			zap.Int64("outbox_depth", w.sp.OutboxDepth()))
+	}
+	if err := w.logDeliveries(fctx); err != nil {
+		w.log.Warn("delivered outbox entries not logged at handoff; the next owner re-delivers them", zap.Error(err))
+	}
+	w.commitKafka(true)
+}
+
+// consume folds and commits rounds of the records that arrive until ctx
+// ends (nil), the dispatcher fails, or, in a replay, everything up to the
+// end offsets is committed (nil). Between rounds it pauses while the
+// outbox is full, advances an idle partition's watermark with the wall
+// clock (live mode) and, on the commit interval, publishes the offsets and
+// commits the deliveries of a quiet partition.
+func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) error {
 	// In live mode an idle partition's watermark follows the wall clock,
 	// so absence timers fire without waiting for more traffic.
 	var idle <-chan time.Time
@@ -258,12 +280,12 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	defer commitTick.Stop()
 	batch := make([]kafka.Message, 0, min(w.p.cfg.MaxBatchRecords, fetchAhead))
 	for {
-		if err := w.waitForOutbox(stopCtx, dispDone); err != nil {
+		if err := w.waitForOutbox(ctx, dispDone); err != nil {
 			return err
 		}
-		batch = reuse(batch, w.behind())
+		batch = reuse(batch, w.roundBehind())
 		select {
-		case <-stopCtx.Done():
+		case <-ctx.Done():
 			return nil
 		case err := <-dispDone:
 			return fmt.Errorf("outbox dispatcher: %w", err)
@@ -275,44 +297,44 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 			if time.Since(lastRecord) < w.p.cfg.IdleAdvance {
 				continue
 			}
-			if err := w.tick(stopCtx, time.Now()); err != nil {
-				if errors.Is(err, errStopped) {
-					return nil
-				}
-				return err
+			if err := w.tick(ctx, time.Now()); err != nil {
+				return unlessStopped(err)
 			}
 			continue
 		case <-commitTick.C:
 			// A quiet partition still publishes its last position, and
 			// deletes (and logs) the deliveries its dispatcher made.
 			w.commitKafka(false)
-			if err := w.logDeliveries(stopCtx); err != nil {
-				if errors.Is(err, errStopped) {
-					return nil
-				}
-				return err
+			if err := w.logDeliveries(ctx); err != nil {
+				return unlessStopped(err)
 			}
 			continue
-		case m := <-msgs:
+		case m := <-in.msgs:
 			batch = append(batch, m)
-		case <-replayDone:
+		case <-in.replayDone:
 			select {
-			case m := <-msgs:
+			case m := <-in.msgs:
 				batch = append(batch, m)
 			default:
 				return nil // every record up to the ends is committed
 			}
 		}
 		var err error
-		if batch, err = w.process(stopCtx, msgs, batch); err != nil {
-			if errors.Is(err, errStopped) {
-				return nil
-			}
-			return err
+		if batch, err = w.process(ctx, in.msgs, batch); err != nil {
+			return unlessStopped(err)
 		}
 		lastRecord = time.Now()
 		w.commitKafka(false)
 	}
+}
+
+// unlessStopped is err, or nil when the worker was stopped before its
+// round was committed (the next owner reads it again).
+func unlessStopped(err error) error {
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
 }
 
 // startOffset picks where to start reading topic: the state store's offset
@@ -374,13 +396,13 @@ func (w *worker) replayTopic(ctx context.Context, in <-chan kafka.Message, msgs 
 // taken yet.
 const fetchAhead = 8192
 
-// reuse empties a group's record slice for the next group. The records
+// reuse empties a round's record slice for the next round. The records
 // are cleared — each holds a reference to its fetch response's slab, which
 // would otherwise stay reachable, and be scanned by every collection, for
 // as long as the slice lives — and a slice grown by a backlog is dropped
-// once the group it served was small and caught up (behind false): live
+// once the round it served was small and caught up (behind false): live
 // traffic does not keep a backlog-sized array per partition, and a backlog
-// does not grow a new one (copying itself several times) for every group.
+// does not grow a new one (copying itself several times) for every round.
 func reuse(batch []kafka.Message, behind bool) []kafka.Message {
 	if !behind && cap(batch) > fetchAhead && len(batch) <= fetchAhead {
 		return make([]kafka.Message, 0, fetchAhead)
@@ -389,9 +411,9 @@ func reuse(batch []kafka.Message, behind bool) []kafka.Message {
 	return batch[:0]
 }
 
-// behind reports whether the last group's newest record of some topic was
-// behind its partition's high watermark.
-func (w *worker) behind() bool {
+// roundBehind reports whether the last round's newest record of some topic
+// was behind its partition's high watermark.
+func (w *worker) roundBehind() bool {
 	for i := range w.lag {
 		if w.lag[i].behind {
 			return true
@@ -400,13 +422,13 @@ func (w *worker) behind() bool {
 	return false
 }
 
-// fill adds the records that are waiting to batch, within the group
-// commit's bounds (records and bytes), and returns as soon as it took any
+// fill adds the records that are waiting to batch, within the round's
+// bounds (records and bytes), and returns as soon as it took any
 // (process folds them and calls it again). When none are waiting it waits
-// for one, the group's waits (*waited, which it adds to) adding up to
+// for one, the round's waits (*waited, which it adds to) adding up to
 // batch.linger — or, while the partition was behind its high watermark in
-// some topic when the group's newest record of it was fetched, to
-// batch.backlog_wait: a backlog is worked through in large group commits
+// some topic when the round's newest record of it was fetched, to
+// batch.backlog_wait: a backlog is worked through in large rounds
 // (the time spent folding does not count), and live traffic is committed
 // as it comes.
 func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message, waited *time.Duration) []kafka.Message {
@@ -430,7 +452,7 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 			return batch
 		}
 		d := cfg.Linger
-		if w.behind() {
+		if w.roundBehind() {
 			d = max(d, cfg.BacklogWait)
 		}
 		if d -= *waited; d <= 0 {
@@ -457,13 +479,13 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 	return batch
 }
 
-// note adds msgs, joining the group, to its size and to whether each
+// note adds msgs, joining the round, to its size and to whether each
 // topic is behind.
 func (w *worker) note(msgs []kafka.Message) {
 	for i := range msgs {
 		m := &msgs[i]
 		w.batchBytes += len(m.Key) + len(m.Value)
-		b := behind(m)
+		b := moreAfter(m)
 		found := false
 		for j := range w.lag {
 			if w.lag[j].topic == m.Topic {
@@ -477,9 +499,9 @@ func (w *worker) note(msgs []kafka.Message) {
 	}
 }
 
-// behind reports whether the partition had records after m when m was
+// moreAfter reports whether m's partition had records after m when m was
 // fetched (the fetcher marks a record caught up when only markers follow).
-func behind(m *kafka.Message) bool { return m.HighWaterMark > m.Offset+1 }
+func moreAfter(m *kafka.Message) bool { return m.HighWaterMark > m.Offset+1 }
 
 // topicLag is whether a topic's newest record in a batch was behind the
 // partition's high watermark when fetched.
@@ -514,437 +536,7 @@ func (w *worker) waitForOutbox(ctx context.Context, dispDone <-chan error) error
 
 var errStopped = errors.New("pipeline: stopped before the batch was committed")
 
-// ReasonLate is the dead-letter reason of an event older than the
-// watermark when timers.late_events is dead_letter.
-const ReasonLate ingest.Reason = "late_violation"
-
-// process folds batch, and the records that arrive meanwhile while fill
-// keeps the group open (a backlog: up to batch.backlog_wait; see fill),
-// and commits their effects in one Pebble batch. See DESIGN.md, "Commit
-// protocol". Records are folded as they arrive, so waiting for a backlog's
-// commit to fill costs no time. It returns the records of the commit (batch
-// grown, for reuse). A group whose changelog form would exceed
-// changelog.max_batch_bytes is abandoned before anything of it is written
-// and folded again as two halves: batch.max_records and batch.max_bytes
-// bound a group commit's input, this bounds its output.
-func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) ([]kafka.Message, error) {
-	g := w.openGroup()
-	defer g.tx.abortUnlessCommitted()
-	w.lag, w.batchBytes = w.lag[:0], 0
-	w.note(batch)
-	var waited time.Duration
-	folded := 0
-	for {
-		if err := w.fold(g, batch[folded:]); err != nil {
-			return batch, err
-		}
-		folded = len(batch)
-		if msgs == nil {
-			break
-		}
-		if batch = w.fill(ctx, msgs, batch, &waited); len(batch) == folded {
-			break
-		}
-	}
-	err := w.commitGroup(ctx, g)
-	var big *batchTooBigError
-	if !errors.As(err, &big) || len(batch) < 2 {
-		return batch, err
-	}
-	g.tx.abortUnlessCommitted()
-	w.log.Warn("group commit over changelog.max_batch_bytes: committing it in two (a larger changelog.max_batch_bytes, or a smaller batch.max_bytes, avoids folding it again)",
-		zap.Int("records", len(batch)), zap.Int("changelog_bytes", big.size))
-	h := len(batch) / 2
-	if _, err := w.process(ctx, nil, batch[:h]); err != nil {
-		return batch, err
-	}
-	_, err = w.process(ctx, nil, batch[h:])
-	return batch, err
-}
-
-// group is one group commit being folded.
-type group struct {
-	tx     *tx
-	topics []groupTopic // per input topic, where the group ends
-	// dead letters, written before the commit
-	dlq        []kafka.Message
-	dlqReasons []ingest.Reason
-	records    int
-}
-
-// groupTopic is where a group ends in one input topic: the next offset to
-// read, and the high watermark its last record was fetched with.
-type groupTopic struct {
-	topic string
-	next  int64
-	hwm   int64
-}
-
-// topic returns the index of topic in g.topics, adding it.
-func (g *group) topic(topic string) int {
-	for i := range g.topics {
-		if g.topics[i].topic == topic {
-			return i
-		}
-	}
-	g.topics = append(g.topics, groupTopic{topic: topic})
-	return len(g.topics) - 1
-}
-
-func (w *worker) openGroup() *group {
-	return &group{tx: w.begin()}
-}
-
-// fold decodes, de-duplicates and folds msgs into g.
-func (w *worker) fold(g *group, msgs []kafka.Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	p := w.p
-	tx := g.tx
-	if g.records == 0 {
-		w.age("started", msgs[len(msgs)-1].Time)
-	}
-	g.records += len(msgs)
-	tx.lastRecord = msgs[len(msgs)-1].Time
-	deadLetter := func(m *kafka.Message, e *ingest.Error) {
-		g.dlq = append(g.dlq, deadLetter(m, e))
-		g.dlqReasons = append(g.dlqReasons, e.Reason)
-	}
-	var (
-		tc *topicCounters
-		gt = -1
-	)
-	for i := range msgs {
-		m := &msgs[i]
-		// Records come in runs of one topic: look it up when it changes.
-		if gt < 0 || g.topics[gt].topic != m.Topic {
-			gt, tc = g.topic(m.Topic), w.counters(m.Topic)
-		}
-		g.topics[gt].next, g.topics[gt].hwm = m.Offset+1, m.HighWaterMark
-		tc.n.in++
-
-		ev, err := p.dec.Decode(record(m))
-		if err != nil {
-			var ie *ingest.Error
-			if !errors.As(err, &ie) {
-				ie = &ingest.Error{Reason: ingest.ReasonFormat, Msg: err.Error()}
-			}
-			deadLetter(m, ie)
-			continue
-		}
-		// Committed, or folded earlier in this group.
-		dup, err := tx.b.Seen(ev.ID, ev.Time)
-		if err != nil {
-			return err
-		}
-		if dup {
-			tc.n.dup++
-			continue
-		}
-		w.out.Reset()
-		if w.runner.Late(&ev) {
-			tc.n.late++
-		}
-		switch err := w.runner.Apply(&ev, &w.out); {
-		case errors.Is(err, journey.ErrLate):
-			deadLetter(m, &ingest.Error{Reason: ReasonLate, Msg: fmt.Sprintf(
-				"event time is %s before the partition's watermark", w.runner.Watermark().Sub(ev.Time).Round(time.Millisecond))})
-			continue
-		case err != nil:
-			return err
-		}
-		tx.b.MarkSeen(ev.ID, ev.Time)
-		if err := tx.emit(&w.out, m.Time); err != nil {
-			return err
-		}
-		tc.n.folded++
-	}
-	return nil
-}
-
-// commitGroup commits g: offsets, states and contexts, dead letters first, then
-// the changelog and the Pebble batch.
-func (w *worker) commitGroup(ctx context.Context, g *group) error {
-	p := w.p
-	tx := g.tx
-	slices.SortFunc(g.topics, func(a, b groupTopic) int { return strings.Compare(a.topic, b.topic) })
-	for _, t := range g.topics {
-		tx.b.SetOffset(t.topic, t.next)
-	}
-	recs, err := tx.prepare()
-	if err != nil {
-		return err
-	}
-	// Dead letters are written (and acknowledged) before the batch commits,
-	// so a record's offset is never durable without its dead letter.
-	if len(g.dlq) > 0 && !p.cfg.SkipDeadLetters {
-		if err := w.writeDLQ(ctx, g.dlq); err != nil {
-			return err
-		}
-	}
-	if err := tx.finish(ctx, recs); err != nil {
-		return err
-	}
-	for _, tc := range w.topics {
-		tc.flush()
-	}
-	for _, r := range g.dlqReasons {
-		p.metrics.DeadLettered.WithLabelValues(string(r)).Inc()
-	}
-	p.metrics.BatchSize.Observe(float64(g.records))
-	for _, t := range g.topics {
-		w.kafkaOffsets[t.topic] = t.next
-		if t.hwm > 0 {
-			p.metrics.ConsumerLag.WithLabelValues(t.topic, w.label).Set(float64(t.hwm - t.next))
-		}
-	}
-	return nil
-}
-
-// tick advances an idle partition's watermark with the wall clock (live
-// mode), firing the timers that makes due, and commits what they produced.
-func (w *worker) tick(ctx context.Context, now time.Time) error {
-	to := now.Add(-w.p.cfg.IdleAdvance - w.p.cfg.Lateness)
-	if !to.After(w.runner.Watermark()) {
-		return nil
-	}
-	tx := w.begin()
-	defer tx.abortUnlessCommitted()
-	w.out.Reset()
-	if err := w.runner.Advance(to, &w.out); err != nil {
-		return err
-	}
-	if err := tx.emit(&w.out, time.Time{}); err != nil {
-		return err
-	}
-	return tx.commit(ctx)
-}
-
-// logDeliveries deletes the outbox entries delivered since the last group
-// commit (and logs the deletions to the changelog) when the partition is
-// quiet: a busy partition's next commit carries them.
-func (w *worker) logDeliveries(ctx context.Context) error {
-	if head := w.sp.HeadSeq(); head <= w.sp.OutboxDeleted() && (w.p.clog == nil || head <= w.sp.OutboxLogged()) {
-		return nil
-	}
-	tx := w.begin()
-	defer tx.abortUnlessCommitted()
-	return tx.commit(ctx)
-}
-
-// tx is one group commit in progress: the Pebble batch, with the runner's
-// watermark to restore if it is abandoned.
-type tx struct {
-	w         *worker
-	b         *state.Batch
-	wm0       time.Time
-	committed bool
-	aborted   bool
-	// lastRecord is the timestamp of the batch's last record (zero for a
-	// tick's batch): the time its context entries and stage ages count
-	// from.
-	lastRecord time.Time
-	// emitted and suppressed are the (rule, channel) and (rule, reason)
-	// label pairs to count once the batch is committed.
-	emitted, suppressed [][2]string
-}
-
-func (w *worker) begin() *tx {
-	b := w.sp.NewBatch()
-	w.runner.Timers = b
-	return &tx{w: w, b: b, wm0: w.runner.Watermark()}
-}
-
-// abortUnlessCommitted drops an abandoned batch and everything the runner
-// cached for it, so the next batch starts from what is durable.
-func (t *tx) abortUnlessCommitted() {
-	if t.committed || t.aborted {
-		return
-	}
-	t.aborted = true
-	t.b.Abort()
-	t.w.runner.Reset()
-	t.w.runner.SetWatermark(t.wm0)
-	for _, tc := range t.w.topics {
-		tc.n = topicCounts{}
-	}
-}
-
-// emit appends what one event (or tick) produced to the outbox.
-func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
-	for j := range out.Triggers {
-		tr := &out.Triggers[j]
-		t.emitted = append(t.emitted, [2]string{tr.Rule, tr.Channel})
-		if t.w.p.cfg.DiscardOutput {
-			continue
-		}
-		data, err := outbox.EncodeTrigger(tr, recordTime)
-		if err != nil {
-			return fmt.Errorf("encode trigger %s: %w", tr.ID, err)
-		}
-		t.b.Append(outbox.KindTrigger, data)
-	}
-	for _, s := range out.Suppressed {
-		t.suppressed = append(t.suppressed, [2]string{s.Trigger.Rule, s.Reason})
-	}
-	return nil
-}
-
-// commit writes the changed states, the customers' new context, the
-// watermark and the batch.
-func (t *tx) commit(ctx context.Context) error {
-	recs, err := t.prepare()
-	if err != nil {
-		return err
-	}
-	return t.finish(ctx, recs)
-}
-
-// prepare writes the changed states, the customers' new context and the
-// watermark into the batch and returns the batch's changelog records (none
-// when there is no changelog): a *batchTooBigError when they are over
-// changelog.max_batch_bytes, before anything was written anywhere.
-func (t *tx) prepare() ([]state.LogRecord, error) {
-	w := t.w
-	p := w.p
-	procs := p.engine.Processors()
-	if w.stateOrder == nil {
-		names := make([]string, len(procs))
-		for i, pr := range procs {
-			names[i] = pr.Name()
-		}
-		w.stateOrder = state.StateKeyOrder(names)
-	}
-	now := time.Now()
-	// Each customer's states in key order, then every context entry (their
-	// keys ascend too): Pebble inserts a batch's keys in its order, and an
-	// insert just after the previous one costs far less than one elsewhere.
-	ctxs := w.ctxEntries[:0]
-	for _, c := range w.runner.Touched() {
-		if !c.IsDirty() {
-			continue
-		}
-		for _, i := range w.stateOrder {
-			if !c.Dirty[i] {
-				continue
-			}
-			data, err := w.encodeState(c.States[i])
-			if err != nil {
-				return nil, fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
-			}
-			t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data) // copies data
-		}
-		if p.cfg.DiscardOutput {
-			continue
-		}
-		w.ctxParts = p.engine.ContextChanges(w.ctxParts, c, now, p.cfg.ContextRefresh)
-		if hasFields(w.ctxParts) {
-			ctxs = append(ctxs, outbox.EncodeContextParts(c.ID, w.ctxParts, t.lastRecord))
-		}
-	}
-	for i, e := range ctxs {
-		t.b.Append(outbox.KindContext, e)
-		ctxs[i] = nil
-	}
-	w.ctxEntries = ctxs[:0]
-	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
-		t.b.SetWatermark(wm)
-	}
-	// The entries the dispatcher delivered since the last batch.
-	t.b.DeleteDelivered()
-	if p.clog == nil {
-		return nil, nil
-	}
-	recs, err := t.b.LogRecords()
-	if err != nil {
-		return nil, err
-	}
-	if err := p.clog.check(w.id, recs); err != nil {
-		return nil, err
-	}
-	return recs, nil
-}
-
-// encodeState encodes st, into the worker's reused buffer when st can
-// append itself (encoding.BinaryAppender): the bytes are valid until the
-// next call.
-func (w *worker) encodeState(st journey.State) ([]byte, error) {
-	a, ok := st.(encoding.BinaryAppender)
-	if !ok {
-		return st.MarshalBinary()
-	}
-	b, err := a.AppendBinary(w.stateBuf[:0])
-	if cap(b) <= 64<<10 { // one huge state does not pin its buffer
-		w.stateBuf = b
-	}
-	return b, err
-}
-
-// finish appends recs to the changelog, then commits the batch locally
-// with the changelog position it reached: the local copy is never ahead of
-// the log (DESIGN.md, "Scale-out").
-func (t *tx) finish(ctx context.Context, recs []state.LogRecord) error {
-	w := t.w
-	p := w.p
-	if p.clog != nil {
-		next, err := p.clog.append(ctx, w.id, recs)
-		if err != nil {
-			return err
-		}
-		t.b.SetLogPosition(next)
-		w.age("logged", t.lastRecord)
-	}
-	start := time.Now()
-	if err := t.b.Commit(); err != nil {
-		return err
-	}
-	t.committed = true
-	w.age("committed", t.lastRecord)
-	w.runner.Committed()
-	p.metrics.BatchCommit.Observe(time.Since(start).Seconds())
-	p.metrics.OutboxDepth.WithLabelValues(w.label).Set(float64(w.sp.OutboxDepth()))
-	for _, l := range t.emitted {
-		p.metrics.TriggersEmitted.WithLabelValues(l[0], l[1]).Inc()
-	}
-	for _, l := range t.suppressed {
-		p.metrics.TriggersSuppressed.WithLabelValues(l[0], l[1]).Inc()
-	}
-	w.disp.Notify()
-	return nil
-}
-
-// age observes, in live mode, how old a batch's last record is when the
-// batch reaches stage (metrics.RecordAge).
-func (w *worker) age(stage string, recordTime time.Time) {
-	if w.replay != nil || recordTime.IsZero() {
-		return
-	}
-	w.p.metrics.RecordAge.WithLabelValues(stage).Observe(time.Since(recordTime).Seconds())
-}
-
-// writeDLQ writes dead letters, retrying until they are acknowledged or the
-// worker is stopped (then the batch is not committed and is re-read later).
-func (w *worker) writeDLQ(ctx context.Context, msgs []kafka.Message) error {
-	backoff := 100 * time.Millisecond
-	for {
-		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := w.p.dlq.WriteMessages(wctx, msgs...)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		w.log.Warn("dead-letter write failed; retrying", zap.Error(err), zap.Int("records", len(msgs)))
-		select {
-		case <-ctx.Done():
-			return errStopped
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// commitKafka commits processed offsets to the group (for lag visibility
+// commitKafka commits processed offsets to the consumer group (for lag visibility
 // only) at most once per CommitInterval, or now when force is set.
 func (w *worker) commitKafka(force bool) {
 	if w.gen == nil || len(w.kafkaOffsets) == 0 || (!force && time.Since(w.lastKafka) < w.p.cfg.CommitInterval) {
@@ -960,70 +552,4 @@ func (w *worker) commitKafka(force bool) {
 	}
 	w.lastKafka = time.Now()
 	clear(w.kafkaOffsets)
-}
-
-func record(m *kafka.Message) ingest.Record {
-	hs := make([]ingest.Header, len(m.Headers))
-	for i, h := range m.Headers {
-		hs[i] = ingest.Header{Key: h.Key, Value: h.Value}
-	}
-	return ingest.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
-}
-
-// deadLetter is the original record (key, value, headers) plus headers
-// naming the failure and the source.
-func deadLetter(m *kafka.Message, e *ingest.Error) kafka.Message {
-	hs := make([]kafka.Header, 0, len(m.Headers)+5)
-	hs = append(hs, m.Headers...)
-	hs = append(hs,
-		kafka.Header{Key: HeaderReason, Value: []byte(e.Reason)},
-		kafka.Header{Key: HeaderMessage, Value: []byte(e.Msg)},
-		kafka.Header{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-	)
-	return kafka.Message{Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
-}
-
-func hasFields(parts []map[string]string) bool {
-	for _, p := range parts {
-		if len(p) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// topicCounters are a partition's counters for one input topic, and the
-// counts of the batch in progress, added to them once it is committed (a
-// batch folded again after an abandoned attempt counts once).
-type topicCounters struct {
-	in, dup, late, folded prometheus.Counter
-	n                     topicCounts
-}
-
-type topicCounts struct{ in, dup, late, folded int }
-
-func (tc *topicCounters) flush() {
-	tc.in.Add(float64(tc.n.in))
-	tc.dup.Add(float64(tc.n.dup))
-	tc.late.Add(float64(tc.n.late))
-	tc.folded.Add(float64(tc.n.folded))
-	tc.n = topicCounts{}
-}
-
-func (w *worker) counters(topic string) *topicCounters {
-	if tc := w.topics[topic]; tc != nil {
-		return tc
-	}
-	m := w.p.metrics
-	tc := &topicCounters{
-		in: m.RecordsIn.WithLabelValues(topic, w.label), dup: m.Duplicates.WithLabelValues(topic, w.label),
-		late: m.LateEvents.WithLabelValues(topic, w.label), folded: m.EventsFolded.WithLabelValues(topic, w.label),
-	}
-	if w.topics == nil {
-		w.topics = map[string]*topicCounters{}
-	}
-	w.topics[topic] = tc
-	return tc
 }

@@ -1,4 +1,4 @@
-package pipeline
+package kafkaio
 
 import (
 	"context"
@@ -7,20 +7,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/journey-dev/journey/internal/testrig"
-	"github.com/journey-dev/journey/pkg/metrics"
-	"github.com/journey-dev/journey/pkg/state"
 )
 
 // TestFetcherAndAppenderFollowALeaderChange kills the broker that leads
 // half of the partitions (as a crash or a rolling restart does) while the
-// shared fetcher reads them and the changelog appender writes to them.
+// shared fetcher reads them and the appender writes to them.
 // The fetcher must hand over every record of every partition exactly once,
-// in offset order, before and after the leaders move; every group commit
+// in offset order, before and after the leaders move; every batch
 // the appender acknowledges must be in the log, whole, where it said.
 func TestFetcherAndAppenderFollowALeaderChange(t *testing.T) {
 	cl := testrig.NewCluster(t, 2)
@@ -68,12 +65,12 @@ func TestFetcherAndAppenderFollowALeaderChange(t *testing.T) {
 		testrig.CheckFor(t, time.Minute, 200*time.Millisecond, func() error { return w.WriteMessages(ctx, msgs...) })
 	}
 
-	f := newFetcher(brokers, 64<<10, 100*time.Millisecond, zaptest.NewLogger(t))
-	defer f.close()
+	f := NewFetcher(FetcherConfig{Brokers: brokers, MaxBytes: 64 << 10, MaxWait: 100 * time.Millisecond, Log: zaptest.NewLogger(t)})
+	defer f.Close()
 	outs := make([]chan kafka.Message, partitions)
 	for p := range outs {
 		outs[p] = make(chan kafka.Message, 64)
-		if _, err := f.subscribe(ctx, in, p, kafka.FirstOffset, outs[p]); err != nil {
+		if _, err := f.Subscribe(ctx, in, p, kafka.FirstOffset, outs[p]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -89,12 +86,8 @@ func TestFetcherAndAppenderFollowALeaderChange(t *testing.T) {
 		}()
 	}
 
-	m, err := metrics.New(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newChangelog(ChangelogConfig{Topic: logTopic}, brokers, &kafka.Dialer{Timeout: 10 * time.Second}, zaptest.NewLogger(t), m)
-	defer c.close()
+	c := NewAppender(AppenderConfig{Brokers: brokers, Topic: logTopic, Log: zaptest.NewLogger(t)})
+	defer c.Close()
 	type span struct {
 		from, to int64
 		round    int
@@ -107,12 +100,12 @@ func TestFetcherAndAppenderFollowALeaderChange(t *testing.T) {
 		for p := range partitions {
 			wg.Go(func() {
 				for b := range 5 {
-					recs := make([]state.LogRecord, 1+b)
+					recs := make([]Record, 1+b)
 					for i := range recs {
-						recs[i] = state.LogRecord{Key: fmt.Appendf(nil, "r%d-p%d-b%d-%d", round, p, b, i), Value: []byte("v")}
+						recs[i] = Record{Key: fmt.Appendf(nil, "r%d-p%d-b%d-%d", round, p, b, i), Value: []byte("v")}
 					}
 					actx, acancel := context.WithTimeout(ctx, time.Minute)
-					next, err := c.append(actx, p, recs)
+					next, err := c.Append(actx, p, recs)
 					acancel()
 					if err != nil {
 						errs <- fmt.Errorf("partition %d: %w", p, err)

@@ -1,4 +1,4 @@
-package pipeline
+package kafkaio
 
 import (
 	"context"
@@ -15,31 +15,29 @@ import (
 	"go.uber.org/zap"
 )
 
-// fetcher reads every live partition of the instance with ONE fetch
+// Fetcher reads every subscribed partition of the instance with ONE fetch
 // request per broker at a time, as the Java consumer does, instead of a
 // kafka-go Reader per partition with a fetch loop each. With MinBytes 1 a
-// fetch returns as soon as the producer appends anything, so eight
-// partition loops made eight requests where one does: at 5,000 events/s
-// that was ~1,600 fetch requests a second for the broker to answer.
+// fetch returns as soon as the producer appends anything, so a loop per
+// partition would make one request per partition where one request serves
+// them all, multiplying the requests the broker answers.
 //
 // Goroutines: one loop per partition leader (it owns the requests to that
 // broker and the fetch positions of the partitions it serves while a
 // request is in flight), and one forwarder per subscription, which hands
-// fetched records one by one to the worker's channel. A partition with two
+// fetched records one by one to the subscriber's channel. A partition with two
 // fetched batches waiting for its forwarder is left out of the next request
 // (paused), so a slow partition never holds up the others and memory stays
 // bounded: at most three fetch responses per partition besides the
-// worker's channel.
-type fetcher struct {
+// subscriber's channel.
+type Fetcher struct {
 	client    *kafka.Client
 	transport *kafka.Transport
 	addr      []string
 	log       *zap.Logger
 	maxBytes  int32
 	maxWait   time.Duration
-	// fetched observes the age of each partition's last fetched record
-	// (nil: not observed).
-	fetched prometheus.Observer
+	fetched   prometheus.Observer // nil: not observed
 
 	ctx    context.Context // ends with the pipeline
 	cancel context.CancelFunc
@@ -59,7 +57,7 @@ const maxFetchResponse = 16 << 20
 // partition left out of it is paused.
 const pausedMaxWait = 10 * time.Millisecond
 
-// subscription is one topic partition being fetched for a worker.
+// subscription is one topic partition being fetched for a subscriber.
 type subscription struct {
 	topic     string
 	partition int
@@ -73,20 +71,37 @@ type subscription struct {
 	// fetched is usually still here when the loop builds its next request,
 	// and the partition must not be left out of that one for it (the
 	// request would then wait fetch_max_wait on the others); a partition
-	// is paused only when its worker is really behind.
+	// is paused only when its subscriber is really behind.
 	queue chan []kafka.Message
 }
 
-func newFetcher(brokers []string, maxBytes int, maxWait time.Duration, log *zap.Logger) *fetcher {
+// FetcherConfig configures a Fetcher.
+type FetcherConfig struct {
+	Brokers []string
+	// MaxBytes bounds what one partition may return in one fetch.
+	MaxBytes int
+	// MaxWait bounds how long the broker holds a fetch at the end of the
+	// partitions in it; a fetch still returns as soon as a record arrives.
+	MaxWait time.Duration
+	Log     *zap.Logger
+	// Fetched, when set, observes the age of each partition's last fetched
+	// record (seconds).
+	Fetched prometheus.Observer
+}
+
+// NewFetcher returns a fetcher with no subscriptions; it does no I/O until
+// the first Subscribe. Close it once every subscription has ended.
+func NewFetcher(cfg FetcherConfig) *Fetcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second}
-	return &fetcher{
-		client:    &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: t},
+	return &Fetcher{
+		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 30 * time.Second, Transport: t},
 		transport: t,
-		addr:      brokers,
-		log:       log,
-		maxBytes:  int32(maxBytes),
-		maxWait:   maxWait,
+		addr:      cfg.Brokers,
+		log:       cfg.Log,
+		maxBytes:  int32(cfg.MaxBytes),
+		maxWait:   cfg.MaxWait,
+		fetched:   cfg.Fetched,
 		ctx:       ctx,
 		cancel:    cancel,
 		subs:      map[*subscription]struct{}{},
@@ -95,30 +110,33 @@ func newFetcher(brokers []string, maxBytes int, maxWait time.Duration, log *zap.
 	}
 }
 
-// close stops every loop. Subscriptions must have ended.
-func (f *fetcher) close() {
+// Close stops every loop. Subscriptions must have ended.
+func (f *Fetcher) Close() {
 	f.cancel()
 	f.loopsWG.Wait()
 	f.transport.CloseIdleConnections()
 }
 
 // wakeLocked wakes every loop waiting for work. f.mu is held.
-func (f *fetcher) wakeLocked() {
+func (f *Fetcher) wakeLocked() {
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
 
-func (f *fetcher) wake() {
+func (f *Fetcher) wake() {
 	f.mu.Lock()
 	f.wakeLocked()
 	f.mu.Unlock()
 }
 
-// subscribe fetches topic's partition from offset (kafka.FirstOffset and
+// Subscribe fetches topic's partition from offset (kafka.FirstOffset and
 // kafka.LastOffset are looked up) and sends its records, in order, to out
 // until ctx ends. The returned channel is closed once nothing more will be
-// sent to out.
-func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, offset int64, out chan<- kafka.Message) (<-chan struct{}, error) {
+// sent to out. Each record's HighWaterMark is the partition's high
+// watermark when it was fetched, except that a record followed only by
+// control batches (transaction markers) reads as the last one
+// (HighWaterMark = Offset+1): nothing more is coming.
+func (f *Fetcher) Subscribe(ctx context.Context, topic string, partition int, offset int64, out chan<- kafka.Message) (<-chan struct{}, error) {
 	if offset < 0 {
 		first, last, err := f.offsets(ctx, topic, partition)
 		if err != nil {
@@ -171,56 +189,13 @@ func (f *fetcher) subscribe(ctx context.Context, topic string, partition int, of
 // retrying until ctx ends: a broker under load answered a new topic's
 // ListOffsets with UNKNOWN_SERVER_ERROR, and failing the partition for it
 // stopped the whole instance.
-func (f *fetcher) offsets(ctx context.Context, topic string, partition int) (first, last int64, _ error) {
+func (f *Fetcher) offsets(ctx context.Context, topic string, partition int) (first, last int64, _ error) {
 	return offsetsRetrying(ctx, f.client, f.log, topic, partition, 0)
-}
-
-// offsetsRetrying is partitionOffsets retried with backoff (up to 5 s)
-// until it succeeds or ctx ends; failures after the first quiet ones are
-// logged.
-func offsetsRetrying(ctx context.Context, c *kafka.Client, log *zap.Logger, topic string, partition, quiet int) (first, last int64, _ error) {
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		first, last, err := partitionOffsets(ctx, c, topic, partition)
-		if err == nil || ctx.Err() != nil {
-			return first, last, err
-		}
-		if attempt > quiet {
-			log.Warn("list offsets failed; retrying", zap.String("topic", topic), zap.Int("partition", partition),
-				zap.Duration("backoff", backoff), zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			return 0, 0, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// partitionOffsets returns the first and the next offset of one partition
-// (the fetcher's inputs, the changelog).
-func partitionOffsets(ctx context.Context, c *kafka.Client, topic string, partition int) (first, last int64, _ error) {
-	res, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-		topic: {kafka.FirstOffsetOf(partition), kafka.LastOffsetOf(partition)},
-	}})
-	if err != nil {
-		return 0, 0, fmt.Errorf("list offsets of %s/%d: %w", topic, partition, err)
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Partition == partition {
-			if p.Error != nil {
-				return 0, 0, fmt.Errorf("list offsets of %s/%d: %w", topic, partition, p.Error)
-			}
-			return p.FirstOffset, p.LastOffset, nil
-		}
-	}
-	return 0, 0, fmt.Errorf("list offsets of %s/%d: no answer for the partition", topic, partition)
 }
 
 // locate looks up the leader of s's partition, retrying until it has one
 // or s ends, and starts that leader's loop if it has none.
-func (f *fetcher) locate(s *subscription) {
+func (f *Fetcher) locate(s *subscription) {
 	backoff := 100 * time.Millisecond
 	for {
 		leader, err := f.leaderOf(s.ctx, s.topic, s.partition)
@@ -251,7 +226,7 @@ func (f *fetcher) locate(s *subscription) {
 	}
 }
 
-func (f *fetcher) leaderOf(ctx context.Context, topic string, partition int) (int, error) {
+func (f *Fetcher) leaderOf(ctx context.Context, topic string, partition int) (int, error) {
 	leaders, err := partitionLeaders(ctx, f.client, topic)
 	if err != nil {
 		return 0, err
@@ -263,33 +238,9 @@ func (f *fetcher) leaderOf(ctx context.Context, topic string, partition int) (in
 	return l, nil
 }
 
-// partitionLeaders returns the leader broker id of each of topic's
-// partitions that has one.
-func partitionLeaders(ctx context.Context, c *kafka.Client, topic string) (map[int]int, error) {
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
-	}
-	leaders := map[int]int{}
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.Error != nil {
-			return nil, fmt.Errorf("metadata of %s: %w", topic, t.Error)
-		}
-		for _, p := range t.Partitions {
-			if p.Error == nil && p.Leader.Host != "" {
-				leaders[p.ID] = p.Leader.ID
-			}
-		}
-	}
-	return leaders, nil
-}
-
 // loop serves the partitions whose leader is leader: one fetch request at
 // a time for all of them that have room, until the fetcher closes.
-func (f *fetcher) loop(leader int) {
+func (f *Fetcher) loop(leader int) {
 	defer f.loopsWG.Done()
 	var mem slab // this loop's; carried across responses
 	for {
@@ -351,7 +302,7 @@ func (f *fetcher) loop(leader int) {
 
 // fetch sends one fetch request for batch and hands what it returns to the
 // subscriptions' forwarders.
-func (f *fetcher) fetch(batch []*subscription, maxWait time.Duration, mem *slab) {
+func (f *Fetcher) fetch(batch []*subscription, maxWait time.Duration, mem *slab) {
 	byTopic := map[string][]fetchapi.RequestPartition{}
 	var topics []string
 	// Each partition may return up to the configured fetch size, as a
@@ -419,7 +370,7 @@ func (f *fetcher) fetch(batch []*subscription, maxWait time.Duration, mem *slab)
 
 // retry makes the subscriptions wait a moment before their next fetch,
 // and look their leader up again when relocate is set.
-func (f *fetcher) retry(batch []*subscription, relocate bool) {
+func (f *Fetcher) retry(batch []*subscription, relocate bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range batch {
@@ -427,7 +378,7 @@ func (f *fetcher) retry(batch []*subscription, relocate bool) {
 	}
 }
 
-func (f *fetcher) retryLocked(s *subscription, relocate bool) {
+func (f *Fetcher) retryLocked(s *subscription, relocate bool) {
 	s.retryAt = time.Now().Add(200 * time.Millisecond)
 	if relocate && s.leader >= 0 {
 		s.leader = -1
@@ -436,32 +387,69 @@ func (f *fetcher) retryLocked(s *subscription, relocate bool) {
 }
 
 // take hands one partition's part of a fetch response to its forwarder.
-func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartition, mem *slab) error {
+func (f *Fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartition, mem *slab) error {
 	if p.ErrorCode != 0 {
-		err := kafka.Error(p.ErrorCode)
-		switch err {
-		case kafka.OffsetOutOfRange:
-			return f.outOfRange(s)
-		case kafka.NotLeaderForPartition, kafka.UnknownTopicOrPartition, kafka.LeaderNotAvailable,
-			kafka.ReplicaNotAvailable, kafka.KafkaStorageError, kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch:
-			f.mu.Lock()
-			f.retryLocked(s, true)
-			f.mu.Unlock()
-			return err
-		}
-		f.mu.Lock()
-		f.retryLocked(s, false)
-		f.mu.Unlock()
-		return err
+		return f.partitionError(s, kafka.Error(p.ErrorCode))
 	}
 	if p.RecordSet.Records == nil {
 		return nil
 	}
+	msgs, next, err := f.records(s, topic, p, mem)
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		recycle(msgs)
+		f.mu.Lock()
+		s.next = next
+		f.mu.Unlock()
+		return nil
+	}
+	if next >= p.HighWatermark {
+		// Nothing left to read (what follows the last record, if
+		// anything, is a marker): the subscriber must not wait for more.
+		msgs[len(msgs)-1].HighWaterMark = msgs[len(msgs)-1].Offset + 1
+	}
+	if f.fetched != nil {
+		f.fetched.Observe(time.Since(msgs[len(msgs)-1].Time).Seconds())
+	}
+	f.mu.Lock()
+	s.next = next
+	f.mu.Unlock()
+	s.queue <- msgs // never blocks: the loop only fetches a partition whose queue has room
+	return nil
+}
+
+// partitionError handles a partition's error in a fetch response: an
+// offset out of range moves or holds the position (outOfRange), a leader
+// error makes the partition look its leader up again, any other is
+// retried in a moment.
+func (f *Fetcher) partitionError(s *subscription, err kafka.Error) error {
+	switch err {
+	case kafka.OffsetOutOfRange:
+		return f.outOfRange(s)
+	case kafka.NotLeaderForPartition, kafka.UnknownTopicOrPartition, kafka.LeaderNotAvailable,
+		kafka.ReplicaNotAvailable, kafka.KafkaStorageError, kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch:
+		f.mu.Lock()
+		f.retryLocked(s, true)
+		f.mu.Unlock()
+		return err
+	}
+	f.mu.Lock()
+	f.retryLocked(s, false)
+	f.mu.Unlock()
+	return err
+}
+
+// records reads the records of one partition's part of a fetch response,
+// from s's position on, copying keys and values into mem, and returns
+// them with the position after them. The record batches are read one by
+// one: a control batch (a transaction's commit or abort marker) holds no
+// record to hand on, but its offset is passed, or a partition ending in
+// one would be fetched again and again at once.
+func (f *Fetcher) records(s *subscription, topic string, p *fetchapi.ResponsePartition, mem *slab) ([]kafka.Message, int64, error) {
 	msgs := batchSlice()
 	next := s.next
-	// The record batches one by one: a control batch (a transaction's
-	// commit or abort marker) holds no event, but its offset is passed, or
-	// a partition ending in one is fetched again and again at once.
 	readers := []protocol.RecordReader{p.RecordSet.Records}
 	if st, ok := p.RecordSet.Records.(*protocol.RecordStream); ok {
 		readers = st.Records
@@ -478,7 +466,7 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 			f.retryLocked(s, false)
 			f.mu.Unlock()
 			recycle(msgs)
-			return fmt.Errorf("reading records at offset %d: %w", next, err)
+			return nil, 0, fmt.Errorf("reading records at offset %d: %w", next, err)
 		}
 		if _, control := readers[rr].(*protocol.ControlBatch); control || r.Offset < next {
 			// A marker, or a compressed batch starting before the offset
@@ -497,7 +485,7 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 		closeBytes(r.Key)
 		closeBytes(r.Value)
 		if err != nil {
-			return fmt.Errorf("reading record %d: %w", r.Offset, err)
+			return nil, 0, fmt.Errorf("reading record %d: %w", r.Offset, err)
 		}
 		if len(r.Headers) > 0 {
 			m.Headers = make([]kafka.Header, len(r.Headers))
@@ -508,33 +496,14 @@ func (f *fetcher) take(s *subscription, topic string, p *fetchapi.ResponsePartit
 		msgs = append(msgs, m)
 		next = r.Offset + 1
 	}
-	if len(msgs) == 0 {
-		recycle(msgs)
-		f.mu.Lock()
-		s.next = next
-		f.mu.Unlock()
-		return nil
-	}
-	if next >= p.HighWatermark {
-		// Nothing left to read (what follows the last record, if
-		// anything, is a marker): the worker must not wait for more.
-		msgs[len(msgs)-1].HighWaterMark = msgs[len(msgs)-1].Offset + 1
-	}
-	if f.fetched != nil {
-		f.fetched.Observe(time.Since(msgs[len(msgs)-1].Time).Seconds())
-	}
-	f.mu.Lock()
-	s.next = next
-	f.mu.Unlock()
-	s.queue <- msgs // never blocks: the loop only fetches a partition whose queue has room
-	return nil
+	return msgs, next, nil
 }
 
 // outOfRange handles a subscription whose offset the log no longer (or
 // not yet) has: it moves to the log start when its records were deleted by
 // retention (they are lost, and logged as such), and waits when it is past
 // the log's end.
-func (f *fetcher) outOfRange(s *subscription) error {
+func (f *Fetcher) outOfRange(s *subscription) error {
 	first, last, err := f.offsets(s.ctx, s.topic, s.partition)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -569,8 +538,8 @@ func closeBytes(b protocol.Bytes) {
 }
 
 // batches recycles the slices that carry fetched records from the fetch
-// loop to a forwarder (a kafka.Message is ~200 bytes; a response of
-// thousands of records grew a fresh slice by doubling).
+// loop to a forwarder: a kafka.Message is large, and a response of
+// thousands of records would otherwise grow a fresh slice by doubling.
 var batches sync.Pool
 
 func batchSlice() []kafka.Message {
@@ -593,11 +562,11 @@ func recycle(b []kafka.Message) {
 
 // slab hands out the keys and values of fetched records from shared
 // chunks, so a record costs no allocation of its own. A fetch loop keeps
-// one across responses: a fresh chunk per response cost a 64 KiB zeroed
-// allocation for every few records when traffic is light (13 % of
-// journey's CPU at 5,000 events/s). A chunk lives while any record carved
-// from it does: the records of a few batches, which the workers drop once
-// they have folded them (the decoder copies what it keeps).
+// one across responses: a fresh chunk per response would cost a 64 KiB
+// zeroed allocation for every few records when traffic is light. A chunk
+// lives while any record carved from it does: the records of a few
+// batches, which the subscribers drop once they are done with them (a
+// subscriber copies what it keeps).
 type slab struct{ buf []byte }
 
 // slabChunk is a chunk's size; a larger key or value gets its own.

@@ -1,4 +1,4 @@
-package pipeline
+package kafkaio
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestFetcherPausesOnlyTheSlowPartition(t *testing.T) {
 	testFetcher(t, testrig.KafkaBrokers(t))
 }
 
-// The fetcher and the changelog appender group partitions by leader: with
+// The fetcher and the appender group partitions by leader: with
 // two brokers each sends a request to each, and every record still arrives
 // where and in the order it should. The test's own two-broker cluster: the
 // rig's has one.
@@ -83,19 +83,19 @@ func testFetcher(t *testing.T, brokers []string) {
 		t.Fatalf("%d brokers but the partitions have %d leader(s): nothing tests the grouping by leader", len(brokers), nl)
 	}
 
-	f := newFetcher(brokers, 64<<10, 100*time.Millisecond, zaptest.NewLogger(t))
-	defer f.close()
+	f := NewFetcher(FetcherConfig{Brokers: brokers, MaxBytes: 64 << 10, MaxWait: 100 * time.Millisecond, Log: zaptest.NewLogger(t)})
+	defer f.Close()
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	stuck := make(chan kafka.Message, 1) // partition 0: never read
-	if _, err := f.subscribe(sctx, topic, 0, kafka.FirstOffset, stuck); err != nil {
+	if _, err := f.Subscribe(sctx, topic, 0, kafka.FirstOffset, stuck); err != nil {
 		t.Fatal(err)
 	}
 	outs := []chan kafka.Message{nil, make(chan kafka.Message, 10), make(chan kafka.Message, 10)}
 	starts := []int64{0, 0, 1000} // partition 2 from a stored offset
 	var stopped []<-chan struct{}
 	for p := 1; p < 3; p++ {
-		s, err := f.subscribe(sctx, topic, p, starts[p], outs[p])
+		s, err := f.Subscribe(sctx, topic, p, starts[p], outs[p])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package pipeline
+package kafkaio
 
 import (
 	"context"
@@ -43,8 +43,9 @@ public class Txn {
 // A partition written by a transactional producer (Kafka's Java client):
 // the fetcher hands over every record once, in order, never a commit
 // marker; it ends past the final marker rather than fetching it again and
-// again; and the last record reads as caught up, so a group commit does not
-// wait batch.backlog_wait for records that will not come.
+// again; and the last record reads as caught up, so a subscriber (journey's
+// worker, with batch.backlog_wait) does not wait for records that will not
+// come.
 func TestFetcherReadsATransactionalProducer(t *testing.T) {
 	brokers := testrig.KafkaBrokers(t)
 	libs := os.Getenv(testrig.EnvKafkaLibs)
@@ -68,12 +69,12 @@ func TestFetcherReadsATransactionalProducer(t *testing.T) {
 		t.Fatalf("java transactional producer: %v\n%s", err, out)
 	}
 
-	f := newFetcher(brokers, 64<<10, 100*time.Millisecond, zaptest.NewLogger(t))
-	defer f.close()
+	f := NewFetcher(FetcherConfig{Brokers: brokers, MaxBytes: 64 << 10, MaxWait: 100 * time.Millisecond, Log: zaptest.NewLogger(t)})
+	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	recs := make(chan kafka.Message, txns*per+1)
-	if _, err := f.subscribe(ctx, topic, 0, 0, recs); err != nil {
+	if _, err := f.Subscribe(ctx, topic, 0, 0, recs); err != nil {
 		t.Fatal(err)
 	}
 	var got []kafka.Message
