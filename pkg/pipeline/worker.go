@@ -230,12 +230,14 @@ func (w *worker) subscribeReplay(ctx context.Context, in *input, topic string, s
 }
 
 // startDispatcher starts the partition's outbox dispatcher, which delivers
-// until dispStop; dispDone receives its error. It is told at once to
-// deliver what a previous owner or run left behind.
+// until dispStop; dispDone receives its error, then is closed, so both
+// the round loop and handOff can wait on it (a dispatcher that fails
+// ends the loop, which must not leave handOff waiting forever). It is
+// told at once to deliver what a previous owner or run left behind.
 func (w *worker) startDispatcher() (dispStop context.CancelFunc, dispDone chan error) {
 	dispCtx, dispStop := context.WithCancel(context.Background())
 	dispDone = make(chan error, 1)
-	go func() { dispDone <- w.disp.Run(dispCtx) }()
+	go func() { dispDone <- w.disp.Run(dispCtx); close(dispDone) }()
 	w.disp.Notify()
 	return dispStop, dispDone
 }
