@@ -95,7 +95,7 @@ type instance struct {
 // enabledProcessors limits the processors (nil: all), from -processors.
 var enabledProcessors []string
 
-// changelogEnabled is -changelog: journey logs every group commit to its
+// changelogEnabled is -changelog: journey logs every round to its
 // changelog topic, as journey run does by default.
 var changelogEnabled = true
 
@@ -188,7 +188,7 @@ func (in *instance) wire() error {
 
 // waitFirst waits until the pipeline's fetcher has decoded its first
 // records (journey_record_age_seconds is observed at every stage, fetched
-// first). Not journey_records_in_total: that counts a group commit's
+// first). Not journey_records_in_total: that counts a round's
 // records once it is committed, so a first commit of 100,000 records would
 // count its whole fold as start-up.
 func (in *instance) waitFirst(ctx context.Context) (time.Time, error) {

@@ -38,12 +38,12 @@ type latencyResult struct {
 	ProduceAck quantiles `json:"produce_ack_ms"`
 	CPU        cpuUse    `json:"cpu"`
 	Warnings   int64     `json:"warnings_logged"`
-	// Group commits during the phase: how many, mean records and mean
+	// Rounds during the phase: how many, mean records and mean
 	// Pebble commit time (journey_batch_commit_seconds).
 	Batches      int64   `json:"batches"`
 	MeanBatch    float64 `json:"mean_batch_records"`
 	MeanCommitMs float64 `json:"mean_batch_commit_ms"`
-	// Stages is the age of a group commit's last record as the batch
+	// Stages is the age of a round's last record as the batch
 	// reached each stage (journey_record_age_seconds over the phase).
 	Stages []stageAge `json:"stages"`
 

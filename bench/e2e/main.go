@@ -82,7 +82,7 @@ func run() error {
 		liveProf   = flag.String("cpuprofile-live", "", "write a CPU profile of the latency phase (journey live, plus the paced producer) to this file")
 		replayProf = flag.String("cpuprofile-replay", "", "write a CPU profile of the replay phase to this file")
 		timeout    = flag.Duration("timeout", 14*time.Minute, "give up after this long")
-		changelog  = flag.Bool("changelog", true, "log every group commit to the changelog topic, as journey run does by default")
+		changelog  = flag.Bool("changelog", true, "log every round to the changelog topic, as journey run does by default")
 		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
 		maxRecords = flag.Int("max-records", 0, "batch.max_records of journey (default: config.Default's)")
 		set        = flag.String("set", "", "YAML read over journey's default config, as journey run reads --config, e.g. 'state: {sync: false}'")

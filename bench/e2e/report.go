@@ -244,7 +244,7 @@ func (r *results) markdown(w io.Writer) {
 			f.ProduceAck.P50, f.ProduceAck.P90, f.ProduceAck.P99, f.ProduceAck.P999, f.ProduceAck.Max, f.ProduceAck.Mean)
 	}
 	if len(l.Stages) > 0 {
-		p("\nWhere the time goes: the age of a group commit's last record (Kafka append time) as the batch reaches each stage " +
+		p("\nWhere the time goes: the age of a round's last record (Kafka append time) as the batch reaches each stage " +
 			"(`journey_record_age_seconds`, quantiles interpolated in buckets ×1.25 apart), then the Redis figure above per delivery:\n\n")
 		p("| stage, ms since Kafka append | batches | p50 | p90 | p99 | mean |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, st := range l.Stages {
@@ -254,7 +254,7 @@ func (r *results) markdown(w io.Writer) {
 			report.Int(l.Samples), l.Redis.P50, l.Redis.P90, l.Redis.P99, l.Redis.Mean)
 	}
 	p("\nLive phase: drained %.2f s after the last send; cores this process / Kafka+Redis / other: %s; %d warnings logged; "+
-		"%s group commits of %.1f records on average, %.2f ms each on average (Pebble batch, %s).\n",
+		"%s rounds of %.1f records on average, %.2f ms each on average (Pebble batch, %s).\n",
 		l.DrainSeconds, l.CPU, l.Warnings, report.Int(int(l.Batches)), l.MeanBatch, l.MeanCommitMs,
 		map[bool]string{true: "with fsync", false: "no fsync: state.sync is off while the changelog is on"}[r.Params.StateSync])
 	if f := r.Floor; f.Samples > 0 {
@@ -310,7 +310,7 @@ func notes(r *results) []string {
 			"or GOMEMLIMIT is set), the raw consumer included.",
 		"journey is wired as `journey run` wires it: config.Default (state.sync " + strconv.FormatBool(r.Params.StateSync) + ", batch.max_records " + strconv.Itoa(r.Params.MaxBatch) + " / max_bytes " + strconv.Itoa(r.Params.MaxBatchBytes>>20) + " MiB / backlog_wait " + r.Params.BacklogWait + ", " +
 			"fetch 4 MiB / 500 ms), every processor with its default section, the real decoder and Redis sink; no admin server. " +
-			"Changelog: " + map[bool]string{true: "on (every group commit is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + "." + overlayNote(r.Params.Overlay),
+			"Changelog: " + map[bool]string{true: "on (every round is first appended to the compacted changelog topic, acks=all)", false: "off (-changelog=false)"}[changelogEnabled] + "." + overlayNote(r.Params.Overlay),
 		"Latency runs from the Kafka record timestamp, which the topic sets when the broker appends the record " +
 			"(message.timestamp.type=LogAppendTime; milliseconds, so a sample may read up to 1 ms high), to the " +
 			"dispatcher's report once Redis accepted the pipeline: the time an event spends in journey, fetch " +

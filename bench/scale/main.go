@@ -6,7 +6,7 @@
 //  1. Restore. It produces a reproducible workload (bench/peers/workload:
 //     by default 500,000 Segment events of 50,000 customers on 8
 //     partitions) and runs one `journey run` (every processor, journey's
-//     defaults) until the group has committed all of it; every group commit
+//     defaults) until the group has committed all of it; every round
 //     went to <group>.changelog. With journey stopped, it alternates a plain
 //     kafka-go read of the whole changelog (the baseline, in this process)
 //     and `journey state restore` into an empty directory, and reports the

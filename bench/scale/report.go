@@ -153,7 +153,7 @@ func (r *results) finish() {
 		"Raw read: the same changelog read by this process with one kafka-go Reader per partition configured as the restore's, " +
 			"every record's value checked as restore checks it, nothing applied; timed from the ListOffsets request to the last " +
 			"record. The ratio restore ÷ raw is the cost of applying to Pebble over merely reading; raw and restore alternate, back to back.",
-		"The changelog holds every write of every group commit (states, outbox entries and their deletions, dedup markers, " +
+		"The changelog holds every write of every round (states, outbox entries and their deletions, dedup markers, " +
 			"timers, offsets), lz4-compressed; compaction has had little chance to run (128 MiB segments, a fresh topic), so a " +
 			"restore applies about what was written. 'Tail only' restores into the directory journey itself wrote, which is at " +
 			"the changelog's end after a clean stop: nothing to apply.",
@@ -243,7 +243,7 @@ func (r *results) markdown(w io.Writer) {
 	if len(r.Raw) > 0 {
 		logMB = float64(r.Raw[0].Bytes) / 1e6
 	}
-	p("| journey run | events folded | dead letters | changelog records written | in the topic (keys + values, uncompressed) | appends (group commits) | mean append | mean Pebble commit | warnings / errors logged |\n")
+	p("| journey run | events folded | dead letters | changelog records written | in the topic (keys + values, uncompressed) | appends (rounds) | mean append | mean Pebble commit | warnings / errors logged |\n")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	p("| %s | %s | %s | %s | %s (%.0f MB) | %s | %.2f ms | %.2f ms | %d / %d |\n", bl.Group, report.Num(float64(bl.Folded)),
 		report.Num(float64(bl.DeadLetters)), report.Num(float64(bl.ChangelogWritten)), report.Num(float64(bl.LogRecords)), logMB, report.Num(float64(bl.Appends)),

@@ -49,7 +49,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.ShadowPrefix, "shadow-prefix", replay.DefaultShadowPrefix, "Redis prefix of shadow triggers and contexts")
 	fs.StringVar(&progress, "progress", "auto", "auto (a bar on a terminal, else JSON lines), bar, json or none")
 	fs.DurationVar(&o.ProgressEvery, "progress-interval", time.Second, "how often progress is reported")
-	fs.IntVar(&o.Batch, "batch", 20_000, "records per group commit")
+	fs.IntVar(&o.Batch, "batch", 20_000, "records per round")
 	fs.Float64Var(&o.MaxRate, "max-rate", 0, "pace the replay to about this many records/s over all partitions (0: as fast as possible)")
 	cfg, err := loadConfigFlags(fs, args)
 	if err != nil {

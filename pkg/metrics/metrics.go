@@ -30,7 +30,7 @@ type Set struct {
 	BatchCommit        prometheus.Histogram     // seconds
 	BatchSize          prometheus.Histogram     // records
 	EventToSink        prometheus.Histogram     // seconds, record timestamp -> sink ack
-	RecordAge          *prometheus.HistogramVec // stage; seconds, a group commit's last record timestamp -> the stage
+	RecordAge          *prometheus.HistogramVec // stage; seconds, a round's last record timestamp -> the stage
 	SinkDeliver        prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
 	OutboxDepth        *prometheus.GaugeVec     // partition
 	ConsumerLag        *prometheus.GaugeVec     // topic, partition
@@ -39,7 +39,7 @@ type Set struct {
 	Rebalances         prometheus.Counter       //
 
 	ChangelogRecords *prometheus.CounterVec // partition; records produced to the changelog
-	ChangelogAppend  prometheus.Histogram   // seconds per changelog append (one per group commit)
+	ChangelogAppend  prometheus.Histogram   // seconds per changelog append (one per round)
 	RestoredRecords  *prometheus.CounterVec // partition, role (active|standby); changelog records applied
 	RestoreRemaining *prometheus.GaugeVec   // partition; records left to restore before the partition is ready
 	StandbysOwned    prometheus.Gauge       //
@@ -66,11 +66,11 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		BatchCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "batch_commit_seconds",
 			Help: "Time to commit one Pebble batch (state + offsets + outbox).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "batch_records",
-			Help: "Records per group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
+			Help: "Records per round.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
 		EventToSink: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "event_to_sink_seconds",
 			Help: "From the causing record's Kafka timestamp to the sink accepting the trigger or context update.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}),
 		RecordAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "journey", Name: "record_age_seconds",
-			Help: "Live mode: the age of a group commit's last record (from its Kafka timestamp) as the batch reaches each stage: " +
+			Help: "Live mode: the age of a round's last record (from its Kafka timestamp) as the batch reaches each stage: " +
 				"fetched (the fetcher decoded it), started (its worker began folding the group: the age of the newest record it had then), logged (the changelog acknowledged the batch), " +
 				"committed (the Pebble batch is committed), dispatched (its partition's dispatcher handed the entries to the sink: the age of the newest record behind them). " +
 				"With event_to_sink_seconds, where the latency goes.",
@@ -87,7 +87,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Consumer-group generations joined."}),
 		ChangelogRecords: f("changelog_records_total", "Records produced to the changelog topic.", "partition"),
 		ChangelogAppend: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "changelog_append_seconds",
-			Help: "Time to append one group commit to the changelog (acks=all).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+			Help: "Time to append one round to the changelog (acks=all).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		RestoredRecords: f("changelog_restored_records_total", "Changelog records applied to the local state (role: active restore or standby).", "partition", "role"),
 		RestoreRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "changelog_restore_remaining_records",
 			Help: "Changelog records a restoring partition still has to apply."}, []string{"partition"}),

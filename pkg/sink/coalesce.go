@@ -9,7 +9,7 @@ import (
 
 // Coalesce returns a Sink that merges the batches delivered to it
 // concurrently into one Deliver of s: every partition's dispatcher hands
-// over a few items per group commit, and one round trip for all of them
+// over a few items per round, and one round trip for all of them
 // costs the sink (and Redis) far less than one per partition. Rounds run
 // one at a time, in the order the batches arrived, so a partition's
 // batches reach s in its order and a batch handed over after another

@@ -12,7 +12,7 @@ import (
 	"github.com/journey-dev/journey/pkg/journey"
 )
 
-// Batch collects one group commit's writes to a partition: state, dedup
+// Batch collects one round's writes to a partition: state, dedup
 // markers, outbox entries and input offsets. Nothing is visible until
 // Commit, which applies everything atomically.
 type Batch struct {
@@ -125,7 +125,7 @@ func (b *Batch) Seen(eventID string, t time.Time) (bool, error) {
 // commits, Batch.Seen and Partition.Seen find it; when the batch is
 // aborted, no longer.
 //
-// A group commit writes the ids it marked as one pack per bucket (P D ...),
+// A round writes the ids it marked as one pack per bucket (P D ...),
 // the same in the store and in the changelog: one key per group instead of
 // one per event (they were most of the store's keys, and of its
 // compactions). Lookups use the partition's in-memory index (Seen), loaded

@@ -13,7 +13,7 @@ import (
 // protocol"). A partition's writes are logged, as raw Pebble keys and
 // values, to a compacted Kafka topic before they are committed here, so
 // any instance can rebuild the partition. The store knows nothing of Kafka:
-// it hands out a group commit's writes as LogRecords and applies restored
+// it hands out a round's writes as LogRecords and applies restored
 // ones; pkg/pipeline produces and fetches them.
 
 // LogRecord is one logged write: a set of Key to Value, or a deletion.

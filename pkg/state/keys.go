@@ -20,7 +20,7 @@ const (
 	tagProcessor byte = 'v' // P v <processor>             -> state version (uvarint)
 	tagState     byte = 's' // P s <customer> <processor>  -> uvarint version | state bytes
 	tagDedup     byte = 'd' // P d <bucket 8 BE> <event id> -> empty
-	tagDedupPack byte = 'D' // P D <bucket 8 BE> <pack 8 BE> -> the ids one group commit marked in the bucket (see Batch.MarkSeen)
+	tagDedupPack byte = 'D' // P D <bucket 8 BE> <pack 8 BE> -> the ids one round marked in the bucket (see Batch.MarkSeen)
 	tagOutbox    byte = 'q' // P q <seq 8 BE>              -> outbox entry
 	tagMeta      byte = 'm' // P m <name>                  -> meta value
 	tagTimer     byte = 't' // P t <at 8 BE> <customer> <processor> <key> -> empty (index by fire time)

@@ -521,7 +521,7 @@ func TestStoreMeta(t *testing.T) {
 	}
 }
 
-// BenchmarkMarkSeen: recording an event id in a group commit's batch.
+// BenchmarkMarkSeen: recording an event id in a round's batch.
 func BenchmarkMarkSeen(b *testing.B) {
 	p := memPartition(b, Options{DedupWindow: time.Hour})
 	ids := make([]string, 4096)

@@ -55,7 +55,7 @@ func TestTailReadsWhatPebbleHolds(t *testing.T) {
 		fromTail, reads, n := 0, 0, 0
 		for step := range 3000 {
 			switch r := rng.IntN(100); {
-			case r < 45: // a group commit of 0..9 entries (sometimes aborted)
+			case r < 45: // a round of 0..9 entries (sometimes aborted)
 				b := p.NewBatch()
 				for range rng.IntN(10) {
 					b.Append(byte('a'+rng.IntN(3)), fmt.Appendf(nil, "entry %d of step %d", n, step))
@@ -65,7 +65,7 @@ func TestTailReadsWhatPebbleHolds(t *testing.T) {
 					b.Abort()
 					continue
 				}
-				b.DeleteDelivered() // as the worker's group commit does
+				b.DeleteDelivered() // as the worker's round does
 				if err := b.Commit(); err != nil {
 					t.Fatal(err)
 				}
