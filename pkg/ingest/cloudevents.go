@@ -57,7 +57,7 @@ func (d *Decoder) decodeBinary(r *Record, ct []byte, hasCT bool) (journey.Event,
 	}
 	ce := cloudEvent{attrs: attrs, dataAt: "/data"}
 	if len(r.Value) > 0 && jsonData {
-		v, err := parseJSON(r.Value, "value", d.keys)
+		v, err := d.parse(r.Value, "value", false)
 		if err != nil {
 			return journey.Event{}, err
 		}
@@ -115,7 +115,7 @@ func (d *Decoder) decodeCloudEvent(r *Record, ce *cloudEvent) (journey.Event, er
 		}
 		ct, _ := a["datacontenttype"].(string)
 		if ct == "" || isJSONType(mediaType([]byte(ct))) {
-			v, err := parseJSON(raw, "data_base64", d.keys)
+			v, err := d.parse(raw, "data_base64", false)
 			if err != nil {
 				return journey.Event{}, err
 			}
