@@ -615,49 +615,16 @@ func (p *parser) plain() ([]byte, bool) {
 	return nil, false
 }
 
-// strValue parses a string value, boxed: in one allocation when it needs
-// no unescaping (boxString), as most property values do.
+// strValue parses a string value.
 func (p *parser) strValue() (any, error) {
 	if b, ok := p.plain(); ok {
-		return boxString(b), nil
+		return string(b), nil
 	}
 	s, err := p.str(false) // escapes or UTF-8 to check: the general code
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// eface is the layout of an empty interface.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// stringType is the type word of an any holding a string.
-var stringType = func() unsafe.Pointer {
-	var v any = ""
-	return (*eface)(unsafe.Pointer(&v)).typ
-}()
-
-// boxString returns a copy of b as a string in an any. Boxing a string
-// the usual way allocates twice: its bytes, then a copy of its header for
-// the interface to point to. Here the header and the bytes share one
-// pointer-free block, the header pointing into it: one allocation (most of
-// an event's are its property strings). The GC never scans the block, and
-// need not: what keeps it alive is the interface's pointer to its start or
-// a copied string's pointer into it, and the header's pointer only ever
-// points back into the block itself.
-func boxString(b []byte) any {
-	if len(b) == 0 {
-		return ""
-	}
-	const hdr = unsafe.Sizeof("")
-	blk := make([]byte, int(hdr)+len(b))
-	copy(blk[hdr:], b)
-	h := (*string)(unsafe.Pointer(&blk[0]))
-	*h = unsafe.String(&blk[hdr], len(b))
-	e := eface{stringType, unsafe.Pointer(h)}
-	return *(*any)(unsafe.Pointer(&e))
 }
 
 // strSlow unescapes a string whose first i-start bytes need no work, as
