@@ -3,12 +3,10 @@ package ingest
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // This file holds the decoder's JSON parser. It gives exactly the values
@@ -523,25 +521,14 @@ func (p *parser) skipStr() error {
 }
 
 // key parses an object key that the caller compares and does not keep:
-// when it has no escapes and is ASCII, a string over the input's own bytes
-// (no copy, no lookup), valid while the input is; else as str does.
-func (p *parser) key() (string, error) {
-	d := p.data
-	start := p.pos + 1 // after the "
-	for i := start; i < len(d); i++ {
-		c := d[i]
-		if c == '"' {
-			p.pos = i + 1
-			if i == start {
-				return "", nil
-			}
-			return unsafe.String(&d[start], i-start), nil
-		}
-		if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
-			break
-		}
+// when it has no escapes and is ASCII, the input's own bytes (no copy, no
+// lookup), valid while the input is; else as str does.
+func (p *parser) key() ([]byte, error) {
+	if b, ok := p.plain(); ok {
+		return b, nil
 	}
-	return p.str(false)
+	s, err := p.str(false)
+	return []byte(s), err
 }
 
 // intern returns b as a string: the interned one when p.keys holds it.
@@ -554,11 +541,11 @@ func (p *parser) intern(b []byte) string {
 
 // own returns a key from key that the caller may keep: the interned
 // string when the schemas name it, else a copy.
-func (p *parser) own(k string) string {
-	if s, ok := p.keys[k]; ok {
+func (p *parser) own(k []byte) string {
+	if s, ok := p.keys[string(k)]; ok {
 		return s
 	}
-	return strings.Clone(k)
+	return string(k)
 }
 
 // str parses a string. A key is looked up in p.keys first.
