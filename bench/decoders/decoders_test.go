@@ -1,0 +1,324 @@
+//go:build journey_decoders
+
+package decoders
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bytedance/sonic"
+	gojson "github.com/goccy/go-json"
+	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/journey"
+	segjson "github.com/segmentio/encoding/json"
+)
+
+// library is a JSON library's Unmarshal into an any.
+type library struct {
+	name      string
+	unmarshal func([]byte, *any) error
+}
+
+// libraries are the candidates, each configured to give what
+// encoding/json gives (sonic's ConfigStd validates strings and copies
+// them, as the decoder needs).
+var libraries = []library{
+	{"encoding_json", func(b []byte, v *any) error { return json.Unmarshal(b, v) }},
+	{"goccy", func(b []byte, v *any) error { return gojson.Unmarshal(b, v) }},
+	{"segmentio", func(b []byte, v *any) error { return segjson.Unmarshal(b, v) }},
+	{"sonic", func(b []byte, v *any) error { return sonic.ConfigStd.Unmarshal(b, v) }},
+}
+
+// The decoder's clock and the default record time of the golden files
+// (pkg/ingest's tests use the same).
+var (
+	now        = time.Date(2025, 11, 20, 12, 0, 0, 0, time.UTC)
+	recordTime = time.Date(2025, 11, 20, 11, 0, 0, 0, time.UTC)
+)
+
+func newDecoder(tb testing.TB) *ingest.Decoder {
+	tb.Helper()
+	d, err := ingest.NewDecoder(ingest.Config{
+		TopicChannels: map[string]string{
+			"web.events": "web", "app.events": "app", "callcentre.events": "call_centre",
+		},
+		CloudEventTypes: map[string]string{
+			"com.shop.product.viewed": "Product Viewed",
+			"com.shop.contact.ended":  "Contact Ended",
+			"com.shop.order.done":     "Order Completed",
+		},
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// goldenCase is a record of pkg/ingest's golden files.
+type goldenCase struct {
+	where string // file:line
+	name  string // the bench name, for bench.txt's cases
+	rec   ingest.Record
+}
+
+// readGolden reads the records of pkg/ingest/testdata/decode/*.txt (the
+// format TestGolden documents), ignoring the expected output: the
+// reference here is the hand-written parser's own result.
+func readGolden(tb testing.TB) []goldenCase {
+	tb.Helper()
+	files, err := filepath.Glob("../../pkg/ingest/testdata/decode/*.txt")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no golden files: %v", err)
+	}
+	var cases []goldenCase
+	for _, file := range files {
+		f, err := os.Open(file)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 4<<20)
+		var (
+			cur   *goldenCase
+			name  string
+			value []string
+			state = "start"
+		)
+		for n := 1; sc.Scan(); n++ {
+			line := sc.Text()
+			switch state {
+			case "start":
+				if s, ok := strings.CutPrefix(line, "# bench "); ok {
+					name = s
+				}
+				if line == "" || strings.HasPrefix(line, "#") {
+					continue
+				}
+				cur = &goldenCase{where: filepath.Base(file) + ":" + strconv.Itoa(n), name: name}
+				cur.rec = directive(tb, cur.where, line)
+				name, value, state = "", nil, "headers"
+			case "headers", "value":
+				if line == "----" {
+					cur.rec.Value = []byte(strings.Join(value, "\n"))
+					cases = append(cases, *cur)
+					state = "want"
+					continue
+				}
+				if h, ok := strings.CutPrefix(line, "header "); ok && state == "headers" {
+					k, v, _ := strings.Cut(h, ": ")
+					cur.rec.Headers = append(cur.rec.Headers, ingest.Header{Key: k, Value: []byte(v)})
+					continue
+				}
+				state = "value"
+				if q, ok := strings.CutPrefix(line, "quoted "); ok {
+					if line, err = strconv.Unquote(q); err != nil {
+						tb.Fatalf("%s: %v", cur.where, err)
+					}
+				}
+				value = append(value, line)
+			case "want":
+				if line == "" {
+					state = "start"
+				}
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return cases
+}
+
+// directive parses "decode topic=... partition=... offset=... time=...".
+func directive(tb testing.TB, where, line string) ingest.Record {
+	r := ingest.Record{Topic: "web.events", Time: recordTime}
+	fields := strings.Fields(line)
+	if len(fields) == 0 || fields[0] != "decode" {
+		tb.Fatalf("%s: want a decode line, got %q", where, line)
+	}
+	for _, f := range fields[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		var err error
+		switch k {
+		case "topic":
+			r.Topic = v
+		case "partition":
+			r.Partition, err = strconv.Atoi(v)
+		case "offset":
+			r.Offset, err = strconv.ParseInt(v, 10, 64)
+		case "time":
+			if v == "none" {
+				r.Time = time.Time{}
+			} else {
+				r.Time, err = time.Parse(time.RFC3339Nano, v)
+			}
+		}
+		if err != nil {
+			tb.Fatalf("%s: %v", where, err)
+		}
+	}
+	return r
+}
+
+// benchCases are bench.txt's named records, in file order.
+func benchCases(tb testing.TB) []goldenCase {
+	var out []goldenCase
+	for _, c := range readGolden(tb) {
+		if c.name != "" {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatal("no bench cases")
+	}
+	return out
+}
+
+// sameOutcome reports how got differs from want ("" for not at all): the
+// same event, or a rejection for the same reason. Format errors are
+// compared by reason only: their messages name the parser's byte offset.
+func sameOutcome(want journey.Event, werr error, got journey.Event, gerr error) string {
+	if (werr == nil) != (gerr == nil) {
+		return "hand-written: " + errString(werr) + "; library: " + errString(gerr)
+	}
+	if werr != nil {
+		var we, ge *ingest.Error
+		if !errors.As(werr, &we) || !errors.As(gerr, &ge) || we.Reason != ge.Reason ||
+			we.Reason != ingest.ReasonFormat && we.Msg != ge.Msg {
+			return "hand-written: " + errString(werr) + "; library: " + errString(gerr)
+		}
+		return ""
+	}
+	if !want.Time.Equal(got.Time) || want.Time.Location() != got.Time.Location() {
+		return "time " + want.Time.String() + " vs " + got.Time.String()
+	}
+	want.Time, got.Time = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(want, got) {
+		return "events differ:\n hand-written " + strconv.Quote(fmtEvent(want)) + "\n library      " + strconv.Quote(fmtEvent(got))
+	}
+	return ""
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+func fmtEvent(ev journey.Event) string {
+	b, _ := json.Marshal(ev)
+	return string(b)
+}
+
+// TestSameEvents decodes every golden record with the hand-written parser
+// and with each library: the same events, the same rejections.
+func TestSameEvents(t *testing.T) {
+	d := newDecoder(t)
+	cases := readGolden(t)
+	for _, lib := range libraries {
+		ld := d.WithUnmarshal(lib.unmarshal)
+		t.Run(lib.name, func(t *testing.T) {
+			for _, c := range cases {
+				want, werr := d.Decode(c.rec)
+				got, gerr := ld.Decode(c.rec)
+				if diff := sameOutcome(want, werr, got, gerr); diff != "" {
+					t.Errorf("%s: %s", c.where, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestSameValues parses every golden record's value with the hand-written
+// parser and with each library: the same values, the same failures.
+func TestSameValues(t *testing.T) {
+	d := newDecoder(t)
+	cases := readGolden(t)
+	for _, lib := range libraries {
+		t.Run(lib.name, func(t *testing.T) {
+			for _, c := range cases {
+				want, werr := d.ParseJSON(c.rec.Value)
+				var got any
+				gerr := lib.unmarshal(c.rec.Value, &got)
+				if (werr == nil) != (gerr == nil) {
+					t.Errorf("%s: hand-written: %v; library: %v", c.where, werr, gerr)
+					continue
+				}
+				if werr == nil && !reflect.DeepEqual(want, got) {
+					t.Errorf("%s: values differ:\n hand-written %#v\n library      %#v", c.where, want, got)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecode times the decoder on pkg/ingest's bench inputs: as
+// shipped (the Segment fast path, then the general path), the general path
+// with the hand-written parser, and the general path with each library's
+// Unmarshal in place of the parser.
+func BenchmarkDecode(b *testing.B) {
+	d := newDecoder(b)
+	impls := []struct {
+		name string
+		d    *ingest.Decoder
+	}{{"handwritten", d}, {"handwritten_general", d.WithoutFastPath()}}
+	for _, lib := range libraries {
+		impls = append(impls, struct {
+			name string
+			d    *ingest.Decoder
+		}{lib.name, d.WithUnmarshal(lib.unmarshal)})
+	}
+	for _, c := range benchCases(b) {
+		for _, impl := range impls {
+			b.Run("input="+c.name+"/impl="+impl.name, func(b *testing.B) {
+				want, werr := d.Decode(c.rec)
+				got, gerr := impl.d.Decode(c.rec)
+				if diff := sameOutcome(want, werr, got, gerr); werr != nil || diff != "" {
+					b.Fatalf("%v %s", werr, diff)
+				}
+				b.SetBytes(int64(len(c.rec.Value)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := impl.d.Decode(c.rec); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkParse times the parse alone: each bench input's value into an
+// any, by the hand-written parser and by each library.
+func BenchmarkParse(b *testing.B) {
+	d := newDecoder(b)
+	impls := append([]library{{"handwritten", func(b []byte, v *any) (err error) {
+		*v, err = d.ParseJSON(b)
+		return err
+	}}}, libraries...)
+	for _, c := range benchCases(b) {
+		for _, impl := range impls {
+			b.Run("input="+c.name+"/impl="+impl.name, func(b *testing.B) {
+				b.SetBytes(int64(len(c.rec.Value)))
+				b.ReportAllocs()
+				for b.Loop() {
+					var v any
+					if err := impl.unmarshal(c.rec.Value, &v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
