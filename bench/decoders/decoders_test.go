@@ -21,20 +21,23 @@ import (
 	segjson "github.com/segmentio/encoding/json"
 )
 
-// library is a JSON library's Unmarshal into an any.
+// library is a JSON library's Unmarshal.
 type library struct {
 	name      string
-	unmarshal func([]byte, *any) error
+	unmarshal func([]byte, any) error
 }
+
+// intoAny is l's Unmarshal into an any.
+func (l library) intoAny(b []byte, v *any) error { return l.unmarshal(b, v) }
 
 // libraries are the candidates, each configured to give what
 // encoding/json gives (sonic's ConfigStd validates strings and copies
 // them, as the decoder needs).
 var libraries = []library{
-	{"encoding_json", func(b []byte, v *any) error { return json.Unmarshal(b, v) }},
-	{"goccy", func(b []byte, v *any) error { return gojson.Unmarshal(b, v) }},
-	{"segmentio", func(b []byte, v *any) error { return segjson.Unmarshal(b, v) }},
-	{"sonic", func(b []byte, v *any) error { return sonic.ConfigStd.Unmarshal(b, v) }},
+	{"encoding_json", json.Unmarshal},
+	{"goccy", gojson.Unmarshal},
+	{"segmentio", segjson.Unmarshal},
+	{"sonic", sonic.ConfigStd.Unmarshal},
 }
 
 // The decoder's clock and the default record time of the golden files
@@ -221,17 +224,66 @@ func fmtEvent(ev journey.Event) string {
 	return string(b)
 }
 
+// decodeFunc is a way of decoding a record.
+type decodeFunc func(ingest.Record) (journey.Event, error)
+
+// impl is a decoder under test: a name and its decodeFunc.
+type impl struct {
+	name   string
+	decode decodeFunc
+}
+
+// impls are the ways of decoding timed and checked: the decoder as
+// shipped, its general path with the hand-written parser, and with each
+// library the general path (library/map) and a Segment fast path over the
+// library's struct decoding (library/struct, falling back to the general
+// path as the hand-written fast path does).
+func impls(d *ingest.Decoder) []impl {
+	out := []impl{{"handwritten", d.Decode}, {"handwritten_general", d.WithoutFastPath().Decode}}
+	for _, lib := range libraries {
+		general := d.WithUnmarshal(lib.intoAny)
+		out = append(out, impl{lib.name + "_map", general.Decode})
+	}
+	for _, lib := range libraries {
+		general := d.WithUnmarshal(lib.intoAny)
+		out = append(out, impl{lib.name + "_struct", func(r ingest.Record) (journey.Event, error) {
+			if !segmentCandidate(r) {
+				return general.Decode(r)
+			}
+			e := ingest.NewSegmentEnvelope()
+			if lib.unmarshal(r.Value, e) == nil {
+				if ev, ok := d.DecodeSegmentEnvelope(r, e); ok {
+					return ev, nil
+				}
+			}
+			return general.Decode(r)
+		}})
+	}
+	return out
+}
+
+// segmentCandidate reports whether Decode would try its Segment fast path
+// on r: no CloudEvents headers.
+func segmentCandidate(r ingest.Record) bool {
+	for _, h := range r.Headers {
+		k := strings.ToLower(h.Key)
+		if k == "ce_specversion" || k == "content-type" && strings.Contains(strings.ToLower(string(h.Value)), "cloudevents") {
+			return false
+		}
+	}
+	return true
+}
+
 // TestSameEvents decodes every golden record with the hand-written parser
 // and with each library: the same events, the same rejections.
 func TestSameEvents(t *testing.T) {
 	d := newDecoder(t)
 	cases := readGolden(t)
-	for _, lib := range libraries {
-		ld := d.WithUnmarshal(lib.unmarshal)
-		t.Run(lib.name, func(t *testing.T) {
+	for _, im := range impls(d)[1:] {
+		t.Run(im.name, func(t *testing.T) {
 			for _, c := range cases {
 				want, werr := d.Decode(c.rec)
-				got, gerr := ld.Decode(c.rec)
+				got, gerr := im.decode(c.rec)
 				if diff := sameOutcome(want, werr, got, gerr); diff != "" {
 					t.Errorf("%s: %s", c.where, diff)
 				}
@@ -250,7 +302,7 @@ func TestSameValues(t *testing.T) {
 			for _, c := range cases {
 				want, werr := d.ParseJSON(c.rec.Value)
 				var got any
-				gerr := lib.unmarshal(c.rec.Value, &got)
+				gerr := lib.intoAny(c.rec.Value, &got)
 				if (werr == nil) != (gerr == nil) {
 					t.Errorf("%s: hand-written: %v; library: %v", c.where, werr, gerr)
 					continue
@@ -263,34 +315,21 @@ func TestSameValues(t *testing.T) {
 	}
 }
 
-// BenchmarkDecode times the decoder on pkg/ingest's bench inputs: as
-// shipped (the Segment fast path, then the general path), the general path
-// with the hand-written parser, and the general path with each library's
-// Unmarshal in place of the parser.
+// BenchmarkDecode times each of impls on pkg/ingest's bench inputs.
 func BenchmarkDecode(b *testing.B) {
 	d := newDecoder(b)
-	impls := []struct {
-		name string
-		d    *ingest.Decoder
-	}{{"handwritten", d}, {"handwritten_general", d.WithoutFastPath()}}
-	for _, lib := range libraries {
-		impls = append(impls, struct {
-			name string
-			d    *ingest.Decoder
-		}{lib.name, d.WithUnmarshal(lib.unmarshal)})
-	}
 	for _, c := range benchCases(b) {
-		for _, impl := range impls {
-			b.Run("input="+c.name+"/impl="+impl.name, func(b *testing.B) {
+		for _, im := range impls(d) {
+			b.Run("input="+c.name+"/impl="+im.name, func(b *testing.B) {
 				want, werr := d.Decode(c.rec)
-				got, gerr := impl.d.Decode(c.rec)
+				got, gerr := im.decode(c.rec)
 				if diff := sameOutcome(want, werr, got, gerr); werr != nil || diff != "" {
 					b.Fatalf("%v %s", werr, diff)
 				}
 				b.SetBytes(int64(len(c.rec.Value)))
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := impl.d.Decode(c.rec); err != nil {
+					if _, err := im.decode(c.rec); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -303,22 +342,63 @@ func BenchmarkDecode(b *testing.B) {
 // any, by the hand-written parser and by each library.
 func BenchmarkParse(b *testing.B) {
 	d := newDecoder(b)
-	impls := append([]library{{"handwritten", func(b []byte, v *any) (err error) {
-		*v, err = d.ParseJSON(b)
+	parsers := append([]library{{"handwritten", func(b []byte, v any) (err error) {
+		*v.(*any), err = d.ParseJSON(b)
 		return err
 	}}}, libraries...)
 	for _, c := range benchCases(b) {
-		for _, impl := range impls {
-			b.Run("input="+c.name+"/impl="+impl.name, func(b *testing.B) {
+		for _, p := range parsers {
+			b.Run("input="+c.name+"/impl="+p.name, func(b *testing.B) {
 				b.SetBytes(int64(len(c.rec.Value)))
 				b.ReportAllocs()
 				for b.Loop() {
 					var v any
-					if err := impl.unmarshal(c.rec.Value, &v); err != nil {
+					if err := p.intoAny(c.rec.Value, &v); err != nil {
 						b.Fatal(err)
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestStructPath checks that the struct route takes the bench's Segment
+// records itself (no fallback), so that its timings are its own.
+func TestStructPath(t *testing.T) {
+	d := newDecoder(t)
+	for _, c := range benchCases(t) {
+		if !segmentCandidate(c.rec) {
+			continue
+		}
+		for _, lib := range libraries {
+			e := ingest.NewSegmentEnvelope()
+			if err := lib.unmarshal(c.rec.Value, e); err != nil {
+				t.Fatalf("%s %s: %v", c.name, lib.name, err)
+			}
+			if _, ok := d.DecodeSegmentEnvelope(c.rec, e); !ok {
+				t.Errorf("%s %s: the struct route refused the record", c.name, lib.name)
+			}
+		}
+	}
+}
+
+// TestStructDivergence logs the records on which a library's struct
+// decoding gives another outcome than the hand-written decoder: its
+// matching of member names is case-insensitive, and a repeated context
+// is merged rather than replaced.
+func TestStructDivergence(t *testing.T) {
+	d := newDecoder(t)
+	for _, v := range []string{
+		`{"type":"track","event":"x","MessageId":"m1","userId":"u"}`,
+		`{"type":"track","event":"x","messageId":"m1","userId":"u","context":{"channel":"app"},"context":{"timezone":"UTC"}}`,
+	} {
+		r := ingest.Record{Topic: "web.events", Value: []byte(v), Time: recordTime}
+		want, werr := d.Decode(r)
+		for _, im := range impls(d)[2:] {
+			got, gerr := im.decode(r)
+			if diff := sameOutcome(want, werr, got, gerr); diff != "" {
+				t.Logf("%s: %s: %s", im.name, v, diff)
+			}
 		}
 	}
 }
