@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/bytedance/sonic"
 	gojson "github.com/goccy/go-json"
+	gojsonv2 "github.com/goccy/go-json/v2"
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	segjson "github.com/segmentio/encoding/json"
@@ -38,6 +40,17 @@ var libraries = []library{
 	{"goccy", gojson.Unmarshal},
 	{"segmentio", segjson.Unmarshal},
 	{"sonic", sonic.ConfigStd.Unmarshal},
+}
+
+// structLibraries are the libraries of the struct route: libraries and
+// goccy's v2 API, which matches member names case-sensitively and refuses
+// duplicate names and invalid UTF-8 (the record then takes the general
+// path, with goccy's v1 map decoding); with v1's merge semantics, so that
+// a member replaces the Absent in its field.
+func structLibraries() []library {
+	return append(slices.Clone(libraries), library{"goccy_v2", func(b []byte, v any) error {
+		return gojsonv2.Unmarshal(b, v, gojson.MergeWithLegacySemantics(true))
+	}})
 }
 
 // The decoder's clock and the default record time of the golden files
@@ -244,8 +257,12 @@ func impls(d *ingest.Decoder) []impl {
 		general := d.WithUnmarshal(lib.intoAny)
 		out = append(out, impl{lib.name + "_map", general.Decode})
 	}
-	for _, lib := range libraries {
+	goccy := d.WithUnmarshal(libraries[1].intoAny)
+	for _, lib := range structLibraries() {
 		general := d.WithUnmarshal(lib.intoAny)
+		if lib.name == "goccy_v2" {
+			general = goccy
+		}
 		out = append(out, impl{lib.name + "_struct", func(r ingest.Record) (journey.Event, error) {
 			if !segmentCandidate(r) {
 				return general.Decode(r)
@@ -370,7 +387,7 @@ func TestStructPath(t *testing.T) {
 		if !segmentCandidate(c.rec) {
 			continue
 		}
-		for _, lib := range libraries {
+		for _, lib := range structLibraries() {
 			e := ingest.NewSegmentEnvelope()
 			if err := lib.unmarshal(c.rec.Value, e); err != nil {
 				t.Fatalf("%s %s: %v", c.name, lib.name, err)
