@@ -57,7 +57,7 @@ func (d *Decoder) decodeBinary(r *Record, ct []byte, hasCT bool) (journey.Event,
 	}
 	ce := cloudEvent{attrs: attrs, dataAt: "/data"}
 	if len(r.Value) > 0 && jsonData {
-		v, err := parseJSON(r.Value, "value", d.keys)
+		v, err := d.parse(r.Value, "value", false)
 		if err != nil {
 			return journey.Event{}, err
 		}
@@ -76,63 +76,22 @@ type cloudEvent struct {
 	dataAt    string // JSON pointer of the data, for error messages
 }
 
+// decodeCloudEvent checks a CloudEvent's envelope and builds its event.
 func (d *Decoder) decodeCloudEvent(r *Record, ce *cloudEvent) (journey.Event, error) {
 	a := ce.attrs
-	id, err := messageID(a, "id")
+	ev, err := cloudEventIDs(a)
 	if err != nil {
 		return journey.Event{}, err
-	}
-	subject, err := customerKey(a, "subject")
-	if err != nil {
-		return journey.Event{}, err
-	}
-	uid, err := customerKey(a, "userid")
-	if err != nil {
-		return journey.Event{}, err
-	}
-	aid, err := customerKey(a, "anonymousid")
-	if err != nil {
-		return journey.Event{}, err
-	}
-	customer := subject
-	if customer == "" {
-		customer = uid
-	}
-	if customer == "" {
-		customer = aid
-	}
-	if customer == "" {
-		return journey.Event{}, newError(ReasonKey, "no subject, userid or anonymousid")
 	}
 	if verr := d.cloudEvents.validate(a); verr != nil {
 		return journey.Event{}, schemaError("cloudevent", "", verr)
 	}
-
-	if ce.hasBase64 {
-		raw, berr := base64.StdEncoding.DecodeString(ce.base64)
-		if berr != nil {
-			return journey.Event{}, newError(ReasonFormat, "data_base64 is not valid base64")
-		}
-		ct, _ := a["datacontenttype"].(string)
-		if ct == "" || isJSONType(mediaType([]byte(ct))) {
-			v, err := parseJSON(raw, "data_base64", d.keys)
-			if err != nil {
-				return journey.Event{}, err
-			}
-			ce.data, ce.hasData = v, true
-		}
+	if err := d.decodeBase64(ce); err != nil {
+		return journey.Event{}, err
 	}
 
 	typ, _ := a["type"].(string)
-	ev := journey.Event{
-		ID:          id,
-		Kind:        journey.KindCloudEvent,
-		Name:        typ,
-		CustomerID:  customer,
-		UserID:      uid,
-		AnonymousID: aid,
-		Source:      source(r),
-	}
+	ev.Kind, ev.Name, ev.Source = journey.KindCloudEvent, typ, source(r)
 	if name, ok := d.cfg.CloudEventTypes[typ]; ok {
 		ev.Name, ev.Kind = name, journey.KindTrack
 	}
@@ -160,6 +119,60 @@ func (d *Decoder) decodeCloudEvent(r *Record, ce *cloudEvent) (journey.Event, er
 		return journey.Event{}, err
 	}
 	return ev, nil
+}
+
+// cloudEventIDs returns an event holding the ids of a CloudEvent's
+// attributes a: its id, and the customer, the first of subject, userid and
+// anonymousid set.
+func cloudEventIDs(a map[string]any) (journey.Event, *Error) {
+	id, err := messageID(a, "id")
+	if err != nil {
+		return journey.Event{}, err
+	}
+	subject, err := customerKey(a, "subject")
+	if err != nil {
+		return journey.Event{}, err
+	}
+	uid, err := customerKey(a, "userid")
+	if err != nil {
+		return journey.Event{}, err
+	}
+	aid, err := customerKey(a, "anonymousid")
+	if err != nil {
+		return journey.Event{}, err
+	}
+	ev := journey.Event{ID: id, CustomerID: subject, UserID: uid, AnonymousID: aid}
+	if ev.CustomerID == "" {
+		ev.CustomerID = uid
+	}
+	if ev.CustomerID == "" {
+		ev.CustomerID = aid
+	}
+	if ev.CustomerID == "" {
+		return journey.Event{}, newError(ReasonKey, "no subject, userid or anonymousid")
+	}
+	return ev, nil
+}
+
+// decodeBase64 decodes ce's data_base64, once the envelope is valid, into
+// its data: parsed when the content type is JSON or not given.
+func (d *Decoder) decodeBase64(ce *cloudEvent) *Error {
+	if !ce.hasBase64 {
+		return nil
+	}
+	raw, berr := base64.StdEncoding.DecodeString(ce.base64)
+	if berr != nil {
+		return newError(ReasonFormat, "data_base64 is not valid base64")
+	}
+	ct, _ := ce.attrs["datacontenttype"].(string)
+	if ct == "" || isJSONType(mediaType([]byte(ct))) {
+		v, err := d.parse(raw, "data_base64", false)
+		if err != nil {
+			return err
+		}
+		ce.data, ce.hasData = v, true
+	}
+	return nil
 }
 
 // parseConsent parses the consent extension, "email=true,sms=false". It

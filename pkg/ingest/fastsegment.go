@@ -1,9 +1,9 @@
 package ingest
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/journey-dev/journey/pkg/journey"
 )
@@ -66,10 +66,10 @@ func (d *Decoder) fastSegment(r *Record) (journey.Event, bool) {
 // value is one syntactically valid JSON object without a specversion whose
 // members have the types the envelope gives them.
 func (p *parser) segmentMembers(f *segmentFields) bool {
-	ok := p.eachMember(func(k string) bool {
+	ok := p.eachMember(func(k []byte) bool {
 		var dst *any
 		ok := true
-		switch k {
+		switch string(k) {
 		case "specversion":
 			return false // a CloudEvent: the general path
 		case "type":
@@ -138,7 +138,7 @@ func (p *parser) segmentMembers(f *segmentFields) bool {
 // fastSegmentEvent checks f against the envelope's rules and builds the
 // event as decodeSegment does; false for anything that breaks a rule.
 func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, bool) {
-	k, ok := segmentKind(unsafe.String(unsafe.SliceData(f.typ), len(f.typ)))
+	k, ok := segmentKind(string(f.typ))
 	if !ok || f.id == "" || len(f.user) == 0 && len(f.anon) == 0 ||
 		f.hasPrevious && f.previousID == "" || f.hasEvent && f.event == "" {
 		return journey.Event{}, false
@@ -156,9 +156,11 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 	}
 	// userId and anonymousId share one allocation: both die with the event
 	// unless the customer is new, and then they are a few bytes.
-	buf := make([]byte, len(f.user)+len(f.anon))
-	copy(buf[copy(buf, f.user):], f.anon)
-	ids := unsafe.String(unsafe.SliceData(buf), len(buf))
+	var sb strings.Builder
+	sb.Grow(len(f.user) + len(f.anon))
+	sb.Write(f.user)
+	sb.Write(f.anon)
+	ids := sb.String()
 	ev := journey.Event{
 		ID:          f.id,
 		Kind:        k,
@@ -208,8 +210,8 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 // anything else. Depth is counted as the general parser counts it.
 func (p *parser) contextMember() (segmentContext, bool) {
 	var c segmentContext
-	ok := p.eachMember(func(k string) bool {
-		switch k {
+	ok := p.eachMember(func(k []byte) bool {
+		switch string(k) {
 		case "channel":
 			b, ok := p.stringMember(false)
 			c.channel = p.recall(b)
@@ -285,10 +287,10 @@ const (
 
 func (p *parser) parseConsent() (map[string]bool, bool) {
 	var top, prefs map[string]bool
-	ok := p.eachMember(func(k string) bool {
-		if k == "categoryPreferences" {
+	ok := p.eachMember(func(k []byte) bool {
+		if string(k) == "categoryPreferences" {
 			prefs = map[string]bool{}
-			return p.eachMember(func(k string) bool {
+			return p.eachMember(func(k []byte) bool {
 				b, ok := p.boolMember()
 				prefs[p.own(k)] = b
 				return ok
@@ -332,7 +334,7 @@ func (p *parser) boolMember() (bool, bool) {
 // is not an object, on a syntax error, or when member returns false. The
 // key may be the input's own bytes (see key): a member that keeps it keeps
 // p.own(k).
-func (p *parser) eachMember(member func(k string) bool) bool {
+func (p *parser) eachMember(member func(k []byte) bool) bool {
 	p.skipSpace()
 	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
 		return false
@@ -413,9 +415,7 @@ func (p *parser) timeMember() (time.Time, bool) {
 	if !ok || len(b) == 0 {
 		return time.Time{}, false
 	}
-	// time.Parse keeps nothing of its input in the time it returns (the
-	// layout's zone is numeric), so the bytes are not copied.
-	t, err := time.Parse(time.RFC3339Nano, unsafe.String(&b[0], len(b)))
+	t, err := time.Parse(time.RFC3339Nano, string(b))
 	return t, err == nil
 }
 

@@ -182,8 +182,8 @@ func cloneMap(m map[string]any) map[string]any {
 // zone repeat, as a producer's do, with collections in between: the maps
 // and strings the parser hands out again for the same bytes must stay what
 // the general path makes of them, and different bytes must never get an
-// earlier event's map; the property strings (boxed in one allocation each)
-// must survive the collections once the events that held them are gone.
+// earlier event's map; the property strings must survive the collections
+// once the events that held them are gone.
 func TestFastSegmentMemories(t *testing.T) {
 	d := newDecoder(t)
 	consents := []string{

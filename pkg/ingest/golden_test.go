@@ -74,7 +74,7 @@ type goldenCase struct {
 	want  string
 }
 
-func readGolden(t *testing.T, file string) []goldenCase {
+func readGolden(t testing.TB, file string) []goldenCase {
 	t.Helper()
 	f, err := os.Open(file)
 	if err != nil {
@@ -154,7 +154,7 @@ func readGolden(t *testing.T, file string) []goldenCase {
 }
 
 // directive parses "decode topic=... partition=... offset=... time=...".
-func directive(t *testing.T, file string, n int, line string) ingest.Record {
+func directive(t testing.TB, file string, n int, line string) ingest.Record {
 	t.Helper()
 	fields := strings.Fields(line)
 	if len(fields) == 0 || fields[0] != "decode" {

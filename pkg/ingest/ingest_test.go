@@ -575,7 +575,7 @@ func TestSchemaExamples(t *testing.T) {
 // with -race.
 func TestConcurrentDecode(t *testing.T) {
 	d := newDecoder(t)
-	recs := benchRecords()
+	recs := benchRecords(t)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -592,29 +592,28 @@ func TestConcurrentDecode(t *testing.T) {
 	wg.Wait()
 }
 
-// benchRecords returns a typical Segment track call and a typical binary
-// mode CloudEvent, keyed by name.
-func benchRecords() map[string]ingest.Record {
-	return map[string]ingest.Record{
-		"segment_track": rec("web.events", `{"type":"track","event":"Product Viewed","messageId":"ajs-next-1f0c3a9e6b7d4c2a",
-"anonymousId":"507f191e810c19729de860ea","userId":"user-1042","originalTimestamp":"2025-11-20T09:14:03.120Z",
-"sentAt":"2025-11-20T09:14:03.410Z","receivedAt":"2025-11-20T09:14:03.502Z",
-"properties":{"product_id":"sku-boots-231","category":"Footwear/Winter Boots","name":"Alpine Winter Boot","brand":"Northway",
-"price":129.9,"currency":"EUR","quantity":1,"position":3,"url":"https://shop.example/p/sku-boots-231"},
-"context":{"channel":"web","timezone":"Europe/Paris","consent":{"email":true,"sms":false,"push":true},
-"page":{"path":"/p/sku-boots-231","referrer":"https://shop.example/c/boots","title":"Alpine Winter Boot"},
-"userAgent":"Mozilla/5.0 (X11; Linux x86_64)","locale":"fr-FR","ip":"192.0.2.1","library":{"name":"analytics.js","version":"next-1.70.0"}},
-"integrations":{},"version":2}`),
-		"cloudevent_binary": rec("callcentre.events", `{"contact_id":"call-20251120-0042","medium":"phone","direction":"inbound","outcome":"failed","duration":412,"agent_id":"agent-17","reason":"return_not_received"}`,
-			"ce_specversion", "1.0", "ce_id", "cc-9f1e-0042", "ce_source", "/callcentre/queue/returns",
-			"ce_type", "com.shop.contact.ended", "ce_subject", "user-1042", "ce_time", "2025-11-20T11:02:37Z",
-			"ce_timezone", "Europe/Paris", "ce_consent", "phone=true,email=true,sms=false", "content-type", "application/json"),
+// benchRecords are the named cases of testdata/decode/bench.txt, the
+// inputs bench/decoders times too.
+func benchRecords(tb testing.TB) map[string]ingest.Record {
+	tb.Helper()
+	recs := map[string]ingest.Record{}
+	for _, c := range readGolden(tb, "testdata/decode/bench.txt") {
+		for line := range strings.Lines(c.input) {
+			if name, ok := strings.CutPrefix(strings.TrimSpace(line), "# bench "); ok {
+				recs[name] = c.rec
+				break
+			}
+		}
 	}
+	if len(recs) == 0 {
+		tb.Fatal("no bench cases")
+	}
+	return recs
 }
 
 func BenchmarkDecode(b *testing.B) {
 	d := newDecoder(b)
-	recs := benchRecords()
+	recs := benchRecords(b)
 	for _, name := range slices.Sorted(maps.Keys(recs)) {
 		r := recs[name]
 		b.Run(name, func(b *testing.B) {

@@ -3,12 +3,10 @@ package ingest
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // This file holds the decoder's JSON parser. It gives exactly the values
@@ -17,9 +15,12 @@ import (
 // same way; the last of duplicate keys wins; nesting limited to 10000) and
 // fails on exactly the same inputs (FuzzParseJSON checks both against
 // encoding/json). It is here for speed: one pass instead of encoding/json's
-// two, no reflection, maps and slices allocated at their final size, and
+// two, no reflection, maps and slices allocated at their final size,
 // object keys the schemas name (product_id, context...) shared instead of
-// allocated for every event.
+// allocated for every event, and a Segment message's context and envelope
+// read without building what the decoder does not use (fastsegment.go).
+// bench/decoders holds it against maintained JSON libraries; see
+// bench/README.md.
 
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
@@ -523,25 +524,14 @@ func (p *parser) skipStr() error {
 }
 
 // key parses an object key that the caller compares and does not keep:
-// when it has no escapes and is ASCII, a string over the input's own bytes
-// (no copy, no lookup), valid while the input is; else as str does.
-func (p *parser) key() (string, error) {
-	d := p.data
-	start := p.pos + 1 // after the "
-	for i := start; i < len(d); i++ {
-		c := d[i]
-		if c == '"' {
-			p.pos = i + 1
-			if i == start {
-				return "", nil
-			}
-			return unsafe.String(&d[start], i-start), nil
-		}
-		if c == '\\' || c < ' ' || c >= utf8.RuneSelf {
-			break
-		}
+// when it has no escapes and is ASCII, the input's own bytes (no copy, no
+// lookup), valid while the input is; else as str does.
+func (p *parser) key() ([]byte, error) {
+	if b, ok := p.plain(); ok {
+		return b, nil
 	}
-	return p.str(false)
+	s, err := p.str(false)
+	return []byte(s), err
 }
 
 // intern returns b as a string: the interned one when p.keys holds it.
@@ -554,11 +544,11 @@ func (p *parser) intern(b []byte) string {
 
 // own returns a key from key that the caller may keep: the interned
 // string when the schemas name it, else a copy.
-func (p *parser) own(k string) string {
-	if s, ok := p.keys[k]; ok {
+func (p *parser) own(k []byte) string {
+	if s, ok := p.keys[string(k)]; ok {
 		return s
 	}
-	return strings.Clone(k)
+	return string(k)
 }
 
 // str parses a string. A key is looked up in p.keys first.
@@ -615,49 +605,16 @@ func (p *parser) plain() ([]byte, bool) {
 	return nil, false
 }
 
-// strValue parses a string value, boxed: in one allocation when it needs
-// no unescaping (boxString), as most property values do.
+// strValue parses a string value.
 func (p *parser) strValue() (any, error) {
 	if b, ok := p.plain(); ok {
-		return boxString(b), nil
+		return string(b), nil
 	}
 	s, err := p.str(false) // escapes or UTF-8 to check: the general code
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// eface is the layout of an empty interface.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// stringType is the type word of an any holding a string.
-var stringType = func() unsafe.Pointer {
-	var v any = ""
-	return (*eface)(unsafe.Pointer(&v)).typ
-}()
-
-// boxString returns a copy of b as a string in an any. Boxing a string
-// the usual way allocates twice: its bytes, then a copy of its header for
-// the interface to point to. Here the header and the bytes share one
-// pointer-free block, the header pointing into it: one allocation (most of
-// an event's are its property strings). The GC never scans the block, and
-// need not: what keeps it alive is the interface's pointer to its start or
-// a copied string's pointer into it, and the header's pointer only ever
-// points back into the block itself.
-func boxString(b []byte) any {
-	if len(b) == 0 {
-		return ""
-	}
-	const hdr = unsafe.Sizeof("")
-	blk := make([]byte, int(hdr)+len(b))
-	copy(blk[hdr:], b)
-	h := (*string)(unsafe.Pointer(&blk[0]))
-	*h = unsafe.String(&blk[hdr], len(b))
-	e := eface{stringType, unsafe.Pointer(h)}
-	return *(*any)(unsafe.Pointer(&e))
 }
 
 // strSlow unescapes a string whose first i-start bytes need no work, as

@@ -15,7 +15,7 @@ import (
 // compiles the schemas and remains the reference: it explains every
 // failure, and decides whenever the check here is not sure. But its
 // validator allocates for every value it visits and compares numbers
-// through math/big, which made it most of the cost of decoding an event.
+// through math/big: too costly to run on every valid event.
 //
 // fastSchema is a compiled jsonschema.Schema reduced to the keywords
 // journey's schemas use, checked with no allocation. Only when it finds a
@@ -130,13 +130,7 @@ func (r *reducer) reduceOne(s *jsonschema.Schema) (*fastSchema, bool) {
 	if f, ok := r.done[s]; ok {
 		return f, f != nil
 	}
-	if s.DraftVersion < 2019 || s.RecursiveRef != nil || s.DynamicRef != nil || s.Format != nil ||
-		s.PropertyNames != nil || len(s.PatternProperties) > 0 || len(s.Dependencies) > 0 ||
-		len(s.DependentRequired) > 0 || len(s.DependentSchemas) > 0 || s.UnevaluatedProperties != nil ||
-		s.UnevaluatedItems != nil || s.Contains != nil || s.MinContains != nil || s.MaxContains != nil ||
-		s.Items != nil || s.AdditionalItems != nil || len(s.PrefixItems) > 0 || s.UniqueItems ||
-		s.ContentEncoding != nil || s.ContentMediaType != nil || s.ContentSchema != nil ||
-		s.MultipleOf != nil || len(s.Extensions) > 0 {
+	if !reducible(s) {
 		r.done[s] = nil
 		return nil, false
 	}
@@ -192,6 +186,30 @@ func (r *reducer) reduceOne(s *jsonschema.Schema) (*fastSchema, bool) {
 	f.minItems, f.maxItems = intOr(s.MinItems), intOr(s.MaxItems)
 	f.minLen, f.maxLen = intOr(s.MinLength), intOr(s.MaxLength)
 	f.pattern = s.Pattern
+	bounds, bok := reduceBounds(s)
+	f.bounds, ok = bounds, ok && bok
+	if !ok {
+		r.done[s] = nil
+		return nil, false
+	}
+	return f, true
+}
+
+// reducible reports whether s uses only keywords fastSchema handles.
+func reducible(s *jsonschema.Schema) bool {
+	return s.DraftVersion >= 2019 && s.RecursiveRef == nil && s.DynamicRef == nil && s.Format == nil &&
+		s.PropertyNames == nil && len(s.PatternProperties) == 0 && len(s.Dependencies) == 0 &&
+		len(s.DependentRequired) == 0 && len(s.DependentSchemas) == 0 && s.UnevaluatedProperties == nil &&
+		s.UnevaluatedItems == nil && s.Contains == nil && s.MinContains == nil && s.MaxContains == nil &&
+		s.Items == nil && s.AdditionalItems == nil && len(s.PrefixItems) == 0 && !s.UniqueItems &&
+		s.ContentEncoding == nil && s.ContentMediaType == nil && s.ContentSchema == nil &&
+		s.MultipleOf == nil && len(s.Extensions) == 0
+}
+
+// reduceBounds returns s's numeric bounds, false when one is not a float64
+// that compares as the reference validator does (exactBound).
+func reduceBounds(s *jsonschema.Schema) ([]bound, bool) {
+	var bounds []bound
 	for _, b := range []struct {
 		kind boundKind
 		rat  *big.Rat
@@ -199,15 +217,13 @@ func (r *reducer) reduceOne(s *jsonschema.Schema) (*fastSchema, bool) {
 		if b.rat == nil {
 			continue
 		}
-		v, bok := exactBound(b.rat)
-		ok = ok && bok
-		f.bounds = append(f.bounds, bound{b.kind, v})
+		v, ok := exactBound(b.rat)
+		if !ok {
+			return nil, false
+		}
+		bounds = append(bounds, bound{b.kind, v})
 	}
-	if !ok {
-		r.done[s] = nil
-		return nil, false
-	}
-	return f, true
+	return bounds, true
 }
 
 func intOr(p *int) int {
@@ -315,28 +331,8 @@ func (f *fastSchema) valid(v any, unsure *bool) bool {
 	if f.boolean != nil {
 		return *f.boolean
 	}
-	var t typeSet
-	switch x := v.(type) {
-	case nil:
-		t = tNull
-	case bool:
-		t = tBoolean
-	case string:
-		t = tString
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			*unsure = true
-			return false
-		}
-		t = tNumber
-		if x == math.Trunc(x) {
-			t |= tInteger
-		}
-	case []any:
-		t = tArray
-	case map[string]any:
-		t = tObject
-	default:
+	t, known := typeOf(v)
+	if !known {
 		*unsure = true
 		return false
 	}
@@ -349,54 +345,97 @@ func (f *fastSchema) valid(v any, unsure *bool) bool {
 	if f.consts && !scalarEqual(f.cnst, v) {
 		return false
 	}
+	return f.validByType(v, unsure) && f.validApplied(v, unsure)
+}
+
+// typeOf returns the JSON types of a value the parser gives; false for
+// any other Go type, and for a float64 JSON cannot hold.
+func typeOf(v any) (typeSet, bool) {
+	switch x := v.(type) {
+	case nil:
+		return tNull, true
+	case bool:
+		return tBoolean, true
+	case string:
+		return tString, true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0, false
+		}
+		if x == math.Trunc(x) {
+			return tNumber | tInteger, true
+		}
+		return tNumber, true
+	case []any:
+		return tArray, true
+	case map[string]any:
+		return tObject, true
+	}
+	return 0, false
+}
+
+// validByType checks the keywords that apply to v's own type.
+func (f *fastSchema) validByType(v any, unsure *bool) bool {
 	switch x := v.(type) {
 	case map[string]any:
-		if !f.validObject(x, unsure) {
-			return false
-		}
+		return f.validObject(x, unsure)
 	case []any:
-		if f.minItems >= 0 && len(x) < f.minItems || f.maxItems >= 0 && len(x) > f.maxItems {
-			return false
-		}
-		if f.items != nil {
-			for _, e := range x {
-				if !f.items.valid(e, unsure) {
-					return false
-				}
-			}
-		}
+		return f.validArray(x, unsure)
 	case string:
-		if f.minLen >= 0 || f.maxLen >= 0 {
-			n := utf8.RuneCountInString(x)
-			if f.minLen >= 0 && n < f.minLen || f.maxLen >= 0 && n > f.maxLen {
+		return f.validString(x)
+	case float64:
+		return f.inBounds(x)
+	}
+	return true
+}
+
+func (f *fastSchema) validArray(a []any, unsure *bool) bool {
+	if f.minItems >= 0 && len(a) < f.minItems || f.maxItems >= 0 && len(a) > f.maxItems {
+		return false
+	}
+	if f.items != nil {
+		for _, e := range a {
+			if !f.items.valid(e, unsure) {
 				return false
 			}
 		}
-		if f.pattern != nil && !f.pattern.MatchString(x) {
+	}
+	return true
+}
+
+func (f *fastSchema) validString(s string) bool {
+	if f.minLen >= 0 || f.maxLen >= 0 {
+		n := utf8.RuneCountInString(s)
+		if f.minLen >= 0 && n < f.minLen || f.maxLen >= 0 && n > f.maxLen {
 			return false
 		}
-	case float64:
-		for _, b := range f.bounds {
-			switch b.kind {
-			case minimum:
-				if x < b.v {
-					return false
-				}
-			case maximum:
-				if x > b.v {
-					return false
-				}
-			case exclusiveMinimum:
-				if x <= b.v {
-					return false
-				}
-			case exclusiveMaximum:
-				if x >= b.v {
-					return false
-				}
-			}
+	}
+	return f.pattern == nil || f.pattern.MatchString(s)
+}
+
+func (f *fastSchema) inBounds(x float64) bool {
+	for _, b := range f.bounds {
+		var in bool
+		switch b.kind {
+		case minimum:
+			in = x >= b.v
+		case maximum:
+			in = x <= b.v
+		case exclusiveMinimum:
+			in = x > b.v
+		case exclusiveMaximum:
+			in = x < b.v
+		}
+		if !in {
+			return false
 		}
 	}
+	return true
+}
+
+// validApplied checks the keywords that apply other schemas to v itself:
+// $ref, not, allOf, anyOf, oneOf, if/then/else.
+func (f *fastSchema) validApplied(v any, unsure *bool) bool {
 	if f.ref != nil && !f.ref.valid(v, unsure) {
 		return false
 	}
@@ -422,16 +461,13 @@ func (f *fastSchema) valid(v any, unsure *bool) bool {
 			return false
 		}
 	}
-	if f.ifS != nil {
-		if f.ifS.valid(v, unsure) {
-			if f.thenS != nil && !f.thenS.valid(v, unsure) {
-				return false
-			}
-		} else if f.elseS != nil && !f.elseS.valid(v, unsure) {
-			return false
-		}
+	if f.ifS == nil {
+		return true
 	}
-	return true
+	if f.ifS.valid(v, unsure) {
+		return f.thenS == nil || f.thenS.valid(v, unsure)
+	}
+	return f.elseS == nil || f.elseS.valid(v, unsure)
 }
 
 func (f *fastSchema) validObject(m map[string]any, unsure *bool) bool {
