@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"errors"
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"unicode"
@@ -46,6 +47,11 @@ type parser struct {
 	consents map[string]map[string]bool
 	// recalled are strings kept across parses by their bytes (recall).
 	recalled map[string]string
+	// boxed are short string values kept boxed across parses by their
+	// bytes (strValue): categories, currencies, channels and product ids
+	// repeat from event to event, and a boxed string costs two
+	// allocations (its bytes and the header the interface points to).
+	boxed *[boxedSlots]boxedValue
 }
 
 type member struct {
@@ -605,10 +611,12 @@ func (p *parser) plain() ([]byte, bool) {
 	return nil, false
 }
 
-// strValue parses a string value.
+// strValue parses a string value. A short one that needs no unescaping
+// comes from the parser's memory of boxed values when it has been seen
+// before (strings are immutable: sharing one is safe).
 func (p *parser) strValue() (any, error) {
 	if b, ok := p.plain(); ok {
-		return string(b), nil
+		return p.box(b), nil
 	}
 	s, err := p.str(false) // escapes or UTF-8 to check: the general code
 	if err != nil {
@@ -616,6 +624,42 @@ func (p *parser) strValue() (any, error) {
 	}
 	return s, nil
 }
+
+// box returns b as a string in an any, the same one as before for the
+// same bytes while it is remembered: a direct-mapped memory of short
+// values, where a value that misses replaces the one in its slot, so a
+// miss costs a hash and a store, and values that keep repeating stay.
+func (p *parser) box(b []byte) any {
+	if len(b) > maxBoxedBytes {
+		return string(b)
+	}
+	if p.boxed == nil {
+		p.boxed = new([boxedSlots]boxedValue)
+	}
+	slot := &p.boxed[maphash.Bytes(boxSeed, b)&(boxedSlots-1)]
+	if slot.s == string(b) && slot.v != nil {
+		return slot.v
+	}
+	s := string(b)
+	slot.s, slot.v = s, s
+	return slot.v
+}
+
+// boxedValue is a slot of the memory of boxed values: a string and the
+// same string in an any.
+type boxedValue struct {
+	s string
+	v any
+}
+
+// The size of the memory of boxed values (box): slots (a power of two)
+// and the longest value kept.
+const (
+	boxedSlots    = 1024
+	maxBoxedBytes = 32
+)
+
+var boxSeed = maphash.MakeSeed()
 
 // strSlow unescapes a string whose first i-start bytes need no work, as
 // encoding/json does: invalid UTF-8 and lone surrogates become U+FFFD.

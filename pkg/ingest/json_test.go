@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -186,4 +187,35 @@ func BenchmarkParseJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestBoxedValues checks the parser's memory of boxed string values: many
+// distinct values (far more than its slots, so slots are shared and
+// replaced) each parse back to themselves, whether seen before or not, and
+// a repeated short value is the same boxed string.
+func TestBoxedValues(t *testing.T) {
+	var p parser
+	parse := func(s string) string {
+		p.data, p.pos = []byte(`"`+s+`"`), 0
+		v, err := p.strValue()
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return v.(string)
+	}
+	for round := range 2 {
+		for i := range 4 * boxedSlots {
+			want := fmt.Sprintf("value-%d", i)
+			if i%7 == 0 {
+				want = strings.Repeat("x", maxBoxedBytes+1) + want // too long to keep
+			}
+			if got := parse(want); got != want {
+				t.Fatalf("round %d: parsed %q as %q", round, want, got)
+			}
+		}
+	}
+	a, b := parse("boots"), parse("boots")
+	if reflect.ValueOf(a).Pointer() != reflect.ValueOf(b).Pointer() {
+		t.Error("a repeated short value was boxed twice")
+	}
 }
