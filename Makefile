@@ -104,6 +104,10 @@ peers: # build the peer benchmark: bench, raw consumer, journey (bin/peers), Gok
 bench-micro: ## Go micro-benchmarks of the hot path, no services (Redis ones skip)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./processors/...
 
+.PHONY: bench-decoders
+bench-decoders: ## the JSON decode path beside goccy/go-json, segmentio/encoding and sonic (own module; bench/README.md)
+	cd bench/decoders && $(GO) test -tags journey_decoders -count 1 . && $(GO) test -tags journey_decoders -run '^$$' -bench . -benchmem -count 6 .
+
 .PHONY: demo
 # A plain go build (not make build's static -trimpath one) shares the build
 # cache that go test fills, so after make test the demo starts at once.
