@@ -50,6 +50,7 @@ test-all: # the suite itself; needs the services in the environment (make test p
 	@out=$$(gofmt -l $$(git ls-files '*.go') </dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+	cd bench/peers/goka && $(GO) test $(TEST_FLAGS) ./... # its own module: ./... above does not reach it
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 .PHONY: test-unit

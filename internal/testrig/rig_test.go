@@ -112,13 +112,18 @@ func TestKafkaRoundTrip(t *testing.T) {
 func key(i int) string { return fmt.Sprintf("customer-%d", i) }
 
 // javaPartitions asks Kafka's own Java client code where each key goes.
-// It needs the rig's Kafka jars; without them it checks the Go partitioner
-// against published vectors only.
+// It needs the rig's Kafka jars. Without them (never under CI=true) it
+// places the keys with kafka-go's partitioner once that has reproduced
+// Kafka's published murmur2 vectors (checkMurmur2Vectors).
 func javaPartitions(t *testing.T, keys []string, n int) []int {
 	t.Helper()
-	libs := os.Getenv("JOURNEY_TEST_KAFKA_LIBS")
+	libs := os.Getenv(testrig.EnvKafkaLibs)
 	if libs == "" {
-		t.Log("JOURNEY_TEST_KAFKA_LIBS unset: not cross-checking placement against the Java client")
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s unset under CI=true: cannot cross-check placement against the Java client", testrig.EnvKafkaLibs)
+		}
+		t.Logf("%s unset: checking placement against Kafka's published murmur2 vectors, not the Java client", testrig.EnvKafkaLibs)
+		checkMurmur2Vectors(t)
 		out := make([]int, len(keys))
 		for i, k := range keys {
 			out[i] = (&kafka.Murmur2Balancer{Consistent: true}).Balance(kafka.Message{Key: []byte(k)}, seq(n)...)
@@ -154,6 +159,37 @@ public class Partition {
 		}
 	}
 	return res
+}
+
+// murmur2Vectors are Kafka's own test vectors (UtilsTest.testMurmur2, as
+// bench/peers/goka checks them): Utils.murmur2 of each key.
+var murmur2Vectors = map[string]int32{
+	"21": -973932308, "foobar": -790332482, "a-little-bit-long-string": -985981536,
+	"a-little-bit-longer-string": -1486304829, "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+	"abc": 479470107,
+}
+
+// TestMurmur2Vectors needs no services: kafka-go's partitioner reproduces
+// Kafka's published murmur2 vectors.
+func TestMurmur2Vectors(t *testing.T) { checkMurmur2Vectors(t) }
+
+// checkMurmur2Vectors checks that kafka-go's Murmur2Balancer places each
+// vector key where Java's default partitioner does: toPositive(murmur2) % n.
+// The balancer shows the hash only modulo a partition count, so it is asked
+// with 65,536 and 65,535 partitions: coprime counts whose product exceeds
+// 2^31 pin the whole 31-bit value (Chinese remainder theorem); then with the
+// small counts topics have.
+func checkMurmur2Vectors(t *testing.T) {
+	t.Helper()
+	for key, h := range murmur2Vectors {
+		positive := int(uint32(h) & 0x7fffffff)
+		for _, n := range []int{65536, 65535, 8, 7, 3} {
+			got := (&kafka.Murmur2Balancer{Consistent: true}).Balance(kafka.Message{Key: []byte(key)}, seq(n)...)
+			if want := positive % n; got != want {
+				t.Errorf("kafka-go places %q in partition %d of %d, Kafka's murmur2 vector says %d", key, got, n, want)
+			}
+		}
+	}
 }
 
 func seq(n int) []int {
