@@ -197,18 +197,30 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	var progress, restores []int64
+	midProcessing := 0 // kills that landed after their run made progress
 	for k := range kills {
 		before := committedTotal(t, e)
 		c := startChild(t, "run", "--config", cfg)
 		// Kill at a random moment once this run has made progress, so kills
-		// land in the middle of processing, not only during start-up.
+		// land in the middle of processing, not only during start-up. Once
+		// every record is committed there is no progress left to wait for;
+		// short of that, a run that makes none in 30 s has stalled.
 		deadline := time.Now().Add(30 * time.Second)
-		for committedTotal(t, e) == before && time.Now().Before(deadline) {
+		for n := committedTotal(t, e); n == before; n = committedTotal(t, e) {
+			if n == int64(len(msgs)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d committed nothing in 30 s (%d of %d records committed):\n%s", k, n, len(msgs), c.tail(30))
+			}
 			select {
 			case <-c.done:
 				t.Fatalf("journey exited on its own (run %d):\n%s", k, c.tail(30))
 			case <-time.After(20 * time.Millisecond):
 			}
+		}
+		if committedTotal(t, e) != before {
+			midProcessing++
 		}
 		select {
 		case <-time.After(time.Duration(rng.IntN(300)) * time.Millisecond):
@@ -222,7 +234,10 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("committed offsets after each of %d kills: %v (of %d records)", kills, progress, len(msgs))
+	t.Logf("committed offsets after each of %d kills (%d after progress): %v (of %d records)", kills, midProcessing, progress, len(msgs))
+	if midProcessing < kills*2/3 {
+		t.Errorf("only %d of %d kills landed after their run made progress: the producer finished too early for the kills to land mid-processing", midProcessing, kills)
+	}
 	// The store does not fsync its commits (state.sync is off with the
 	// changelog), so a kill loses the last ones locally and the next start
 	// applies them again from the changelog: the one instance wrote every

@@ -18,13 +18,18 @@ import (
 // TestDeterministicAcrossBatchingAndPacing feeds the same events to two
 // independent `journey run`s — one committing every record on its own while
 // the events trickle in, one consuming the finished topic in large batches —
-// and requires byte-identical state for every customer and the same
-// triggers. Wall-clock watermark advance is off (replay semantics), so only
+// and requires of both the in-process fold's state for every customer, byte
+// for byte, and its triggers, each delivered once, read after the run
+// stopped. Wall-clock watermark advance is off (replay semantics), so only
 // event time matters.
 func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
 	const partitions, customers, perCustomer = 3, 60, 25
 	e := newRigEnv(t, partitions)
 	msgs := crashWorkload(11, customers, perCustomer, workloadStart)
+	wantStates, wantTriggers := expected(t, e.topic, partitions, msgs)
+	if len(wantTriggers) == 0 {
+		t.Fatal("the workload yields no triggers; not a meaningful test")
+	}
 
 	run := func(name, batchYAML string, produce func()) (map[string]map[string]string, []string) {
 		sub := *e
@@ -47,23 +52,37 @@ func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
 			}
 			return nil
 		})
-		var ids []string
+		// Delivery has finished once every expected trigger is in Redis;
+		// the ids are read after the run stops, so a late duplicate counts.
 		testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
 			got, err := sub.triggerIDs()
 			if err != nil {
 				return err
 			}
-			if len(got) == 0 {
-				return fmt.Errorf("%s: no triggers yet", name)
-			}
-			ids = ids[:0]
-			for id := range got {
-				ids = append(ids, id)
+			if len(got) < len(wantTriggers) {
+				return fmt.Errorf("%s: %d of %d triggers delivered", name, len(got), len(wantTriggers))
 			}
 			return nil
 		})
 		if code := c.stop(t, 30*time.Second); code != 0 {
 			t.Fatalf("%s: exit %d", name, code)
+		}
+		got, err := sub.triggerIDs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for id, n := range got {
+			if !wantTriggers[id] {
+				t.Errorf("%s: unexpected trigger %s", name, id)
+			}
+			if n != 1 {
+				t.Errorf("%s: trigger %s delivered %d times, want once", name, id, n)
+			}
+			ids = append(ids, id)
+		}
+		if len(got) != len(wantTriggers) {
+			t.Errorf("%s: %d distinct triggers, want %d", name, len(got), len(wantTriggers))
 		}
 		slices.Sort(ids)
 		return dumpStates(t, filepath.Join(sub.dir, "state"), partitions, crashProcessors), ids
@@ -87,10 +106,10 @@ func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
 	if len(statesA) != customers || len(statesB) != customers {
 		t.Fatalf("customers: %d and %d, want %d", len(statesA), len(statesB), customers)
 	}
-	for cust, procs := range statesA {
-		for name, a := range procs {
-			if b := statesB[cust][name]; a != b {
-				t.Fatalf("customer %s, processor %s differs:\n A %s\n B %s", cust, name, a, b)
+	for cust, procs := range wantStates {
+		for name, want := range procs {
+			if a, b := statesA[cust][name], statesB[cust][name]; a != want || b != want {
+				t.Fatalf("customer %s, processor %s:\n A %s\n B %s\n want %s", cust, name, a, b, want)
 			}
 		}
 	}

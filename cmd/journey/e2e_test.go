@@ -67,6 +67,7 @@ processors:
 	if len(entries) != 2 {
 		t.Fatalf("%d triggers, want 2", len(entries))
 	}
+	firstIDs := []string{entries[0].ID, entries[1].ID}
 	triggerSchema, err := schemas.Compile(schemas.Trigger)
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +167,14 @@ processors:
 	}
 	if !strings.Contains(c.output(), "shut down cleanly") {
 		t.Fatalf("no clean shutdown logged:\n%s", c.tail(20))
+	}
+	// Read again after the stop: a late duplicate would show now.
+	entries, err = e.rdb.XRange(context.Background(), stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].ID != firstIDs[0] || entries[1].ID != firstIDs[1] {
+		t.Fatalf("after the stop: %d triggers %v, want the 2 read before (%v)", len(entries), entries, firstIDs)
 	}
 }
 

@@ -98,6 +98,7 @@ type running struct {
 	p      *pipeline.Pipeline
 	store  *state.Store
 	reg    *prometheus.Registry
+	ended  bool // stop ran: a deferred stop after an explicit one does nothing
 }
 
 // counter sums a counter's samples (or a histogram's observation counts)
@@ -190,6 +191,10 @@ func (h *harness) start(every int, redisAddr string, mod func(*pipeline.Config))
 
 func (r *running) stop(t *testing.T) {
 	t.Helper()
+	if r.ended {
+		return
+	}
+	r.ended = true
 	r.cancel()
 	select {
 	case err := <-r.done:
@@ -268,27 +273,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	defer r.stop(t)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
 	h.produce(events(20, 6, "a", t0)...)
-	got := h.waitTriggers("email", 40, time.Minute) // every 3rd event: 2 per customer
-	if len(got) != 40 {
-		t.Fatalf("%d triggers, want 40", len(got))
-	}
-	ids := map[string]bool{}
-	for _, m := range got {
-		tr, err := redissink.DecodeTrigger(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ids[tr.ID] {
-			t.Fatalf("trigger %s twice", tr.ID)
-		}
-		ids[tr.ID] = true
-		if tr.Rule != "test.every" || tr.Channel != "email" || tr.Reason != "nth_event" || len(tr.Causes) != 1 {
-			t.Fatalf("trigger fields: %+v", tr)
-		}
-		if want := journey.TriggerID("test.every", tr.CustomerID, tr.Causes[0]); tr.ID != want {
-			t.Fatalf("id %s is not deterministic (want %s)", tr.ID, want)
-		}
-	}
+	h.waitTriggers("email", 40, time.Minute) // every 3rd event: 2 per customer
 	testrig.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		v, err := h.rdb.HGet(context.Background(), h.prefix+"ctx:cust-7", "counter.total").Result()
 		if err != nil {
@@ -314,6 +299,32 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 	if n := r.counter(t, "journey_sink_deliver_seconds", nil); n < 1 {
 		t.Errorf("sink deliveries timed %v times", n)
+	}
+	// Read again after the stop: a late duplicate would show now.
+	r.stop(t)
+	got, err := h.stream("email")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 40 {
+		t.Fatalf("%d triggers after the stop, want 40", len(got))
+	}
+	ids := map[string]bool{}
+	for _, m := range got {
+		tr, err := redissink.DecodeTrigger(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids[tr.ID] {
+			t.Fatalf("trigger %s twice", tr.ID)
+		}
+		ids[tr.ID] = true
+		if tr.Rule != "test.every" || tr.Channel != "email" || tr.Reason != "nth_event" || len(tr.Causes) != 1 {
+			t.Fatalf("trigger fields: %+v", tr)
+		}
+		if want := journey.TriggerID("test.every", tr.CustomerID, tr.Causes[0]); tr.ID != want {
+			t.Fatalf("id %s is not deterministic (want %s)", tr.ID, want)
+		}
 	}
 }
 
@@ -560,7 +571,13 @@ func TestRedisOutage(t *testing.T) {
 	defer rdb.Close()
 	h.rdb = rdb
 	want := customers * 5 * rounds
-	got := h.waitTriggers("email", want, 2*time.Minute)
+	h.waitTriggers("email", want, 2*time.Minute)
+	// Read again after the stop: a late duplicate would show now.
+	r.stop(t)
+	got, err := h.stream("email")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]int{}
 	for _, m := range got {
 		ids[m.Values["id"].(string)]++
@@ -589,11 +606,11 @@ func TestStopLeavesNoDeliveredEntries(t *testing.T) {
 	r := h.start(3, "", nil)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
 	h.produce(events(20, 6, "a", t0)...)
-	if got := h.waitTriggers("email", 40, time.Minute); len(got) != 40 {
-		r.stop(t)
-		t.Fatalf("%d triggers, want 40", len(got))
-	}
+	h.waitTriggers("email", 40, time.Minute)
 	r.stop(t)
+	if got, err := h.stream("email"); err != nil || len(got) != 40 {
+		t.Fatalf("%d triggers after the stop (%v), want 40", len(got), err)
+	}
 	store, err := state.Open(h.dir, state.Options{DedupWindow: time.Hour})
 	if err != nil {
 		t.Fatal(err)
