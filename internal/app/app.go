@@ -103,7 +103,7 @@ func PipelineConfig(cfg config.Config) pipeline.Config {
 		CommitInterval: b.CommitInterval,
 		OutboxMax:      cfg.Outbox.MaxPending, ShutdownFlush: cfg.Outbox.ShutdownFlush,
 		Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
-		Lateness: t.Lateness, IdleAdvance: t.IdleAdvance, LateEvents: t.LateEvents,
+		Lateness: t.Lateness, IdleAdvance: t.IdleAdvance, MaxSkew: t.MaxSkew, LateEvents: t.LateEvents,
 		CustomerCache: cfg.State.CustomerCache,
 		// Full context updates at least hourly (and at most every half
 		// TTL): a hash that expired or was deleted is whole again soon.

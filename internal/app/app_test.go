@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -118,5 +119,14 @@ func TestChangelogCompression(t *testing.T) {
 	c.Changelog.Enabled = false
 	if pc := PipelineConfig(c); pc.Changelog.Topic != "" {
 		t.Errorf("changelog off: topic %q", pc.Changelog.Topic)
+	}
+}
+
+// timers.max_skew reaches the pipeline.
+func TestMaxSkewReachesThePipeline(t *testing.T) {
+	c := config.Default()
+	c.Timers.MaxSkew = 3 * time.Minute
+	if got := PipelineConfig(c).MaxSkew; got != 3*time.Minute {
+		t.Fatalf("pipeline MaxSkew %v, want 3m", got)
 	}
 }

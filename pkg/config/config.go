@@ -88,6 +88,10 @@ type Batch struct {
 type Timers struct {
 	Lateness    time.Duration `yaml:"lateness"`
 	IdleAdvance time.Duration `yaml:"idle_advance"`
+	// MaxSkew bounds how far past the wall clock (the record's Kafka
+	// timestamp, if earlier) an event dated in the future moves a
+	// partition's watermark (pipeline.Config.MaxSkew).
+	MaxSkew time.Duration `yaml:"max_skew"`
 	// LateEvents is pipeline.Config.LateEvents: apply or dead_letter;
 	// empty is the pipeline's default, apply.
 	LateEvents string `yaml:"late_events"`
@@ -198,7 +202,7 @@ func Default() Config {
 		},
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 100_000, MaxBytes: 32 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
-		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second},
+		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, MaxSkew: time.Minute},
 		State:  State{Dir: "journey-data", CacheBytes: 512 << 20, CustomerCache: 100_000},
 		Changelog: Changelog{
 			Enabled: true, Compression: CompressionNone, MaxBatchBytes: 32 << 20, StaleAfter: 12 * time.Hour,

@@ -42,6 +42,9 @@ func TestParseDurations(t *testing.T) {
 	if c.Batch.Linger != 5*time.Millisecond || c.Redis.ContextTTL != 48*time.Hour {
 		t.Fatalf("durations: %v %v", c.Batch.Linger, c.Redis.ContextTTL)
 	}
+	if c.Timers.MaxSkew != time.Minute {
+		t.Fatalf("timers.max_skew defaults to %v, want 1m", c.Timers.MaxSkew)
+	}
 	if err := c.Parse([]byte("batch:\n  linger: soon\n")); err == nil {
 		t.Fatal("bad duration accepted")
 	}
@@ -63,6 +66,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"batch.max_records", func(c *Config) { c.Batch.MaxRecords = 0 }},
 		{"batch.max_bytes", func(c *Config) { c.Batch.MaxBytes = 100 }},
 		{"batch.backlog_wait", func(c *Config) { c.Batch.BacklogWait = -time.Second }},
+		{"timers.max_skew", func(c *Config) { c.Timers.MaxSkew = 0 }},
+		{"timers.max_skew", func(c *Config) { c.Timers.MaxSkew = -time.Minute }},
 		{"changelog.compression", func(c *Config) { c.Changelog.Compression = "brotli" }},
 		{"state.dir", func(c *Config) { c.State.Dir = "" }},
 		{"redis.addr", func(c *Config) { c.Redis.Addr = "" }},

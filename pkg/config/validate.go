@@ -148,6 +148,9 @@ func (t *Timers) check(p *problems) {
 	if t.IdleAdvance < 0 {
 		p.add("timers.idle_advance", "must not be negative (0 disables wall-clock advance)")
 	}
+	if t.MaxSkew <= 0 {
+		p.add("timers.max_skew", "must be positive: it bounds how far a future-dated event moves the watermark")
+	}
 }
 
 func (s *State) check(p *problems) {

@@ -113,6 +113,12 @@ type Runner struct {
 	Timers TimerStore
 	// Lateness is subtracted from event times to get the watermark.
 	Lateness time.Duration
+	// Ceiling, when not zero, is a time Apply never moves the watermark
+	// past: an event dated later is folded, but takes the watermark only to
+	// Ceiling, so one future-dated event cannot fire every armed timer.
+	// The caller sets it before each Apply (the pipeline: the record's
+	// Kafka timestamp, capped by the wall clock, + timers.max_skew).
+	Ceiling time.Time
 	// DropLate, when set, makes Apply refuse (ErrLate) an event older than
 	// the watermark; otherwise such an event is folded, and timers that
 	// already fired stay fired.
@@ -218,7 +224,7 @@ func (r *Runner) Apply(ev *Event, out *Output) error {
 		if r.DropLate {
 			return ErrLate
 		}
-	} else if err := r.Advance(ev.Time.Add(-r.Lateness), out); err != nil {
+	} else if err := r.Advance(r.capped(ev.Time.Add(-r.Lateness)), out); err != nil {
 		return err
 	}
 	c, err := r.Customer(ev.CustomerID)
@@ -230,6 +236,14 @@ func (r *Runner) Apply(ev *Event, out *Output) error {
 		return err
 	}
 	return r.applyTimers(c.ID, out.Timers[mark:])
+}
+
+// capped is to, or Ceiling if that is set and earlier.
+func (r *Runner) capped(to time.Time) time.Time {
+	if !r.Ceiling.IsZero() && to.After(r.Ceiling) {
+		return r.Ceiling
+	}
+	return to
 }
 
 // Advance moves the watermark to to (never backwards) and fires every

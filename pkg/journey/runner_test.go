@@ -212,6 +212,34 @@ func TestAdvanceFiresWithoutEvents(t *testing.T) {
 	}
 }
 
+// TestCeilingHoldsTheWatermark: an event dated far past the Ceiling is
+// folded, but takes the watermark only to the Ceiling, so the timers armed
+// before it keep waiting; an event within it moves the watermark as usual.
+func TestCeilingHoldsTheWatermark(t *testing.T) {
+	h := newHarness(t, abandon{})
+	h.runner.Ceiling = t0.Add(11 * time.Minute) // "now" is t0+10m, max skew 1m
+	h.run(t, 1, []journey.Event{ev("a1", "c1", "Add", 0), ev("a2", "c2", "Add", 5)})
+	future := ev("f", "c3", "Add", 23*60) // 23 h ahead
+	if got := h.run(t, 1, []journey.Event{future}); got != "" {
+		t.Fatalf("a future-dated event fired timers early:\n%s", got)
+	}
+	if wm := h.runner.Watermark(); !wm.Equal(h.runner.Ceiling) {
+		t.Fatalf("watermark %v, want the ceiling %v", wm, h.runner.Ceiling)
+	}
+	if n := len(h.timers.Pending()); n != 3 {
+		t.Fatalf("%d timers pending, want 3: the future event is folded (its timer armed) and none fired", n)
+	}
+	// Below the ceiling the watermark follows event time minus lateness.
+	h.runner.Ceiling = t0.Add(2 * time.Hour)
+	h.run(t, 1, []journey.Event{ev("n", "c9", "Noop", 61)})
+	if got := strings.Join(h.log, "\n"); got != "trigger abandon c1 at 11:00" {
+		t.Fatalf("after a later event within the ceiling:\n%s\nwant c1's timer only", got)
+	}
+	if wm := h.runner.Watermark(); !wm.Equal(t0.Add(61 * time.Minute)) {
+		t.Fatalf("watermark %v, want %v", wm, t0.Add(61*time.Minute))
+	}
+}
+
 func TestLateEvents(t *testing.T) {
 	for _, drop := range []bool{false, true} {
 		h := newHarness(t, abandon{})

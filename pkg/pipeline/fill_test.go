@@ -147,3 +147,22 @@ func TestReuseDropsTheRecords(t *testing.T) {
 		t.Fatalf("after a large round the slice was dropped: cap %d", cap(b))
 	}
 }
+
+// The watermark's ceiling is the record's Kafka timestamp + max skew, but
+// never later than the wall clock + max skew.
+func TestCeiling(t *testing.T) {
+	now := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		record time.Time
+		want   time.Time
+	}{
+		{"record timestamp earlier (a replay, a backlog)", now.Add(-48 * time.Hour), now.Add(-48*time.Hour + time.Minute)},
+		{"record timestamp later than the wall clock", now.Add(time.Hour), now.Add(time.Minute)},
+		{"no record timestamp", time.Time{}, now.Add(time.Minute)},
+	} {
+		if got := ceiling(tc.record, now, time.Minute); !got.Equal(tc.want) {
+			t.Errorf("%s: ceiling %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

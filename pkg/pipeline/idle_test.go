@@ -11,6 +11,7 @@ import (
 	"github.com/journey-dev/journey/internal/testrig"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/pipeline"
+	"github.com/journey-dev/journey/pkg/state"
 	"github.com/journey-dev/journey/processors/cart"
 )
 
@@ -83,5 +84,70 @@ func TestBacklogIsNotIdle(t *testing.T) {
 			who = append(who, m.Values["customer_id"])
 		}
 		t.Fatalf("cart.abandoned for %v, want only u-open (the closed cart fired early: the backlog was taken for idleness)", who)
+	}
+}
+
+// One event dated 23 hours ahead, behind two armed carts on its partition:
+// it is folded, but the watermark stops at the record's timestamp +
+// MaxSkew, so neither cart is abandoned early (DESIGN.md, "Event time,
+// timers and the contact policy").
+func TestFutureEventFiresNoTimer(t *testing.T) {
+	h := newHarness(t, 1, "")
+	cfg := cart.DefaultConfig()
+	cfg.Timeout = time.Hour
+	cfg.Target = "web"
+	cp, err := cart.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.procs = []journey.Processor{cp}
+	const maxSkew = time.Minute
+
+	now := time.Now().Truncate(time.Second)
+	add := func(id, customer string, at time.Time) kafka.Message {
+		b, _ := json.Marshal(map[string]any{"type": "track", "messageId": id, "userId": customer, "event": "Product Added",
+			"timestamp": at.UTC().Format(time.RFC3339Nano), "properties": map[string]any{"cart_id": "c-" + id, "product_id": "p1", "price": 10}})
+		return kafka.Message{Key: []byte(customer), Value: b}
+	}
+	msgs := []kafka.Message{
+		add("a", "u-a", now.Add(-10*time.Minute)), // abandoned at now+50m, not before
+		add("b", "u-b", now.Add(-5*time.Minute)),  // at now+55m
+		add("f", "u-future", now.Add(23*time.Hour)),
+	}
+	h.produce(msgs...)
+	r := h.start(0, "", func(c *pipeline.Config) { c.MaxSkew = maxSkew })
+	defer r.stop(t)
+	testrig.CheckFor(t, time.Minute, 20*time.Millisecond, func() error {
+		if got := r.counter(t, "journey_events_folded_total", nil); got != float64(len(msgs)) {
+			return fmt.Errorf("%v of %d events folded", got, len(msgs))
+		}
+		return nil
+	})
+	r.stop(t) // commits and flushes the outbox
+	if got, err := h.stream("web"); err != nil || len(got) != 0 {
+		t.Fatalf("%d cart triggers (%v), want none: the future-dated event moved the watermark", len(got), err)
+	}
+
+	store, err := state.Open(h.dir, state.Options{DedupWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sp, err := store.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wm, limit := sp.Watermark(), time.Now().Add(maxSkew); wm.After(limit) {
+		t.Errorf("watermark %v is past the wall clock + max skew (%v)", wm, limit)
+	}
+	pending := map[string]time.Time{}
+	if err := sp.Timers(func(tm journey.Timer) error { pending[tm.Customer] = tm.At; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The future event was folded: its own cart's timer is armed too.
+	for _, c := range []string{"u-a", "u-b", "u-future"} {
+		if _, ok := pending[c]; !ok {
+			t.Errorf("no cart timer pending for %s (pending: %v)", c, pending)
+		}
 	}
 }

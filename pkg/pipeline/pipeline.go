@@ -116,6 +116,13 @@ type Config struct {
 	// so absence timers fire on a quiet partition. 0 (replay mode): event
 	// time only.
 	IdleAdvance time.Duration
+	// MaxSkew, when > 0, bounds how far an event dated in the future moves
+	// a partition's watermark: never past the record's Kafka timestamp
+	// (the wall clock if that is later or absent) + MaxSkew. The event is
+	// still folded; its timers wait for the watermark like any other.
+	// Bounding by the record's timestamp, which the log keeps, makes a
+	// replay fire timers as the live run did.
+	MaxSkew time.Duration
 	// LateEvents says what to do with an event older than the watermark:
 	// LateApply (fold it; timers that fired stay fired) or LateDeadLetter.
 	LateEvents string
@@ -210,8 +217,8 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("timers.late_events: %q is not apply or dead_letter", c.LateEvents)
 	}
-	if c.Lateness < 0 || c.IdleAdvance < 0 {
-		return errors.New("timers: lateness and idle_advance must not be negative")
+	if c.Lateness < 0 || c.IdleAdvance < 0 || c.MaxSkew < 0 {
+		return errors.New("timers: lateness, idle_advance and max_skew must not be negative")
 	}
 	return nil
 }

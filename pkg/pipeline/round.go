@@ -134,8 +134,9 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 		rd.dlqReasons = append(rd.dlqReasons, e.Reason)
 	}
 	var (
-		tc *topicCounters
-		rt = -1
+		tc  *topicCounters
+		rt  = -1
+		now = time.Now()
 	)
 	for i := range msgs {
 		m := &msgs[i]
@@ -165,6 +166,9 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 			continue
 		}
 		w.out.Reset()
+		if p.cfg.MaxSkew > 0 {
+			w.runner.Ceiling = ceiling(m.Time, now, p.cfg.MaxSkew)
+		}
 		if w.runner.Late(&ev) {
 			tc.n.late++
 		}
@@ -224,6 +228,17 @@ func (w *worker) commitRound(ctx context.Context, rd *round) error {
 		}
 	}
 	return nil
+}
+
+// ceiling is the time a record's event may move the watermark to at most
+// (DESIGN.md, "Event time, timers and the contact policy"): the record's
+// Kafka timestamp, or now if that is absent or later, + maxSkew. The
+// timestamp is in the log, so a replay computes the same bound.
+func ceiling(recordTime, now time.Time, maxSkew time.Duration) time.Time {
+	if recordTime.IsZero() || recordTime.After(now) {
+		recordTime = now
+	}
+	return recordTime.Add(maxSkew)
 }
 
 // tick advances an idle partition's watermark with the wall clock (live
