@@ -46,6 +46,7 @@ func generateFlags(cfg *generate.ProduceConfig, stderr io.Writer) (*flag.FlagSet
 	fs.Uint64Var(&cfg.Generator.Seed, "seed", 1, "seed: the same seed gives the same customers, journeys and message ids")
 	fs.DurationVar(&cfg.Generator.Think, "think", generate.DefaultThink, "mean pause between a customer's actions within a visit")
 	fs.DurationVar(&cfg.Generator.Away, "away", generate.DefaultAway, "mean time before a customer comes back to an open cart or to review a purchase")
+	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "bound on each start-up call: an address that is not a Kafka broker fails within it")
 	return fs, brokerList
 }
 

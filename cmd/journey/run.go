@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -108,6 +109,10 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 	redis.SetLogger(redisLogger{log.Sugar().Named("redis")})
 	rdb := redis.NewClient(app.RedisOptions(cfg))
 	defer rdb.Close()
+	redisWait, err := pingRedis(ctx, cfg, rdb, log)
+	if err != nil || ctx.Err() != nil {
+		return err // nil: stopped while starting
+	}
 	snk, err := redissink.New(rdb, app.SinkConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
@@ -135,6 +140,9 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 	if cfg.Admin.Addr != "" {
 		srv, err := admin.Listen(cfg.Admin.Addr, reg, func() (bool, any) {
 			st := p.Status()
+			if err := redisWait.Err(); err != nil {
+				return false, waitingStatus{Status: st, Redis: err.Error() + " (redis.wait_at_start: waiting for it)"}
+			}
 			return st.Ready(), st
 		})
 		if err != nil {
@@ -142,6 +150,15 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 		}
 		log.Info("admin listening", zap.String("addr", srv.Addr()))
 		g.Go(func() error { return srv.Serve(gctx) })
+	}
+	if redisWait.Err() != nil {
+		g.Go(func() error {
+			redisWait.Run(gctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout, time.Second)
+			if redisWait.Err() == nil {
+				log.Info("redis answers", zap.String("addr", cfg.Redis.Addr))
+			}
+			return nil
+		})
 	}
 	g.Go(func() error {
 		defer log.Info("pipeline stopped")
@@ -158,6 +175,29 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 		log.Info("shut down cleanly")
 	}
 	return err
+}
+
+// pingRedis pings Redis within kafka.dial_timeout. Unreachable, it is a
+// start-up error naming redis.addr, unless redis.wait_at_start: then the
+// returned RedisWait holds the reason, which /readyz reports until Redis
+// answers. It returns nil, nil when ctx ends first.
+func pingRedis(ctx context.Context, cfg config.Config, rdb *redis.Client, log *zap.Logger) (*app.RedisWait, error) {
+	err := app.PingRedis(ctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout)
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return nil, nil
+	case !cfg.Redis.WaitAtStart:
+		return nil, err
+	}
+	log.Warn("redis does not answer; starting anyway (redis.wait_at_start), not ready until it does", zap.Error(err))
+	return app.NewRedisWait(err), nil
+}
+
+// waitingStatus is /readyz's detail while Redis has not answered yet:
+// the pipeline's status and why Redis is not usable.
+type waitingStatus struct {
+	pipeline.Status
+	Redis string `json:"redis"`
 }
 
 // redisLogger adapts go-redis's internal logger to zap.

@@ -16,19 +16,59 @@ import (
 // Admin answers questions about topics and creates them: partition counts,
 // topic configuration, partition ids and offsets. It holds no connection
 // between calls except its client's idle ones.
+//
+// Every call but Offsets is a start-up call: it is bounded by the
+// dialer's Timeout (DefaultTimeout when 0) for each network round trip
+// as well as by ctx, so a broker that stops answering fails the call
+// instead of hanging it, and a cancelled ctx ends it at once.
 type Admin struct {
 	brokers []string
 	dialer  *kafka.Dialer
 	client  *kafka.Client
+	timeout time.Duration
 	log     *zap.Logger
 }
 
 // NewAdmin returns an Admin for the cluster at brokers, dialing with
-// dialer. It does no I/O.
+// dialer, whose Timeout also bounds each call. It does no I/O.
 func NewAdmin(brokers []string, dialer *kafka.Dialer, log *zap.Logger) *Admin {
-	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second}
-	return &Admin{brokers: brokers, dialer: dialer, log: log,
+	timeout := dialer.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: timeout}
+	return &Admin{brokers: brokers, dialer: dialer, log: log, timeout: timeout,
 		client: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: t}}
+}
+
+// dial connects to the first of the brokers that accepts a connection,
+// and returns it with every read and write on it bounded by the Admin's
+// timeout from now (extend it with conn.SetDeadline) and closed as soon
+// as ctx ends; done closes it.
+func (a *Admin) dial(ctx context.Context) (conn *kafka.Conn, done func(), err error) {
+	for _, b := range a.brokers {
+		if conn, err = a.dialAddr(ctx, b); err == nil {
+			break
+		}
+		err = fmt.Errorf("connect to %s: %w", b, err)
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	return conn, func() { stop(); _ = conn.Close() }, nil
+}
+
+func (a *Admin) dialAddr(ctx context.Context, addr string) (*kafka.Conn, error) {
+	conn, err := a.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(a.timeout))
+	return conn, nil
 }
 
 // TopicError is a failure to read one topic's partitions.
@@ -41,16 +81,18 @@ func (e *TopicError) Error() string { return fmt.Sprintf("topic %q: %v", e.Topic
 func (e *TopicError) Unwrap() error { return e.Err }
 
 // PartitionCounts returns the number of partitions of each topic (0: the
-// topic does not exist), read over one connection to the first broker. A
-// topic whose partitions cannot be read fails with a *TopicError.
+// topic does not exist), read over one connection to the first broker
+// that accepts one. A topic whose partitions cannot be read fails with a
+// *TopicError.
 func (a *Admin) PartitionCounts(ctx context.Context, topics []string) (map[string]int, error) {
-	conn, err := a.dialer.DialContext(ctx, "tcp", a.brokers[0])
+	conn, done, err := a.dial(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", a.brokers[0], err)
+		return nil, err
 	}
-	defer conn.Close()
+	defer done()
 	counts := map[string]int{}
 	for _, t := range topics {
+		_ = conn.SetDeadline(time.Now().Add(a.timeout))
 		parts, err := conn.ReadPartitions(t)
 		if err != nil {
 			return nil, &TopicError{Topic: t, Err: err}
@@ -74,31 +116,47 @@ func (a *Admin) Exists(ctx context.Context, topic string) (partitions int, ok bo
 // the controller, then waits up to 30 s for every partition to have a
 // leader, so the first write to it does not start with a retry.
 func (a *Admin) CreateTopic(ctx context.Context, cfg kafka.TopicConfig) error {
-	conn, err := a.dialer.DialContext(ctx, "tcp", a.brokers[0])
+	conn, done, err := a.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer done()
 	ctrl, err := conn.Controller()
 	if err != nil {
 		return fmt.Errorf("find controller: %w", err)
 	}
-	cc, err := a.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	cc, ccDone, err := a.dialController(ctx, ctrl)
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
+	defer ccDone()
 	if err := cc.CreateTopics(cfg); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("create %q: %w", cfg.Topic, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for time.Now().Before(deadline) {
+		_ = conn.SetDeadline(time.Now().Add(a.timeout))
 		if parts, err := conn.ReadPartitions(cfg.Topic); err == nil && len(parts) == cfg.NumPartitions && allLed(parts) {
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return nil
+}
+
+// dialController connects to the cluster's controller, bounded like dial.
+func (a *Admin) dialController(ctx context.Context, ctrl kafka.Broker) (*kafka.Conn, func(), error) {
+	addr := net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port))
+	cc, err := a.dialAddr(ctx, addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to the controller %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = cc.Close() })
+	return cc, func() { stop(); _ = cc.Close() }, nil
 }
 
 func allLed(parts []kafka.Partition) bool {
@@ -113,6 +171,8 @@ func allLed(parts []kafka.Partition) bool {
 // TopicConfig returns the value of topic's configuration entry name ("" when
 // the broker reports none).
 func (a *Admin) TopicConfig(ctx context.Context, topic, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
 	res, err := a.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
 		Resources: []kafka.DescribeConfigRequestResource{{
 			ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{name},
@@ -137,6 +197,8 @@ func (a *Admin) TopicConfig(ctx context.Context, topic, name string) (string, er
 // PartitionIDs returns topic's partition ids in order (none when the topic
 // does not exist).
 func (a *Admin) PartitionIDs(ctx context.Context, topic string) ([]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
 	md, err := a.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, err

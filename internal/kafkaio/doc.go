@@ -15,6 +15,13 @@
 //     point in time (offsets.go).
 //   - Tail and NewPartitionReader: reading one partition's log through
 //     (reader.go); ErrorLogger, kafka-go's logger on zap (logger.go).
+//   - ProbeBrokers: is anything at the bootstrap addresses a Kafka broker?
+//     An ApiVersions request to each within a deadline, failing with what
+//     answered instead (probe.go); CuttableDialer, a dialer whose
+//     connections can all be closed at once (dialer.go).
+//
+// Start-up calls never hang: each is bounded by a timeout (the dialer's,
+// journey's kafka.dial_timeout) and ends as soon as its context does.
 //
 // What it does not own: journey's protocol. It does not know what a record
 // means, what a changelog batch holds or when it is written, which

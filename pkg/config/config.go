@@ -64,6 +64,10 @@ type Kafka struct {
 	FetchMaxWait   time.Duration     `yaml:"fetch_max_wait"`
 	FetchMaxBytes  int               `yaml:"fetch_max_bytes"`
 	SessionTimeout time.Duration     `yaml:"session_timeout"`
+	// DialTimeout bounds each network call of the start-up: the brokers'
+	// probe (an address that is not Kafka fails within it), the topic
+	// checks, each connection to a broker, and the Redis ping.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
 }
 
 // Ingest governs decoding and validation.
@@ -168,6 +172,10 @@ type Redis struct {
 	StreamMaxLen int64         `yaml:"stream_max_len"`
 	ContextTTL   time.Duration `yaml:"context_ttl"`
 	DedupTTL     time.Duration `yaml:"dedup_ttl"`
+	// WaitAtStart lets journey start while Redis does not answer its
+	// start-up ping (/readyz answers 503 with the reason until it does);
+	// false (the default) makes an unreachable Redis a start-up error.
+	WaitAtStart bool `yaml:"wait_at_start"`
 }
 
 // Outbox governs delivery to Redis.
@@ -199,6 +207,7 @@ func Default() Config {
 			FetchMaxWait:   500 * time.Millisecond,
 			FetchMaxBytes:  4 << 20,
 			SessionTimeout: 10 * time.Second,
+			DialTimeout:    10 * time.Second,
 		},
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 100_000, MaxBytes: 32 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
@@ -270,9 +279,25 @@ func vars() []envVar {
 		{"group-id", "consumer group id (kafka.group_id)", func(c *Config, v string) error { c.Kafka.GroupID = v; return nil }},
 		{"topics", "input topics, comma-separated (kafka.topics)", func(c *Config, v string) error { c.Kafka.Topics = List(v); return nil }},
 		{"dlq-topic", "dead-letter topic (kafka.dlq_topic)", func(c *Config, v string) error { c.Kafka.DLQTopic = v; return nil }},
+		{"dial-timeout", "bound on each network call at start-up, e.g. 10s (kafka.dial_timeout)", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("dial-timeout: %q is not a duration (10s, 500ms)", v)
+			}
+			c.Kafka.DialTimeout = d
+			return nil
+		}},
 		{"redis-addr", "Redis host:port (redis.addr)", func(c *Config, v string) error { c.Redis.Addr = v; return nil }},
 		{"redis-password", "Redis password (redis.password); prefer the environment variable", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
 		{"redis-prefix", "prefix of every Redis key (redis.prefix)", func(c *Config, v string) error { c.Redis.Prefix = v; return nil }},
+		{"redis-wait-at-start", "start even when Redis does not answer, /readyz 503 until it does: true or false (redis.wait_at_start)", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("redis-wait-at-start: %q is not true or false", v)
+			}
+			c.Redis.WaitAtStart = b
+			return nil
+		}},
 		{"processors", "run only these processors, comma-separated (processors_enabled); default all", func(c *Config, v string) error { c.ProcessorsEnabled = List(v); return nil }},
 		{"standbys", "warm standby copies of each partition on other instances (changelog.standbys)", func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)

@@ -62,6 +62,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"kafka.topics", func(c *Config) { c.Kafka.Topics = []string{"a", "a"} }},
 		{"kafka.dlq_topic", func(c *Config) { c.Kafka.DLQTopic = c.Kafka.Topics[0] }},
 		{"kafka.fetch_max_wait", func(c *Config) { c.Kafka.FetchMaxWait = 0 }},
+		{"kafka.dial_timeout", func(c *Config) { c.Kafka.DialTimeout = 0 }},
 		{"ingest.dedup_window", func(c *Config) { c.Ingest.DedupWindow = 0 }},
 		{"batch.max_records", func(c *Config) { c.Batch.MaxRecords = 0 }},
 		{"batch.max_bytes", func(c *Config) { c.Batch.MaxBytes = 100 }},
@@ -110,6 +111,37 @@ func TestPrecedenceFileEnvFlag(t *testing.T) {
 	if c.Kafka.GroupID != "from-env" || c.State.Dir != "/flag" || c.Kafka.Topics[0] != "file-topic" ||
 		strings.Join(c.Kafka.Brokers, ",") != "h1:1,h2:2" {
 		t.Fatalf("precedence: %+v %+v", c.Kafka, c.State)
+	}
+}
+
+// The start-up settings: kafka.dial_timeout and redis.wait_at_start, from
+// the file, the environment and flags.
+func TestStartupSettings(t *testing.T) {
+	c := Default()
+	if c.Kafka.DialTimeout != 10*time.Second || c.Redis.WaitAtStart {
+		t.Fatalf("defaults: dial_timeout %v, wait_at_start %v", c.Kafka.DialTimeout, c.Redis.WaitAtStart)
+	}
+	if err := c.Parse([]byte("kafka: {dial_timeout: 3s}\nredis: {wait_at_start: true}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.DialTimeout != 3*time.Second || !c.Redis.WaitAtStart {
+		t.Fatalf("file: dial_timeout %v, wait_at_start %v", c.Kafka.DialTimeout, c.Redis.WaitAtStart)
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	apply := Flags(fs)
+	if err := fs.Parse([]string{"--redis-wait-at-start=false"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"JOURNEY_DIAL_TIMEOUT": "2s", "JOURNEY_REDIS_WAIT_AT_START": "true"}
+	if err := apply(&c, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.DialTimeout != 2*time.Second || c.Redis.WaitAtStart {
+		t.Fatalf("env and flag: dial_timeout %v, wait_at_start %v", c.Kafka.DialTimeout, c.Redis.WaitAtStart)
+	}
+	env["JOURNEY_DIAL_TIMEOUT"] = "2"
+	if err := apply(&c, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "JOURNEY_DIAL_TIMEOUT") {
+		t.Fatalf("a duration without unit: %v", err)
 	}
 }
 

@@ -81,6 +81,9 @@ func (k *Kafka) check(p *problems) map[string]bool {
 	if k.SessionTimeout < time.Second {
 		p.add("kafka.session_timeout", "must be at least 1s")
 	}
+	if k.DialTimeout < 100*time.Millisecond {
+		p.add("kafka.dial_timeout", "must be at least 100ms")
+	}
 	return inputs
 }
 

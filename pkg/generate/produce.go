@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/internal/kafkaio"
 )
 
 // ProduceConfig configures Produce.
@@ -32,6 +34,10 @@ type ProduceConfig struct {
 	ProgressEvery time.Duration
 	// Now is the clock records are stamped with (default time.Now).
 	Now func() time.Time
+	// DialTimeout bounds each start-up call (default 10s): the brokers'
+	// probe (an address that is not Kafka fails within it) and the topic
+	// check.
+	DialTimeout time.Duration
 }
 
 // DefaultRate is the default of ProduceConfig.Rate.
@@ -46,6 +52,9 @@ func (c *ProduceConfig) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = kafkaio.DefaultTimeout
 	}
 }
 
@@ -128,7 +137,10 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	if err := checkTopic(ctx, cfg.Brokers, cfg.Topic); err != nil {
+	if err := checkTopic(ctx, cfg.Brokers, cfg.Topic, cfg.DialTimeout); err != nil {
+		if ctx.Err() != nil {
+			return Stats{}, nil // stopped before the first record
+		}
 		return Stats{}, err
 	}
 	w := &kafka.Writer{
@@ -201,20 +213,28 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Stats, error) {
 	return st, nil
 }
 
-// checkTopic fails with a clear error when topic does not exist.
-func checkTopic(ctx context.Context, brokers []string, topic string) error {
-	d := &kafka.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", brokers[0])
+// checkTopic fails with a clear error when no broker answers as Kafka
+// (naming --brokers and the address) or topic does not exist. Each call
+// is bounded by timeout and ends when ctx does.
+func checkTopic(ctx context.Context, brokers []string, topic string, timeout time.Duration) error {
+	d := &kafka.Dialer{Timeout: timeout}
+	addr, err := kafkaio.ProbeBrokers(ctx, "--brokers", brokers, d, timeout)
 	if err != nil {
-		return fmt.Errorf("generate: brokers: connect to %s: %w", brokers[0], err)
+		return err // names --brokers and the address
 	}
-	defer conn.Close()
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("generate: brokers: connect to %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer func() { stop(); _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	parts, err := conn.ReadPartitions(topic)
 	if err != nil || len(parts) == 0 {
 		if err == nil {
 			err = errors.New("no partitions")
 		}
-		return fmt.Errorf("generate: topic %q on %s: %w (create it first, e.g. kafka-topics.sh --create --topic %s)", topic, brokers[0], err, topic)
+		return fmt.Errorf("generate: topic %q on %s: %w (create it first, e.g. kafka-topics.sh --create --topic %s)", topic, addr, err, topic)
 	}
 	return nil
 }

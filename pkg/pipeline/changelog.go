@@ -497,7 +497,11 @@ func RestoreStore(ctx context.Context, cfg Config, log *zap.Logger, store *state
 	if cfg.Changelog.Topic == "" {
 		return nil, errors.New("changelog.enabled: the configuration has no changelog")
 	}
-	dialer := &kafka.Dialer{Timeout: 10 * time.Second}
+	cfg.setDefaults()
+	if err := CheckBrokers(ctx, cfg.Brokers, cfg.DialTimeout); err != nil {
+		return nil, err
+	}
+	dialer := &kafka.Dialer{Timeout: cfg.DialTimeout}
 	c := newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
 	if len(ids) == 0 {
 		all, err := c.admin.PartitionIDs(ctx, c.cfg.Topic)

@@ -99,7 +99,13 @@ type Config struct {
 	ShutdownFlush time.Duration
 	// SessionTimeout of the consumer group (default 10s).
 	SessionTimeout time.Duration
-	Dispatch       outbox.Config
+	// DialTimeout bounds each network call of the start-up (default 10s):
+	// the brokers' probe, the topic checks and creations, each connection
+	// to a broker, the consumer group's first connection. A start-up that
+	// meets an endpoint that is not Kafka, or a broker that does not
+	// answer, fails within it instead of hanging.
+	DialTimeout time.Duration
+	Dispatch    outbox.Config
 	// Observer, when set, receives every partition dispatcher's delivery
 	// figures in addition to the metrics set: counts, and the exact
 	// record-to-sink latency of each trigger and context update (the
@@ -187,6 +193,9 @@ func (c *Config) setDefaults() {
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second
 	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = kafkaio.DefaultTimeout
+	}
 }
 
 // Validate checks c, naming the offending field.
@@ -261,7 +270,7 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 	if m == nil {
 		return nil, errors.New("pipeline: nil metrics")
 	}
-	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: false}
+	dialer := &kafka.Dialer{Timeout: cfg.DialTimeout, DualStack: false}
 	var clog *changelog
 	if cfg.Changelog.Topic != "" {
 		clog = newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
@@ -378,13 +387,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	group, changelogTopic, err := p.joinGroup()
+	dialer, cut := kafkaio.CuttableDialer(p.dialer)
+	group, changelogTopic, err := p.joinGroup(dialer)
 	if err != nil {
 		return err
 	}
 	// Close leaves the group, so partitions move at once instead of after
 	// the session timeout; it waits for the current generation's workers.
+	// Stopped before the first generation, there is nothing to hand over:
+	// the group's connections are cut, which ends a join the broker is
+	// holding at once instead of after its rebalance delay.
 	defer func() {
+		if !p.Status().Joined {
+			cut()
+		}
 		_ = group.Close()
 		p.mu.Lock()
 		p.joined = false
@@ -449,10 +465,15 @@ func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignmen
 	}
 }
 
-// prepareTopics checks that the input topics exist and are co-partitioned,
-// and creates the dead-letter topic and the changelog topic (or checks
-// the existing changelog), both with the input's partition count.
+// prepareTopics checks that a bootstrap broker is a Kafka broker, that the
+// input topics exist and are co-partitioned, and creates the dead-letter
+// topic and the changelog topic (or checks the existing changelog), both
+// with the input's partition count. Each network call is bounded by
+// DialTimeout and ends when ctx does.
 func (p *Pipeline) prepareTopics(ctx context.Context) error {
+	if err := CheckBrokers(ctx, p.cfg.Brokers, p.cfg.DialTimeout); err != nil {
+		return err
+	}
 	n, err := p.checkTopics(ctx)
 	if err == nil {
 		err = p.ensureDLQ(ctx, n)
@@ -465,8 +486,9 @@ func (p *Pipeline) prepareTopics(ctx context.Context) error {
 
 // joinGroup creates the consumer group over the input topics (and the
 // changelog topic, whose partitions carry the standby assignments), with
-// the StateBalancer; it joins when Next is first called.
-func (p *Pipeline) joinGroup() (group *kafka.ConsumerGroup, changelogTopic string, err error) {
+// the StateBalancer, connecting with dialer; it joins when Next is first
+// called.
+func (p *Pipeline) joinGroup(dialer *kafka.Dialer) (group *kafka.ConsumerGroup, changelogTopic string, err error) {
 	topics := p.cfg.Topics
 	if p.clog != nil {
 		// Standby tasks are assigned as changelog partitions (kafka-go's
@@ -479,7 +501,7 @@ func (p *Pipeline) joinGroup() (group *kafka.ConsumerGroup, changelogTopic strin
 	group, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.GroupID,
 		Brokers:           p.cfg.Brokers,
-		Dialer:            p.dialer,
+		Dialer:            dialer,
 		Topics:            topics,
 		GroupBalancers:    []kafka.GroupBalancer{balancer},
 		HeartbeatInterval: p.cfg.SessionTimeout / 5,
@@ -707,6 +729,18 @@ func (p *Pipeline) fatalOr(fatal chan error, err error) error {
 func (p *Pipeline) newFetcher(fetched prometheus.Observer) *kafkaio.Fetcher {
 	return kafkaio.NewFetcher(kafkaio.FetcherConfig{Brokers: p.cfg.Brokers, MaxBytes: p.cfg.FetchMaxBytes,
 		MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched})
+}
+
+// CheckBrokers asks the bootstrap brokers, all at once, for their
+// ApiVersions (kafkaio.ProbeBrokers) and fails unless one answers as a
+// Kafka broker within timeout: the first that answers is enough. The error
+// names kafka.brokers and each address with what it did instead
+// ("kafka.brokers 127.0.0.1:1: connection refused", "kafka.brokers
+// 127.0.0.1:8080: not a Kafka broker (no ApiVersions answer in 10s)"), or
+// is ctx's error when ctx ended first.
+func CheckBrokers(ctx context.Context, brokers []string, timeout time.Duration) error {
+	_, err := kafkaio.ProbeBrokers(ctx, "kafka.brokers", brokers, &kafka.Dialer{Timeout: timeout}, timeout)
+	return err
 }
 
 // checkTopics verifies every input topic exists and that they are

@@ -34,6 +34,9 @@ type ReplayPlan struct {
 func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 	defer p.dlq.Close()
 	p.clog = nil // a replay writes its own store, which the live changelog must not see
+	if err := CheckBrokers(ctx, p.cfg.Brokers, p.cfg.DialTimeout); err != nil {
+		return err
+	}
 	n, err := p.checkTopics(ctx)
 	if err != nil {
 		return err

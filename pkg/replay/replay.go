@@ -144,13 +144,25 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 	}
 	defer store.Close()
 
+	// Stopped while starting is an interruption, not a failure.
+	starting := func(err error) error {
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
+		return err
+	}
+	// A broker that is not Kafka, or does not answer, fails here within
+	// kafka.dial_timeout instead of hanging the first lookup.
+	if err := pipeline.CheckBrokers(ctx, cfg.Kafka.Brokers, cfg.Kafka.DialTimeout); err != nil {
+		return Manifest{}, starting(err)
+	}
 	m, err := begin(ctx, store, &o, log)
 	if err != nil {
-		return m, err
+		return m, starting(err)
 	}
-	plan, err := planFor(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, m.From, m.Ends)
+	plan, err := planFor(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, m.From, m.Ends, cfg.Kafka.DialTimeout)
 	if err != nil {
-		return m, err
+		return m, starting(err)
 	}
 	m.Runs++
 	if err := m.Save(store); err != nil {
@@ -158,9 +170,9 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 	}
 
 	reg := prometheus.NewRegistry()
-	p, closeSink, err := wire(o, log, store, reg)
+	p, closeSink, err := wire(ctx, o, log, store, reg)
 	if err != nil {
-		return m, err
+		return m, starting(err)
 	}
 	defer closeSink()
 	runErr := replayWatched(ctx, p, store, plan, o)
@@ -215,7 +227,7 @@ func begin(ctx context.Context, store *state.Store, o *Options, log *zap.Logger)
 	if !o.To.IsZero() {
 		m.To = o.To.Format(time.RFC3339Nano)
 	}
-	if m.Ends, err = ends(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, o.To); err != nil {
+	if m.Ends, err = ends(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, o.To, cfg.Kafka.DialTimeout); err != nil {
 		return m, err
 	}
 	return m, refuseForeign(store, m.Ends)
@@ -299,11 +311,14 @@ func refuseForeign(store *state.Store, ends map[string]map[int]int64) error {
 	return nil
 }
 
-// ends resolves where each partition's replay stops.
-func ends(ctx context.Context, brokers, topics []string, to time.Time) (map[string]map[int]int64, error) {
+// ends resolves where each partition's replay stops, each topic's lookup
+// bounded by timeout.
+func ends(ctx context.Context, brokers, topics []string, to time.Time, timeout time.Duration) (map[string]map[int]int64, error) {
 	out := map[string]map[int]int64{}
 	for _, topic := range topics {
-		e, err := pipeline.EndOffsets(ctx, brokers, topic, to)
+		tctx, cancel := context.WithTimeout(ctx, timeout)
+		e, err := pipeline.EndOffsets(tctx, brokers, topic, to)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -313,8 +328,9 @@ func ends(ctx context.Context, brokers, topics []string, to time.Time) (map[stri
 }
 
 // planFor resolves --from into start offsets and limits ends to the
-// partitions it names.
-func planFor(ctx context.Context, brokers, topics []string, from string, allEnds map[string]map[int]int64) (pipeline.ReplayPlan, error) {
+// partitions it names; each topic's lookup is bounded by timeout.
+func planFor(ctx context.Context, brokers, topics []string, from string, allEnds map[string]map[int]int64,
+	timeout time.Duration) (pipeline.ReplayPlan, error) {
 	plan := pipeline.ReplayPlan{Starts: map[string]map[int]int64{}, Ends: map[string]map[int]int64{}}
 	switch {
 	case from == "earliest":
@@ -349,7 +365,9 @@ func planFor(ctx context.Context, brokers, topics []string, from string, allEnds
 			return plan, fmt.Errorf("--from %q: want earliest, an RFC 3339 time (2026-11-01T00:00:00Z) or a topic:partition:offset list", from)
 		}
 		for _, topic := range topics {
-			starts, err := pipeline.StartOffsets(ctx, brokers, topic, t)
+			tctx, cancel := context.WithTimeout(ctx, timeout)
+			starts, err := pipeline.StartOffsets(tctx, brokers, topic, t)
+			cancel()
 			if err != nil {
 				return plan, err
 			}
@@ -383,8 +401,9 @@ func parsePosition(item string) (topic string, partition int, offset int64, err 
 // wire builds the pipeline the way `journey run` does (internal/app), with
 // the replay's differences: no consumer group, large batches, no dead
 // letters written again, and output off or under the shadow prefix. Its
-// metrics are registered with reg.
-func wire(o Options, log *zap.Logger, store *state.Store, reg *prometheus.Registry) (*pipeline.Pipeline, func(), error) {
+// metrics are registered with reg. Shadow output needs Redis: it is
+// pinged first, within kafka.dial_timeout.
+func wire(ctx context.Context, o Options, log *zap.Logger, store *state.Store, reg *prometheus.Registry) (*pipeline.Pipeline, func(), error) {
 	cfg := o.Config
 	if o.Processors != nil {
 		cfg.ProcessorsEnabled = o.Processors
@@ -405,6 +424,10 @@ func wire(o Options, log *zap.Logger, store *state.Store, reg *prometheus.Regist
 	closeSink := func() {}
 	if o.Triggers == TriggersShadow {
 		rdb := redis.NewClient(app.RedisOptions(cfg))
+		if err := app.PingRedis(ctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout); err != nil {
+			rdb.Close()
+			return nil, nil, err
+		}
 		sc := app.SinkConfig(cfg)
 		sc.Prefix = o.ShadowPrefix
 		if snk, err = redissink.New(rdb, sc); err != nil {
