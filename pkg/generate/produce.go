@@ -214,7 +214,7 @@ func checkTopic(ctx context.Context, brokers []string, topic string) error {
 		if err == nil {
 			err = errors.New("no partitions")
 		}
-		return fmt.Errorf("generate: topic %q on %s: %w (create it first, e.g. kafka-topics.sh --create --topic %s)", topic, brokers[0], err, topic)
+		return fmt.Errorf("generate: topic %q on %s: %w (create it first: journey topics create --config FILE creates the topics a configuration names)", topic, brokers[0], err)
 	}
 	return nil
 }

@@ -717,7 +717,7 @@ func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
 	}
 	for _, t := range p.cfg.Topics {
 		if counts[t] == 0 {
-			return 0, fmt.Errorf("kafka.topics: topic %q does not exist", t)
+			return 0, fmt.Errorf("kafka.topics: topic %q does not exist (journey topics create makes the configuration's topics)", t)
 		}
 	}
 	n := counts[p.cfg.Topics[0]]
