@@ -68,8 +68,15 @@ fuzz: ## run each fuzz target for FUZZTIME (default 200000x executions each)
 	done
 
 .PHONY: up
-up: rig ## start Kafka and Redis in the background; addresses in .rig/env
+up: rig build ## start Kafka and Redis in the background (addresses in .rig/env), build bin/journey, say what to run next
 	@$(RIG) up -dir .rig/up -env .rig/env
+	@printf '%s\n' '' \
+	  'From here to a running journey (in this shell):' \
+	  '  set -a; . .rig/env; set +a' \
+	  '  $(BIN) topics create --config journey.example.yaml --partitions 8' \
+	  '  $(BIN) run --config journey.example.yaml' \
+	  'and traffic, from another shell (source .rig/env there too):' \
+	  '  $(BIN) generate --rate 50'
 
 .PHONY: down
 down: ## stop what `make up` started and remove its data

@@ -32,6 +32,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/pkg/config"
 )
 
 func main() {
@@ -105,6 +107,8 @@ type services struct {
 	kafkaLibs string
 }
 
+// env is what `rig exec` gives its command: the addresses, under the
+// names the tests read.
 func (s services) env() []string {
 	return []string{
 		"KAFKA_BROKERS=" + s.kafka,
@@ -114,6 +118,24 @@ func (s services) env() []string {
 		// Tests that cross-check against the Java client load its jars from here.
 		"JOURNEY_TEST_KAFKA_LIBS=" + s.kafkaLibs,
 	}
+}
+
+// upEnv is the env file `rig up` writes: env, and the addresses under the
+// names journey itself reads (JOURNEY_BROKERS, JOURNEY_REDIS_ADDR), so
+// `set -a; . .rig/env; set +a` points journey run, topics and generate at
+// the rig. They stay out of `rig exec`'s environment: there they would
+// change what the tests' journey commands default to.
+func (s services) upEnv() []string {
+	return append(s.env(),
+		config.EnvName("brokers")+"="+s.kafka,
+		config.EnvName("redis-addr")+"="+s.redis,
+	)
+}
+
+// writeEnv writes the env file of `rig up`: KEY=VALUE lines, which a
+// shell sources with set -a.
+func writeEnv(path string, s services) error {
+	return os.WriteFile(path, []byte(strings.Join(s.upEnv(), "\n")+"\n"), 0o644)
 }
 
 func cmdUp(args []string) error {
@@ -133,7 +155,7 @@ func cmdUp(args []string) error {
 		_ = down(o.dir)
 		return err
 	}
-	if err := os.WriteFile(o.envFile, []byte(strings.Join(s.env(), "\n")+"\n"), 0o644); err != nil {
+	if err := writeEnv(o.envFile, s); err != nil {
 		return err
 	}
 	fmt.Printf("rig: up in %.1fs\n  Kafka  %s\n  Redis  %s\n  env    %s (source it: set -a; . %s; set +a)\n  stop   make down\n",

@@ -25,6 +25,7 @@ func commands() []command {
 	return []command{
 		{"run", "run the processor: consume Kafka, fold into Pebble, publish triggers to Redis", runRun},
 		{"dev", "everything in one process: in-process Kafka and Redis, synthetic customers, live triggers", runDev},
+		{"topics", "create the Kafka topics a configuration names, or check they are co-partitioned", runTopics},
 		{"generate", "produce synthetic omnichannel customer events to a Kafka topic", runGenerate},
 		{"health", "check a journey admin endpoint (/readyz by default): the container healthcheck", runHealth},
 		{"replay", "rebuild state from the topics' history into a new state dir; backtest rules in shadow streams", runReplay},

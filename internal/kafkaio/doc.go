@@ -11,8 +11,9 @@
 //     acknowledged; the batches of every partition waiting at one moment
 //     share one produce request per leader (appender.go).
 //   - Admin: partition counts, topic creation and configuration, partition
-//     ids and first/next offsets (admin.go); OffsetsAt, the offsets of a
-//     point in time (offsets.go).
+//     ids and first/next offsets (admin.go), the same under ctx's deadline
+//     throughout for `journey topics` (topics.go); OffsetsAt, the offsets of
+//     a point in time (offsets.go).
 //   - Tail and NewPartitionReader: reading one partition's log through
 //     (reader.go); ErrorLogger, kafka-go's logger on zap (logger.go).
 //   - ProbeBrokers: is anything at the bootstrap addresses a Kafka broker?

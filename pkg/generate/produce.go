@@ -234,7 +234,7 @@ func checkTopic(ctx context.Context, brokers []string, topic string, timeout tim
 		if err == nil {
 			err = errors.New("no partitions")
 		}
-		return fmt.Errorf("generate: topic %q on %s: %w (create it first, e.g. kafka-topics.sh --create --topic %s)", topic, addr, err, topic)
+		return fmt.Errorf("generate: topic %q on %s: %w (create it first: journey topics create --config FILE creates the topics a configuration names)", topic, addr, err)
 	}
 	return nil
 }

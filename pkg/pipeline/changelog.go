@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,35 +101,13 @@ func (c *changelog) ensure(ctx context.Context, partitions int) error {
 			return fmt.Errorf("changelog.topic: %q has %d partitions and the input topics %d: a changelog must be co-partitioned with the input",
 				topic, n, partitions)
 		}
-		return c.checkCompacted(ctx)
+		return checkCompacted(ctx, c.admin, topic)
 	}
-	err := c.admin.CreateTopic(ctx, kafka.TopicConfig{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: -1,
-		ConfigEntries: []kafka.ConfigEntry{
-			{ConfigName: "cleanup.policy", ConfigValue: "compact"},
-			{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(c.cfg.MaxBatchBytes + 1<<20)},
-			{ConfigName: "delete.retention.ms", ConfigValue: strconv.FormatInt((2 * c.cfg.StaleAfter).Milliseconds(), 10)},
-			{ConfigName: "segment.bytes", ConfigValue: strconv.Itoa(128 << 20)},
-		},
-	})
+	err := c.admin.CreateTopic(ctx, changelogTopicConfig(c.cfg, partitions, -1))
 	if err != nil {
 		return fmt.Errorf("changelog.topic: %w", err)
 	}
 	c.log.Info("created changelog topic", zap.String("topic", topic), zap.Int("partitions", partitions))
-	return nil
-}
-
-// checkCompacted refuses a changelog topic that deletes old records: a
-// partition restored from it would silently lose state.
-func (c *changelog) checkCompacted(ctx context.Context) error {
-	policy, err := c.admin.TopicConfig(ctx, c.cfg.Topic, "cleanup.policy")
-	if err != nil {
-		return fmt.Errorf("changelog.topic: describe %q: %w", c.cfg.Topic, err)
-	}
-	if policy != "" && !slices.Contains(strings.Split(policy, ","), "compact") {
-		return fmt.Errorf("changelog.topic: %q has cleanup.policy=%s; a changelog must be compacted (cleanup.policy=compact)",
-			c.cfg.Topic, policy)
-	}
 	return nil
 }
 

@@ -16,7 +16,9 @@
 //     committed to the sink.
 //
 // Replay (replay.go) runs the same worker over bounded offset ranges with no
-// consumer group. The Kafka client plumbing — the shared fetcher, the
+// consumer group. CreateTopics and CheckTopics (topics.go, `journey
+// topics`) create and check, ahead of Run, the topics Run checks and
+// creates. The Kafka client plumbing — the shared fetcher, the
 // changelog appender, topic admin, offset lookups — is internal/kafkaio;
 // this package decides what is read and written, and in which order.
 //
@@ -756,7 +758,7 @@ func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
 	}
 	for _, t := range p.cfg.Topics {
 		if counts[t] == 0 {
-			return 0, fmt.Errorf("kafka.topics: topic %q does not exist", t)
+			return 0, fmt.Errorf("kafka.topics: topic %q does not exist (journey topics create makes the configuration's topics)", t)
 		}
 	}
 	n := counts[p.cfg.Topics[0]]
@@ -775,7 +777,7 @@ func (p *Pipeline) ensureDLQ(ctx context.Context, partitions int) error {
 	if _, ok := p.admin.Exists(ctx, p.cfg.DLQTopic); ok {
 		return nil
 	}
-	err := p.admin.CreateTopic(ctx, kafka.TopicConfig{Topic: p.cfg.DLQTopic, NumPartitions: partitions, ReplicationFactor: -1})
+	err := p.admin.CreateTopic(ctx, dlqTopicConfig(p.cfg.DLQTopic, partitions, -1))
 	if err != nil {
 		return fmt.Errorf("kafka.dlq_topic: %w", err)
 	}
