@@ -97,7 +97,8 @@ func (e *CoPartitionError) Error() string {
 // every input topic exists, the inputs (and the changelog, when it
 // exists) have the same partition count, and an existing changelog is
 // compacted. The statuses are returned with the error too. Each request
-// to the brokers ends within timeout (0: DefaultTopicsTimeout).
+// to the brokers ends within timeout (0: cfg.DialTimeout, else
+// DefaultTopicsTimeout); the brokers are probed first (CheckBrokers).
 func CheckTopics(ctx context.Context, cfg Config, log *zap.Logger, timeout time.Duration) ([]TopicStatus, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -107,6 +108,9 @@ func CheckTopics(ctx context.Context, cfg Config, log *zap.Logger, timeout time.
 	}
 	a := newTopicAdmin(cfg, log, timeout)
 	defer a.Close()
+	if err := CheckBrokers(ctx, cfg.Brokers, a.timeout); err != nil {
+		return nil, err
+	}
 	ts, err := a.describe(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -149,6 +153,9 @@ func CreateTopics(ctx context.Context, cfg Config, log *zap.Logger, opts TopicsO
 	}
 	a := newTopicAdmin(cfg, log, opts.Timeout)
 	defer a.Close()
+	if err := CheckBrokers(ctx, cfg.Brokers, a.timeout); err != nil {
+		return nil, err
+	}
 	ts, err := a.describe(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -245,6 +252,9 @@ type topicAdmin struct {
 }
 
 func newTopicAdmin(cfg Config, log *zap.Logger, timeout time.Duration) *topicAdmin {
+	if timeout <= 0 {
+		timeout = cfg.DialTimeout // kafka.dial_timeout
+	}
 	if timeout <= 0 {
 		timeout = DefaultTopicsTimeout
 	}
