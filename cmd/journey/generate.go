@@ -42,7 +42,7 @@ func generateFlags(cfg *generate.ProduceConfig, stdout, stderr io.Writer) (*cmdF
 	if brokers == "" {
 		brokers = "127.0.0.1:9092"
 	}
-	brokerList := fs.String("brokers", brokers, "Kafka bootstrap brokers, a comma-separated `list` [$JOURNEY_BROKERS]")
+	brokerList := fs.String("brokers", brokers, "Kafka bootstrap brokers, comma-separated [$JOURNEY_BROKERS]")
 	fs.StringVar(&cfg.Topic, "topic", "journey.events", "topic to produce to (it must exist)")
 	fs.Float64Var(&cfg.Rate, "rate", generate.DefaultRate, "events per second")
 	fs.IntVar(&cfg.Generator.Customers, "customers", generate.DefaultCustomers, "simulated customers")

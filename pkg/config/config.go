@@ -1,7 +1,11 @@
 // Package config holds journey's configuration: the YAML file, JOURNEY_*
 // environment variables and command-line flags, applied in that order over
-// the defaults. Unknown YAML fields are errors, and every validation error
-// names the field by its YAML path (kafka.brokers, interest.threshold...).
+// the defaults. The file is decoded strictly (Decode, which the processor
+// registry uses for their sections too): an unknown field, an empty value
+// or a value of the wrong type is a *FieldError naming the field by its
+// YAML path and line, "kafka.brokerz (line 3): unknown field", and Load
+// puts the file's name before each. Every validation error names the
+// field by its YAML path (kafka.brokers, processors.interest.threshold...).
 //
 // It is a leaf: it loads, defaults and validates, and imports no other
 // journey package. Turning a Config into the packages' objects (engine,
