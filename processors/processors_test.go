@@ -114,7 +114,7 @@ chanpref:
 		{name: "unknown enabled", enabled: []string{"intrest"}, errs: []string{`processors_enabled: unknown processor "intrest"`}},
 		{name: "enabled twice", enabled: []string{"profile", "profile"}, errs: []string{`processors_enabled: processor "profile" given twice`}},
 		{name: "unknown field", yaml: "interest:\n  treshold: 3\n", errs: []string{"processors.interest.treshold (line 2): unknown field"}},
-		{name: "unknown fields in two sections", yaml: "interest:\n  treshold: 3\nprofile:\n  max_ids: 1\n", errs: []string{"interest.treshold:", "profile.max_ids:"}},
+		{name: "unknown fields in two sections", yaml: "interest:\n  treshold: 3\nprofile:\n  max_ids: 1\n", errs: []string{"processors.interest.treshold (line 2)", "processors.profile.max_ids (line 4)"}},
 		{name: "bad duration", yaml: "interest:\n  window: 7d\n", errs: []string{`processors.interest.window (line 2): "7d" is not a duration`}},
 		{name: "duration as a number", yaml: "interest:\n  window: 3600\n", errs: []string{`processors.interest.window (line 2): "3600" is not a duration`}},
 		{name: "wrong type", yaml: "interest:\n  threshold: three\n", errs: []string{`processors.interest.threshold (line 2): "three" is not an integer`}},
