@@ -35,20 +35,20 @@
 // list; a map (engagement.weights, chanpref.responses) is merged over the
 // default map, entry by entry, except policy.rules and policy.caps, which
 // are decoded strictly entry by entry and replace theirs (a cap left out
-// is no cap). Errors name the field as
-// "<section>.<field>" with its line.
+// is no cap). Errors name the field by its path in journey's file,
+// "processors.<section>.<field> (line N): problem" (config.FieldError).
 package processors
 
 import (
 	"errors"
 	"fmt"
-	"reflect"
+	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/processors/cart"
 	"github.com/journey-dev/journey/processors/chanpref"
@@ -97,15 +97,10 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 		names[i] = s.Name
 	}
 	var errs []error
-	var unknown []string
-	for name := range sections {
+	for _, name := range slices.Sorted(maps.Keys(sections)) {
 		if !slices.Contains(names, name) {
-			unknown = append(unknown, name)
+			errs = append(errs, &config.FieldError{Path: Path(name), Msg: "unknown processor (known: " + strings.Join(names, ", ") + ")"})
 		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		errs = append(errs, fmt.Errorf("processors: unknown section %s (known: %s)", quoteAll(unknown), strings.Join(names, ", ")))
 	}
 	on := names
 	if enabled != nil {
@@ -113,16 +108,13 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 		for _, name := range enabled {
 			switch {
 			case !slices.Contains(names, name):
-				errs = append(errs, fmt.Errorf("processors: unknown processor %q enabled (known: %s)", name, strings.Join(names, ", ")))
+				errs = append(errs, fmt.Errorf("processors_enabled: unknown processor %q (known: %s)", name, strings.Join(names, ", ")))
 			case slices.Contains(on, name):
-				errs = append(errs, fmt.Errorf("processors: processor %q enabled twice", name))
+				errs = append(errs, fmt.Errorf("processors_enabled: processor %q given twice", name))
 			default:
 				on = append(on, name)
 			}
 		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
 	}
 	var ps []journey.Processor
 	for _, s := range specs {
@@ -135,10 +127,7 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 		}
 		p, err := s.Build(node)
 		if err != nil {
-			// One line per problem, each naming its field.
-			for _, e := range split(err) {
-				errs = append(errs, fmt.Errorf("processors: %w", e))
-			}
+			errs = append(errs, config.Split(err)...) // one line per problem, each naming its field
 			continue
 		}
 		ps = append(ps, p)
@@ -149,136 +138,27 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 	return ps, nil
 }
 
-// split returns the errors joined in err, recursively, or err alone.
-func split(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, split(e)...)
-	}
-	return out
-}
-
-func quoteAll(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
-}
+// Path is the YAML path of a processor's section in journey's
+// configuration file: processors.<name>.
+func Path(name string) string { return "processors." + name }
 
 // builder returns the Build func of a processor package.
 func builder[C interface{ Validate() error }, P journey.Processor](name string, defaults func() C, build func(C) (P, error)) func(*yaml.Node) (journey.Processor, error) {
 	return func(node *yaml.Node) (journey.Processor, error) {
 		cfg := defaults()
-		if err := decodeSection(name, node, &cfg); err != nil {
-			return nil, err
+		if err := config.Decode(Path(name), node, &cfg); err != nil {
+			return nil, err // each problem names its field by path and line
 		}
 		p, err := build(cfg) // validates cfg
 		if err != nil {
-			return nil, err
+			// A processor names its fields from its section:
+			// "cart.timeout: must be > 0".
+			var errs []error
+			for _, e := range config.Split(err) {
+				errs = append(errs, fmt.Errorf("processors.%w", e))
+			}
+			return nil, errors.Join(errs...)
 		}
 		return p, nil
 	}
-}
-
-var durationType = reflect.TypeFor[time.Duration]()
-
-// decodeSection decodes node into the struct out points to, strictly, over
-// what it holds. Fields are matched by their yaml tag.
-func decodeSection(section string, node *yaml.Node, out any) error {
-	n := resolve(node)
-	if n == nil || isNull(n) {
-		return nil
-	}
-	return decodeStruct(section, n, reflect.ValueOf(out).Elem())
-}
-
-// resolve follows documents and aliases to the node that holds the value.
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil {
-		switch {
-		case n.Kind == yaml.DocumentNode && len(n.Content) == 1:
-			n = n.Content[0]
-		case n.Kind == yaml.DocumentNode:
-			return nil
-		case n.Kind == yaml.AliasNode:
-			n = n.Alias
-		default:
-			return n
-		}
-	}
-	return nil
-}
-
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
-
-func decodeStruct(path string, n *yaml.Node, v reflect.Value) error {
-	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("%s: line %d: want a mapping of fields, got %s", path, n.Line, describe(n))
-	}
-	var errs []error
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], resolve(n.Content[i+1])
-		key := k.Value
-		field := path + "." + key
-		f, ok := fieldByTag(v, key)
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("%s: line %d: unknown field", field, k.Line))
-			continue
-		case seen[key]:
-			errs = append(errs, fmt.Errorf("%s: line %d: field given twice", field, k.Line))
-			continue
-		case val == nil || isNull(val):
-			errs = append(errs, fmt.Errorf("%s: line %d: empty value (leave the field out for its default)", field, k.Line))
-			continue
-		}
-		seen[key] = true
-		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeFor[time.Time]() {
-			if err := decodeStruct(field, val, f); err != nil {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		if err := val.Decode(f.Addr().Interface()); err != nil {
-			if f.Type() == durationType && val.Kind == yaml.ScalarNode {
-				errs = append(errs, fmt.Errorf("%s: line %d: %q is not a duration (want e.g. 168h, 90m, 30s)", field, val.Line, val.Value))
-				continue
-			}
-			var te *yaml.TypeError
-			if errors.As(err, &te) {
-				err = errors.New(strings.Join(te.Errors, "; "))
-			}
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// fieldByTag returns the field of struct v whose yaml tag names key.
-func fieldByTag(v reflect.Value, key string) (reflect.Value, bool) {
-	t := v.Type()
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if sf.IsExported() && name != "" && name != "-" && name == key {
-			return v.Field(i), true
-		}
-	}
-	return reflect.Value{}, false
-}
-
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("the %s %q", strings.TrimPrefix(n.ShortTag(), "!!"), n.Value)
-	}
-	return "something else"
 }

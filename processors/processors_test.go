@@ -110,30 +110,30 @@ chanpref:
   half_life: 360h
   min_score: 0.5
 `, want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy"},
-		{name: "unknown section", yaml: "interset:\n  threshold: 3\nzzz: 1\n", errs: []string{`unknown section "interset", "zzz"`, "known: profile, interest, recovery, engagement, chanpref, cart, dormancy, policy"}},
-		{name: "unknown enabled", enabled: []string{"intrest"}, errs: []string{`unknown processor "intrest" enabled`}},
-		{name: "enabled twice", enabled: []string{"profile", "profile"}, errs: []string{`"profile" enabled twice`}},
-		{name: "unknown field", yaml: "interest:\n  treshold: 3\n", errs: []string{"interest.treshold: line 2: unknown field"}},
-		{name: "unknown fields in two sections", yaml: "interest:\n  treshold: 3\nprofile:\n  max_ids: 1\n", errs: []string{"interest.treshold:", "profile.max_ids:"}},
-		{name: "bad duration", yaml: "interest:\n  window: 7d\n", errs: []string{`interest.window: line 2: "7d" is not a duration`}},
-		{name: "duration as a number", yaml: "interest:\n  window: 3600\n", errs: []string{`interest.window: line 2: "3600" is not a duration`}},
-		{name: "wrong type", yaml: "interest:\n  threshold: three\n", errs: []string{"interest.threshold: line 2: cannot unmarshal !!str `three` into int"}},
-		{name: "list for a string", yaml: "interest:\n  target: [email]\n", errs: []string{"interest.target: line 2: cannot unmarshal !!seq into string"}},
-		{name: "empty field", yaml: "interest:\n  channels:\n", errs: []string{"interest.channels: line 2: empty value"}},
-		{name: "field twice", yaml: "interest:\n  threshold: 2\n  threshold: 4\n", errs: []string{"interest.threshold: line 3: field given twice"}},
-		{name: "section not a mapping", yaml: "interest: [1, 2]\n", errs: []string{"interest: line 1: want a mapping of fields, got a list"}},
+		{name: "unknown section", yaml: "interset:\n  threshold: 3\nzzz: 1\n", errs: []string{"processors.interset: unknown processor (known: profile, interest, recovery, engagement, chanpref, cart, dormancy, policy)", "processors.zzz: unknown processor"}},
+		{name: "unknown enabled", enabled: []string{"intrest"}, errs: []string{`processors_enabled: unknown processor "intrest"`}},
+		{name: "enabled twice", enabled: []string{"profile", "profile"}, errs: []string{`processors_enabled: processor "profile" given twice`}},
+		{name: "unknown field", yaml: "interest:\n  treshold: 3\n", errs: []string{"processors.interest.treshold (line 2): unknown field"}},
+		{name: "unknown fields in two sections", yaml: "interest:\n  treshold: 3\nprofile:\n  max_ids: 1\n", errs: []string{"processors.interest.treshold (line 2)", "processors.profile.max_ids (line 4)"}},
+		{name: "bad duration", yaml: "interest:\n  window: 7d\n", errs: []string{`processors.interest.window (line 2): "7d" is not a duration`}},
+		{name: "duration as a number", yaml: "interest:\n  window: 3600\n", errs: []string{`processors.interest.window (line 2): "3600" is not a duration`}},
+		{name: "wrong type", yaml: "interest:\n  threshold: three\n", errs: []string{`processors.interest.threshold (line 2): "three" is not an integer`}},
+		{name: "list for a string", yaml: "interest:\n  target: [email]\n", errs: []string{"processors.interest.target (line 2): want a single value, got a list"}},
+		{name: "empty field", yaml: "interest:\n  channels:\n", errs: []string{"processors.interest.channels (line 2): empty value"}},
+		{name: "field twice", yaml: "interest:\n  threshold: 2\n  threshold: 4\n", errs: []string{"processors.interest.threshold (line 3): field given twice"}},
+		{name: "section not a mapping", yaml: "interest: [1, 2]\n", errs: []string{"processors.interest (line 1): want a mapping of fields, got a list"}},
 		{name: "invalid value", yaml: "interest:\n  threshold: 0\n", errs: []string{"interest.threshold: must be >= 1, got 0"}},
 		{name: "invalid against a default", yaml: "interest:\n  threshold: 30\n", errs: []string{"interest.max_views: must be >= threshold (30), got 20"}},
 		{name: "disabled section not decoded", yaml: "interest:\n  threshold: 0\n", enabled: []string{"profile"}, want: "profile"},
 		{name: "interest half_life negative", yaml: "interest:\n  half_life: -1h\n", errs: []string{"interest.half_life: must be >= 0 (0 disables decay), got -1h0m0s"}},
 		{name: "engagement half_life zero", yaml: "engagement:\n  half_life: 0s\n", errs: []string{"engagement.half_life: must be > 0, got 0s"}},
-		{name: "engagement weight not a number", yaml: "engagement:\n  weights: {page: lots}\n", errs: []string{"engagement.weights: line 2: cannot unmarshal !!str `lots` into float64"}},
+		{name: "engagement weight not a number", yaml: "engagement:\n  weights: {page: lots}\n", errs: []string{`processors.engagement.weights["page"] (line 2): "lots" is not a number`}},
 		{name: "engagement weight negative", yaml: "engagement:\n  weights: {page: -1}\n", errs: []string{`engagement.weights["page"]: must be between 0 and 1000, got -1`}},
 		{name: "engagement tiers without boundaries", yaml: "engagement:\n  tiers: [a, b, c, d]\n", errs: []string{"engagement.boundaries: must hold one score per tier after the first (3), got 2"}},
-		{name: "engagement unknown field", yaml: "engagement:\n  halflife: 24h\n", errs: []string{"engagement.halflife: line 2: unknown field"}},
+		{name: "engagement unknown field", yaml: "engagement:\n  halflife: 24h\n", errs: []string{"processors.engagement.halflife (line 2): unknown field"}},
 		{name: "recovery unknown signal", yaml: "recovery:\n  signals: [complaint, refund]\n", errs: []string{`recovery.signals: unknown signal "refund"`}},
 		{name: "recovery history below debounce", yaml: "recovery:\n  debounce: 800h\n", errs: []string{"recovery.history: must be >= debounce (800h0m0s), got 720h0m0s"}},
-		{name: "recovery bad duration", yaml: "recovery:\n  failed_contacts_window: 3d\n", errs: []string{`recovery.failed_contacts_window: line 2: "3d" is not a duration`}},
+		{name: "recovery bad duration", yaml: "recovery:\n  failed_contacts_window: 3d\n", errs: []string{`processors.recovery.failed_contacts_window (line 2): "3d" is not a duration`}},
 		{name: "chanpref preferred", yaml: "chanpref:\n  responses: {\"Call Answered\": preferred}\n", errs: []string{`chanpref.responses["Call Answered"]: "preferred" is not a channel`}},
 		{name: "chanpref min_score zero", yaml: "chanpref:\n  min_score: 0\n", errs: []string{"chanpref.min_score: must be > 0 and <= 1000, got 0"}},
 		{name: "errors in three sections", yaml: "recovery:\n  max_signals: 0\nengagement:\n  hysteresis: 1\nchanpref:\n  half_life: 0s\n", errs: []string{
@@ -155,7 +155,7 @@ chanpref:
 						t.Errorf("Build error = %q\nwant it to contain %q", err, w)
 					}
 				}
-				if !strings.HasPrefix(err.Error(), "processors: ") {
+				if !strings.HasPrefix(err.Error(), "processors") {
 					t.Errorf("Build error %q does not start with the package name", err)
 				}
 				return
@@ -295,13 +295,13 @@ dormancy:
 		name, yaml string
 		errs       []string
 	}{
-		{"cart timeout zero", "cart:\n  timeout: 0s\n", []string{"processors: cart.timeout: must be > 0, got 0s"}},
-		{"cart timeout not a duration", "cart:\n  timeout: 1 hour\n", []string{`cart.timeout: line 2: "1 hour" is not a duration`}},
-		{"cart unknown field", "cart:\n  max_cart: 3\n", []string{"cart.max_cart: line 2: unknown field"}},
+		{"cart timeout zero", "cart:\n  timeout: 0s\n", []string{"processors.cart.timeout: must be > 0, got 0s"}},
+		{"cart timeout not a duration", "cart:\n  timeout: 1 hour\n", []string{`processors.cart.timeout (line 2): "1 hour" is not a duration`}},
+		{"cart unknown field", "cart:\n  max_cart: 3\n", []string{"processors.cart.max_cart (line 2): unknown field"}},
 		{"cart bounds", "cart:\n  max_carts: 0\n  max_items: 5000\n", []string{"cart.max_carts: must be between 1 and 100, got 0", "cart.max_items: must be between 1 and 1000, got 5000"}},
-		{"dormancy after zero", "dormancy:\n  after: 0s\n", []string{"processors: dormancy.after: must be > 0, got 0s"}},
+		{"dormancy after zero", "dormancy:\n  after: 0s\n", []string{"processors.dormancy.after: must be > 0, got 0s"}},
 		{"dormancy unknown kind", "dormancy:\n  kinds: [track, click]\n", []string{`dormancy.kinds: "click" is not an event kind`}},
-		{"dormancy kinds not a list", "dormancy:\n  kinds: track\n", []string{"dormancy.kinds: line 2: cannot unmarshal !!str `track` into []journey.Kind"}},
+		{"dormancy kinds not a list", "dormancy:\n  kinds: track\n", []string{`processors.dormancy.kinds (line 2): want a list, got "track"`}},
 		{"dormancy listed and excluded", "dormancy:\n  events: [Email Sent]\n", []string{`dormancy.exclude: "Email Sent" is also in events`}},
 		{"dormancy empty target", "dormancy:\n  target: \"\"\n", []string{"dormancy.target: must name a channel"}},
 	} {
@@ -348,15 +348,15 @@ policy:
   max_log: 50
 `},
 		{name: "unknown rule field", yaml: "policy:\n  rules:\n    cart.abandoned:\n      cooldwn: 1h\n",
-			errs: []string{"processors: policy.rules: cart.abandoned.cooldwn: line 4: unknown field"}},
+			errs: []string{`processors.policy.rules["cart.abandoned"].cooldwn (line 4): unknown field`}},
 		{name: "unknown nested field", yaml: "policy:\n  quiet_hours:\n    begin: \"21:00\"\n",
-			errs: []string{"processors: policy.quiet_hours.begin: line 3: unknown field"}},
+			errs: []string{"processors.policy.quiet_hours.begin (line 3): unknown field"}},
 		{name: "invalid cap", yaml: "policy:\n  caps:\n    email: {max: 0}\n",
-			errs: []string{"processors: policy.caps.email.max: must be >= 1, got 0"}},
+			errs: []string{"processors.policy.caps.email.max: must be >= 1, got 0"}},
 		{name: "invalid quiet hours", yaml: "policy:\n  quiet_hours: {start: \"25:00\"}\n",
-			errs: []string{`processors: policy.quiet_hours.start: "25:00" is not HH:MM`}},
+			errs: []string{`processors.policy.quiet_hours.start: "25:00" is not HH:MM`}},
 		{name: "bad duration", yaml: "policy:\n  default_cooldown: 1d\n",
-			errs: []string{`policy.default_cooldown: line 2: "1d" is not a duration`}},
+			errs: []string{`processors.policy.default_cooldown (line 2): "1d" is not a duration`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps, err := processors.Build(sections(t, tc.yaml), []string{policy.Name})

@@ -197,7 +197,7 @@ func TestDockerCompose(t *testing.T) {
 		t.Fatalf("generator command %v, want generate ...", words)
 	}
 	var pc generate.ProduceConfig
-	fs, brokers := generateFlags(&pc, io.Discard)
+	fs, brokers := generateFlags(&pc, io.Discard, io.Discard)
 	if err := fs.Parse(words[1:]); err != nil {
 		t.Fatalf("journey generate rejects the generator's flags %v: %v", words[1:], err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/embedded"
 	"github.com/journey-dev/journey/pkg/generate"
@@ -39,18 +37,23 @@ type devFlags struct {
 	stateDir, configPath, logLevel  string
 }
 
-func parseDevFlags(args []string, stderr io.Writer) (devFlags, error) {
+// devHelp is journey dev -h's text above the flags.
+var devHelp = help{
+	name: "dev",
+	text: `Runs the journey pipeline (the same as journey run) against an in-process Kafka-protocol broker and an
+in-process Redis on 127.0.0.1, fed by synthetic omnichannel customers (journey generate), and shows the
+triggers as they reach Redis. Everything is in memory and gone at exit. It reads no JOURNEY_* variables:
+its configuration is cmd/journey/dev.yaml over the defaults, then --config.`,
+	groups: []flagGroup{
+		{"Ports", []string{"kafka-port", "redis-port", "admin-port"}},
+		{"Simulation", []string{"partitions", "rate", "customers", "seed", "duration"}},
+		{"Pipeline", []string{"config", "state-dir", "log-level"}},
+	},
+}
+
+func parseDevFlags(args []string, stdout, stderr io.Writer) (devFlags, error) {
 	var f devFlags
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: journey dev [flags]\n\n"+
-			"Runs the journey pipeline (the same as journey run) against an in-process Kafka-protocol broker and an\n"+
-			"in-process Redis on 127.0.0.1, fed by synthetic omnichannel customers (journey generate), and shows the\n"+
-			"triggers as they reach Redis. Everything is in memory and gone at exit. It reads no JOURNEY_* variables:\n"+
-			"its configuration is cmd/journey/dev.yaml over the defaults, then --config. Flags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlags(devHelp, stdout, stderr)
 	fs.IntVar(&f.kafkaPort, "kafka-port", 9092, "port of the in-process Kafka broker on 127.0.0.1 (0: any free port)")
 	fs.IntVar(&f.redisPort, "redis-port", 6379, "port of the in-process Redis on 127.0.0.1 (0: any free port)")
 	fs.IntVar(&f.adminPort, "admin-port", 9464, "port of the admin server (/metrics, /readyz) on 127.0.0.1 (0: any free port)")
@@ -62,21 +65,18 @@ func parseDevFlags(args []string, stderr io.Writer) (devFlags, error) {
 	fs.StringVar(&f.stateDir, "state-dir", "", "Pebble state directory, kept at exit (default: a temporary one, removed)")
 	fs.StringVar(&f.configPath, "config", "", "YAML file applied over dev's configuration (a processor section replaces dev's)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default warn: the live view is the output)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return f, err
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch {
 	case f.partitions < 1 || f.partitions > 1000:
-		return f, fmt.Errorf("--partitions: must be between 1 and 1000, got %d", f.partitions)
+		return f, fs.usageError("--partitions: must be between 1 and 1000, got %d", f.partitions)
 	case f.rate < 0:
-		return f, fmt.Errorf("--rate: must not be negative, got %v", f.rate)
+		return f, fs.usageError("--rate: must not be negative, got %v", f.rate)
 	case f.customers < 1:
-		return f, fmt.Errorf("--customers: must be at least 1, got %d", f.customers)
+		return f, fs.usageError("--customers: must be at least 1, got %d", f.customers)
 	case f.duration < 0:
-		return f, fmt.Errorf("--duration: must not be negative, got %s", f.duration)
+		return f, fs.usageError("--duration: must not be negative, got %s", f.duration)
 	}
 	return f, nil
 }
@@ -87,7 +87,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devFlags, error) {
 func devConfig(path string) (config.Config, error) {
 	cfg := config.Default()
 	if err := cfg.Parse(devYAML); err != nil {
-		return cfg, fmt.Errorf("dev.yaml: %w", err)
+		return cfg, config.InFile("dev.yaml (built in)", err)
 	}
 	if err := cfg.Load(path); err != nil {
 		return cfg, err
@@ -96,11 +96,8 @@ func devConfig(path string) (config.Config, error) {
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, err := parseDevFlags(args, stderr)
+	f, err := parseDevFlags(args, stdout, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	cfg, err := devConfig(f.configPath)
@@ -140,8 +137,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer os.RemoveAll(dir)
 		cfg.State.Dir = dir
 	}
-	if err := app.Validate(cfg); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
+	if err := checkConfig(cfg, f.configPath); err != nil {
+		return err
 	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {

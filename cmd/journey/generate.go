@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -16,23 +14,30 @@ import (
 	"github.com/journey-dev/journey/pkg/generate"
 )
 
+// generateHelp is journey generate -h's text above the flags.
+func generateHelp() help {
+	var types strings.Builder
+	for _, t := range slices.Sorted(maps.Keys(generate.CloudEventTypes())) {
+		fmt.Fprintf(&types, "\n    %s: %s", t, generate.CloudEventTypes()[t])
+	}
+	return help{
+		name: "generate",
+		text: "Produces synthetic omnichannel customer events (Segment Spec and CloudEvents, keyed by userId else\n" +
+			"anonymousId, partitioned like Java clients) to a Kafka topic at a given rate, and reports what it sent.\n" +
+			"journey must map the CloudEvents types in ingest.cloudevent_types:" + types.String(),
+		groups: []flagGroup{
+			{"Kafka", []string{"brokers", "topic", "dial-timeout"}},
+			{"Traffic", []string{"rate", "customers", "seed", "think", "away"}},
+			{"Limits", []string{"events", "duration"}},
+		},
+	}
+}
+
 // generateFlags registers journey generate's flags on a new flag set,
 // filling cfg. The compose test reads it to check the generator service's
 // command.
-func generateFlags(cfg *generate.ProduceConfig, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: journey generate [flags]\n\n"+
-			"Produces synthetic omnichannel customer events (Segment Spec and CloudEvents, keyed by userId else\n"+
-			"anonymousId, partitioned like Java clients) to a Kafka topic at a given rate, and reports what it sent.\n"+
-			"journey must map the CloudEvents types in ingest.cloudevent_types:")
-		for _, t := range slices.Sorted(maps.Keys(generate.CloudEventTypes())) {
-			fmt.Fprintf(fs.Output(), "    %s: %s\n", t, generate.CloudEventTypes()[t])
-		}
-		fmt.Fprintln(fs.Output(), "Flags:")
-		fs.PrintDefaults()
-	}
+func generateFlags(cfg *generate.ProduceConfig, stdout, stderr io.Writer) (*cmdFlags, *string) {
+	fs := newFlags(generateHelp(), stdout, stderr)
 	brokers := os.Getenv(config.EnvName("brokers"))
 	if brokers == "" {
 		brokers = "127.0.0.1:9092"
@@ -52,15 +57,9 @@ func generateFlags(cfg *generate.ProduceConfig, stderr io.Writer) (*flag.FlagSet
 
 func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg generate.ProduceConfig
-	fs, brokers := generateFlags(&cfg, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	fs, brokers := generateFlags(&cfg, stdout, stderr)
+	if err := fs.parse(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -68,7 +67,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	if cfg.Rate <= 0 {
-		return fmt.Errorf("rate: must be > 0 events/s, got %v", cfg.Rate)
+		return fs.usageError("--rate: must be > 0 events/s, got %v", cfg.Rate)
 	}
 	cfg.ProgressEvery = 5 * time.Second
 	cfg.Progress = func(st generate.Stats) {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,24 +12,18 @@ import (
 // 200. It is the container healthcheck (the distroless image has no shell
 // or curl): `journey health` asks /readyz on the default admin address.
 func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags(help{name: "health", text: `Asks a journey admin endpoint and exits 0 when it answers 200, printing its answer; else
+prints why and exits 1. It is the container healthcheck (the image has no shell or curl).`}, stdout, stderr)
 	url := fs.String("url", "http://127.0.0.1:9464/readyz", "admin endpoint to check: /readyz (ready to process) or /healthz (alive)")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := fs.parse(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
 	if err != nil {
-		return fmt.Errorf("--url: %w", err)
+		return fs.usageError("--url: %v", err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

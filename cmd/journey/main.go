@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,7 +30,7 @@ func commands() []command {
 		{"generate", "produce synthetic omnichannel customer events to a Kafka topic", runGenerate},
 		{"health", "check a journey admin endpoint (/readyz by default): the container healthcheck", runHealth},
 		{"replay", "rebuild state from the topics' history into a new state dir; backtest rules in shadow streams", runReplay},
-		{"state", "inspect, compare and promote state directories (get, diff, promote)", runState},
+		{"state", "inspect, compare, promote and restore state directories (get, diff, promote, restore)", runState},
 		{"version", "print the version and build information", runVersion},
 	}
 }
@@ -50,7 +51,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			err := c.run(ctx, args[1:], stdout, stderr)
 			var status exitStatus
 			switch {
-			case err == nil:
+			case err == nil, errors.Is(err, flag.ErrHelp):
 			case errors.As(err, &status):
 				return int(status) // the command printed its own message
 			default:
@@ -60,8 +61,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 0
 		}
 	}
-	fmt.Fprintf(stderr, "journey: unknown command %q\n\n", args[0])
-	usage(stderr)
+	fmt.Fprintf(stderr, "journey: unknown command %q\n%s\n", args[0], helpHint(""))
 	return 2
 }
 
@@ -75,7 +75,9 @@ func usage(w io.Writer) {
 }
 
 // exitStatus is an error a command returns when it has printed its own
-// message and wants the process to exit with this status.
+// message and wants the process to exit with this status (2 for a usage
+// error, cmdFlags.usageError). A command returns flag.ErrHelp when it has
+// printed its help: the process exits 0.
 type exitStatus int
 
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

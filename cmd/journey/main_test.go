@@ -48,7 +48,7 @@ func TestNoTestDependenciesInBinary(t *testing.T) {
 // TestExampleConfigBuilds: the documented example configuration loads,
 // validates and builds every processor.
 func TestExampleConfigBuilds(t *testing.T) {
-	cfg, err := loadConfig("run", []string{"--config", "../../journey.example.yaml"}, io.Discard)
+	cfg, err := loadConfig(newFlags(runHelp, io.Discard, io.Discard), []string{"--config", "../../journey.example.yaml"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -15,10 +14,11 @@ import (
 	"github.com/journey-dev/journey/pkg/replay"
 )
 
-const replayUsage = `Usage: journey replay --from <earliest|RFC 3339 time|topic:partition:offset,...> --state-dir <new dir>
-                      [--to <RFC 3339 time>] [--triggers off|shadow] [--config file] [flags]
-
-Rebuilds state from the input topics into a state directory of its own,
+// replayHelp is journey replay -h's text above the flags.
+var replayHelp = help{
+	name: "replay",
+	args: "--from <earliest|RFC 3339 time|topic:partition:offset,...> --state-dir <new dir> [flags]",
+	text: `Rebuilds state from the input topics into a state directory of its own,
 through the same decode, fold and contact policy as 'journey run', reading
 the topics directly (no consumer group: the live processor keeps running).
 
@@ -29,18 +29,15 @@ the topics directly (no consumer group: the live processor keeps running).
 
 Ctrl-C stops cleanly; the same command resumes where it stopped. When it has
 finished, 'journey state diff' compares it with another state directory and
-'journey state promote' makes it the live one.
-
-Flags:
-`
+'journey state promote' makes it the live one.`,
+	groups: []flagGroup{
+		{"Replay", []string{"from", "to", "triggers", "shadow-prefix", "batch", "max-rate"}},
+		{"Progress", []string{"progress", "progress-interval"}},
+	},
+}
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, replayUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags(replayHelp, stdout, stderr)
 	var o replay.Options
 	var to, progress string
 	fs.StringVar(&o.From, "from", "", "where to start: earliest, an RFC 3339 time, or topic:partition:offset,... (required)")
@@ -51,16 +48,13 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&o.ProgressEvery, "progress-interval", time.Second, "how often progress is reported")
 	fs.IntVar(&o.Batch, "batch", 20_000, "records per round")
 	fs.Float64Var(&o.MaxRate, "max-rate", 0, "pace the replay to about this many records/s over all partitions (0: as fast as possible)")
-	cfg, err := loadConfigFlags(fs, args)
+	cfg, err := loadConfig(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if to != "" {
 		if o.To, err = time.Parse(time.RFC3339Nano, to); err != nil {
-			return fmt.Errorf("--to %q: not an RFC 3339 time", to)
+			return fs.usageError("--to %q: not an RFC 3339 time", to)
 		}
 	}
 	o.Config = cfg
@@ -77,7 +71,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		o.Progress = progressJSON(stderr)
 	case "none":
 	default:
-		return fmt.Errorf("--progress: %q is not auto, bar, json or none", progress)
+		return fs.usageError("--progress: %q is not auto, bar, json or none", progress)
 	}
 	log, err := newLogger(cfg.Log, stderr)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,27 +23,20 @@ import (
 	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/sink/redissink"
 	"github.com/journey-dev/journey/pkg/state"
+	"github.com/journey-dev/journey/processors"
 )
 
-// loadConfig parses the flags of a command that runs the pipeline and
+// loadConfig parses the flags of a command that runs the pipeline (its
+// own, already defined on f, and the configuration's, defined here) and
 // returns the validated configuration: defaults, then the YAML file, then
-// JOURNEY_* variables, then flags.
-func loadConfig(name string, args []string, stderr io.Writer) (config.Config, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return loadConfigFlags(fs, args)
-}
-
-// loadConfigFlags is loadConfig for a command with flags of its own
-// already defined on fs.
-func loadConfigFlags(fs *flag.FlagSet, args []string) (config.Config, error) {
-	path := fs.String("config", os.Getenv("JOURNEY_CONFIG"), "YAML configuration file [$JOURNEY_CONFIG]")
-	apply := config.Flags(fs)
-	if err := fs.Parse(args); err != nil {
+// JOURNEY_* variables, then flags. A bad flag or -h is reported as parse
+// reports it (exitStatus(2), flag.ErrHelp).
+func loadConfig(f *cmdFlags, args []string) (config.Config, error) {
+	path := f.String("config", os.Getenv("JOURNEY_CONFIG"), "YAML configuration file [$JOURNEY_CONFIG]")
+	apply := config.Flags(f.FlagSet)
+	f.help.groups = append(f.help.groups, configGroups()...)
+	if err := f.parse(args); err != nil {
 		return config.Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config.Config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg := config.Default()
 	if err := cfg.Load(*path); err != nil {
@@ -53,11 +45,44 @@ func loadConfigFlags(fs *flag.FlagSet, args []string) (config.Config, error) {
 	if err := apply(&cfg, os.Getenv); err != nil {
 		return cfg, err
 	}
-	if err := app.Validate(cfg); err != nil {
-		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	return cfg, nil
+	return cfg, checkConfig(cfg, *path)
 }
+
+// checkConfig checks a loaded configuration. The processors' sections are
+// decoded first: a typo there is the file's, one line each naming it,
+// "config journey.yaml: processors.cart.timeuot (line 11): unknown field".
+// Then every rule (app.Validate's and the processors'), reported together
+// under "invalid configuration:", each naming its field.
+func checkConfig(cfg config.Config, path string) error {
+	var typos, invalid []error
+	if _, err := processors.Build(cfg.Processors, cfg.ProcessorsEnabled); err != nil {
+		for _, e := range config.Split(err) {
+			if fe := (*config.FieldError)(nil); errors.As(e, &fe) {
+				typos = append(typos, config.InFile(path, e))
+			} else {
+				invalid = append(invalid, e)
+			}
+		}
+	}
+	if len(typos) > 0 {
+		return errors.Join(typos...)
+	}
+	if err := app.Validate(cfg); err != nil {
+		invalid = append(config.Split(err), invalid...)
+	}
+	if len(invalid) > 0 {
+		return fmt.Errorf("invalid configuration:\n%w", errors.Join(invalid...))
+	}
+	return nil
+}
+
+// runHelp is journey run -h's text above the flags.
+var runHelp = help{name: "run", text: `Consumes the input topics as the consumer group kafka.group_id, folds every event into the state in
+state.dir through the processors, and publishes the triggers they emit to Redis streams.
+
+Settings come from the built-in defaults, then the --config file, then the JOURNEY_* variables,
+then the flags; the defaults shown are the built-in ones. journey.example.yaml documents every
+setting of the file.`}
 
 func newLogger(c config.Log, stderr io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(c.Level)
@@ -76,12 +101,9 @@ func newLogger(c config.Log, stderr io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level)), nil
 }
 
-func runRun(ctx context.Context, args []string, _, stderr io.Writer) error {
-	cfg, err := loadConfig("run", args, stderr)
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(newFlags(runHelp, stdout, stderr), args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	log, err := newLogger(cfg.Log, stderr)

@@ -19,7 +19,9 @@ import (
 // subcommand has a file of its own: stateget.go, statediff.go,
 // statepromote.go, staterestore.go.
 
-const stateUsage = `Usage: journey state <subcommand> [flags] [arguments]
+const stateUsage = `journey state - inspect, compare, promote and restore state directories
+
+Usage: journey state <subcommand> [flags] [arguments]
 
 Inspect, compare, promote and restore state directories. Every subcommand
 opens state read-only except promote, which only renames directories, and
@@ -54,13 +56,10 @@ const (
 	exitUsage = 2 // a bad command line; diff: an error
 )
 
-// errUsage marks a command line error the flag set has already reported.
-var errUsage = errors.New("usage")
-
 // stateMain runs `journey state` and returns its exit status.
 func stateMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, stateUsage)
+		fmt.Fprintf(stderr, "journey state: missing subcommand: get, diff, promote or restore\n%s\n", helpHint("state"))
 		return exitUsage
 	}
 	switch args[0] {
@@ -80,64 +79,22 @@ func stateMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "restore":
 		return status(stderr, "restore", stateRestore(ctx, args[1:], stdout, stderr), exitFail)
 	}
-	fmt.Fprintf(stderr, "journey state: unknown subcommand %q\n\n", args[0])
-	fmt.Fprint(stderr, stateUsage)
+	fmt.Fprintf(stderr, "journey state: unknown subcommand %q\n%s\n", args[0], helpHint("state"))
 	return exitUsage
 }
 
 // status reports err (if any) and returns the exit status: 0 for none or
-// -h, exitUsage for a bad command line, else code.
+// -h, exitUsage for a bad command line (already reported), else code.
 func status(stderr io.Writer, sub string, err error, code int) int {
+	var st exitStatus
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, errUsage):
-		return exitUsage
+	case errors.As(err, &st):
+		return int(st)
 	}
 	fmt.Fprintf(stderr, "journey state %s: %v\n", sub, err)
 	return code
-}
-
-// newStateFlags returns a subcommand's flag set, printing usage (text
-// before the flags) on -h or a bad flag.
-func newStateFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("state "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseArgs parses flags wherever they stand among the positional
-// arguments (`state get c-42 --json`) and returns the positional ones.
-// Everything after "--" is positional.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
-}
-
-// badArgs reports a wrong number of positional arguments with the usage.
-func badArgs(fs *flag.FlagSet, format string, args ...any) error {
-	fmt.Fprintf(fs.Output(), "journey %s: %s\n\n", fs.Name(), fmt.Sprintf(format, args...))
-	fs.Usage()
-	return errUsage
 }
 
 // configFlag registers --config, as `journey run` has it.
@@ -155,7 +112,7 @@ func loadStateConfig(path string) (config.Config, []journey.Processor, error) {
 	}
 	procs, err := processors.Build(cfg.Processors, nil)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("--config %s: %w", path, err)
+		return cfg, nil, config.InFile(path, err)
 	}
 	return cfg, procs, nil
 }

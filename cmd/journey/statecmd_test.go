@@ -177,22 +177,22 @@ func runStateCmd(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestStateUsage(t *testing.T) {
-	if code, _, stderr := runStateCmd(t, "frobnicate"); code != 2 || !strings.Contains(stderr, `unknown subcommand "frobnicate"`) ||
-		!strings.Contains(stderr, "promote") {
+	if code, _, stderr := runStateCmd(t, "frobnicate"); code != 2 || stderr != "journey state: unknown subcommand \"frobnicate\"\nrun 'journey state -h' for help\n" {
 		t.Fatalf("unknown subcommand: exit %d, stderr %q", code, stderr)
 	}
 	if code, _, _ := runStateCmd(t); code != 2 {
 		t.Fatalf("no subcommand: exit %d, want 2", code)
 	}
 	for _, sub := range []string{"get", "diff", "promote", "restore"} {
-		if code, _, stderr := runStateCmd(t, sub, "-h"); code != 0 || !strings.Contains(stderr, "Usage: journey state "+sub) {
-			t.Fatalf("%s -h: exit %d, stderr %q", sub, code, stderr)
+		if code, stdout, stderr := runStateCmd(t, sub, "-h"); code != 0 || stderr != "" || !strings.Contains(stdout, "Usage: journey state "+sub) {
+			t.Fatalf("%s -h: exit %d, stdout %q, stderr %q", sub, code, stdout, stderr)
 		}
-		if code, _, stderr := runStateCmd(t, sub, "--nope"); code != 2 || !strings.Contains(stderr, "not defined: -nope") {
+		want := fmt.Sprintf("journey state %s: flag provided but not defined: --nope\nrun 'journey state %s -h' for help\n", sub, sub)
+		if code, _, stderr := runStateCmd(t, sub, "--nope"); code != 2 || stderr != want {
 			t.Fatalf("%s --nope: exit %d, stderr %q", sub, code, stderr)
 		}
 	}
-	if _, _, stderr := runStateCmd(t, "promote", "-h"); !strings.Contains(stderr, "Safe procedure") {
-		t.Fatalf("promote -h has no procedure:\n%s", stderr)
+	if _, stdout, _ := runStateCmd(t, "promote", "-h"); !strings.Contains(stdout, "Safe procedure") {
+		t.Fatalf("promote -h has no procedure:\n%s", stdout)
 	}
 }

@@ -14,19 +14,20 @@ import (
 	"github.com/journey-dev/journey/pkg/state"
 )
 
-const stateDiffUsage = `Usage: journey state diff [--config file] [--sample N] <dir A> <dir B>
-
-Compares two state directories (a live one and a replay's, say) in one
+// stateDiffHelp is journey state diff -h's text above the flags.
+var stateDiffHelp = help{
+	name:    "state diff",
+	args:    "[--config file] [--sample N] <dir A> <dir B>",
+	summary: "compare two state directories (exit 0 identical, 1 different, 2 trouble)",
+	text: `Compares two state directories (a live one and a replay's, say) in one
 ordered pass over both: per processor, how many customers' states are only
 in A, only in B, or differ; a sample of the differences with both states
 decoded; and per partition, the input offsets and the number of pending
 timers. Exits 0 when they are identical ("no differences"), 1 when they
 differ, 2 on trouble, like diff(1).
 
-Neither directory may be in use: stop journey first.
-
-Flags:
-`
+Neither directory may be in use: stop journey first.`,
+}
 
 // diffCount counts one processor's differing customers.
 type diffCount struct{ onlyA, onlyB, changed int }
@@ -50,18 +51,18 @@ type stateDiffResult struct {
 }
 
 func stateDiff(ctx context.Context, args []string, stdout, stderr io.Writer) (differ bool, err error) {
-	fs := newStateFlags("diff", stateDiffUsage, stderr)
-	path := configFlag(fs)
+	fs := newFlags(stateDiffHelp, stdout, stderr)
+	path := configFlag(fs.FlagSet)
 	sample := fs.Int("sample", 5, "how many differences to show with both states decoded")
-	pos, err := parseArgs(fs, args)
+	pos, err := fs.parseArgs(args)
 	if err != nil {
 		return false, err
 	}
 	if len(pos) != 2 {
-		return false, badArgs(fs, "want two state directories, got %d arguments", len(pos))
+		return false, fs.usageError("want two state directories, got %d arguments", len(pos))
 	}
 	if *sample < 0 {
-		return false, fmt.Errorf("--sample: %d is negative", *sample)
+		return false, fs.usageError("--sample: %d is negative", *sample)
 	}
 	dirA, dirB := pos[0], pos[1]
 	if sameDir(dirA, dirB) {

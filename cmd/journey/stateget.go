@@ -20,30 +20,31 @@ import (
 	"github.com/journey-dev/journey/pkg/state"
 )
 
-const stateGetUsage = `Usage: journey state get [--state-dir dir] [--config file] [--json] <customer id>
-
-Prints what the state directory holds of one customer: each processor's
+// stateGetHelp is journey state get -h's text above the flags.
+var stateGetHelp = help{
+	name:    "state get",
+	args:    "[--state-dir dir] [--config file] [--json] <customer id>",
+	summary: "print one customer's journey: each processor's state, pending timers, watermark and offsets",
+	text: `Prints what the state directory holds of one customer: each processor's
 state (decoded by the configuration's processors), the customer's pending
 timers, and the partition's watermark and input offsets. With --json, one
 JSON object per partition holding the customer (normally one). Exits 1
 when the directory holds nothing of the customer.
 
-The directory must not be in use (Pebble locks it): stop journey first.
-
-Flags:
-`
+The directory must not be in use (Pebble locks it): stop journey first.`,
+}
 
 func stateGet(args []string, stdout, stderr io.Writer) error {
-	fs := newStateFlags("get", stateGetUsage, stderr)
+	fs := newFlags(stateGetHelp, stdout, stderr)
 	dir := fs.String("state-dir", "", "state directory (default: state.dir of --config, else journey-data) [$JOURNEY_STATE_DIR]")
-	path := configFlag(fs)
+	path := configFlag(fs.FlagSet)
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	pos, err := parseArgs(fs, args)
+	pos, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return badArgs(fs, "want one customer id, got %d arguments", len(pos))
+		return fs.usageError("want one customer id, got %d arguments", len(pos))
 	}
 	customer := pos[0]
 	cfg, procs, err := loadStateConfig(*path)

@@ -16,9 +16,12 @@ import (
 	"github.com/journey-dev/journey/pkg/state"
 )
 
-const statePromoteUsage = `Usage: journey state promote --from <replayed dir> --to <live dir>
-
-Makes a finished replay's state directory the live one: renames the live
+// statePromoteHelp is journey state promote -h's text above the flags.
+var statePromoteHelp = help{
+	name:    "state promote",
+	args:    "--from <replayed dir> --to <live dir>",
+	summary: "make a finished replay's state directory the live one",
+	text: `Makes a finished replay's state directory the live one: renames the live
 directory to <live dir>.previous-<UTC time> (kept as a backup), renames
 the replayed directory to the live one's name, and prints the input offsets
 'journey run' resumes from. Without a live directory, just renames.
@@ -56,24 +59,22 @@ Safe procedure:
      and Redis drops those already delivered (within redis.dedup_ttl).
   6. Delete the backup once the new state is verified. To roll back: stop
      journey run, move the live directory away and rename the backup to the
-     live directory's name.
-
-Flags:
-`
+     live directory's name.`,
+}
 
 func statePromote(args []string, stdout, stderr io.Writer) error {
-	fs := newStateFlags("promote", statePromoteUsage, stderr)
+	fs := newFlags(statePromoteHelp, stdout, stderr)
 	from := fs.String("from", "", "the replayed state directory (required)")
 	to := fs.String("to", "", "the live state directory, state.dir of journey run (required)")
-	pos, err := parseArgs(fs, args)
+	pos, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
 	switch {
 	case len(pos) > 0:
-		return badArgs(fs, "unexpected arguments %q", pos)
+		return fs.usageError("unexpected arguments %q", pos)
 	case *from == "" || *to == "":
-		return badArgs(fs, "--from and --to are required")
+		return fs.usageError("--from and --to are required")
 	}
 	p, err := planPromotion(filepath.Clean(*from), filepath.Clean(*to), time.Now())
 	if err != nil {

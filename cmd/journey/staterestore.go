@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,9 +18,12 @@ import (
 	"github.com/journey-dev/journey/pkg/state"
 )
 
-const stateRestoreUsage = `Usage: journey state restore [--config file] [--state-dir dir] [--partitions 0,3,...] [flags]
-
-Rebuild a state directory from the changelog topic (changelog.topic of the
+// stateRestoreHelp is journey state restore -h's text above the flags.
+var stateRestoreHelp = help{
+	name:    "state restore",
+	args:    "[--config file] [--state-dir dir] [--partitions 0,3,...] [flags]",
+	summary: "rebuild a state directory from the changelog topic",
+	text: `Rebuild a state directory from the changelog topic (changelog.topic of the
 configuration, default <group_id>.changelog) without joining the consumer
 group: every partition (or the listed ones) is brought up to the changelog's
 end, all partitions at once. A directory that already holds a partition
@@ -31,25 +32,22 @@ of a running group's state (then 'journey state get' or 'journey state diff'
 it), or to pre-warm a new instance's disk before it joins.
 
 The directory must not be in use. Prints, per partition, the records applied
-and the changelog position reached.
-
-`
+and the changelog position reached.`,
+}
 
 func stateRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newStateFlags("restore", stateRestoreUsage, stderr)
-	parts := fs.String("partitions", "", "partition numbers to restore, comma-separated (default: all)")
+	fs := newFlags(stateRestoreHelp, stdout, stderr)
+	parts := fs.String("partitions", "", "partition numbers to restore, a comma-separated `list` (default: all)")
 	var ids []int
-	cfg, err := loadConfigFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
+	fs.group("Restore", "partitions")
+	cfg, err := loadConfig(fs, args)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	for _, s := range config.List(*parts) {
 		id, err := strconv.Atoi(s)
 		if err != nil || id < 0 {
-			return badArgs(fs, "--partitions: %q is not a partition number", s)
+			return fs.usageError("--partitions: %q is not a partition number", s)
 		}
 		ids = append(ids, id)
 	}

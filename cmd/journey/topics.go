@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -14,7 +12,9 @@ import (
 	"github.com/journey-dev/journey/pkg/pipeline"
 )
 
-const topicsUsage = `Usage: journey topics <create|check> [--config file] [flags]
+const topicsUsage = `journey topics - %s
+
+Usage: journey topics <create|check> [flags]
 
 Creates or checks the Kafka topics a configuration names: the input topics
 (kafka.topics), the dead-letter topic (kafka.dlq_topic) and the changelog
@@ -34,69 +34,45 @@ Subcommands:
 Run 'journey topics <subcommand> -h' for its flags.
 `
 
-const topicsCreateUsage = `Usage: journey topics create [--config file] [--partitions N] [--replication-factor R] [flags]
-
-Creates the topics of the configuration that do not exist (see 'journey
-topics -h'), prints every topic with its partition count and whether it was
-created or existed. Each request to the brokers times out after %s.
-
-Flags:
-`
-
-const topicsCheckUsage = `Usage: journey topics check [--config file] [flags]
-
-Prints every topic of the configuration with its partition count; exits 1
-when an input topic is missing or the topics are not co-partitioned. Each
-request to the brokers times out after %s.
-
-Flags:
-`
-
 // runTopics is `journey topics`.
 func runTopics(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintf(stderr, topicsUsage, pipeline.DefaultTopicPartitions)
+		fmt.Fprintf(stderr, "journey topics: missing subcommand: create or check\n%s\n", helpHint("topics"))
 		return exitStatus(exitUsage)
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintf(stdout, topicsUsage, pipeline.DefaultTopicPartitions)
+		fmt.Fprintf(stdout, topicsUsage, summaryOf("topics"), pipeline.DefaultTopicPartitions)
 		return nil
 	case "create":
 		return topicsCreate(ctx, args[1:], stdout, stderr)
 	case "check":
 		return topicsCheck(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "journey topics: unknown subcommand %q\n\n", args[0])
-	fmt.Fprintf(stderr, topicsUsage, pipeline.DefaultTopicPartitions)
+	fmt.Fprintf(stderr, "journey topics: unknown subcommand %q\n%s\n", args[0], helpHint("topics"))
 	return exitStatus(exitUsage)
 }
 
-func newTopicsFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("topics "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, usage, pipeline.DefaultTopicsTimeout)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 func topicsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTopicsFlags("create", topicsCreateUsage, stderr)
+	f := newFlags(help{
+		name:    "topics create",
+		summary: "create the configuration's missing topics, co-partitioned",
+		text: `Creates the topics of the configuration that do not exist (see 'journey
+topics -h') and prints every topic with its partition count and whether it
+was created or existed. Each request to the brokers times out after
+kafka.dial_timeout.`,
+		groups: []flagGroup{{"Topics", []string{"partitions", "replication-factor"}}},
+	}, stdout, stderr)
 	var opts pipeline.TopicsOptions
-	fs.IntVar(&opts.Partitions, "partitions", 0, fmt.Sprintf(
-		"partitions of the topics created (default: the existing input topics' count, else %d)", pipeline.DefaultTopicPartitions))
-	fs.IntVar(&opts.ReplicationFactor, "replication-factor", 0, "replication factor of the topics created (default: the brokers' default.replication.factor)")
-	cfg, err := loadConfigFlags(fs, args)
+	f.IntVar(&opts.Partitions, "partitions", 0, fmt.Sprintf(
+		"partitions of the topics created (0: the existing input topics' count, else %d)", pipeline.DefaultTopicPartitions))
+	f.IntVar(&opts.ReplicationFactor, "replication-factor", 0, "replication factor of the topics created (0: the brokers' default.replication.factor)")
+	cfg, err := loadConfig(f, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if opts.Partitions < 0 || opts.ReplicationFactor < 0 {
-		return fmt.Errorf("--partitions and --replication-factor must be positive")
+		return f.usageError("--partitions and --replication-factor must be positive")
 	}
 	ts, err := pipeline.CreateTopics(ctx, app.PipelineConfig(cfg), zap.NewNop(), opts)
 	if err != nil {
@@ -121,12 +97,15 @@ func topicsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func topicsCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newTopicsFlags("check", topicsCheckUsage, stderr)
-	cfg, err := loadConfigFlags(fs, args)
+	f := newFlags(help{
+		name:    "topics check",
+		summary: "print the configuration's topics; fail unless journey run can start on them",
+		text: `Prints every topic of the configuration with its partition count; exits 1
+when an input topic is missing or the topics are not co-partitioned. Each
+request to the brokers times out after kafka.dial_timeout.`,
+	}, stdout, stderr)
+	cfg, err := loadConfig(f, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	ts, err := pipeline.CheckTopics(ctx, app.PipelineConfig(cfg), zap.NewNop(), 0)

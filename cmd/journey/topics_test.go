@@ -116,7 +116,7 @@ func TestTopicsUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"topics"}, 2, "Usage: journey topics <create|check>"},
+		{[]string{"topics"}, 2, "missing subcommand: create or check\nrun 'journey topics -h' for help"},
 		{[]string{"topics", "nope"}, 2, `unknown subcommand "nope"`},
 		{[]string{"topics", "-h"}, 0, "Subcommands:"},
 		{[]string{"topics", "create", "-h"}, 0, "-partitions"},

@@ -11,7 +11,10 @@ import (
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := newFlags(help{name: "version"}, stdout, stderr).parse(args); err != nil {
+		return err
+	}
 	rev, dirty := "unknown", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {

@@ -1,7 +1,11 @@
 // Package config holds journey's configuration: the YAML file, JOURNEY_*
 // environment variables and command-line flags, applied in that order over
-// the defaults. Unknown YAML fields are errors, and every validation error
-// names the field by its YAML path (kafka.brokers, interest.threshold...).
+// the defaults. The file is decoded strictly (Decode, which the processor
+// registry uses for their sections too): an unknown field, an empty value
+// or a value of the wrong type is a *FieldError naming the field by its
+// YAML path and line, "kafka.brokerz (line 3): unknown field", and Load
+// puts the file's name before each. Every validation error names the
+// field by its YAML path (kafka.brokers, processors.interest.threshold...).
 //
 // It is a leaf: it loads, defaults and validates, and imports no other
 // journey package. Turning a Config into the packages' objects (engine,
@@ -20,12 +24,12 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -226,40 +230,100 @@ func Default() Config {
 	}
 }
 
-// Parse decodes YAML over c strictly: an unknown field is an error that
-// names it.
+// Parse decodes YAML over c strictly (see Decode): an unknown field, an
+// empty value or a value of the wrong type is an error naming the field by
+// its YAML path and line, "kafka.brokerz (line 3): unknown field"; every
+// such problem is reported.
 func (c *Config) Parse(data []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		if errors.Is(err, io.EOF) { // an empty document
-			return nil
-		}
-		return fmt.Errorf("config: %w", err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return syntaxError(err)
 	}
-	return nil
+	return Decode("", &doc, c)
 }
 
-// Load reads the YAML file at path over c. An empty path is a no-op.
+// Load reads the YAML file at path over c. An empty path is a no-op. Each
+// problem is one line, "config journey.yaml: kafka.brokerz (line 3):
+// unknown field".
 func (c *Config) Load(path string) error {
 	if path == "" {
 		return nil
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // the path is in the prefix
+		}
+		return fmt.Errorf("config %s: %w", path, err)
 	}
-	if err := c.Parse(data); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return InFile(path, c.Parse(data))
 }
 
-// envVar is one JOURNEY_* variable or flag and the field it sets.
-type envVar struct {
+// yamlLine is the start of yaml.v3's syntax errors.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError says yaml.v3's "yaml: line 3: could not find expected ':'"
+// as "(line 3): not YAML: could not find expected ':'".
+func syntaxError(err error) error {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	line, _ := strconv.Atoi(m[1])
+	return &syntaxErr{line: line, msg: m[2], err: err}
+}
+
+type syntaxErr struct {
+	line int
+	msg  string
+	err  error
+}
+
+func (e *syntaxErr) Error() string {
+	return fmt.Sprintf("(line %d): not valid YAML: %s", e.line, e.msg)
+}
+func (e *syntaxErr) Unwrap() error { return e.err }
+
+// InFile prefixes every problem joined in err with "config <path>: ", so
+// each line of the message names the file. It returns nil for nil.
+func InFile(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, e := range Split(err) {
+		if se := (*syntaxErr)(nil); errors.As(e, &se) {
+			out = append(out, fmt.Errorf("config %s %w", path, e)) // config j.yaml (line 3): ...
+			continue
+		}
+		out = append(out, fmt.Errorf("config %s: %w", path, e))
+	}
+	return errors.Join(out...)
+}
+
+// Split returns the errors joined in err, recursively, or err alone.
+func Split(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Split(e)...)
+	}
+	return out
+}
+
+// setting is one JOURNEY_* variable and flag, and the field it sets.
+type setting struct {
 	name  string // flag name; the variable is JOURNEY_ + upper(name with - as _)
+	path  string // the field's YAML path; its first part is the help's heading
 	usage string
-	set   func(c *Config, v string) error
+	// define registers the flag on fs with the field's value in def as
+	// its default, typed like the field.
+	define func(fs *flag.FlagSet, def *Config, usage string)
+	// set parses a flag or variable value into the field.
+	set func(c *Config, v string) error
 }
 
 // List splits a comma-separated flag or variable value, dropping blanks.
@@ -273,52 +337,80 @@ func List(v string) []string {
 	return out
 }
 
-func vars() []envVar {
-	return []envVar{
-		{"brokers", "Kafka bootstrap brokers, comma-separated (kafka.brokers)", func(c *Config, v string) error { c.Kafka.Brokers = List(v); return nil }},
-		{"group-id", "consumer group id (kafka.group_id)", func(c *Config, v string) error { c.Kafka.GroupID = v; return nil }},
-		{"topics", "input topics, comma-separated (kafka.topics)", func(c *Config, v string) error { c.Kafka.Topics = List(v); return nil }},
-		{"dlq-topic", "dead-letter topic (kafka.dlq_topic)", func(c *Config, v string) error { c.Kafka.DLQTopic = v; return nil }},
-		{"dial-timeout", "bound on each network call at start-up, e.g. 10s (kafka.dial_timeout)", func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("dial-timeout: %q is not a duration (10s, 500ms)", v)
-			}
-			c.Kafka.DialTimeout = d
-			return nil
-		}},
-		{"redis-addr", "Redis host:port (redis.addr)", func(c *Config, v string) error { c.Redis.Addr = v; return nil }},
-		{"redis-password", "Redis password (redis.password); prefer the environment variable", func(c *Config, v string) error { c.Redis.Password = v; return nil }},
-		{"redis-prefix", "prefix of every Redis key (redis.prefix)", func(c *Config, v string) error { c.Redis.Prefix = v; return nil }},
-		{"redis-wait-at-start", "start even when Redis does not answer, /readyz 503 until it does: true or false (redis.wait_at_start)", func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("redis-wait-at-start: %q is not true or false", v)
-			}
-			c.Redis.WaitAtStart = b
-			return nil
-		}},
-		{"processors", "run only these processors, comma-separated (processors_enabled); default all", func(c *Config, v string) error { c.ProcessorsEnabled = List(v); return nil }},
-		{"standbys", "warm standby copies of each partition on other instances (changelog.standbys)", func(c *Config, v string) error {
+// The typed settings. A list is a string flag whose usage names its type
+// `list` (flag.UnquoteUsage).
+
+func stringSetting(name, path, usage string, field func(*Config) *string) setting {
+	return setting{name, path, usage,
+		func(fs *flag.FlagSet, def *Config, u string) { fs.String(name, *field(def), u) },
+		func(c *Config, v string) error { *field(c) = v; return nil }}
+}
+
+func listSetting(name, path, usage string, field func(*Config) *[]string) setting {
+	return setting{name, path, usage,
+		func(fs *flag.FlagSet, def *Config, u string) { fs.String(name, strings.Join(*field(def), ","), u) },
+		func(c *Config, v string) error { *field(c) = List(v); return nil }}
+}
+
+func intSetting(name, path, usage string, field func(*Config) *int) setting {
+	return setting{name, path, usage,
+		func(fs *flag.FlagSet, def *Config, u string) { fs.Int(name, *field(def), u) },
+		func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return fmt.Errorf("standbys: %q is not a number", v)
+				return fmt.Errorf("%q is not an integer", v)
 			}
-			c.Changelog.Standbys = n
+			*field(c) = n
 			return nil
-		}},
-		{"changelog", "log state changes to the changelog topic: true or false (changelog.enabled)", func(c *Config, v string) error {
+		}}
+}
+
+func boolSetting(name, path, usage string, field func(*Config) *bool) setting {
+	return setting{name, path, usage,
+		func(fs *flag.FlagSet, def *Config, u string) { fs.Bool(name, *field(def), u) },
+		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return fmt.Errorf("changelog: %q is not true or false", v)
+				return fmt.Errorf("%q is not true or false", v)
 			}
-			c.Changelog.Enabled = b
+			*field(c) = b
 			return nil
-		}},
-		{"state-dir", "Pebble state directory (state.dir)", func(c *Config, v string) error { c.State.Dir = v; return nil }},
-		{"admin-addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables (admin.addr)", func(c *Config, v string) error { c.Admin.Addr = v; return nil }},
-		{"log-level", "debug, info, warn or error (log.level)", func(c *Config, v string) error { c.Log.Level = v; return nil }},
-		{"log-format", "json or console (log.format)", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+		}}
+}
+
+func durationSetting(name, path, usage string, field func(*Config) *time.Duration) setting {
+	return setting{name, path, usage,
+		func(fs *flag.FlagSet, def *Config, u string) { fs.Duration(name, *field(def), u) },
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (want e.g. 10s, 1m)", v)
+			}
+			*field(c) = d
+			return nil
+		}}
+}
+
+// settings lists the flags and variables, grouped by the section of their
+// field in the order of the file (the order journey run -h shows them in).
+func settings() []setting {
+	return []setting{
+		listSetting("brokers", "kafka.brokers", "Kafka bootstrap brokers, a comma-separated `list` of host:port", func(c *Config) *[]string { return &c.Kafka.Brokers }),
+		stringSetting("group-id", "kafka.group_id", "consumer group id", func(c *Config) *string { return &c.Kafka.GroupID }),
+		listSetting("topics", "kafka.topics", "input topics, a comma-separated `list`", func(c *Config) *[]string { return &c.Kafka.Topics }),
+		stringSetting("dlq-topic", "kafka.dlq_topic", "dead-letter topic", func(c *Config) *string { return &c.Kafka.DLQTopic }),
+		durationSetting("dial-timeout", "kafka.dial_timeout", "bound on each network call at start-up", func(c *Config) *time.Duration { return &c.Kafka.DialTimeout }),
+		stringSetting("state-dir", "state.dir", "Pebble state directory", func(c *Config) *string { return &c.State.Dir }),
+		boolSetting("changelog", "changelog.enabled", "log state changes to the changelog topic (--changelog=false turns it off)", func(c *Config) *bool { return &c.Changelog.Enabled }),
+		intSetting("standbys", "changelog.standbys", "warm standby copies of each partition on other instances", func(c *Config) *int { return &c.Changelog.Standbys }),
+		stringSetting("redis-addr", "redis.addr", "Redis host:port", func(c *Config) *string { return &c.Redis.Addr }),
+		stringSetting("redis-password", "redis.password", "Redis password; prefer the environment variable", func(c *Config) *string { return &c.Redis.Password }),
+		stringSetting("redis-prefix", "redis.prefix", "prefix of every Redis key", func(c *Config) *string { return &c.Redis.Prefix }),
+		boolSetting("redis-wait-at-start", "redis.wait_at_start", "start even when Redis does not answer; /readyz 503 until it does", func(c *Config) *bool { return &c.Redis.WaitAtStart }),
+		stringSetting("admin-addr", "admin.addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables", func(c *Config) *string { return &c.Admin.Addr }),
+		stringSetting("log-level", "log.level", "debug, info, warn or error", func(c *Config) *string { return &c.Log.Level }),
+		stringSetting("log-format", "log.format", "json or console", func(c *Config) *string { return &c.Log.Format }),
+		listSetting("processors", "processors_enabled", "run only these processors, a comma-separated `list` (default: all)", func(c *Config) *[]string { return &c.ProcessorsEnabled }),
 	}
 }
 
@@ -327,31 +419,58 @@ func EnvName(flagName string) string {
 	return "JOURNEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// Flags registers the overridable settings on fs and returns a function
-// that applies, over c, first the JOURNEY_* variables found in getenv, then
-// the flags actually set on the command line.
+// FlagGroup is the flags Flags registers for one section of the file.
+type FlagGroup struct {
+	Section string   // the YAML section: kafka, state, changelog, ... processors_enabled
+	Flags   []string // flag names, in the order of the section's fields
+}
+
+// FlagGroups returns the flags Flags registers by section, in the order
+// settings lists them: the headings of journey run -h.
+func FlagGroups() []FlagGroup {
+	var gs []FlagGroup
+	at := map[string]int{}
+	for _, s := range settings() {
+		sec, _, _ := strings.Cut(s.path, ".")
+		i, ok := at[sec]
+		if !ok {
+			i, at[sec] = len(gs), len(gs)
+			gs = append(gs, FlagGroup{Section: sec})
+		}
+		gs[i].Flags = append(gs[i].Flags, s.name)
+	}
+	return gs
+}
+
+// Flags registers the overridable settings on fs, typed like their fields
+// with the built-in defaults as their defaults, and returns a function
+// that applies, over c, first the JOURNEY_* variables found in getenv,
+// then the flags actually set on the command line. A flag left out does
+// not override the file.
 func Flags(fs *flag.FlagSet) func(c *Config, getenv func(string) string) error {
-	vs := vars()
-	vals := make([]*string, len(vs))
-	for i, v := range vs {
-		vals[i] = fs.String(v.name, "", v.usage+" [$"+EnvName(v.name)+"]")
+	ss := settings()
+	def := Default()
+	for _, s := range ss {
+		s.define(fs, &def, fmt.Sprintf("%s (%s) [$%s]", s.usage, s.path, EnvName(s.name)))
 	}
 	return func(c *Config, getenv func(string) string) error {
-		for _, v := range vs {
-			if e := getenv(EnvName(v.name)); e != "" {
-				if err := v.set(c, e); err != nil {
-					return fmt.Errorf("%s: %w", EnvName(v.name), err)
+		for _, s := range ss {
+			if e := getenv(EnvName(s.name)); e != "" {
+				if err := s.set(c, e); err != nil {
+					return fmt.Errorf("%s: %w", EnvName(s.name), err)
 				}
 			}
 		}
-		var err error
+		var errs []error
 		fs.Visit(func(f *flag.Flag) {
-			for i, v := range vs {
-				if v.name == f.Name && err == nil {
-					err = v.set(c, *vals[i])
+			for _, s := range ss {
+				if s.name == f.Name {
+					if err := s.set(c, f.Value.String()); err != nil {
+						errs = append(errs, fmt.Errorf("--%s: %w", f.Name, err))
+					}
 				}
 			}
 		})
-		return err
+		return errors.Join(errs...)
 	}
 }

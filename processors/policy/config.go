@@ -340,16 +340,16 @@ func (r *Rules) UnmarshalYAML(n *yaml.Node) error {
 	errs := decodeMapping(n, "rule", func(name string, v *yaml.Node) []string {
 		var rule Rule
 		var errs []string
-		forFields(name, v, &errs, func(key string, val *yaml.Node) bool {
+		forFields(entryPath(name), v, &errs, func(key string, val *yaml.Node) bool {
 			switch key {
 			case "cooldown":
-				if d, ok := decodeDuration(name+".cooldown", val, &errs); ok {
+				if d, ok := decodeDuration(entryPath(name)+".cooldown", val, &errs); ok {
 					rule.Cooldown = &d
 				}
 			case "quiet":
-				decodeScalar(name+".quiet", val, &rule.Quiet, &errs)
+				decodeScalar(entryPath(name)+".quiet", val, &rule.Quiet, &errs)
 			case "target":
-				decodeScalar(name+".target", val, &rule.Target, &errs)
+				decodeScalar(entryPath(name)+".target", val, &rule.Target, &errs)
 			default:
 				return false
 			}
@@ -372,12 +372,12 @@ func (c *Caps) UnmarshalYAML(n *yaml.Node) error {
 	errs := decodeMapping(n, "channel", func(ch string, v *yaml.Node) []string {
 		cp := Cap{Window: defaultCapWindow}
 		var errs []string
-		forFields(ch, v, &errs, func(key string, val *yaml.Node) bool {
+		forFields(entryPath(ch), v, &errs, func(key string, val *yaml.Node) bool {
 			switch key {
 			case "max":
-				decodeScalar(ch+".max", val, &cp.Max, &errs)
+				decodeScalar(entryPath(ch)+".max", val, &cp.Max, &errs)
 			case "window":
-				if d, ok := decodeDuration(ch+".window", val, &errs); ok {
+				if d, ok := decodeDuration(entryPath(ch)+".window", val, &errs); ok {
 					cp.Window = d
 				}
 			default:
@@ -412,10 +412,10 @@ func decodeMapping(n *yaml.Node, what string, entry func(key string, v *yaml.Nod
 		k, v := n.Content[i], resolveNode(n.Content[i+1])
 		switch {
 		case seen[k.Value]:
-			errs = append(errs, fmt.Sprintf("%s: line %d: %s given twice", k.Value, k.Line, what))
+			errs = append(errs, fmt.Sprintf("%s (line %d): %s given twice", entryPath(k.Value), k.Line, what))
 			continue
 		case v == nil || isNullNode(v):
-			errs = append(errs, fmt.Sprintf("%s: line %d: empty value (leave the %s out instead)", k.Value, k.Line, what))
+			errs = append(errs, fmt.Sprintf("%s (line %d): empty value (leave the %s out instead)", entryPath(k.Value), k.Line, what))
 			continue
 		}
 		seen[k.Value] = true
@@ -428,7 +428,7 @@ func decodeMapping(n *yaml.Node, what string, entry func(key string, v *yaml.Nod
 // means the key is unknown.
 func forFields(path string, v *yaml.Node, errs *[]string, field func(key string, val *yaml.Node) bool) {
 	if v.Kind != yaml.MappingNode {
-		*errs = append(*errs, fmt.Sprintf("%s: line %d: want a mapping of fields", path, v.Line))
+		*errs = append(*errs, fmt.Sprintf("%s (line %d): want a mapping of fields", path, v.Line))
 		return
 	}
 	seen := map[string]bool{}
@@ -437,37 +437,41 @@ func forFields(path string, v *yaml.Node, errs *[]string, field func(key string,
 		p := path + "." + k.Value
 		switch {
 		case seen[k.Value]:
-			*errs = append(*errs, fmt.Sprintf("%s: line %d: field given twice", p, k.Line))
+			*errs = append(*errs, fmt.Sprintf("%s (line %d): field given twice", p, k.Line))
 			continue
 		case val == nil || isNullNode(val):
-			*errs = append(*errs, fmt.Sprintf("%s: line %d: empty value (leave the field out for its default)", p, k.Line))
+			*errs = append(*errs, fmt.Sprintf("%s (line %d): empty value (leave the field out for its default)", p, k.Line))
 			continue
 		}
 		seen[k.Value] = true
 		if !field(k.Value, val) {
-			*errs = append(*errs, fmt.Sprintf("%s: line %d: unknown field", p, k.Line))
+			*errs = append(*errs, fmt.Sprintf("%s (line %d): unknown field", p, k.Line))
 		}
 	}
 }
 
 func decodeScalar(path string, val *yaml.Node, out any, errs *[]string) {
 	if val.Kind != yaml.ScalarNode {
-		*errs = append(*errs, fmt.Sprintf("%s: line %d: want a single value", path, val.Line))
+		*errs = append(*errs, fmt.Sprintf("%s (line %d): want a single value", path, val.Line))
 		return
 	}
 	if err := val.Decode(out); err != nil {
-		*errs = append(*errs, fmt.Sprintf("%s: line %d: %q is not a valid value", path, val.Line, val.Value))
+		*errs = append(*errs, fmt.Sprintf("%s (line %d): %q is not a valid value", path, val.Line, val.Value))
 	}
 }
 
 func decodeDuration(path string, val *yaml.Node, errs *[]string) (time.Duration, bool) {
 	d, err := time.ParseDuration(val.Value)
 	if val.Kind != yaml.ScalarNode || err != nil {
-		*errs = append(*errs, fmt.Sprintf("%s: line %d: %q is not a duration (want e.g. 24h, 90m, 30s)", path, val.Line, val.Value))
+		*errs = append(*errs, fmt.Sprintf("%s (line %d): %q is not a duration (want e.g. 24h, 90m, 30s)", path, val.Line, val.Value))
 		return 0, false
 	}
 	return d, true
 }
+
+// entryPath names a rule or a channel in errors, as the path of a map
+// entry: ["cart.abandoned"] (a rule's name has dots).
+func entryPath(key string) string { return fmt.Sprintf("[%q]", key) }
 
 func resolveNode(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode {
