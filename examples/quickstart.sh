@@ -6,9 +6,9 @@
 # Without JOURNEY_BROKERS and JOURNEY_REDIS_ADDR in the environment it starts Kafka and Redis with `make up` and
 # stops them (`make down`) at exit; with them (after `set -a; . .rig/env; set +a`, or in
 # examples/quickstart_test.go, which also gives journey names of its own through the other JOURNEY_* variables) it
-# uses those. It builds bin/journey, creates the topics, starts journey run and journey generate in the background,
-# and runs the example consumer until 5 triggers have arrived (at most 2 minutes); then it stops journey and the
-# generator. Exit status 0 when the triggers arrived.
+# uses those and only builds bin/journey, as make up would. It creates the topics, starts journey run
+# and journey generate in the background, and runs the example consumer until 5 triggers have arrived (at most
+# 2 minutes); then it stops journey and the generator. Exit status 0 when the triggers arrived.
 #
 # README.md shows the commands between the two markers, in this order; examples/readme_test.go checks that README
 # and this script name the same ones.
@@ -34,8 +34,9 @@ if [[ -z ${JOURNEY_BROKERS:-} || -z ${JOURNEY_REDIS_ADDR:-} ]]; then
   make up
   set -a; . .rig/env; set +a
   started_rig=1
+else
+  go build -o bin/journey ./cmd/journey # what make up does besides starting the services (make build, not static)
 fi
-go build -o bin/journey ./cmd/journey
 bin/journey topics create --config journey.example.yaml --partitions 8
 bin/journey run --config journey.example.yaml &
 pids+=($!)
