@@ -142,8 +142,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.max > 0 && n < o.max {
-		return fmt.Errorf("%d of %d triggers within %s", n, o.max, o.duration)
+	if o.max > 0 && n < o.max && errors.Is(ctx.Err(), context.DeadlineExceeded) { // not after Ctrl-C
+		return fmt.Errorf("%d of -max %d triggers within -duration %s", n, o.max, o.duration)
 	}
 	return nil
 }
@@ -177,15 +177,15 @@ func (c *consumer) createGroups(ctx context.Context) error {
 	return nil
 }
 
-// consume handles triggers until ctx is done or max (if > 0) were handled,
-// and returns how many were. A done ctx is not an error.
-func (c *consumer) consume(ctx context.Context, max int) (int, error) {
+// consume handles triggers until ctx is done or limit (if > 0) were
+// handled, and returns how many were. A done ctx is not an error.
+func (c *consumer) consume(ctx context.Context, limit int) (int, error) {
 	handled := 0
 	pause := c.backoff
 	// "0" reads this consumer's pending entries: delivered before a crash
 	// and never acknowledged. Once there are none, ">" reads new ones.
 	from := "0"
-	for ctx.Err() == nil && (max == 0 || handled < max) {
+	for ctx.Err() == nil && (limit == 0 || handled < limit) {
 		res, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: c.group, Consumer: c.name, Streams: c.readArgs(from), Count: 100, Block: 2 * time.Second,
 		}).Result()

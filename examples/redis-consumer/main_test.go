@@ -266,3 +266,29 @@ func TestConsumerRedisDown(t *testing.T) {
 		t.Errorf("no backoff up to the limit in:\n%s", stderr.String())
 	}
 }
+
+// TestConsumerMaxNotReached: fewer triggers than -max within -duration is
+// an error (the quick-start script relies on it); Ctrl-C before -max is
+// not.
+func TestConsumerMaxNotReached(t *testing.T) {
+	addr := testrig.RedisAddr(t)
+	pfx := prefix(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	stream := redissink.Config{Prefix: pfx}.StreamKey("email")
+	t.Cleanup(func() { rdb.Del(context.Background(), stream) })
+
+	_, _, done := started(context.Background(), "-addr", addr, "-prefix", pfx, "-max", "1", "-duration", "500ms")
+	err := wait(t, done, 10*time.Second)
+	if err == nil || err.Error() != "0 of -max 1 triggers within -duration 500ms" {
+		t.Errorf("got %v, want 0 of -max 1 triggers within -duration 500ms", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _, done = started(ctx, "-addr", addr, "-prefix", pfx, "-max", "1")
+	waitGroups(t, rdb, "example-service", stream)
+	cancel()
+	if err := wait(t, done, 10*time.Second); err != nil {
+		t.Errorf("Ctrl-C before -max: %v", err)
+	}
+}
