@@ -43,9 +43,43 @@ type Engine struct {
 	index    map[string]int
 }
 
-// ErrFold wraps a processor failure. It is fatal for the partition: folds
-// are deterministic, so retrying the same event would fail again.
+// ErrFold is what every *FoldError is: folds are deterministic, so
+// retrying the same event or timer would fail again. The pipeline
+// dead-letters the event, or drops the timer, and goes on.
 var ErrFold = errors.New("journey: fold failed")
+
+// FoldError is a processor's failure on one event or one timer: an error
+// it returned, or a panic the Engine recovered. Its text names the
+// processor and carries the error's text (a processor's errors are ours,
+// and must hold no event values) or, for a panic, only the panic value's
+// type: the value could hold anything.
+type FoldError struct {
+	Processor string
+	// Timer is the timer being fired, or nil for an event.
+	Timer *Timer
+	// Err is the processor's error; nil for a panic.
+	Err error
+	// Panic is the panic value's type ("" for an error); Stack the stack
+	// of the panicking call, whose frames' arguments are machine words.
+	Panic string
+	Stack []byte
+}
+
+// Error names the processor and the error, or the panic's type.
+func (e *FoldError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("%v: panic in %s (%s)", ErrFold, e.Processor, e.Panic)
+	}
+	return fmt.Sprintf("%v: processor %s: %v", ErrFold, e.Processor, e.Err)
+}
+
+// Unwrap returns ErrFold and the processor's error.
+func (e *FoldError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrFold}
+	}
+	return []error{ErrFold, e.Err}
+}
 
 // NewEngine checks the processors (non-empty, unique names) and returns an
 // engine that applies them in the given order.
@@ -111,20 +145,21 @@ func (e *Engine) Load(c *Customer, load Loader) error {
 // Fold applies ev to every processor's state of c (which must be loaded),
 // then passes the triggers they emitted through the contact policy into
 // out. Timer requests are left in out.Timers, tagged with the processor. A
-// processor error or panic wraps ErrFold.
+// processor error or panic is a *FoldError; c's states may then be half
+// folded, so the caller must discard them (Runner.Reset).
 func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 	for i, p := range e.procs {
 		if i == e.policyAt {
 			continue
 		}
 		if err := e.step(c, i, out, func() (bool, error) { return p.Fold(c.States[i], ev, out) }); err != nil {
-			return fmt.Errorf("%w: processor %s, event %s: %w", ErrFold, p.Name(), ev.ID, err)
+			return err
 		}
 	}
 	if e.policy != nil {
 		i := e.policyAt
 		if err := e.step(c, i, out, func() (bool, error) { return e.policy.Fold(c.States[i], ev, out) }); err != nil {
-			return fmt.Errorf("%w: policy %s, event %s: %w", ErrFold, e.policy.Name(), ev.ID, err)
+			return err
 		}
 	}
 	return e.admit(c, ev.Time, out)
@@ -132,38 +167,46 @@ func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 
 // FireTimer runs the OnTimer of the processor that set the timer key for
 // c (which must be loaded), then admits what it emitted like Fold does.
+// A failure is a *FoldError naming the timer.
 func (e *Engine) FireTimer(c *Customer, processor, key string, at time.Time, out *Output) error {
+	err := e.fireTimer(c, processor, key, at, out)
+	if fe, ok := err.(*FoldError); ok {
+		fe.Timer = &Timer{At: at, Customer: c.ID, Processor: processor, Key: key}
+	}
+	return err
+}
+
+func (e *Engine) fireTimer(c *Customer, processor, key string, at time.Time, out *Output) error {
 	i, ok := e.index[processor]
 	if !ok {
-		return fmt.Errorf("%w: timer %q of unknown processor %q", ErrFold, key, processor)
+		return &FoldError{Processor: processor, Err: fmt.Errorf("timer %q of an unknown processor", key)}
 	}
 	th, ok := e.procs[i].(TimerHandler)
 	if !ok {
-		return fmt.Errorf("%w: processor %q set timer %q but handles no timers", ErrFold, processor, key)
+		return &FoldError{Processor: processor, Err: fmt.Errorf("timer %q set, but it handles no timers", key)}
 	}
 	if err := e.step(c, i, out, func() (bool, error) { return th.OnTimer(c.States[i], c.ID, key, at, out) }); err != nil {
-		return fmt.Errorf("%w: processor %s, timer %s: %w", ErrFold, processor, key, err)
+		return err
 	}
 	return e.admit(c, at, out)
 }
 
-// step runs one processor call, recovering a panic, marking the state
-// dirty when it changed and tagging the timer requests it made.
-//
-// A recovered panic is returned as "panic: <value>" followed, on the next
-// lines, by the stack of the call, so that the partition's failure log
-// locates it. The stack holds the frames' arguments only as machine words,
-// never an event's fields.
+// step runs the i-th processor's call, recovering a panic, marking the
+// state dirty when it changed and tagging the timer requests it made. A
+// failure is a *FoldError; a panic's keeps the type of its value (never
+// the value) and the stack, which holds the frames' arguments only as
+// machine words, never an event's fields.
 func (e *Engine) step(c *Customer, i int, out *Output, call func() (bool, error)) (err error) {
 	mark := len(out.Timers)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v\n%s", r, bytes.TrimSuffix(debug.Stack(), []byte("\n")))
+			err = &FoldError{Processor: e.procs[i].Name(), Panic: fmt.Sprintf("%T", r),
+				Stack: bytes.TrimSuffix(debug.Stack(), []byte("\n"))}
 		}
 	}()
 	changed, err := call()
 	if err != nil {
-		return err
+		return &FoldError{Processor: e.procs[i].Name(), Err: err}
 	}
 	if changed {
 		c.Dirty[i] = true
@@ -194,13 +237,12 @@ func (e *Engine) admit(c *Customer, now time.Time, out *Output) error {
 	}
 	i := e.policyAt
 	for _, t := range pending {
-		err := e.step(c, i, out, func() (bool, error) { return e.policy.Admit(c.States[i], t, now, env, out) })
-		if err != nil {
-			return fmt.Errorf("%w: policy %s, trigger %s: %w", ErrFold, e.policy.Name(), t.ID, err)
+		if err := e.step(c, i, out, func() (bool, error) { return e.policy.Admit(c.States[i], t, now, env, out) }); err != nil {
+			return err
 		}
 	}
 	if len(out.pending) > 0 {
-		return fmt.Errorf("%w: policy %s emitted triggers instead of admitting them", ErrFold, e.policy.Name())
+		return &FoldError{Processor: e.policy.Name(), Err: errors.New("emitted triggers instead of admitting them")}
 	}
 	return nil
 }

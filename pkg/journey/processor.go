@@ -18,9 +18,10 @@ type State interface {
 // are registered in one explicit list.
 //
 // Fold must be deterministic: a function of the state and the event only
-// (event time, never the wall clock), with no I/O. It must not panic; an
-// error is treated as fatal for the partition, and so is a panic, which
-// the Engine recovers into an ErrFold error carrying the panic's stack.
+// (event time, never the wall clock), with no I/O. It must not panic. An
+// error or a panic (which the Engine recovers) is a *FoldError: the
+// pipeline dead-letters the event (reason fold_violation) with none of its
+// effects applied, so an error's text must hold no event values.
 type Processor interface {
 	// Name is persisted with the state: renaming a processor orphans its state.
 	Name() string

@@ -126,6 +126,10 @@ type Runner struct {
 	// Retain is how many committed customers stay decoded between
 	// batches. Zero retains none.
 	Retain int
+	// SkipTimer, when set, is asked about every due timer before it
+	// fires: one it returns true for is disarmed without firing (the
+	// pipeline drops a timer whose OnTimer failed this way).
+	SkipTimer func(Timer) bool
 
 	watermark time.Time
 	customers map[string]*Customer // touched since the last commit
@@ -263,6 +267,9 @@ func (r *Runner) Advance(to time.Time, out *Output) error {
 		}
 		if !ok {
 			return nil
+		}
+		if r.SkipTimer != nil && r.SkipTimer(t) {
+			continue
 		}
 		c, err := r.Customer(t.Customer)
 		if err != nil {

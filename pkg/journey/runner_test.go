@@ -269,27 +269,32 @@ func TestPolicyAdmitsAndSuppresses(t *testing.T) {
 	}
 }
 
+// TestPanicIsAFoldError checks a panic becomes a *FoldError naming the
+// processor and the panic value's type, never the value (it could hold an
+// event's fields), with the stack down to the panicking Fold.
 func TestPanicIsAFoldError(t *testing.T) {
 	h := newHarness(t, abandon{})
 	e := ev("p", "c", "Panic", 0)
 	var out journey.Output
 	err := h.runner.Apply(&e, &out)
-	if !errors.Is(err, journey.ErrFold) {
-		t.Fatalf("want ErrFold, got %v", err)
+	var fe *journey.FoldError
+	if !errors.Is(err, journey.ErrFold) || !errors.As(err, &fe) {
+		t.Fatalf("want a *FoldError, got %v", err)
 	}
-	// The first line names the processor, the event and the panic value;
-	// the lines after it are the stack, down to the panicking Fold.
-	first, stack, _ := strings.Cut(err.Error(), "\n")
-	if want := "journey: fold failed: processor abandon, event p: panic: boom"; first != want {
-		t.Errorf("first line %q, want %q", first, want)
+	if want := "journey: fold failed: panic in abandon (string)"; err.Error() != want {
+		t.Errorf("got %q, want %q", err, want)
 	}
-	if !strings.Contains(stack, "goroutine ") || !strings.Contains(stack, "journey_test.abandon.Fold(") {
-		t.Errorf("no stack down to abandon.Fold after the first line:\n%s", stack)
+	if fe.Processor != "abandon" || fe.Timer != nil || fe.Err != nil || fe.Panic != "string" {
+		t.Errorf("got %+v", fe)
+	}
+	if stack := string(fe.Stack); !strings.Contains(stack, "goroutine ") || !strings.Contains(stack, "journey_test.abandon.Fold(") ||
+		strings.Contains(stack, "boom") {
+		t.Errorf("want the stack down to abandon.Fold, without the panic value:\n%s", stack)
 	}
 }
 
 // TestFoldErrorWraps checks a processor's error is wrapped, not only
-// quoted, in the fold error.
+// quoted, in the fold error, which names the processor.
 func TestFoldErrorWraps(t *testing.T) {
 	h := newHarness(t, abandon{})
 	e := ev("f", "c", "Fail", 0)
@@ -298,8 +303,49 @@ func TestFoldErrorWraps(t *testing.T) {
 	if !errors.Is(err, journey.ErrFold) || !errors.Is(err, errFail) {
 		t.Fatalf("want ErrFold wrapping errFail, got %v", err)
 	}
-	if want := "journey: fold failed: processor abandon, event f: abandon: failed"; err.Error() != want {
+	if want := "journey: fold failed: processor abandon: abandon: failed"; err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
+	}
+}
+
+// failTimer is abandon whose OnTimer fails.
+type failTimer struct{ abandon }
+
+func (failTimer) OnTimer(journey.State, string, string, time.Time, *journey.Output) (bool, error) {
+	return false, errFail
+}
+
+// TestTimerFoldErrorAndSkip checks a failing OnTimer is a *FoldError
+// naming the timer, and that SkipTimer disarms a timer without firing it.
+func TestTimerFoldErrorAndSkip(t *testing.T) {
+	h := newHarness(t, failTimer{})
+	add, later := ev("a", "c", "Add", 0), ev("n", "c", "Noop", 120)
+	var out journey.Output
+	if err := h.runner.Apply(&add, &out); err != nil {
+		t.Fatal(err)
+	}
+	var fe *journey.FoldError
+	if err := h.runner.Apply(&later, &out); !errors.As(err, &fe) || fe.Timer == nil {
+		t.Fatalf("want a *FoldError naming the timer, got %v", err)
+	}
+	want := journey.Timer{At: t0.Add(time.Hour), Customer: "c", Processor: "abandon", Key: "cart"}
+	if *fe.Timer != want {
+		t.Fatalf("timer %+v, want %+v", *fe.Timer, want)
+	}
+	// As the pipeline does: start again from before the failure, skipping it.
+	h.runner.Reset()
+	h.runner.SetWatermark(time.Time{})
+	h.timers = &journey.MemTimers{}
+	h.runner.Timers = h.timers
+	var skipped []journey.Timer
+	h.runner.SkipTimer = func(t journey.Timer) bool { skipped = append(skipped, t); return true }
+	for _, e := range []journey.Event{add, later} {
+		if err := h.runner.Apply(&e, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(skipped) != 1 || skipped[0] != want || len(h.timers.Pending()) != 0 || len(out.Triggers) != 0 {
+		t.Fatalf("skipped %v, pending %v, triggers %v", skipped, h.timers.Pending(), out.Triggers)
 	}
 }
 

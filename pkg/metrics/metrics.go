@@ -25,6 +25,7 @@ type Set struct {
 	TriggersOut        *prometheus.CounterVec   // partition
 	TriggersSuppressed *prometheus.CounterVec   // rule, reason
 	LateEvents         *prometheus.CounterVec   // topic, partition
+	TimersDropped      *prometheus.CounterVec   // processor, reason
 	ContextsOut        *prometheus.CounterVec   // partition
 	SinkErrors         *prometheus.CounterVec   // partition, kind (retriable|fatal)
 	BatchCommit        prometheus.Histogram     // seconds
@@ -59,6 +60,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		TriggersOut:        f("triggers_delivered_total", "Triggers the sink accepted (including idempotent redeliveries).", "partition"),
 		TriggersSuppressed: f("triggers_suppressed_total", "Triggers the contact policy stopped, by rule and reason.", "rule", "reason"),
 		LateEvents:         f("events_late_total", "Events older than their partition's watermark.", "topic", "partition"),
+		TimersDropped:      f("timers_dropped_total", "Timers disarmed unfired: their processor's OnTimer failed.", "processor", "reason"),
 		ContextsOut:        f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
 		SinkErrors:         f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
 		BackpressureWait: f("backpressure_seconds_total",
@@ -94,7 +96,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
-	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
+	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {

@@ -137,7 +137,22 @@ func (r *running) counter(t *testing.T, name string, want map[string]string) flo
 // start runs a pipeline in a goroutine until stop.
 func (h *harness) start(every int, redisAddr string, mod func(*pipeline.Config)) *running {
 	h.t.Helper()
-	store, err := state.Open(h.dir, state.Options{Sync: false, DedupWindow: time.Hour})
+	p, store, reg, rdb := h.build(h.dir, every, redisAddr, mod)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), p: p, store: store, reg: reg}
+	go func() {
+		err := p.Run(ctx)
+		_ = rdb.Close()
+		r.done <- err
+	}()
+	return r
+}
+
+// build makes a pipeline of h's processors (nil: one counter) on a store
+// in dir; the caller closes the store and the Redis client.
+func (h *harness) build(dir string, every int, redisAddr string, mod func(*pipeline.Config)) (*pipeline.Pipeline, *state.Store, *prometheus.Registry, *redis.Client) {
+	h.t.Helper()
+	store, err := state.Open(dir, state.Options{Sync: false, DedupWindow: time.Hour})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -179,14 +194,7 @@ func (h *harness) start(every int, redisAddr string, mod func(*pipeline.Config))
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), p: p, store: store, reg: reg}
-	go func() {
-		err := p.Run(ctx)
-		_ = rdb.Close()
-		r.done <- err
-	}()
-	return r
+	return p, store, reg, rdb
 }
 
 func (r *running) stop(t *testing.T) {

@@ -47,16 +47,38 @@ const ReasonLate ingest.Reason = "late_violation"
 // grown, for reuse). A round whose changelog form would exceed
 // changelog.max_batch_bytes is abandoned before anything of it is written
 // and folded again as two halves: batch.max_records and batch.max_bytes
-// bound a round's input, this bounds its output.
+// bound a round's input, this bounds its output. A round in which a
+// processor fails is abandoned too: what was folded before the failure is
+// committed on its own, and the rest folded again without it (poison.go).
 func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message) ([]kafka.Message, error) {
 	rd := w.openRound()
-	defer rd.tx.abortUnlessCommitted()
+	defer func() { rd.tx.abortUnlessCommitted() }()
 	w.lag, w.batchBytes = w.lag[:0], 0
 	w.note(batch)
 	var waited time.Duration
-	folded := 0
+	start, folded := 0, 0 // the round is batch[start:]
 	for {
-		if err := w.fold(rd, batch[folded:]); err != nil {
+		err := w.fold(rd, batch[folded:])
+		var pa *poisonAt
+		if errors.As(err, &pa) {
+			rd.tx.abortUnlessCommitted()
+			end := folded + pa.index // the failing record, dead-lettered, ends the prefix; a timer's record does not
+			if !pa.timer {
+				end++
+			} else if pa.again && end == start {
+				return batch, pa.stuck()
+			}
+			if end > start {
+				if _, err := w.process(ctx, nil, batch[start:end]); err != nil {
+					return batch, err
+				}
+				w.lag, w.batchBytes = w.lag[:0], 0
+				w.note(batch[end:])
+			}
+			start, folded, rd = end, end, w.openRound()
+			continue
+		}
+		if err != nil {
 			return batch, err
 		}
 		folded = len(batch)
@@ -67,16 +89,19 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 			break
 		}
 	}
+	if rd.records == 0 {
+		return batch, nil // the prefix committed everything
+	}
 	err := w.commitRound(ctx, rd)
 	var big *kafkaio.BatchTooBigError
-	if !errors.As(err, &big) || len(batch) < 2 {
+	if !errors.As(err, &big) || len(batch)-start < 2 {
 		return batch, err
 	}
 	rd.tx.abortUnlessCommitted()
 	w.log.Warn("round over changelog.max_batch_bytes: committing it in two (a larger changelog.max_batch_bytes, or a smaller batch.max_bytes, avoids folding it again)",
-		zap.Int("records", len(batch)), zap.Int("changelog_bytes", big.Size))
-	h := len(batch) / 2
-	if _, err := w.process(ctx, nil, batch[:h]); err != nil {
+		zap.Int("records", len(batch)-start), zap.Int("changelog_bytes", big.Size))
+	h := start + (len(batch)-start)/2
+	if _, err := w.process(ctx, nil, batch[start:h]); err != nil {
 		return batch, err
 	}
 	_, err = w.process(ctx, nil, batch[h:])
@@ -146,6 +171,10 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 		}
 		rd.topics[rt].next, rd.topics[rt].hwm = m.Offset+1, m.HighWaterMark
 		tc.n.in++
+		if msg, ok := w.poisonRecord(m); ok {
+			deadLetter(m, &ingest.Error{Reason: ReasonFold, Msg: msg})
+			continue
+		}
 
 		ev, err := p.dec.Decode(record(m))
 		if err != nil {
@@ -178,6 +207,10 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 				"event time is %s before the partition's watermark", w.runner.Watermark().Sub(ev.Time).Round(time.Millisecond))})
 			continue
 		case err != nil:
+			var fe *journey.FoldError
+			if errors.As(err, &fe) {
+				return w.poisoned(m, i, fe)
+			}
 			return err
 		}
 		tx.b.MarkSeen(ev.ID, ev.Time)
@@ -243,15 +276,35 @@ func ceiling(recordTime, now time.Time, maxSkew time.Duration) time.Time {
 
 // tick advances an idle partition's watermark with the wall clock (live
 // mode), firing the timers that makes due, and commits what they produced.
+// A timer whose OnTimer fails is dropped, and the tick done again.
 func (w *worker) tick(ctx context.Context, now time.Time) error {
 	to := now.Add(-w.p.cfg.IdleAdvance - w.p.cfg.Lateness)
 	if !to.After(w.runner.Watermark()) {
 		return nil
 	}
+	defer w.poison.clear()
+	for {
+		err := w.advance(ctx, to)
+		var pa *poisonAt
+		if !errors.As(err, &pa) {
+			return err
+		}
+		if pa.again {
+			return pa.stuck()
+		}
+	}
+}
+
+// advance is one attempt of tick.
+func (w *worker) advance(ctx context.Context, to time.Time) error {
 	tx := w.begin()
 	defer tx.abortUnlessCommitted()
 	w.out.Reset()
 	if err := w.runner.Advance(to, &w.out); err != nil {
+		var fe *journey.FoldError
+		if errors.As(err, &fe) {
+			return w.poisoned(nil, 0, fe)
+		}
 		return err
 	}
 	if err := tx.emit(&w.out, time.Time{}); err != nil {
@@ -286,14 +339,17 @@ type tx struct {
 	// from.
 	lastRecord time.Time
 	// emitted and suppressed are the (rule, channel) and (rule, reason)
-	// label pairs to count once the batch is committed.
+	// label pairs to count once the batch is committed; dropped, the
+	// timers skipped (skipTimer).
 	emitted, suppressed [][2]string
+	dropped             []timerKey
 }
 
 func (w *worker) begin() *tx {
 	b := w.sp.NewBatch()
 	w.runner.Timers = b
-	return &tx{w: w, b: b, wm0: w.runner.Watermark()}
+	w.cur = &tx{w: w, b: b, wm0: w.runner.Watermark()}
+	return w.cur
 }
 
 // abortUnlessCommitted drops an abandoned batch and everything the runner
@@ -451,6 +507,7 @@ func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 	for _, l := range t.suppressed {
 		p.metrics.TriggersSuppressed.WithLabelValues(l[0], l[1]).Inc()
 	}
+	t.countDropped()
 	w.disp.Notify()
 	return nil
 }

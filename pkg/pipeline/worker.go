@@ -39,6 +39,9 @@ type worker struct {
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
 
+	cur    *tx    // the commit in progress, or the last one
+	poison poison // what failed a fold in the round in progress (poison.go)
+
 	// topics holds the per-topic counters of this partition, resolved
 	// once rather than by a label lookup per record (the hot path).
 	topics map[string]*topicCounters
@@ -76,11 +79,13 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		runner.DropLate = p.cfg.LateEvents == LateDeadLetter
 		runner.Retain = p.cfg.CustomerCache / max(owned, 1)
 		runner.SetWatermark(sp.Watermark())
-		return &worker{
+		w := &worker{
 			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
 			kafkaOffsets: map[string]int64{},
 		}
+		runner.SkipTimer = w.skipTimer
+		return w
 	}
 	if kept != nil {
 		return newW(kept), nil
@@ -322,7 +327,9 @@ func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) 
 			}
 		}
 		var err error
-		if batch, err = w.process(ctx, in.msgs, batch); err != nil {
+		batch, err = w.process(ctx, in.msgs, batch)
+		w.poison.clear()
+		if err != nil {
 			return unlessStopped(err)
 		}
 		lastRecord = time.Now()

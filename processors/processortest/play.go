@@ -245,7 +245,11 @@ func (p *player) apply(s *step) error {
 	err := p.runner.Apply(&ev, &p.out)
 	dropped := errors.Is(err, journey.ErrLate)
 	if err != nil && !dropped {
-		return err
+		var fe *journey.FoldError
+		if errors.As(err, &fe) && fe.Stack != nil { // a golden file is ours: show where it panicked
+			return fmt.Errorf("event %s: %w\n%s", ev.ID, err, fe.Stack)
+		}
+		return fmt.Errorf("event %s: %w", ev.ID, err)
 	}
 	if !dropped && !p.known[ev.CustomerID] {
 		p.known[ev.CustomerID] = true

@@ -120,7 +120,7 @@ func TestCheckCatches(t *testing.T) {
 		{"personal data", &counter{leaky: true}, "carries a trait value (personal data)"},
 		{"not deterministic", &counter{noisy: true}, "folding is not deterministic"},
 		{"trigger without channel", &counter{noChan: true}, "has no Channel"},
-		{"fold error", &counter{failFold: true}, "journey: fold failed: processor counter, event e1: counter: broken"},
+		{"fold error", &counter{failFold: true}, "event e1: journey: fold failed: processor counter: counter: broken"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, problems := check([]journey.Processor{tc.p}, readGolden(t, "testdata/counter.txt"))
