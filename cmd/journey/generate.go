@@ -43,7 +43,7 @@ func generateFlags(cfg *generate.ProduceConfig, stdout, stderr io.Writer) (*cmdF
 		brokers = "127.0.0.1:9092"
 	}
 	brokerList := fs.String("brokers", brokers, "Kafka bootstrap brokers, comma-separated [$JOURNEY_BROKERS]")
-	fs.StringVar(&cfg.Topic, "topic", "journey.events", "topic to produce to (it must exist)")
+	fs.StringVar(&cfg.Topic, "topic", "journey.events", "topic to produce to (journey topics create makes the topics a configuration names)")
 	fs.Float64Var(&cfg.Rate, "rate", generate.DefaultRate, "events per second")
 	fs.IntVar(&cfg.Generator.Customers, "customers", generate.DefaultCustomers, "simulated customers")
 	fs.IntVar(&cfg.Events, "events", 0, "stop after this many events (0: no limit)")

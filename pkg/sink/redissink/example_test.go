@@ -19,7 +19,9 @@ import (
 // A downstream service — here the email service — reads its channel's
 // trigger stream with a consumer group, looks up the customer's context,
 // and acknowledges each entry once handled. Run several copies with
-// different consumer names to share the work.
+// different consumer names to share the work. examples/redis-consumer is
+// the complete program (pending entries after a crash, a lost group,
+// backoff that grows).
 func Example_consumer() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -52,7 +54,14 @@ func Example_consumer() {
 			continue // nothing new within Block
 		}
 		if err != nil {
-			log.Printf("XREADGROUP: %v", err)
+			if ctx.Err() != nil {
+				return // stopping
+			}
+			log.Printf("XREADGROUP: %v", err) // Redis down, a dropped connection: back off
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		for _, msg := range res[0].Messages {
