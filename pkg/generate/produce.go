@@ -172,17 +172,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Stats, error) {
 			due = min(due, cfg.Events-st.Events)
 		}
 		due = min(due, max(int(cfg.Rate/10), 100)) // bound one write
-		batch = batch[:0]
-		for range due {
-			m := g.Next(now)
-			km := kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
-			for _, h := range m.Headers {
-				km.Headers = append(km.Headers, kafka.Header{Key: h.Key, Value: h.Value})
-			}
-			batch = append(batch, km)
-			st.ByName[m.Name]++
-			st.Bytes += int64(len(m.Key) + len(m.Value))
-		}
+		batch = nextBatch(g, now, due, batch, &st)
 		if len(batch) > 0 {
 			if err := w.WriteMessages(ctx, batch...); err != nil {
 				if ctx.Err() != nil {
@@ -211,6 +201,23 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Stats, error) {
 	}
 	st.Elapsed = cfg.Now().Sub(begin)
 	return st, nil
+}
+
+// nextBatch replaces batch's records with the next due records of g at
+// now, counting them in st by name and bytes.
+func nextBatch(g *Generator, now time.Time, due int, batch []kafka.Message, st *Stats) []kafka.Message {
+	batch = batch[:0]
+	for range due {
+		m := g.Next(now)
+		km := kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+		for _, h := range m.Headers {
+			km.Headers = append(km.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+		}
+		batch = append(batch, km)
+		st.ByName[m.Name]++
+		st.Bytes += int64(len(m.Key) + len(m.Value))
+	}
+	return batch
 }
 
 // checkTopic fails with a clear error when no broker answers as Kafka
