@@ -116,9 +116,11 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // partition. Fewer, fuller requests keep the broker's CPU, which journey
 // shares on this machine, from weighing on the latency measured.
 func runLatency(ctx context.Context, brokers []string, topic string, partitions int, in *instance, seed uint64,
-	customers, rate int, dur time.Duration) (latencyResult, error) {
+	customers, rate int, dur time.Duration, zone string) (latencyResult, error) {
 	res := latencyResult{TargetRate: rate, Events: int(float64(rate) * dur.Seconds())}
-	g := newGen(seed+1, customers, res.Events, "live-", time.Time{}, time.Time{})
+	// Dated as they are sent, in the bulk's zone (workloadClock): they
+	// trigger at once, minutes after the bulk's last events.
+	g := newGen(seed+1, customers, res.Events, "live-", zone, time.Time{}, time.Time{})
 	g.arrived = g.customers // every customer is known: pick among all of them
 
 	t0, c0, w0 := in.obs.triggers.Load(), in.obs.contexts.Load(), in.warnings.Load()
@@ -260,13 +262,13 @@ func pace(ctx context.Context, brokers []string, topic string, partitions int, g
 // and a plain consumer on this machine take before journey does anything.
 // journey is idle meanwhile (it does not read that topic).
 func runFloor(ctx context.Context, brokers []string, topic string, partitions int, seed uint64, customers, rate int,
-	dur time.Duration) (latencyResult, error) {
+	dur time.Duration, zone string) (latencyResult, error) {
 	res := latencyResult{TargetRate: rate, Events: int(float64(rate) * dur.Seconds())}
 	if err := createTopic(ctx, brokers, topic, partitions); err != nil {
 		return res, err
 	}
 	def := config.Default().Kafka
-	g := newGen(seed+2, customers, res.Events, "floor-", time.Time{}, time.Time{})
+	g := newGen(seed+2, customers, res.Events, "floor-", zone, time.Time{}, time.Time{})
 	g.arrived = g.customers
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()

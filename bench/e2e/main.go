@@ -17,7 +17,14 @@
 //
 // It reports figures and never judges them: it fails only when the work is
 // wrong (a record not processed, a trigger missing from Redis, a count that
-// differs). Results go to stdout and to <out>/<name>.json and <name>.md.
+// differs), or too small to stand for it: a journey run or the latency
+// phase that delivered no triggers, or fewer than -min-trigger-share of its
+// events (the report is written, marked INVALID, and it exits 1). Results
+// go to stdout and to <out>/<name>.json and <name>.md.
+//
+// The workload's event times are the wall clock's, in a time zone chosen
+// so that the customers' local time is the afternoon whatever the hour of
+// the run (workloadClock says why, and why not a fixed date).
 //
 // Usage (the rig exports KAFKA_BROKERS and REDIS_ADDR):
 //
@@ -85,6 +92,7 @@ func run() error {
 		changelog  = flag.Bool("changelog", true, "log every round to the changelog topic, as journey run does by default")
 		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
 		maxRecords = flag.Int("max-records", 0, "batch.max_records of journey (default: config.Default's)")
+		minTrig    = flag.Float64("min-trigger-share", minTriggerShare, "fail (exit 1, report marked) when a journey run or the latency phase delivers no triggers or fewer than this share of its events")
 		set        = flag.String("set", "", "YAML read over journey's default config, as journey run reads --config, e.g. 'state: {sync: false}'")
 	)
 	flag.Parse()
@@ -158,8 +166,15 @@ func run() error {
 		}
 	}
 
-	fmt.Printf("produce: %d events, %d customers, %d partitions...\n", *events, *customers, *partitions)
-	pr, err := produce(ctx, bs, topic, *seed, *events, *customers, *partitions)
+	from, to, zone := workloadClock(time.Now())
+	loc, err := time.LoadLocation(zone) // journey ignores a zone that does not load: its quiet hours would move
+	if err != nil {
+		return fmt.Errorf("the workload's time zone: %w", err)
+	}
+	fmt.Printf("produce: %d events, %d customers, %d partitions; event times %s to %s UTC in %s (%s to %s local)...\n",
+		*events, *customers, *partitions, from.UTC().Format("15:04"), to.UTC().Format("15:04"), zone,
+		from.In(loc).Format("15:04"), to.In(loc).Format("15:04"))
+	pr, err := produce(ctx, bs, topic, *seed, *events, *customers, *partitions, zone, from, to)
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
@@ -173,7 +188,7 @@ func run() error {
 
 	ph := &phases{
 		brokers: bs, redisAddr: *redisAddr, topic: topic, dlq: dlq, stamp: stamp, partitions: *partitions,
-		customers: *customers, runs: *runs, rate: *rate, seed: *seed, latDur: *latDur,
+		customers: *customers, runs: *runs, rate: *rate, seed: *seed, latDur: *latDur, zone: zone,
 		cpuProfile: *cpuProfile, liveProf: *liveProf, replayProf: *replayProf,
 	}
 	live, err := ph.throughput(ctx, ends, res)
@@ -199,12 +214,16 @@ func run() error {
 	}
 	res.Seconds = time.Since(res.Started).Seconds()
 	res.Notes = notes(res)
+	res.Invalid = tooFewTriggers(res, *minTrig)
 	fmt.Println()
 	res.markdown(os.Stdout)
 	if err := res.write(*out, *name); err != nil {
 		return err
 	}
 	fmt.Printf("\nwritten: %s/%s.json, %s/%s.md\n", *out, *name, *out, *name)
+	if len(res.Invalid) > 0 {
+		return fmt.Errorf("INVALID RUN, too few triggers: %s", strings.Join(res.Invalid, "; "))
+	}
 	return nil
 }
 
@@ -216,6 +235,7 @@ type phases struct {
 	partitions, customers, runs      int
 	rate                             int
 	seed                             uint64
+	zone                             string // of every event (workloadClock)
 	latDur                           time.Duration
 	cpuProfile, liveProf, replayProf string
 }
@@ -279,7 +299,7 @@ func (ph *phases) throughput(ctx context.Context, ends map[int]int64, res *resul
 // journey's event-to-Redis latency with live, into res.
 func (ph *phases) latency(ctx context.Context, live *instance, res *results) error {
 	fmt.Printf("latency baseline: %d events/s for %s into a topic of its own, read by a raw kafka-go consumer...\n", ph.rate, ph.latDur)
-	floor, err := runFloor(ctx, ph.brokers, ph.topic+"-floor", ph.partitions, ph.seed, ph.customers, ph.rate, ph.latDur)
+	floor, err := runFloor(ctx, ph.brokers, ph.topic+"-floor", ph.partitions, ph.seed, ph.customers, ph.rate, ph.latDur, ph.zone)
 	if err != nil {
 		return fmt.Errorf("latency baseline: %w", err)
 	}
@@ -291,7 +311,7 @@ func (ph *phases) latency(ctx context.Context, live *instance, res *results) err
 	if ph.liveProf != "" {
 		stopLive = startProfile(ph.liveProf)
 	}
-	lat, err := runLatency(ctx, ph.brokers, ph.topic, ph.partitions, live, ph.seed, ph.customers, ph.rate, ph.latDur)
+	lat, err := runLatency(ctx, ph.brokers, ph.topic, ph.partitions, live, ph.seed, ph.customers, ph.rate, ph.latDur, ph.zone)
 	stopLive()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -170,6 +171,37 @@ type results struct {
 	Replay      runResult `json:"replay"`
 	ReplayRatio float64   `json:"replay_ratio"`
 	Notes       []string  `json:"notes"`
+	// Invalid lists why the figures do not stand (tooFewTriggers); the
+	// run then exits 1. Empty for a valid run.
+	Invalid []string `json:"invalid,omitempty"`
+}
+
+// minTriggerShare is the default of -min-trigger-share: the triggers a
+// throughput run or the latency phase must deliver, as a share of its
+// events. The workload gives 3.7-6.7 % (every processor / interest only,
+// 2026-12-07); with every email trigger held by quiet hours, 0.
+const minTriggerShare = 0.01
+
+// tooFewTriggers returns a line for every journey run and for the latency
+// phase that delivered no triggers, or fewer than minShare of its events:
+// journey then did not do the work the figures claim (a night's quiet
+// hours held every email trigger once), so they are not valid.
+func tooFewTriggers(r *results, minShare float64) []string {
+	var out []string
+	check := func(phase string, triggers int64, events int) {
+		want := int64(math.Ceil(minShare * float64(events)))
+		if triggers == 0 || triggers < want {
+			out = append(out, fmt.Sprintf("%s delivered %s triggers for %s events, want at least %s (%.1f %%)", phase,
+				report.Int(int(triggers)), report.Int(events), report.Int(int(max(want, 1))), minShare*100))
+		}
+	}
+	for i, run := range r.Journey {
+		check(fmt.Sprintf("journey run #%d", i+1), run.Triggers, int(run.Events))
+	}
+	if r.Latency.Events > 0 {
+		check("the latency phase", r.Latency.Triggers, r.Latency.Events)
+	}
+	return out
 }
 
 const (
@@ -183,6 +215,9 @@ func (r *results) markdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	m := r.Machine
 	p("# journey end-to-end benchmark — %s\n\n", r.Issue)
+	if len(r.Invalid) > 0 {
+		p("**INVALID RUN — too few triggers, the figures below do not stand:** %s.\n\n", strings.Join(r.Invalid, "; "))
+	}
 	p("%s, %d cores, %s (CGO_ENABLED=%s), %s (kernel %s); Kafka %s (1 broker, KRaft), Redis %s, all on this machine over loopback.  \n",
 		m.CPU, m.Cores, m.GoVersion, m.CGO, m.OS, m.Kernel, report.Dash(m.KafkaVersion), report.Dash(m.RedisVersion))
 	p("Run %s, %.0f s in all. Workload: %s Segment events, %s customers, %d partitions, seed %d. Processors: %s.\n\n",

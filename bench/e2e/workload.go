@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/bench/peers/workload"
 )
 
 // categories are the product categories views and orders are spread over.
@@ -36,10 +38,11 @@ const (
 	productsPerC = 200 // products per category
 )
 
-// gen generates the workload. It is a pure function of the seed: the
-// producer sends each partition's events in generation order, so the topic
-// itself (every partition's sequence of records, and so the state and
-// triggers journey folds from it) depends only on the seed.
+// gen generates the workload. It is a pure function of the seed and its
+// clock (workloadClock): the producer sends each partition's events in
+// generation order, so the topic itself (every partition's sequence of
+// records, and so the state and triggers journey folds from it) depends
+// only on them, and the triggers only on the seed.
 type gen struct {
 	rnd       *rand.Rand
 	customers int
@@ -47,15 +50,42 @@ type gen struct {
 	arrived   int // customers that had their first event
 	i         int // events generated
 	idPrefix  string
+	zone      string    // every event's context.timezone (workloadClock)
 	from, to  time.Time // event times: spread from..to in generation order
 	buf       []byte
 }
 
-func newGen(seed uint64, customers, events int, idPrefix string, from, to time.Time) *gen {
+func newGen(seed uint64, customers, events int, idPrefix, zone string, from, to time.Time) *gen {
 	return &gen{
 		rnd: rand.New(rand.NewPCG(seed, 0x6a6f75726e6579)), customers: customers, events: events,
-		idPrefix: idPrefix, from: from, to: to,
+		idPrefix: idPrefix, zone: zone, from: from, to: to,
 	}
+}
+
+// workloadClock returns the bulk workload's event times, the four hours
+// before now, and the time zone every event names (context.timezone), for
+// a bench started at now.
+//
+// Event times stay on the wall clock, as journey meets them in production:
+// the Kafka records are stamped at append (LogAppendTime) and live
+// partitions' watermarks follow the wall clock (timers.idle_advance), so
+// an event dated far from now would not be folded as a live one is. One
+// dated in the future past ingest.max_future is dead-lettered, and
+// timers.max_skew caps how far it moves the watermark; one dated days back
+// is behind the watermark the idle partitions reach by the wall clock once
+// caught up, which fires every timer of the gap at once; and live events
+// dated now after a bulk dated days back would expire its whole dedup
+// window in their first round. So the hour is made irrelevant through the
+// zone instead: a fixed-offset zone (Etc/GMT±N) in which now is 15:MM
+// local (workload.AfternoonZone, shared with bench/scale). The bulk then
+// spans 11:MM-15:MM local and the latency phase's events, dated as they
+// are sent, follow minutes later — all at least five hours from the
+// contact policy's quiet hours (21:00 to 08:00 by default), where a night
+// run held every email trigger (0 triggers delivered at 05:56 UTC). The
+// local times, and so every trigger, are the same whatever the hour (up to
+// the minutes past it); TestWorkloadAnyHour checks it.
+func workloadClock(now time.Time) (from, to time.Time, zone string) {
+	return now.Add(-4 * time.Hour), now, workload.AfternoonZone(now)
 }
 
 // customer picks the next event's customer. Customers arrive evenly over
@@ -135,7 +165,7 @@ func (g *gen) next(at time.Time) (key string, value []byte) {
 		b = append(b, `,"url":"https://shop.example/p/`...)
 		b = appendSKU(b, c, n)
 		b = append(b, `"}`...)
-		b = appendContext(b, channel, "/p/", c, n)
+		b = appendContext(b, channel, g.zone, "/p/", c, n)
 	case u < sharePage:
 		c := g.category(cust)
 		b = append(b, `{"type":"page","name":"Category","messageId":"`...)
@@ -148,7 +178,7 @@ func (g *gen) next(at time.Time) (key string, value []byte) {
 		b = append(b, `","url":"https://shop.example/c/`...)
 		b = strconv.AppendInt(b, int64(c), 10)
 		b = append(b, `"}`...)
-		b = appendContext(b, "web", "/c/", c, -1)
+		b = appendContext(b, "web", g.zone, "/c/", c, -1)
 	case u < shareAdded:
 		c := g.category(cust)
 		n := g.rnd.IntN(productsPerC)
@@ -162,7 +192,7 @@ func (g *gen) next(at time.Time) (key string, value []byte) {
 		b = append(b, `","price":`...)
 		b = appendPrice(b, c, n)
 		b = append(b, `,"quantity":1,"currency":"EUR"}`...)
-		b = appendContext(b, channel, "/p/", c, n)
+		b = appendContext(b, channel, g.zone, "/p/", c, n)
 	case u < shareOrder:
 		b = g.track(b, "Order Completed", id, key, at)
 		b = append(b, `,"properties":{"order_id":"ord-`...)
@@ -187,7 +217,7 @@ func (g *gen) next(at time.Time) (key string, value []byte) {
 		b = append(b, `],"total":`...)
 		b = strconv.AppendInt(b, int64(items*40+g.rnd.IntN(100)), 10)
 		b = append(b, `}`...)
-		b = appendContext(b, channel, "/checkout/", -1, -1)
+		b = appendContext(b, channel, g.zone, "/checkout/", -1, -1)
 	case u < shareIdent:
 		b = append(b, `{"type":"identify","messageId":"`...)
 		b = append(b, id...)
@@ -254,10 +284,12 @@ func appendUser(b []byte, key string, at time.Time) []byte {
 	return append(b, '"')
 }
 
-func appendContext(b []byte, channel, path string, c, n int) []byte {
+func appendContext(b []byte, channel, zone, path string, c, n int) []byte {
 	b = append(b, `,"context":{"channel":"`...)
 	b = append(b, channel...)
-	b = append(b, `","timezone":"Europe/Paris","page":{"path":"`...)
+	b = append(b, `","timezone":"`...)
+	b = append(b, zone...)
+	b = append(b, `","page":{"path":"`...)
 	b = append(b, path...)
 	if c >= 0 {
 		if n >= 0 {
@@ -293,13 +325,13 @@ type produceResult struct {
 	CPU       cpuUse  `json:"cpu"`
 }
 
-// produce writes the workload to topic (acks=1, large batches): one
+// produce writes the workload dated by workloadClock (events in zone) to
+// topic (acks=1, large batches): one
 // generator, and one sender per partition so that every partition receives
 // its events in generation order. It checks each partition ends up holding
 // exactly the events meant for it.
-func produce(ctx context.Context, brokers []string, topic string, seed uint64, events, customers, partitions int) (produceResult, error) {
-	to := time.Now()
-	from := to.Add(-4 * time.Hour)
+func produce(ctx context.Context, brokers []string, topic string, seed uint64, events, customers, partitions int,
+	zone string, from, to time.Time) (produceResult, error) {
 	const chunk = 2_000
 	bal := &kafka.Murmur2Balancer{Consistent: true}
 	w := &kafka.Writer{
@@ -334,7 +366,7 @@ func produce(ctx context.Context, brokers []string, topic string, seed uint64, e
 	for i := range ids {
 		ids[i] = i
 	}
-	g := newGen(seed, customers, events, "evt-", from, to)
+	g := newGen(seed, customers, events, "evt-", zone, from, to)
 	pending := make([][]kafka.Message, partitions)
 	counts := make([]int64, partitions)
 	var bytes int64

@@ -67,3 +67,14 @@ func TestCheckSample(t *testing.T) {
 		t.Errorf("null for an empty map: %v %v", p, err)
 	}
 }
+
+func TestEnoughTriggers(t *testing.T) {
+	if err := enoughTriggers(122_608, 5_000); err != nil {
+		t.Errorf("a valid run: %v", err)
+	}
+	for _, c := range [][2]int{{0, 5_000}, {122_608, 0}, {0, 0}} {
+		if err := enoughTriggers(c[0], c[1]); err == nil {
+			t.Errorf("%d bulk and %d live triggers: no error", c[0], c[1])
+		}
+	}
+}

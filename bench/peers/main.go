@@ -290,6 +290,9 @@ func (b *bench) prepare(ctx context.Context, rep *report) error {
 	}
 	b.wantLive = len(b.wantTriggers) - bulkTriggers
 	rep.Produce.LiveTriggers = b.wantLive
+	if err := enoughTriggers(bulkTriggers, b.wantLive); err != nil {
+		return err
+	}
 
 	ids := workload.Sample(o.customers, o.sample)
 	var sb strings.Builder
@@ -335,4 +338,17 @@ func implByName(name string) impl {
 			return b.opts.java, args
 		}}
 	}
+}
+
+// enoughTriggers fails a bench whose reference fold fires no trigger in
+// the bulk or the live stream: every implementation would then match it by
+// doing nothing, and the latency phase would have no sample. (The fold
+// does not depend on the hour: interest with half_life 0s and no contact
+// policy, so no quiet hours.)
+func enoughTriggers(bulk, live int) error {
+	if bulk == 0 || live == 0 {
+		return fmt.Errorf("INVALID RUN: the reference fold fires %d triggers in the bulk and %d in the live stream; "+
+			"a comparison needs some in both (more -events per -customers, or a longer -latency-duration)", bulk, live)
+	}
+	return nil
 }

@@ -136,7 +136,10 @@ type produced struct {
 }
 
 // produceBulk writes the bench/peers workload's bulk stream (event times
-// over the last four hours) to topic with one kafka.Writer, partitioned as
+// over the last four hours, in workload.AfternoonZone: the customers'
+// afternoon whatever the hour, so the contact policy holds no trigger for
+// its quiet hours and the state restored does not depend on the hour) to
+// topic with one kafka.Writer, partitioned as
 // Java clients do (murmur2), acks=1, in calls of 20,000 events: each call
 // returns once all of it is acknowledged, so every partition receives its
 // events in generation order.
@@ -147,8 +150,10 @@ func produceBulk(ctx context.Context, addrs []string, topic string, seed uint64,
 		Transport: &kafka.Transport{},
 	}
 	defer w.Close()
-	to := time.Now().UnixMilli()
+	now := time.Now()
+	to := now.UnixMilli()
 	g := workload.NewBulk(seed, customers, events, to-4*3_600_000, to)
+	g.Zone = workload.AfternoonZone(now)
 	res := produced{Events: events}
 	start := time.Now()
 	chunk := make([]kafka.Message, 0, 20_000)

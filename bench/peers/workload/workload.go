@@ -72,6 +72,8 @@ type Event struct {
 	Product int
 	// Bought are the categories of an order's products (maybe repeated).
 	Bought []int
+	// Zone is context.timezone; "" is Europe/Paris.
+	Zone string
 }
 
 // Key is the record key: the customer id.
@@ -99,6 +101,8 @@ const (
 
 // Generator generates events.
 type Generator struct {
+	// Zone is every event's Zone (AfternoonZone); "" is Europe/Paris.
+	Zone      string
 	rnd       *rand.Rand
 	customers int
 	events    int
@@ -159,7 +163,7 @@ func (g *Generator) category(c int) int {
 
 // Next returns the next event.
 func (g *Generator) Next() Event {
-	e := Event{Customer: g.customer(), Category: -1}
+	e := Event{Customer: g.customer(), Category: -1, Zone: g.Zone}
 	e.At = g.from + int64(float64(g.i)*g.step)
 	if !g.live {
 		e.At -= g.rnd.Int64N(int64(jitter / time.Millisecond))
@@ -230,7 +234,7 @@ func AppendJSON(b []byte, e *Event) []byte {
 		b = append(b, `,"currency":"EUR","url":"https://shop.example/p/`...)
 		b = appendSKU(b, e.Category, e.Product)
 		b = append(b, `"},`...)
-		b = appendContext(b, e.Channel, "/p/", e.Category, e.Product)
+		b = appendContext(b, e.Channel, e.Zone, "/p/", e.Category, e.Product)
 	case ProductAdded:
 		b = append(b, `"properties":{"cart_id":"cart-`...)
 		b = append(b, key[5:]...)
@@ -241,7 +245,7 @@ func AppendJSON(b []byte, e *Event) []byte {
 		b = append(b, `","price":`...)
 		b = appendPrice(b, e.Category, e.Product)
 		b = append(b, `,"quantity":1,"currency":"EUR"},`...)
-		b = appendContext(b, e.Channel, "/p/", e.Category, e.Product)
+		b = appendContext(b, e.Channel, e.Zone, "/p/", e.Category, e.Product)
 	case Page:
 		b = append(b, `"properties":{"path":"/c/`...)
 		b = strconv.AppendInt(b, int64(e.Category), 10)
@@ -250,7 +254,7 @@ func AppendJSON(b []byte, e *Event) []byte {
 		b = append(b, `","url":"https://shop.example/c/`...)
 		b = strconv.AppendInt(b, int64(e.Category), 10)
 		b = append(b, `"},`...)
-		b = appendContext(b, e.Channel, "/c/", e.Category, -1)
+		b = appendContext(b, e.Channel, e.Zone, "/c/", e.Category, -1)
 	case OrderCompleted:
 		b = append(b, `"properties":{"order_id":"ord-`...)
 		b = append(b, e.ID...)
@@ -273,12 +277,12 @@ func AppendJSON(b []byte, e *Event) []byte {
 		b = append(b, `],"total":`...)
 		b = strconv.AppendInt(b, int64(total), 10)
 		b = append(b, `},`...)
-		b = appendContext(b, e.Channel, "/checkout/", -1, -1)
+		b = appendContext(b, e.Channel, e.Zone, "/checkout/", -1, -1)
 	case Identify:
 		b = append(b, `"traits":{"plan":"`...)
 		b = append(b, [...]string{"free", "silver", "gold"}[e.Customer%3]...)
 		b = append(b, `"},`...)
-		b = appendContext(b, e.Channel, "/account/", -1, -1)
+		b = appendContext(b, e.Channel, e.Zone, "/account/", -1, -1)
 	case EmailOpened, EmailLinkClicked:
 		b = append(b, `"properties":{"email_id":"em-`...)
 		b = strconv.AppendInt(b, int64(e.Product), 10)
@@ -291,11 +295,35 @@ func AppendJSON(b []byte, e *Event) []byte {
 	return append(b, `}}`...)
 }
 
+// AfternoonZone returns a fixed-offset zone (Etc/GMT±N) in which now is
+// 15:MM local: a workload dated by the wall clock (the four hours before
+// now, then live events) and placed in it keeps its customers out of the
+// contact policy's quiet hours (21:00 to 08:00 by default) whatever the
+// hour of the run. bench/e2e's workloadClock says why not a fixed date.
+func AfternoonZone(now time.Time) string {
+	off := 15 - now.UTC().Hour() // -8..15 hours east of UTC
+	if off > 14 {
+		off -= 24
+	}
+	switch {
+	case off > 0:
+		return "Etc/GMT-" + strconv.Itoa(off) // POSIX signs: Etc/GMT-2 is UTC+2
+	case off < 0:
+		return "Etc/GMT+" + strconv.Itoa(-off)
+	}
+	return "Etc/GMT"
+}
+
 // appendContext appends the context object less its closing brace.
-func appendContext(b []byte, channel, path string, c, n int) []byte {
+func appendContext(b []byte, channel, zone, path string, c, n int) []byte {
+	if zone == "" {
+		zone = "Europe/Paris"
+	}
 	b = append(b, `"context":{"channel":"`...)
 	b = append(b, channel...)
-	b = append(b, `","timezone":"Europe/Paris","locale":"fr-FR","page":{"path":"`...)
+	b = append(b, `","timezone":"`...)
+	b = append(b, zone...)
+	b = append(b, `","locale":"fr-FR","page":{"path":"`...)
 	b = append(b, path...)
 	switch {
 	case n >= 0:

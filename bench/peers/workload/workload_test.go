@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,23 @@ func TestReferenceIsJourney(t *testing.T) {
 		}
 	}
 	t.Logf("%d events, %d triggers", events+events/4, len(want))
+}
+
+// A generator's Zone names every event's time zone; none is Europe/Paris,
+// as bench/peers has always produced.
+func TestZone(t *testing.T) {
+	for _, zone := range []string{"", "Etc/GMT-9"} {
+		g := workload.NewBulk(1, 10, 10, 0, 3_600_000)
+		g.Zone = zone
+		want := zone
+		if want == "" {
+			want = "Europe/Paris"
+		}
+		for range 10 {
+			e := g.Next()
+			if b := workload.AppendJSON(nil, &e); e.Kind == workload.ProductViewed && !strings.Contains(string(b), `"timezone":"`+want+`"`) {
+				t.Fatalf("zone %q: %s", zone, b)
+			}
+		}
+	}
 }
