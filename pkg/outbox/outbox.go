@@ -30,7 +30,7 @@
 // channels keep flowing. Contexts are not delivered ahead: an update
 // written before an older held one would be overwritten by it. The
 // entries stay in the outbox until the held ones are delivered, so other
-// channels flow only until the outbox reaches outbox.max_depth and the
+// channels flow only until the outbox reaches outbox.max_pending and the
 // worker pauses; after a restart the head batch and everything ahead are
 // delivered again, duplicates dropped by the sink. A channel's triggers
 // keep their order as long as its failure lasts for all of them (a key of
