@@ -206,13 +206,35 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 func pingRedis(ctx context.Context, cfg config.Config, rdb *redis.Client, log *zap.Logger) (*app.RedisWait, error) {
 	err := app.PingRedis(ctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout)
 	switch {
-	case err == nil || ctx.Err() != nil:
+	case err == nil:
+		return nil, checkRedisRisk(ctx, cfg, rdb, log)
+	case ctx.Err() != nil:
 		return nil, nil
 	case !cfg.Redis.WaitAtStart:
 		return nil, err
 	}
 	log.Warn("redis does not answer; starting anyway (redis.wait_at_start), not ready until it does", zap.Error(err))
 	return app.NewRedisWait(err), nil
+}
+
+// checkRedisRisk warns once, loudly, when Redis may forget delivered
+// trigger ids (app.RedisRisk), or refuses to start with
+// redis.require_persistence.
+func checkRedisRisk(ctx context.Context, cfg config.Config, rdb *redis.Client, log *zap.Logger) error {
+	risk, err := app.RedisRisk(ctx, rdb, cfg.Kafka.DialTimeout)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case err != nil && cfg.Redis.RequirePersistence:
+		return fmt.Errorf("redis.require_persistence: cannot check Redis's persistence: %w", err)
+	case err != nil:
+		log.Warn("cannot check Redis's persistence and eviction policy; if Redis forgets trigger-id keys, triggers are duplicated", zap.Error(err))
+	case risk != "" && cfg.Redis.RequirePersistence:
+		return fmt.Errorf("redis.require_persistence: Redis at %s: %s", cfg.Redis.Addr, risk)
+	case risk != "":
+		log.Warn("REDIS MAY FORGET DELIVERED TRIGGERS: "+risk+" (redis.require_persistence: true refuses to start)", zap.String("redis", cfg.Redis.Addr))
+	}
+	return nil
 }
 
 // waitingStatus is /readyz's detail while Redis has not answered yet:

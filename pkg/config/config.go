@@ -180,6 +180,10 @@ type Redis struct {
 	// start-up ping (/readyz answers 503 with the reason until it does);
 	// false (the default) makes an unreachable Redis a start-up error.
 	WaitAtStart bool `yaml:"wait_at_start"`
+	// RequirePersistence makes journey refuse to start when Redis has no
+	// persistence or an evicting maxmemory-policy (or they cannot be
+	// read); false (the default) logs a warning naming the risk.
+	RequirePersistence bool `yaml:"require_persistence"`
 }
 
 // Outbox governs delivery to Redis.

@@ -28,6 +28,8 @@ type Set struct {
 	TimersDropped      *prometheus.CounterVec   // processor, reason
 	ContextsOut        *prometheus.CounterVec   // partition
 	SinkErrors         *prometheus.CounterVec   // partition, kind (retriable|fatal)
+	DeliveryFailures   *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
+	DeliveryFailing    *prometheus.GaugeVec     // partition; 1 from a failed delivery to the next success
 	BatchCommit        prometheus.Histogram     // seconds
 	BatchSize          prometheus.Histogram     // records
 	EventToSink        prometheus.Histogram     // seconds, record timestamp -> sink ack
@@ -63,6 +65,9 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		TimersDropped:      f("timers_dropped_total", "Timers disarmed unfired: their processor's OnTimer failed.", "processor", "reason"),
 		ContextsOut:        f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
 		SinkErrors:         f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
+		DeliveryFailures:   f("delivery_failures_total", "Failed sink deliveries, by reason (noperm, noauth, wrongtype, unavailable...).", "reason"),
+		DeliveryFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "delivery_failing",
+			Help: "1 while a partition's deliveries fail (its outbox kept, retried with backoff), else 0."}, []string{"partition"}),
 		BackpressureWait: f("backpressure_seconds_total",
 			"Seconds a partition paused consumption because its outbox was full.", "partition"),
 		BatchCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "journey", Name: "batch_commit_seconds",
@@ -97,7 +102,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
 	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
-		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
+		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {
 		if err := reg.Register(c); err != nil {
@@ -115,6 +120,7 @@ func (s *Set) Delivered(partition int, triggers, contexts int, latencies []time.
 	p := strconv.Itoa(partition)
 	s.TriggersOut.WithLabelValues(p).Add(float64(triggers))
 	s.ContextsOut.WithLabelValues(p).Add(float64(contexts))
+	s.DeliveryFailing.WithLabelValues(p).Set(0)
 	for _, l := range latencies {
 		s.EventToSink.Observe(l.Seconds())
 	}
@@ -130,6 +136,8 @@ func (s *Set) DeliveryFailed(partition int, err error) {
 		kind = "retriable"
 	}
 	s.SinkErrors.WithLabelValues(strconv.Itoa(partition), kind).Inc()
+	s.DeliveryFailures.WithLabelValues(sink.Reason(err)).Inc()
+	s.DeliveryFailing.WithLabelValues(strconv.Itoa(partition)).Set(1)
 }
 
 // Handed implements outbox.Observer.

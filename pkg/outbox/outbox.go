@@ -8,6 +8,33 @@
 // two steps redelivers; the sink is idempotent on trigger id, so nothing
 // appears twice. While the sink is unavailable the dispatcher retries with
 // exponential backoff and the entries stay in Pebble.
+//
+// # Delivery failures
+//
+// A retriable sink error (an outage, but also a denied command, a rotated
+// password, a key of the wrong type: see the sink) never ends the
+// dispatcher: it backs off (Config.MinBackoff to MaxBackoff), keeps every
+// entry and reports each failure to the Observer, which counts it by
+// reason and marks the partition not ready until a delivery succeeds. Only
+// a fatal error (an invalid batch, a closed client) ends it.
+//
+// The outbox is deleted by sequence: the dispatcher advances one head, and
+// an entry is deleted only when it and every entry before it are in the
+// sink (state.Partition.MarkDelivered). It cannot delete around a held
+// entry. So when the sink delivers part of a batch and holds some
+// triggers for a reason of their own key (sink.Held: a WRONGTYPE on
+// journey:triggers:email), the head stays at the batch and the dispatcher
+// retries it with backoff — its delivered triggers again, which the sink
+// drops as duplicates — and, between retries, delivers the triggers of
+// the entries behind it ("ahead", without moving the head), so other
+// channels keep flowing. Contexts are not delivered ahead: an update
+// written before an older held one would be overwritten by it. The
+// entries stay in the outbox until the held ones are delivered, so other
+// channels flow only until the outbox reaches outbox.max_pending and the
+// worker pauses; after a restart the head batch and everything ahead are
+// delivered again, duplicates dropped by the sink. A channel's triggers
+// keep their order as long as its failure lasts for all of them (a key of
+// the wrong type does).
 package outbox
 
 import (
@@ -118,6 +145,10 @@ func decode(es []state.OutboxEntry) (decoded, error) {
 // it must be safe for concurrent use. Delivered's latencies hold one entry per delivered trigger and
 // context update that carries its record time: from the Kafka timestamp of
 // the record that caused it to the sink accepting the batch.
+//
+// DeliveryFailed follows each failed delivery of the head batch (not one
+// ended by ctx); Delivered follows each success, so a partition is failing
+// from the one to the other. sink.Reason(err) is the failure's reason code.
 type Observer interface {
 	Delivered(partition int, triggers, contexts int, latencies []time.Duration)
 	DeliveryFailed(partition int, err error)
@@ -161,6 +192,10 @@ type Dispatcher struct {
 	notify   chan struct{}
 	progress chan struct{}
 	now      func() time.Time
+
+	// ahead is the sequence the next delivery ahead of a held head batch
+	// reads from (dispatcher goroutine only).
+	ahead uint64
 }
 
 // NewDispatcher returns a dispatcher for partition p.
@@ -189,16 +224,20 @@ func (d *Dispatcher) Progress() <-chan struct{} { return d.progress }
 func (d *Dispatcher) Run(ctx context.Context) error {
 	backoff := time.Duration(0)
 	for {
-		n, err := d.deliverOnce(ctx)
+		n, last, err := d.deliverOnce(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil && !errors.Is(err, sink.ErrRetriable):
 			return err
 		case err != nil:
+			var held *sink.Held
+			if errors.As(err, &held) {
+				d.deliverAhead(ctx, last+1)
+			}
 			backoff = nextBackoff(backoff, d.cfg.MinBackoff, d.cfg.MaxBackoff)
-			d.log.Warn("sink unavailable; outbox kept, retrying", zap.Error(err), zap.Duration("backoff", backoff),
-				zap.Int64("outbox_depth", d.p.OutboxDepth()))
+			d.log.Warn("delivery failing; outbox kept, retrying", zap.String("reason", sink.Reason(err)), zap.Error(err),
+				zap.Duration("backoff", backoff), zap.Int64("outbox_depth", d.p.OutboxDepth()))
 			select {
 			case <-ctx.Done():
 				return nil
@@ -218,11 +257,36 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
+// deliverAhead hands the sink the triggers of the entries from seq from
+// (or from where the last call stopped, if later) on, while the head batch
+// is held: see Delivery failures in the package comment. It neither marks
+// them delivered nor reports them; it stops at the end of the outbox or at
+// the first error that is not a sink.Held.
+func (d *Dispatcher) deliverAhead(ctx context.Context, from uint64) {
+	d.ahead = max(d.ahead, from)
+	for ctx.Err() == nil {
+		es, err := d.p.ReadOutboxFrom(d.ahead, d.cfg.MaxBatch)
+		if err != nil || len(es) == 0 {
+			return
+		}
+		dec, err := decode(es)
+		if err != nil {
+			return // the head batch will meet it
+		}
+		dec.batch.Contexts = nil
+		var held *sink.Held
+		if err := d.sink.Deliver(ctx, dec.batch); err != nil && !errors.As(err, &held) {
+			return
+		}
+		d.ahead = es[len(es)-1].Seq + 1
+	}
+}
+
 // Flush delivers everything in the outbox, giving up when ctx ends or the
 // sink fails. Used at shutdown and on partition revocation.
 func (d *Dispatcher) Flush(ctx context.Context) error {
 	for {
-		n, err := d.deliverOnce(ctx)
+		n, _, err := d.deliverOnce(ctx)
 		if err != nil {
 			return err
 		}
@@ -233,25 +297,27 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 }
 
 // deliverOnce hands up to MaxBatch entries to the sink and deletes them on
-// success. It returns how many entries were delivered.
-func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
+// success. It returns how many entries were delivered and the sequence of
+// the last entry it handed.
+func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 	es, err := d.p.ReadOutbox(d.cfg.MaxBatch)
 	if err != nil {
-		return 0, fmt.Errorf("outbox: read: %w", err)
+		return 0, 0, fmt.Errorf("outbox: read: %w", err)
 	}
 	if len(es) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
+	last := es[len(es)-1].Seq
 	dec, err := decode(es)
 	if err != nil {
-		return 0, err
+		return 0, last, err
 	}
 	handed := d.now()
 	if err := d.sink.Deliver(ctx, dec.batch); err != nil {
-		if d.obs != nil {
+		if d.obs != nil && ctx.Err() == nil {
 			d.obs.DeliveryFailed(d.p.ID(), err)
 		}
-		return 0, err
+		return 0, last, err
 	}
 	// Report first: the entries are in the sink now (the latency ends
 	// here), and whoever waits for an empty outbox then sees the counts.
@@ -273,7 +339,7 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
 		d.obs.Handed(d.p.ID(), age, now.Sub(handed))
 	}
 	// The worker's next batch deletes them from the store.
-	d.p.MarkDelivered(es[len(es)-1].Seq, len(es))
+	d.p.MarkDelivered(last, len(es))
 	if d.obs != nil {
 		d.obs.Depth(d.p.ID(), d.p.OutboxDepth())
 	}
@@ -281,7 +347,7 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, error) {
 	case d.progress <- struct{}{}:
 	default:
 	}
-	return len(es), nil
+	return len(es), last, nil
 }
 
 func nextBackoff(cur, lo, hi time.Duration) time.Duration {

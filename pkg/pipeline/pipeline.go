@@ -314,6 +314,9 @@ type PartitionStatus struct {
 	// was assigned; Remaining those left before it is ready.
 	Restored  int64 `json:"restored"`
 	Remaining int64 `json:"remaining"`
+	// Delivery is "delivery failing: <reason>" from a failed delivery to
+	// the sink until the next success (package outbox), else empty.
+	Delivery string `json:"delivery,omitempty"`
 }
 
 // Partition states.
@@ -324,13 +327,14 @@ const (
 )
 
 // Ready reports whether the instance has joined the group and opened every
-// partition it was assigned (standbys do not count).
+// partition it was assigned, none failing to deliver (standbys do not
+// count).
 func (s Status) Ready() bool {
 	if !s.Joined {
 		return false
 	}
 	for _, st := range s.Partitions {
-		if st.State != StateReady {
+		if st.State != StateReady || st.Delivery != "" {
 			return false
 		}
 	}
@@ -812,11 +816,32 @@ func (obs observers) Depth(partition int, depth int64) {
 	}
 }
 
-// observer is what the dispatchers report to: the metrics set, plus
-// Config.Observer when set.
+// observer is what the dispatchers report to: the metrics set, the
+// partitions' status, plus Config.Observer when set.
 func (p *Pipeline) observer() outbox.Observer {
-	if p.cfg.Observer == nil {
-		return p.metrics
+	obs := observers{p.metrics, deliveryStatus{p}}
+	if p.cfg.Observer != nil {
+		obs = append(obs, p.cfg.Observer)
 	}
-	return observers{p.metrics, p.cfg.Observer}
+	return obs
 }
+
+// deliveryStatus keeps PartitionStatus.Delivery (so /readyz) from the
+// dispatchers' reports.
+type deliveryStatus struct{ p *Pipeline }
+
+func (d deliveryStatus) set(partition int, v string) {
+	d.p.mu.Lock()
+	defer d.p.mu.Unlock()
+	if st, ok := d.p.partitions[partition]; ok && st.Delivery != v {
+		st.Delivery = v
+		d.p.partitions[partition] = st
+	}
+}
+
+func (d deliveryStatus) Delivered(partition int, _, _ int, _ []time.Duration) { d.set(partition, "") }
+func (d deliveryStatus) DeliveryFailed(partition int, err error) {
+	d.set(partition, "delivery failing: "+sink.Reason(err))
+}
+func (deliveryStatus) Handed(int, time.Duration, time.Duration) {}
+func (deliveryStatus) Depth(int, int64)                         {}

@@ -17,7 +17,9 @@ import (
 //
 // A merged round that fails with a retriable error fails every batch in
 // it (each dispatcher retries its own); one that fails otherwise is
-// delivered again batch by batch, so a batch s rejects fails alone.
+// delivered again batch by batch, so a batch s rejects fails alone. One
+// that holds some triggers (Held) fails only the batches they came from,
+// each with a Held of its own indexes; the others were delivered.
 func Coalesce(s Sink) Sink { return &coalescer{inner: s} }
 
 type coalescer struct {
@@ -98,6 +100,11 @@ func (c *coalescer) round(calls []*call) {
 		merged.Contexts = append(merged.Contexts, cl.b.Contexts...)
 	}
 	err := c.inner.Deliver(ctx, merged)
+	var held *Held
+	if errors.As(err, &held) {
+		splitHeld(calls, held, err)
+		return
+	}
 	if err == nil || errors.Is(err, ErrRetriable) {
 		for _, cl := range calls {
 			cl.err = err
@@ -106,5 +113,23 @@ func (c *coalescer) round(calls []*call) {
 	}
 	for _, cl := range calls {
 		cl.err = c.inner.Deliver(ctx, cl.b)
+	}
+}
+
+// splitHeld gives each call of a merged round the part of held (indexes in
+// the merged batch) that falls in its triggers: nil when none, else err
+// with a Held of the call's own indexes.
+func splitHeld(calls []*call, held *Held, err error) {
+	off, i := 0, 0
+	for _, cl := range calls {
+		n := len(cl.b.Triggers)
+		var mine []int
+		for ; i < len(held.Triggers) && held.Triggers[i] < off+n; i++ {
+			mine = append(mine, held.Triggers[i]-off)
+		}
+		if len(mine) > 0 {
+			cl.err = &Held{Triggers: mine, Err: err}
+		}
+		off += n
 	}
 }

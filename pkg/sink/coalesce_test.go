@@ -167,3 +167,19 @@ func TestCoalesceCancelledCallerReturns(t *testing.T) {
 		t.Fatal("a cancelled Deliver still waits for the round in flight")
 	}
 }
+
+// A merged round that holds some triggers fails only the batches they came
+// from, each with its own indexes; the others were delivered.
+func TestSplitHeld(t *testing.T) {
+	tr := func(n int) Batch { return Batch{Triggers: make([]journey.Trigger, n)} }
+	calls := []*call{{b: tr(2)}, {b: tr(3)}, {b: tr(1)}}
+	held := &Held{Triggers: []int{2, 4}, Err: fmt.Errorf("%w: WRONGTYPE", ErrRetriable)}
+	splitHeld(calls, held, fmt.Errorf("redissink: %w", held))
+	var h *Held
+	if calls[0].err != nil || calls[2].err != nil {
+		t.Fatalf("batches with nothing held failed: %v, %v", calls[0].err, calls[2].err)
+	}
+	if !errors.As(calls[1].err, &h) || fmt.Sprint(h.Triggers) != "[0 2]" || !errors.Is(calls[1].err, ErrRetriable) {
+		t.Fatalf("second batch: %v, want a retriable Held of [0 2]", calls[1].err)
+	}
+}

@@ -28,7 +28,13 @@ type Sink interface {
 	// batch, a later batch, or after a process restart — never adds a second entry.
 	// It returns nil only when every item was accepted. On error some items may have
 	// been delivered; the caller retries the whole batch. Errors wrap ErrRetriable when
-	// a retry may succeed (connection refused/reset, timeout, LOADING, BUSY...); other errors are fatal.
+	// a retry may succeed (connection refused/reset, timeout, LOADING, BUSY, but also
+	// errors an operator cures, such as a denied command or a key of the wrong type);
+	// other errors are fatal.
+	//
+	// A Sink may deliver the triggers it can and report the others: a
+	// Deliver error wrapping *Held says which triggers were not delivered
+	// (the rest of the batch, contexts included, was).
 	//
 	// Triggers are delivered in batch order, then contexts in batch order.
 	// A batch that fails Validate is rejected before anything is delivered.
@@ -115,3 +121,42 @@ func CtxErr(ctx context.Context) error {
 		return fmt.Errorf("sink: %w", err)
 	}
 }
+
+// Failure gives a Deliver error a short, fixed reason code ("noperm",
+// "wrongtype", "unavailable"...) for the delivery-failure metric and
+// /readyz; a Sink wraps its errors in one where it can.
+type Failure struct {
+	Reason string
+	Err    error
+}
+
+func (f *Failure) Error() string { return f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Reason returns the reason code of the Failure in err's chain, else
+// "retriable" or "fatal".
+func Reason(err error) string {
+	var f *Failure
+	switch {
+	case errors.As(err, &f) && f.Reason != "":
+		return f.Reason
+	case errors.Is(err, ErrRetriable):
+		return "retriable"
+	default:
+		return "fatal"
+	}
+}
+
+// Held is wrapped by a Deliver error when only some of a batch's triggers
+// failed, each for a reason of its own key (a channel's stream of the wrong
+// type): Triggers lists their indexes in the batch, in order. Every other
+// trigger and every context was delivered.
+type Held struct {
+	Triggers []int
+	Err      error // the first trigger's error
+}
+
+func (h *Held) Error() string {
+	return fmt.Sprintf("%d trigger(s) held: %v", len(h.Triggers), h.Err)
+}
+func (h *Held) Unwrap() error { return h.Err }

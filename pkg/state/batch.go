@@ -474,7 +474,17 @@ type OutboxEntry struct {
 // oldest undelivered one. The entries' Data must not be modified (those of
 // a batch just committed are the slices given to Append).
 func (p *Partition) ReadOutbox(max int) ([]OutboxEntry, error) {
+	return p.ReadOutboxFrom(0, max)
+}
+
+// ReadOutboxFrom is ReadOutbox starting at sequence from, or at the oldest
+// undelivered entry if that is later: the dispatcher reads past entries it
+// holds (see package outbox).
+func (p *Partition) ReadOutboxFrom(from uint64, max int) ([]OutboxEntry, error) {
 	head := p.headSeq.Load()
+	if from > head {
+		head = from
+	}
 	if es := p.tail.read(head, max); es != nil {
 		return es, nil
 	}

@@ -77,8 +77,16 @@
 // Entries of one channel therefore appear in batch order. Errors that a
 // retry may cure — refused or reset connections, timeouts, a full pool,
 // LOADING, BUSY, READONLY (failover), TRYAGAIN, CLUSTERDOWN, MASTERDOWN,
-// NOREPLICAS, OOM, too many clients — wrap sink.ErrRetriable; the rest
-// (WRONGTYPE, NOPERM, a closed client...) are fatal.
+// NOREPLICAS, OOM, too many clients — wrap sink.ErrRetriable, and so do
+// those an operator cures without a restart: NOPERM (ACL), NOAUTH and
+// WRONGPASS (a rotated password), WRONGTYPE. The rest (a closed client,
+// an unknown reply...) are fatal. Each error carries a sink.Failure reason
+// code, the reply word in lower case ("noperm") or "unavailable".
+//
+// A WRONGTYPE on one channel's stream fails only that channel's triggers:
+// the others and the contexts are delivered, and the error wraps a
+// sink.Held naming the failed triggers, so the dispatcher keeps those and
+// lets other channels flow.
 //
 // # Redis Cluster
 //
@@ -321,27 +329,38 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
 
-	// Report the first failure in batch order; NOSCRIPT is settled below.
-	for i, cmd := range evals {
-		if err := cmd.Err(); err != nil && !isNoScript(err) {
-			return s.wrap(ctx, fmt.Sprintf("trigger id %q", b.Triggers[i].ID), err)
-		}
-	}
+	// A failed context fails the batch; a failed trigger is settled below.
 	for _, c := range ctxCmds {
 		if err := c.cmd.Err(); err != nil {
 			return s.wrap(ctx, fmt.Sprintf("context %d (%s)", c.i, c.cmd.Name()), err)
 		}
 	}
-	return s.settle(ctx, b.Triggers, args, evals)
+	failed, err := s.settle(ctx, b.Triggers, args, evals)
+	if err != nil || len(failed) == 0 {
+		return err
+	}
+	// Held when every failure is its own key's (a stream of the wrong
+	// type): the caller keeps those and lets the rest flow.
+	held := &sink.Held{}
+	for _, i := range failed {
+		if !perKey(evals[i].Err()) {
+			return s.wrap(ctx, fmt.Sprintf("trigger id %q", b.Triggers[i].ID), evals[i].Err())
+		}
+		held.Triggers = append(held.Triggers, i)
+	}
+	i := failed[0]
+	held.Err = s.wrap(ctx, fmt.Sprintf("trigger id %q (channel %q)", b.Triggers[i].ID, b.Triggers[i].Channel), evals[i].Err())
+	return fmt.Errorf("redissink: %w", held)
 }
 
-// settle checks the trigger scripts' replies. Triggers that met NOSCRIPT
-// (Redis restarted or its script cache was flushed) are sent again, in
-// order, after reloading the script; the dedup key makes that safe.
-func (s *Sink) settle(ctx context.Context, ts []journey.Trigger, args [][]any, evals []*redis.Cmd) error {
+// settle checks the trigger scripts' replies and returns the indexes of
+// the triggers that failed, in order. Triggers that met NOSCRIPT (Redis
+// restarted or its script cache was flushed) are sent again, in order,
+// after reloading the script; the dedup key makes that safe.
+func (s *Sink) settle(ctx context.Context, ts []journey.Trigger, args [][]any, evals []*redis.Cmd) ([]int, error) {
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		var again []int
+		var again, failed []int
 		for i, cmd := range evals {
 			err := cmd.Err()
 			switch {
@@ -349,36 +368,26 @@ func (s *Sink) settle(ctx context.Context, ts []journey.Trigger, args [][]any, e
 			case isNoScript(err):
 				again = append(again, i)
 			default:
-				return s.wrap(ctx, fmt.Sprintf("trigger id %q", ts[i].ID), err)
+				failed = append(failed, i)
 			}
 		}
 		if len(again) == 0 {
-			return nil
+			return failed, nil
 		}
 		if attempt == attempts {
-			return fmt.Errorf("%w: redissink: NOSCRIPT after %d loads of the deliver script", sink.ErrRetriable, attempts-1)
+			return nil, fmt.Errorf("%w: redissink: NOSCRIPT after %d loads of the deliver script", sink.ErrRetriable, attempts-1)
 		}
 		s.loaded.Store(false)
 		if err := s.load(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		pipe := s.client.Pipeline()
-		next := make([]*redis.Cmd, len(evals))
 		for _, i := range again {
-			next[i] = s.eval(ctx, pipe, &ts[i], args[i])
+			evals[i] = s.eval(ctx, pipe, &ts[i], args[i])
 		}
 		_, _ = pipe.Exec(ctx)
-		for i := range next {
-			if next[i] == nil {
-				next[i] = doneCmd
-			}
-		}
-		evals = next
 	}
 }
-
-// doneCmd stands for a script call that already succeeded.
-var doneCmd = redis.NewCmdResult(int64(0), nil)
 
 func (s *Sink) eval(ctx context.Context, pipe redis.Pipeliner, t *journey.Trigger, args []any) *redis.Cmd {
 	return pipe.EvalSha(ctx, deliverSHA, []string{s.cfg.dedupKey(t.ID), s.cfg.StreamKey(t.Channel)}, args...)
@@ -492,16 +501,56 @@ func DecodeTrigger(m redis.XMessage) (journey.Trigger, error) {
 }
 
 // wrap names what failed and classifies err: a done ctx as sink.CtxErr
-// does, retriable errors wrapped with sink.ErrRetriable.
+// does, retriable errors wrapped with sink.ErrRetriable, and a
+// sink.Failure with the reason code.
 func (s *Sink) wrap(ctx context.Context, what string, err error) error {
 	if cerr := sink.CtxErr(ctx); cerr != nil {
 		return fmt.Errorf("redissink: %s: %w (%v)", what, cerr, err)
 	}
+	err = &sink.Failure{Reason: reason(err), Err: err}
 	if retriable(err) {
 		return fmt.Errorf("redissink: %s: %w: %w", what, sink.ErrRetriable, err)
 	}
 	return fmt.Errorf("redissink: %s: %w", what, err)
 }
+
+// replyWord returns the first word of a Redis error reply ("WRONGTYPE"),
+// or "" when err is not one.
+func replyWord(err error) string {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return ""
+	}
+	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
+	switch {
+	case strings.HasPrefix(msg, "max number of clients reached"):
+		return "MAXCLIENTS"
+	case strings.Contains(msg, "user executing the script can't run"): // an ACL denial inside the script
+		return "NOPERM"
+	}
+	word, _, _ := strings.Cut(msg, " ")
+	return word
+}
+
+// reason is err's code for the metric and /readyz: the reply word in
+// lower case when it is one we know, else "redis_error", "closed" or
+// "unavailable" (network, pool, timeout).
+func reason(err error) string {
+	switch w := replyWord(err); {
+	case w == "MAXCLIENTS" || retriableReplies[w]:
+		return strings.ToLower(w)
+	case w != "":
+		return "redis_error"
+	case errors.Is(err, redis.ErrClosed):
+		return "closed"
+	default:
+		return "unavailable"
+	}
+}
+
+// perKey reports whether err is about one key only, so the triggers for
+// other keys can still be delivered.
+func perKey(err error) bool { return replyWord(err) == "WRONGTYPE" }
 
 func isNoScript(err error) bool {
 	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
@@ -519,6 +568,13 @@ var retriableReplies = map[string]bool{
 	"NOREPLICAS":  true, // min-replicas-to-write not met
 	"OOM":         true, // maxmemory reached: the outbox holds until it clears
 	"NOSCRIPT":    true, // script cache flushed again while we reloaded
+	// Errors an operator cures without restarting journey: the outbox
+	// keeps the triggers and the dispatcher backs off (and reports them)
+	// until then, rather than crash-looping.
+	"NOPERM":    true, // an ACL denies a command or key
+	"NOAUTH":    true, // the password was rotated, or requirepass set
+	"WRONGPASS": true,
+	"WRONGTYPE": true, // a key of ours holds another type: held per key (sink.Held)
 }
 
 // retriable reports whether err is one a retry may cure.
@@ -526,14 +582,8 @@ func retriable(err error) bool {
 	if errors.Is(err, redis.ErrClosed) { // our client was closed: a bug, not an outage
 		return false
 	}
-	var rerr redis.Error
-	if errors.As(err, &rerr) {
-		msg := strings.TrimPrefix(rerr.Error(), "ERR ")
-		if strings.HasPrefix(msg, "max number of clients reached") {
-			return true
-		}
-		word, _, _ := strings.Cut(msg, " ")
-		return retriableReplies[word]
+	if w := replyWord(err); w != "" {
+		return w == "MAXCLIENTS" || retriableReplies[w]
 	}
 	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) ||
 		errors.Is(err, context.DeadlineExceeded) ||

@@ -35,9 +35,11 @@ func TestRetriable(t *testing.T) {
 		{reply("ERR max number of clients reached"), true},
 		{fmt.Errorf("hook: %w", reply("LOADING Redis is loading")), true},
 		{reply("BUSYGROUP Consumer Group name already exists"), false},
-		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
-		{reply("NOPERM this user has no permissions to run the 'evalsha' command"), false},
-		{reply("NOAUTH Authentication required."), false},
+		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), true},
+		{reply("NOPERM this user has no permissions to run the 'evalsha' command"), true},
+		{reply("ERR The user executing the script can't run this command or subcommand"), true},
+		{reply("NOAUTH Authentication required."), true},
+		{reply("WRONGPASS invalid username-password pair or user is disabled."), true},
 		{reply("ERR unknown command 'evalsha'"), false},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
 		{&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
@@ -51,6 +53,26 @@ func TestRetriable(t *testing.T) {
 	} {
 		if got := retriable(tc.err); got != tc.want {
 			t.Errorf("retriable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestReason(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{reply("WRONGTYPE Operation against a key holding the wrong kind of value"), "wrongtype"},
+		{reply("NOPERM this user has no permissions to run the 'evalsha' command"), "noperm"},
+		{reply("ERR The user executing the script can't run this command or subcommand"), "noperm"},
+		{reply("NOAUTH Authentication required."), "noauth"},
+		{reply("ERR max number of clients reached"), "maxclients"},
+		{reply("ERR unknown command 'evalsha'"), "redis_error"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "unavailable"},
+		{redis.ErrClosed, "closed"},
+	} {
+		if got := reason(tc.err); got != tc.want {
+			t.Errorf("reason(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

@@ -274,8 +274,8 @@ func TestFailedAddIsNotRemembered(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Fatalf("Deliver onto a string key: %v, want WRONGTYPE", err)
 	}
-	if errors.Is(err, sink.ErrRetriable) {
-		t.Errorf("WRONGTYPE is fatal, got %v", err)
+	if !errors.Is(err, sink.ErrRetriable) || sink.Reason(err) != "wrongtype" {
+		t.Errorf("WRONGTYPE: %v (reason %q), want retriable, reason wrongtype", err, sink.Reason(err))
 	}
 	if n, _ := c.Exists(ctx, cfg.Prefix+"tid:a").Result(); n != 0 {
 		t.Fatal("dedup key left behind by a failed XADD")
@@ -289,6 +289,91 @@ func TestFailedAddIsNotRemembered(t *testing.T) {
 	}
 	if n, _ := c.XLen(ctx, cfg.StreamKey("web")).Result(); n != 1 {
 		t.Fatalf("XLEN = %d after the retry, want 1", n)
+	}
+}
+
+// A WRONGTYPE on one channel's stream holds that channel's triggers only:
+// the others and the contexts are delivered, the error names the held ones.
+func TestWrongTypeHoldsOneChannel(t *testing.T) {
+	ctx := ctxT(t)
+	c := newClient(t)
+	cfg := redissink.Config{Prefix: testPrefix(t, c)}
+	s := newSink(t, c, cfg)
+	if err := c.Set(ctx, cfg.StreamKey("email"), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b := sink.Batch{
+		Triggers: []journey.Trigger{trigger("a", "email"), trigger("b", "call_centre"), trigger("c", "email"), trigger("d", "call_centre")},
+		Contexts: []sink.Context{{CustomerID: "c-a", Fields: map[string]string{"x.y": "1"}}},
+	}
+	err := s.Deliver(ctx, b)
+	var held *sink.Held
+	if !errors.As(err, &held) || !errors.Is(err, sink.ErrRetriable) || sink.Reason(err) != "wrongtype" {
+		t.Fatalf("Deliver: %v, want a retriable sink.Held, reason wrongtype", err)
+	}
+	if fmt.Sprint(held.Triggers) != "[0 2]" {
+		t.Errorf("held %v, want [0 2]", held.Triggers)
+	}
+	if n, _ := c.XLen(ctx, cfg.StreamKey("call_centre")).Result(); n != 2 {
+		t.Errorf("call_centre XLEN = %d, want 2", n)
+	}
+	if v, _ := c.HGet(ctx, cfg.ContextKey("c-a"), "x.y").Result(); v != "1" {
+		t.Errorf("context not delivered: %q", v)
+	}
+
+	// Fixed: the retry delivers email, call_centre's are duplicates.
+	if err := c.Del(ctx, cfg.StreamKey("email")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Deliver(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for ch, want := range map[string]int64{"email": 2, "call_centre": 2} {
+		if n, _ := c.XLen(ctx, cfg.StreamKey(ch)).Result(); n != want {
+			t.Errorf("%s XLEN = %d, want %d", ch, n, want)
+		}
+	}
+}
+
+// aclUser creates a Redis ACL user with a random name allowed everything
+// but XADD on the rig's Redis, removes it when t ends, and returns a client
+// logged in as it.
+func aclUser(t *testing.T, admin *redis.Client) (*redis.Client, string) {
+	t.Helper()
+	ctx := ctxT(t)
+	user := fmt.Sprintf("journey-test-%d", time.Now().UnixNano())
+	pass := fmt.Sprintf("pw-%d", time.Now().UnixNano())
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">"+pass, "~*", "&*", "+@all", "-xadd").Err(); err != nil {
+		t.Skipf("ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() { _ = admin.Do(context.Background(), "ACL", "DELUSER", user).Err() })
+	c := redis.NewClient(&redis.Options{Addr: admin.Options().Addr, Username: user, Password: pass})
+	t.Cleanup(func() { _ = c.Close() })
+	return c, user
+}
+
+// A denied XADD (an ACL) is retriable with reason noperm, and nothing is
+// remembered: once granted, the trigger is delivered.
+func TestNoPermIsRetriable(t *testing.T) {
+	ctx := ctxT(t)
+	admin := newClient(t)
+	c, user := aclUser(t, admin)
+	cfg := redissink.Config{Prefix: testPrefix(t, admin)}
+	s := newSink(t, c, cfg)
+	b := sink.Batch{Triggers: []journey.Trigger{trigger("a", "web")}}
+	err := s.Deliver(ctx, b)
+	var held *sink.Held
+	if !errors.Is(err, sink.ErrRetriable) || sink.Reason(err) != "noperm" || errors.As(err, &held) {
+		t.Fatalf("Deliver denied XADD: %v (reason %q), want retriable, reason noperm, not held", err, sink.Reason(err))
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "+xadd").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Deliver(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.XLen(ctx, cfg.StreamKey("web")).Result(); n != 1 {
+		t.Fatalf("XLEN = %d after the grant, want 1", n)
 	}
 }
 
