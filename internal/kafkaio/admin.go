@@ -223,3 +223,57 @@ func (a *Admin) PartitionIDs(ctx context.Context, topic string) ([]int, error) {
 func (a *Admin) Offsets(ctx context.Context, topic string, partition, quiet int) (first, next int64, err error) {
 	return offsetsRetrying(ctx, a.client, a.log, topic, partition, quiet)
 }
+
+// MaxMessageBytes returns the largest record batch topic accepts: its
+// max.message.bytes (DescribeConfigs reports the effective value, the
+// broker's message.max.bytes when the topic sets none), else the broker's
+// message.max.bytes read from the first broker the cluster lists.
+func (a *Admin) MaxMessageBytes(ctx context.Context, topic string) (int, error) {
+	v, err := a.TopicConfig(ctx, topic, "max.message.bytes")
+	if err != nil {
+		return 0, err
+	}
+	if v == "" {
+		if v, err = a.brokerConfig(ctx, "message.max.bytes"); err != nil {
+			return 0, err
+		}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("topic %q: max.message.bytes %q: not a positive number", topic, v)
+	}
+	return n, nil
+}
+
+// brokerConfig returns the value of a broker's configuration entry name ("":
+// none reported), asking the first broker the cluster's metadata lists.
+func (a *Admin) brokerConfig(ctx context.Context, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	md, err := a.client.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return "", err
+	}
+	if len(md.Brokers) == 0 {
+		return "", errors.New("the cluster lists no brokers")
+	}
+	res, err := a.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{
+		Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeBroker, ResourceName: strconv.Itoa(md.Brokers[0].ID), ConfigNames: []string{name},
+		}},
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return "", r.Error
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == name {
+				return e.ConfigValue, nil
+			}
+		}
+	}
+	return "", nil
+}

@@ -17,29 +17,31 @@ import (
 // build it on a fresh prometheus.Registry); only its outbox.Observer
 // methods accept a nil *Set.
 type Set struct {
-	RecordsIn          *prometheus.CounterVec   // topic, partition
-	EventsFolded       *prometheus.CounterVec   // topic, partition
-	Duplicates         *prometheus.CounterVec   // topic, partition
-	DeadLettered       *prometheus.CounterVec   // reason
-	TriggersEmitted    *prometheus.CounterVec   // rule, channel
-	TriggersOut        *prometheus.CounterVec   // partition
-	TriggersSuppressed *prometheus.CounterVec   // rule, reason
-	LateEvents         *prometheus.CounterVec   // topic, partition
-	TimersDropped      *prometheus.CounterVec   // processor, reason
-	ContextsOut        *prometheus.CounterVec   // partition
-	SinkErrors         *prometheus.CounterVec   // partition, kind (retriable|fatal)
-	DeliveryFailures   *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
-	DeliveryFailing    *prometheus.GaugeVec     // partition; 1 from a failed delivery to the next success
-	BatchCommit        prometheus.Histogram     // seconds
-	BatchSize          prometheus.Histogram     // records
-	EventToSink        prometheus.Histogram     // seconds, record timestamp -> sink ack
-	RecordAge          *prometheus.HistogramVec // stage; seconds, a round's last record timestamp -> the stage
-	SinkDeliver        prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
-	OutboxDepth        *prometheus.GaugeVec     // partition
-	ConsumerLag        *prometheus.GaugeVec     // topic, partition
-	PartitionsOwned    prometheus.Gauge         //
-	BackpressureWait   *prometheus.CounterVec   // partition; seconds paused on a full outbox
-	Rebalances         prometheus.Counter       //
+	RecordsIn    *prometheus.CounterVec // topic, partition
+	EventsFolded *prometheus.CounterVec // topic, partition
+	Duplicates   *prometheus.CounterVec // topic, partition
+	DeadLettered *prometheus.CounterVec // reason
+	// DeadLettersTruncated counts dead letters written without their value.
+	DeadLettersTruncated prometheus.Counter
+	TriggersEmitted      *prometheus.CounterVec   // rule, channel
+	TriggersOut          *prometheus.CounterVec   // partition
+	TriggersSuppressed   *prometheus.CounterVec   // rule, reason
+	LateEvents           *prometheus.CounterVec   // topic, partition
+	TimersDropped        *prometheus.CounterVec   // processor, reason
+	ContextsOut          *prometheus.CounterVec   // partition
+	SinkErrors           *prometheus.CounterVec   // partition, kind (retriable|fatal)
+	DeliveryFailures     *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
+	DeliveryFailing      *prometheus.GaugeVec     // partition; 1 from a failed delivery to the next success
+	BatchCommit          prometheus.Histogram     // seconds
+	BatchSize            prometheus.Histogram     // records
+	EventToSink          prometheus.Histogram     // seconds, record timestamp -> sink ack
+	RecordAge            *prometheus.HistogramVec // stage; seconds, a round's last record timestamp -> the stage
+	SinkDeliver          prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
+	OutboxDepth          *prometheus.GaugeVec     // partition
+	ConsumerLag          *prometheus.GaugeVec     // topic, partition
+	PartitionsOwned      prometheus.Gauge         //
+	BackpressureWait     *prometheus.CounterVec   // partition; seconds paused on a full outbox
+	Rebalances           prometheus.Counter       //
 
 	ChangelogRecords *prometheus.CounterVec // partition; records produced to the changelog
 	ChangelogAppend  prometheus.Histogram   // seconds per changelog append (one per round)
@@ -98,10 +100,12 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		RestoredRecords: f("changelog_restored_records_total", "Changelog records applied to the local state (role: active restore or standby).", "partition", "role"),
 		RestoreRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "changelog_restore_remaining_records",
 			Help: "Changelog records a restoring partition still has to apply."}, []string{"partition"}),
+		DeadLettersTruncated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "dlq_truncated_total",
+			Help: "Dead letters written without their value (its length and SHA-256 in headers): the dead-letter topic's max.message.bytes could not carry them."}),
 		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
-	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Duplicates, s.DeadLettered, s.TriggersEmitted,
+	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {

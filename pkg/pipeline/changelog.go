@@ -101,7 +101,7 @@ func (c *changelog) ensure(ctx context.Context, partitions int) error {
 			return fmt.Errorf("changelog.topic: %q has %d partitions and the input topics %d: a changelog must be co-partitioned with the input",
 				topic, n, partitions)
 		}
-		return checkCompacted(ctx, c.admin, topic)
+		return checkChangelogTopic(ctx, c.admin, topic, c.cfg.MaxBatchBytes)
 	}
 	err := c.admin.CreateTopic(ctx, changelogTopicConfig(c.cfg, partitions, -1))
 	if err != nil {

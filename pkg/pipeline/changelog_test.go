@@ -25,7 +25,11 @@ func TestRefusesUnfitChangelog(t *testing.T) {
 		{"not co-partitioned", 3, []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}},
 			[]string{"changelog.topic", "3 partitions", "co-partitioned"}},
 		{"not compacted", 2, []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "delete"}},
-			[]string{"changelog.topic", "cleanup.policy=delete", "compact"}},
+			[]string{"changelog.topic", "cleanup.policy=delete", "compact", "kafka-configs --alter"}},
+		{"max.message.bytes under max_batch_bytes", 2, []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"},
+			{ConfigName: "max.message.bytes", ConfigValue: "2000000"}},
+			[]string{"changelog.topic", "max.message.bytes=2000000", "changelog.max_batch_bytes=33554432",
+				"kafka-configs --alter", "max.message.bytes=34603008", "lower changelog.max_batch_bytes"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, 2, "")

@@ -244,7 +244,10 @@ type Pipeline struct {
 	sink    sink.Sink
 	metrics *metrics.Set
 	dlq     *kafka.Writer
-	dialer  *kafka.Dialer
+	// dlqMax is the dead-letter topic's max.message.bytes, read at start
+	// (ensureDLQ) before any worker writes.
+	dlqMax int
+	dialer *kafka.Dialer
 
 	clog  *changelog // nil: no changelog
 	admin *kafkaio.Admin
@@ -773,20 +776,6 @@ func (p *Pipeline) checkTopics(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// ensureDLQ creates the dead-letter topic, with the input's partition
-// count, unless it exists.
-func (p *Pipeline) ensureDLQ(ctx context.Context, partitions int) error {
-	if _, ok := p.admin.Exists(ctx, p.cfg.DLQTopic); ok {
-		return nil
-	}
-	err := p.admin.CreateTopic(ctx, dlqTopicConfig(p.cfg.DLQTopic, partitions, -1))
-	if err != nil {
-		return fmt.Errorf("kafka.dlq_topic: %w", err)
-	}
-	p.log.Info("created dead-letter topic", zap.String("topic", p.cfg.DLQTopic), zap.Int("partitions", partitions))
-	return nil
 }
 
 // observers fans delivery figures out to several observers.

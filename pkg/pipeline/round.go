@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,15 +24,6 @@ import (
 // then committed (dead letters, changelog append, Pebble commit), then the
 // dispatcher notified; and the smaller commits of a tick or of the
 // deliveries. See DESIGN.md, "Commit protocol".
-
-// Dead-letter headers added to the original record's headers.
-const (
-	HeaderReason          = "journey_dlq_reason"
-	HeaderMessage         = "journey_dlq_message"
-	HeaderSourceTopic     = "journey_dlq_topic"
-	HeaderSourcePartition = "journey_dlq_partition"
-	HeaderSourceOffset    = "journey_dlq_offset"
-)
 
 // ReasonLate is the dead-letter reason of an event older than the
 // watermark when timers.late_events is dead_letter.
@@ -239,8 +229,9 @@ func (w *worker) commitRound(ctx context.Context, rd *round) error {
 	}
 	// Dead letters are written (and acknowledged) before the batch commits,
 	// so a record's offset is never durable without its dead letter.
+	truncated := 0
 	if len(rd.dlq) > 0 && !p.cfg.SkipDeadLetters {
-		if err := w.writeDLQ(ctx, rd.dlq); err != nil {
+		if truncated, err = w.writeDLQ(ctx, rd.dlq); err != nil {
 			return err
 		}
 	}
@@ -253,6 +244,7 @@ func (w *worker) commitRound(ctx context.Context, rd *round) error {
 	for _, r := range rd.dlqReasons {
 		p.metrics.DeadLettered.WithLabelValues(string(r)).Inc()
 	}
+	p.metrics.DeadLettersTruncated.Add(float64(truncated))
 	p.metrics.BatchSize.Observe(float64(rd.records))
 	for _, t := range rd.topics {
 		w.kafkaOffsets[t.topic] = t.next
@@ -521,48 +513,12 @@ func (w *worker) age(stage string, recordTime time.Time) {
 	w.p.metrics.RecordAge.WithLabelValues(stage).Observe(time.Since(recordTime).Seconds())
 }
 
-// writeDLQ writes dead letters, retrying until they are acknowledged or the
-// worker is stopped (then the batch is not committed and is re-read later).
-func (w *worker) writeDLQ(ctx context.Context, msgs []kafka.Message) error {
-	backoff := 100 * time.Millisecond
-	for {
-		wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := w.p.dlq.WriteMessages(wctx, msgs...)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		w.log.Warn("dead-letter write failed; retrying", zap.Error(err), zap.Int("records", len(msgs)))
-		select {
-		case <-ctx.Done():
-			return errStopped
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
 func record(m *kafka.Message) ingest.Record {
 	hs := make([]ingest.Header, len(m.Headers))
 	for i, h := range m.Headers {
 		hs[i] = ingest.Header{Key: h.Key, Value: h.Value}
 	}
 	return ingest.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
-}
-
-// deadLetter is the original record (key, value, headers) plus headers
-// naming the failure and the source.
-func deadLetter(m *kafka.Message, e *ingest.Error) kafka.Message {
-	hs := make([]kafka.Header, 0, len(m.Headers)+5)
-	hs = append(hs, m.Headers...)
-	hs = append(hs,
-		kafka.Header{Key: HeaderReason, Value: []byte(e.Reason)},
-		kafka.Header{Key: HeaderMessage, Value: []byte(e.Msg)},
-		kafka.Header{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-	)
-	return kafka.Message{Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
 }
 
 func hasFields(parts []map[string]string) bool {

@@ -127,7 +127,9 @@ func CheckTopics(ctx context.Context, cfg Config, log *zap.Logger, timeout time.
 	if _, err := partitionCount(ts, 0); err != nil {
 		return ts, err
 	}
-	return ts, a.checkChangelog(ctx, ts)
+	clog := cfg.Changelog
+	clog.setDefaults()
+	return ts, a.checkChangelog(ctx, ts, clog)
 }
 
 // CreateTopics creates the topics cfg names that do not exist: the input
@@ -204,7 +206,7 @@ func CreateTopics(ctx context.Context, cfg Config, log *zap.Logger, opts TopicsO
 	if _, err := partitionCount(after, n); err != nil {
 		return after, err
 	}
-	return after, a.checkChangelog(ctx, after)
+	return after, a.checkChangelog(ctx, after, clog)
 }
 
 // partitionCount is the partition count of the existing topics that must
@@ -298,13 +300,14 @@ func (a *topicAdmin) describe(ctx context.Context, cfg Config) ([]TopicStatus, e
 	return ts, nil
 }
 
-// checkChangelog refuses an existing changelog that is not compacted.
-func (a *topicAdmin) checkChangelog(ctx context.Context, ts []TopicStatus) error {
+// checkChangelog refuses an existing changelog that cannot work
+// (checkChangelogTopic); cfg has its defaults set.
+func (a *topicAdmin) checkChangelog(ctx context.Context, ts []TopicStatus, cfg ChangelogConfig) error {
 	for _, t := range ts {
 		if t.Role == RoleChangelog && t.Partitions > 0 {
 			cctx, cancel := context.WithTimeout(ctx, a.timeout)
 			defer cancel()
-			return checkCompacted(cctx, a.Admin, t.Name)
+			return checkChangelogTopic(cctx, a.Admin, t.Name, cfg.MaxBatchBytes)
 		}
 	}
 	return nil
@@ -342,23 +345,42 @@ func changelogTopicConfig(cfg ChangelogConfig, partitions, replicationFactor int
 		Topic: cfg.Topic, NumPartitions: partitions, ReplicationFactor: replicationFactor,
 		ConfigEntries: []kafka.ConfigEntry{
 			{ConfigName: "cleanup.policy", ConfigValue: "compact"},
-			{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(cfg.MaxBatchBytes + 1<<20)},
+			{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(cfg.MaxBatchBytes + changelogFraming)},
 			{ConfigName: "delete.retention.ms", ConfigValue: strconv.FormatInt((2 * cfg.StaleAfter).Milliseconds(), 10)},
 			{ConfigName: "segment.bytes", ConfigValue: strconv.Itoa(128 << 20)},
 		},
 	}
 }
 
-// checkCompacted refuses a changelog topic that deletes old records: a
-// partition restored from it would silently lose state.
-func checkCompacted(ctx context.Context, admin *kafkaio.Admin, topic string) error {
+// changelogFraming is what the changelog topic's max.message.bytes must
+// allow above changelog.max_batch_bytes: the appender bounds a round's
+// keys and values, and the record batch adds its header and each record's
+// varint framing (tens of bytes a record).
+const changelogFraming = 1 << 20
+
+// checkChangelogTopic refuses a changelog topic that cannot work: one that
+// deletes old records (a partition restored from it would silently lose
+// state), or whose max.message.bytes cannot carry a round of up to
+// maxBatchBytes (every append of a big round would be refused).
+func checkChangelogTopic(ctx context.Context, admin *kafkaio.Admin, topic string, maxBatchBytes int) error {
 	policy, err := admin.TopicConfig(ctx, topic, "cleanup.policy")
 	if err != nil {
 		return fmt.Errorf("changelog.topic: describe %q: %w", topic, err)
 	}
 	if policy != "" && !slices.Contains(strings.Split(policy, ","), "compact") {
-		return fmt.Errorf("changelog.topic: %q has cleanup.policy=%s; a changelog must be compacted (cleanup.policy=compact)",
-			topic, policy)
+		return fmt.Errorf("changelog.topic: %q has cleanup.policy=%s; a changelog must be compacted: "+
+			"kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact",
+			topic, policy, topic)
+	}
+	limit, err := admin.MaxMessageBytes(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("changelog.topic: describe %q: %w", topic, err)
+	}
+	if need := maxBatchBytes + changelogFraming; limit < need {
+		return fmt.Errorf("changelog.topic: %q has max.message.bytes=%d, under the %d that changelog.max_batch_bytes=%d needs "+
+			"(plus %d of record framing): raise it (kafka-configs --alter --entity-type topics --entity-name %s --add-config max.message.bytes=%d) "+
+			"or lower changelog.max_batch_bytes to %d or less",
+			topic, limit, need, maxBatchBytes, changelogFraming, topic, need, limit-changelogFraming)
 	}
 	return nil
 }

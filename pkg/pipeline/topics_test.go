@@ -59,7 +59,9 @@ func partitionsOf(t *testing.T, brokers []string, topics ...string) map[string]i
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	// Its own transport: the shared default one caches metadata, and
+	// may not know topics created a moment ago.
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		t.Fatal(err)
