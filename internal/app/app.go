@@ -109,6 +109,7 @@ func PipelineConfig(cfg config.Config) pipeline.Config {
 		// TTL): a hash that expired or was deleted is whole again soon.
 		ContextRefresh: min(cfg.Redis.ContextTTL/2, time.Hour),
 		Changelog:      changelogConfig(cfg),
+		StallAfter:     cfg.Admin.StallAfter,
 	}
 }
 

@@ -196,6 +196,10 @@ type Outbox struct {
 // Admin is the HTTP port for /healthz, /readyz and /metrics.
 type Admin struct {
 	Addr string `yaml:"addr"`
+	// StallAfter: /readyz answers 503 for a partition that made no
+	// progress (committed no round) for this long while behind its input
+	// (pipeline.Config.StallAfter).
+	StallAfter time.Duration `yaml:"stall_after"`
 }
 
 // Log configures zap.
@@ -229,7 +233,7 @@ func Default() Config {
 			ContextTTL: 30 * 24 * time.Hour, DedupTTL: 7 * 24 * time.Hour,
 		},
 		Outbox: Outbox{MaxPending: 100_000, MaxBatch: 512, ShutdownFlush: 5 * time.Second},
-		Admin:  Admin{Addr: "127.0.0.1:9464"},
+		Admin:  Admin{Addr: "127.0.0.1:9464", StallAfter: 2 * time.Minute},
 		Log:    Log{Level: "info", Format: "json"},
 	}
 }

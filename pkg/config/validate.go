@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	c.State.check(&p)
 	c.Redis.check(&p)
 	c.Outbox.check(&p)
+	c.Admin.check(&p)
 	c.Log.check(&p)
 	return errors.Join(p...)
 }
@@ -195,6 +196,12 @@ func (o *Outbox) check(p *problems) {
 	}
 	if o.ShutdownFlush < 0 {
 		p.add("outbox.shutdown_flush", "must not be negative")
+	}
+}
+
+func (a *Admin) check(p *problems) {
+	if a.StallAfter < time.Second {
+		p.add("admin.stall_after", "must be at least 1s")
 	}
 }
 

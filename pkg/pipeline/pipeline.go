@@ -159,6 +159,10 @@ type Config struct {
 	// compacted topic so partitions can move between instances with their
 	// state (Run only; Replay writes its own store and never logs).
 	Changelog ChangelogConfig
+	// StallAfter: a partition behind its input that committed no round
+	// for this long is reported stalled, and the instance not ready
+	// (Status.Ready; default 2 min).
+	StallAfter time.Duration
 }
 
 // Late-event policies.
@@ -197,6 +201,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = kafkaio.DefaultTimeout
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 2 * time.Minute
 	}
 }
 
@@ -306,12 +313,17 @@ type Status struct {
 	Joined     bool                    `json:"joined"`
 	Partitions map[int]PartitionStatus `json:"partitions"`
 	Standbys   map[int]PartitionStatus `json:"standbys,omitempty"`
+	// Reason says why the instance is not ready (empty when it is): the
+	// first partition, by number, that is not.
+	Reason string `json:"reason,omitempty"`
 }
 
 // PartitionStatus is one partition's state on this instance.
 type PartitionStatus struct {
-	// State is "restoring" (applying the changelog), "ready" (processing)
-	// or, for a standby, "standby".
+	// State is "restoring" (applying the changelog), "ready" (processing),
+	// "stalled" (ready, but behind its input with no round committed for
+	// Config.StallAfter), "failed" (its worker stopped on Error) or, for a
+	// standby, "standby".
 	State string `json:"state"`
 	// Restored counts the changelog records applied since the partition
 	// was assigned; Remaining those left before it is ready.
@@ -320,35 +332,76 @@ type PartitionStatus struct {
 	// Delivery is "delivery failing: <reason>" from a failed delivery to
 	// the sink until the next success (package outbox), else empty.
 	Delivery string `json:"delivery,omitempty"`
+	// Lag is how many input records the partition is behind: as of its
+	// last commit, or more once a round took newer records. Progress is
+	// when it last committed a round (or its worker started).
+	Lag      int64     `json:"lag"`
+	Progress time.Time `json:"progress,omitzero"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // Partition states.
 const (
 	StateRestoring = "restoring"
 	StateReady     = "ready"
+	StateStalled   = "stalled"
+	StateFailed    = "failed"
 	StateStandby   = "standby"
 )
 
-// Ready reports whether the instance has joined the group and opened every
-// partition it was assigned, none failing to deliver (standbys do not
-// count).
-func (s Status) Ready() bool {
-	if !s.Joined {
-		return false
+// Ready reports whether the instance has joined the group and every
+// partition it was assigned is open and progressing (standbys do not
+// count); Reason says why not.
+func (s Status) Ready() bool { return s.Joined && s.Reason == "" }
+
+// stall marks st stalled when it has been behind its input with no
+// progress for longer than after, at now.
+func (st *PartitionStatus) stall(now time.Time, after time.Duration) {
+	if st.State == StateReady && st.Lag > 0 && !st.Progress.IsZero() && now.Sub(st.Progress) > after {
+		st.State = StateStalled
 	}
-	for _, st := range s.Partitions {
-		if st.State != StateReady || st.Delivery != "" {
-			return false
+}
+
+// reason is why partition id in state st is not ready ("" when it is).
+func (st PartitionStatus) reason(id int, now time.Time) string {
+	switch st.State {
+	case StateReady:
+		if st.Delivery != "" {
+			return fmt.Sprintf("partition %d %s", id, st.Delivery)
+		}
+		return ""
+	case StateRestoring:
+		return fmt.Sprintf("partition %d restoring: %d changelog records applied, %d left", id, st.Restored, st.Remaining)
+	case StateStalled:
+		return fmt.Sprintf("partition %d stalled: no progress for %s with lag %d", id, now.Sub(st.Progress).Round(time.Second), st.Lag)
+	case StateFailed:
+		return fmt.Sprintf("partition %d failed: %s", id, st.Error)
+	}
+	return fmt.Sprintf("partition %d %s", id, st.State)
+}
+
+// status builds a Status at now: stalled partitions marked, the reason set.
+func status(joined bool, parts, standbys map[int]PartitionStatus, now time.Time, stallAfter time.Duration) Status {
+	s := Status{Joined: joined, Partitions: parts, Standbys: standbys}
+	if !joined {
+		s.Reason = "not a member of the consumer group yet"
+	}
+	for _, id := range slices.Sorted(maps.Keys(parts)) {
+		st := parts[id]
+		st.stall(now, stallAfter)
+		parts[id] = st
+		if r := st.reason(id, now); r != "" && s.Reason == "" {
+			s.Reason = r
 		}
 	}
-	return true
+	return s
 }
 
 // Status returns the current group and partition status.
 func (p *Pipeline) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return Status{Joined: p.joined, Partitions: maps.Clone(p.partitions), Standbys: maps.Clone(p.standbys)}
+	return status(p.joined, maps.Clone(p.partitions), maps.Clone(p.standbys), time.Now(), p.cfg.StallAfter)
 }
 
 // setPartition updates an active partition's status (nil removes it).
@@ -451,13 +504,18 @@ func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignmen
 	for _, id := range a.ids {
 		committed := a.active[id]
 		gen.Start(func(genCtx context.Context) {
-			defer p.setPartition(id, nil)
-			if err := p.runPartition(ctx, genCtx, gen, id, committed, len(a.ids)); err != nil {
-				p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
-				select {
-				case fatal <- fmt.Errorf("partition %d: %w", id, err):
-				default:
-				}
+			err := p.runPartition(ctx, genCtx, gen, id, committed, len(a.ids))
+			if err == nil {
+				p.setPartition(id, nil)
+				return
+			}
+			// Still assigned until the next generation: /readyz says why
+			// it does not progress.
+			p.setPartition(id, func(st *PartitionStatus) { st.State, st.Error = StateFailed, err.Error() })
+			p.log.Error("partition failed", zap.Int("partition", id), zap.Error(err))
+			select {
+			case fatal <- fmt.Errorf("partition %d: %w", id, err):
+			default:
 			}
 		})
 	}

@@ -45,6 +45,9 @@ func (w *worker) process(ctx context.Context, msgs <-chan kafka.Message, batch [
 	defer func() { rd.tx.abortUnlessCommitted() }()
 	w.lag, w.batchBytes = w.lag[:0], 0
 	w.note(batch)
+	if len(batch) > 0 {
+		w.took(&batch[len(batch)-1])
+	}
 	var waited time.Duration
 	start, folded := 0, 0 // the round is batch[start:]
 	for {
@@ -250,8 +253,12 @@ func (w *worker) commitRound(ctx context.Context, rd *round) error {
 		w.kafkaOffsets[t.topic] = t.next
 		if t.hwm > 0 {
 			p.metrics.ConsumerLag.WithLabelValues(t.topic, w.label).Set(float64(t.hwm - t.next))
+			if w.behind != nil {
+				w.behind[t.topic] = max(t.hwm-t.next, 0)
+			}
 		}
 	}
+	w.progress(true)
 	return nil
 }
 

@@ -42,6 +42,11 @@ type worker struct {
 	cur    *tx    // the commit in progress, or the last one
 	poison poison // what failed a fold in the round in progress (poison.go)
 
+	// behind is, per input topic, how many records the partition is
+	// behind: as of the last commit, or more once a round took newer
+	// records (PartitionStatus.Lag).
+	behind map[string]int64
+
 	// topics holds the per-topic counters of this partition, resolved
 	// once rather than by a label lookup per record (the hot path).
 	topics map[string]*topicCounters
@@ -140,7 +145,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	dispStop, dispDone := w.startDispatcher()
 	defer w.handOff(dispStop, dispDone)
 	w.commitKafka(true)
-	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State = StateReady })
+	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State, st.Progress = StateReady, time.Now() })
 	return w.consume(stopCtx, in, dispDone)
 }
 
@@ -544,6 +549,41 @@ func (w *worker) waitForOutbox(ctx context.Context, dispDone <-chan error) error
 }
 
 var errStopped = errors.New("pipeline: stopped before the batch was committed")
+
+// progress publishes the partition's lag (PartitionStatus), and, when
+// committed, that it made progress: a stall counts from the last commit or
+// from when the partition fell behind, whichever is later.
+func (w *worker) progress(committed bool) {
+	if w.replay != nil {
+		return
+	}
+	var lag int64
+	for _, n := range w.behind {
+		lag += n
+	}
+	now := time.Now()
+	w.p.setPartition(w.id, func(st *PartitionStatus) {
+		if committed || st.Lag == 0 {
+			st.Progress = now
+		}
+		st.Lag = lag
+	})
+}
+
+// took notes that a round took m, the newest record of its topic so far:
+// the partition is at least as far behind as m's high watermark says.
+func (w *worker) took(m *kafka.Message) {
+	if w.replay != nil {
+		return
+	}
+	if w.behind == nil {
+		w.behind = map[string]int64{}
+	}
+	if n := m.HighWaterMark - m.Offset; n > w.behind[m.Topic] {
+		w.behind[m.Topic] = n
+		w.progress(false)
+	}
+}
 
 // commitKafka commits processed offsets to the consumer group (for lag visibility
 // only) at most once per CommitInterval, or now when force is set.
