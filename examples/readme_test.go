@@ -154,7 +154,7 @@ func TestReadmeConsumerLoop(t *testing.T) {
 func TestReadmeReadyz(t *testing.T) {
 	st := pipeline.Status{Joined: true, Partitions: map[int]pipeline.PartitionStatus{
 		3: {State: pipeline.StateRestoring, Restored: 41234, Remaining: 9000},
-	}}
+	}, Reason: "partition 3 restoring: 41234 changelog records applied, 9000 left"} // as Pipeline.Status sets it
 	srv, err := admin.Listen("127.0.0.1:0", prometheus.NewRegistry(), func() (bool, any) { return st.Ready(), st })
 	if err != nil {
 		t.Fatal(err)
