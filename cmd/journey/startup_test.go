@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,62 +21,6 @@ import (
 // start-up is bounded by kafka.dial_timeout, an endpoint that is not Kafka
 // (or not Redis) is named with the setting it came from, and SIGTERM at any
 // moment of start-up ends the process at once. These run the real binary.
-
-// endpoint is a TCP server on 127.0.0.1 that runs serve for each
-// connection; accepted counts the connections.
-type endpoint struct {
-	addr     string
-	accepted atomic.Int64
-}
-
-func newEndpoint(t *testing.T, serve func(net.Conn)) *endpoint {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &endpoint{addr: ln.Addr().String()}
-	var conns sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); conns.Wait() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			e.accepted.Add(1)
-			conns.Go(func() {
-				defer c.Close()
-				serve(c)
-			})
-		}
-	}()
-	return e
-}
-
-// silentServe accepts and says nothing until the client hangs up.
-func silentServe(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
-
-// httpAnswerServe answers whatever it reads as a strict HTTP server
-// answers a request it cannot parse.
-func httpAnswerServe(c net.Conn) {
-	if _, err := c.Read(make([]byte, 512)); err != nil {
-		return
-	}
-	_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-}
-
-// closedPort returns an address on 127.0.0.1 that nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 // httpServer is a real Go HTTP server on 127.0.0.1. It waits for a
 // request line that a Kafka request never completes, so to a Kafka client
@@ -120,17 +63,17 @@ func runTimed(t *testing.T, args ...string) (code int, out string, took time.Dur
 // kafka.dial_timeout, with one line naming kafka.brokers and the address.
 func TestStartupNotKafkaFailsWithinTheDialTimeout(t *testing.T) {
 	redisAddr := testrig.RedisAddr(t) // Redis answers: the Kafka probe is what fails
-	silent := newEndpoint(t, silentServe)
-	answersHTTP := newEndpoint(t, httpAnswerServe)
+	silent := testrig.NewEndpoint(t, testrig.Silent)
+	answersHTTP := testrig.NewEndpoint(t, testrig.HTTPAnswer)
 	httpAddr, _ := httpServer(t)
-	closed := closedPort(t)
+	closed := testrig.ClosedPort(t)
 	const dialTimeout = 2 * time.Second
 	for _, tc := range []struct {
 		name, addr, want string
 	}{
-		{"silent", silent.addr, "not a Kafka broker (no ApiVersions answer in 2s)"},
+		{"silent", silent.Addr, "not a Kafka broker (no ApiVersions answer in 2s)"},
 		{"HTTP server", httpAddr, "not a Kafka broker (no ApiVersions answer in 2s)"},
-		{"answers HTTP", answersHTTP.addr, `not a Kafka broker (it answered HTTP: "HTTP/1.1 400 Bad Request")`},
+		{"answers HTTP", answersHTTP.Addr, `not a Kafka broker (it answered HTTP: "HTTP/1.1 400 Bad Request")`},
 		{"closed port", closed, "connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,19 +91,19 @@ func TestStartupNotKafkaFailsWithinTheDialTimeout(t *testing.T) {
 
 // The other commands that reach Kafka at start-up fail the same way.
 func TestStartupNotKafkaOtherCommands(t *testing.T) {
-	silent := newEndpoint(t, silentServe)
-	notKafka := silent.addr + ": not a Kafka broker (no ApiVersions answer in 2s)"
+	silent := testrig.NewEndpoint(t, testrig.Silent)
+	notKafka := silent.Addr + ": not a Kafka broker (no ApiVersions answer in 2s)"
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"generate", []string{"generate", "--brokers", silent.addr, "--dial-timeout", "2s", "--events", "1"},
+		{"generate", []string{"generate", "--brokers", silent.Addr, "--dial-timeout", "2s", "--events", "1"},
 			"journey generate: --brokers " + notKafka},
-		{"replay", []string{"replay", "--brokers", silent.addr, "--dial-timeout", "2s", "--from", "earliest",
+		{"replay", []string{"replay", "--brokers", silent.Addr, "--dial-timeout", "2s", "--from", "earliest",
 			"--state-dir", filepath.Join(t.TempDir(), "replay"), "--progress", "none"},
 			"journey replay: kafka.brokers " + notKafka},
-		{"state restore", []string{"state", "restore", "--brokers", silent.addr, "--dial-timeout", "2s",
+		{"state restore", []string{"state", "restore", "--brokers", silent.Addr, "--dial-timeout", "2s",
 			"--state-dir", filepath.Join(t.TempDir(), "restore")},
 			"kafka.brokers " + notKafka},
 	} {
@@ -180,16 +123,16 @@ func TestStartupNotKafkaOtherCommands(t *testing.T) {
 // the process at once (the dial timeout is a minute here).
 func TestStartupSIGTERMWhileProbingKafka(t *testing.T) {
 	redisAddr := testrig.RedisAddr(t)
-	silent := newEndpoint(t, silentServe)
+	silent := testrig.NewEndpoint(t, testrig.Silent)
 	httpAddr, httpAccepted := httpServer(t)
 	for _, tc := range []struct {
 		name     string
 		addr     string
 		accepted func() int64 // nil: signal at once
 	}{
-		{"silent", silent.addr, silent.accepted.Load},
+		{"silent", silent.Addr, silent.Accepted.Load},
 		{"HTTP server", httpAddr, httpAccepted.Load},
-		{"closed port", closedPort(t), nil}, // fails at once: SIGTERM or not, it must be gone
+		{"closed port", testrig.ClosedPort(t), nil}, // fails at once: SIGTERM or not, it must be gone
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startChild(t, runArgs(t, tc.addr, redisAddr, "1m")...)
@@ -227,12 +170,12 @@ func waitAccepted(t *testing.T, c *child, accepted func() int64) {
 // within kafka.dial_timeout naming redis.addr; SIGTERM during the ping
 // ends the process at once.
 func TestStartupRedisUnreachable(t *testing.T) {
-	closed := closedPort(t)
-	silent := newEndpoint(t, silentServe)
-	kafka := closedPort(t) // never reached: Redis is checked first
+	closed := testrig.ClosedPort(t)
+	silent := testrig.NewEndpoint(t, testrig.Silent)
+	kafka := testrig.ClosedPort(t) // never reached: Redis is checked first
 	for _, tc := range []struct{ name, addr, want string }{
 		{"closed port", closed, "journey run: redis.addr " + closed + ": connection refused"},
-		{"silent", silent.addr, "journey run: redis.addr " + silent.addr + ": no answer to PING in 2s"},
+		{"silent", silent.Addr, "journey run: redis.addr " + silent.Addr + ": no answer to PING in 2s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, took := runTimed(t, runArgs(t, kafka, tc.addr, "2s")...)
@@ -245,9 +188,9 @@ func TestStartupRedisUnreachable(t *testing.T) {
 		})
 	}
 	t.Run("SIGTERM during the ping", func(t *testing.T) {
-		before := silent.accepted.Load()
-		c := startChild(t, runArgs(t, kafka, silent.addr, "1m")...)
-		waitAccepted(t, c, func() int64 { return silent.accepted.Load() - before })
+		before := silent.Accepted.Load()
+		c := startChild(t, runArgs(t, kafka, silent.Addr, "1m")...)
+		waitAccepted(t, c, func() int64 { return silent.Accepted.Load() - before })
 		if code := c.signal(t, syscall.SIGTERM, 3*time.Second); code != 0 {
 			t.Fatalf("exit %d after SIGTERM during the Redis ping, want 0:\n%s", code, c.tail(10))
 		}
@@ -257,13 +200,13 @@ func TestStartupRedisUnreachable(t *testing.T) {
 // redisGate is a TCP proxy to Redis that hangs up on every connection
 // until open is called.
 type redisGate struct {
-	*endpoint
+	*testrig.Endpoint
 	opened atomic.Bool
 }
 
 func newRedisGate(t *testing.T, redisAddr string) *redisGate {
 	g := &redisGate{}
-	g.endpoint = newEndpoint(t, func(c net.Conn) {
+	g.Endpoint = testrig.NewEndpoint(t, func(c net.Conn) {
 		if !g.opened.Load() {
 			return // hang up
 		}
@@ -283,7 +226,7 @@ func newRedisGate(t *testing.T, redisAddr string) *redisGate {
 func TestStartupRedisWaitAtStart(t *testing.T) {
 	e := newRigEnv(t, 1)
 	gate := newRedisGate(t, e.redis)
-	c := startChild(t, "run", "--config", e.config(t, ""), "--redis-addr", gate.addr, "--redis-wait-at-start=true", "--dial-timeout", "2s")
+	c := startChild(t, "run", "--config", e.config(t, ""), "--redis-addr", gate.Addr, "--redis-wait-at-start=true", "--dial-timeout", "2s")
 	var body string
 	testrig.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		select {
@@ -295,7 +238,7 @@ func TestStartupRedisWaitAtStart(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if code != http.StatusServiceUnavailable || !strings.Contains(string(b), `"redis":"redis.addr `+gate.addr) {
+		if code != http.StatusServiceUnavailable || !strings.Contains(string(b), `"redis":"redis.addr `+gate.Addr) {
 			return fmt.Errorf("/readyz %d: %s", code, b)
 		}
 		body = string(b)

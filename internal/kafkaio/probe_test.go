@@ -3,8 +3,6 @@ package kafkaio
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,57 +12,9 @@ import (
 	"github.com/journey-dev/journey/internal/testrig"
 )
 
-// endpoint is a TCP server on 127.0.0.1 that is not Kafka: serve is run
-// for each connection it accepts.
-func endpoint(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// silent accepts and says nothing until the client hangs up.
-func silent(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
-
-// httpAnswer answers whatever it reads as a strict HTTP server answers a
-// request it cannot parse.
-func httpAnswer(c net.Conn) {
-	if _, err := c.Read(make([]byte, 512)); err != nil {
-		return
-	}
-	_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-}
-
-// closedPort returns an address on 127.0.0.1 nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 func TestProbeBrokersNamesWhatAnswered(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	silentAddr, httpAddr, closed := endpoint(t, silent), endpoint(t, httpAnswer), closedPort(t)
+	silentAddr, httpAddr, closed := testrig.NewEndpoint(t, testrig.Silent).Addr, testrig.NewEndpoint(t, testrig.HTTPAnswer).Addr, testrig.ClosedPort(t)
 	for _, tc := range []struct {
 		name, addr, want string
 	}{
@@ -97,7 +47,7 @@ func TestProbeBrokersNamesWhatAnswered(t *testing.T) {
 // A cancelled context ends a probe of a silent endpoint at once, with the
 // context's error.
 func TestProbeBrokersHonoursCancellation(t *testing.T) {
-	addr := endpoint(t, silent)
+	addr := testrig.NewEndpoint(t, testrig.Silent).Addr
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
@@ -114,7 +64,7 @@ func TestProbeBrokersHonoursCancellation(t *testing.T) {
 // fail the probe.
 func TestProbeBrokersFirstThatAnswers(t *testing.T) {
 	brokers := testrig.KafkaBrokers(t)
-	addrs := append([]string{closedPort(t), endpoint(t, silent)}, brokers...)
+	addrs := append([]string{testrig.ClosedPort(t), testrig.NewEndpoint(t, testrig.Silent).Addr}, brokers...)
 	got, err := ProbeBrokers(context.Background(), "kafka.brokers", addrs, &kafka.Dialer{}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +77,7 @@ func TestProbeBrokersFirstThatAnswers(t *testing.T) {
 // The Admin's start-up calls end with its timeout on a silent endpoint,
 // and at once when ctx ends.
 func TestAdminCallsAreBounded(t *testing.T) {
-	addr := endpoint(t, silent)
+	addr := testrig.NewEndpoint(t, testrig.Silent).Addr
 	a := NewAdmin([]string{addr}, &kafka.Dialer{Timeout: 300 * time.Millisecond}, nil)
 	start := time.Now()
 	if _, err := a.PartitionCounts(context.Background(), []string{"t"}); err == nil {
@@ -151,7 +101,7 @@ func TestAdminCallsAreBounded(t *testing.T) {
 // Cutting a CuttableDialer ends a request in flight on one of its
 // connections at once, and refuses new connections.
 func TestCuttableDialer(t *testing.T) {
-	addr := endpoint(t, silent)
+	addr := testrig.NewEndpoint(t, testrig.Silent).Addr
 	d, cut := CuttableDialer(&kafka.Dialer{Timeout: time.Minute})
 	conn, err := d.DialContext(context.Background(), "tcp", addr)
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -213,40 +211,8 @@ func TestCheckTopicsChangelogNotCoPartitioned(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers, as a port of
-// something that is not Kafka may.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 func TestTopicsDeadline(t *testing.T) {
-	addr := silentServer(t)
+	addr := testrig.NewEndpoint(t, testrig.Silent).Addr
 	cfg := pipeline.Config{Brokers: []string{addr}, GroupID: "g", Topics: []string{"in"}, DLQTopic: "dlq"}
 	start := time.Now()
 	_, err := pipeline.CreateTopics(context.Background(), cfg, zap.NewNop(), pipeline.TopicsOptions{Timeout: time.Second})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"reflect"
 	"strconv"
 	"strings"
@@ -381,7 +380,7 @@ func TestNoPermIsRetriable(t *testing.T) {
 // waiting out the caller's deadline. How fast it fails is a figure, not a
 // behaviour: BenchmarkDeliverUnreachable.
 func TestUnreachableIsRetriable(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: closedPort(t)})
+	c := redis.NewClient(&redis.Options{Addr: testrig.ClosedPort(t)})
 	t.Cleanup(func() { _ = c.Close() })
 	s := newSink(t, c, redissink.Config{})
 
@@ -400,7 +399,7 @@ func TestUnreachableIsRetriable(t *testing.T) {
 // BenchmarkDeliverUnreachable: the time Deliver takes to report a refused
 // connection (go-redis retries the dial before giving up).
 func BenchmarkDeliverUnreachable(b *testing.B) {
-	c := redis.NewClient(&redis.Options{Addr: closedPort(b)})
+	c := redis.NewClient(&redis.Options{Addr: testrig.ClosedPort(b)})
 	b.Cleanup(func() { _ = c.Close() })
 	s := newSink(b, c, redissink.Config{})
 	batch := sink.Batch{Triggers: []journey.Trigger{trigger("a", "web")}}
@@ -409,18 +408,6 @@ func BenchmarkDeliverUnreachable(b *testing.B) {
 			b.Fatalf("error %v does not wrap ErrRetriable", err)
 		}
 	}
-}
-
-// closedPort returns an address nothing listens on: connection refused.
-func closedPort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
 }
 
 func TestConfigValidate(t *testing.T) {
