@@ -56,6 +56,9 @@ func Engine(cfg config.Config) (*journey.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Identity.Enabled {
+		procs = append(procs, journey.Identity{})
+	}
 	return journey.NewEngine(procs...)
 }
 
@@ -109,6 +112,7 @@ func PipelineConfig(cfg config.Config) pipeline.Config {
 		// TTL): a hash that expired or was deleted is whole again soon.
 		ContextRefresh: min(cfg.Redis.ContextTTL/2, time.Hour),
 		Changelog:      changelogConfig(cfg),
+		Identity:       pipeline.IdentityConfig{Topic: cfg.IdentityTopic(), MaxIDs: cfg.Identity.MaxIDsPerCustomer},
 		StallAfter:     cfg.Admin.StallAfter,
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/journey-dev/journey/pkg/config"
+	"github.com/journey-dev/journey/pkg/journey"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -63,8 +64,13 @@ func TestProcessorsEnabled(t *testing.T) {
 	}
 	all := len(e.Processors())
 	c.ProcessorsEnabled = []string{"interest", "profile"}
-	if e, err = Engine(c); err != nil || len(e.Processors()) != 2 || all <= 2 {
+	// The identity table's slot (identity.enabled) comes with any selection.
+	if e, err = Engine(c); err != nil || len(e.Processors()) != 3 || all <= 3 || e.Processor(journey.IdentityName) == nil {
 		t.Fatalf("enabled interest,profile: %v processors (of %d), err %v", e, all, err)
+	}
+	c.Identity.Enabled = false
+	if e, err = Engine(c); err != nil || len(e.Processors()) != 2 {
+		t.Fatalf("enabled interest,profile without identity: %v processors, err %v", e, err)
 	}
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	apply := config.Flags(fs)

@@ -45,6 +45,7 @@ type Config struct {
 	Timers     Timers               `yaml:"timers"`
 	State      State                `yaml:"state"`
 	Changelog  Changelog            `yaml:"changelog"`
+	Identity   Identity             `yaml:"identity"`
 	Redis      Redis                `yaml:"redis"`
 	Outbox     Outbox               `yaml:"outbox"`
 	Admin      Admin                `yaml:"admin"`
@@ -140,6 +141,33 @@ type Changelog struct {
 	StaleAfter time.Duration `yaml:"stale_after"`
 }
 
+// Identity is identity resolution: every event folded under its canonical
+// customer (README, "Identity").
+type Identity struct {
+	// Enabled routes events to their canonical customer through the
+	// repartition topic, links ids and merges journeys (default true).
+	// Off, state is folded per event customer id (user id, else
+	// anonymous id) on the partition the record is in.
+	Enabled bool `yaml:"enabled"`
+	// Topic defaults to "<kafka.group_id>.repartition".
+	Topic string `yaml:"topic"`
+	// MaxIDsPerCustomer bounds the ids linked to one customer; a link
+	// past it is refused (counted).
+	MaxIDsPerCustomer int `yaml:"max_ids_per_customer"`
+}
+
+// IdentityTopic is the repartition topic's name ("" when identity is off).
+func (c *Config) IdentityTopic() string {
+	switch {
+	case !c.Identity.Enabled:
+		return ""
+	case c.Identity.Topic != "":
+		return c.Identity.Topic
+	default:
+		return c.Kafka.GroupID + ".repartition"
+	}
+}
+
 // StateSync reports whether commit rounds wait for fsync: state.sync, or
 // when it is unset, whether the changelog is off. With the changelog a
 // crash that loses the last commits locally loses nothing: they are in the
@@ -228,6 +256,7 @@ func Default() Config {
 		Changelog: Changelog{
 			Enabled: true, Compression: CompressionNone, MaxBatchBytes: 32 << 20, StaleAfter: 12 * time.Hour,
 		},
+		Identity: Identity{Enabled: true, MaxIDsPerCustomer: 100},
 		Redis: Redis{
 			Addr: "127.0.0.1:6379", Prefix: "journey:", StreamMaxLen: 100_000,
 			ContextTTL: 30 * 24 * time.Hour, DedupTTL: 7 * 24 * time.Hour,
@@ -410,6 +439,7 @@ func settings() []setting {
 		durationSetting("dial-timeout", "kafka.dial_timeout", "bound on each network call at start-up", func(c *Config) *time.Duration { return &c.Kafka.DialTimeout }),
 		stringSetting("state-dir", "state.dir", "Pebble state directory", func(c *Config) *string { return &c.State.Dir }),
 		boolSetting("changelog", "changelog.enabled", "log state changes to the changelog topic (--changelog=false turns it off)", func(c *Config) *bool { return &c.Changelog.Enabled }),
+		boolSetting("identity", "identity.enabled", "route events to their canonical customer and merge linked ids (--identity=false folds per event customer id)", func(c *Config) *bool { return &c.Identity.Enabled }),
 		intSetting("standbys", "changelog.standbys", "warm standby copies of each partition on other instances", func(c *Config) *int { return &c.Changelog.Standbys }),
 		stringSetting("redis-addr", "redis.addr", "Redis host:port", func(c *Config) *string { return &c.Redis.Addr }),
 		stringSetting("redis-password", "redis.password", "Redis password; prefer the environment variable", func(c *Config) *string { return &c.Redis.Password }),

@@ -25,6 +25,7 @@ func (c *Config) Validate() error {
 	var p problems
 	inputs := c.Kafka.check(&p)
 	c.checkChangelog(&p, inputs)
+	c.checkIdentity(&p, inputs)
 	c.Ingest.check(&p)
 	c.Batch.check(&p)
 	c.Timers.check(&p)
@@ -86,6 +87,20 @@ func (k *Kafka) check(p *problems) map[string]bool {
 		p.add("kafka.dial_timeout", "must be at least 100ms")
 	}
 	return inputs
+}
+
+// checkIdentity checks identity.* when identity is on; its topic must be
+// none of the other topics.
+func (c *Config) checkIdentity(p *problems, inputs map[string]bool) {
+	if !c.Identity.Enabled {
+		return
+	}
+	if t := c.IdentityTopic(); inputs[t] || t == c.Kafka.DLQTopic || t == c.ChangelogTopic() {
+		p.add("identity.topic", "%q is also an input, dead-letter or changelog topic", t)
+	}
+	if c.Identity.MaxIDsPerCustomer < 1 {
+		p.add("identity.max_ids_per_customer", "must be at least 1")
+	}
 }
 
 // checkChangelog checks changelog.* when the changelog is on; its topic

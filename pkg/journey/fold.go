@@ -17,6 +17,9 @@ type Customer struct {
 	ID     string
 	States []State
 	Dirty  []bool
+	// Detached says the customer's states moved into another customer's
+	// (Runner.Detach): the commit deletes them, but for the identity slot.
+	Detached bool
 
 	prev, next *Customer // a Runner's retained-customer list
 	// ctxFull is when ContextChanges last returned every part (zero: not
@@ -295,10 +298,21 @@ func (e *Engine) parts(dst []map[string]string, c *Customer, all bool) []map[str
 
 // IsDirty reports whether any of c's states changed.
 func (c *Customer) IsDirty() bool {
+	if c.Detached {
+		return true
+	}
 	for _, d := range c.Dirty {
 		if d {
 			return true
 		}
 	}
 	return false
+}
+
+// Processor returns the processor named name, or nil.
+func (e *Engine) Processor(name string) Processor {
+	if i, ok := e.index[name]; ok {
+		return e.procs[i]
+	}
+	return nil
 }

@@ -112,3 +112,46 @@ func (r *Runner) Merge(into string, from []State, fromTimers []Timer, at time.Ti
 	}
 	return r.applyTimers(c.ID, out.Timers[mark:])
 }
+
+// Detach takes customer id's states out of the runner for a merge into
+// another customer: it returns them (in engine order, the identity slot
+// nil) and leaves the customer with new, empty states and Detached set, so
+// the commit deletes its stored states (all but the identity slot's).
+func (r *Runner) Detach(id string) ([]State, error) {
+	c, err := r.Customer(id)
+	if err != nil {
+		return nil, err
+	}
+	from := make([]State, len(c.States))
+	for i, p := range r.engine.procs {
+		if p.Name() == IdentityName {
+			continue
+		}
+		from[i] = c.States[i]
+		c.States[i] = p.NewState()
+		c.Dirty[i] = false
+	}
+	c.Detached = true
+	return from, nil
+}
+
+// Identity returns the identity slot of customer id (loaded), or nil when
+// the engine has no Identity processor.
+func (r *Runner) Identity(id string) (*Customer, *IdentityState, error) {
+	i, ok := r.engine.index[IdentityName]
+	if !ok {
+		return nil, nil, nil
+	}
+	c, err := r.Customer(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.States[i].(*IdentityState), nil
+}
+
+// MarkIdentity marks c's identity slot changed.
+func (r *Runner) MarkIdentity(c *Customer) {
+	if i, ok := r.engine.index[IdentityName]; ok {
+		c.Dirty[i] = true
+	}
+}

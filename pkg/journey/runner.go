@@ -183,6 +183,7 @@ func (r *Runner) Touched() []*Customer { return r.order }
 func (r *Runner) Committed() {
 	for _, c := range r.order {
 		clear(c.Dirty)
+		c.Detached = false
 		if r.Retain <= 0 {
 			continue
 		}

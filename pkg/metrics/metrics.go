@@ -23,25 +23,32 @@ type Set struct {
 	DeadLettered *prometheus.CounterVec // reason
 	// DeadLettersTruncated counts dead letters written without their value.
 	DeadLettersTruncated prometheus.Counter
-	TriggersEmitted      *prometheus.CounterVec   // rule, channel
-	TriggersOut          *prometheus.CounterVec   // partition
-	TriggersSuppressed   *prometheus.CounterVec   // rule, reason
-	LateEvents           *prometheus.CounterVec   // topic, partition
-	TimersDropped        *prometheus.CounterVec   // processor, reason
-	ContextsOut          *prometheus.CounterVec   // partition
-	SinkErrors           *prometheus.CounterVec   // partition, kind (retriable|fatal)
-	DeliveryFailures     *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
-	DeliveryFailing      *prometheus.GaugeVec     // partition; 1 from a failed delivery to the next success
-	BatchCommit          prometheus.Histogram     // seconds
-	BatchSize            prometheus.Histogram     // records
-	EventToSink          prometheus.Histogram     // seconds, record timestamp -> sink ack
-	RecordAge            *prometheus.HistogramVec // stage; seconds, a round's last record timestamp -> the stage
-	SinkDeliver          prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
-	OutboxDepth          *prometheus.GaugeVec     // partition
-	ConsumerLag          *prometheus.GaugeVec     // topic, partition
-	PartitionsOwned      prometheus.Gauge         //
-	BackpressureWait     *prometheus.CounterVec   // partition; seconds paused on a full outbox
-	Rebalances           prometheus.Counter       //
+	TriggersEmitted      *prometheus.CounterVec // rule, channel
+	TriggersOut          *prometheus.CounterVec // partition
+	TriggersSuppressed   *prometheus.CounterVec // rule, reason
+	LateEvents           *prometheus.CounterVec // topic, partition
+	TimersDropped        *prometheus.CounterVec // processor, reason
+	// Identity counts the identity table's work by what happened: routed
+	// (an event forwarded to its canonical customer's partition), linked,
+	// merged, limit (identity.max_ids_per_customer reached).
+	Identity *prometheus.CounterVec // what
+	// IdentityConflicts counts links refused because the id belongs to
+	// another customer already (a shared device).
+	IdentityConflicts prometheus.Counter
+	ContextsOut       *prometheus.CounterVec   // partition
+	SinkErrors        *prometheus.CounterVec   // partition, kind (retriable|fatal)
+	DeliveryFailures  *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
+	DeliveryFailing   *prometheus.GaugeVec     // partition; 1 from a failed delivery to the next success
+	BatchCommit       prometheus.Histogram     // seconds
+	BatchSize         prometheus.Histogram     // records
+	EventToSink       prometheus.Histogram     // seconds, record timestamp -> sink ack
+	RecordAge         *prometheus.HistogramVec // stage; seconds, a round's last record timestamp -> the stage
+	SinkDeliver       prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
+	OutboxDepth       *prometheus.GaugeVec     // partition
+	ConsumerLag       *prometheus.GaugeVec     // topic, partition
+	PartitionsOwned   prometheus.Gauge         //
+	BackpressureWait  *prometheus.CounterVec   // partition; seconds paused on a full outbox
+	Rebalances        prometheus.Counter       //
 
 	ChangelogRecords *prometheus.CounterVec // partition; records produced to the changelog
 	ChangelogAppend  prometheus.Histogram   // seconds per changelog append (one per round)
@@ -65,9 +72,12 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		TriggersSuppressed: f("triggers_suppressed_total", "Triggers the contact policy stopped, by rule and reason.", "rule", "reason"),
 		LateEvents:         f("events_late_total", "Events older than their partition's watermark.", "topic", "partition"),
 		TimersDropped:      f("timers_dropped_total", "Timers disarmed unfired: their processor's OnTimer failed.", "processor", "reason"),
-		ContextsOut:        f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
-		SinkErrors:         f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
-		DeliveryFailures:   f("delivery_failures_total", "Failed sink deliveries, by reason (noperm, noauth, wrongtype, unavailable...).", "reason"),
+		Identity:           f("identity_total", "Identity routing: events routed to their canonical customer's partition, ids linked, customers merged, links refused at identity.max_ids_per_customer (limit).", "what"),
+		IdentityConflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "identity_conflicts_total",
+			Help: "Links refused because the id belongs to another customer already (a shared device): it stays with the first."}),
+		ContextsOut:      f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
+		SinkErrors:       f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
+		DeliveryFailures: f("delivery_failures_total", "Failed sink deliveries, by reason (noperm, noauth, wrongtype, unavailable...).", "reason"),
 		DeliveryFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "journey", Name: "delivery_failing",
 			Help: "1 while a partition's deliveries fail (its outbox kept, retried with backoff), else 0."}, []string{"partition"}),
 		BackpressureWait: f("backpressure_seconds_total",
@@ -105,7 +115,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
-	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
+	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Identity, s.IdentityConflicts, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {

@@ -93,6 +93,7 @@ func unixMilli(t time.Time) int64 {
 // decoded is one outbox entry ready for the sink.
 type decoded struct {
 	batch    sink.Batch
+	forwards []Forward
 	enqueued []int64 // record times, one per item, for latency
 }
 
@@ -114,6 +115,15 @@ func decode(es []state.OutboxEntry) (decoded, error) {
 			if c, enq, err = decodeContext(e.Data); err == nil {
 				d.batch.Contexts = append(d.batch.Contexts, c)
 			}
+		case KindForward:
+			var f Forward
+			if f, err = decodeForward(e.Data); err == nil {
+				d.forwards = append(d.forwards, f)
+			}
+			if err != nil {
+				return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+			}
+			continue // no latency: not a delivery
 		case kindTriggerJSON:
 			var t trigger
 			if err = json.Unmarshal(e.Data, &t); err == nil {
@@ -192,6 +202,7 @@ type Dispatcher struct {
 	notify   chan struct{}
 	progress chan struct{}
 	now      func() time.Time
+	fwd      Forwarder
 
 	// ahead is the sequence the next delivery ahead of a held head batch
 	// reads from (dispatcher goroutine only).
@@ -206,6 +217,11 @@ func NewDispatcher(p *state.Partition, s sink.Sink, cfg Config, log *zap.Logger,
 		notify: make(chan struct{}, 1), progress: make(chan struct{}, 1), now: time.Now,
 	}
 }
+
+// SetForwarder sets what produces the outbox's forwarded records
+// (KindForward); call it before Run. Without one, such an entry is a fatal
+// error.
+func (d *Dispatcher) SetForwarder(f Forwarder) { d.fwd = f }
 
 // Notify wakes the dispatcher: new entries were committed. It never blocks.
 func (d *Dispatcher) Notify() {
@@ -312,8 +328,19 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 	if err != nil {
 		return 0, last, err
 	}
+	if len(dec.forwards) > 0 {
+		if d.fwd == nil {
+			return 0, last, fmt.Errorf("outbox: entry before %d is a forwarded record, and the dispatcher has no forwarder", last)
+		}
+		if err := d.fwd.Forward(ctx, dec.forwards); err != nil {
+			if d.obs != nil && ctx.Err() == nil {
+				d.obs.DeliveryFailed(d.p.ID(), err)
+			}
+			return 0, last, err
+		}
+	}
 	handed := d.now()
-	if err := d.sink.Deliver(ctx, dec.batch); err != nil {
+	if err := d.deliver(ctx, dec.batch); err != nil {
 		if d.obs != nil && ctx.Err() == nil {
 			d.obs.DeliveryFailed(d.p.ID(), err)
 		}
@@ -348,6 +375,15 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 	default:
 	}
 	return len(es), last, nil
+}
+
+// deliver hands b to the sink unless it is empty (the entries were
+// forwards only).
+func (d *Dispatcher) deliver(ctx context.Context, b sink.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return d.sink.Deliver(ctx, b)
 }
 
 func nextBackoff(cur, lo, hi time.Duration) time.Duration {

@@ -107,7 +107,11 @@ type Config struct {
 	// meets an endpoint that is not Kafka, or a broker that does not
 	// answer, fails within it instead of hanging.
 	DialTimeout time.Duration
-	Dispatch    outbox.Config
+	// Identity, with a Topic, routes every event to its canonical
+	// customer's partition through that topic, links ids and merges
+	// customers (identity.go); the engine must then hold journey.Identity.
+	Identity IdentityConfig
+	Dispatch outbox.Config
 	// Observer, when set, receives every partition dispatcher's delivery
 	// figures in addition to the metrics set: counts, and the exact
 	// record-to-sink latency of each trigger and context update (the
@@ -256,6 +260,13 @@ type Pipeline struct {
 	dlqMax int
 	dialer *kafka.Dialer
 
+	// parts is the input topics' partition count (prepareTopics, or a
+	// replay's plan): identity routing hashes ids over it. fwd produces
+	// the forwarded records (nil with identity off).
+	parts  int
+	fwd    *forwarder
+	router *replayRouter // a replay's forwards, in memory (replayroute.go)
+
 	clog  *changelog // nil: no changelog
 	admin *kafkaio.Admin
 	// fetch reads the input partitions (Run and Replay).
@@ -287,7 +298,15 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 	if cfg.Changelog.Topic != "" {
 		clog = newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
 	}
+	var fwd *forwarder
+	if cfg.Identity.Topic != "" {
+		if engine.Processor(journey.IdentityName) == nil {
+			return nil, errNoRoute
+		}
+		fwd = newForwarder(cfg.Brokers, cfg.Identity.Topic, &kafka.Transport{MetadataTTL: 5 * time.Second})
+	}
 	return &Pipeline{
+		fwd:  fwd,
 		clog: clog, admin: kafkaio.NewAdmin(cfg.Brokers, dialer, log),
 		cfg: cfg, log: log, store: store, dec: dec, engine: engine, metrics: m, dialer: dialer,
 		// The partitions' dispatchers deliver through one round trip at a
@@ -436,6 +455,7 @@ func (p *Pipeline) setStandby(id int, f func(*PartitionStatus)) {
 // changelog.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.dlq.Close()
+	defer p.fwd.Close()
 	// Closed after the consumer group (defers run last first), which
 	// waits for the generation's workers.
 	p.fetch = p.newFetcher(p.metrics.RecordAge.WithLabelValues("fetched"))
@@ -548,6 +568,10 @@ func (p *Pipeline) prepareTopics(ctx context.Context) error {
 	if err == nil && p.clog != nil {
 		err = p.clog.ensure(ctx, n)
 	}
+	if err == nil && p.routed() {
+		err = p.ensureRepartition(ctx, n)
+	}
+	p.parts = n
 	return err
 }
 
@@ -556,7 +580,7 @@ func (p *Pipeline) prepareTopics(ctx context.Context) error {
 // the StateBalancer, connecting with dialer; it joins when Next is first
 // called.
 func (p *Pipeline) joinGroup(dialer *kafka.Dialer) (group *kafka.ConsumerGroup, changelogTopic string, err error) {
-	topics := p.cfg.Topics
+	topics := p.inputs()
 	if p.clog != nil {
 		// Standby tasks are assigned as changelog partitions (kafka-go's
 		// SyncGroup carries no assignment user data), so the group
@@ -564,7 +588,7 @@ func (p *Pipeline) joinGroup(dialer *kafka.Dialer) (group *kafka.ConsumerGroup, 
 		changelogTopic = p.clog.cfg.Topic
 		topics = append(slices.Clone(topics), changelogTopic)
 	}
-	balancer := &StateBalancer{Inputs: p.cfg.Topics, Changelog: changelogTopic, Local: p.memberState}
+	balancer := &StateBalancer{Inputs: p.inputs(), Changelog: changelogTopic, Local: p.memberState}
 	group, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.GroupID,
 		Brokers:           p.cfg.Brokers,

@@ -41,6 +41,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 	if err != nil {
 		return err
 	}
+	p.parts = n
 	if !p.cfg.SkipDeadLetters {
 		if err := p.ensureDLQ(ctx, n); err != nil {
 			return err
@@ -54,6 +55,9 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 			}
 			ids[id] = true
 		}
+	}
+	if p.routed() {
+		p.router = newReplayRouter(p.cfg.Identity.Topic, slices.Sorted(maps.Keys(ids)))
 	}
 	// One fetch request per broker for every replayed partition, as live.
 	p.fetch = p.newFetcher(nil)

@@ -164,12 +164,29 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 		}
 		rd.topics[rt].next, rd.topics[rt].hwm = m.Offset+1, m.HighWaterMark
 		tc.n.in++
+		if m.Topic == p.cfg.Identity.Topic {
+			tx.fwdIn++
+		}
 		if msg, ok := w.poisonRecord(m); ok {
 			deadLetter(m, &ingest.Error{Reason: ReasonFold, Msg: msg})
 			continue
 		}
 
-		ev, err := p.dec.Decode(record(m))
+		var route string
+		if p.routed() {
+			kind := headerOf(m, HeaderRoute)
+			if kind != "" && kind != routeEvent {
+				if err := w.control(tx, m, kind); err != nil {
+					var fe *journey.FoldError
+					if errors.As(err, &fe) {
+						return w.poisoned(m, i, fe)
+					}
+					return err
+				}
+				continue
+			}
+		}
+		ev, err := p.dec.Decode(w.record(m))
 		if err != nil {
 			var ie *ingest.Error
 			if !errors.As(err, &ie) {
@@ -177,6 +194,20 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 			}
 			deadLetter(m, ie)
 			continue
+		}
+		if p.routed() {
+			to := headerOf(m, HeaderRouteTo)
+			if to == "" {
+				to = ev.CustomerID
+			}
+			canonical, here, err := w.resolve(tx, m, to)
+			if err != nil {
+				return err
+			}
+			if !here {
+				continue
+			}
+			route, ev.CustomerID = ev.CustomerID, canonical
 		}
 		// Committed, or folded earlier in this round.
 		dup, err := tx.b.Seen(ev.ID, ev.Time)
@@ -210,6 +241,15 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 		if err := tx.emit(&w.out, m.Time); err != nil {
 			return err
 		}
+		if route != "" {
+			if err := w.link(tx, &ev, route, ev.CustomerID); err != nil {
+				var fe *journey.FoldError
+				if errors.As(err, &fe) {
+					return w.poisoned(m, i, fe)
+				}
+				return err
+			}
+		}
 		tc.n.folded++
 	}
 	return nil
@@ -224,6 +264,9 @@ func (w *worker) commitRound(ctx context.Context, rd *round) error {
 	tx := rd.tx
 	slices.SortFunc(rd.topics, func(a, b roundTopic) int { return strings.Compare(a.topic, b.topic) })
 	for _, t := range rd.topics {
+		if w.replay != nil && t.topic == p.cfg.Identity.Topic {
+			continue // a replay's forwards are in memory (replayroute.go)
+		}
 		tx.b.SetOffset(t.topic, t.next)
 	}
 	recs, err := tx.prepare()
@@ -342,6 +385,10 @@ type tx struct {
 	// timers skipped (skipTimer).
 	emitted, suppressed [][2]string
 	dropped             []timerKey
+	ids                 identityCounts
+	// fwdOut and fwdIn count the forwards the commit sends and the
+	// forwarded records it read (a replay's router waits for both).
+	fwdOut, fwdIn int
 }
 
 func (w *worker) begin() *tx {
@@ -418,6 +465,21 @@ func (t *tx) prepare() ([]kafkaio.Record, error) {
 	ctxs := w.ctxEntries[:0]
 	for _, c := range w.runner.Touched() {
 		if !c.IsDirty() {
+			continue
+		}
+		if c.Detached {
+			// Merged into another customer (identity.go): its states left.
+			for _, i := range w.stateOrder {
+				if procs[i].Name() == journey.IdentityName {
+					data, err := w.encodeState(c.States[i])
+					if err != nil {
+						return nil, fmt.Errorf("encode %s state: %w", procs[i].Name(), err)
+					}
+					t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data)
+					continue
+				}
+				t.b.DeleteState(c.ID, procs[i].Name())
+			}
 			continue
 		}
 		for _, i := range w.stateOrder {
@@ -507,6 +569,10 @@ func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 		p.metrics.TriggersSuppressed.WithLabelValues(l[0], l[1]).Inc()
 	}
 	t.countDropped()
+	t.countIdentity()
+	if r := p.router; r != nil {
+		r.committed(t.fwdOut, t.fwdIn)
+	}
 	w.disp.Notify()
 	return nil
 }
@@ -518,6 +584,18 @@ func (w *worker) age(stage string, recordTime time.Time) {
 		return
 	}
 	w.p.metrics.RecordAge.WithLabelValues(stage).Observe(time.Since(recordTime).Seconds())
+}
+
+// record is m for the decoder; a forwarded event is decoded as the input
+// topic it was read from (its channel may come from the topic).
+func (w *worker) record(m *kafka.Message) ingest.Record {
+	r := record(m)
+	if m.Topic == w.p.cfg.Identity.Topic && m.Topic != "" {
+		if t := headerOf(m, HeaderRouteTopic); t != "" {
+			r.Topic = t
+		}
+	}
+	return r
 }
 
 func record(m *kafka.Message) ingest.Record {

@@ -32,6 +32,7 @@ type worker struct {
 
 	runner       *journey.Runner
 	out          journey.Output
+	mout         journey.Output // a merge's (identity.go), made while out holds an event's
 	stateBuf     []byte              // scratch for encodeState
 	ctxParts     []map[string]string // scratch for tx.prepare
 	ctxEntries   [][]byte            // scratch for tx.prepare: the round's context entries
@@ -88,6 +89,12 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
 			kafkaOffsets: map[string]int64{},
+		}
+		switch {
+		case p.router != nil:
+			w.disp.SetForwarder(p.router)
+		case p.fwd != nil:
+			w.disp.SetForwarder(p.fwd)
 		}
 		runner.SkipTimer = w.skipTimer
 		return w
@@ -162,6 +169,7 @@ type input struct {
 	// offset (nil live): the replay ends when the records fetched are
 	// committed too.
 	replayDone <-chan struct{}
+	drained    bool // a replay's input is committed (replayRouter.drain)
 }
 
 // subscribe subscribes to every input topic of the partition from the
@@ -174,7 +182,7 @@ func (w *worker) subscribe(ctx context.Context) (*input, error) {
 		return nil, err
 	}
 	in := &input{msgs: make(chan kafka.Message, min(w.p.cfg.MaxBatchRecords, fetchAhead))}
-	for _, topic := range w.p.cfg.Topics {
+	for _, topic := range w.p.inputs() {
 		start, from := w.startOffset(topic, offsets)
 		end := int64(-1)
 		if w.replay != nil {
@@ -207,6 +215,9 @@ func (w *worker) subscribe(ctx context.Context) (*input, error) {
 	}()
 	if w.replay != nil {
 		in.replayDone = fetched
+		if r := w.p.router; r != nil {
+			go r.feed(ctx, w.id, in.msgs)
+		}
 	}
 	return in, nil
 }
@@ -328,6 +339,14 @@ func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) 
 			case m := <-in.msgs:
 				batch = append(batch, m)
 			default:
+				if r := w.p.router; r != nil && !in.drained {
+					// Its input is committed; others may still forward
+					// records here: the replay ends when all are quiet.
+					in.drained = true
+					r.drain(w.id)
+					in.replayDone = r.quiet
+					continue
+				}
 				return nil // every record up to the ends is committed
 			}
 		}
@@ -359,6 +378,10 @@ func (w *worker) startOffset(topic string, offsets map[string]int64) (int64, str
 	}
 	if w.replay != nil {
 		return w.replay.starts[topic], "replay plan"
+	}
+	if topic == w.p.cfg.Identity.Topic {
+		// Every forwarded record is journey's own, addressed here.
+		return kafka.FirstOffset, "earliest"
 	}
 	switch w.p.cfg.StartOffset {
 	case StartLatest:

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -532,4 +533,52 @@ func (p *Partition) MarkDelivered(through uint64, count int) {
 	p.headSeq.Store(through + 1)
 	p.depth.Add(-int64(count))
 	p.tail.trim(through + 1)
+}
+
+// TakeTimers disarms every timer of customer and returns them, in firing
+// order: a customer merged into another takes its timers along.
+func (b *Batch) TakeTimers(customer string) ([]journey.Timer, error) {
+	lo := appendString(append(partitionPrefix(b.p.id), tagTimerRev), customer)
+	tb := b.timers()
+	it, err := tb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return nil, err
+	}
+	var out []journey.Timer
+	for it.First(); it.Valid(); it.Next() {
+		proc, rest, err := readString(it.Key()[len(lo):])
+		var key string
+		if err == nil {
+			key, rest, err = readString(rest)
+		}
+		if err != nil || len(rest) != 0 || len(it.Value()) != 8 {
+			_ = it.Close()
+			return nil, fmt.Errorf("state: partition %d: corrupt timer entry", b.p.id)
+		}
+		at := time.Unix(0, int64(binary.BigEndian.Uint64(it.Value()))).UTC()
+		out = append(out, journey.Timer{At: at, Customer: customer, Processor: proc, Key: key})
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	for _, t := range out {
+		if err := b.Cancel(customer, t.Processor, t.Key); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, journey.Compare)
+	return out, nil
+}
+
+// HasTimer reports whether customer has the timer (processor, key) armed.
+func (b *Batch) HasTimer(customer, processor, key string) (bool, error) {
+	_, closer, err := b.timers().Get(timerRevKey(b.p.id, customer, processor, key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
 }
