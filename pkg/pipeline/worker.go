@@ -32,7 +32,7 @@ type worker struct {
 
 	runner       *journey.Runner
 	out          journey.Output
-	mout         journey.Output // a merge's (identity.go), made while out holds an event's
+	mout         journey.Output      // a merge's (identity.go), made while out holds an event's
 	stateBuf     []byte              // scratch for encodeState
 	ctxParts     []map[string]string // scratch for tx.prepare
 	ctxEntries   [][]byte            // scratch for tx.prepare: the round's context entries

@@ -1,0 +1,215 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/internal/testrig"
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/pipeline"
+	"github.com/journey-dev/journey/pkg/sink/redissink"
+	"github.com/journey-dev/journey/pkg/state"
+)
+
+// tally is a test processor that merges: it keeps the ids of a customer's
+// "Product Viewed" events and fires once, when it holds three.
+type tally struct{}
+
+type tallyState struct {
+	Views []string `json:"views"`
+	Fired bool     `json:"fired"`
+}
+
+func (s *tallyState) MarshalBinary() ([]byte, error) { return json.Marshal(s) }
+func (s *tallyState) UnmarshalBinary(b []byte) error { return json.Unmarshal(b, s) }
+
+func (tally) Name() string            { return "tally" }
+func (tally) StateVersion() uint32    { return 1 }
+func (tally) NewState() journey.State { return &tallyState{} }
+
+func (tally) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
+	if ev.Name != "Product Viewed" {
+		return false, nil
+	}
+	s := st.(*tallyState)
+	if !slices.Contains(s.Views, ev.ID) {
+		s.Views = append(s.Views, ev.ID)
+	}
+	fire(s, ev.CustomerID, ev.Time, out)
+	return true, nil
+}
+
+func (tally) Merge(into, from journey.State, customer string, at time.Time, out *journey.Output) (bool, error) {
+	s, f := into.(*tallyState), from.(*tallyState)
+	for _, v := range f.Views {
+		if !slices.Contains(s.Views, v) {
+			s.Views = append(s.Views, v)
+		}
+	}
+	s.Fired = s.Fired || f.Fired
+	fire(s, customer, at, out)
+	return true, nil
+}
+
+func fire(s *tallyState, customer string, at time.Time, out *journey.Output) {
+	if s.Fired || len(s.Views) < 3 {
+		return
+	}
+	s.Fired = true
+	causes := slices.Sorted(slices.Values(s.Views))
+	out.Emit(journey.Trigger{ID: journey.TriggerID("test.tally", customer, strings.Join(causes, ",")), Rule: "test.tally",
+		CustomerID: customer, Channel: "email", At: at, Reason: "three_views", Causes: causes})
+}
+
+// identified is a Segment message with a user id and/or an anonymous id.
+func identified(id, kind, user, anon, event string, at time.Time) []byte {
+	m := map[string]any{"type": kind, "messageId": id, "timestamp": at.UTC().Format(time.RFC3339Nano)}
+	if user != "" {
+		m["userId"] = user
+	}
+	if anon != "" {
+		m["anonymousId"] = anon
+	}
+	if kind == "track" {
+		m["event"] = event
+		m["properties"] = map[string]any{"product_id": "p-" + id, "category": "boots"}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// producePartitioned writes each message to the partition its Partition
+// field names (keys are whatever the test gives: nil, another id...).
+func (h *harness) producePartitioned(msgs ...kafka.Message) {
+	h.t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(h.brokers...), Topic: h.topic,
+		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
+		BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, m := range msgs { // one at a time: the order across partitions is the test's
+		if err := w.WriteMessages(ctx, m); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// javaPartition is the partition a Java producer keying by id picks.
+func javaPartition(id string, n int) int {
+	ps := make([]int, n)
+	for i := range ps {
+		ps[i] = i
+	}
+	return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(id)}, ps...)
+}
+
+// ids returns an anonymous id and a user id on different partitions.
+func idsApart(prefix string, n int) (anon, user string) {
+	user = prefix + "-user"
+	for i := 0; ; i++ {
+		anon = fmt.Sprintf("%s-anon-%d", prefix, i)
+		if javaPartition(anon, n) != javaPartition(user, n) {
+			return anon, user
+		}
+	}
+}
+
+func identityHarness(t *testing.T) (*harness, func(*pipeline.Config)) {
+	h := newHarness(t, 4, "")
+	h.procs = []journey.Processor{tally{}, journey.Identity{}}
+	return h, func(c *pipeline.Config) {
+		c.Identity = pipeline.IdentityConfig{Topic: h.topic + ".repartition", MaxIDs: 100}
+	}
+}
+
+// The issue's scenario: two anonymous views on the anonymous id's
+// partition, an identify on the user's, a known view, and one keyed by
+// nothing useful on a third partition → one trigger for the user, whose
+// causes are the three first views; the anonymous id keeps only its link,
+// and its context hash says where it went.
+func TestIdentityMergesAnonymousJourney(t *testing.T) {
+	h, mod := identityHarness(t)
+	anon, user := idsApart("merge", 4)
+	pa, pu := javaPartition(anon, 4), javaPartition(user, 4)
+	other := (max(pa, pu) + 1) % 4
+	for other == pa || other == pu {
+		other = (other + 1) % 4
+	}
+	t0 := time.Now().Add(-time.Hour).UTC()
+	h.producePartitioned(
+		kafka.Message{Partition: pa, Key: []byte(anon), Value: identified("v1", "track", "", anon, "Product Viewed", t0)},
+		kafka.Message{Partition: pa, Key: []byte(anon), Value: identified("v2", "track", "", anon, "Product Viewed", t0.Add(time.Second))},
+		kafka.Message{Partition: pu, Key: []byte(user), Value: identified("i1", "identify", user, anon, "", t0.Add(2*time.Second))},
+	)
+	r := h.start(0, "", mod)
+	defer r.stop(t)
+	ctxKey := h.prefix + "ctx:" + anon
+	testrig.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		got, err := h.rdb.HGet(context.Background(), ctxKey, "merged_into").Result()
+		if err != nil || got != user {
+			return fmt.Errorf("%s merged_into = %q (%v), want %q", ctxKey, got, err, user)
+		}
+		return nil
+	})
+	// The known view, and one on a partition neither id hashes to, with no key.
+	h.producePartitioned(
+		kafka.Message{Partition: pu, Key: []byte(user), Value: identified("v3", "track", user, "", "Product Viewed", t0.Add(3*time.Second))},
+		kafka.Message{Partition: other, Value: identified("v4", "track", "", anon, "Product Viewed", t0.Add(4*time.Second))},
+	)
+	got := h.waitTriggers("email", 1, 60*time.Second)
+	tr, err := redissink.DecodeTrigger(got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.CustomerID != user || strings.Join(tr.Causes, ",") != "v1,v2,v3" {
+		t.Errorf("trigger for %q with causes %v, want %q with v1,v2,v3", tr.CustomerID, tr.Causes, user)
+	}
+	// Every event folded once (v4, with only the anonymous id, reaches
+	// the user's state too); no second trigger.
+	testrig.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		if n := r.counter(t, "journey_events_folded_total", nil); n != 5 {
+			return fmt.Errorf("%v events folded, want 5", n)
+		}
+		return nil
+	})
+	if n := len(h.waitTriggers("email", 1, time.Second)); n != 1 {
+		t.Errorf("%d triggers, want 1", n)
+	}
+	r.stop(t)
+	var ro *state.Store
+	ro, err = state.OpenReadOnly(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	cs, err := ro.Customer(anon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := ro.Customer(user)
+	if err != nil || len(us) != 1 || us[0].Partition != pu {
+		t.Fatalf("%s's state: %v, %v (want one, on partition %d)", user, us, err, pu)
+	}
+	var ts tallyState
+	if err := ts.UnmarshalBinary(us[0].States["tally"].Data); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Sort(ts.Views); strings.Join(ts.Views, ",") != "v1,v2,v3,v4" {
+		t.Errorf("%s's views %v, want v1..v4", user, ts.Views)
+	}
+	for _, c := range cs {
+		for proc := range c.States {
+			if proc != journey.IdentityName {
+				t.Errorf("the merged anonymous id still has %s state on partition %d", proc, c.Partition)
+			}
+		}
+	}
+}
