@@ -9,7 +9,9 @@ import (
 // customer whose id was just linked to another (an anonymous visitor who
 // identified, an alias) into the canonical customer's.
 //
-// Merge folds from into into as of at, the event time of the link. from is
+// Merge folds from into into, the state of the canonical customer
+// customerID (the id its triggers carry), as of at, the event time of the
+// link. from is
 // never used again. The result must be what folding every event of both
 // customers under the canonical id would have given, as far as the
 // processor's state can tell (views and scores decay by their own event
@@ -24,7 +26,7 @@ import (
 // A trigger the merged customer already had fired (under either id) for
 // the same causes must not be emitted again.
 type Merger interface {
-	Merge(into, from State, at time.Time, out *Output) (changed bool, err error)
+	Merge(into, from State, customerID string, at time.Time, out *Output) (changed bool, err error)
 }
 
 // Merge moves the states from (from's, in the engine's processor order;
@@ -57,7 +59,7 @@ func (e *Engine) Merge(c *Customer, from []State, at time.Time, out *Output) err
 		if !ok {
 			continue
 		}
-		if err := e.step(c, i, out, func() (bool, error) { return m.Merge(c.States[i], from[i], at, out) }); err != nil {
+		if err := e.step(c, i, out, func() (bool, error) { return m.Merge(c.States[i], from[i], c.ID, at, out) }); err != nil {
 			return err
 		}
 	}
