@@ -1,0 +1,80 @@
+package interest
+
+import (
+	"slices"
+	"time"
+
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/processors/internal/procstate"
+)
+
+var _ journey.Merger = (*Processor)(nil)
+
+// Merge implements journey.Merger: from's interest joins into's as if
+// every view and purchase of both had been folded under the canonical id.
+//
+//   - The window ends at the later Latest of the two. Each category's
+//     views are the union of both's (a view whose event id is in both is
+//     kept once), in time order; its purchase is the later of the two, and
+//     a view at or before it is dropped (the purchase answered it). Then
+//     the window and the bounds apply as after a fold: views older than
+//     the window go, at most Config.MaxViews per category (the oldest go
+//     first), at most Config.MaxCategories categories (the least recently
+//     active go first).
+//   - A category for which either id had fired keeps its crossing (a
+//     trigger already sent is not sent again under the canonical id)
+//     while the crossing holds.
+//   - A category that had not fired and whose merged interest now reaches
+//     the threshold with no purchase in the window fires at at: the
+//     trigger is the one a fold of its newest view would have made (id
+//     journey.TriggerID(rule, customerID, that view's event id), causes
+//     every view counted), so replays give the same id.
+func (p *Processor) Merge(into, from journey.State, customerID string, at time.Time, out *journey.Output) (bool, error) {
+	s, err := procstate.As[State](into, ErrState)
+	if err != nil {
+		return false, err
+	}
+	f, err := procstate.As[State](from, ErrState)
+	if err != nil {
+		return false, err
+	}
+	if len(f.Categories) == 0 {
+		return false, nil
+	}
+	if f.Latest.After(s.Latest) {
+		s.Latest = f.Latest
+	}
+	for i := range f.Categories {
+		fc := &f.Categories[i]
+		j, ok := s.find(fc.Name)
+		if !ok {
+			s.Categories = slices.Insert(s.Categories, j, Category{Name: fc.Name})
+		}
+		c := &s.Categories[j]
+		for _, v := range fc.Views {
+			if !c.hasView(v.EventID) {
+				c.Views = append(c.Views, v)
+			}
+		}
+		slices.SortStableFunc(c.Views, func(a, b View) int { return a.At.Compare(b.At) })
+		if fc.Purchased.After(c.Purchased) {
+			c.Purchased = fc.Purchased
+		}
+		if !c.Purchased.IsZero() {
+			c.Views = slices.DeleteFunc(c.Views, func(v View) bool { return !v.At.After(c.Purchased) })
+		}
+		c.Fired = c.Fired || fc.Fired
+	}
+	s.hasHorizon = false // a full normalise: the merge may have brought anything
+	s.normalise(s.Latest, &p.cfg)
+	for i := range s.Categories {
+		c := &s.Categories[i]
+		if c.Fired || !c.Purchased.IsZero() || len(c.Views) == 0 || !p.cfg.reached(c, s.Latest) {
+			continue
+		}
+		c.Fired = true
+		newest := &journey.Event{ID: c.Views[len(c.Views)-1].EventID, CustomerID: customerID}
+		out.Emit(p.trigger(c, newest, at.UTC(), s.Latest))
+	}
+	return true, nil
+}
