@@ -17,7 +17,8 @@ var _ journey.Merger = (*Processor)(nil)
 //     capped like a fold; price and added time from the newer add), the
 //     earlier Opened, the later Updated, the currency of the more recently
 //     updated cart that named one, and the add and removal ids of both
-//     (into's first, each id once, the last 20 kept).
+//     (the products and ids of the cart opened first first, each once,
+//     the last 20 ids kept).
 //   - Abandonment: the merged cart stays abandoned (at the later of the
 //     two abandonment times) only when it was not updated at or after
 //     that time; then no timer is armed and nothing fires again.
@@ -98,8 +99,14 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 	return true, nil
 }
 
-// mergeCart merges f, the same cart under the other id, into c.
+// mergeCart merges f, the same cart under the other id, into c. The
+// cart opened first comes first: its items and event ids precede the
+// other's, as a fold of both in time order would have them.
 func (p *Processor) mergeCart(c, f *Cart) {
+	if f.Opened.Before(c.Opened) {
+		first, second := cloneCart(*f), *c
+		*c, f = first, &second
+	}
 	for _, it := range f.Items {
 		j := c.item(it.ProductID)
 		if j < 0 {
