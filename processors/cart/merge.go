@@ -23,9 +23,13 @@ var _ journey.Merger = (*Processor)(nil)
 //     two abandonment times) only when it was not updated at or after
 //     that time; then no timer is armed and nothing fires again.
 //     Otherwise it is open and its timer "cart:<cart_id>" is (re-)armed
-//     at Updated + Config.Timeout (out.SetTimer): a time already passed
-//     fires at the next watermark move. A cart open under from alone
-//     keeps its state and gets its timer set the same way.
+//     (out.SetTimer) at the earlier of the two carts' deadlines, as a fold
+//     of every update under one id would have left it (an update does not
+//     move an armed timer; one that fires early is moved to Updated +
+//     Config.Timeout), or at Updated + Config.Timeout when neither had
+//     one. A time already passed fires at the next watermark move. A cart
+//     open under from alone keeps its state and its timer is set the same
+//     way.
 //   - Closed carts are the union (the later close of an id wins); a cart
 //     open under one id and closed under the other at or after its last
 //     update is closed (the checkout covered it), and its timer cancelled.
@@ -93,7 +97,9 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 			continue
 		}
 		c.Abandoned = time.Time{}
-		c.Deadline = c.Updated.Add(p.cfg.Timeout)
+		if c.Deadline.IsZero() {
+			c.Deadline = c.Updated.Add(p.cfg.Timeout)
+		}
 		out.SetTimer(TimerKey(c.ID), c.Deadline)
 	}
 	return true, nil
@@ -134,7 +140,7 @@ func (p *Processor) mergeCart(c, f *Cart) {
 	if f.Abandoned.After(c.Abandoned) {
 		c.Abandoned = f.Abandoned
 	}
-	if c.Deadline.IsZero() {
+	if c.Deadline.IsZero() || !f.Deadline.IsZero() && f.Deadline.Before(c.Deadline) {
 		c.Deadline = f.Deadline
 	}
 	c.Adds = unionIDs(c.Adds, f.Adds)

@@ -15,9 +15,12 @@ var _ journey.Merger = (*Processor)(nil)
 // fire times) only when no engagement of either id is at or after it: a
 // customer who got it under either id does not get it again for the same
 // dormancy. Otherwise, a customer who engaged has the timer "dormant"
-// (re-)armed at the last engagement + Config.After (out.SetTimer; a time
-// already passed fires at the next watermark move), and a fired customer
-// has it cancelled.
+// (re-)armed (out.SetTimer) at the earlier of the two ids' deadlines, as
+// a fold of every engagement under one id would have left it (an
+// engagement does not move an armed timer; one that fires early is moved
+// to the last engagement + Config.After), or at the last engagement +
+// Config.After when neither had one; a time already passed fires at the
+// next watermark move. A fired customer has the timer cancelled.
 func (p *Processor) Merge(into, from journey.State, customerID string, at time.Time, out *journey.Output) (bool, error) {
 	s, err := procstate.As[State](into, ErrState)
 	if err != nil {
@@ -36,6 +39,10 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 	if f.Fired.After(s.Fired) {
 		s.Fired = f.Fired
 	}
+	deadline := s.Deadline
+	if deadline.IsZero() || !f.Deadline.IsZero() && f.Deadline.Before(deadline) {
+		deadline = f.Deadline
+	}
 	switch {
 	case !s.Fired.IsZero() && s.LastEngaged.Before(s.Fired):
 		s.Deadline = time.Time{}
@@ -44,7 +51,10 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 		s.Fired, s.Deadline = time.Time{}, time.Time{}
 	default:
 		s.Fired = time.Time{}
-		s.Deadline = s.LastEngaged.Add(p.cfg.After)
+		s.Deadline = deadline
+		if s.Deadline.IsZero() {
+			s.Deadline = s.LastEngaged.Add(p.cfg.After)
+		}
 		out.SetTimer(TimerKey, s.Deadline)
 	}
 	return true, nil
