@@ -24,11 +24,16 @@ var _ journey.Merger = (*Processor)(nil)
 //   - A category for which either id had fired keeps its crossing (a
 //     trigger already sent is not sent again under the canonical id)
 //     while the crossing holds.
-//   - A category that had not fired and whose merged interest now reaches
-//     the threshold with no purchase in the window fires at at: the
-//     trigger is the one a fold of its newest view would have made (id
-//     journey.TriggerID(rule, customerID, that view's event id), causes
-//     every view counted), so replays give the same id.
+//   - A category that had fired under neither id is replayed view by
+//     view in time order: when a view brought the merged views to the
+//     threshold (its interest at that view's time, counting the views up
+//     to it) and that crossing still holds at the merged Latest, with no
+//     purchase in the window, the category fires at at. The trigger is
+//     the one a fold of that view would have made: id
+//     journey.TriggerID(rule, customerID, the view's event id), causes
+//     the views up to it, payload as of its time; so a replay gives the
+//     same id, and the state is the one a fold under one id would have
+//     left.
 func (p *Processor) Merge(into, from journey.State, customerID string, at time.Time, out *journey.Output) (bool, error) {
 	s, err := procstate.As[State](into, ErrState)
 	if err != nil {
@@ -69,12 +74,30 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 	s.normalise(s.Latest, &p.cfg)
 	for i := range s.Categories {
 		c := &s.Categories[i]
-		if c.Fired || !c.Purchased.IsZero() || len(c.Views) == 0 || !p.cfg.reached(c, s.Latest) {
+		if c.Fired || !c.Purchased.IsZero() || len(c.Views) == 0 {
+			continue
+		}
+		// Replay the crossings a fold of the views in time order would
+		// have made: a crossing fires at a view that reaches the
+		// threshold, and ends once it no longer holds.
+		cross := -1
+		for j := range c.Views {
+			sub := Category{Views: c.Views[:j+1]}
+			t := c.Views[j].At
+			if cross >= 0 && !p.cfg.holds(&sub, t) {
+				cross = -1
+			}
+			if cross < 0 && p.cfg.reached(&sub, t) {
+				cross = j
+			}
+		}
+		if cross < 0 || !p.cfg.holds(c, s.Latest) {
 			continue
 		}
 		c.Fired = true
-		newest := &journey.Event{ID: c.Views[len(c.Views)-1].EventID, CustomerID: customerID}
-		out.Emit(p.trigger(c, newest, at.UTC(), s.Latest))
+		v := &c.Views[cross]
+		crossed := &Category{Name: c.Name, Views: c.Views[:cross+1]}
+		out.Emit(p.trigger(crossed, &journey.Event{ID: v.EventID, CustomerID: customerID}, at.UTC(), v.At))
 	}
 	return true, nil
 }
