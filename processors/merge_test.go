@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"slices"
 	"testing"
 	"time"
@@ -362,4 +366,95 @@ func TestInterestMergeFires(t *testing.T) {
 	if len(out.Triggers)+len(out.Suppressed) != 0 {
 		t.Errorf("merging an empty state again made %+v %+v", out.Triggers, out.Suppressed)
 	}
+}
+
+// TestMergeCorpusStates merges every pair of the states in the processors'
+// fuzz corpora (testdata/fuzz/FuzzUnmarshalBinary: states the folds
+// write, and corrupt ones, skipped when they do not decode), and a new
+// state each way: no error or panic, an encoding that round-trips
+// canonically (so the bounds the encoders check hold), timer ops with
+// keys, triggers with ids; merging a new state changes no encoding.
+func TestMergeCorpusStates(t *testing.T) {
+	ps, err := processors.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range ps {
+		m := p.(journey.Merger)
+		files, _ := filepath.Glob(filepath.Join(p.Name(), "testdata", "fuzz", "FuzzUnmarshalBinary", "*"))
+		var states [][]byte
+		for _, f := range files {
+			b, err := readCorpus(f)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if p.NewState().UnmarshalBinary(b) == nil {
+				states = append(states, b)
+			}
+		}
+		if len(states) == 0 {
+			t.Errorf("%s: no decodable state in its fuzz corpus", p.Name())
+		}
+		t.Logf("%s: %d corpus states", p.Name(), len(states))
+		empty, _ := p.NewState().MarshalBinary()
+		states = append(states, empty)
+		for i, a := range states {
+			for j, b := range states {
+				into, from := p.NewState(), p.NewState()
+				_ = into.UnmarshalBinary(a)
+				_ = from.UnmarshalBinary(b)
+				var out journey.Output
+				where := fmt.Sprintf("%s: corpus state %d merged into %d", p.Name(), j, i)
+				if _, err := m.Merge(into, from, "u1", at, &out); err != nil {
+					t.Errorf("%s: %v", where, err)
+					continue
+				}
+				enc, err := into.MarshalBinary()
+				if err != nil {
+					t.Errorf("%s: MarshalBinary: %v", where, err)
+					continue
+				}
+				dec := p.NewState()
+				if err := dec.UnmarshalBinary(enc); err != nil {
+					t.Errorf("%s: the merged state does not decode: %v", where, err)
+					continue
+				}
+				if again, _ := dec.MarshalBinary(); !bytes.Equal(again, enc) {
+					t.Errorf("%s: the merged state's encoding is not canonical", where)
+				}
+				if bytes.Equal(b, empty) && !bytes.Equal(enc, a) {
+					t.Errorf("%s: merging a new state changed the encoding", where)
+				}
+				for _, op := range out.Timers {
+					if op.Key == "" || !op.Cancel && op.At.IsZero() {
+						t.Errorf("%s: timer op %+v", where, op)
+					}
+				}
+				for _, tr := range out.Triggers {
+					if tr.ID == "" || tr.CustomerID != "u1" {
+						t.Errorf("%s: trigger %+v", where, tr)
+					}
+				}
+			}
+		}
+	}
+}
+
+// readCorpus reads a Go fuzz corpus file of one []byte value.
+func readCorpus(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.SplitN(strings.TrimSpace(string(data)), "\n", 2)
+	if len(lines) != 2 || lines[0] != "go test fuzz v1" {
+		return nil, fmt.Errorf("not a fuzz corpus file")
+	}
+	v, ok := strings.CutPrefix(lines[1], "[]byte(")
+	if !ok || !strings.HasSuffix(v, ")") {
+		return nil, fmt.Errorf("not a []byte value")
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(v, ")"))
+	return []byte(s), err
 }
