@@ -21,6 +21,7 @@ import (
 	"github.com/journey-dev/journey/processors/engagement"
 	"github.com/journey-dev/journey/processors/interest"
 	"github.com/journey-dev/journey/processors/policy"
+	"github.com/journey-dev/journey/processors/processortest"
 	"github.com/journey-dev/journey/processors/profile"
 	"github.com/journey-dev/journey/processors/recovery"
 )
@@ -457,4 +458,15 @@ func readCorpus(path string) ([]byte, error) {
 	}
 	s, err := strconv.Unquote(strings.TrimSuffix(v, ")"))
 	return []byte(s), err
+}
+
+// TestGoldenMerge runs every processor, with its defaults, over the merge
+// golden files of testdata/merge: merges across processors (the contact
+// policy deciding on the merged consent and contacts).
+func TestGoldenMerge(t *testing.T) {
+	ps, err := processors.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	processortest.RunEngine(t, ps, "testdata/merge")
 }
