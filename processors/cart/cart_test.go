@@ -28,6 +28,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"testdata/defaults", cart.DefaultConfig()},
 		{"testdata/bounded", bounded},
+		{"testdata/merge", cart.DefaultConfig()},
 	} {
 		t.Run(strings.TrimPrefix(tc.dir, "testdata/"), func(t *testing.T) {
 			processortest.Run(t, mustNew(t, tc.cfg), tc.dir)

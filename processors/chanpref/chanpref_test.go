@@ -35,6 +35,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"testdata/defaults", chanpref.DefaultConfig()},
 		{"testdata/fast", fast()},
+		{"testdata/merge", chanpref.DefaultConfig()},
 	} {
 		t.Run(strings.TrimPrefix(tc.dir, "testdata/"), func(t *testing.T) {
 			processortest.Run(t, mustNew(t, tc.cfg), tc.dir)

@@ -32,6 +32,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"testdata/defaults", dormancy.DefaultConfig()},
 		{"testdata/custom", custom},
+		{"testdata/merge", dormancy.DefaultConfig()},
 	} {
 		t.Run(strings.TrimPrefix(tc.dir, "testdata/"), func(t *testing.T) {
 			processortest.Run(t, mustNew(t, tc.cfg), tc.dir)

@@ -41,6 +41,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"testdata/defaults", engagement.DefaultConfig()},
 		{"testdata/custom", custom()},
+		{"testdata/merge", custom()},
 	} {
 		t.Run(strings.TrimPrefix(tc.dir, "testdata/"), func(t *testing.T) {
 			processortest.Run(t, mustNew(t, tc.cfg), tc.dir)

@@ -38,6 +38,7 @@ func TestGolden(t *testing.T) {
 		{"testdata/defaults", noDecay()}, // named for the defaults before decay
 		{"testdata/bounded", bounded},
 		{"testdata/decay", interest.DefaultConfig()},
+		{"testdata/merge", noDecay()},
 	} {
 		t.Run(strings.TrimPrefix(tc.dir, "testdata/"), func(t *testing.T) {
 			processortest.Run(t, mustNew(t, tc.cfg), tc.dir)

@@ -49,6 +49,7 @@ func TestGolden(t *testing.T) {
 		{"testdata/defaults", policy.DefaultConfig()},
 		{"testdata/rules", rulesConfig()},
 		{"testdata/bounded", boundedConfig()},
+		{"testdata/merge", policy.DefaultConfig()},
 	} {
 		procs := []journey.Processor{emitter{}, preference{}, mustNew(t, tc.cfg)}
 		processortest.RunEngine(t, procs, tc.dir)

@@ -331,8 +331,11 @@ func (p *Processor) route(t *journey.Trigger, now time.Time, env journey.PolicyE
 
 // OnTimer implements journey.TimerHandler: the end of quiet hours for a
 // held trigger, which goes through the checks again at time at. A timer
-// whose trigger is no longer held changes nothing.
-func (p *Processor) OnTimer(st journey.State, _ string, key string, at time.Time, out *journey.Output) (bool, error) {
+// whose trigger is no longer held changes nothing. The trigger released
+// carries customerID, the customer whose timer fired: a trigger held
+// under an id since merged into another (see Merge) goes to the canonical
+// customer, with the id it was held with.
+func (p *Processor) OnTimer(st journey.State, customerID string, key string, at time.Time, out *journey.Output) (bool, error) {
 	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
@@ -347,7 +350,11 @@ func (p *Processor) OnTimer(st journey.State, _ string, key string, at time.Time
 	}
 	h := s.Held[i]
 	s.Held = slices.Delete(s.Held, i, i+1)
-	p.decide(s, h.trigger(), at.UTC(), out)
+	t := h.trigger()
+	if customerID != "" {
+		t.CustomerID = customerID
+	}
+	p.decide(s, t, at.UTC(), out)
 	return true, nil
 }
 

@@ -28,18 +28,27 @@ type settings struct {
 	dropLate bool
 }
 
-// step is one input line: an event, or an advance directive.
+// step is one input line: an event, an advance or a merge directive.
 type step struct {
 	line    int
-	label   string         // the event id, or #n; "advance <time>" for an advance
-	ev      *journey.Event // nil for an advance
+	label   string         // the event id, or #n; "advance <time>", "merge <from> into <into> @<time>"
+	ev      *journey.Event // nil for a directive
 	advance time.Time
-	traits  []string // string trait values that must not leak
+	merge   *mergeStep // a merge directive
+	traits  []string   // string trait values that must not leak
+}
+
+// mergeStep is a merge directive: customer from merges into customer into
+// at time at.
+type mergeStep struct {
+	from, into string
+	at         time.Time
 }
 
 // directive keys: a line holding one of them is a directive, not an event.
 var (
 	advanceKeys  = []string{"advance"}
+	mergeKeys    = []string{"merge"}
 	settingsKeys = []string{"lateness", "late"}
 )
 
@@ -116,9 +125,30 @@ func (g *golden) decodeLine(line string, events int) (*step, error) {
 		}
 		at = at.UTC()
 		return &step{label: "advance " + at.Format(time.RFC3339Nano), advance: at}, nil
+	case has(mergeKeys):
+		var d struct {
+			Merge string `json:"merge"`
+			Into  string `json:"into"`
+			Time  string `json:"time"`
+		}
+		if err := decodeStrict(line, &d); err != nil {
+			return nil, fmt.Errorf("merge directive: %w", err)
+		}
+		if d.Merge == "" || d.Into == "" || d.Merge == d.Into {
+			return nil, errors.New(`merge directive: "merge" and "into" must name two different customers`)
+		}
+		at, err := time.Parse(time.RFC3339Nano, d.Time)
+		if err != nil {
+			return nil, fmt.Errorf("merge: time: %w", err)
+		}
+		at = at.UTC()
+		return &step{
+			label: fmt.Sprintf("merge %s into %s @%s", d.Merge, d.Into, at.Format(time.RFC3339Nano)),
+			merge: &mergeStep{from: d.Merge, into: d.Into, at: at},
+		}, nil
 	case has(settingsKeys):
 		if len(g.steps) > 0 {
-			return nil, errors.New("a settings line (lateness, late) must come before the first event or advance")
+			return nil, errors.New("a settings line (lateness, late) must come before the first event or directive")
 		}
 		var d struct {
 			Lateness *string `json:"lateness"`

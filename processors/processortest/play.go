@@ -101,6 +101,7 @@ func play(procs []journey.Processor, g *golden, commitAfter []bool, traits []str
 		traits:  traits,
 		ids:     map[string]string{},
 		known:   map[string]bool{},
+		gone:    map[string]bool{},
 	}
 	engine, err := journey.NewEngine(procs...)
 	if err != nil {
@@ -128,6 +129,8 @@ func play(procs []journey.Processor, g *golden, commitAfter []bool, traits []str
 		var err error
 		if s.ev != nil {
 			err = p.apply(s)
+		} else if s.merge != nil {
+			err = p.merge(s.merge)
 		} else {
 			p.b.WriteString(s.label + "\n")
 			if err = p.runner.Advance(s.advance, &p.out); err == nil {
@@ -177,6 +180,7 @@ type player struct {
 	r         result
 	customers []string // in order of first event
 	known     map[string]bool
+	gone      map[string]bool // customers merged into another, with no state since
 
 	cur      *step     // the input step being run
 	applying bool      // cur is an event inside Runner.Apply
@@ -251,9 +255,8 @@ func (p *player) apply(s *step) error {
 		}
 		return fmt.Errorf("event %s: %w", ev.ID, err)
 	}
-	if !dropped && !p.known[ev.CustomerID] {
-		p.known[ev.CustomerID] = true
-		p.customers = append(p.customers, ev.CustomerID)
+	if !dropped {
+		p.seen(ev.CustomerID)
 	}
 	var flags []string
 	if late {
@@ -263,6 +266,58 @@ func (p *player) apply(s *step) error {
 		flags = append(flags, "dropped")
 	}
 	p.closeStepFlags(flags)
+	return nil
+}
+
+// seen records that customer id has state.
+func (p *player) seen(id string) {
+	delete(p.gone, id)
+	if !p.known[id] {
+		p.known[id] = true
+		p.customers = append(p.customers, id)
+	}
+}
+
+// merge runs a merge directive as the pipeline does: it takes the
+// from-customer's states (leaving it with none) and its armed timers
+// (disarmed), and hands them to Runner.Merge for the into-customer.
+func (p *player) merge(m *mergeStep) error {
+	from, err := p.runner.Customer(m.from)
+	if err != nil {
+		return err
+	}
+	states := slices.Clone(from.States)
+	for i, proc := range p.procs {
+		from.States[i] = proc.NewState()
+		from.Dirty[i] = true
+	}
+	p.gone[m.from] = true
+	var timers []journey.Timer
+	for _, t := range p.timers.Pending() {
+		if t.Customer == m.from {
+			timers = append(timers, t)
+			if err := p.timers.Cancel(t.Customer, t.Processor, t.Key); err != nil {
+				return err
+			}
+		}
+	}
+	has := func(processor, key string) (bool, error) {
+		return slices.ContainsFunc(p.timers.Pending(), func(t journey.Timer) bool {
+			return t.Customer == m.into && t.Processor == processor && t.Key == key
+		}), nil
+	}
+	if err := p.openStep(nil, m.into); err != nil {
+		return err
+	}
+	if err := p.runner.Merge(m.into, states, timers, m.at, has, &p.out); err != nil {
+		var fe *journey.FoldError
+		if errors.As(err, &fe) && fe.Stack != nil {
+			return fmt.Errorf("merge: %w\n%s", err, fe.Stack)
+		}
+		return fmt.Errorf("merge: %w", err)
+	}
+	p.seen(m.into)
+	p.closeStep()
 	return nil
 }
 
@@ -460,6 +515,10 @@ func (p *player) commit() error {
 			if !d {
 				continue
 			}
+			if p.gone[c.ID] {
+				delete(p.stored, storeKey{c.ID, p.procs[i].Name()})
+				continue
+			}
 			b, err := c.States[i].MarshalBinary()
 			if err != nil {
 				return fmt.Errorf("customer %s: %s: MarshalBinary: %w", c.ID, p.procs[i].Name(), err)
@@ -477,6 +536,9 @@ func (p *player) commit() error {
 func (p *player) finish() {
 	p.cur = nil
 	for _, id := range p.customers {
+		if p.gone[id] {
+			continue
+		}
 		c, err := p.runner.Customer(id)
 		if err != nil {
 			p.problem("customer %s: %v", id, err)

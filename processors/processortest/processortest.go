@@ -50,6 +50,16 @@
 //   - an advance directive, {"advance":"<RFC 3339 time>"}: the watermark
 //     moves there (never back) and every timer due by then fires, as an
 //     idle partition's clock or the end of a replay does;
+//   - a merge directive, {"merge":"<from>","into":"<into>","time":"<RFC 3339
+//     time>"}: customer from's journey moves into customer into's, as the
+//     pipeline does when an id that has state is linked to another (see
+//     journey.Merger): from's states are taken (from then has no state,
+//     and is not listed at the end unless an event names it again), its
+//     armed timers are disarmed, and journey.Runner.Merge re-arms them
+//     under into (unless into has a timer of the same processor and key),
+//     merges the states as of time (the contact policy's first) and passes
+//     the triggers the merges emit through the policy. The watermark does
+//     not move: put an advance directive first if timers should fire;
 //   - an event: any other line.
 //
 // Event fields, all optional except time and a customer:
@@ -87,7 +97,12 @@
 //     due fire before that event is folded, so their lines come before the
 //     event's line;
 //   - one line per advance directive, "advance <time>", followed by the
-//     timers it fired.
+//     timers it fired;
+//   - one line per merge directive, "merge <from> into <into> @<time>",
+//     flagged "(no change)" like an event, with the triggers, suppressions
+//     and timer changes of the merge under it. The re-arming of from's
+//     timers under into is not listed (it is no processor's request); the
+//     pending timers at the end show it.
 //
 // After the steps, each customer in order of first event: the merged
 // Context fields when a processor is a journey.ContextSource ("name =

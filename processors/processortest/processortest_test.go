@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/journey-dev/journey/pkg/journey"
 )
@@ -82,6 +83,20 @@ func (c *counter) Fold(st journey.State, ev *journey.Event, out *journey.Output)
 	return !c.quiet, nil
 }
 
+// Merge implements journey.Merger: the counts add up, into's last event
+// stays (from's when into has none).
+func (c *counter) Merge(into, from journey.State, _ string, _ time.Time, _ *journey.Output) (bool, error) {
+	s, f := into.(*counterState), from.(*counterState)
+	if f.N == 0 {
+		return false, nil
+	}
+	s.N += f.N
+	if s.Last == "" {
+		s.Last = f.Last
+	}
+	return true, nil
+}
+
 func (c *counter) Context(st journey.State) map[string]string {
 	if s, ok := st.(*counterState); ok {
 		return map[string]string{"counter.n": fmt.Sprint(s.N)}
@@ -147,6 +162,9 @@ func TestParseErrors(t *testing.T) {
 		{"two values", `{"customer":"c1","time":"2026-11-01T10:00:00Z"} {}`, "line 1: more than one JSON value"},
 		{"not JSON", "# fine\nevent e1 at 10:00", "line 2:"},
 		{"no events", "# nothing\n----\n", "no events"},
+		{"merge into itself", `{"merge":"c1","into":"c1","time":"2026-11-01T10:00:00Z"}`, "line 1: merge directive: \"merge\" and \"into\" must name two different customers"},
+		{"merge without time", `{"merge":"a1","into":"c1"}`, "line 1: merge: time:"},
+		{"merge unknown field", `{"merge":"a1","to":"c1","time":"2026-11-01T10:00:00Z"}`, `line 1: merge directive: json: unknown field "to"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(tc.text)

@@ -20,6 +20,7 @@ func mustNew(t testing.TB, cfg profile.Config) *profile.Processor {
 
 func TestGolden(t *testing.T) {
 	processortest.Run(t, mustNew(t, profile.DefaultConfig()), "testdata/defaults")
+	processortest.Run(t, mustNew(t, profile.DefaultConfig()), "testdata/merge")
 	processortest.Run(t, mustNew(t, profile.Config{MaxEventNames: 2, MaxChannels: 2, MaxAnonymousIDs: 2}), "testdata/bounded")
 }
 

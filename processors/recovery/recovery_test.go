@@ -39,6 +39,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"testdata/defaults", recovery.DefaultConfig()},
 		{"testdata/tight", tight()},
+		{"testdata/merge", tight()},
 	} {
 		t.Run(strings.TrimPrefix(tc.dir, "testdata/"), func(t *testing.T) {
 			processortest.Run(t, mustNew(t, tc.cfg), tc.dir)

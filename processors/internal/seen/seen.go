@@ -155,3 +155,41 @@ func (w *Window) ReadEvents(r *wire.Reader, at time.Time) {
 		}
 	}
 }
+
+// Merge adds o's events to w, as if every event either window counted had
+// been remembered by one: the floor is the later of the two, an event at
+// or before it is dropped, an id in both is kept once (the earlier), and
+// beyond Max the oldest are forgotten, the newest of those becoming the
+// floor. It reports whether w changed.
+func (w *Window) Merge(o *Window) bool {
+	if len(o.Seen) == 0 && !o.Floor.After(w.Floor) {
+		return false
+	}
+	floor := w.Floor
+	if o.Floor.After(floor) {
+		floor = o.Floor
+	}
+	all := make([]Event, 0, len(w.Seen)+len(o.Seen))
+	all = append(all, w.Seen...)
+	all = append(all, o.Seen...)
+	slices.SortFunc(all, compare)
+	kept := all[:0]
+	for _, x := range all {
+		if !floor.IsZero() && x.At <= floor.UnixNano() {
+			continue
+		}
+		if slices.ContainsFunc(kept, func(k Event) bool { return k.ID == x.ID }) {
+			continue
+		}
+		kept = append(kept, x)
+	}
+	if over := len(kept) - Max; over > 0 {
+		if at := time.Unix(0, kept[over-1].At).UTC(); at.After(floor) {
+			floor = at
+		}
+		kept = kept[over:]
+	}
+	changed := !slices.Equal(kept, w.Seen) || !floor.Equal(w.Floor)
+	w.Seen, w.Floor = slices.Clone(kept), floor
+	return changed
+}
