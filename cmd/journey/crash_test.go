@@ -250,12 +250,7 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 	// The last run processes everything, then shuts down cleanly.
 	c := startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
-	testrig.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
-		if got := committedTotal(t, e); got != int64(len(msgs)) {
-			return fmt.Errorf("%d of %d records committed", got, len(msgs))
-		}
-		return nil
-	})
+	settled(t, e, int64(len(msgs)), 2*time.Minute)
 	got := map[string]int{}
 	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
 		var err error
@@ -324,6 +319,67 @@ func committedTotal(t *testing.T, e *rigEnv) int64 {
 		}
 	}
 	return n
+}
+
+// settled waits until the group committed want records of the input topic
+// and every record of the repartition topic (identity routing forwards
+// records, links and merges there), and the repartition topic has stopped
+// growing for longer than a commit interval: a forward still in a
+// partition's outbox is produced within it.
+func settled(t *testing.T, e *rigEnv, want int64, within time.Duration) {
+	t.Helper()
+	var lastEnd int64 = -1
+	var since time.Time
+	testrig.CheckFor(t, within, 100*time.Millisecond, func() error {
+		if got := committedTotal(t, e); got != want {
+			return fmt.Errorf("%d of %d records committed", got, want)
+		}
+		end, committed := topicProgress(t, e, e.group+".repartition")
+		if end != lastEnd {
+			lastEnd, since = end, time.Now()
+		}
+		switch {
+		case committed != end:
+			return fmt.Errorf("repartition topic: %d of %d records committed", committed, end)
+		case time.Since(since) < 2500*time.Millisecond:
+			return fmt.Errorf("repartition topic: %d records, quiet for %s", end, time.Since(since).Round(time.Millisecond))
+		}
+		return nil
+	})
+}
+
+// topicProgress returns the sum of topic's end offsets and of the group's
+// committed offsets there (zeros when it does not exist yet).
+func topicProgress(t *testing.T, e *rigEnv, topic string) (end, committed int64) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var reqs []kafka.OffsetRequest
+	parts := make([]int, 0, e.parts)
+	for i := range e.parts {
+		reqs = append(reqs, kafka.LastOffsetOf(i))
+		parts = append(parts, i)
+	}
+	lo, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return 0, 0
+	}
+	for _, p := range lo.Topics[topic] {
+		if p.Error == nil && p.LastOffset > 0 {
+			end += p.LastOffset
+		}
+	}
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: e.group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return end, 0
+	}
+	for _, p := range res.Topics[topic] {
+		if p.CommittedOffset > 0 {
+			committed += p.CommittedOffset
+		}
+	}
+	return end, committed
 }
 
 func readFile(t *testing.T, path string) string {

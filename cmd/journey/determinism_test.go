@@ -46,12 +46,7 @@ func TestDeterministicAcrossBatchingAndPacing(t *testing.T) {
 		if produce != nil {
 			produce()
 		}
-		testrig.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
-			if got := committedTotal(t, &sub); got != int64(len(msgs)) {
-				return fmt.Errorf("%s: %d of %d records committed", name, got, len(msgs))
-			}
-			return nil
-		})
+		settled(t, &sub, int64(len(msgs)), 2*time.Minute)
 		// Delivery has finished once every expected trigger is in Redis;
 		// the ids are read after the run stops, so a late duplicate counts.
 		testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {

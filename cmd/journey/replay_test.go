@@ -22,8 +22,14 @@ import (
 // replayProcessors is the live configuration of TestReplay: event time
 // only (so the live state is a pure function of the topic), and interest
 // counting only call-centre views, which the workload has none of, so the
-// interest rule never fires live.
-const replayProcessors = `timers:
+// interest rule never fires live. Identity routing is off: with it, a
+// customer's events from two partitions interleave in arrival order, which
+// a replay does not reproduce, and some state is order-dependent (an
+// engagement score's last digit, the triggers a cooldown held); the
+// pipeline's identity tests check a replay's canonical customers.
+const replayProcessors = `identity:
+  enabled: false
+timers:
   idle_advance: 0s
   lateness: 0s
 ingest:
@@ -63,12 +69,7 @@ func TestReplay(t *testing.T) {
 	cfg := e.config(t, replayProcessors)
 	live := startChild(t, "run", "--config", cfg)
 	live.waitReady(t, 60*time.Second)
-	testrig.CheckFor(t, 90*time.Second, 100*time.Millisecond, func() error {
-		if n := committedTotal(t, e); n != int64(len(msgs)) {
-			return fmt.Errorf("live processor committed %d of %d records", n, len(msgs))
-		}
-		return nil
-	})
+	settled(t, e, int64(len(msgs)), 90*time.Second)
 	if code := live.stop(t, 30*time.Second); code != 0 {
 		t.Fatalf("journey run exit %d", code)
 	}

@@ -213,3 +213,133 @@ func TestIdentityMergesAnonymousJourney(t *testing.T) {
 		}
 	}
 }
+
+func alias(id, previous, user string, at time.Time) []byte {
+	b, _ := json.Marshal(map[string]any{"type": "alias", "messageId": id, "previousId": previous, "userId": user,
+		"timestamp": at.UTC().Format(time.RFC3339Nano)})
+	return b
+}
+
+// An alias merges two known customers; an anonymous id already linked to
+// one customer that shows up with another (a shared device) stays with the
+// first, counted as a conflict, and the other's event is folded for the
+// other; later anonymous events follow the first link. A replay of the
+// same topic gives the same customers.
+func TestIdentityAliasAndConflict(t *testing.T) {
+	h, mod := identityHarness(t)
+	u1, u2 := idsApart("alias", 4)
+	anon, u3 := idsApart("shared", 4)
+	at := func(s int) time.Time {
+		return time.Now().Add(-time.Hour).UTC().Truncate(time.Second).Add(time.Duration(s) * time.Second)
+	}
+	r := h.start(0, "", mod)
+	defer r.stop(t)
+	h.produce(
+		kafka.Message{Key: []byte(u1), Value: identified("v1", "track", u1, "", "Product Viewed", at(1))},
+		kafka.Message{Key: []byte(u1), Value: identified("v2", "track", u1, "", "Product Viewed", at(2))},
+		kafka.Message{Key: []byte(u2), Value: identified("v3", "track", u2, "", "Product Viewed", at(3))},
+	)
+	h.waitFolded(r, 3)
+	h.produce(kafka.Message{Key: []byte(u2), Value: alias("a1", u1, u2, at(4))})
+	got := h.waitTriggers("email", 1, 60*time.Second)
+	tr, err := redissink.DecodeTrigger(got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.CustomerID != u2 || strings.Join(tr.Causes, ",") != "v1,v2,v3" {
+		t.Errorf("trigger for %q with causes %v, want %q with v1,v2,v3", tr.CustomerID, tr.Causes, u2)
+	}
+	h.produce(kafka.Message{Key: []byte(u2), Value: identified("i1", "identify", u2, anon, "", at(5))})
+	h.waitContext(anon, "merged_into", u2)
+	h.produce(
+		kafka.Message{Key: []byte(u3), Value: identified("i2", "identify", u3, anon, "", at(6))},
+		kafka.Message{Key: []byte(u3), Value: identified("v5", "track", u3, anon, "Product Viewed", at(7))},
+		kafka.Message{Key: []byte(anon), Value: identified("v6", "track", "", anon, "Product Viewed", at(8))},
+	)
+	h.waitFolded(r, 8)
+	testrig.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if n := r.counter(t, "journey_identity_conflicts_total", nil); n != 1 {
+			return fmt.Errorf("%v conflicts, want 1", n)
+		}
+		return nil
+	})
+	r.stop(t)
+	want := map[string]string{u2: "v1,v2,v3,v6", u3: "v5"}
+	checkViews(t, h.dir, want, u1)
+
+	// A replay of the topic, in a directory of its own, gives the same
+	// canonical customers.
+	dir := t.TempDir()
+	p, store, _, rdb := h.build(dir, 0, "", func(c *pipeline.Config) { mod(c); c.DiscardOutput = true })
+	defer rdb.Close()
+	ends, err := pipeline.EndOffsets(context.Background(), h.brokers, h.topic, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.Replay(ctx, pipeline.ReplayPlan{Ends: map[string]map[int]int64{h.topic: ends}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkViews(t, dir, want, u1)
+}
+
+// checkViews checks the tally views each customer of want holds, and that
+// gone holds nothing but its identity entry.
+func checkViews(t *testing.T, dir string, want map[string]string, gone string) {
+	t.Helper()
+	ro, err := state.OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for c, views := range want {
+		cs, err := ro.Customer(c)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("%s: %v, %v", c, cs, err)
+		}
+		var ts tallyState
+		if err := ts.UnmarshalBinary(cs[0].States["tally"].Data); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Sort(ts.Views); strings.Join(ts.Views, ",") != views {
+			t.Errorf("%s's views %v, want %s", c, ts.Views, views)
+		}
+	}
+	cs, err := ro.Customer(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		for proc := range c.States {
+			if proc != journey.IdentityName {
+				t.Errorf("merged %s still has %s state", gone, proc)
+			}
+		}
+	}
+}
+
+func (h *harness) waitFolded(r *running, n int) {
+	h.t.Helper()
+	testrig.CheckFor(h.t, 60*time.Second, 20*time.Millisecond, func() error {
+		if got := r.counter(h.t, "journey_events_folded_total", nil); got != float64(n) {
+			return fmt.Errorf("%v events folded, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+func (h *harness) waitContext(customer, field, want string) {
+	h.t.Helper()
+	key := h.prefix + "ctx:" + customer
+	testrig.CheckFor(h.t, 60*time.Second, 20*time.Millisecond, func() error {
+		got, err := h.rdb.HGet(context.Background(), key, field).Result()
+		if err != nil || got != want {
+			return fmt.Errorf("%s %s = %q (%v), want %q", key, field, got, err, want)
+		}
+		return nil
+	})
+}

@@ -56,8 +56,17 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 			ids[id] = true
 		}
 	}
+	var repartitionAt map[int]int64
 	if p.routed() {
 		p.router = newReplayRouter(p.cfg.Identity.Topic, slices.Sorted(maps.Keys(ids)))
+		// The replay forwards in memory. Its store resumes the live
+		// repartition topic where it ended when the plan was made: what
+		// the live run forwards later comes from input past the plan's
+		// ends, which a promoted replay reads itself (the copies are
+		// dropped as duplicates).
+		if repartitionAt, err = kafkaio.OffsetsAt(ctx, p.cfg.Brokers, p.cfg.Identity.Topic, time.Time{}); err != nil {
+			repartitionAt = nil // not created yet: from its start
+		}
 	}
 	// One fetch request per broker for every replayed partition, as live.
 	p.fetch = p.newFetcher(nil)
@@ -69,8 +78,11 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 	}
 	p.mu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
+	if p.router != nil {
+		defer context.AfterFunc(ctx, p.router.stop)()
+	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
-		r := &replayRange{starts: map[string]int64{}, ends: map[string]int64{}}
+		r := &replayRange{starts: map[string]int64{}, ends: map[string]int64{}, repartitionAt: repartitionAt[id]}
 		if p.cfg.MaxRate > 0 {
 			r.rate = p.cfg.MaxRate / float64(len(ids)*len(p.cfg.Topics))
 		}

@@ -164,8 +164,8 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 		}
 		rd.topics[rt].next, rd.topics[rt].hwm = m.Offset+1, m.HighWaterMark
 		tc.n.in++
-		if m.Topic == p.cfg.Identity.Topic {
-			tx.fwdIn++
+		if p.router != nil && m.Topic == p.cfg.Identity.Topic {
+			tx.fwdIn = append(tx.fwdIn, m.Offset)
 		}
 		if msg, ok := w.poisonRecord(m); ok {
 			deadLetter(m, &ingest.Error{Reason: ReasonFold, Msg: msg})
@@ -268,6 +268,9 @@ func (w *worker) commitRound(ctx context.Context, rd *round) error {
 			continue // a replay's forwards are in memory (replayroute.go)
 		}
 		tx.b.SetOffset(t.topic, t.next)
+	}
+	if w.replay != nil && p.routed() {
+		tx.b.SetOffset(p.cfg.Identity.Topic, w.replay.repartitionAt)
 	}
 	recs, err := tx.prepare()
 	if err != nil {
@@ -386,9 +389,11 @@ type tx struct {
 	emitted, suppressed [][2]string
 	dropped             []timerKey
 	ids                 identityCounts
-	// fwdOut and fwdIn count the forwards the commit sends and the
-	// forwarded records it read (a replay's router waits for both).
-	fwdOut, fwdIn int
+	// fwdOut counts the forwards the commit sends, fwdIn holds the
+	// offsets of the forwarded records it read in a replay (its router
+	// waits for both).
+	fwdOut int
+	fwdIn  []int64
 }
 
 func (w *worker) begin() *tx {
@@ -554,6 +559,9 @@ func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 		w.age("logged", t.lastRecord)
 	}
 	start := time.Now()
+	if r := p.router; r != nil && t.fwdOut > 0 {
+		r.sending(t.fwdOut) // a failed commit ends the replay anyway
+	}
 	if err := t.b.Commit(); err != nil {
 		return err
 	}
@@ -571,7 +579,7 @@ func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 	t.countDropped()
 	t.countIdentity()
 	if r := p.router; r != nil {
-		r.committed(t.fwdOut, t.fwdIn)
+		r.committed(w.id, t.fwdIn)
 	}
 	w.disp.Notify()
 	return nil

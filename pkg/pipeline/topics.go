@@ -17,8 +17,9 @@ import (
 )
 
 // The topics journey uses, for `journey topics`: the input topics (which
-// the operator owns: Run only checks them), the dead-letter topic and the
-// changelog topic (which Run creates when missing). CreateTopics creates
+// the operator owns: Run only checks them), the dead-letter topic, the
+// changelog topic and the repartition topic (which Run creates when
+// missing). CreateTopics creates
 // all of them ahead of Run, with the same settings Run would give the
 // latter two; CheckTopics is Run's check, reported topic by topic.
 
@@ -32,9 +33,10 @@ const DefaultTopicsTimeout = 10 * time.Second
 
 // What a topic is to journey (TopicStatus.Role).
 const (
-	RoleInput      = "input"
-	RoleDeadLetter = "dead-letter"
-	RoleChangelog  = "changelog"
+	RoleInput       = "input"
+	RoleDeadLetter  = "dead-letter"
+	RoleChangelog   = "changelog"
+	RoleRepartition = "repartition"
 )
 
 // TopicStatus is one topic journey uses.
@@ -180,6 +182,8 @@ func CreateTopics(ctx context.Context, cfg Config, log *zap.Logger, opts TopicsO
 			create = append(create, dlqTopicConfig(t.Name, n, rf))
 		case RoleChangelog:
 			create = append(create, changelogTopicConfig(clog, n, rf))
+		case RoleRepartition:
+			create = append(create, repartitionTopicConfig(t.Name, n, rf))
 		}
 	}
 	if len(create) > 0 {
@@ -227,8 +231,11 @@ func partitionCount(ts []TopicStatus, want int) (int, error) {
 	for _, t := range cop {
 		if t.Partitions > 0 && t.Partitions != n {
 			setting := "kafka.topics"
-			if t.Role == RoleChangelog {
+			switch t.Role {
+			case RoleChangelog:
 				setting = "changelog.topic"
+			case RoleRepartition:
+				setting = "identity.topic"
 			}
 			return 0, &CoPartitionError{Setting: setting, Topics: cop,
 				Reason: "not co-partitioned: journey needs the same partition count on every input topic and on the changelog"}
@@ -279,6 +286,9 @@ func (a *topicAdmin) describe(ctx context.Context, cfg Config) ([]TopicStatus, e
 	ts = append(ts, TopicStatus{Name: cfg.DLQTopic, Role: RoleDeadLetter})
 	if cfg.Changelog.Topic != "" {
 		ts = append(ts, TopicStatus{Name: cfg.Changelog.Topic, Role: RoleChangelog})
+	}
+	if cfg.Identity.Topic != "" {
+		ts = append(ts, TopicStatus{Name: cfg.Identity.Topic, Role: RoleRepartition})
 	}
 	names := make([]string, len(ts))
 	for i, t := range ts {

@@ -62,6 +62,9 @@ type replayRange struct {
 	starts map[string]int64 // topic -> first offset when the state has none
 	ends   map[string]int64 // topic -> offset to stop before
 	rate   float64          // records/s for each of this partition's fetchers; 0: unpaced
+	// repartitionAt is the live repartition topic's end when the replay
+	// began: the offset the replay's store resumes it from (replay.go).
+	repartitionAt int64
 }
 
 // newWorker prepares the worker of partition id, one of owned partitions
@@ -141,6 +144,11 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 func (w *worker) run(ctx, genCtx context.Context) error {
 	stopCtx, stop := either(ctx, genCtx)
 	defer stop()
+	if r := w.p.router; r != nil {
+		if err := r.queued(w.sp); err != nil {
+			return err
+		}
+	}
 	in, err := w.subscribe(stopCtx)
 	if err != nil {
 		return err
@@ -550,7 +558,10 @@ type topicLag struct {
 // waitForOutbox pauses consumption while the outbox is over its bound
 // (the sink is down or slow), so it never grows without limit.
 func (w *worker) waitForOutbox(ctx context.Context, dispDone <-chan error) error {
-	if w.sp.OutboxDepth() < w.p.cfg.OutboxMax {
+	if w.sp.OutboxDepth() < w.p.cfg.OutboxMax || w.p.router != nil {
+		// A replay that routes in memory never pauses: a dispatcher
+		// waits for the partitions it forwards to (replayroute.go), and
+		// two paused partitions forwarding to each other would wait forever.
 		return nil
 	}
 	start := time.Now()
