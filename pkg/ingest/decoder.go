@@ -209,26 +209,6 @@ func customerKey(m map[string]any, key string) (string, *Error) {
 	return "", errorf(ReasonKey, "%s is not a string", key)
 }
 
-// emptyObject stands for absent properties when an event schema is
-// checked. It is only ever read.
-var emptyObject = map[string]any{}
-
-// checkEvent validates props, found at JSON pointer at, against the schema
-// of the event called name, if there is one.
-func (d *Decoder) checkEvent(name string, props any, present bool, at string) *Error {
-	s := d.events[name]
-	if s == nil {
-		return nil
-	}
-	if !present {
-		props = emptyObject
-	}
-	if err := s.validate(props); err != nil {
-		return schemaError(`event "`+name+`"`, at, err)
-	}
-	return nil
-}
-
 // eventTime parses the RFC 3339 time in field key of m, if present.
 func eventTime(m map[string]any, key string) (t time.Time, present bool, _ *Error) {
 	v, ok := m[key]
