@@ -28,6 +28,7 @@ type Set struct {
 	TriggersSuppressed   *prometheus.CounterVec   // rule, reason
 	LateEvents           *prometheus.CounterVec   // topic, partition
 	TimersDropped        *prometheus.CounterVec   // processor, reason
+	EventsIgnored        *prometheus.CounterVec   // processor, reason; journey.Output.Ignored
 	ContextsOut          *prometheus.CounterVec   // partition
 	SinkErrors           *prometheus.CounterVec   // partition, kind (retriable|fatal)
 	DeliveryFailures     *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
@@ -65,6 +66,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		TriggersSuppressed: f("triggers_suppressed_total", "Triggers the contact policy stopped, by rule and reason.", "rule", "reason"),
 		LateEvents:         f("events_late_total", "Events older than their partition's watermark.", "topic", "partition"),
 		TimersDropped:      f("timers_dropped_total", "Timers disarmed unfired: their processor's OnTimer failed.", "processor", "reason"),
+		EventsIgnored:      f("events_ignored_total", "Events a processor ignored for lacking a property it needs (the others still folded them).", "processor", "reason"),
 		ContextsOut:        f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
 		SinkErrors:         f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
 		DeliveryFailures:   f("delivery_failures_total", "Failed sink deliveries, by reason (noperm, noauth, wrongtype, unavailable...).", "reason"),
@@ -105,7 +107,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
-	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
+	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.EventsIgnored, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {
