@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -233,5 +234,32 @@ func TestCompile(t *testing.T) {
 	}
 	if _, err := schemas.Compile("nope.json"); err == nil {
 		t.Error("Compile of a missing schema succeeded")
+	}
+}
+
+// TestEventSchemasRequireNothing checks that no event schema, nor a
+// definition they share, requires a property: Segment's spec requires
+// none, so a message is never dead-lettered for lacking one (the ingest
+// decoder drops what fails a schema, which cannot satisfy a "required").
+func TestEventSchemasRequireNothing(t *testing.T) {
+	var walk func(p string, v any)
+	walk = func(p string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, ok := x["required"]; ok {
+				t.Errorf("%s: requires %v", p, x["required"])
+			}
+			for k, c := range x {
+				walk(p+"/"+k, c)
+			}
+		case []any:
+			for i, c := range x {
+				walk(fmt.Sprintf("%s/%d", p, i), c)
+			}
+		}
+	}
+	walk(schemas.Defs, readJSON(t, schemas.FS(), schemas.Defs))
+	for _, e := range schemas.Events() {
+		walk(e.Path, readJSON(t, schemas.FS(), e.Path))
 	}
 }
