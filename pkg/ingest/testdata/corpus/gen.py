@@ -34,8 +34,8 @@ full = {
  "Product Added to Wishlist": dict(P,wishlist_id="skdjsidjsdkdj29j",wishlist_name="Loved Games"),
  "Product Removed from Wishlist": dict(P,wishlist_id="skdjsidjsdkdj29j",wishlist_name="Loved Games"),
  "Wishlist Product Added to Cart": dict(P,wishlist_id="skdjsidjsdkdj29j",wishlist_name="Loved Games",cart_id="99j2d92j9dj29dj29d2d"),
- "Product Shared": dict(P,share_via="email",share_message="Hey, check out this item",recipient="friend@example.com"),
- "Cart Shared": {"share_via":"email","share_message":"Hey, check out this item","recipient":"friend@example.com","cart_id":"d92jd29jd92jd29j92d92jd","products":[{"product_id":"507f1f77bcf86cd799439011"},{"product_id":"505bd76785ebb509fc183733"}]},
+ "Product Shared": dict(P,share_via="email",share_message="Hey, check out this item",recipient="recipient-17"),
+ "Cart Shared": {"share_via":"email","share_message":"Hey, check out this item","recipient":"recipient-17","cart_id":"d92jd29jd92jd29j92d92jd","products":[{"product_id":"507f1f77bcf86cd799439011"},{"product_id":"505bd76785ebb509fc183733"}]},
  "Product Reviewed": {"product_id":"507f1f77bcf86cd799439011","review_id":"kdfjrj39fj39jf3","review_body":"I love this product","rating":5},
 }
 # Oddly typed, as producers send them: numbers as strings, ids as numbers,
@@ -105,7 +105,7 @@ for ev, props in odd.items():
 lines.append({"type":"page","name":"Home","properties":{"path":"/","url":"https://shop.example/"},"anonymousId":uid(),"messageId":"ajs-p1","timestamp":ts(),"context":{"library":{"name":"analytics.js","version":"next-1.70.0"}}})
 lines.append({"type":"page","properties":{"path":"/"},"anonymousId":uid(),"messageId":"ajs-p2","timestamp":ts(),"name":None,"category":None})
 lines.append({"type":"screen","name":"Product","properties":{"product_id":"p"},"userId":"user-7","messageId":uid(),"timestamp":ts()})
-lines.append({"type":"identify","traits":{"email":"ada@example.com","plan":"premium"},"userId":"user-7","messageId":uid(),"timestamp":ts()})
+lines.append({"type":"identify","traits":{"plan":"premium"},"userId":"user-7","messageId":uid(),"timestamp":ts()})
 lines.append({"type":"identify","userId":"user-8","anonymousId":"anon-8","messageId":uid(),"timestamp":ts(),"context":{"traits":{"name":"Ada"}}})
 lines.append({"type":"alias","previousId":"anon-8","userId":"user-8","messageId":uid(),"timestamp":ts()})
 lines.append({"type":"group","groupId":"g1","traits":{"name":"Initech"},"userId":"user-8","messageId":uid(),"timestamp":ts()})
