@@ -85,7 +85,8 @@
 // (validate.go). Fuzz tests hold the parser to encoding/json and the
 // reduced validator to the reference.
 //
-// Event time must parse as RFC 3339, be after the Unix epoch and be no later
+// Event time must parse as RFC 3339 (or ISO 8601 with a "+hhmm" offset,
+// as older Segment libraries write it), be after the Unix epoch and be no later
 // than Config.Now() + Config.MaxFuture. The returned Event keeps no
 // reference to the Record's byte slices.
 package ingest

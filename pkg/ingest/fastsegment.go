@@ -413,7 +413,7 @@ func (p *parser) timeMember() (time.Time, bool) {
 	if !ok || len(b) == 0 {
 		return time.Time{}, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(b))
+	t, err := parseTime(string(b))
 	return t, err == nil
 }
 

@@ -86,7 +86,7 @@ def go(ev, props):
     if props is None: del m["properties"]
     return m
 def java(ev, props):
-    m = {"context":{"library":{"name":"analytics-java","version":"3.4.0"}},"type":"track","messageId":uid(),"timestamp":ts(),"sentAt":ts(),"userId":"user-8","anonymousId":"anon-8","integrations":{},"event":ev}
+    m = {"context":{"library":{"name":"analytics-java","version":"3.4.0"}},"type":"track","messageId":uid(),"timestamp":ts().replace("Z","+0000"),"sentAt":ts(),"userId":"user-8","anonymousId":"anon-8","integrations":{},"event":ev}
     if props is not None: m["properties"] = props
     return m
 sdks = [ajs, ios, android, node, python, ruby, go, java]
