@@ -86,7 +86,7 @@
 // reduced validator to the reference.
 //
 // Event time must parse as RFC 3339 (or ISO 8601 with a "+hhmm" offset,
-// as older Segment libraries write it), be after the Unix epoch and be no later
-// than Config.Now() + Config.MaxFuture. The returned Event keeps no
+// as older Segment libraries write it), be after the Unix epoch and be no
+// later than Config.Now() + Config.MaxFuture. The returned Event keeps no
 // reference to the Record's byte slices.
 package ingest
