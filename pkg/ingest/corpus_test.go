@@ -28,16 +28,7 @@ import (
 //   - the corpus holds every event of the e-commerce spec.
 func TestSegmentCorpus(t *testing.T) {
 	d := newDecoder(t)
-	comp, err := schemas.NewCompiler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventSchemas := map[string]*jsonschema.Schema{}
-	for _, e := range schemas.Events() {
-		if eventSchemas[e.Name], err = comp.Compile(schemas.URL(e.Path)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	eventSchemas := compileEventSchemas(t)
 	f, err := os.Open("testdata/corpus/segment.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +106,23 @@ var ecommerceSpec = []string{
 	"Order Refunded", "Order Cancelled", "Coupon Entered", "Coupon Applied", "Coupon Denied", "Coupon Removed",
 	"Product Added to Wishlist", "Product Removed from Wishlist", "Wishlist Product Added to Cart",
 	"Product Shared", "Cart Shared", "Product Reviewed",
+}
+
+// compileEventSchemas compiles every event schema, by event name, with the
+// generic validator the decoder's reference is.
+func compileEventSchemas(tb testing.TB) map[string]*jsonschema.Schema {
+	tb.Helper()
+	comp, err := schemas.NewCompiler()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]*jsonschema.Schema{}
+	for _, e := range schemas.Events() {
+		if out[e.Name], err = comp.Compile(schemas.URL(e.Path)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
 }
 
 // toJSONValue round-trips v through JSON into what jsonschema validates.
