@@ -13,8 +13,11 @@
 //
 // Every schema's $id is BaseURI followed by its path in FS, so relative
 // $refs resolve both here and in any generic validator that is given all
-// the files. Schemas only require what a consumer cannot do without and
+// the files. The envelopes require what journey cannot do without; event
+// schemas require nothing, as Segment's spec requires no property, and
 // allow additional properties: producers send more than journey reads.
+// The ingest decoder brings properties to their event schema (coercing or
+// dropping what fails it) rather than rejecting the message.
 //
 // Formats (date-time, uri) are annotations, as draft 2020-12 has it: the
 // ingest decoder parses times itself and reports a time violation. Call
@@ -64,17 +67,37 @@ type EventSchema struct {
 // events is the one table from event name to schema. A schema file under
 // events/ that is not listed here is not used (a test checks there is none).
 var events = [...]EventSchema{
-	// E-commerce (Segment e-commerce v2).
+	// E-commerce (Segment e-commerce v2, in the spec's order).
+	{"Products Searched", "events/products_searched.json"},
+	{"Product List Viewed", "events/product_list_viewed.json"},
+	{"Product List Filtered", "events/product_list_filtered.json"},
+	{"Promotion Viewed", "events/promotion_viewed.json"},
+	{"Promotion Clicked", "events/promotion_clicked.json"},
+	{"Product Clicked", "events/product_clicked.json"},
 	{"Product Viewed", "events/product_viewed.json"},
 	{"Product Added", "events/product_added.json"},
 	{"Product Removed", "events/product_removed.json"},
 	{"Cart Viewed", "events/cart_viewed.json"},
 	{"Checkout Started", "events/checkout_started.json"},
+	{"Checkout Step Viewed", "events/checkout_step_viewed.json"},
+	{"Checkout Step Completed", "events/checkout_step_completed.json"},
+	{"Payment Info Entered", "events/payment_info_entered.json"},
+	{"Order Updated", "events/order_updated.json"},
 	{"Order Completed", "events/order_completed.json"},
+	{"Order Refunded", "events/order_refunded.json"},
+	{"Order Cancelled", "events/order_cancelled.json"},
+	{"Coupon Entered", "events/coupon_entered.json"},
+	{"Coupon Applied", "events/coupon_applied.json"},
+	{"Coupon Denied", "events/coupon_denied.json"},
+	{"Coupon Removed", "events/coupon_removed.json"},
+	{"Product Added to Wishlist", "events/product_added_to_wishlist.json"},
+	{"Product Removed from Wishlist", "events/product_removed_from_wishlist.json"},
+	{"Wishlist Product Added to Cart", "events/wishlist_product_added_to_cart.json"},
+	{"Product Shared", "events/product_shared.json"},
+	{"Cart Shared", "events/cart_shared.json"},
 	{"Product Reviewed", "events/product_reviewed.json"},
 	// Social engagement.
 	{"Product Liked", "events/product_liked.json"},
-	{"Product Shared", "events/product_shared.json"},
 	{"Comment Posted", "events/comment_posted.json"},
 	// Email (Segment email spec).
 	{"Email Opened", "events/email_opened.json"},

@@ -96,9 +96,7 @@ func (d *Decoder) decodeCloudEvent(r *Record, ce *cloudEvent) (journey.Event, er
 		ev.Name, ev.Kind = name, journey.KindTrack
 	}
 	ev.Properties, _ = ce.data.(map[string]any)
-	if err := d.checkEvent(ev.Name, ce.data, ce.hasData, ce.dataAt); err != nil {
-		return journey.Event{}, err
-	}
+	d.conformEvent(ev.Name, ev.Properties)
 
 	ev.Channel = d.channel(a["channel"], r.Topic)
 	ev.TimeZone, _ = a["timezone"].(string)

@@ -209,26 +209,6 @@ func customerKey(m map[string]any, key string) (string, *Error) {
 	return "", errorf(ReasonKey, "%s is not a string", key)
 }
 
-// emptyObject stands for absent properties when an event schema is
-// checked. It is only ever read.
-var emptyObject = map[string]any{}
-
-// checkEvent validates props, found at JSON pointer at, against the schema
-// of the event called name, if there is one.
-func (d *Decoder) checkEvent(name string, props any, present bool, at string) *Error {
-	s := d.events[name]
-	if s == nil {
-		return nil
-	}
-	if !present {
-		props = emptyObject
-	}
-	if err := s.validate(props); err != nil {
-		return schemaError(`event "`+name+`"`, at, err)
-	}
-	return nil
-}
-
 // eventTime parses the RFC 3339 time in field key of m, if present.
 func eventTime(m map[string]any, key string) (t time.Time, present bool, _ *Error) {
 	v, ok := m[key]
@@ -239,11 +219,28 @@ func eventTime(m map[string]any, key string) (t time.Time, present bool, _ *Erro
 	if !ok {
 		return time.Time{}, false, errorf(ReasonTime, "%s is not a string", key)
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := parseTime(s)
 	if err != nil {
 		return time.Time{}, false, errorf(ReasonTime, "%s is not an RFC 3339 date-time", key)
 	}
 	return t, true, nil
+}
+
+// iso8601Offset is RFC 3339 with the zone offset written without a colon
+// ("+0000"), as Java's SimpleDateFormat "Z" writes it and older Segment
+// libraries send it.
+const iso8601Offset = "2006-01-02T15:04:05.999999999-0700"
+
+// parseTime parses an event time: RFC 3339, or ISO 8601 with a "+hhmm"
+// offset.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		if t2, err2 := time.Parse(iso8601Offset, s); err2 == nil {
+			return t2, nil
+		}
+	}
+	return t, err
 }
 
 // checkTime returns t in UTC, or a time_violation when it is missing, before

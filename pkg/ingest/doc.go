@@ -54,20 +54,27 @@
 // # Validation
 //
 // The value is parsed once. The envelope schema (schemas.Segment or
-// schemas.CloudEvents) and the schema of the event named by Name (a track
-// call or a CloudEvent; see schemas.Events) are checked on the parsed
-// value, and the Event is built from the same value: its Properties are
-// the parsed maps themselves, with every number a float64. An event whose
-// name has no schema is checked against its envelope only. Formats in the
-// schemas are not asserted: times are parsed here, and a bad one is a
-// time violation.
+// schemas.CloudEvents) is checked on the parsed value, and the Event is
+// built from the same value: its Properties are the parsed maps
+// themselves, with every number a float64. Formats in the schemas are not
+// asserted: times are parsed here, and a bad one is a time violation.
+//
+// Only the envelope can reject a record: what it requires is a type, an
+// id, a user or anonymous id and times that parse. The properties of an
+// event named in schemas.Events (a track call or a CloudEvent) are brought
+// to its schema instead of judged by it (conform.go): a value of the wrong
+// type is coerced where Segment's tools coerce (the numeric string "19.99"
+// for a price, the whole number 12345 for a product_id) and dropped
+// otherwise, so a processor finds a property with the schema's type or
+// not at all, and ignores the event when it needs what is missing. No
+// event schema requires a property: Segment's spec requires none.
 //
 // Checks run in this order, the first failure giving the Reason: size;
 // format (parsing the value, or in binary mode the data); id; customer
 // key; envelope schema; format again for data_base64, decoded once the
-// envelope is known good; event schema; time. Error messages name fields,
-// JSON pointers and schema keywords, never a value the producer sent, so
-// they can go to logs and DLQ headers.
+// envelope is known good; time. Error messages name fields, JSON pointers
+// and schema keywords, never a value the producer sent, so they can go to
+// logs and DLQ headers.
 //
 // Both steps are built for the per-event hot path. The JSON parser
 // (json.go) gives exactly what encoding/json gives into an `any`, in one
@@ -78,7 +85,8 @@
 // (validate.go). Fuzz tests hold the parser to encoding/json and the
 // reduced validator to the reference.
 //
-// Event time must parse as RFC 3339, be after the Unix epoch and be no later
-// than Config.Now() + Config.MaxFuture. The returned Event keeps no
+// Event time must parse as RFC 3339 (or ISO 8601 with a "+hhmm" offset,
+// as older Segment libraries write it), be after the Unix epoch and be no
+// later than Config.Now() + Config.MaxFuture. The returned Event keeps no
 // reference to the Record's byte slices.
 package ingest

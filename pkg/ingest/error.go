@@ -11,7 +11,8 @@ const (
 	// ReasonFormat: the value is not JSON, not a JSON object, not a
 	// recognisable Segment message or CloudEvent, or holds bad base64.
 	ReasonFormat Reason = "format_violation"
-	// ReasonSchema: the envelope or the event's properties fail their schema.
+	// ReasonSchema: the envelope fails its schema. An event's properties
+	// never do: they are brought to their schema (conform.go).
 	ReasonSchema Reason = "schema_violation"
 	// ReasonID: no messageId (Segment) or id (CloudEvents).
 	ReasonID Reason = "id_violation"

@@ -33,7 +33,7 @@ func ExampleDecoder_Decode() {
 	// to the log.
 	_, err = d.Decode(ingest.Record{
 		Topic: "web.events",
-		Value: []byte(`{"type":"track","event":"Order Completed","messageId":"ajs-2","userId":"user-1"}`),
+		Value: []byte(`{"type":"track","event":"Order Completed","messageId":"ajs-2","userId":"user-1","timestamp":"yesterday"}`),
 	})
 	var ie *ingest.Error
 	if errors.As(err, &ie) {
@@ -42,7 +42,7 @@ func ExampleDecoder_Decode() {
 	// Output:
 	// track Product Viewed user-1 web 2025-11-20 09:14:03 +0000 UTC
 	// sku-231 129.9
-	// schema_violation | event "Order Completed": /properties: required order_id
+	// time_violation | timestamp is not an RFC 3339 date-time
 }
 
 func ExampleDecoder_Decode_cloudEventsBinary() {

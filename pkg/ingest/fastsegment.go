@@ -181,9 +181,7 @@ func (d *Decoder) fastSegmentEvent(r *Record, f *segmentFields) (journey.Event, 
 	}
 	ev.Properties, _ = f.properties.(map[string]any)
 	if k == journey.KindTrack {
-		if d.checkEvent(ev.Name, f.properties, f.hasProps, "/properties") != nil {
-			return journey.Event{}, false
-		}
+		d.conformEvent(ev.Name, ev.Properties)
 	}
 	ev.Channel = f.context.channel
 	if ev.Channel == "" {
@@ -415,7 +413,7 @@ func (p *parser) timeMember() (time.Time, bool) {
 	if !ok || len(b) == 0 {
 		return time.Time{}, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(b))
+	t, err := parseTime(string(b))
 	return t, err == nil
 }
 

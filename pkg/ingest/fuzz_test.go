@@ -13,11 +13,13 @@ import (
 // FuzzDecode decodes a record made of a value and one header, and checks
 // the decoder's contract: no panic; either an *ingest.Error with a known
 // Reason and a message, or an event with an id, a customer and a UTC time
-// within bounds, whose numbers are float64; and the same answer twice.
+// within bounds, whose numbers are float64, and whose properties meet its
+// event schema (conform.go); and the same answer twice.
 //
 // The seed corpus is in testdata/fuzz/FuzzDecode.
 func FuzzDecode(f *testing.F) {
 	d := newDecoder(f)
+	eventSchemas := compileEventSchemas(f)
 	maxTime := now.Add(ingest.DefaultMaxFuture)
 	f.Fuzz(func(t *testing.T, value []byte, hkey string, hval []byte) {
 		r := ingest.Record{Topic: "web.events", Partition: 1, Offset: 2, Value: value, Time: recordTime}
@@ -53,6 +55,11 @@ func FuzzDecode(f *testing.F) {
 		}
 		checkNumbers(t, ev.Properties)
 		checkNumbers(t, ev.Traits)
+		if s := eventSchemas[ev.Name]; s != nil && ev.Kind == "track" && ev.Properties != nil {
+			if err := s.Validate(toJSONValue(t, ev.Properties)); err != nil {
+				t.Fatalf("properties of %q fail its schema: %v", ev.Name, err)
+			}
+		}
 	})
 }
 

@@ -46,12 +46,9 @@ func (d *Decoder) decodeSegment(r *Record, m map[string]any, k journey.Kind) (jo
 	case journey.KindAlias:
 		ev.PreviousID, _ = m["previousId"].(string)
 	}
-	props, hasProps := m["properties"]
-	ev.Properties, _ = props.(map[string]any)
+	ev.Properties, _ = m["properties"].(map[string]any)
 	if k == journey.KindTrack {
-		if err := d.checkEvent(ev.Name, props, hasProps, "/properties"); err != nil {
-			return journey.Event{}, err
-		}
+		d.conformEvent(ev.Name, ev.Properties)
 	}
 
 	ctx, _ := m["context"].(map[string]any)

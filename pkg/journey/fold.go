@@ -195,12 +195,13 @@ func (e *Engine) fireTimer(c *Customer, processor, key string, at time.Time, out
 }
 
 // step runs the i-th processor's call, recovering a panic, marking the
-// state dirty when it changed and tagging the timer requests it made. A
+// state dirty when it changed and tagging the timer requests and ignore
+// reports it made. A
 // failure is a *FoldError; a panic's keeps the type of its value (never
 // the value) and the stack, which holds the frames' arguments only as
 // machine words, never an event's fields.
 func (e *Engine) step(c *Customer, i int, out *Output, call func() (bool, error)) (err error) {
-	mark := len(out.Timers)
+	mark, ignoredMark := len(out.Timers), len(out.Ignored)
 	defer func() {
 		if r := recover(); r != nil {
 			err = &FoldError{Processor: e.procs[i].Name(), Panic: fmt.Sprintf("%T", r),
@@ -216,6 +217,9 @@ func (e *Engine) step(c *Customer, i int, out *Output, call func() (bool, error)
 	}
 	for j := mark; j < len(out.Timers); j++ {
 		out.Timers[j].Processor = e.procs[i].Name()
+	}
+	for j := ignoredMark; j < len(out.Ignored); j++ {
+		out.Ignored[j].Processor = e.procs[i].Name()
 	}
 	return nil
 }

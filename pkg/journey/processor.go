@@ -62,6 +62,11 @@ type Output struct {
 	// Timers are the timer changes requested, in order. Processor is
 	// filled in by the engine.
 	Timers []TimerOp
+	// Ignored are the events processors ignored for lacking what they
+	// need (a Product Viewed without a category): the pipeline counts them
+	// in journey_events_ignored_total{processor,reason}. Processor is
+	// filled in by the engine.
+	Ignored []Ignored
 
 	pending []Trigger // emitted by processors, not yet through the policy
 }
@@ -80,6 +85,22 @@ type TimerOp struct {
 type Suppression struct {
 	Trigger Trigger
 	Reason  string
+}
+
+// Ignored is one processor's report that it ignored the event for lacking
+// what it needs. Reason is a fixed, short snake_case word of the
+// processor's ("no_category", "no_cart_id"): a metric label, never a value
+// from the event. An event a processor has no business with (a page view
+// for the cart) is not ignored, just not folded: Ignore is for events of a
+// kind the processor folds that miss a property it needs.
+type Ignored struct {
+	Processor string
+	Reason    string
+}
+
+// Ignore reports that the current processor ignored the event, and why.
+func (o *Output) Ignore(reason string) {
+	o.Ignored = append(o.Ignored, Ignored{Reason: reason})
 }
 
 // Emit records a trigger. It reaches Triggers once the contact policy (if
@@ -108,6 +129,7 @@ func (o *Output) Suppress(t Trigger, reason string) {
 // Reset empties o for reuse without freeing its memory.
 func (o *Output) Reset() {
 	o.Triggers, o.Suppressed, o.Timers, o.pending = o.Triggers[:0], o.Suppressed[:0], o.Timers[:0], o.pending[:0]
+	o.Ignored = o.Ignored[:0]
 }
 
 // Policy is the contact policy: it sees every trigger every processor

@@ -28,6 +28,7 @@ type Set struct {
 	TriggersSuppressed   *prometheus.CounterVec // rule, reason
 	LateEvents           *prometheus.CounterVec // topic, partition
 	TimersDropped        *prometheus.CounterVec // processor, reason
+	EventsIgnored        *prometheus.CounterVec // processor, reason; journey.Output.Ignored
 	// Identity counts the identity table's work by what happened: routed
 	// (an event forwarded to its canonical customer's partition), linked,
 	// merged, limit (identity.max_ids_per_customer reached).
@@ -72,6 +73,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		TriggersSuppressed: f("triggers_suppressed_total", "Triggers the contact policy stopped, by rule and reason.", "rule", "reason"),
 		LateEvents:         f("events_late_total", "Events older than their partition's watermark.", "topic", "partition"),
 		TimersDropped:      f("timers_dropped_total", "Timers disarmed unfired: their processor's OnTimer failed.", "processor", "reason"),
+		EventsIgnored:      f("events_ignored_total", "Events a processor ignored for lacking a property it needs (the others still folded them).", "processor", "reason"),
 		Identity:           f("identity_total", "Identity routing: events routed to their canonical customer's partition, ids linked, customers merged, links refused at identity.max_ids_per_customer (limit).", "what"),
 		IdentityConflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "identity_conflicts_total",
 			Help: "Links refused because the id belongs to another customer already (a shared device): it stays with the first."}),
@@ -115,7 +117,7 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
 			Help: "Partitions this instance keeps warm as a standby."}),
 	}
-	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.Identity, s.IdentityConflicts, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
+	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.EventsIgnored, s.Identity, s.IdentityConflicts, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
 		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {

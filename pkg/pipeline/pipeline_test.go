@@ -47,6 +47,9 @@ func (p counter) Fold(st journey.State, ev *journey.Event, out *journey.Output) 
 	c := st.(*counts)
 	c.Total++
 	c.ByName[ev.Name]++
+	if ev.Kind == journey.KindTrack && ev.Str("product_id") == "" {
+		out.Ignore("no_product_id") // counted all the same: the report is what is tested
+	}
 	if c.Total%p.every == 0 {
 		out.Emit(journey.Trigger{
 			ID: journey.TriggerID("test.every", ev.CustomerID, ev.ID), Rule: "test.every", CustomerID: ev.CustomerID,
@@ -403,12 +406,18 @@ func TestDeadLetters(t *testing.T) {
 	}{
 		{"format_violation", kafka.Message{Key: []byte("k"), Value: []byte("not json {")}},
 		{"format_violation", kafka.Message{Key: []byte("k"), Value: []byte(`["an","array"]`)}},
-		{"schema_violation", kafka.Message{Key: []byte("k"), Value: []byte(`{"type":"track","messageId":"s1","userId":"u","event":"Product Viewed","properties":{"price":"free"}}`)}},
-		{"schema_violation", kafka.Message{Key: []byte("k"), Value: []byte(`{"type":"track","messageId":"s2","userId":"u","event":"Order Completed","properties":{}}`)}},
+		{"schema_violation", kafka.Message{Key: []byte("k"), Value: []byte(`{"type":"track","messageId":"s1","userId":"u","event":"Product Viewed","properties":"free"}`)}},
+		{"schema_violation", kafka.Message{Key: []byte("k"), Value: []byte(`{"type":"alias","messageId":"s2","userId":"u"}`)}},
 		{"id_violation", kafka.Message{Key: []byte("k"), Value: []byte(`{"type":"track","userId":"u","event":"Thing"}`)}},
 		{"key_violation", kafka.Message{Key: []byte("k"), Value: []byte(`{"type":"track","messageId":"k1","event":"Thing"}`)}},
 		{"size_violation", kafka.Message{Key: []byte("k"), Value: []byte(`{"type":"track","messageId":"big","userId":"u","event":"Thing","properties":{"pad":"` + big + `"}}`)}},
 		{"time_violation", kafka.Message{Key: []byte("k"), Value: segment("future", "u", "Thing", now.Add(72*time.Hour))}},
+	}
+	// Valid under Segment's spec, with properties missing or oddly typed:
+	// folded, never dead-lettered; the processor reports them ignored.
+	odd := []kafka.Message{
+		{Key: []byte("odd"), Value: []byte(`{"type":"track","messageId":"o1","userId":"odd","event":"Product Viewed","properties":{"price":"free"}}`)},
+		{Key: []byte("odd"), Value: []byte(`{"type":"track","messageId":"o2","userId":"odd","event":"Order Completed","properties":{}}`)},
 	}
 	var msgs []kafka.Message
 	for i, b := range bad {
@@ -417,9 +426,16 @@ func TestDeadLetters(t *testing.T) {
 		good := fmt.Sprintf("good-%d", i)
 		msgs = append(msgs, kafka.Message{Key: []byte("cust-" + good), Value: segment(good, "cust-"+good, "Product Viewed", now)})
 	}
-	h.produce(msgs...)
-	// Every good event is processed (each one triggers).
-	h.waitTriggers("email", len(bad), time.Minute)
+	h.produce(append(msgs, odd...)...)
+	// Every good event is processed (each one triggers), the odd ones too.
+	h.waitTriggers("email", len(bad)+len(odd), time.Minute)
+	testrig.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		labels := map[string]string{"processor": "counter", "reason": "no_product_id"}
+		if n := r.counter(t, "journey_events_ignored_total", labels); n != float64(len(odd)) {
+			return fmt.Errorf("journey_events_ignored_total%v = %v, want %d", labels, n, len(odd))
+		}
+		return nil
+	})
 
 	// Every bad record is in the DLQ with its reason, original value and headers.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

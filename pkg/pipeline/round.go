@@ -387,8 +387,11 @@ type tx struct {
 	// label pairs to count once the batch is committed; dropped, the
 	// timers skipped (skipTimer).
 	emitted, suppressed [][2]string
-	dropped             []timerKey
-	ids                 identityCounts
+	// ignored are the (processor, reason) pairs of journey.Output.Ignored,
+	// counted once the batch is committed like emitted and suppressed.
+	ignored [][2]string
+	dropped []timerKey
+	ids     identityCounts
 	// fwdOut counts the forwards the commit sends, fwdIn holds the
 	// offsets of the forwarded records it read in a replay (its router
 	// waits for both).
@@ -434,6 +437,9 @@ func (t *tx) emit(out *journey.Output, recordTime time.Time) error {
 	}
 	for _, s := range out.Suppressed {
 		t.suppressed = append(t.suppressed, [2]string{s.Trigger.Rule, s.Reason})
+	}
+	for _, ig := range out.Ignored {
+		t.ignored = append(t.ignored, [2]string{ig.Processor, ig.Reason})
 	}
 	return nil
 }
@@ -575,6 +581,9 @@ func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 	}
 	for _, l := range t.suppressed {
 		p.metrics.TriggersSuppressed.WithLabelValues(l[0], l[1]).Inc()
+	}
+	for _, l := range t.ignored {
+		p.metrics.EventsIgnored.WithLabelValues(l[0], l[1]).Inc()
 	}
 	t.countDropped()
 	t.countIdentity()

@@ -21,14 +21,23 @@
 //     empties the cart closes it and cancels its timer: there is nothing
 //     left to abandon. Removals are applied to the cart as it stands, so a
 //     removal folded before the add it undoes is ignored.
-//   - A checkout is a track event "Checkout Started" or "Order Completed"
-//     naming the cart in "cart_id". It cancels the timer and closes the
-//     cart. An "Order Completed" without a cart_id closes the customer's
-//     most recent open cart: of the carts opened at or before the order,
-//     the one updated last. (A "Checkout Started" without a cart_id closes
-//     nothing: a checkout that is started and not completed is still an
-//     abandonment.) A checkout older than the cart's first update does not
-//     close it: those adds came after it.
+//   - "Wishlist Product Added to Cart" is an add. An add or a removal
+//     without a cart_id or a product_id is ignored and reported so
+//     (journey.Output.Ignore: "no_cart_id", "no_product_id").
+//   - A refresh is a track event "Cart Viewed", "Checkout Started",
+//     "Checkout Step Viewed", "Checkout Step Completed" or "Payment Info
+//     Entered": it updates the cart named in "cart_id", else the customer's
+//     most recent open cart (of the carts opened at or before it, the one
+//     updated last), like an add updates it — moving its deadline — with
+//     nothing added. So a customer checking out is not abandoning, and a
+//     checkout started that no order completes is still an abandonment,
+//     a timeout after the last step.
+//   - A checkout is a track event "Order Completed" naming the cart in
+//     "cart_id". It cancels the timer and closes the cart. One without a
+//     cart_id closes the customer's most recent open cart, found as a
+//     refresh finds it. A checkout older than the cart's first update does
+//     not close it: those adds came after it. (A refund or cancellation
+//     reopens nothing: the cart was bought.)
 //   - A closed cart is remembered (at most Config.MaxCarts of them, the
 //     oldest forgotten first) with the time of its checkout: adds of it at
 //     or before that time are late events of a cart already bought and are
@@ -115,6 +124,18 @@ const (
 	EventProductRemoved  = "Product Removed"
 	EventCheckoutStarted = "Checkout Started"
 	EventOrderCompleted  = "Order Completed"
+
+	EventWishlistToCart        = "Wishlist Product Added to Cart"
+	EventCartViewed            = "Cart Viewed"
+	EventCheckoutStepViewed    = "Checkout Step Viewed"
+	EventCheckoutStepCompleted = "Checkout Step Completed"
+	EventPaymentInfoEntered    = "Payment Info Entered"
+)
+
+// Reasons for ignoring an event (journey.Output.Ignore).
+const (
+	IgnoredNoCartID    = "no_cart_id"    // an add or removal without a cart_id
+	IgnoredNoProductID = "no_product_id" // an add or removal without a product_id
 )
 
 const (
@@ -181,12 +202,14 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		return false, nil
 	}
 	switch ev.Name {
-	case EventProductAdded:
+	case EventProductAdded, EventWishlistToCart:
 		return p.add(s, ev, t, out), nil
 	case EventProductRemoved:
 		return p.remove(s, ev, t, out), nil
-	case EventCheckoutStarted, EventOrderCompleted:
+	case EventOrderCompleted:
 		return p.checkout(s, ev, t, out), nil
+	case EventCheckoutStarted, EventCartViewed, EventCheckoutStepViewed, EventCheckoutStepCompleted, EventPaymentInfoEntered:
+		return p.refresh(s, ev, t, out), nil
 	}
 	return false, nil
 }
@@ -198,6 +221,9 @@ func TimerKey(id string) string { return TimerPrefix + id }
 
 func (p *Processor) add(s *State, ev *journey.Event, t time.Time, out *journey.Output) bool {
 	id, product := ev.Str("cart_id"), ev.Str("product_id")
+	if ignoreUnkeyed(id, product, out) {
+		return false
+	}
 	if !validKey(id) || !validKey(product) || !validKey(ev.ID) {
 		return false
 	}
@@ -254,6 +280,9 @@ func (p *Processor) add(s *State, ev *journey.Event, t time.Time, out *journey.O
 
 func (p *Processor) remove(s *State, ev *journey.Event, t time.Time, out *journey.Output) bool {
 	id, product := ev.Str("cart_id"), ev.Str("product_id")
+	if ignoreUnkeyed(id, product, out) {
+		return false
+	}
 	if !validKey(id) || !validKey(product) || !validKey(ev.ID) {
 		return false
 	}
@@ -305,6 +334,43 @@ func (p *Processor) checkout(s *State, ev *journey.Event, t time.Time, out *jour
 		changed = true
 	}
 	return changed
+}
+
+// ignoreUnkeyed reports an add or removal that lacks its cart or product
+// as ignored, and whether it did.
+func ignoreUnkeyed(id, product string, out *journey.Output) bool {
+	switch {
+	case id == "":
+		out.Ignore(IgnoredNoCartID)
+	case product == "":
+		out.Ignore(IgnoredNoProductID)
+	default:
+		return false
+	}
+	return true
+}
+
+// refresh records activity on a cart that is not an add or a removal (a
+// cart view, a checkout started or one of its steps): the cart named by
+// "cart_id", else the customer's most recent open cart, is updated at t
+// like an add updates it, which re-arms its timer. Nothing else changes: a
+// checkout that is not completed is still an abandonment, only later.
+func (p *Processor) refresh(s *State, ev *journey.Event, t time.Time, out *journey.Output) bool {
+	changed := p.bound(s, out)
+	i := -1
+	if id := ev.Str("cart_id"); id != "" {
+		i = s.cart(id)
+	} else {
+		i = s.latestOpenedBy(t)
+	}
+	if i < 0 {
+		return changed
+	}
+	c := &s.Carts[i]
+	before := *c
+	p.touch(c, t, false, out)
+	return changed || !c.Opened.Equal(before.Opened) || !c.Updated.Equal(before.Updated) ||
+		!c.Abandoned.Equal(before.Abandoned) || !c.Deadline.Equal(before.Deadline)
 }
 
 // touch records an update of c at t: it moves the cart's times and arms

@@ -57,6 +57,11 @@ func DefaultWeights() map[string]float64 {
 		"Comment Posted":     4,
 		"Product Reviewed":   4,
 		"Order Completed":    10,
+
+		// A wishlist add is a strong signal, a cart shared a share.
+		"Product Added to Wishlist":      2,
+		"Wishlist Product Added to Cart": 2,
+		"Cart Shared":                    3,
 	}
 }
 

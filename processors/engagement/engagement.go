@@ -11,6 +11,12 @@
 //     track event by its name, another call by its kind ("page"). It needs
 //     an id of 1 to 256 bytes and a time between 1970 and 2200; others are
 //     ignored.
+//   - A reversal is a track event named in Reversals ("Order Refunded",
+//     "Order Cancelled") that has no weight of its own: it takes back the
+//     weight of the event it undoes ("Order Completed"), as an event of
+//     negative weight at its time would, the score stopping at 0. It needs
+//     an id and a time like an engagement event, is de-duplicated with
+//     them, and moves the tier like them (a refund can make a tier_down).
 //   - The score decays exponentially on event time: with t0 the time of
 //     the newest event counted so far, an event at t >= t0 makes the score
 //     score(t0) * 2^(-(t-t0)/half_life) + weight. A late event (t < t0)
@@ -87,6 +93,13 @@ const (
 	ContextAt    = "engagement.at"
 )
 
+// Reversals maps the events that undo another to the event they undo: a
+// refund or a cancellation takes the purchase's weight back.
+var Reversals = map[string]string{
+	"Order Refunded":  "Order Completed",
+	"Order Cancelled": "Order Completed",
+}
+
 // maxKeyLen bounds the event ids and weight names.
 const maxKeyLen = 256
 
@@ -154,6 +167,11 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		return false, err
 	}
 	w, ok := p.weights[weightKey(ev)]
+	undone, reversal := "", false
+	if !ok && ev.Kind == journey.KindTrack {
+		undone, reversal = Reversals[ev.Name]
+		w, ok = p.weights[undone]
+	}
 	t := ev.Time.UTC()
 	if !ok || ev.ID == "" || len(ev.ID) > maxKeyLen || !validTime(t) {
 		return false, nil
@@ -161,7 +179,11 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 	if !s.Remember(t, seen.Hash(ev.ID)) {
 		return false, nil
 	}
-	s.add(t, w, p.cfg.HalfLife)
+	if reversal {
+		s.sub(t, w, p.cfg.HalfLife)
+	} else {
+		s.add(t, w, p.cfg.HalfLife)
+	}
 
 	from := slices.Index(p.cfg.Tiers, s.Tier)
 	switch {

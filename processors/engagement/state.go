@@ -89,3 +89,19 @@ func (s *State) add(t time.Time, w Points, halfLife time.Duration) {
 		s.Score = addPoints(s.Score, decayed(w, s.At.Sub(t), halfLife))
 	}
 }
+
+// sub takes w points back at t, as a refund takes a purchase's: a newer t
+// first decays the score to t and becomes At; an older one takes w decayed
+// to At. The score does not go below 0.
+func (s *State) sub(t time.Time, w Points, halfLife time.Duration) {
+	if s.At.IsZero() || t.After(s.At) {
+		s.Score = decayed(s.Score, t.Sub(s.At), halfLife)
+		if s.At.IsZero() {
+			s.Score = 0
+		}
+		s.At = t
+	} else {
+		w = decayed(w, s.At.Sub(t), halfLife)
+	}
+	s.Score -= min(s.Score, w)
+}

@@ -7,15 +7,28 @@
 // # Rules
 //
 //   - A view is a track event "Product Viewed" on one of Config.Channels,
-//     with a string "category" property (its "product_id" is kept too).
-//     Views without a category, or whose category or event id is longer
-//     than 256 bytes, are ignored; a product id that long is not kept. A
-//     view whose event id is already counted in its category is a
+//     for its string "category" property or, when it has none, the
+//     category its "product_id" was last viewed in (its "product_id" is
+//     kept too). A view with neither is ignored, reported as "no_category"
+//     (journey.Output.Ignore); so are, silently, views whose category or
+//     event id is longer than 256 bytes; a product id that long is not
+//     kept. A view whose event id is already counted in its category is a
 //     duplicate and ignored.
+//   - A wishlist add, "Product Added to Wishlist", is a view that counts
+//     WishlistViews (2) times: a stronger signal. Its event id is among the
+//     trigger's causes as many times.
 //   - A purchase is a track event "Order Completed", on any channel. Each of
 //     its "products" counts for its "category", or, when it has none, for
 //     the category its "product_id" was last viewed in. A purchase clears
-//     the category's views up to its time and records the purchase.
+//     the category's views up to its time and records the purchase. One
+//     whose products name no category is ignored ("no_products").
+//   - A refund or cancellation, "Order Refunded" or "Order Cancelled",
+//     reverses the purchase of its products' categories (found as a
+//     purchase's): a purchase at or before it no longer suppresses the
+//     category, whose next crossing fires. The views the purchase cleared
+//     stay cleared. One whose products name no category is ignored
+//     ("no_products"): the state keeps no order, so a refund naming only
+//     its order_id cannot be traced to categories.
 //   - The window ends at the newest event time folded for the customer
 //     (views and purchases; never the wall clock). A view counts while it
 //     is less than Config.Window older than that; a purchase suppresses
@@ -105,7 +118,20 @@ const (
 // Event names folded.
 const (
 	EventProductViewed  = "Product Viewed"
+	EventWishlistAdded  = "Product Added to Wishlist"
 	EventOrderCompleted = "Order Completed"
+	EventOrderRefunded  = "Order Refunded"
+	EventOrderCancelled = "Order Cancelled"
+)
+
+// WishlistViews is how many views a wishlist add counts for: it is a
+// stronger signal than a view.
+const WishlistViews = 2
+
+// Reasons for ignoring an event (journey.Output.Ignore).
+const (
+	IgnoredNoCategory = "no_category" // a view or wishlist add with no category, and a product never viewed
+	IgnoredNoProducts = "no_products" // an order, refund or cancellation whose products name no category
 )
 
 const (
@@ -169,10 +195,12 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		return false, nil
 	}
 	switch ev.Name {
-	case EventProductViewed:
+	case EventProductViewed, EventWishlistAdded:
 		return p.foldView(s, ev, out), nil
 	case EventOrderCompleted:
-		return p.foldPurchase(s, ev), nil
+		return p.foldPurchase(s, ev, out), nil
+	case EventOrderRefunded, EventOrderCancelled:
+		return p.foldRefund(s, ev, out), nil
 	}
 	return false, nil
 }
@@ -193,6 +221,13 @@ func (p *Processor) foldView(s *State, ev *journey.Event, out *journey.Output) b
 		return false
 	}
 	name := ev.Str("category")
+	if name == "" {
+		name = s.viewedCategory(ev.Str("product_id"))
+	}
+	if name == "" {
+		out.Ignore(IgnoredNoCategory)
+		return false
+	}
 	t := ev.Time.UTC()
 	if !validKey(name) || !validKey(ev.ID) || !p.inWindow(s, t) {
 		return false
@@ -209,6 +244,11 @@ func (p *Processor) foldView(s *State, ev *journey.Event, out *journey.Output) b
 	if !c.addView(View{At: t, EventID: ev.ID, ProductID: product}, p.cfg.MaxViews) {
 		return changed || added
 	}
+	if ev.Name == EventWishlistAdded {
+		for range WishlistViews - 1 {
+			c.addView(View{At: t, EventID: ev.ID, ProductID: product}, p.cfg.MaxViews)
+		}
+	}
 	s.lower(t)
 	if !c.Fired && c.Purchased.IsZero() && p.cfg.reached(c, s.Latest) {
 		c.Fired = true
@@ -217,25 +257,14 @@ func (p *Processor) foldView(s *State, ev *journey.Event, out *journey.Output) b
 	return true
 }
 
-func (p *Processor) foldPurchase(s *State, ev *journey.Event) bool {
+func (p *Processor) foldPurchase(s *State, ev *journey.Event, out *journey.Output) bool {
 	t := ev.Time.UTC()
 	if !p.inWindow(s, t) {
 		return false
 	}
-	products, _ := ev.Properties["products"].([]any)
-	var names []string
-	for _, x := range products {
-		m, _ := x.(map[string]any)
-		name, _ := m["category"].(string)
-		if name == "" {
-			id, _ := m["product_id"].(string)
-			name = s.viewedCategory(id)
-		}
-		if validKey(name) && !slices.Contains(names, name) {
-			names = append(names, name)
-		}
-	}
+	names := s.orderCategories(ev)
 	if len(names) == 0 {
+		out.Ignore(IgnoredNoProducts)
 		return false
 	}
 	changed := s.normalise(t, &p.cfg)
@@ -250,6 +279,53 @@ func (p *Processor) foldPurchase(s *State, ev *journey.Event) bool {
 		}
 		if c != nil && c.Fired && !p.cfg.holds(c, s.Latest) {
 			c.Fired = false
+			changed = true
+		}
+	}
+	return changed
+}
+
+// orderCategories returns the categories of an order event's "products":
+// each product's "category", or, when it has none, the category its
+// "product_id" was last viewed in.
+func (s *State) orderCategories(ev *journey.Event) []string {
+	products, _ := ev.Properties["products"].([]any)
+	var names []string
+	for _, x := range products {
+		m, _ := x.(map[string]any)
+		name, _ := m["category"].(string)
+		if name == "" {
+			id, _ := m["product_id"].(string)
+			name = s.viewedCategory(id)
+		}
+		if validKey(name) && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// foldRefund reverses the purchase of the categories of a refund's or a
+// cancellation's products: a purchase in one of them at or before the
+// refund no longer suppresses it, so its next crossing fires.
+func (p *Processor) foldRefund(s *State, ev *journey.Event, out *journey.Output) bool {
+	t := ev.Time.UTC()
+	if !p.inWindow(s, t) {
+		return false
+	}
+	names := s.orderCategories(ev)
+	if len(names) == 0 {
+		out.Ignore(IgnoredNoProducts)
+		return false
+	}
+	changed := false
+	for _, name := range names {
+		i := slices.IndexFunc(s.Categories, func(c Category) bool { return c.Name == name })
+		if i < 0 {
+			continue
+		}
+		if c := &s.Categories[i]; !c.Purchased.IsZero() && !c.Purchased.After(t) {
+			c.Purchased = time.Time{}
 			changed = true
 		}
 	}

@@ -76,6 +76,9 @@
 //	Push Disabled         push refused
 //	Push Enabled          push granted
 //
+// A Consent Updated without a channel or a boolean granted changes nothing
+// and is reported ignored ("no_channel_or_granted", journey.Output.Ignore).
+//
 // The customer's time zone is the newest (by event time) Event.TimeZone
 // that is a loadable IANA name; names that do not load ("Local", which
 // would make folds depend on the machine, among them) are ignored, and a
@@ -141,6 +144,10 @@ const (
 	ReasonHoldFull   = "hold_full"
 	ReasonInvalid    = "invalid"
 )
+
+// IgnoredConsentUnclear is the reason a Consent Updated without a channel
+// or a boolean granted is reported ignored (journey.Output.Ignore).
+const IgnoredConsentUnclear = "no_channel_or_granted"
 
 // Context fields.
 const (
@@ -212,7 +219,7 @@ func (p *Processor) NewState() journey.State { return new(State) }
 // Fold implements journey.Processor: it records the consent and time zone
 // an event carries. It returns an error only for a state that is not a
 // *State.
-func (p *Processor) Fold(st journey.State, ev *journey.Event, _ *journey.Output) (bool, error) {
+func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
 	s, err := procstate.As[State](st, ErrState)
 	if err != nil {
 		return false, err
@@ -239,7 +246,8 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, _ *journey.Output)
 		case EventConsentUpdated:
 			ch := ev.Str("channel")
 			granted, ok := ev.Properties["granted"].(bool)
-			if !ok {
+			if !ok || ch == "" {
+				out.Ignore(IgnoredConsentUnclear)
 				break
 			}
 			if chans, isCat := p.cfg.Consent.Categories[ch]; isCat {

@@ -194,6 +194,7 @@ type openStep struct {
 	c                             *journey.Customer
 	before                        [][]byte
 	triggers, suppressed, timerOp int // lengths of out's slices before it
+	ignored                       int // length of out.Ignored before it
 }
 
 // recordingTimers is the runner's TimerStore: a MemTimers that tells the
@@ -373,7 +374,7 @@ func (p *player) openStep(timer *journey.Timer, customer string) error {
 	}
 	p.settle(c)
 	m := p.marks()
-	o := &openStep{timer: timer, c: c, triggers: m[0], suppressed: m[1], timerOp: m[2]}
+	o := &openStep{timer: timer, c: c, triggers: m[0], suppressed: m[1], timerOp: m[2], ignored: len(p.out.Ignored)}
 	if p.checked {
 		for i, st := range c.States {
 			b, err := st.MarshalBinary()
@@ -447,9 +448,30 @@ func (p *player) closeStepFlags(flags []string) {
 			p.checkTimerOp(op)
 		}
 	}
+	for i := o.ignored; i < len(p.out.Ignored); i++ {
+		ig := &p.out.Ignored[i]
+		fmt.Fprintf(&p.b, "  ignored by %s: %s\n", ig.Processor, ig.Reason)
+		if p.checked && !validReason(ig.Reason) {
+			p.problem("%s ignored an event with reason %q: want a short snake_case word (a metric label)", ig.Processor, ig.Reason)
+		}
+	}
 	if p.checked {
 		p.checkStates(o, changed)
 	}
+}
+
+// validReason reports whether r is fit for a metric label: 1 to 40 bytes
+// of a-z, 0-9 and _, starting with a letter.
+func validReason(r string) bool {
+	if r == "" || len(r) > 40 || r[0] < 'a' || r[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		if c := r[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *player) checkTimerOp(op *journey.TimerOp) {

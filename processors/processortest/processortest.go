@@ -90,7 +90,9 @@
 //     the contact policy suppressed ("suppressed <rule> -> <channel>:
 //     <reason>"), and the timers its fold set ("set timer
 //     <processor>/<key> @<time>") or cancelled ("cancel timer
-//     <processor>/<key>");
+//     <processor>/<key>"), and the processors that ignored it for lacking
+//     what they need ("ignored by <processor>: <reason>", as
+//     journey_events_ignored_total counts it);
 //   - one line per fired timer, "timer <processor>/<key> @<time> customer
 //     <customer>", flagged "(no change)" like an event, with what its
 //     OnTimer produced under it, the same way. Timers an event's time makes
@@ -145,6 +147,7 @@
 //   - a trigger (admitted or suppressed) lacks an ID, Rule, CustomerID,
 //     Channel or At, or its payload does not marshal to JSON; an admitted
 //     trigger repeats an earlier trigger's ID; a suppression has no reason;
+//   - an ignore report's reason is not a short snake_case word;
 //   - a timer is set or cancelled with no key, or set at the zero time, or
 //     by a processor that is not a journey.TimerHandler;
 //   - a string value of four or more bytes from any event's traits (personal

@@ -22,7 +22,11 @@
 // Events are track events (or CloudEvents mapped to these names) on any
 // channel, with an id of 1 to 256 bytes and a time between 1970 and 2200.
 // Only ids are kept from them (see Signal.Refs), and the score, scale or
-// rating: never a review's or a complaint's text.
+// rating: never a review's or a complaint's text. A survey without a
+// numeric score, a review without a numeric rating and a contact ended
+// without an outcome are reported ignored (journey.Output.Ignore:
+// "no_score", "no_rating", "no_outcome"); the decoder has turned numeric
+// strings into numbers already.
 //
 // # Rules
 //
@@ -223,6 +227,39 @@ func (p *Processor) classify(ev *journey.Event) (sig Signal, contact bool, ok bo
 	return sig, contact, slices.Contains(p.cfg.Signals, sig.Reason)
 }
 
+// Reasons for ignoring an event (journey.Output.Ignore).
+const (
+	IgnoredNoScore   = "no_score"   // a Survey Submitted without a numeric score
+	IgnoredNoRating  = "no_rating"  // a Product Reviewed without a numeric rating
+	IgnoredNoOutcome = "no_outcome" // a Contact Ended without an outcome
+)
+
+// reportMissing reports an event the processor reads but that lacks the
+// property it is judged by.
+func reportMissing(ev *journey.Event, out *journey.Output) {
+	if ev.Kind != journey.KindTrack && ev.Kind != journey.KindCloudEvent {
+		return
+	}
+	var reason string
+	switch ev.Name {
+	case EventSurveySubmitted:
+		if _, ok := ev.Num("score"); !ok {
+			reason = IgnoredNoScore
+		}
+	case EventProductReviewed:
+		if _, ok := ev.Num("rating"); !ok {
+			reason = IgnoredNoRating
+		}
+	case EventContactEnded:
+		if ev.Str("outcome") == "" {
+			reason = IgnoredNoOutcome
+		}
+	}
+	if reason != "" {
+		out.Ignore(reason)
+	}
+}
+
 // Fold implements journey.Processor; see the package comment for the rules.
 // It returns an error only for a state that is not a *State.
 func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Output) (bool, error) {
@@ -231,6 +268,9 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		return false, err
 	}
 	sig, contact, ok := p.classify(ev)
+	if !ok {
+		reportMissing(ev, out)
+	}
 	t := ev.Time.UTC()
 	if !ok || ev.ID == "" || len(ev.ID) > maxKeyLen || !validTime(t) {
 		return false, nil
