@@ -99,7 +99,9 @@ processors:
 
 	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC) // 10:00 in Paris: outside quiet hours
 	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
-	boots := func(id string) map[string]any { return map[string]any{"product_id": "boots-" + id, "category": "boots"} }
+	boots := func(id string) map[string]any {
+		return map[string]any{"product_id": "boots-" + id, "category": "boots"}
+	}
 	u1, u2 := "u-ida", "u-idb"
 	a1, a2 := apart("anon-ida", u1, parts), apart("anon-idb", u2, parts)
 
