@@ -238,17 +238,19 @@ func (v *view) status() {
 	triggers := float64(v.total-v.lastTotal) / secs
 	folded, dlq := int(m.sum("journey_events_folded_total")), int(m.sum("journey_dlq_total"))
 	sup := m.byLabel("journey_triggers_suppressed_total", "reason")
+	merged := m.byLabel("journey_identity_total", "what")["merged"]
 	var s string
 	if v.tty {
 		// One short line, redrawn in place: it must not wrap.
-		s = fmt.Sprintf("[%s] events %.0f/s, %d folded · triggers %.1f/s, %d in Redis · %d suppressed · %d dead letters",
-			now.Format("15:04:05"), events, folded, triggers, v.total, sum(sup), dlq)
+		s = fmt.Sprintf("[%s] events %.0f/s, %d folded, %d merged · triggers %.1f/s, %d in Redis · %d suppressed · %d dead letters",
+			now.Format("15:04:05"), events, folded, merged, triggers, v.total, sum(sup), dlq)
 	} else {
 		s = fmt.Sprintf("[%s] events %.1f/s", now.Format("15:04:05"), events)
 		if v.rate > 0 {
 			s += fmt.Sprintf(" (target %g/s)", v.rate)
 		}
-		s += fmt.Sprintf(", %d produced, %d folded, %d dead letters · triggers %.1f/s, %d in Redis", st.Events, folded, dlq, triggers, v.total)
+		s += fmt.Sprintf(", %d produced, %d folded, %d dead letters, %d visitors merged into known customers · triggers %.1f/s, %d in Redis",
+			st.Events, folded, dlq, merged, triggers, v.total)
 		if v.total > 0 {
 			s += " (" + counts(v.byRule) + ")"
 		}

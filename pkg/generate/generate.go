@@ -91,7 +91,8 @@ type Header struct {
 // Message is one Kafka record as a producer would write it.
 type Message struct {
 	// Key is the customer: userId, else anonymousId (the CloudEvents
-	// subject).
+	// subject); nil for one Segment message in twenty, as a server-side
+	// source that keys nothing sends it.
 	Key   []byte
 	Value []byte
 	// Headers carry the content type of a structured CloudEvent and the

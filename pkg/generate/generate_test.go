@@ -61,7 +61,8 @@ func TestSameSeedSameEvents(t *testing.T) {
 }
 
 // TestEveryRecordDecodes: journey's decoder accepts every record (no dead
-// letter), the record key is the customer, and the mix covers the
+// letter), the record key is the customer (or none, for a few: journey
+// routes them), and the mix covers the
 // envelopes, call types, channels and events the processors read.
 func TestEveryRecordDecodes(t *testing.T) {
 	dec, err := ingest.NewDecoder(ingest.Config{
@@ -78,7 +79,7 @@ func TestEveryRecordDecodes(t *testing.T) {
 	channels := map[string]int{}
 	ids := map[string]bool{}
 	envelopes := map[string]int{}
-	anonymous := 0
+	anonymous, unkeyed := 0, 0
 	for i, m := range ms {
 		rec := ingest.Record{Topic: "journey.events", Partition: 0, Offset: int64(i), Key: m.Key, Value: m.Value, Time: m.Time}
 		for _, h := range m.Headers {
@@ -88,7 +89,9 @@ func TestEveryRecordDecodes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("record %d rejected: %v\nkey %s\nheaders %v\n%s", i, err, m.Key, m.Headers, m.Value)
 		}
-		if ev.CustomerID != string(m.Key) {
+		if m.Key == nil {
+			unkeyed++
+		} else if ev.CustomerID != string(m.Key) {
 			t.Fatalf("record %d: customer %q, key %q", i, ev.CustomerID, m.Key)
 		}
 		if !ev.Time.Equal(m.Time) {
@@ -132,6 +135,9 @@ func TestEveryRecordDecodes(t *testing.T) {
 		if envelopes[e] == 0 {
 			t.Errorf("no %s record", e)
 		}
+	}
+	if share := float64(unkeyed) / n; share < 0.02 || share > 0.08 {
+		t.Errorf("%.1f%% of records keyed by nothing, want about 5%%", 100*share)
 	}
 	if anonymous == 0 {
 		t.Error("no anonymous events")
