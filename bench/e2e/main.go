@@ -92,10 +92,13 @@ func run() error {
 		changelog  = flag.Bool("changelog", true, "log every round to the changelog topic, as journey run does by default")
 		procList   = flag.String("processors", "", "comma-separated processors to run (default: all), e.g. profile,interest for pipeline-only figures")
 		maxRecords = flag.Int("max-records", 0, "batch.max_records of journey (default: config.Default's)")
+		compare    = flag.String("compare", "", "results file (.json) of another run of this workload to show beside this one, e.g. bench/results/identity-off.json")
+		anonymous  = flag.Float64("anonymous", anonymousShare, "share of customers whose first events are anonymous (anonymousId only, keyed by it) until they identify")
 		minTrig    = flag.Float64("min-trigger-share", minTriggerShare, "fail (exit 1, report marked) when a journey run or the latency phase delivers no triggers or fewer than this share of its events")
 		set        = flag.String("set", "", "YAML read over journey's default config, as journey run reads --config, e.g. 'state: {sync: false}'")
 	)
 	flag.Parse()
+	anonymousShare = *anonymous
 	changelogEnabled = *changelog
 	batchRecords = *maxRecords
 	overlay = *set
@@ -214,6 +217,11 @@ func run() error {
 	}
 	res.Seconds = time.Since(res.Started).Seconds()
 	res.Notes = notes(res)
+	if *compare != "" {
+		if res.Compare, err = loadCompared(*compare); err != nil {
+			return fmt.Errorf("-compare: %w", err)
+		}
+	}
 	res.Invalid = tooFewTriggers(res, *minTrig)
 	fmt.Println()
 	res.markdown(os.Stdout)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -171,6 +173,9 @@ type results struct {
 	Replay      runResult `json:"replay"`
 	ReplayRatio float64   `json:"replay_ratio"`
 	Notes       []string  `json:"notes"`
+	// Compare is another run of the same workload with another
+	// configuration (-compare: identity routing off), shown beside this one.
+	Compare *compared `json:"compare,omitempty"`
 	// Invalid lists why the figures do not stand (tooFewTriggers); the
 	// run then exits 1. Empty for a valid run.
 	Invalid []string `json:"invalid,omitempty"`
@@ -210,6 +215,50 @@ const (
 
 	targetReplayRatio = 0.8
 )
+
+// compared is the figures of the run named by -compare.
+type compared struct {
+	Name    string  `json:"name"`
+	Overlay string  `json:"overlay"`
+	Ratio   float64 `json:"ratio"`
+	Rate    float64 `json:"journey_best_events_per_second"`
+	P99     float64 `json:"p99_ms"`
+}
+
+// loadCompared reads the results file of the -compare run.
+func loadCompared(path string) (*compared, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var o results
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &compared{Name: strings.TrimSuffix(filepath.Base(path), ".json"), Overlay: o.Params.Overlay, Ratio: o.Ratio,
+		Rate: o.JourBest, P99: o.Latency.Redis.P99}, nil
+}
+
+// compareSection writes this run beside the -compare run: journey ÷ raw
+// of each (each measured against its own run's raw consumer), and what
+// the difference of configuration costs.
+func (r *results) compareSection(p func(string, ...any)) {
+	c := r.Compare
+	if c == nil {
+		return
+	}
+	overlay := r.Params.Overlay
+	if overlay == "" {
+		overlay = "defaults"
+	}
+	p("## Beside %s (%s)\n\n", c.Name, c.Overlay)
+	p("| configuration | journey ÷ raw | journey events/s | p99 live (ms) |\n|---|---:|---:|---:|\n")
+	p("| this run (%s) | %.2f | %.0f | %.1f |\n", overlay, r.Ratio, r.JourBest, r.Latency.Redis.P99)
+	p("| %s (%s) | %.2f | %.0f | %.1f |\n\n", c.Name, c.Overlay, c.Ratio, c.Rate, c.P99)
+	if c.Ratio > 0 {
+		p("This run's throughput is %.0f%% of %s's (ratios to each run's own raw consumer).\n\n", 100*r.Ratio/c.Ratio, c.Name)
+	}
+}
 
 func (r *results) markdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
@@ -302,6 +351,7 @@ func (r *results) markdown(w io.Writer) {
 			p("- %s\n", n)
 		}
 	}
+	r.compareSection(p)
 }
 
 func at(rs []runResult, i int) *runResult {

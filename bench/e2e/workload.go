@@ -53,12 +53,29 @@ type gen struct {
 	zone      string    // every event's context.timezone (workloadClock)
 	from, to  time.Time // event times: spread from..to in generation order
 	buf       []byte
+	// known[c]: customer c, one of the anonymousShare who start
+	// anonymous, identified (its first identify). Until then its events
+	// carry only its anonymous id and are keyed by it.
+	known []bool
+	anon  bool // the event being written is anonymous
+}
+
+// anonymousShare is the share of customers who start anonymous (-anonymous).
+var anonymousShare = 0.4
+
+// startsAnonymous reports whether customer c is one of the anonymousShare
+// (by a hash of c, not the random sequence, so the rest of the workload
+// does not depend on the share).
+func startsAnonymous(c int) bool {
+	h := uint64(c)*0xD6E8FEB86659FD93 + 0x9E3779B97F4A7C15
+	h ^= h >> 32
+	return float64(h%10000) < anonymousShare*10000
 }
 
 func newGen(seed uint64, customers, events int, idPrefix, zone string, from, to time.Time) *gen {
 	return &gen{
 		rnd: rand.New(rand.NewPCG(seed, 0x6a6f75726e6579)), customers: customers, events: events,
-		idPrefix: idPrefix, zone: zone, from: from, to: to,
+		idPrefix: idPrefix, zone: zone, from: from, to: to, known: make([]bool, customers),
 	}
 }
 
@@ -135,6 +152,7 @@ func (g *gen) category(cust int) int {
 func (g *gen) next(at time.Time) (key string, value []byte) {
 	cust := g.customer()
 	key = custID(cust)
+	g.anon = startsAnonymous(cust) && !g.known[cust]
 	if at.IsZero() {
 		at = g.eventTime()
 	}
@@ -170,7 +188,7 @@ func (g *gen) next(at time.Time) (key string, value []byte) {
 		c := g.category(cust)
 		b = append(b, `{"type":"page","name":"Category","messageId":"`...)
 		b = append(b, id...)
-		b = appendUser(b, key, at)
+		b = g.appendUser(b, key, at)
 		b = append(b, `,"properties":{"path":"/c/`...)
 		b = strconv.AppendInt(b, int64(c), 10)
 		b = append(b, `","title":"`...)
@@ -219,9 +237,10 @@ func (g *gen) next(at time.Time) (key string, value []byte) {
 		b = append(b, `}`...)
 		b = appendContext(b, channel, g.zone, "/checkout/", -1, -1)
 	case u < shareIdent:
+		g.anon, g.known[cust] = false, true // logs in: both ids, keyed by the user id
 		b = append(b, `{"type":"identify","messageId":"`...)
 		b = append(b, id...)
-		b = appendUser(b, key, at)
+		b = g.appendUser(b, key, at)
 		b = append(b, `,"traits":{"plan":"`...)
 		b = append(b, [...]string{"free", "silver", "gold"}[cust%3]...)
 		b = append(b, `","email":"`...)
@@ -251,6 +270,9 @@ func (g *gen) next(at time.Time) (key string, value []byte) {
 		b = append(b, `"},"context":{"channel":"email"}}`...)
 	}
 	g.buf = b
+	if g.anon {
+		return "anon-" + key[5:], b
+	}
 	return key, b
 }
 
@@ -270,13 +292,16 @@ func (g *gen) track(b []byte, event, id, key string, at time.Time) []byte {
 	b = append(b, event...)
 	b = append(b, `","messageId":"`...)
 	b = append(b, id...)
-	return appendUser(b, key, at)
+	return g.appendUser(b, key, at)
 }
 
-// appendUser closes the messageId and adds userId, anonymousId and timestamp.
-func appendUser(b []byte, key string, at time.Time) []byte {
-	b = append(b, `","userId":"`...)
-	b = append(b, key...)
+// appendUser closes the messageId and adds userId (unless the event is
+// anonymous), anonymousId and timestamp.
+func (g *gen) appendUser(b []byte, key string, at time.Time) []byte {
+	if !g.anon {
+		b = append(b, `","userId":"`...)
+		b = append(b, key...)
+	}
 	b = append(b, `","anonymousId":"anon-`...)
 	b = append(b, key[5:]...)
 	b = append(b, `","timestamp":"`...)

@@ -36,7 +36,7 @@ func TestWorkload(t *testing.T) {
 	channels := map[string]int{}
 	seen := map[string]bool{}
 	states := map[string]*journey.Customer{}
-	triggers := 0
+	triggers, anonymous := 0, 0
 	var out journey.Output
 	g := newGen(7, customers, events, "evt-", zone, from, to)
 	for range events {
@@ -53,7 +53,10 @@ func TestWorkload(t *testing.T) {
 		}
 		kinds[ev.Name]++
 		channels[ev.Channel]++
-		seen[key] = true
+		seen["cust-"+strings.TrimPrefix(strings.TrimPrefix(key, "cust-"), "anon-")] = true
+		if strings.HasPrefix(key, "anon-") {
+			anonymous++
+		}
 		c := states[key]
 		if c == nil {
 			c = engine.NewCustomer(key)
@@ -70,6 +73,9 @@ func TestWorkload(t *testing.T) {
 	}
 	if len(seen) != customers {
 		t.Errorf("%d customers have events, want %d", len(seen), customers)
+	}
+	if anonymous == 0 || anonymous > events/2 {
+		t.Errorf("%d of %d events anonymous, want some (40%% of customers start anonymous)", anonymous, events)
 	}
 	share := func(name string) float64 { return float64(kinds[name]) / events }
 	for name, want := range map[string]float64{"Product Viewed": 0.65, "Category": 0.10, "Product Added": 0.08, "Order Completed": 0.04} {
