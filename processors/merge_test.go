@@ -119,7 +119,10 @@ func TestMergeCommutes(t *testing.T) {
 		add("b1", "u1", 10, "k1", "p2", 6),
 		add("b2", "u1", 20, "k1", "p3", 1),
 		add("b3", "u1", 25, "k3", "p8", 2),
-		ev("c1", "u1", 30, cart.EventCheckoutStarted, map[string]any{"cart_id": "k2"}),
+		add("a4", "anon-1", 8, "k4", "p9", 3),
+		ev("c1", "u1", 30, cart.EventCheckoutStarted, map[string]any{"cart_id": "k2"}), // a refresh of anon-1's cart
+		ev("o1", "u1", 35, cart.EventOrderCompleted, map[string]any{"cart_id": "k4"}),  // closes anon-1's cart
+		ev("c2", "u1", 40, cart.EventCartViewed, map[string]any{"cart_id": "k5"}),      // a cart neither has
 	}
 
 	profiles := []journey.Event{
