@@ -105,8 +105,12 @@ func TestMergeCommutes(t *testing.T) {
 		view("a3", "anon-1", 15, "boots", "p1"),
 		view("k2", "u1", 20, "hats", "p4"),
 		ev("o1", "u1", 25, interest.EventOrderCompleted, map[string]any{"products": []any{map[string]any{"category": "hats"}}}),
+		ev("r1", "anon-1", 28, interest.EventOrderRefunded, map[string]any{"products": []any{map[string]any{"category": "hats"}}}), // reverses u1's o1
 		view("a4", "anon-1", 30, "hats", "p3"),
-		view("k3", "u1", 24*60, "scarves", "p9"),
+		ev("w1", "anon-1", 40, interest.EventWishlistAdded, map[string]any{"category": "scarves", "product_id": "p9"}), // two views
+		view("k3", "u1", 24*60, "scarves", "p9"), // the third: fires without decay
+		ev("o2", "u1", 24*60+10, interest.EventOrderCompleted, map[string]any{"products": []any{map[string]any{"category": "boots"}}}),
+		ev("x1", "anon-1", 24*60+20, interest.EventOrderCancelled, map[string]any{"products": []any{map[string]any{"category": "boots"}}}), // reverses o2
 	}
 	decay := interest.DefaultConfig()
 	noDecay := interest.DefaultConfig()
