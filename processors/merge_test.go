@@ -151,6 +151,7 @@ func TestMergeCommutes(t *testing.T) {
 		ev("a1", "anon-1", 0, "Product Viewed", nil),
 		ev("k1", "u1", 60, "Product Viewed", nil),
 		ev("a2", "anon-1", 24*60, "Order Completed", nil),
+		ev("r1", "u1", 24*60+30, "Order Refunded", nil), // takes anon-1's order back
 		ev("k2", "u1", 3*24*60, "Product Viewed", nil),
 	}
 
