@@ -84,7 +84,7 @@ func (s *State) close(id string, t time.Time, maxCarts int) bool {
 	return record(&s.Closed, id, t, maxCarts)
 }
 
-// refreshed returns when cart id was last refreshed while not open, zero
+// refreshedAt returns when cart id was last refreshed while not open, zero
 // when it was not (or it was forgotten).
 func (s *State) refreshedAt(id string) time.Time { return recordedAt(s.Refreshed, id) }
 
