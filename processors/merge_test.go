@@ -105,8 +105,12 @@ func TestMergeCommutes(t *testing.T) {
 		view("a3", "anon-1", 15, "boots", "p1"),
 		view("k2", "u1", 20, "hats", "p4"),
 		ev("o1", "u1", 25, interest.EventOrderCompleted, map[string]any{"products": []any{map[string]any{"category": "hats"}}}),
+		ev("r1", "anon-1", 28, interest.EventOrderRefunded, map[string]any{"products": []any{map[string]any{"category": "hats"}}}), // reverses u1's o1
 		view("a4", "anon-1", 30, "hats", "p3"),
-		view("k3", "u1", 24*60, "scarves", "p9"),
+		ev("w1", "anon-1", 40, interest.EventWishlistAdded, map[string]any{"category": "scarves", "product_id": "p9"}), // two views
+		view("k3", "u1", 24*60, "scarves", "p9"), // the third: fires without decay
+		ev("o2", "u1", 24*60+10, interest.EventOrderCompleted, map[string]any{"products": []any{map[string]any{"category": "boots"}}}),
+		ev("x1", "anon-1", 24*60+20, interest.EventOrderCancelled, map[string]any{"products": []any{map[string]any{"category": "boots"}}}), // reverses o2
 	}
 	decay := interest.DefaultConfig()
 	noDecay := interest.DefaultConfig()
@@ -119,7 +123,10 @@ func TestMergeCommutes(t *testing.T) {
 		add("b1", "u1", 10, "k1", "p2", 6),
 		add("b2", "u1", 20, "k1", "p3", 1),
 		add("b3", "u1", 25, "k3", "p8", 2),
-		ev("c1", "u1", 30, cart.EventCheckoutStarted, map[string]any{"cart_id": "k2"}),
+		add("a4", "anon-1", 8, "k4", "p9", 3),
+		ev("c1", "u1", 30, cart.EventCheckoutStarted, map[string]any{"cart_id": "k2"}), // a refresh of anon-1's cart
+		ev("o1", "u1", 35, cart.EventOrderCompleted, map[string]any{"cart_id": "k4"}),  // closes anon-1's cart
+		ev("c2", "u1", 40, cart.EventCartViewed, map[string]any{"cart_id": "k5"}),      // a cart neither has
 	}
 
 	profiles := []journey.Event{
@@ -144,6 +151,7 @@ func TestMergeCommutes(t *testing.T) {
 		ev("a1", "anon-1", 0, "Product Viewed", nil),
 		ev("k1", "u1", 60, "Product Viewed", nil),
 		ev("a2", "anon-1", 24*60, "Order Completed", nil),
+		ev("r1", "u1", 24*60+30, "Order Refunded", nil), // takes anon-1's order back
 		ev("k2", "u1", 3*24*60, "Product Viewed", nil),
 	}
 

@@ -31,7 +31,10 @@
 //     updated last), like an add updates it — moving its deadline — with
 //     nothing added. So a customer checking out is not abandoning, and a
 //     checkout started that no order completes is still an abandonment,
-//     a timeout after the last step.
+//     a timeout after the last step. A refresh naming a cart that is not
+//     open is remembered (at most Config.MaxCarts of them, the oldest
+//     forgotten first) for an identity merge: the cart may be open under
+//     another id of the customer (see Merge).
 //   - A checkout is a track event "Order Completed" naming the cart in
 //     "cart_id". It cancels the timer and closes the cart. One without a
 //     cart_id closes the customer's most recent open cart, found as a
@@ -353,13 +356,21 @@ func ignoreUnkeyed(id, product string, out *journey.Output) bool {
 // refresh records activity on a cart that is not an add or a removal (a
 // cart view, a checkout started or one of its steps): the cart named by
 // "cart_id", else the customer's most recent open cart, is updated at t
-// like an add updates it, which re-arms its timer. Nothing else changes: a
+// like an add updates it, which re-arms its timer (a named cart that is
+// not open is recorded in s.Refreshed). Nothing else changes: a
 // checkout that is not completed is still an abandonment, only later.
 func (p *Processor) refresh(s *State, ev *journey.Event, t time.Time, out *journey.Output) bool {
 	changed := p.bound(s, out)
 	i := -1
 	if id := ev.Str("cart_id"); id != "" {
-		i = s.cart(id)
+		if i = s.cart(id); i < 0 {
+			if !validKey(id) {
+				return changed
+			}
+			// Remembered for a merge: the cart may be open under
+			// another id of the customer.
+			return s.refresh(id, t, p.cfg.MaxCarts) || changed
+		}
 	} else {
 		i = s.latestOpenedBy(t)
 	}
@@ -428,10 +439,12 @@ func (p *Processor) bound(s *State, out *journey.Output) bool {
 			changed = true
 		}
 	}
-	for len(s.Closed) > p.cfg.MaxCarts {
-		v := s.oldestClosed()
-		s.Closed = slices.Delete(s.Closed, v, v+1)
-		changed = true
+	for _, rs := range []*[]Closed{&s.Closed, &s.Refreshed} {
+		for len(*rs) > p.cfg.MaxCarts {
+			v := oldest(*rs)
+			*rs = slices.Delete(*rs, v, v+1)
+			changed = true
+		}
 	}
 	return changed
 }

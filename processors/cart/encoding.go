@@ -47,6 +47,10 @@ const (
 //	  uvarint  number of removal ids, then each as a string
 //	uvarint  number of closed carts
 //	per closed cart, in order: string cart id, time At
+//	and, only when there are any (so a state written before they were
+//	recorded decodes unchanged):
+//	uvarint  number of carts refreshed while not open (>= 1)
+//	per refreshed cart, in order: string cart id, time At
 //
 // where a time is a varint of Unix seconds and a uvarint of nanoseconds,
 // and a string is a uvarint length and the bytes. The encoding is
@@ -56,7 +60,7 @@ func (s *State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 // AppendBinary implements encoding.BinaryAppender: it appends the encoding
 // MarshalBinary returns to b (the pipeline reuses one buffer).
 func (s *State) AppendBinary(b []byte) ([]byte, error) {
-	if len(s.Carts) == 0 && len(s.Closed) == 0 {
+	if len(s.Carts) == 0 && len(s.Closed) == 0 && len(s.Refreshed) == 0 {
 		return b, nil
 	}
 	b = slices.Grow(b, s.sizeHint())
@@ -67,12 +71,28 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Closed)))
-	for i := range s.Closed {
-		c := &s.Closed[i]
+	if b, err = appendRecords(b, s.Closed, "closed"); err != nil {
+		return nil, err
+	}
+	if len(s.Refreshed) > 0 {
+		return appendRecords(b, s.Refreshed, "refreshed")
+	}
+	return b, nil
+}
+
+// appendRecords appends a count and the carts of rs (closed or
+// refreshed, as what says) with their times.
+func appendRecords(b []byte, rs []Closed, what string) ([]byte, error) {
+	var err error
+	b = binary.AppendUvarint(b, uint64(len(rs)))
+	for i := range rs {
+		c := &rs[i]
+		if c.ID == "" {
+			return nil, fmt.Errorf("cart: %s cart %d has no id", what, i)
+		}
 		b = wire.AppendString(b, c.ID)
 		if b, err = appendTime(b, c.At); err != nil {
-			return nil, fmt.Errorf("cart: closed cart %q: %w", c.ID, err)
+			return nil, fmt.Errorf("cart: %s cart %q: %w", what, c.ID, err)
 		}
 	}
 	return b, nil
@@ -96,6 +116,9 @@ func (s *State) sizeHint() int {
 	}
 	for i := range s.Closed {
 		size += 12 + len(s.Closed[i].ID)
+	}
+	for i := range s.Refreshed {
+		size += 12 + len(s.Refreshed[i].ID)
 	}
 	return size
 }
@@ -213,12 +236,12 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		c.Adds = readStrs(&r)
 		c.Removes = readStrs(&r)
 	}
-	closed := make([]Closed, r.Count(3))
-	for i := 0; i < len(closed) && r.Err() == nil; i++ {
-		if closed[i].ID = r.Str(); closed[i].ID == "" || slices.ContainsFunc(closed[:i], func(o Closed) bool { return o.ID == closed[i].ID }) {
-			r.Fail("closed cart ids must be non-empty and unique")
+	closed := readRecords(&r, "closed")
+	var refreshed []Closed
+	if r.Err() == nil && r.Remaining() > 0 {
+		if refreshed = readRecords(&r, "refreshed"); len(refreshed) == 0 {
+			r.Fail("an empty list of refreshed carts")
 		}
-		closed[i].At = r.NonzeroUnixTime()
 	}
 	if err := r.Finish(); err != nil {
 		return err
@@ -229,7 +252,26 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if len(closed) > 0 {
 		s.Closed = closed
 	}
+	if len(refreshed) > 0 {
+		s.Refreshed = refreshed
+	}
 	return nil
+}
+
+// readRecords reads what appendRecords appends; an empty list is nil.
+func readRecords(r *wire.Reader, what string) []Closed {
+	n := r.Count(3) // a record takes at least 3 bytes
+	if n == 0 {
+		return nil
+	}
+	rs := make([]Closed, n)
+	for i := 0; i < len(rs) && r.Err() == nil; i++ {
+		if rs[i].ID = r.Str(); rs[i].ID == "" || slices.ContainsFunc(rs[:i], func(o Closed) bool { return o.ID == rs[i].ID }) {
+			r.Fail(what + " cart ids must be non-empty and unique")
+		}
+		rs[i].At = r.NonzeroUnixTime()
+	}
+	return rs
 }
 
 // readStrs reads what wire.AppendStrings appends, failing on an empty

@@ -31,12 +31,25 @@ var _ journey.Merger = (*Processor)(nil)
 //     open under from alone keeps its state and its timer is set the same
 //     way.
 //   - Closed carts are the union (the later close of an id wins); a cart
-//     open under one id and closed under the other at or after its last
-//     update is closed (the checkout covered it), and its timer cancelled.
+//     open under one id and closed under the other (an Order Completed)
+//     at or after its last update is closed (the order covered it), and
+//     its timer cancelled.
+//   - A refresh (a cart view, a checkout started or one of its steps)
+//     under one id naming a cart open under the other only is applied as
+//     a fold applies it, when it is no earlier than the cart's opening
+//     and later than its close, if any: the latest update wins (Updated
+//     moves to it), the abandonment follows (a refresh at or after the
+//     abandonment reopens the cart, and its timer is re-armed as below);
+//     a checkout started is not a close. The refresh records of both ids
+//     of carts open under neither are kept (the later time of an id
+//     wins), at most Config.MaxCarts.
+//     A refresh without a cart_id went to the most recent cart of its
+//     own id; a merge does not move it to the other id's carts.
 //   - Carts are ordered by opening time, then the bounds apply as after a
 //     fold: at most Config.MaxCarts open carts (the least recently updated
 //     go, their timers cancelled), Config.MaxItems items per cart (the
-//     least recently added go) and Config.MaxCarts closed carts.
+//     least recently added go), Config.MaxCarts closed carts and as many
+//     refresh records (the oldest go).
 func (p *Processor) Merge(into, from journey.State, customerID string, at time.Time, out *journey.Output) (bool, error) {
 	s, err := procstate.As[State](into, ErrState)
 	if err != nil {
@@ -46,7 +59,7 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 	if err != nil {
 		return false, err
 	}
-	if len(f.Carts) == 0 && len(f.Closed) == 0 {
+	if len(f.Carts) == 0 && len(f.Closed) == 0 && len(f.Refreshed) == 0 {
 		return false, nil
 	}
 	touched := map[string]bool{}
@@ -75,6 +88,27 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 			continue
 		}
 		i++
+	}
+	// A refresh under one id of a cart open under the other only (a
+	// checkout started on the device the customer logged in on) updates
+	// it, as a fold under one id would have; and a refresh record for a
+	// cart open under neither is kept for a later merge.
+	for _, fr := range f.Refreshed {
+		s.refresh(fr.ID, fr.At, len(s.Refreshed)+1) // bounded below
+	}
+	for i := range s.Carts {
+		c := &s.Carts[i]
+		r := s.refreshedAt(c.ID)
+		if r.IsZero() || r.Before(c.Opened) || !r.After(s.closedAt(c.ID)) {
+			continue // the cart was not open then under one id either
+		}
+		// Under one id the refresh would have found the cart open, and
+		// left no record.
+		s.Refreshed = slices.DeleteFunc(s.Refreshed, func(r Closed) bool { return r.ID == c.ID })
+		if r.After(c.Updated) {
+			c.Updated = r
+			touched[c.ID] = true
+		}
 	}
 	slices.SortStableFunc(s.Carts, func(a, b Cart) int { return a.Opened.Compare(b.Opened) })
 	for len(s.Carts) > p.cfg.MaxCarts {

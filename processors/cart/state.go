@@ -12,9 +12,17 @@ type State struct {
 	// Carts are the open carts (abandoned ones included), in the order
 	// they were opened; at most Config.MaxCarts.
 	Carts []Cart `json:"carts,omitempty"`
-	// Closed are the carts recently closed by a checkout or an order,
-	// oldest first; at most Config.MaxCarts.
+	// Closed are the carts recently closed by an order, oldest first; at
+	// most Config.MaxCarts.
 	Closed []Closed `json:"closed,omitempty"`
+	// Refreshed are the carts recently refreshed by name (a cart view, a
+	// checkout started or one of its steps) while not open under this id,
+	// each with the time of its newest such refresh, oldest first; at
+	// most Config.MaxCarts. Only Merge reads them: the cart may be open
+	// under another id of the customer (a checkout on the device the
+	// customer logged in on), and a fold under one id would have
+	// refreshed it.
+	Refreshed []Closed `json:"refreshed,omitempty"`
 }
 
 // Cart is one open cart.
@@ -55,7 +63,8 @@ type Item struct {
 	Added time.Time `json:"added"`
 }
 
-// Closed is a cart closed by a checkout or an order at At.
+// Closed is a cart closed by an order at At (or, in State.Refreshed,
+// refreshed at At).
 type Closed struct {
 	ID string    `json:"cart_id"`
 	At time.Time `json:"at"`
@@ -67,20 +76,30 @@ func (s *State) cart(id string) int {
 }
 
 // closedAt returns when cart id was last closed, zero when it was not.
-func (s *State) closedAt(id string) time.Time {
-	for _, c := range s.Closed {
-		if c.ID == id {
-			return c.At
-		}
-	}
-	return time.Time{}
-}
+func (s *State) closedAt(id string) time.Time { return recordedAt(s.Closed, id) }
 
 // close records that cart id was closed at t, forgetting the oldest closed
 // cart beyond maxCarts. It reports whether the state changed.
 func (s *State) close(id string, t time.Time, maxCarts int) bool {
-	for i := range s.Closed {
-		if c := &s.Closed[i]; c.ID == id {
+	return record(&s.Closed, id, t, maxCarts)
+}
+
+// refreshedAt returns when cart id was last refreshed while not open, zero
+// when it was not (or it was forgotten).
+func (s *State) refreshedAt(id string) time.Time { return recordedAt(s.Refreshed, id) }
+
+// refresh records that cart id, not open, was refreshed at t, forgetting
+// the oldest such record beyond maxCarts. It reports whether the state
+// changed.
+func (s *State) refresh(id string, t time.Time, maxCarts int) bool {
+	return record(&s.Refreshed, id, t, maxCarts)
+}
+
+// record sets the time of id in rs to t unless it is already as late,
+// forgetting the oldest entries beyond n. It reports whether rs changed.
+func record(rs *[]Closed, id string, t time.Time, n int) bool {
+	for i := range *rs {
+		if c := &(*rs)[i]; c.ID == id {
 			if !t.After(c.At) {
 				return false
 			}
@@ -88,18 +107,29 @@ func (s *State) close(id string, t time.Time, maxCarts int) bool {
 			return true
 		}
 	}
-	s.Closed = append(s.Closed, Closed{ID: id, At: t})
-	for len(s.Closed) > maxCarts {
-		v := s.oldestClosed()
-		s.Closed = slices.Delete(s.Closed, v, v+1)
+	*rs = append(*rs, Closed{ID: id, At: t})
+	for len(*rs) > n {
+		v := oldest(*rs)
+		*rs = slices.Delete(*rs, v, v+1)
 	}
 	return true
 }
 
-func (s *State) oldestClosed() int {
+func recordedAt(rs []Closed, id string) time.Time {
+	for _, c := range rs {
+		if c.ID == id {
+			return c.At
+		}
+	}
+	return time.Time{}
+}
+
+// oldest returns the index of the entry of rs with the earliest time,
+// ties going to the first.
+func oldest(rs []Closed) int {
 	v := 0
-	for i := range s.Closed {
-		if s.Closed[i].At.Before(s.Closed[v].At) {
+	for i := range rs {
+		if rs[i].At.Before(rs[v].At) {
 			v = i
 		}
 	}

@@ -17,6 +17,9 @@
 //     negative weight at its time would, the score stopping at 0. It needs
 //     an id and a time like an engagement event, is de-duplicated with
 //     them, and moves the tier like them (a refund can make a tier_down).
+//     What the score could not cover is kept as State.Owed, which no fold
+//     reads: an identity merge takes it from the other id's score (the
+//     purchase may have been counted there).
 //   - The score decays exponentially on event time: with t0 the time of
 //     the newest event counted so far, an event at t >= t0 makes the score
 //     score(t0) * 2^(-(t-t0)/half_life) + weight. A late event (t < t0)

@@ -25,7 +25,7 @@ func mustNew(t testing.TB, cfg engagement.Config) *engagement.Processor {
 // day half-life, so the golden files can be checked by hand.
 func custom() engagement.Config {
 	return engagement.Config{
-		Weights:    map[string]float64{"Ten": 10, "Four": 4, "Point": 1, "Half": 0.5, "Big": 25, "Off": 0},
+		Weights:    map[string]float64{"Ten": 10, "Four": 4, "Point": 1, "Half": 0.5, "Big": 25, "Off": 0, "Order Completed": 10},
 		HalfLife:   24 * time.Hour,
 		Tiers:      []string{"low", "mid", "high"},
 		Boundaries: []float64{10, 20},

@@ -16,6 +16,12 @@ type State struct {
 	// decayed to it. Zero for a customer with none.
 	At    time.Time `json:"at,omitzero"`
 	Score Points    `json:"score"`
+	// Owed is what reversals took back beyond the score (which stops at
+	// 0), decayed to At like Score: a refund folded under this id of a
+	// purchase counted under another id of the customer. Folds never read
+	// it; Merge takes it from the other id's score, as a fold under one
+	// id would have taken the refund from the sum.
+	Owed Points `json:"owed,omitempty"`
 	// Tier is the current tier's name; "" until the first event counted.
 	Tier string `json:"tier,omitempty"`
 	// Window holds the most recent events counted and the floor at or
@@ -84,6 +90,7 @@ func (s *State) add(t time.Time, w Points, halfLife time.Duration) {
 		s.At, s.Score = t, w
 	case t.After(s.At):
 		s.Score = addPoints(decayed(s.Score, t.Sub(s.At), halfLife), w)
+		s.Owed = decayed(s.Owed, t.Sub(s.At), halfLife)
 		s.At = t
 	default:
 		s.Score = addPoints(s.Score, decayed(w, s.At.Sub(t), halfLife))
@@ -92,16 +99,29 @@ func (s *State) add(t time.Time, w Points, halfLife time.Duration) {
 
 // sub takes w points back at t, as a refund takes a purchase's: a newer t
 // first decays the score to t and becomes At; an older one takes w decayed
-// to At. The score does not go below 0.
+// to At. The score does not go below 0: what it could not cover is added
+// to Owed.
 func (s *State) sub(t time.Time, w Points, halfLife time.Duration) {
 	if s.At.IsZero() || t.After(s.At) {
 		s.Score = decayed(s.Score, t.Sub(s.At), halfLife)
+		s.Owed = decayed(s.Owed, t.Sub(s.At), halfLife)
 		if s.At.IsZero() {
-			s.Score = 0
+			s.Score, s.Owed = 0, 0
 		}
 		s.At = t
 	} else {
 		w = decayed(w, s.At.Sub(t), halfLife)
 	}
+	if w > s.Score {
+		s.Owed = addPoints(s.Owed, w-s.Score)
+	}
 	s.Score -= min(s.Score, w)
+}
+
+// settle nets Score and Owed, both at At: what is owed is taken from the
+// score as far as it goes.
+func (s *State) settle() {
+	n := min(s.Score, s.Owed)
+	s.Score -= n
+	s.Owed -= n
 }

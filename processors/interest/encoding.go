@@ -23,8 +23,10 @@ var ErrCorrupt = errors.New("interest: corrupt state")
 //	uvarint  number of views, all categories together
 //	per category, in name order:
 //	  string   name
-//	  byte     flags: 1 fired, 2 purchased
+//	  byte     flags: 1 fired, 2 purchased, 4 refunded (a state written
+//	           before refunds were kept has no 4, and decodes unchanged)
 //	  uvarint  Latest - Purchased in nanoseconds, when purchased
+//	  uvarint  Latest - Refunded in nanoseconds, when refunded
 //	  uvarint  number of views
 //	  per view, oldest first:
 //	    uvarint  Latest - At in nanoseconds
@@ -72,10 +74,18 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		if !c.Purchased.IsZero() {
 			flags |= 2
 		}
+		if !c.Refunded.IsZero() {
+			flags |= 4
+		}
 		b = append(b, flags)
 		if !c.Purchased.IsZero() {
 			if b, err = s.appendAge(b, c.Purchased); err != nil {
 				return nil, fmt.Errorf("interest: category %q: purchase: %w", c.Name, err)
+			}
+		}
+		if !c.Refunded.IsZero() {
+			if b, err = s.appendAge(b, c.Refunded); err != nil {
+				return nil, fmt.Errorf("interest: category %q: refund: %w", c.Name, err)
 			}
 		}
 		b = binary.AppendUvarint(b, uint64(len(c.Views)))
@@ -123,12 +133,15 @@ func (s *State) UnmarshalBinary(data []byte) error {
 			r.Fail("category names must be non-empty, unique and sorted")
 		}
 		flags := r.Byte()
-		if flags&^3 != 0 {
+		if flags&^7 != 0 {
 			r.Fail("unknown category flags")
 		}
 		c.Fired = flags&1 != 0
 		if flags&2 != 0 {
 			c.Purchased = r.Age(latest, time.Time{})
+		}
+		if flags&4 != 0 {
+			c.Refunded = r.Age(latest, time.Time{})
 		}
 		n := r.Uvarint()
 		if n > uint64(len(views)-used) {

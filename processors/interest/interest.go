@@ -15,24 +15,27 @@
 //     kept. A view whose event id is already counted in its category is a
 //     duplicate and ignored.
 //   - A wishlist add, "Product Added to Wishlist", is a view that counts
-//     WishlistViews (2) times: a stronger signal. Its event id is among the
-//     trigger's causes as many times.
+//     WishlistViews (2) times: a stronger signal. It is kept as that many
+//     views with its event id (and time), so its event id is among the
+//     trigger's causes as many times, and a merge keeps its weight.
 //   - A purchase is a track event "Order Completed", on any channel. Each of
 //     its "products" counts for its "category", or, when it has none, for
 //     the category its "product_id" was last viewed in. A purchase clears
 //     the category's views up to its time and records the purchase. One
 //     whose products name no category is ignored ("no_products").
 //   - A refund or cancellation, "Order Refunded" or "Order Cancelled",
-//     reverses the purchase of its products' categories (found as a
-//     purchase's): a purchase at or before it no longer suppresses the
-//     category, whose next crossing fires. The views the purchase cleared
-//     stay cleared. One whose products name no category is ignored
-//     ("no_products"): the state keeps no order, so a refund naming only
-//     its order_id cannot be traced to categories.
+//     reverses the purchases of its products' categories (found as a
+//     purchase's): its time is recorded in each category (the latest
+//     wins; a category is added for it, like a purchase's), and a
+//     purchase at or before it no longer suppresses the category, whose
+//     next crossing fires. A purchase after it suppresses again. The
+//     views the purchase cleared stay cleared. One whose products name no
+//     category is ignored ("no_products"): the state keeps no order, so a
+//     refund naming only its order_id cannot be traced to categories.
 //   - The window ends at the newest event time folded for the customer
-//     (views and purchases; never the wall clock). A view counts while it
-//     is less than Config.Window older than that; a purchase suppresses
-//     while it is. An event older than that is ignored, so late and
+//     (views, purchases and refunds; never the wall clock). A view counts
+//     while it is less than Config.Window older than that; a purchase
+//     suppresses, and a refund reverses, while it is. An event older than that is ignored, so late and
 //     out-of-order events never bring back what the window dropped; one
 //     within the window is folded in its time order.
 //   - Interest: with Config.HalfLife 0, a category's interest is its number
@@ -250,7 +253,7 @@ func (p *Processor) foldView(s *State, ev *journey.Event, out *journey.Output) b
 		}
 	}
 	s.lower(t)
-	if !c.Fired && c.Purchased.IsZero() && p.cfg.reached(c, s.Latest) {
+	if !c.Fired && !c.suppressed() && p.cfg.reached(c, s.Latest) {
 		c.Fired = true
 		out.Emit(p.trigger(c, ev, t, s.Latest))
 	}
@@ -305,9 +308,10 @@ func (s *State) orderCategories(ev *journey.Event) []string {
 	return names
 }
 
-// foldRefund reverses the purchase of the categories of a refund's or a
-// cancellation's products: a purchase in one of them at or before the
-// refund no longer suppresses it, so its next crossing fires.
+// foldRefund reverses the purchases of the categories of a refund's or a
+// cancellation's products: it records the refund's time in each, and a
+// purchase at or before it no longer suppresses the category, so its next
+// crossing fires.
 func (p *Processor) foldRefund(s *State, ev *journey.Event, out *journey.Output) bool {
 	t := ev.Time.UTC()
 	if !p.inWindow(s, t) {
@@ -318,14 +322,15 @@ func (p *Processor) foldRefund(s *State, ev *journey.Event, out *journey.Output)
 		out.Ignore(IgnoredNoProducts)
 		return false
 	}
-	changed := false
+	changed := s.normalise(t, &p.cfg)
 	for _, name := range names {
-		i := slices.IndexFunc(s.Categories, func(c Category) bool { return c.Name == name })
-		if i < 0 {
-			continue
+		c, added := s.category(name, t, p.cfg.MaxCategories)
+		if added {
+			changed = true
 		}
-		if c := &s.Categories[i]; !c.Purchased.IsZero() && !c.Purchased.After(t) {
-			c.Purchased = time.Time{}
+		if c != nil && t.After(c.Refunded) {
+			c.Refunded = t
+			s.lower(t)
 			changed = true
 		}
 	}

@@ -26,7 +26,8 @@ type State struct {
 	hasHorizon bool
 }
 
-// lower records that the state now holds time t (a view or a purchase).
+// lower records that the state now holds time t (a view, a purchase or a
+// refund).
 func (s *State) lower(t time.Time) {
 	if s.hasHorizon && t.Before(s.horizon) {
 		s.horizon = t
@@ -39,9 +40,15 @@ type Category struct {
 	// Views within the window, oldest first; at most Config.MaxViews.
 	Views []View `json:"views,omitempty"`
 	// Purchased is the time of the latest purchase in the category within
-	// the window, zero when there is none. While it is set, reaching the
-	// threshold makes no trigger.
+	// the window, zero when there is none. While it is set and after
+	// Refunded, reaching the threshold makes no trigger (see suppressed).
 	Purchased time.Time `json:"purchased,omitzero"`
+	// Refunded is the time of the latest refund or cancellation of the
+	// category within the window, zero when there is none: it reverses
+	// every purchase at or before it. It is kept even with no purchase
+	// in the state, so that an identity merge with the id the purchase
+	// was folded under reverses it there too.
+	Refunded time.Time `json:"refunded,omitzero"`
 	// Fired is set when a trigger was emitted for the current crossing of
 	// the threshold, and cleared when the crossing no longer holds (see
 	// Config.holds): one trigger per crossing.
@@ -55,13 +62,29 @@ type View struct {
 	ProductID string    `json:"product_id,omitempty"`
 }
 
-// lastActive is the time of the category's latest view or purchase.
+// lastActive is the time of the category's latest view, purchase or
+// refund.
 func (c *Category) lastActive() time.Time {
 	t := c.Purchased
+	if c.Refunded.After(t) {
+		t = c.Refunded
+	}
 	if n := len(c.Views); n > 0 && c.Views[n-1].At.After(t) {
 		t = c.Views[n-1].At
 	}
 	return t
+}
+
+// suppressed reports whether a purchase suppresses the category's
+// triggers: there is one in the window, and no refund at or after it.
+func (c *Category) suppressed() bool {
+	return !c.Purchased.IsZero() && c.Purchased.After(c.Refunded)
+}
+
+// empty reports whether the category holds nothing: no view, purchase or
+// refund.
+func (c *Category) empty() bool {
+	return len(c.Views) == 0 && c.Purchased.IsZero() && c.Refunded.IsZero()
 }
 
 // find returns the index of the category name and whether it exists; when
@@ -144,11 +167,15 @@ func (s *State) normalise(t time.Time, cfg *Config) (changed bool) {
 			c.Purchased = time.Time{}
 			changed = true
 		}
+		if !c.Refunded.IsZero() && !c.Refunded.After(cutoff) {
+			c.Refunded = time.Time{}
+			changed = true
+		}
 		if c.Fired && !cfg.holds(c, s.Latest) {
 			c.Fired = false
 			changed = true
 		}
-		if len(c.Views) == 0 && c.Purchased.IsZero() {
+		if c.empty() {
 			changed = true
 			continue
 		}
@@ -172,7 +199,7 @@ func (s *State) normalise(t time.Time, cfg *Config) (changed bool) {
 func (s *State) onlyFiredMayEnd(cfg *Config) bool {
 	for i := range s.Categories {
 		c := &s.Categories[i]
-		if len(c.Views) > cfg.MaxViews || len(c.Views) == 0 && c.Purchased.IsZero() {
+		if len(c.Views) > cfg.MaxViews || c.empty() {
 			return false
 		}
 	}
@@ -189,6 +216,9 @@ func (s *State) setHorizon() {
 		}
 		if !c.Purchased.IsZero() && (!s.hasHorizon || c.Purchased.Before(s.horizon)) {
 			s.horizon, s.hasHorizon = c.Purchased, true
+		}
+		if !c.Refunded.IsZero() && (!s.hasHorizon || c.Refunded.Before(s.horizon)) {
+			s.horizon, s.hasHorizon = c.Refunded, true
 		}
 	}
 }
