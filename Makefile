@@ -89,9 +89,10 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: bench
-bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay — the core pipeline (one processor), then every processor; then bench-scale (bench/results/)
+bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay — the core pipeline (one processor), then every processor with identity routing off, then on (latest.md, beside it); then bench-scale (bench/results/)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -processors interest -runs 3 -name pipeline-only $(BENCH_FLAGS)
-	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e $(BENCH_FLAGS)
+	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -name identity-off -set 'identity: {enabled: false}' $(BENCH_FLAGS)
+	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -compare bench/results/identity-off.json $(BENCH_FLAGS)
 	@$(MAKE) --no-print-directory bench-scale
 
 .PHONY: bench-scale

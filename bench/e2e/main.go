@@ -280,7 +280,7 @@ func (ph *phases) throughput(ctx context.Context, ends map[int]int64, res *resul
 			profile = func() func() { return startProfile(ph.cpuProfile) }
 		}
 		jr, in, err := runJourney(ctx, ph.brokers, ph.redisAddr, ph.topic, ph.dlq, journeyGroup(i),
-			fmt.Sprintf("bench%d:", i), ends, ph.customers, profile, last)
+			fmt.Sprintf("bench%s.%d:", ph.stamp, i), ends, ph.customers, profile, last)
 		if err != nil {
 			return live, err
 		}

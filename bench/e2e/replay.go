@@ -45,7 +45,8 @@ func runReplay(ctx context.Context, brokers []string, topic, dlq string, ends ma
 	if err != nil {
 		return res, err
 	}
-	if !m.Done() || m.Records != res.Events {
+	// Identity routing reads forwarded records too: at least the topic's.
+	if !m.Done() || m.Records < res.Events {
 		return res, fmt.Errorf("replay did not do the work: finished=%v, %d records read of %d", m.Done(), m.Records, res.Events)
 	}
 	// A replay has no group to join: its start-up (opening Pebble, listing

@@ -17,6 +17,8 @@ type Customer struct {
 	ID     string
 	States []State
 	Dirty  []bool
+	// Stored says the loader found some state of the customer (Load).
+	Stored bool
 	// Detached says the customer's states moved into another customer's
 	// (Runner.Detach): the commit deletes them, but for the identity slot.
 	Detached bool
@@ -137,9 +139,11 @@ func (e *Engine) Load(c *Customer, load Loader) error {
 			continue
 		}
 		st := p.NewState()
-		if _, err := load(c.ID, p, st); err != nil {
+		found, err := load(c.ID, p, st)
+		if err != nil {
 			return fmt.Errorf("journey: load %s state: %w", p.Name(), err)
 		}
+		c.Stored = c.Stored || found
 		c.States[i] = st
 	}
 	return nil

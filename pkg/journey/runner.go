@@ -182,6 +182,9 @@ func (r *Runner) Touched() []*Customer { return r.order }
 // durable: they become clean and are retained (up to Retain).
 func (r *Runner) Committed() {
 	for _, c := range r.order {
+		// What was written is stored now; a detached customer's states
+		// were deleted.
+		c.Stored = !c.Detached && (c.Stored || c.IsDirty())
 		clear(c.Dirty)
 		c.Detached = false
 		if r.Retain <= 0 {

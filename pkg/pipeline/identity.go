@@ -244,7 +244,26 @@ func (w *worker) onLink(tx *tx, l linkMsg) error {
 	}
 	st.Parent, st.Linked = l.Into, nil
 	w.runner.MarkIdentity(c)
-	from, err := w.runner.Detach(l.ID)
+	// An id seen only beside its customer's (an anonymous id every event
+	// of a known customer carries) has nothing to move: no state stored,
+	// none folded since the round began.
+	if c.Stored || c.IsDirty() && w.anyDirtyState(c) {
+		if err := w.moveOut(tx, c, &mm); err != nil {
+			return err
+		}
+	}
+	if !w.p.cfg.DiscardOutput {
+		del, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Delete: true}, tx.lastRecord)
+		tx.b.Append(outbox.KindContext, del)
+		into, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Fields: map[string]string{fieldMergedInto: l.Into}}, tx.lastRecord)
+		tx.b.Append(outbox.KindContext, into)
+	}
+	return w.sendMerge(tx, mm)
+}
+
+// moveOut detaches c's states and timers into mm.
+func (w *worker) moveOut(tx *tx, c *journey.Customer, mm *mergeMsg) error {
+	from, err := w.runner.Detach(c.ID)
 	if err != nil {
 		return err
 	}
@@ -259,16 +278,19 @@ func (w *worker) onLink(tx *tx, l linkMsg) error {
 		}
 		mm.States = append(mm.States, movedState{Processor: procs[i].Name(), Version: procs[i].StateVersion(), Data: data})
 	}
-	if mm.Timers, err = tx.b.TakeTimers(l.ID); err != nil {
-		return err
+	mm.Timers, err = tx.b.TakeTimers(c.ID)
+	return err
+}
+
+// anyDirtyState reports whether a processor state of c (not its identity
+// entry) changed since it was loaded.
+func (w *worker) anyDirtyState(c *journey.Customer) bool {
+	for i, p := range w.p.engine.Processors() {
+		if c.Dirty[i] && p.Name() != journey.IdentityName {
+			return true
+		}
 	}
-	if !w.p.cfg.DiscardOutput {
-		del, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Delete: true}, tx.lastRecord)
-		tx.b.Append(outbox.KindContext, del)
-		into, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Fields: map[string]string{fieldMergedInto: l.Into}}, tx.lastRecord)
-		tx.b.Append(outbox.KindContext, into)
-	}
-	return w.sendMerge(tx, mm)
+	return false
 }
 
 func (w *worker) sendMerge(tx *tx, mm mergeMsg) error {
@@ -302,6 +324,9 @@ func (w *worker) onMerge(tx *tx, mm mergeMsg) error {
 	}
 	w.runner.MarkIdentity(c)
 	tx.ids.merged++
+	if len(mm.States) == 0 && len(mm.Timers) == 0 {
+		return nil // an id with no journey of its own
+	}
 	procs := w.p.engine.Processors()
 	from := make([]journey.State, len(procs))
 	for _, ms := range mm.States {

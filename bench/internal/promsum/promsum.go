@@ -54,6 +54,28 @@ type Buckets struct {
 	Count  uint64
 }
 
+// ByLabel sums a counter's series by the value of one label.
+func ByLabel(reg prometheus.Gatherer, name, label string) (map[string]float64, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label {
+					out[lp.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // Histogram reads the histogram name's buckets over the series whose
 // labels include want.
 func Histogram(reg prometheus.Gatherer, name string, want map[string]string) (Buckets, error) {
