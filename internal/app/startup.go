@@ -38,6 +38,9 @@ func PingRedis(ctx context.Context, rdb *redis.Client, addr string, timeout time
 	if errors.Is(context.Cause(ctx), context.Canceled) {
 		return ctx.Err() // stopped, not a Redis problem
 	}
+	if serr := redisSecurityError(addr, err, rdb.Options().TLSConfig != nil); serr != nil {
+		return serr
+	}
 	return redisError(addr, err, timeout)
 }
 

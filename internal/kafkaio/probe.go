@@ -28,6 +28,10 @@ type BrokerError struct {
 	Addr   string
 	Reason string // "connection refused", "not a Kafka broker (...)", ...
 	Err    error  // the underlying error, if any
+	// Setting, when set, is the security setting to fix instead of the
+	// address ("kafka.tls.ca_file", "kafka.sasl.password_file"): the
+	// broker answered, but its TLS or SASL did not agree with journey's.
+	Setting string
 }
 
 func (e *BrokerError) Error() string { return e.Addr + ": " + e.Reason }
@@ -43,11 +47,17 @@ type ProbeError struct {
 
 func (e *ProbeError) Error() string {
 	if len(e.Brokers) == 1 {
+		if b := e.Brokers[0]; b.Setting != "" {
+			return b.Setting + ": broker " + b.Error()
+		}
 		return e.Setting + " " + e.Brokers[0].Error()
 	}
 	parts := make([]string, len(e.Brokers))
 	for i, b := range e.Brokers {
 		parts[i] = b.Error()
+		if b.Setting != "" {
+			parts[i] = b.Setting + ": broker " + b.Error()
+		}
 	}
 	return e.Setting + ": no broker answered: " + strings.Join(parts, "; ")
 }
@@ -125,6 +135,12 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if setting, reason := securityError(err, dialer); setting != "" {
+			return &BrokerError{Addr: addr, Reason: reason, Err: err, Setting: setting}
+		}
+		if dialer.TLS == nil && isTLSRecord(seen.first()) {
+			return tlsAnswer(addr, err)
+		}
 		return dialError(addr, err, timeout)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
@@ -141,7 +157,22 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 		// (one that does not like ApiVersions v0 still says so in kind).
 		return nil
 	}
+	if dialer.TLS == nil && isTLSRecord(seen.first()) {
+		return tlsAnswer(addr, err)
+	}
 	return answerError(ctx, addr, err, seen.first(), timeout)
+}
+
+// isTLSRecord reports whether b starts like a TLS record (an alert or a
+// handshake, TLS 1.0 to 1.3's record version): what a TLS listener sends
+// back to a plaintext client, if anything.
+func isTLSRecord(b []byte) bool {
+	return len(b) >= 3 && (b[0] == 0x15 || b[0] == 0x16) && b[1] == 0x03 && b[2] <= 0x04
+}
+
+func tlsAnswer(addr string, err error) *BrokerError {
+	return &BrokerError{Addr: addr, Err: err, Setting: "kafka.tls.enabled",
+		Reason: "it answered TLS to a plaintext request: the listener expects TLS (set kafka.tls.enabled: true)"}
 }
 
 // dialError names why a connection to addr could not be opened.

@@ -72,6 +72,9 @@ type Kafka struct {
 	// probe (an address that is not Kafka fails within it), the topic
 	// checks, each connection to a broker, and the Redis ping.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// TLS and SASL secure every connection to the brokers.
+	TLS  TLS  `yaml:"tls"`
+	SASL SASL `yaml:"sasl"`
 }
 
 // Ingest governs decoding and validation.
@@ -168,9 +171,11 @@ func (c *Config) ChangelogTopic() string {
 
 // Redis is where triggers go.
 type Redis struct {
-	Addr         string        `yaml:"addr"`
-	Username     string        `yaml:"username"`
-	Password     string        `yaml:"password"`
+	Addr     string `yaml:"addr"`
+	Username string `yaml:"username"`
+	// Password is $JOURNEY_REDIS_PASSWORD's value (no flag sets it);
+	// prefer PasswordFile to writing it in the file.
+	Password     Secret        `yaml:"password"`
 	DB           int           `yaml:"db"`
 	Prefix       string        `yaml:"prefix"`
 	StreamMaxLen int64         `yaml:"stream_max_len"`
@@ -184,6 +189,11 @@ type Redis struct {
 	// persistence or an evicting maxmemory-policy (or they cannot be
 	// read); false (the default) logs a warning naming the risk.
 	RequirePersistence bool `yaml:"require_persistence"`
+	// PasswordFile holds the password of redis.username (or of the
+	// default user); $JOURNEY_REDIS_PASSWORD wins over it.
+	PasswordFile string   `yaml:"password_file"`
+	TLS          TLS      `yaml:"tls"`
+	Sentinel     Sentinel `yaml:"sentinel"`
 }
 
 // Outbox governs delivery to Redis.
@@ -200,6 +210,13 @@ type Admin struct {
 	// progress (committed no round) for this long while behind its input
 	// (pipeline.Config.StallAfter).
 	StallAfter time.Duration `yaml:"stall_after"`
+	// TLS serves the admin port over HTTPS.
+	TLS AdminTLS `yaml:"tls"`
+	// TokenFile holds a bearer token every request but /healthz must
+	// carry ("Authorization: Bearer <token>"); $JOURNEY_ADMIN_TOKEN wins
+	// over it. Token is that variable's value.
+	TokenFile string `yaml:"token_file"`
+	Token     Secret `yaml:"-"`
 }
 
 // Log configures zap.
@@ -412,7 +429,6 @@ func settings() []setting {
 		boolSetting("changelog", "changelog.enabled", "log state changes to the changelog topic (--changelog=false turns it off)", func(c *Config) *bool { return &c.Changelog.Enabled }),
 		intSetting("standbys", "changelog.standbys", "warm standby copies of each partition on other instances", func(c *Config) *int { return &c.Changelog.Standbys }),
 		stringSetting("redis-addr", "redis.addr", "Redis host:port", func(c *Config) *string { return &c.Redis.Addr }),
-		stringSetting("redis-password", "redis.password", "Redis password; prefer the environment variable", func(c *Config) *string { return &c.Redis.Password }),
 		stringSetting("redis-prefix", "redis.prefix", "prefix of every Redis key", func(c *Config) *string { return &c.Redis.Prefix }),
 		boolSetting("redis-wait-at-start", "redis.wait_at_start", "start even when Redis does not answer; /readyz 503 until it does", func(c *Config) *bool { return &c.Redis.WaitAtStart }),
 		stringSetting("admin-addr", "admin.addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables", func(c *Config) *string { return &c.Admin.Addr }),
@@ -462,6 +478,7 @@ func Flags(fs *flag.FlagSet) func(c *Config, getenv func(string) string) error {
 		s.define(fs, &def, fmt.Sprintf("%s (%s) [$%s]", s.usage, s.path, EnvName(s.name)))
 	}
 	return func(c *Config, getenv func(string) string) error {
+		SecretsFromEnv(c, getenv)
 		for _, s := range ss {
 			if e := getenv(EnvName(s.name)); e != "" {
 				if err := s.set(c, e); err != nil {
