@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
@@ -157,11 +159,32 @@ func redisSecurityError(addr string, err error, withTLS bool) error {
 		return fmt.Errorf("redis.tls.enabled: Redis at %s did not answer the TLS handshake (a plaintext port?)", addr)
 	case errors.As(err, &alert):
 		return fmt.Errorf("redis.tls.cert_file: Redis at %s refused the TLS handshake: %v", addr, alert)
-	case !withTLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF)):
+	case !withTLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF)) &&
+		speaksTLS(addr):
 		return fmt.Errorf("redis.tls.enabled: Redis at %s closed the connection on PING without an answer: "+
-			"a TLS port? (set redis.tls.enabled: true)", addr)
+			"it is a TLS port (set redis.tls.enabled: true)", addr)
 	}
 	return nil
+}
+
+// speaksTLS reports whether the server at addr answers a TLS handshake
+// (whatever its certificate) within a second: what tells a TLS port that
+// hung up on a plaintext PING from any other hang-up.
+func speaksTLS(addr string) bool {
+	d := &net.Dialer{Timeout: time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only asks whether TLS is spoken
+	if err != nil {
+		var header tls.RecordHeaderError
+		return !errors.As(err, &header) && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) &&
+			!errors.Is(err, syscall.ECONNREFUSED) && !isTimeoutErr(err)
+	}
+	_ = conn.Close()
+	return true
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // AdminSecurity is the admin port's admin.Security: HTTPS with admin.tls,

@@ -141,6 +141,14 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 		if dialer.TLS == nil && isTLSRecord(seen.first()) {
 			return tlsAnswer(addr, err)
 		}
+		if dialer.TLS != nil && seen != nil && len(seen.first()) == 0 &&
+			(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			// Connected, and closed without a byte of TLS handshake: a
+			// plaintext listener (Kafka's reads the ClientHello as an
+			// oversized request and closes).
+			return &BrokerError{Addr: addr, Err: err, Setting: "kafka.tls.enabled",
+				Reason: "the broker closed the connection on the TLS handshake (a plaintext listener?)"}
+		}
 		return dialError(addr, err, timeout)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
