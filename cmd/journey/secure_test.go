@@ -257,6 +257,8 @@ func TestSecureStartupFailsNamingTheSetting(t *testing.T) {
 			"kafka.tls.enabled: broker " + e.sec.KafkaBrokers[0] + ":"},
 		{"kafka TLS to plaintext", func(s *secureSettings) { plainRedis(s); s.brokers, s.mechanism = e.brokers[0], "" },
 			"kafka.tls.enabled: broker " + e.brokers[0] + ": the broker closed the connection on the TLS handshake"},
+		{"kafka no SASL", func(s *secureSettings) { plainRedis(s); s.mechanism = "" },
+			"kafka.sasl.mechanism: broker " + e.sec.KafkaBrokers[0] + ": the broker closed the connection on a request before authentication"},
 		{"redis wrong password", func(s *secureSettings) { s.redisPasswordFile = wrong },
 			"redis.password_file ($JOURNEY_REDIS_PASSWORD, redis.username): Redis at " + e.sec.RedisAddr + " refused the credentials"},
 		{"redis untrusted CA", func(s *secureSettings) { s.redisCA = e.sec.OtherCAFile },
@@ -301,4 +303,52 @@ func TestSecureRedisACLIsRestricted(t *testing.T) {
 	if err := rdb.HSet(ctx, e.prefix+"ctx:x", "a", "b").Err(); err != nil {
 		t.Errorf("HSET under the prefix: %v", err)
 	}
+}
+
+// The other commands that reach Kafka go through the same TLS and SASL:
+// journey topics create and check, generate (--config), state restore
+// (the changelog) and replay, each as the SASL user with the README's
+// ACLs (plus Write on the input topic, for generate); none prints a
+// password.
+func TestSecureOtherCommands(t *testing.T) {
+	e := newSecureEnv(t)
+	e.grant(t)
+	testrig.GrantACLs(t, e.brokers, e.sec.KafkaUser,
+		testrig.ACL{Resource: kafka.ResourceTypeTopic, Name: e.topic, Operation: kafka.ACLOperationTypeWrite})
+	cfg := e.config(t, nil)
+	pw := e.sec.Passwords(t)
+	run := func(args ...string) string {
+		t.Helper()
+		code, out := runToExit(t, 2*time.Minute, args...)
+		if code != 0 {
+			t.Fatalf("journey %s: exit %d:\n%s", strings.Join(args, " "), code, out)
+		}
+		noSecret(t, "journey "+args[0]+"'s output", out, pw...)
+		return out
+	}
+	run("topics", "create", "--config", cfg)
+	run("topics", "check", "--config", cfg)
+	run("generate", "--config", cfg, "--topic", e.topic, "--events", "200", "--rate", "2000", "--customers", "20")
+	if n, err := topicRecords(e.brokers, e.topic); err != nil || n != 200 {
+		t.Fatalf("the input topic holds %d records (%v), want the 200 generated", n, err)
+	}
+	// journey run fills the changelog; state restore reads it back.
+	c := startChild(t, "run", "--config", cfg)
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		n, err := topicRecords(e.brokers, e.group+".changelog")
+		if err != nil || n == 0 {
+			return fmt.Errorf("changelog: %d records (%v)", n, err)
+		}
+		return nil
+	})
+	c.waitReady(t, 30*time.Second)
+	if code := c.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("journey run: exit %d", code)
+	}
+	noSecret(t, "journey run's log", c.output(), pw...)
+	out := run("state", "restore", "--config", cfg, "--state-dir", filepath.Join(e.dir, "restored"))
+	if !strings.Contains(out, "partition") {
+		t.Errorf("journey state restore printed no partition table:\n%s", out)
+	}
+	run("replay", "--config", cfg, "--state-dir", filepath.Join(e.dir, "replayed"), "--from", "earliest", "--triggers", "off")
 }

@@ -157,7 +157,7 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 		_ = conn.SetDeadline(dl)
 	}
 	if _, err = conn.ApiVersions(); err == nil {
-		return nil
+		return needsSASL(conn, addr, dialer)
 	}
 	var kerr kafka.Error
 	if errors.As(err, &kerr) {
@@ -169,6 +169,22 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 		return tlsAnswer(addr, err)
 	}
 	return answerError(ctx, addr, err, seen.first(), timeout)
+}
+
+// needsSASL asks a broker that answered ApiVersions, on a connection
+// without SASL, for metadata: a SASL listener allows ApiVersions before
+// authentication and closes the connection on anything else, which
+// would otherwise show only later as retried requests.
+func needsSASL(conn *kafka.Conn, addr string, dialer *kafka.Dialer) *BrokerError {
+	if dialer.SASLMechanism != nil {
+		return nil
+	}
+	_, err := conn.Brokers()
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return &BrokerError{Addr: addr, Err: err, Setting: "kafka.sasl.mechanism",
+			Reason: "the broker closed the connection on a request before authentication: the listener requires SASL"}
+	}
+	return nil
 }
 
 // isTLSRecord reports whether b starts like a TLS record (an alert or a
