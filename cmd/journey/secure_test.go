@@ -86,6 +86,10 @@ func (e *secureEnv) config(t *testing.T, mod func(*secureSettings)) string {
 	if s.redisUser != "" {
 		redisSec += fmt.Sprintf("  username: %s\n  password_file: %s\n", s.redisUser, s.redisPasswordFile)
 	}
+	adminSec := ""
+	if s.adminTokenFile != "" {
+		adminSec = "  token_file: " + s.adminTokenFile + "\n"
+	}
 	cfg := fmt.Sprintf(`kafka:
   brokers: [%s]
   group_id: %s
@@ -102,7 +106,7 @@ redis:
   prefix: "%s"
 %sadmin:
   addr: 127.0.0.1:0
-log:
+%slog:
   level: debug
 processors:
   interest:
@@ -112,7 +116,7 @@ processors:
     quiet_hours:
       channels: []
 `, s.brokers, e.group, e.topic, e.dlq, secureDialTimeout, kafkaSec, filepath.Join(e.dir, "state"), s.redis, e.prefix,
-		redisSec)
+		redisSec, adminSec)
 	path := filepath.Join(e.dir, "secure.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -130,6 +134,7 @@ type secureSettings struct {
 	redis                                 string
 	redisTLS                              bool
 	redisCA, redisUser, redisPasswordFile string
+	adminTokenFile                        string
 }
 
 // noSecret fails t when text holds one of the passwords.
@@ -149,7 +154,12 @@ func noSecret(t *testing.T, where, text string, passwords ...string) {
 func TestSecureEndToEnd(t *testing.T) {
 	e := newSecureEnv(t)
 	e.grant(t)
-	c := startChild(t, "run", "--config", e.config(t, nil))
+	tokenFile := filepath.Join(e.dir, "admin-token")
+	const token = "admin-token-5c1d"
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, "run", "--config", e.config(t, func(s *secureSettings) { s.adminTokenFile = tokenFile }))
 
 	at := time.Now().Add(-10 * time.Minute).UTC()
 	ts := func(d time.Duration) string { return at.Add(d).Format(time.RFC3339Nano) }
@@ -186,18 +196,44 @@ func TestSecureEndToEnd(t *testing.T) {
 		})
 	}
 
-	c.waitReady(t, 30*time.Second)
+	// The admin port asks for the token (admin.token_file) on all but /healthz.
 	m := adminRe.FindStringSubmatch(c.output())
-	resp, err := http.Get("http://" + m[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	get := func(path, auth string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+m[1]+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
 	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	for _, p := range []string{"/readyz", "/metrics"} {
+		if code, _ := get(p, ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without the token: %d, want 401", p, code)
+		}
+	}
+	if code, _ := get("/healthz", ""); code != http.StatusOK {
+		t.Errorf("/healthz without the token: %d, want 200", code)
+	}
+	testrig.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if code, b := get("/readyz", "Bearer "+token); code != http.StatusOK {
+			return fmt.Errorf("/readyz %d: %s", code, b)
+		}
+		return nil
+	})
+	code, metrics := get("/metrics", "Bearer "+token)
+	if code != http.StatusOK {
+		t.Errorf("/metrics with the token: %d", code)
+	}
 	if code := c.stop(t, 30*time.Second); code != 0 {
 		t.Errorf("exit %d", code)
 	}
-	pw := e.sec.Passwords(t)
+	pw := append(e.sec.Passwords(t), token)
 	noSecret(t, "journey's log", c.output(), pw...)
 	noSecret(t, "/metrics", string(metrics), pw...)
 }
