@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -387,4 +389,89 @@ func TestSecureOtherCommands(t *testing.T) {
 		t.Errorf("journey state restore printed no partition table:\n%s", out)
 	}
 	run("replay", "--config", cfg, "--state-dir", filepath.Join(e.dir, "replayed"), "--from", "earliest", "--triggers", "off")
+}
+
+// startSentinel starts a Redis Sentinel (redis-server --sentinel) that
+// monitors the Redis at master as "journey-master", and returns its
+// address once it names the master.
+func startSentinel(t *testing.T, master string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server not found (make test installs it)")
+		}
+		t.Skip("redis-server not found: run make test")
+	}
+	host, port, _ := net.SplitHostPort(master)
+	addr := testrig.ClosedPort(t) // a free port, closed again
+	_, sport, _ := net.SplitHostPort(addr)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	if err := os.WriteFile(conf, []byte("bind 127.0.0.1\nport "+sport+"\ndir "+dir+"\n"+
+		"sentinel monitor journey-master "+host+" "+port+" 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, conf, "--sentinel")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer sc.Close()
+	testrig.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		got, err := sc.GetMasterAddrByName(context.Background(), "journey-master").Result()
+		if err != nil {
+			return err
+		}
+		if len(got) != 2 || net.JoinHostPort(got[0], got[1]) != master {
+			return fmt.Errorf("the sentinel names %v", got)
+		}
+		return nil
+	})
+	return addr
+}
+
+// With redis.sentinel, journey asks the sentinels for the master and
+// delivers there; redis.addr is not used (it points nowhere here).
+func TestRedisSentinel(t *testing.T) {
+	e := newRigEnv(t, 1)
+	sentinel := startSentinel(t, e.redis)
+	cfg := e.config(t, `processors:
+  interest:
+    threshold: 2
+    target: email
+  policy:
+    quiet_hours:
+      channels: []
+`)
+	// redis.addr set to a closed port: only the sentinel can lead to Redis.
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), "  addr: "+e.redis+"\n",
+		"  addr: "+testrig.ClosedPort(t)+"\n  sentinel:\n    master: journey-master\n    addrs: ["+sentinel+"]\n", 1))
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, "run", "--config", cfg)
+	at := time.Now().Add(-10 * time.Minute).UTC()
+	view := func(id, product string, d time.Duration) string {
+		return `u-1|{"type":"track","messageId":"` + id + `","userId":"u-1","event":"Product Viewed","timestamp":"` +
+			at.Add(d).Format(time.RFC3339Nano) + `","context":{"channel":"web","consent":{"email":true}},"properties":{"product_id":"` +
+			product + `","category":"boots"}}`
+	}
+	kcatProduce(t, e.brokers, e.topic, nil, view("s-1", "b-1", 0), view("s-2", "b-2", time.Minute))
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		n, err := e.rdb.XLen(context.Background(), e.prefix+"triggers:email").Result()
+		if err != nil || n != 1 {
+			return fmt.Errorf("%d triggers (%v)", n, err)
+		}
+		return nil
+	})
+	if code := c.stop(t, 30*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
 }
