@@ -183,8 +183,8 @@ func cmdUp(args []string) error {
 	if err := writeEnv(o.envFile, s); err != nil {
 		return err
 	}
-	fmt.Printf("rig: up in %.1fs\n  Kafka  %s\n  Redis  %s\n  env    %s (source it: set -a; . %s; set +a)\n  stop   make down\n",
-		time.Since(start).Seconds(), s.kafka, s.redis, o.envFile, o.envFile)
+	fmt.Printf("rig: up in %.1fs\n  Kafka  %s (SASL_SSL %s)\n  Redis  %s (TLS %s)\n  env    %s (source it: set -a; . %s; set +a)\n  stop   make down\n",
+		time.Since(start).Seconds(), s.kafka, s.kafkaSecure, s.redis, s.redisTLS, o.envFile, o.envFile)
 	return nil
 }
 
