@@ -216,7 +216,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 // returned RedisWait holds the reason, which /readyz reports until Redis
 // answers. It returns nil, nil when ctx ends first.
 func pingRedis(ctx context.Context, cfg config.Config, rdb *redis.Client, log *zap.Logger) (*app.RedisWait, error) {
-	err := app.PingRedis(ctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout)
+	err := app.PingRedisConfig(ctx, cfg, rdb, cfg.Kafka.DialTimeout)
 	switch {
 	case err == nil:
 		return nil, checkRedisRisk(ctx, cfg, rdb, log)

@@ -456,6 +456,17 @@ func TestRedisSentinel(t *testing.T) {
 	if err := os.WriteFile(cfg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A sentinel that does not answer fails the start-up naming the setting.
+	bad := filepath.Join(e.dir, "bad-sentinel.yaml")
+	closed := testrig.ClosedPort(t)
+	if err := os.WriteFile(bad, []byte(strings.Replace(string(b), "addrs: ["+sentinel+"]", "addrs: ["+closed+"]", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runTimed(t, "run", "--config", bad, "--dial-timeout", "2s")
+	if want := "journey run: redis.sentinel.addrs " + closed + " (master journey-master): "; code == 0 || !strings.HasPrefix(lastLine(out), want) {
+		t.Errorf("exit %d, last line %q; want it to start with %q", code, lastLine(out), want)
+	}
+
 	c := startChild(t, "run", "--config", cfg)
 	at := time.Now().Add(-10 * time.Minute).UTC()
 	view := func(id, product string, d time.Duration) string {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -118,14 +119,16 @@ func RedisClient(cfg config.Config) (*redis.Client, error) {
 	}), nil
 }
 
-// RedisAddrSetting is where the Redis address comes from, for errors and
-// logs: "redis.addr 127.0.0.1:6379", "redis.sentinel.addrs [...] (master
-// m)".
-func RedisAddrSetting(cfg config.Config) string {
+// PingRedisConfig is PingRedis for the client RedisClient(cfg) built:
+// its errors name redis.addr, or with redis.sentinel the sentinels and
+// the master ("redis.sentinel.addrs 10.0.0.1:26379 (master m): PING
+// failed: ...").
+func PingRedisConfig(ctx context.Context, cfg config.Config, rdb *redis.Client, timeout time.Duration) error {
 	if s := cfg.Redis.Sentinel; s.Master != "" {
-		return fmt.Sprintf("redis.sentinel.addrs %s (master %s)", strings.Join(s.Addrs, ","), s.Master)
+		where := fmt.Sprintf("redis.sentinel.addrs %s (master %s)", strings.Join(s.Addrs, ","), s.Master)
+		return pingRedis(ctx, rdb, where, where, timeout)
 	}
-	return "redis.addr " + cfg.Redis.Addr
+	return PingRedis(ctx, rdb, cfg.Redis.Addr, timeout)
 }
 
 // redisSecurityError names the redis.tls or credential setting behind a

@@ -434,7 +434,7 @@ func wire(ctx context.Context, o Options, log *zap.Logger, store *state.Store, r
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := app.PingRedis(ctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout); err != nil {
+		if err := app.PingRedisConfig(ctx, cfg, rdb, cfg.Kafka.DialTimeout); err != nil {
 			rdb.Close()
 			return nil, nil, err
 		}
