@@ -21,6 +21,12 @@
 // names them by their YAML paths; their defaults here are empty, which the
 // pipeline reads as its default. The processors' sections are checked by
 // the processor registry. internal/app.Validate runs all of them.
+//
+// Secrets (passwords, the admin token) are Secret values, which print and
+// marshal as "[redacted]"; they come from files (…password_file,
+// admin.token_file) or from $JOURNEY_KAFKA_PASSWORD,
+// $JOURNEY_REDIS_PASSWORD and $JOURNEY_ADMIN_TOKEN, never from a flag
+// (security.go).
 package config
 
 import (
