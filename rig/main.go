@@ -133,7 +133,8 @@ func (s services) secureEnv() []string {
 	}
 	return []string{
 		"JOURNEY_TEST_KAFKA_SASL_SSL_BROKERS=" + s.kafkaSecure,
-		"JOURNEY_TEST_KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+		"JOURNEY_TEST_KAFKA_SASL_MECHANISM=" + saslMechanisms[0],
+		"JOURNEY_TEST_KAFKA_SASL_MECHANISMS=" + strings.Join(saslMechanisms, ","),
 		"JOURNEY_TEST_KAFKA_SASL_USERNAME=" + secureUser,
 		"JOURNEY_TEST_KAFKA_SASL_PASSWORD_FILE=" + s.sec.kafkaPasswordFile,
 		"JOURNEY_TEST_REDIS_TLS_ADDR=" + s.redisTLS,
@@ -425,7 +426,7 @@ log.cleaner.dedupe.buffer.size=16777216
 log.cleaner.backoff.ms=1000
 `, brokerPort, controllerPort, filepath.Join(dir, "data"), securePort) + sec.kafkaProps()
 	cfg := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(cfg, []byte(props), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(props), 0o600); err != nil { // PLAIN's password is in it
 		return nil, err
 	}
 	log4j := fmt.Sprintf(`log4j.rootLogger=INFO, file
@@ -447,9 +448,9 @@ log4j.logger.state.change.logger=WARN
 		"-cp", filepath.Join(libs, "*"),
 	}
 	// Format KRaft storage with a fresh cluster id.
-	format := exec.CommandContext(ctx, java, append(append([]string{}, base...),
-		"kafka.tools.StorageTool", "format", "-t", clusterID(), "-c", cfg, "--ignore-formatted",
-		"--add-scram", sec.scramArg())...)
+	formatArgs := append(append([]string{}, base...),
+		"kafka.tools.StorageTool", "format", "-t", clusterID(), "-c", cfg, "--ignore-formatted")
+	format := exec.CommandContext(ctx, java, append(formatArgs, sec.scramArgs()...)...)
 	if out, err := format.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("format storage: %v\n%s", err, out)
 	}

@@ -109,6 +109,7 @@ func TestSecureEnv(t *testing.T) {
 		"JOURNEY_TEST_REDIS_PASSWORD_FILE": sec.redisPasswordFile, "JOURNEY_TEST_TLS_OTHER_CA_FILE": sec.otherCAFile,
 		"JOURNEY_TEST_KAFKA_SASL_USERNAME": secureUser, "JOURNEY_TEST_REDIS_USERNAME": secureUser,
 		"JOURNEY_TEST_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "JOURNEY_TEST_REDIS_ACL_PREFIX": redisACLPrefix,
+		"JOURNEY_TEST_KAFKA_SASL_MECHANISMS": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
 	} {
 		if env[k] != want {
 			t.Errorf("%s=%q, want %q", k, env[k], want)

@@ -155,8 +155,12 @@ func randomHex(n int) string {
 // ANONYMOUS principal is a super user, so every other test is unaffected.
 func (s *secure) kafkaProps() string {
 	return strings.Join([]string{
-		"sasl.enabled.mechanisms=SCRAM-SHA-512",
+		"sasl.enabled.mechanisms=" + strings.Join(saslMechanisms, ","),
 		"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+		"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;",
+		// PLAIN's users are listed in its JAAS line: the file is the owner's only.
+		"listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_" +
+			secureUser + `="` + s.kafkaPassword + `";`,
 		"listener.name.sasl_ssl.ssl.keystore.type=PEM",
 		"listener.name.sasl_ssl.ssl.keystore.location=" + s.keystore,
 		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
@@ -164,9 +168,18 @@ func (s *secure) kafkaProps() string {
 	}, "\n") + "\n"
 }
 
-// scramArg is kafka-storage format's --add-scram value for the user.
-func (s *secure) scramArg() string {
-	return "SCRAM-SHA-512=[name=" + secureUser + ",password=" + s.kafkaPassword + "]"
+// saslMechanisms are the SASL_SSL listener's mechanisms, the first the
+// one the tests use by default; the user has the same password in each.
+var saslMechanisms = []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}
+
+// scramArgs are kafka-storage format's --add-scram arguments: the user's
+// SCRAM-SHA-512 and SCRAM-SHA-256 credentials.
+func (s *secure) scramArgs() []string {
+	var args []string
+	for _, m := range []string{"SCRAM-SHA-512", "SCRAM-SHA-256"} {
+		args = append(args, "--add-scram", m+"=[name="+secureUser+",password="+s.kafkaPassword+"]")
+	}
+	return args
 }
 
 // redisArgs are redis-server's arguments for the TLS port and the ACL file.

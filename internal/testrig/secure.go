@@ -18,6 +18,7 @@ import (
 type Secure struct {
 	KafkaBrokers      []string // SASL_SSL listener
 	KafkaMechanism    string   // SCRAM-SHA-512
+	KafkaMechanisms   []string // every mechanism the listener takes (the user's password is the same in each)
 	KafkaUser         string
 	KafkaPasswordFile string
 	RedisAddr         string // TLS port
@@ -50,6 +51,7 @@ func SecureRig(t testing.TB) Secure {
 	return Secure{
 		KafkaBrokers:      strings.Split(get("JOURNEY_TEST_KAFKA_SASL_SSL_BROKERS"), ","),
 		KafkaMechanism:    get("JOURNEY_TEST_KAFKA_SASL_MECHANISM"),
+		KafkaMechanisms:   strings.Split(get("JOURNEY_TEST_KAFKA_SASL_MECHANISMS"), ","),
 		KafkaUser:         get("JOURNEY_TEST_KAFKA_SASL_USERNAME"),
 		KafkaPasswordFile: get("JOURNEY_TEST_KAFKA_SASL_PASSWORD_FILE"),
 		RedisAddr:         get("JOURNEY_TEST_REDIS_TLS_ADDR"),
