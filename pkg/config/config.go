@@ -177,11 +177,9 @@ func (c *Config) ChangelogTopic() string {
 
 // Redis is where triggers go.
 type Redis struct {
-	Addr     string `yaml:"addr"`
-	Username string `yaml:"username"`
-	// Password is $JOURNEY_REDIS_PASSWORD's value (no flag sets it);
-	// prefer PasswordFile to writing it in the file.
-	Password     Secret        `yaml:"password"`
+	Addr         string        `yaml:"addr"`
+	Username     string        `yaml:"username"`
+	Password     Secret        `yaml:"password"` // or $JOURNEY_REDIS_PASSWORD (no flag); prefer PasswordFile
 	DB           int           `yaml:"db"`
 	Prefix       string        `yaml:"prefix"`
 	StreamMaxLen int64         `yaml:"stream_max_len"`
