@@ -143,6 +143,10 @@ func (s services) secureEnv() []string {
 		"JOURNEY_TEST_REDIS_ACL_PREFIX=" + redisACLPrefix,
 		"JOURNEY_TEST_TLS_CA_FILE=" + s.sec.caFile,
 		"JOURNEY_TEST_TLS_OTHER_CA_FILE=" + s.sec.otherCAFile,
+		"JOURNEY_TEST_TLS_CLIENT_CERT_FILE=" + s.sec.clientCert,
+		"JOURNEY_TEST_TLS_CLIENT_KEY_FILE=" + s.sec.clientKey,
+		"JOURNEY_TEST_TLS_OTHER_CLIENT_CERT_FILE=" + s.sec.otherClientCert,
+		"JOURNEY_TEST_TLS_OTHER_CLIENT_KEY_FILE=" + s.sec.otherClientKey,
 	}
 }
 

@@ -110,13 +110,15 @@ func TestSecureEnv(t *testing.T) {
 		"JOURNEY_TEST_KAFKA_SASL_USERNAME": secureUser, "JOURNEY_TEST_REDIS_USERNAME": secureUser,
 		"JOURNEY_TEST_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "JOURNEY_TEST_REDIS_ACL_PREFIX": redisACLPrefix,
 		"JOURNEY_TEST_KAFKA_SASL_MECHANISMS": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+		"JOURNEY_TEST_TLS_CLIENT_CERT_FILE":  sec.clientCert, "JOURNEY_TEST_TLS_CLIENT_KEY_FILE": sec.clientKey,
+		"JOURNEY_TEST_TLS_OTHER_CLIENT_CERT_FILE": sec.otherClientCert, "JOURNEY_TEST_TLS_OTHER_CLIENT_KEY_FILE": sec.otherClientKey,
 	} {
 		if env[k] != want {
 			t.Errorf("%s=%q, want %q", k, env[k], want)
 		}
 	}
 	// The passwords are in files readable by the owner only, and in no variable.
-	for _, f := range []string{sec.kafkaPasswordFile, sec.redisPasswordFile, sec.keyFile} {
+	for _, f := range []string{sec.kafkaPasswordFile, sec.redisPasswordFile, sec.keyFile, sec.clientKey} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, mode %v", f, err, fi.Mode())
 		}

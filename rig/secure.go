@@ -45,12 +45,18 @@ const redisACL = "~" + redisACLPrefix + "* resetchannels -@all +ping +hello +aut
 
 // secure is what the secure endpoints need: files and passwords.
 type secure struct {
-	dir                          string
-	caFile, otherCAFile          string
-	certFile, keyFile, keystore  string // the servers' certificate, key, and both in one PEM (Kafka's keystore)
-	kafkaPasswordFile            string
-	redisPasswordFile, redisACLs string
-	kafkaPassword, redisPassword string
+	dir                         string
+	caFile, otherCAFile         string
+	certFile, keyFile, keystore string // the servers' certificate, key, and both in one PEM (Kafka's keystore)
+	// A client certificate signed by the CA, and one signed by the
+	// unrelated CA: the SASL_SSL listener requires a client certificate
+	// signed by the CA (mutual TLS); Redis's TLS port checks one
+	// presented, and lets in a client without.
+	clientCert, clientKey           string
+	otherClientCert, otherClientKey string
+	kafkaPasswordFile               string
+	redisPasswordFile, redisACLs    string
+	kafkaPassword, redisPassword    string
 }
 
 // newSecure generates a CA, a server certificate for 127.0.0.1 and
@@ -65,13 +71,15 @@ func newSecure(dir string) (*secure, error) {
 		certFile: filepath.Join(dir, "server.pem"), keyFile: filepath.Join(dir, "server-key.pem"),
 		keystore: filepath.Join(dir, "kafka-keystore.pem"), kafkaPasswordFile: filepath.Join(dir, "kafka-password"),
 		redisPasswordFile: filepath.Join(dir, "redis-password"), redisACLs: filepath.Join(dir, "users.acl"),
+		clientCert: filepath.Join(dir, "client.pem"), clientKey: filepath.Join(dir, "client-key.pem"),
+		otherClientCert: filepath.Join(dir, "other-client.pem"), otherClientKey: filepath.Join(dir, "other-client-key.pem"),
 		kafkaPassword: randomHex(16), redisPassword: randomHex(16),
 	}
 	caKey, caCert, caDER, err := newCA("journey rig CA")
 	if err != nil {
 		return nil, err
 	}
-	_, _, otherDER, err := newCA("journey rig unrelated CA")
+	otherKey, otherCert, otherDER, err := newCA("journey rig unrelated CA")
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +105,19 @@ func newSecure(dir string) (*secure, error) {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	clientPEM, clientKeyPEM, err := newClientCert(caCert, caKey)
+	if err != nil {
+		return nil, err
+	}
+	otherClientPEM, otherClientKeyPEM, err := newClientCert(otherCert, otherKey)
+	if err != nil {
+		return nil, err
+	}
 	files := map[string][]byte{
+		s.clientCert:        clientPEM,
+		s.clientKey:         clientKeyPEM,
+		s.otherClientCert:   otherClientPEM,
+		s.otherClientKey:    otherClientKeyPEM,
 		s.caFile:            caPEM,
 		s.otherCAFile:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherDER}),
 		s.certFile:          certPEM,
@@ -114,6 +134,28 @@ func newSecure(dir string) (*secure, error) {
 		}
 	}
 	return s, nil
+}
+
+// newClientCert is a client certificate for the user, signed by ca.
+func newClientCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(), Subject: pkix.Name{CommonName: secureUser},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
 }
 
 func newCA(name string) (*ecdsa.PrivateKey, *x509.Certificate, []byte, error) {
@@ -163,6 +205,9 @@ func (s *secure) kafkaProps() string {
 			secureUser + `="` + s.kafkaPassword + `";`,
 		"listener.name.sasl_ssl.ssl.keystore.type=PEM",
 		"listener.name.sasl_ssl.ssl.keystore.location=" + s.keystore,
+		"listener.name.sasl_ssl.ssl.client.auth=required",
+		"listener.name.sasl_ssl.ssl.truststore.type=PEM",
+		"listener.name.sasl_ssl.ssl.truststore.location=" + s.caFile,
 		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
 		"super.users=User:ANONYMOUS",
 	}, "\n") + "\n"
@@ -185,7 +230,7 @@ func (s *secure) scramArgs() []string {
 // redisArgs are redis-server's arguments for the TLS port and the ACL file.
 func (s *secure) redisArgs(tlsPort string) []string {
 	return []string{"--tls-port", tlsPort, "--tls-cert-file", s.certFile, "--tls-key-file", s.keyFile,
-		"--tls-ca-cert-file", s.caFile, "--tls-auth-clients", "no", "--aclfile", s.redisACLs}
+		"--tls-ca-cert-file", s.caFile, "--tls-auth-clients", "optional", "--aclfile", s.redisACLs}
 }
 
 // tlsConfig trusts the rig's CA.
@@ -210,6 +255,11 @@ func (s *secure) kafkaSecureReady(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
+	cert, err := tls.LoadX509KeyPair(s.clientCert, s.clientKey)
+	if err != nil {
+		return err
+	}
+	tc.Certificates = []tls.Certificate{cert}
 	d := kafka.Dialer{Timeout: 2 * time.Second, TLS: tc, SASLMechanism: m}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -70,6 +70,8 @@ func (e *secureEnv) config(t *testing.T, mod func(*secureSettings)) string {
 		mechanism: e.sec.KafkaMechanism, kafkaUser: e.sec.KafkaUser, kafkaPasswordFile: e.sec.KafkaPasswordFile,
 		redis: e.sec.RedisAddr, redisTLS: true, redisCA: e.sec.CAFile, redisUser: e.sec.RedisUser,
 		redisPasswordFile: e.sec.RedisPasswordFile,
+		kafkaCert:         e.sec.ClientCertFile, kafkaKey: e.sec.ClientKeyFile,
+		redisCert: e.sec.ClientCertFile, redisKey: e.sec.ClientKeyFile,
 	}
 	if mod != nil {
 		mod(&s)
@@ -77,6 +79,9 @@ func (e *secureEnv) config(t *testing.T, mod func(*secureSettings)) string {
 	kafkaSec, redisSec := "", ""
 	if s.kafkaTLS {
 		kafkaSec += fmt.Sprintf("  tls:\n    enabled: true\n    ca_file: %s\n", s.kafkaCA)
+		if s.kafkaCert != "" {
+			kafkaSec += fmt.Sprintf("    cert_file: %s\n    key_file: %s\n", s.kafkaCert, s.kafkaKey)
+		}
 	}
 	if s.mechanism != "" {
 		kafkaSec += fmt.Sprintf("  sasl:\n    mechanism: %s\n    username: %s\n    password_file: %s\n",
@@ -84,6 +89,9 @@ func (e *secureEnv) config(t *testing.T, mod func(*secureSettings)) string {
 	}
 	if s.redisTLS {
 		redisSec += fmt.Sprintf("  tls:\n    enabled: true\n    ca_file: %s\n", s.redisCA)
+		if s.redisCert != "" {
+			redisSec += fmt.Sprintf("    cert_file: %s\n    key_file: %s\n", s.redisCert, s.redisKey)
+		}
 	}
 	if s.redisUser != "" {
 		redisSec += fmt.Sprintf("  username: %s\n  password_file: %s\n", s.redisUser, s.redisPasswordFile)
@@ -137,6 +145,8 @@ type secureSettings struct {
 	redisTLS                              bool
 	redisCA, redisUser, redisPasswordFile string
 	adminTokenFile                        string
+	// Client certificates (mutual TLS), "" for none.
+	kafkaCert, kafkaKey, redisCert, redisKey string
 }
 
 // noSecret fails t when text holds one of the passwords.
@@ -150,7 +160,8 @@ func noSecret(t *testing.T, where, text string, passwords ...string) {
 }
 
 // journey run end to end over SASL_SSL Kafka (SCRAM-SHA-512, the ACLs the
-// README lists and no more) and TLS Redis (the README's ACL user): events
+// README lists and no more) and TLS Redis (the README's ACL user), both
+// with a client certificate the servers check (mutual TLS): events
 // in, triggers out, the changelog and the dead-letter topic written; no
 // password in its log or /metrics.
 func TestSecureEndToEnd(t *testing.T) {
@@ -297,6 +308,15 @@ func TestSecureStartupFailsNamingTheSetting(t *testing.T) {
 			"kafka.tls.enabled: broker " + e.brokers[0] + ": the broker closed the connection on the TLS handshake"},
 		{"kafka no SASL", func(s *secureSettings) { plainRedis(s); s.mechanism = "" },
 			"kafka.sasl.mechanism: broker " + e.sec.KafkaBrokers[0] + ": the broker closed the connection on a request before authentication"},
+		{"kafka client certificate from another CA", func(s *secureSettings) {
+			plainRedis(s)
+			s.kafkaCert, s.kafkaKey = e.sec.OtherClientCertFile, e.sec.OtherClientKeyFile
+		}, "kafka.tls.cert_file: broker " + e.sec.KafkaBrokers[0] + ": the broker refused the TLS"},
+		{"kafka no client certificate", func(s *secureSettings) { plainRedis(s); s.kafkaCert, s.kafkaKey = "", "" },
+			"kafka.tls.cert_file: broker " + e.sec.KafkaBrokers[0] + ": the broker refused the TLS"},
+		{"redis client certificate from another CA", func(s *secureSettings) {
+			s.redisCert, s.redisKey = e.sec.OtherClientCertFile, e.sec.OtherClientKeyFile
+		}, "redis.tls.cert_file: Redis at " + e.sec.RedisAddr + " refused the TLS"},
 		{"redis wrong password", func(s *secureSettings) { s.redisPasswordFile = wrong },
 			"redis.password_file ($JOURNEY_REDIS_PASSWORD, redis.username): Redis at " + e.sec.RedisAddr + " refused the credentials"},
 		{"redis untrusted CA", func(s *secureSettings) { s.redisCA = e.sec.OtherCAFile },

@@ -142,6 +142,7 @@ func redisSecurityError(addr string, err error, withTLS bool) error {
 		verify    *tls.CertificateVerificationError
 		header    tls.RecordHeaderError
 		alert     tls.AlertError
+		remote    *net.OpError
 	)
 	msg := err.Error()
 	switch {
@@ -162,6 +163,8 @@ func redisSecurityError(addr string, err error, withTLS bool) error {
 		return fmt.Errorf("redis.tls.enabled: Redis at %s did not answer the TLS handshake (a plaintext port?)", addr)
 	case errors.As(err, &alert):
 		return fmt.Errorf("redis.tls.cert_file: Redis at %s refused the TLS handshake: %v", addr, alert)
+	case errors.As(err, &remote) && remote.Op == "remote error":
+		return fmt.Errorf("redis.tls.cert_file: Redis at %s refused the TLS session: %v", addr, remote.Err)
 	case !withTLS && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF)) &&
 		speaksTLS(addr):
 		return fmt.Errorf("redis.tls.enabled: Redis at %s closed the connection on PING without an answer: "+

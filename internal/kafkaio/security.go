@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -133,6 +134,7 @@ func securityError(err error, d *kafka.Dialer) (setting, reason string) {
 		header    tls.RecordHeaderError
 		alert     tls.AlertError
 		kerr      kafka.Error
+		remote    *net.OpError
 	)
 	switch {
 	case errors.As(err, &hostErr):
@@ -147,6 +149,10 @@ func securityError(err error, d *kafka.Dialer) (setting, reason string) {
 		return "kafka.tls.enabled", "the broker did not answer the TLS handshake (a plaintext listener?)"
 	case errors.As(err, &alert):
 		return "kafka.tls.cert_file", "the broker refused the TLS handshake: " + alert.Error()
+	case errors.As(err, &remote) && remote.Op == "remote error":
+		// A TLS alert from the broker (crypto/tls reports it so): over
+		// TLS 1.3 a refused client certificate shows on the first read.
+		return "kafka.tls.cert_file", "the broker refused the TLS session: " + remote.Err.Error()
 	case errors.As(err, &kerr) && (kerr == kafka.SASLAuthenticationFailed):
 		src := "kafka.sasl.password_file"
 		user := ""

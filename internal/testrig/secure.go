@@ -27,6 +27,11 @@ type Secure struct {
 	RedisPrefix       string // the ACL user may touch keys under it only
 	CAFile            string
 	OtherCAFile       string
+	// Client certificates, one signed by CAFile's CA, one by
+	// OtherCAFile's: the SASL_SSL listener requires one signed by the CA
+	// (mutual TLS); Redis's TLS port checks one presented.
+	ClientCertFile, ClientKeyFile           string
+	OtherClientCertFile, OtherClientKeyFile string
 }
 
 // SecureRig returns the rig's secure endpoints from the variables `rig
@@ -49,17 +54,21 @@ func SecureRig(t testing.TB) Secure {
 		return v
 	}
 	return Secure{
-		KafkaBrokers:      strings.Split(get("JOURNEY_TEST_KAFKA_SASL_SSL_BROKERS"), ","),
-		KafkaMechanism:    get("JOURNEY_TEST_KAFKA_SASL_MECHANISM"),
-		KafkaMechanisms:   strings.Split(get("JOURNEY_TEST_KAFKA_SASL_MECHANISMS"), ","),
-		KafkaUser:         get("JOURNEY_TEST_KAFKA_SASL_USERNAME"),
-		KafkaPasswordFile: get("JOURNEY_TEST_KAFKA_SASL_PASSWORD_FILE"),
-		RedisAddr:         get("JOURNEY_TEST_REDIS_TLS_ADDR"),
-		RedisUser:         get("JOURNEY_TEST_REDIS_USERNAME"),
-		RedisPasswordFile: get("JOURNEY_TEST_REDIS_PASSWORD_FILE"),
-		RedisPrefix:       get("JOURNEY_TEST_REDIS_ACL_PREFIX"),
-		CAFile:            get("JOURNEY_TEST_TLS_CA_FILE"),
-		OtherCAFile:       get("JOURNEY_TEST_TLS_OTHER_CA_FILE"),
+		KafkaBrokers:        strings.Split(get("JOURNEY_TEST_KAFKA_SASL_SSL_BROKERS"), ","),
+		KafkaMechanism:      get("JOURNEY_TEST_KAFKA_SASL_MECHANISM"),
+		KafkaMechanisms:     strings.Split(get("JOURNEY_TEST_KAFKA_SASL_MECHANISMS"), ","),
+		KafkaUser:           get("JOURNEY_TEST_KAFKA_SASL_USERNAME"),
+		KafkaPasswordFile:   get("JOURNEY_TEST_KAFKA_SASL_PASSWORD_FILE"),
+		RedisAddr:           get("JOURNEY_TEST_REDIS_TLS_ADDR"),
+		RedisUser:           get("JOURNEY_TEST_REDIS_USERNAME"),
+		RedisPasswordFile:   get("JOURNEY_TEST_REDIS_PASSWORD_FILE"),
+		RedisPrefix:         get("JOURNEY_TEST_REDIS_ACL_PREFIX"),
+		CAFile:              get("JOURNEY_TEST_TLS_CA_FILE"),
+		OtherCAFile:         get("JOURNEY_TEST_TLS_OTHER_CA_FILE"),
+		ClientCertFile:      get("JOURNEY_TEST_TLS_CLIENT_CERT_FILE"),
+		ClientKeyFile:       get("JOURNEY_TEST_TLS_CLIENT_KEY_FILE"),
+		OtherClientCertFile: get("JOURNEY_TEST_TLS_OTHER_CLIENT_CERT_FILE"),
+		OtherClientKeyFile:  get("JOURNEY_TEST_TLS_OTHER_CLIENT_KEY_FILE"),
 	}
 }
 
