@@ -326,17 +326,22 @@ func up(o options) (services, error) {
 	}); err != nil {
 		return s, err
 	}
+	// The SASL_SSL listener is polled alongside the plaintext one: its
+	// first handshake (the JVM's TLS start-up) then overlaps the wait.
+	secureErr := make(chan error, 1)
+	go func() {
+		secureErr <- waitReady(ctx, "kafka (SASL_SSL)", kproc, filepath.Join(o.dir, "kafka", "server.log"), func(ctx context.Context) error {
+			return sec.kafkaSecureReady(ctx, s.kafkaSecure)
+		})
+	}()
 	if err := waitReady(ctx, "kafka", kproc, filepath.Join(o.dir, "kafka", "server.log"), func(ctx context.Context) error {
 		return kafkaReady(ctx, s.kafka)
 	}); err != nil {
+		cancel()
+		<-secureErr
 		return s, err
 	}
-	if err := waitReady(ctx, "kafka (SASL_SSL)", kproc, filepath.Join(o.dir, "kafka", "server.log"), func(ctx context.Context) error {
-		return sec.kafkaSecureReady(ctx, s.kafkaSecure)
-	}); err != nil {
-		return s, err
-	}
-	return s, nil
+	return s, <-secureErr
 }
 
 // kafkaReady succeeds once the broker answers a metadata request listing
