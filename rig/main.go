@@ -105,18 +105,48 @@ type services struct {
 	kafka     string
 	redis     string
 	kafkaLibs string
+	// The secure endpoints (secure.go): SASL_SSL Kafka, TLS Redis.
+	kafkaSecure, redisTLS string
+	sec                   *secure
 }
 
 // env is what `rig exec` gives its command: the addresses, under the
 // names the tests read.
 func (s services) env() []string {
-	return []string{
+	return append([]string{
 		"KAFKA_BROKERS=" + s.kafka,
 		"REDIS_ADDR=" + s.redis,
 		"JOURNEY_TEST_KAFKA_BROKERS=" + s.kafka,
 		"JOURNEY_TEST_REDIS_ADDR=" + s.redis,
 		// Tests that cross-check against the Java client load its jars from here.
 		"JOURNEY_TEST_KAFKA_LIBS=" + s.kafkaLibs,
+	}, s.secureEnv()...)
+}
+
+// secureEnv names the secure endpoints and the files to reach them:
+// the SASL_SSL listener (SCRAM-SHA-512, user and password file), the
+// Redis TLS port (ACL user, password file, the key prefix it may use),
+// the CA that signed both, and an unrelated CA.
+func (s services) secureEnv() []string {
+	if s.sec == nil {
+		return nil
+	}
+	return []string{
+		"JOURNEY_TEST_KAFKA_SASL_SSL_BROKERS=" + s.kafkaSecure,
+		"JOURNEY_TEST_KAFKA_SASL_MECHANISM=" + saslMechanisms[0],
+		"JOURNEY_TEST_KAFKA_SASL_MECHANISMS=" + strings.Join(saslMechanisms, ","),
+		"JOURNEY_TEST_KAFKA_SASL_USERNAME=" + secureUser,
+		"JOURNEY_TEST_KAFKA_SASL_PASSWORD_FILE=" + s.sec.kafkaPasswordFile,
+		"JOURNEY_TEST_REDIS_TLS_ADDR=" + s.redisTLS,
+		"JOURNEY_TEST_REDIS_USERNAME=" + secureUser,
+		"JOURNEY_TEST_REDIS_PASSWORD_FILE=" + s.sec.redisPasswordFile,
+		"JOURNEY_TEST_REDIS_ACL_PREFIX=" + redisACLPrefix,
+		"JOURNEY_TEST_TLS_CA_FILE=" + s.sec.caFile,
+		"JOURNEY_TEST_TLS_OTHER_CA_FILE=" + s.sec.otherCAFile,
+		"JOURNEY_TEST_TLS_CLIENT_CERT_FILE=" + s.sec.clientCert,
+		"JOURNEY_TEST_TLS_CLIENT_KEY_FILE=" + s.sec.clientKey,
+		"JOURNEY_TEST_TLS_OTHER_CLIENT_CERT_FILE=" + s.sec.otherClientCert,
+		"JOURNEY_TEST_TLS_OTHER_CLIENT_KEY_FILE=" + s.sec.otherClientKey,
 	}
 }
 
@@ -158,8 +188,8 @@ func cmdUp(args []string) error {
 	if err := writeEnv(o.envFile, s); err != nil {
 		return err
 	}
-	fmt.Printf("rig: up in %.1fs\n  Kafka  %s\n  Redis  %s\n  env    %s (source it: set -a; . %s; set +a)\n  stop   make down\n",
-		time.Since(start).Seconds(), s.kafka, s.redis, o.envFile, o.envFile)
+	fmt.Printf("rig: up in %.1fs\n  Kafka  %s (SASL_SSL %s)\n  Redis  %s (TLS %s)\n  env    %s (source it: set -a; . %s; set +a)\n  stop   make down\n",
+		time.Since(start).Seconds(), s.kafka, s.kafkaSecure, s.redis, s.redisTLS, o.envFile, o.envFile)
 	return nil
 }
 
@@ -262,23 +292,30 @@ func up(o options) (services, error) {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return services{}, err
 	}
-	ports, err := freePorts(3)
+	ports, err := freePorts(5)
 	if err != nil {
 		return services{}, err
 	}
+	sec, err := newSecure(filepath.Join(o.dir, "secure"))
+	if err != nil {
+		return services{}, fmt.Errorf("certificates: %w", err)
+	}
 	s := services{
-		kafka:     "127.0.0.1:" + strconv.Itoa(ports[0]),
-		redis:     "127.0.0.1:" + strconv.Itoa(ports[2]),
-		kafkaLibs: filepath.Join(o.cache, "kafka", "libs"),
+		kafka:       "127.0.0.1:" + strconv.Itoa(ports[0]),
+		redis:       "127.0.0.1:" + strconv.Itoa(ports[2]),
+		kafkaLibs:   filepath.Join(o.cache, "kafka", "libs"),
+		kafkaSecure: "127.0.0.1:" + strconv.Itoa(ports[3]),
+		redisTLS:    "127.0.0.1:" + strconv.Itoa(ports[4]),
+		sec:         sec,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.startWait)
 	defer cancel()
 
-	kproc, err := startKafka(ctx, o, ports[0], ports[1])
+	kproc, err := startKafka(ctx, o, ports[0], ports[1], ports[3], sec)
 	if err != nil {
 		return s, fmt.Errorf("kafka: %w", err)
 	}
-	rproc, err := startRedis(o, ports[2])
+	rproc, err := startRedis(o, ports[2], ports[4], sec)
 	if err != nil {
 		return s, fmt.Errorf("redis: %w", err)
 	}
@@ -289,12 +326,22 @@ func up(o options) (services, error) {
 	}); err != nil {
 		return s, err
 	}
+	// The SASL_SSL listener is polled alongside the plaintext one: its
+	// first handshake (the JVM's TLS start-up) then overlaps the wait.
+	secureErr := make(chan error, 1)
+	go func() {
+		secureErr <- waitReady(ctx, "kafka (SASL_SSL)", kproc, filepath.Join(o.dir, "kafka", "server.log"), func(ctx context.Context) error {
+			return sec.kafkaSecureReady(ctx, s.kafkaSecure)
+		})
+	}()
 	if err := waitReady(ctx, "kafka", kproc, filepath.Join(o.dir, "kafka", "server.log"), func(ctx context.Context) error {
 		return kafkaReady(ctx, s.kafka)
 	}); err != nil {
+		cancel()
+		<-secureErr
 		return s, err
 	}
-	return s, nil
+	return s, <-secureErr
 }
 
 // kafkaReady succeeds once the broker answers a metadata request listing
@@ -346,7 +393,7 @@ func waitReady(ctx context.Context, name string, p *proc, logFile string, check 
 	}
 }
 
-func startKafka(ctx context.Context, o options, brokerPort, controllerPort int) (*proc, error) {
+func startKafka(ctx context.Context, o options, brokerPort, controllerPort, securePort int, sec *secure) (*proc, error) {
 	libs := filepath.Join(o.cache, "kafka", "libs")
 	if _, err := os.Stat(filepath.Join(libs, ".complete")); err != nil {
 		return nil, fmt.Errorf("no Kafka jars in %s: run rig/install.sh (make test does)", libs)
@@ -365,11 +412,11 @@ func startKafka(ctx context.Context, o options, brokerPort, controllerPort int) 
 	props := fmt.Sprintf(`process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:%[2]d
-listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d
-advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d
+listeners=PLAINTEXT://127.0.0.1:%[1]d,CONTROLLER://127.0.0.1:%[2]d,SASL_SSL://127.0.0.1:%[4]d
+advertised.listeners=PLAINTEXT://127.0.0.1:%[1]d,SASL_SSL://127.0.0.1:%[4]d
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs=%[3]s
 auto.create.topics.enable=false
 num.partitions=1
@@ -386,9 +433,9 @@ num.io.threads=4
 background.threads=4
 log.cleaner.dedupe.buffer.size=16777216
 log.cleaner.backoff.ms=1000
-`, brokerPort, controllerPort, filepath.Join(dir, "data"))
+`, brokerPort, controllerPort, filepath.Join(dir, "data"), securePort) + sec.kafkaProps()
 	cfg := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(cfg, []byte(props), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(props), 0o600); err != nil { // PLAIN's password is in it
 		return nil, err
 	}
 	log4j := fmt.Sprintf(`log4j.rootLogger=INFO, file
@@ -410,15 +457,16 @@ log4j.logger.state.change.logger=WARN
 		"-cp", filepath.Join(libs, "*"),
 	}
 	// Format KRaft storage with a fresh cluster id.
-	format := exec.CommandContext(ctx, java, append(append([]string{}, base...),
-		"kafka.tools.StorageTool", "format", "-t", clusterID(), "-c", cfg, "--ignore-formatted")...)
+	formatArgs := append(append([]string{}, base...),
+		"kafka.tools.StorageTool", "format", "-t", clusterID(), "-c", cfg, "--ignore-formatted")
+	format := exec.CommandContext(ctx, java, append(formatArgs, sec.scramArgs()...)...)
 	if out, err := format.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("format storage: %v\n%s", err, out)
 	}
 	return spawn(dir, "kafka", java, append(base, "kafka.Kafka", cfg)...)
 }
 
-func startRedis(o options, port int) (*proc, error) {
+func startRedis(o options, port, tlsPort int, sec *secure) (*proc, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("redis-server not found: run rig/install.sh (make test does)")
@@ -430,9 +478,10 @@ func startRedis(o options, port int) (*proc, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return spawn(dir, "redis", bin,
+	return spawn(dir, "redis", bin, append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--daemonize", "no")
+		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"), "--daemonize", "no"},
+		sec.redisArgs(strconv.Itoa(tlsPort))...)...)
 }
 
 // spawn starts a service in its own session (so it outlives `rig up` and is

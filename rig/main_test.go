@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -67,6 +68,64 @@ func TestExecEnvLeavesJourneyDefaults(t *testing.T) {
 	for _, kv := range (services{kafka: "k:1", redis: "r:2"}).env() {
 		if k, _, _ := strings.Cut(kv, "="); k == config.EnvName("brokers") || k == config.EnvName("redis-addr") {
 			t.Errorf("rig exec's environment sets %s", k)
+		}
+	}
+}
+
+// TestReadmeRedisACL: the Redis ACL the README lists is the rig's
+// restricted user's, which the security tests run journey as.
+func TestReadmeRedisACL(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "ACL SETUSER journey ") {
+			if !strings.HasSuffix(line, " "+redisACL) {
+				t.Errorf("README's Redis ACL:\n%s\nthe rig's user:\n%s", line, redisACL)
+			}
+			return
+		}
+	}
+	t.Error(`README has no "ACL SETUSER journey" line`)
+}
+
+// TestSecureEnv: rig exec and rig up export the secure endpoints and
+// files under their names.
+func TestSecureEnv(t *testing.T) {
+	sec, err := newSecure(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := services{kafka: "k:1", redis: "r:2", kafkaSecure: "k:3", redisTLS: "r:4", sec: sec}
+	env := map[string]string{}
+	for _, kv := range s.upEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for k, want := range map[string]string{
+		"JOURNEY_TEST_KAFKA_SASL_SSL_BROKERS": "k:3", "JOURNEY_TEST_REDIS_TLS_ADDR": "r:4",
+		"JOURNEY_TEST_KAFKA_SASL_PASSWORD_FILE": sec.kafkaPasswordFile, "JOURNEY_TEST_TLS_CA_FILE": sec.caFile,
+		"JOURNEY_TEST_REDIS_PASSWORD_FILE": sec.redisPasswordFile, "JOURNEY_TEST_TLS_OTHER_CA_FILE": sec.otherCAFile,
+		"JOURNEY_TEST_KAFKA_SASL_USERNAME": secureUser, "JOURNEY_TEST_REDIS_USERNAME": secureUser,
+		"JOURNEY_TEST_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "JOURNEY_TEST_REDIS_ACL_PREFIX": redisACLPrefix,
+		"JOURNEY_TEST_KAFKA_SASL_MECHANISMS": "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN",
+		"JOURNEY_TEST_TLS_CLIENT_CERT_FILE":  sec.clientCert, "JOURNEY_TEST_TLS_CLIENT_KEY_FILE": sec.clientKey,
+		"JOURNEY_TEST_TLS_OTHER_CLIENT_CERT_FILE": sec.otherClientCert, "JOURNEY_TEST_TLS_OTHER_CLIENT_KEY_FILE": sec.otherClientKey,
+	} {
+		if env[k] != want {
+			t.Errorf("%s=%q, want %q", k, env[k], want)
+		}
+	}
+	// The passwords are in files readable by the owner only, and in no variable.
+	for _, f := range []string{sec.kafkaPasswordFile, sec.redisPasswordFile, sec.keyFile, sec.clientKey} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v", f, err, fi.Mode())
+		}
+	}
+	for k, v := range env {
+		if strings.Contains(v, sec.kafkaPassword) || strings.Contains(v, sec.redisPassword) {
+			t.Errorf("%s holds a password", k)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/generate"
 )
@@ -58,8 +60,26 @@ func generateFlags(cfg *generate.ProduceConfig, stdout, stderr io.Writer) (*cmdF
 func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg generate.ProduceConfig
 	fs, brokers := generateFlags(&cfg, stdout, stderr)
+	configPath := fs.String("config", "", "YAML file whose kafka.brokers, kafka.tls and kafka.sasl (password: kafka.sasl.password_file or $JOURNEY_KAFKA_PASSWORD) the connection uses")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *configPath != "" {
+		kc := config.Default()
+		if err := kc.Load(*configPath); err != nil {
+			return err
+		}
+		config.SecretsFromEnv(&kc, os.Getenv)
+		d, err := app.KafkaDialer(kc)
+		if err != nil {
+			return err
+		}
+		cfg.Dialer = d
+		brokersSet := os.Getenv(config.EnvName("brokers")) != ""
+		fs.Visit(func(f *flag.Flag) { brokersSet = brokersSet || f.Name == "brokers" })
+		if !brokersSet {
+			*brokers = strings.Join(kc.Kafka.Brokers, ",")
+		}
 	}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {

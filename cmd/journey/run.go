@@ -129,7 +129,11 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 	}
 	// go-redis logs pool events through a process-wide logger; send them to zap.
 	redis.SetLogger(redisLogger{log.Sugar().Named("redis")})
-	rdb := redis.NewClient(app.RedisOptions(cfg))
+	app.SecurityWarnings(cfg, log)
+	rdb, err := app.RedisClient(cfg)
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
 	redisWait, err := pingRedis(ctx, cfg, rdb, log)
 	if err != nil || ctx.Err() != nil {
@@ -153,20 +157,28 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 			log.Error("close state store", zap.Error(err))
 		}
 	}()
-	p, err := pipeline.New(app.PipelineConfig(cfg), log, store, dec, engine, snk, m)
+	pc, err := app.SecurePipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	p, err := pipeline.New(pc, log, store, dec, engine, snk, m)
 	if err != nil {
 		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if cfg.Admin.Addr != "" {
-		srv, err := admin.Listen(cfg.Admin.Addr, reg, func() (bool, any) {
+		sec, err := app.AdminSecurity(cfg)
+		if err != nil {
+			return err
+		}
+		srv, err := admin.ListenSecure(cfg.Admin.Addr, reg, func() (bool, any) {
 			st := p.Status()
 			if err := redisWait.Err(); err != nil {
 				return false, waitingStatus{Status: st, Redis: err.Error() + " (redis.wait_at_start: waiting for it)"}
 			}
 			return st.Ready(), st
-		})
+		}, sec)
 		if err != nil {
 			return fmt.Errorf("admin.addr: %w", err)
 		}
@@ -204,7 +216,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 // returned RedisWait holds the reason, which /readyz reports until Redis
 // answers. It returns nil, nil when ctx ends first.
 func pingRedis(ctx context.Context, cfg config.Config, rdb *redis.Client, log *zap.Logger) (*app.RedisWait, error) {
-	err := app.PingRedis(ctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout)
+	err := app.PingRedisConfig(ctx, cfg, rdb, cfg.Kafka.DialTimeout)
 	switch {
 	case err == nil:
 		return nil, checkRedisRisk(ctx, cfg, rdb, log)

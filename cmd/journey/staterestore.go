@@ -69,7 +69,11 @@ func stateRestore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	start := time.Now()
-	res, err := pipeline.RestoreStore(ctx, app.PipelineConfig(cfg), log.Named("restore"), store, m, ids)
+	pc, err := app.SecurePipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	res, err := pipeline.RestoreStore(ctx, pc, log.Named("restore"), store, m, ids)
 	if err != nil {
 		return err
 	}

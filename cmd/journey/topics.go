@@ -74,7 +74,11 @@ kafka.dial_timeout.`,
 	if opts.Partitions < 0 || opts.ReplicationFactor < 0 {
 		return f.usageError("--partitions and --replication-factor must be positive")
 	}
-	ts, err := pipeline.CreateTopics(ctx, app.PipelineConfig(cfg), zap.NewNop(), opts)
+	pc, err := app.SecurePipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ts, err := pipeline.CreateTopics(ctx, pc, zap.NewNop(), opts)
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,11 @@ request to the brokers times out after kafka.dial_timeout.`,
 	if err != nil {
 		return err
 	}
-	ts, err := pipeline.CheckTopics(ctx, app.PipelineConfig(cfg), zap.NewNop(), 0)
+	pc, err := app.SecurePipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ts, err := pipeline.CheckTopics(ctx, pc, zap.NewNop(), 0)
 	if ts != nil {
 		if perr := printTopics(stdout, ts); perr != nil {
 			return perr

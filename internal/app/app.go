@@ -83,7 +83,7 @@ func StoreOptions(cfg config.Config, log *zap.Logger) state.Options {
 // retries are off: the outbox dispatcher retries with its own backoff.
 func RedisOptions(cfg config.Config) *redis.Options {
 	return &redis.Options{
-		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password.Reveal(), DB: cfg.Redis.DB,
 		MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 	}
 }

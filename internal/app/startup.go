@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -17,9 +16,16 @@ import (
 // PingRedis asks Redis at addr for a PONG within timeout (journey run
 // passes kafka.dial_timeout, the bound of every start-up call) and returns
 // an error naming the setting to fix: "redis.addr 127.0.0.1:1: connection refused", "redis.addr
-// 127.0.0.1:8080: no answer to PING in 10s", "redis.password: ...". It
+// 127.0.0.1:8080: no answer to PING in 10s", "redis.password_file ($JOURNEY_REDIS_PASSWORD,
+// redis.username): ...", "redis.tls.ca_file: ..." (redisSecurityError). It
 // returns ctx's error as soon as ctx ends, whatever the client is doing.
 func PingRedis(ctx context.Context, rdb *redis.Client, addr string, timeout time.Duration) error {
+	return pingRedis(ctx, rdb, "redis.addr "+addr, addr, timeout)
+}
+
+// pingRedis is PingRedis naming the setting and address as where
+// ("redis.addr 127.0.0.1:6379", "redis.sentinel.addrs ... (master m)").
+func pingRedis(ctx context.Context, rdb *redis.Client, where, addr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	errc := make(chan error, 1)
@@ -38,25 +44,26 @@ func PingRedis(ctx context.Context, rdb *redis.Client, addr string, timeout time
 	if errors.Is(context.Cause(ctx), context.Canceled) {
 		return ctx.Err() // stopped, not a Redis problem
 	}
-	return redisError(addr, err, timeout)
+	if serr := redisSecurityError(addr, err, rdb.Options().TLSConfig != nil); serr != nil {
+		return serr
+	}
+	return redisError(where, err, timeout)
 }
 
-// redisError names why Redis at addr did not answer PING.
-func redisError(addr string, err error, timeout time.Duration) error {
+// redisError names why Redis (where: its setting and address) did not
+// answer PING.
+func redisError(where string, err error, timeout time.Duration) error {
 	var dnsErr *net.DNSError
 	var ne net.Error
-	msg := err.Error()
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("redis.addr %s: connection refused", addr)
+		return fmt.Errorf("%s: connection refused", where)
 	case errors.As(err, &dnsErr):
-		return fmt.Errorf("redis.addr %s: cannot resolve host: %s", addr, dnsErr.Err)
+		return fmt.Errorf("%s: cannot resolve host: %s", where, dnsErr.Err)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("redis.addr %s: no answer to PING in %s", addr, timeout)
-	case strings.HasPrefix(msg, "NOAUTH") || strings.HasPrefix(msg, "WRONGPASS"):
-		return fmt.Errorf("redis.password: Redis at %s refused the credentials: %w", addr, err)
+		return fmt.Errorf("%s: no answer to PING in %s", where, timeout)
 	default:
-		return fmt.Errorf("redis.addr %s: PING failed: %w", addr, err)
+		return fmt.Errorf("%s: PING failed: %w", where, err)
 	}
 }
 

@@ -36,7 +36,7 @@ func NewAdmin(brokers []string, dialer *kafka.Dialer, log *zap.Logger) *Admin {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: timeout}
+	t := TransportFor(dialer, timeout)
 	return &Admin{brokers: brokers, dialer: dialer, log: log, timeout: timeout,
 		client: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: t}}
 }

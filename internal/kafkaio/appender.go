@@ -37,6 +37,9 @@ type AppenderConfig struct {
 	// Appended, when set, is called after each acknowledged batch with the
 	// time its successful produce request took.
 	Appended func(partition, records int, took time.Duration)
+	// Dialer, when set, carries the TLS and SASL of the produce
+	// connections (TransportFor); nil: plaintext.
+	Dialer *kafka.Dialer
 }
 
 // Record is one record of a batch: a nil Value with Tombstone set is
@@ -72,7 +75,7 @@ type Appender struct {
 
 // NewAppender returns an appender; it does no I/O until the first Append.
 func NewAppender(cfg AppenderConfig) *Appender {
-	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second}
+	t := TransportFor(cfg.Dialer, 10*time.Second)
 	return &Appender{
 		cfg: cfg, transport: t,
 		client:  &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 30 * time.Second, Transport: t},

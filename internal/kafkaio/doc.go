@@ -20,6 +20,11 @@
 //     An ApiVersions request to each within a deadline, failing with what
 //     answered instead (probe.go); CuttableDialer, a dialer whose
 //     connections can all be closed at once (dialer.go).
+//   - Security: Dialer, TransportFor, ClientTLS and SASL build the one
+//     dialer (TLS, SASL PLAIN or SCRAM) every connection above goes
+//     through, directly or as a Transport; a handshake or authentication
+//     the probe cannot complete is an error naming the kafka.tls or
+//     kafka.sasl setting to fix (security.go).
 //
 // Start-up calls never hang: each is bounded by a timeout (the dialer's,
 // journey's kafka.dial_timeout) and ends as soon as its context does.

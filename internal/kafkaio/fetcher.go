@@ -87,13 +87,16 @@ type FetcherConfig struct {
 	// Fetched, when set, observes the age of each partition's last fetched
 	// record (seconds).
 	Fetched prometheus.Observer
+	// Dialer, when set, carries the TLS and SASL of the fetch
+	// connections (TransportFor); nil: plaintext.
+	Dialer *kafka.Dialer
 }
 
 // NewFetcher returns a fetcher with no subscriptions; it does no I/O until
 // the first Subscribe. Close it once every subscription has ended.
 func NewFetcher(cfg FetcherConfig) *Fetcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &kafka.Transport{MetadataTTL: 5 * time.Second, DialTimeout: 10 * time.Second}
+	t := TransportFor(cfg.Dialer, 10*time.Second)
 	return &Fetcher{
 		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 30 * time.Second, Transport: t},
 		transport: t,

@@ -79,13 +79,14 @@ func partitionLeaders(ctx context.Context, c *kafka.Client, topic string) (map[i
 
 // OffsetsAt returns, for each partition of topic, the first offset whose
 // record timestamp is at or after at, or the end of the partition (its high
-// watermark) when at is zero or later than every record.
-func OffsetsAt(ctx context.Context, brokers []string, topic string, at time.Time) (map[int]int64, error) {
-	last, err := listOffsets(ctx, brokers, topic, kafka.LastOffsetOf)
+// watermark) when at is zero or later than every record. dialer carries
+// the TLS and SASL of the connections (nil: plaintext).
+func OffsetsAt(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, at time.Time) (map[int]int64, error) {
+	last, err := listOffsets(ctx, brokers, dialer, topic, kafka.LastOffsetOf)
 	if err != nil || at.IsZero() {
 		return last, err
 	}
-	out, err := listOffsets(ctx, brokers, topic, func(id int) kafka.OffsetRequest { return kafka.TimeOffsetOf(id, at) })
+	out, err := listOffsets(ctx, brokers, dialer, topic, func(id int) kafka.OffsetRequest { return kafka.TimeOffsetOf(id, at) })
 	if err != nil {
 		return nil, err
 	}
@@ -98,8 +99,10 @@ func OffsetsAt(ctx context.Context, brokers []string, topic string, at time.Time
 }
 
 // listOffsets asks for one offset (req) of every partition of topic.
-func listOffsets(ctx context.Context, brokers []string, topic string, req func(int) kafka.OffsetRequest) (map[int]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+func listOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, req func(int) kafka.OffsetRequest) (map[int]int64, error) {
+	t := TransportFor(dialer, DefaultTimeout)
+	defer t.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: t}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("topic %q: metadata: %w", topic, err)

@@ -28,6 +28,10 @@ type BrokerError struct {
 	Addr   string
 	Reason string // "connection refused", "not a Kafka broker (...)", ...
 	Err    error  // the underlying error, if any
+	// Setting, when set, is the security setting to fix instead of the
+	// address ("kafka.tls.ca_file", "kafka.sasl.password_file"): the
+	// broker answered, but its TLS or SASL did not agree with journey's.
+	Setting string
 }
 
 func (e *BrokerError) Error() string { return e.Addr + ": " + e.Reason }
@@ -43,11 +47,17 @@ type ProbeError struct {
 
 func (e *ProbeError) Error() string {
 	if len(e.Brokers) == 1 {
+		if b := e.Brokers[0]; b.Setting != "" {
+			return b.Setting + ": broker " + b.Error()
+		}
 		return e.Setting + " " + e.Brokers[0].Error()
 	}
 	parts := make([]string, len(e.Brokers))
 	for i, b := range e.Brokers {
 		parts[i] = b.Error()
+		if b.Setting != "" {
+			parts[i] = b.Setting + ": broker " + b.Error()
+		}
 	}
 	return e.Setting + ": no broker answered: " + strings.Join(parts, "; ")
 }
@@ -125,6 +135,20 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if setting, reason := securityError(err, dialer); setting != "" {
+			return &BrokerError{Addr: addr, Reason: reason, Err: err, Setting: setting}
+		}
+		if dialer.TLS == nil && isTLSRecord(seen.first()) {
+			return tlsAnswer(addr, err)
+		}
+		if dialer.TLS != nil && seen != nil && len(seen.first()) == 0 &&
+			(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			// Connected, and closed without a byte of TLS handshake: a
+			// plaintext listener (Kafka's reads the ClientHello as an
+			// oversized request and closes).
+			return &BrokerError{Addr: addr, Err: err, Setting: "kafka.tls.enabled",
+				Reason: "the broker closed the connection on the TLS handshake (a plaintext listener?)"}
+		}
 		return dialError(addr, err, timeout)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
@@ -133,7 +157,7 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 		_ = conn.SetDeadline(dl)
 	}
 	if _, err = conn.ApiVersions(); err == nil {
-		return nil
+		return needsSASL(conn, addr, dialer)
 	}
 	var kerr kafka.Error
 	if errors.As(err, &kerr) {
@@ -141,7 +165,38 @@ func probe(ctx context.Context, addr string, dialer *kafka.Dialer, timeout time.
 		// (one that does not like ApiVersions v0 still says so in kind).
 		return nil
 	}
+	if dialer.TLS == nil && isTLSRecord(seen.first()) {
+		return tlsAnswer(addr, err)
+	}
 	return answerError(ctx, addr, err, seen.first(), timeout)
+}
+
+// needsSASL asks a broker that answered ApiVersions, on a connection
+// without SASL, for metadata: a SASL listener allows ApiVersions before
+// authentication and closes the connection on anything else, which
+// would otherwise show only later as retried requests.
+func needsSASL(conn *kafka.Conn, addr string, dialer *kafka.Dialer) *BrokerError {
+	if dialer.SASLMechanism != nil {
+		return nil
+	}
+	_, err := conn.Brokers()
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return &BrokerError{Addr: addr, Err: err, Setting: "kafka.sasl.mechanism",
+			Reason: "the broker closed the connection on a request before authentication: the listener requires SASL"}
+	}
+	return nil
+}
+
+// isTLSRecord reports whether b starts like a TLS record (an alert or a
+// handshake, TLS 1.0 to 1.3's record version): what a TLS listener sends
+// back to a plaintext client, if anything.
+func isTLSRecord(b []byte) bool {
+	return len(b) >= 3 && (b[0] == 0x15 || b[0] == 0x16) && b[1] == 0x03 && b[2] <= 0x04
+}
+
+func tlsAnswer(addr string, err error) *BrokerError {
+	return &BrokerError{Addr: addr, Err: err, Setting: "kafka.tls.enabled",
+		Reason: "it answered TLS to a plaintext request: the listener expects TLS (set kafka.tls.enabled: true)"}
 }
 
 // dialError names why a connection to addr could not be opened.

@@ -6,6 +6,7 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"net"
@@ -28,9 +29,18 @@ type Server struct {
 // Listen binds addr (use 127.0.0.1:0 for a free port) and prepares the
 // handlers; Serve starts answering.
 func Listen(addr string, gatherer prometheus.Gatherer, ready Readiness) (*Server, error) {
+	return ListenSecure(addr, gatherer, ready, Security{})
+}
+
+// ListenSecure is Listen serving with sec: HTTPS when sec.TLS is set, and
+// sec.Token required on every path but sec.Open's.
+func ListenSecure(addr string, gatherer prometheus.Gatherer, ready Readiness, sec Security) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if sec.TLS != nil {
+		ln = tls.NewListener(ln, sec.TLS)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -46,7 +56,7 @@ func Listen(addr string, gatherer prometheus.Gatherer, ready Readiness) (*Server
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return &Server{
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		srv: &http.Server{Handler: sec.Wrap(mux), ReadHeaderTimeout: 5 * time.Second},
 		ln:  ln,
 	}, nil
 }

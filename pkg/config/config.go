@@ -21,6 +21,12 @@
 // names them by their YAML paths; their defaults here are empty, which the
 // pipeline reads as its default. The processors' sections are checked by
 // the processor registry. internal/app.Validate runs all of them.
+//
+// Secrets (passwords, the admin token) are Secret values, which print and
+// marshal as "[redacted]"; they come from files (…password_file,
+// admin.token_file) or from $JOURNEY_KAFKA_PASSWORD,
+// $JOURNEY_REDIS_PASSWORD and $JOURNEY_ADMIN_TOKEN, never from a flag
+// (security.go).
 package config
 
 import (
@@ -73,6 +79,9 @@ type Kafka struct {
 	// probe (an address that is not Kafka fails within it), the topic
 	// checks, each connection to a broker, and the Redis ping.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// TLS and SASL secure every connection to the brokers.
+	TLS  TLS  `yaml:"tls"`
+	SASL SASL `yaml:"sasl"`
 }
 
 // Ingest governs decoding and validation.
@@ -198,7 +207,7 @@ func (c *Config) ChangelogTopic() string {
 type Redis struct {
 	Addr         string        `yaml:"addr"`
 	Username     string        `yaml:"username"`
-	Password     string        `yaml:"password"`
+	Password     Secret        `yaml:"password"` // or $JOURNEY_REDIS_PASSWORD (no flag); prefer PasswordFile
 	DB           int           `yaml:"db"`
 	Prefix       string        `yaml:"prefix"`
 	StreamMaxLen int64         `yaml:"stream_max_len"`
@@ -212,6 +221,11 @@ type Redis struct {
 	// persistence or an evicting maxmemory-policy (or they cannot be
 	// read); false (the default) logs a warning naming the risk.
 	RequirePersistence bool `yaml:"require_persistence"`
+	// PasswordFile holds the password of redis.username (or of the
+	// default user); $JOURNEY_REDIS_PASSWORD wins over it.
+	PasswordFile string   `yaml:"password_file"`
+	TLS          TLS      `yaml:"tls"`
+	Sentinel     Sentinel `yaml:"sentinel"`
 }
 
 // Outbox governs delivery to Redis.
@@ -228,6 +242,13 @@ type Admin struct {
 	// progress (committed no round) for this long while behind its input
 	// (pipeline.Config.StallAfter).
 	StallAfter time.Duration `yaml:"stall_after"`
+	// TLS serves the admin port over HTTPS.
+	TLS AdminTLS `yaml:"tls"`
+	// TokenFile holds a bearer token every request but /healthz must
+	// carry ("Authorization: Bearer <token>"); $JOURNEY_ADMIN_TOKEN wins
+	// over it. Token is that variable's value.
+	TokenFile string `yaml:"token_file"`
+	Token     Secret `yaml:"-"`
 }
 
 // Log configures zap.
@@ -442,7 +463,6 @@ func settings() []setting {
 		boolSetting("identity", "identity.enabled", "route events to their canonical customer and merge linked ids (--identity=false folds per event customer id)", func(c *Config) *bool { return &c.Identity.Enabled }),
 		intSetting("standbys", "changelog.standbys", "warm standby copies of each partition on other instances", func(c *Config) *int { return &c.Changelog.Standbys }),
 		stringSetting("redis-addr", "redis.addr", "Redis host:port", func(c *Config) *string { return &c.Redis.Addr }),
-		stringSetting("redis-password", "redis.password", "Redis password; prefer the environment variable", func(c *Config) *string { return &c.Redis.Password }),
 		stringSetting("redis-prefix", "redis.prefix", "prefix of every Redis key", func(c *Config) *string { return &c.Redis.Prefix }),
 		boolSetting("redis-wait-at-start", "redis.wait_at_start", "start even when Redis does not answer; /readyz 503 until it does", func(c *Config) *bool { return &c.Redis.WaitAtStart }),
 		stringSetting("admin-addr", "admin.addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables", func(c *Config) *string { return &c.Admin.Addr }),
@@ -492,6 +512,7 @@ func Flags(fs *flag.FlagSet) func(c *Config, getenv func(string) string) error {
 		s.define(fs, &def, fmt.Sprintf("%s (%s) [$%s]", s.usage, s.path, EnvName(s.name)))
 	}
 	return func(c *Config, getenv func(string) string) error {
+		SecretsFromEnv(c, getenv)
 		for _, s := range ss {
 			if e := getenv(EnvName(s.name)); e != "" {
 				if err := s.set(c, e); err != nil {

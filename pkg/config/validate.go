@@ -34,6 +34,7 @@ func (c *Config) Validate() error {
 	c.Outbox.check(&p)
 	c.Admin.check(&p)
 	c.Log.check(&p)
+	c.checkSecurity(&p)
 	return errors.Join(p...)
 }
 

@@ -38,6 +38,9 @@ type ProduceConfig struct {
 	// probe (an address that is not Kafka fails within it) and the topic
 	// check.
 	DialTimeout time.Duration
+	// Dialer, when set, carries the TLS and SASL of the connections to
+	// the brokers (kafkaio.Dialer); nil: plaintext.
+	Dialer *kafka.Dialer
 }
 
 // DefaultRate is the default of ProduceConfig.Rate.
@@ -137,7 +140,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	if err := checkTopic(ctx, cfg.Brokers, cfg.Topic, cfg.DialTimeout); err != nil {
+	if err := checkTopic(ctx, cfg.Brokers, cfg.Dialer, cfg.Topic, cfg.DialTimeout); err != nil {
 		if ctx.Err() != nil {
 			return Stats{}, nil // stopped before the first record
 		}
@@ -152,6 +155,7 @@ func Produce(ctx context.Context, cfg ProduceConfig) (Stats, error) {
 		BatchBytes:   4 << 20,
 		BatchTimeout: time.Millisecond,
 		MaxAttempts:  5,
+		Transport:    kafkaio.TransportFor(cfg.Dialer, cfg.DialTimeout),
 	}
 	defer w.Close()
 
@@ -223,8 +227,8 @@ func nextBatch(g *Generator, now time.Time, due int, batch []kafka.Message, st *
 // checkTopic fails with a clear error when no broker answers as Kafka
 // (naming --brokers and the address) or topic does not exist. Each call
 // is bounded by timeout and ends when ctx does.
-func checkTopic(ctx context.Context, brokers []string, topic string, timeout time.Duration) error {
-	d := &kafka.Dialer{Timeout: timeout}
+func checkTopic(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, timeout time.Duration) error {
+	d := kafkaio.WithTimeout(dialer, timeout)
 	addr, err := kafkaio.ProbeBrokers(ctx, "--brokers", brokers, d, timeout)
 	if err != nil {
 		return err // names --brokers and the address

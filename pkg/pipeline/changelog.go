@@ -83,7 +83,7 @@ func newChangelog(cfg ChangelogConfig, brokers []string, dialer *kafka.Dialer, l
 		admin: kafkaio.NewAdmin(brokers, dialer, log),
 		app: kafkaio.NewAppender(kafkaio.AppenderConfig{
 			Brokers: brokers, Topic: cfg.Topic, Compression: cfg.Compression, MaxBatchBytes: cfg.MaxBatchBytes,
-			ValuePrefix: []byte{opSet}, Log: log,
+			ValuePrefix: []byte{opSet}, Log: log, Dialer: dialer,
 			Appended: func(partition, records int, took time.Duration) {
 				m.ChangelogAppend.Observe(took.Seconds())
 				m.ChangelogRecords.WithLabelValues(strconv.Itoa(partition)).Add(float64(records))
@@ -475,10 +475,10 @@ func RestoreStore(ctx context.Context, cfg Config, log *zap.Logger, store *state
 		return nil, errors.New("changelog.enabled: the configuration has no changelog")
 	}
 	cfg.setDefaults()
-	if err := CheckBrokers(ctx, cfg.Brokers, cfg.DialTimeout); err != nil {
+	if err := CheckBrokersWith(ctx, cfg.Brokers, cfg.Dialer, cfg.DialTimeout); err != nil {
 		return nil, err
 	}
-	dialer := &kafka.Dialer{Timeout: cfg.DialTimeout}
+	dialer := kafkaio.WithTimeout(cfg.Dialer, cfg.DialTimeout)
 	c := newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
 	if len(ids) == 0 {
 		all, err := c.admin.PartitionIDs(ctx, c.cfg.Topic)

@@ -272,7 +272,7 @@ func TestIdentityAliasAndConflict(t *testing.T) {
 	dir := t.TempDir()
 	p, store, _, rdb := h.build(dir, 0, "", func(c *pipeline.Config) { mod(c); c.DiscardOutput = true })
 	defer rdb.Close()
-	ends, err := pipeline.EndOffsets(context.Background(), h.brokers, h.topic, time.Time{})
+	ends, err := pipeline.EndOffsets(context.Background(), h.brokers, nil, h.topic, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

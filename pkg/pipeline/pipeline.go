@@ -111,6 +111,10 @@ type Config struct {
 	// customer's partition through that topic, links ids and merges
 	// customers (identity.go); the engine must then hold journey.Identity.
 	Identity IdentityConfig
+	// Dialer, when set, carries the TLS and SASL of every connection to
+	// the brokers (kafkaio.Dialer); its Timeout is replaced by
+	// DialTimeout. nil: plaintext, no authentication.
+	Dialer   *kafka.Dialer
 	Dispatch outbox.Config
 	// Observer, when set, receives every partition dispatcher's delivery
 	// figures in addition to the metrics set: counts, and the exact
@@ -293,7 +297,7 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 	if m == nil {
 		return nil, errors.New("pipeline: nil metrics")
 	}
-	dialer := &kafka.Dialer{Timeout: cfg.DialTimeout, DualStack: false}
+	dialer := kafkaio.WithTimeout(cfg.Dialer, cfg.DialTimeout)
 	var clog *changelog
 	if cfg.Changelog.Topic != "" {
 		clog = newChangelog(cfg.Changelog, cfg.Brokers, dialer, log, m)
@@ -303,7 +307,7 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 		if engine.Processor(journey.IdentityName) == nil {
 			return nil, errNoRoute
 		}
-		fwd = newForwarder(cfg.Brokers, cfg.Identity.Topic, &kafka.Transport{MetadataTTL: 5 * time.Second})
+		fwd = newForwarder(cfg.Brokers, cfg.Identity.Topic, kafkaio.TransportFor(dialer, cfg.DialTimeout))
 	}
 	return &Pipeline{
 		fwd:  fwd,
@@ -320,7 +324,7 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 			BatchTimeout: 2 * time.Millisecond,
 			BatchSize:    1000,
 			MaxAttempts:  3,
-			Transport:    &kafka.Transport{MetadataTTL: 5 * time.Second},
+			Transport:    kafkaio.TransportFor(dialer, cfg.DialTimeout),
 		},
 		partitions: map[int]PartitionStatus{},
 		standbys:   map[int]PartitionStatus{},
@@ -558,7 +562,7 @@ func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignmen
 // with the input's partition count. Each network call is bounded by
 // DialTimeout and ends when ctx does.
 func (p *Pipeline) prepareTopics(ctx context.Context) error {
-	if err := CheckBrokers(ctx, p.cfg.Brokers, p.cfg.DialTimeout); err != nil {
+	if err := CheckBrokersWith(ctx, p.cfg.Brokers, p.cfg.Dialer, p.cfg.DialTimeout); err != nil {
 		return err
 	}
 	n, err := p.checkTopics(ctx)
@@ -819,7 +823,7 @@ func (p *Pipeline) fatalOr(fatal chan error, err error) error {
 // set, observes the age of each partition's last fetched record.
 func (p *Pipeline) newFetcher(fetched prometheus.Observer) *kafkaio.Fetcher {
 	return kafkaio.NewFetcher(kafkaio.FetcherConfig{Brokers: p.cfg.Brokers, MaxBytes: p.cfg.FetchMaxBytes,
-		MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched})
+		MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched, Dialer: p.dialer})
 }
 
 // CheckBrokers asks the bootstrap brokers, all at once, for their
@@ -830,7 +834,14 @@ func (p *Pipeline) newFetcher(fetched prometheus.Observer) *kafkaio.Fetcher {
 // 127.0.0.1:8080: not a Kafka broker (no ApiVersions answer in 10s)"), or
 // is ctx's error when ctx ended first.
 func CheckBrokers(ctx context.Context, brokers []string, timeout time.Duration) error {
-	_, err := kafkaio.ProbeBrokers(ctx, "kafka.brokers", brokers, &kafka.Dialer{Timeout: timeout}, timeout)
+	return CheckBrokersWith(ctx, brokers, nil, timeout)
+}
+
+// CheckBrokersWith is CheckBrokers connecting with dialer's TLS and SASL
+// (nil: plaintext): a TLS handshake or SASL exchange that fails is an
+// error naming the kafka.tls or kafka.sasl setting to fix.
+func CheckBrokersWith(ctx context.Context, brokers []string, dialer *kafka.Dialer, timeout time.Duration) error {
+	_, err := kafkaio.ProbeBrokers(ctx, "kafka.brokers", brokers, kafkaio.WithTimeout(dialer, timeout), timeout)
 	return err
 }
 

@@ -34,7 +34,7 @@ type ReplayPlan struct {
 func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 	defer p.dlq.Close()
 	p.clog = nil // a replay writes its own store, which the live changelog must not see
-	if err := CheckBrokers(ctx, p.cfg.Brokers, p.cfg.DialTimeout); err != nil {
+	if err := CheckBrokersWith(ctx, p.cfg.Brokers, p.cfg.Dialer, p.cfg.DialTimeout); err != nil {
 		return err
 	}
 	n, err := p.checkTopics(ctx)
@@ -64,7 +64,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 		// the live run forwards later comes from input past the plan's
 		// ends, which a promoted replay reads itself (the copies are
 		// dropped as duplicates).
-		if repartitionAt, err = kafkaio.OffsetsAt(ctx, p.cfg.Brokers, p.cfg.Identity.Topic, time.Time{}); err != nil {
+		if repartitionAt, err = kafkaio.OffsetsAt(ctx, p.cfg.Brokers, p.dialer, p.cfg.Identity.Topic, time.Time{}); err != nil {
 			repartitionAt = nil // not created yet: from its start
 		}
 	}
@@ -123,14 +123,15 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 // EndOffsets returns, for each partition of topic, the offset a replay
 // bounded by to stops before: the first offset whose record timestamp is at
 // or after to, or the end of the partition (its high watermark) when to is
-// zero or later than every record.
-func EndOffsets(ctx context.Context, brokers []string, topic string, to time.Time) (map[int]int64, error) {
-	return kafkaio.OffsetsAt(ctx, brokers, topic, to)
+// zero or later than every record. dialer carries TLS and SASL (nil:
+// plaintext).
+func EndOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, to time.Time) (map[int]int64, error) {
+	return kafkaio.OffsetsAt(ctx, brokers, dialer, topic, to)
 }
 
 // StartOffsets returns, for each partition of topic, the first offset whose
 // record timestamp is at or after from (the end of the partition when no
 // record is that new).
-func StartOffsets(ctx context.Context, brokers []string, topic string, from time.Time) (map[int]int64, error) {
-	return kafkaio.OffsetsAt(ctx, brokers, topic, from)
+func StartOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, from time.Time) (map[int]int64, error) {
+	return kafkaio.OffsetsAt(ctx, brokers, dialer, topic, from)
 }

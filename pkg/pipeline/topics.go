@@ -110,7 +110,7 @@ func CheckTopics(ctx context.Context, cfg Config, log *zap.Logger, timeout time.
 	}
 	a := newTopicAdmin(cfg, log, timeout)
 	defer a.Close()
-	if err := CheckBrokers(ctx, cfg.Brokers, a.timeout); err != nil {
+	if err := CheckBrokersWith(ctx, cfg.Brokers, cfg.Dialer, a.timeout); err != nil {
 		return nil, err
 	}
 	ts, err := a.describe(ctx, cfg)
@@ -157,7 +157,7 @@ func CreateTopics(ctx context.Context, cfg Config, log *zap.Logger, opts TopicsO
 	}
 	a := newTopicAdmin(cfg, log, opts.Timeout)
 	defer a.Close()
-	if err := CheckBrokers(ctx, cfg.Brokers, a.timeout); err != nil {
+	if err := CheckBrokersWith(ctx, cfg.Brokers, cfg.Dialer, a.timeout); err != nil {
 		return nil, err
 	}
 	ts, err := a.describe(ctx, cfg)
@@ -269,7 +269,7 @@ func newTopicAdmin(cfg Config, log *zap.Logger, timeout time.Duration) *topicAdm
 	}
 	// The dialer serves only the Admin's connection-level calls, which
 	// this file does not use; the calls it makes honour their context.
-	d := &kafka.Dialer{Timeout: timeout}
+	d := kafkaio.WithTimeout(cfg.Dialer, timeout)
 	return &topicAdmin{Admin: kafkaio.NewAdmin(cfg.Brokers, d, log), brokers: cfg.Brokers, timeout: timeout}
 }
 

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -153,14 +152,18 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 	}
 	// A broker that is not Kafka, or does not answer, fails here within
 	// kafka.dial_timeout instead of hanging the first lookup.
-	if err := pipeline.CheckBrokers(ctx, cfg.Kafka.Brokers, cfg.Kafka.DialTimeout); err != nil {
+	dialer, err := app.KafkaDialer(cfg)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := pipeline.CheckBrokersWith(ctx, cfg.Kafka.Brokers, dialer, cfg.Kafka.DialTimeout); err != nil {
 		return Manifest{}, starting(err)
 	}
 	m, err := begin(ctx, store, &o, log)
 	if err != nil {
 		return m, starting(err)
 	}
-	plan, err := planFor(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, m.From, m.Ends, cfg.Kafka.DialTimeout)
+	plan, err := planFor(ctx, cfg.Kafka.Brokers, dialer, cfg.Kafka.Topics, m.From, m.Ends, cfg.Kafka.DialTimeout)
 	if err != nil {
 		return m, starting(err)
 	}
@@ -227,7 +230,11 @@ func begin(ctx context.Context, store *state.Store, o *Options, log *zap.Logger)
 	if !o.To.IsZero() {
 		m.To = o.To.Format(time.RFC3339Nano)
 	}
-	if m.Ends, err = ends(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topics, o.To, cfg.Kafka.DialTimeout); err != nil {
+	dialer, err := app.KafkaDialer(*cfg)
+	if err != nil {
+		return m, err
+	}
+	if m.Ends, err = ends(ctx, cfg.Kafka.Brokers, dialer, cfg.Kafka.Topics, o.To, cfg.Kafka.DialTimeout); err != nil {
 		return m, err
 	}
 	return m, refuseForeign(store, m.Ends)
@@ -313,11 +320,11 @@ func refuseForeign(store *state.Store, ends map[string]map[int]int64) error {
 
 // ends resolves where each partition's replay stops, each topic's lookup
 // bounded by timeout.
-func ends(ctx context.Context, brokers, topics []string, to time.Time, timeout time.Duration) (map[string]map[int]int64, error) {
+func ends(ctx context.Context, brokers []string, dialer *kafka.Dialer, topics []string, to time.Time, timeout time.Duration) (map[string]map[int]int64, error) {
 	out := map[string]map[int]int64{}
 	for _, topic := range topics {
 		tctx, cancel := context.WithTimeout(ctx, timeout)
-		e, err := pipeline.EndOffsets(tctx, brokers, topic, to)
+		e, err := pipeline.EndOffsets(tctx, brokers, dialer, topic, to)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -329,7 +336,7 @@ func ends(ctx context.Context, brokers, topics []string, to time.Time, timeout t
 
 // planFor resolves --from into start offsets and limits ends to the
 // partitions it names; each topic's lookup is bounded by timeout.
-func planFor(ctx context.Context, brokers, topics []string, from string, allEnds map[string]map[int]int64,
+func planFor(ctx context.Context, brokers []string, dialer *kafka.Dialer, topics []string, from string, allEnds map[string]map[int]int64,
 	timeout time.Duration) (pipeline.ReplayPlan, error) {
 	plan := pipeline.ReplayPlan{Starts: map[string]map[int]int64{}, Ends: map[string]map[int]int64{}}
 	switch {
@@ -366,7 +373,7 @@ func planFor(ctx context.Context, brokers, topics []string, from string, allEnds
 		}
 		for _, topic := range topics {
 			tctx, cancel := context.WithTimeout(ctx, timeout)
-			starts, err := pipeline.StartOffsets(tctx, brokers, topic, t)
+			starts, err := pipeline.StartOffsets(tctx, brokers, dialer, topic, t)
 			cancel()
 			if err != nil {
 				return plan, err
@@ -423,8 +430,11 @@ func wire(ctx context.Context, o Options, log *zap.Logger, store *state.Store, r
 	var snk sink.Sink = memsink.New() // receives nothing with --triggers off
 	closeSink := func() {}
 	if o.Triggers == TriggersShadow {
-		rdb := redis.NewClient(app.RedisOptions(cfg))
-		if err := app.PingRedis(ctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout); err != nil {
+		rdb, err := app.RedisClient(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := app.PingRedisConfig(ctx, cfg, rdb, cfg.Kafka.DialTimeout); err != nil {
 			rdb.Close()
 			return nil, nil, err
 		}
@@ -436,7 +446,12 @@ func wire(ctx context.Context, o Options, log *zap.Logger, store *state.Store, r
 		}
 		closeSink = func() { _ = rdb.Close() }
 	}
-	p, err := pipeline.New(replayConfig(cfg, o), log, store, dec, engine, snk, ms)
+	pc, err := replayConfig(cfg, o)
+	if err != nil {
+		closeSink()
+		return nil, nil, err
+	}
+	p, err := pipeline.New(pc, log, store, dec, engine, snk, ms)
 	if err != nil {
 		closeSink()
 		return nil, nil, err
@@ -445,8 +460,8 @@ func wire(ctx context.Context, o Options, log *zap.Logger, store *state.Store, r
 }
 
 // replayConfig is cfg's pipeline configuration as a replay runs it.
-func replayConfig(cfg config.Config, o Options) pipeline.Config {
-	pc := app.PipelineConfig(cfg)
+func replayConfig(cfg config.Config, o Options) (pipeline.Config, error) {
+	pc, err := app.SecurePipelineConfig(cfg)
 	pc.MaxBatchRecords = o.Batch
 	if pc.MaxBatchRecords <= 0 {
 		pc.MaxBatchRecords = 20_000
@@ -457,7 +472,7 @@ func replayConfig(cfg config.Config, o Options) pipeline.Config {
 	pc.DiscardOutput = o.Triggers == TriggersOff
 	pc.ShutdownFlush = max(pc.ShutdownFlush, time.Minute) // shadow output is delivered before a replay finishes
 	pc.SkipDeadLetters = true
-	return pc
+	return pc, err
 }
 
 // watchProgress reports progress from the state store's committed offsets
