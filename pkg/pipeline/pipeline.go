@@ -273,8 +273,13 @@ type Pipeline struct {
 
 	clog  *changelog // nil: no changelog
 	admin *kafkaio.Admin
-	// fetch reads the input partitions (Run and Replay).
-	fetch *kafkaio.Fetcher
+	// fetch reads the input partitions (Run and Replay); fetchRoute the
+	// repartition topic's, on connections of its own: its partitions are
+	// usually caught up, so a fetch of them waits on the broker (up to
+	// kafka.fetch_max_wait), and the input's backlog must not wait behind
+	// it (a fetcher has one request in flight per broker).
+	fetch      *kafkaio.Fetcher
+	fetchRoute *kafkaio.Fetcher
 
 	mu         sync.Mutex
 	joined     bool
@@ -464,6 +469,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// waits for the generation's workers.
 	p.fetch = p.newFetcher(p.metrics.RecordAge.WithLabelValues("fetched"))
 	defer p.fetch.Close()
+	if p.routed() {
+		p.fetchRoute = p.newFetcher(nil)
+		defer p.fetchRoute.Close()
+	}
 	if p.clog != nil {
 		defer p.clog.close() // its appender; after the group too
 	}

@@ -232,7 +232,11 @@ func (w *worker) subscribe(ctx context.Context) (*input, error) {
 
 // subscribeLive has the fetcher send topic's records to in.msgs.
 func (w *worker) subscribeLive(ctx context.Context, in *input, topic string, start int64) error {
-	stopped, err := w.p.fetch.Subscribe(ctx, topic, w.id, start, in.msgs)
+	f := w.p.fetch
+	if topic == w.p.cfg.Identity.Topic && w.p.fetchRoute != nil {
+		f = w.p.fetchRoute
+	}
+	stopped, err := f.Subscribe(ctx, topic, w.id, start, in.msgs)
 	if err != nil {
 		return err
 	}
