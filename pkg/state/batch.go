@@ -339,9 +339,9 @@ func (b *Batch) Commit() error {
 	// sees this batch's offsets (a reader waiting for "all committed and
 	// delivered") must not see the outbox empty in between.
 	p.depth.Add(b.appended)
-	if err := b.b.Commit(opts); err != nil {
+	if err := p.s.commit(b.b, opts); err != nil {
 		p.depth.Add(-b.appended)
-		return fmt.Errorf("state: partition %d: commit: %w", p.id, err)
+		return err // the store's *WriteError: it names no partition, all are stopped
 	}
 	b.committed = true
 	p.nextSeq = b.seq

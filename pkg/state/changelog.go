@@ -301,7 +301,7 @@ func (r *RestoreBatch) Commit(next int64) error {
 	defer r.b.Close()
 	_ = r.b.Set(metaKey(r.p.id, metaLog), encodeLogPosition(next, time.Now()), nil)
 	r.p.stale.Store(true)
-	return r.b.Commit(pebble.NoSync)
+	return r.p.s.commit(r.b, pebble.NoSync)
 }
 
 // Abort releases the batch.
@@ -315,7 +315,7 @@ func (p *Partition) CommitRepublished(next int64) error {
 	_ = b.Set(metaKey(p.id, metaLog), encodeLogPosition(next, time.Now()), nil)
 	_ = b.Delete(metaKey(p.id, metaRepublish), nil)
 	_ = b.Set(metaKey(p.id, metaLoggedHead), binary.BigEndian.AppendUint64(nil, p.headSeq.Load()), nil)
-	return b.Commit(pebble.Sync)
+	return p.s.commit(b, pebble.Sync)
 }
 
 // Reload re-reads what the partition keeps in memory (outbox position,

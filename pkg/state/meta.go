@@ -17,7 +17,7 @@ func storeMetaKey(name string) []byte {
 
 // PutMeta records a store-wide value (e.g. a replay's manifest), durably.
 func (s *Store) PutMeta(name string, value []byte) error {
-	if err := s.db.Set(storeMetaKey(name), value, pebble.Sync); err != nil {
+	if err := s.write(func() error { return s.db.Set(storeMetaKey(name), value, pebble.Sync) }); err != nil {
 		return fmt.Errorf("state: put %s: %w", name, err)
 	}
 	return nil
@@ -39,4 +39,4 @@ func (s *Store) Meta(name string) (value []byte, found bool, err error) {
 
 // Flush writes everything committed so far to durable sstables (a replay
 // commits without fsync and flushes once at the end).
-func (s *Store) Flush() error { return s.db.Flush() }
+func (s *Store) Flush() error { return s.write(s.db.Flush) }

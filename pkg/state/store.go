@@ -59,7 +59,10 @@ type Options struct {
 	// a crash is replayed in memory). Pebble still locks the directory, so
 	// a store another process has open cannot be opened read-only either.
 	ReadOnly bool
-	Logger   *zap.Logger
+	// FS, when set, is the file system Pebble uses (tests inject write
+	// errors with Pebble's errorfs); InMemory overrides it.
+	FS     vfs.FS
+	Logger *zap.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -79,8 +82,11 @@ func (o *Options) setDefaults() {
 
 // Store is a Pebble database holding the state of any number of partitions.
 type Store struct {
-	db   *pebble.DB
-	opts Options
+	db      *pebble.DB
+	opts    Options
+	dir     string
+	failure failure
+	open    atomic.Bool // pebble.Open returned: guardFS reports write errors
 
 	mu    sync.Mutex
 	parts map[uint32]*Partition
@@ -99,6 +105,8 @@ func (s *Store) hashBytes(id []byte) idHash {
 // second process opening the same dir fails.
 func Open(dir string, o Options) (*Store, error) {
 	o.setDefaults()
+	s := &Store{opts: o, dir: dir, parts: map[uint32]*Partition{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	s.failure.done = make(chan struct{})
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	po := &pebble.Options{
@@ -111,8 +119,14 @@ func Open(dir string, o Options) (*Store, error) {
 		L0StopWritesThreshold:       24,
 		MaxOpenFiles:                1000,
 		BytesPerSync:                1 << 20,
-		Logger:                      pebbleLogger{o.Logger.Sugar()},
-		ReadOnly:                    o.ReadOnly,
+		Logger:                      pebbleLogger{o.Logger.Sugar(), s},
+		EventListener: &pebble.EventListener{BackgroundError: func(err error) {
+			o.Logger.Error("pebble background error", zap.Error(err))
+			if diskError(err) {
+				s.fail(err)
+			}
+		}},
+		ReadOnly: o.ReadOnly,
 		// Pinned, not FormatNewest: a Pebble upgrade must not ratchet
 		// stores on its own (the ratchet is one-way). This one writes
 		// columnar blocks and allows MinLZ; older stores are upgraded on
@@ -134,18 +148,45 @@ func Open(dir string, o Options) (*Store, error) {
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	po.FS = o.FS
+	if po.FS == nil {
+		po.FS = vfs.Default
+	}
 	if o.InMemory {
 		po.FS = vfs.NewMem()
+	}
+	if !o.ReadOnly {
+		po.FS = guardFS{FS: po.FS, s: s}
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
-	return &Store{db: db, opts: o, parts: map[uint32]*Partition{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}, nil
+	s.db = db
+	s.open.Store(true)
+	return s, nil
 }
 
 // Close closes the database. Partitions must not be used afterwards.
-func (s *Store) Close() error { return s.db.Close() }
+// After a write failure (Err) Pebble may not close: Close then waits
+// for it at most 10 s and returns the failure.
+func (s *Store) Close() error {
+	if s.Err() == nil {
+		return s.db.Close()
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		defer func() { _ = recover() }() // Pebble's state after the failure is its own
+		_ = s.db.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		s.opts.Logger.Warn("state store not closed after its write failure; leaving it to the process exit")
+	}
+	return s.Err()
+}
 
 // Partition returns the key space of input partition id, loading its
 // outbox position the first time.
@@ -361,7 +402,7 @@ func (p *Partition) Register(versions map[string]uint32) error {
 				ErrVersion, p.id, name, got, want)
 		}
 	}
-	return b.Commit(pebble.Sync)
+	return p.s.commit(b, pebble.Sync)
 }
 
 // State returns a customer's state for one processor, or found=false. The
@@ -542,7 +583,7 @@ func (p *Partition) loadDedup() error {
 			if err := p.expandPacks(b, nil, from); err != nil {
 				return err
 			}
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if err := p.s.commit(b, pebble.NoSync); err != nil {
 				return err
 			}
 		}
@@ -747,7 +788,7 @@ func (p *Partition) Drop() error {
 	if p.id == ^uint32(0) {
 		hi = []byte{0xff, 0xff, 0xff, 0xff, 0xff}
 	}
-	if err := p.s.db.DeleteRange(lo, hi, pebble.Sync); err != nil {
+	if err := p.s.write(func() error { return p.s.db.DeleteRange(lo, hi, pebble.Sync) }); err != nil {
 		return err
 	}
 	p.stale.Store(true)
@@ -760,12 +801,32 @@ func (p *Partition) Drop() error {
 	return nil
 }
 
-// pebbleLogger sends Pebble's own messages to zap.
-type pebbleLogger struct{ l *zap.SugaredLogger }
+// pebbleLogger sends Pebble's own messages to zap. A fatal one (a log or
+// MANIFEST write that failed) fails the store instead of exiting: the
+// pipeline then stops cleanly (Store.Failed) and the process exits with
+// the store's error. Nothing is written after it (Store.write).
+type pebbleLogger struct {
+	l *zap.SugaredLogger
+	s *Store
+}
 
 func (l pebbleLogger) Infof(format string, args ...any)  { l.l.Debugf(format, args...) }
 func (l pebbleLogger) Errorf(format string, args ...any) { l.l.Errorf(format, args...) }
-func (l pebbleLogger) Fatalf(format string, args ...any) { l.l.Fatalf(format, args...) }
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	err := error(fatalError(fmt.Sprintf(format, args...)))
+	for _, a := range args {
+		if e, ok := a.(error); ok {
+			err = fmt.Errorf("%s: %w", err, e) // keeps ENOSPC matchable
+			break
+		}
+	}
+	l.s.fail(err)
+}
+
+// fatalError is the message of a fatal Pebble error.
+type fatalError string
+
+func (e fatalError) Error() string { return string(e) }
 
 func maxU64(a, b uint64) uint64 {
 	if a > b {
