@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -205,6 +206,15 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 	log.Info("journey running", zap.Strings("topics", cfg.Kafka.Topics), zap.String("group", cfg.Kafka.GroupID),
 		zap.String("state_dir", cfg.State.Dir), zap.Strings("processors", processorNames(engine)))
 	err = g.Wait()
+	if errors.Is(err, state.ErrWriteFailed) {
+		// One line, and no restart loop: on the same full disk the next
+		// start would fail alike.
+		what := "check the disk"
+		if errors.Is(err, syscall.ENOSPC) {
+			what = "free space"
+		}
+		return fmt.Errorf("%w: journey stopped; %s and start it again", err, what)
+	}
 	if ctx.Err() != nil && err == nil {
 		log.Info("shut down cleanly")
 	}

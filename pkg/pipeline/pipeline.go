@@ -462,7 +462,26 @@ func (p *Pipeline) setStandby(id int, f func(*PartitionStatus)) {
 // generation: assign → (per partition) restore → run the worker, which
 // folds, commits and dispatches; per standby partition, follow the
 // changelog.
-func (p *Pipeline) Run(ctx context.Context) error {
+//
+// A state store write failure (disk full) stops the instance cleanly: it
+// stops fetching, its workers stop (their commits fail at once), it leaves
+// the group and returns the store's error (state.ErrWriteFailed), so the
+// process exits instead of retrying on a disk that takes no writes.
+func (p *Pipeline) Run(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.store.Failed():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		if serr := p.store.Err(); serr != nil {
+			err = serr
+		}
+	}()
 	defer p.dlq.Close()
 	defer p.fwd.Close()
 	// Closed after the consumer group (defers run last first), which
@@ -496,7 +515,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if !p.Status().Joined {
 			cut()
 		}
-		_ = group.Close()
+		p.closeGroup(group)
 		p.mu.Lock()
 		p.joined = false
 		p.mu.Unlock()
@@ -817,6 +836,24 @@ func (p *Pipeline) runStandby(ctx context.Context, id int) error {
 		p.setStandby(id, func(st *PartitionStatus) { st.Restored, st.Remaining = restored, remaining })
 	})
 	return err
+}
+
+// closeGroup leaves the group once the generation's workers returned.
+// After a store write failure a worker may be held inside Pebble for good:
+// the wait is then bounded, and the group's session timeout moves the
+// partitions if it runs out.
+func (p *Pipeline) closeGroup(group *kafka.ConsumerGroup) {
+	if p.store.Err() == nil {
+		_ = group.Close()
+		return
+	}
+	closed := make(chan struct{})
+	go func() { _ = group.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(p.cfg.ShutdownFlush + p.cfg.SessionTimeout):
+		p.log.Error("consumer group not left: a worker did not return after the state store failed")
+	}
 }
 
 func (p *Pipeline) fatalOr(fatal chan error, err error) error {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
@@ -74,6 +75,8 @@ type harness struct {
 	prefix  string
 	rdb     *redis.Client
 	dir     string
+	fs      vfs.FS // the store's file system (nil: the OS's)
+	sync    bool   // the store's commits wait for fsync
 }
 
 func newHarness(t *testing.T, partitions int, redisAddr string) *harness {
@@ -155,7 +158,7 @@ func (h *harness) start(every int, redisAddr string, mod func(*pipeline.Config))
 // in dir; the caller closes the store and the Redis client.
 func (h *harness) build(dir string, every int, redisAddr string, mod func(*pipeline.Config)) (*pipeline.Pipeline, *state.Store, *prometheus.Registry, *redis.Client) {
 	h.t.Helper()
-	store, err := state.Open(dir, state.Options{Sync: false, DedupWindow: time.Hour})
+	store, err := state.Open(dir, state.Options{Sync: h.sync, DedupWindow: time.Hour, FS: h.fs})
 	if err != nil {
 		h.t.Fatal(err)
 	}
