@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +37,51 @@ type Cluster struct {
 	// Brokers are the brokers' addresses, node i+1 at Brokers[i].
 	Brokers []string
 	procs   []*exec.Cmd
+	// starts[i] starts node i+1 again on its data (Start).
+	starts []func() (*exec.Cmd, error)
+}
+
+// Stop kills node (1..n, the controller included) at once, as a crash
+// would (SIGKILL), and waits for it to exit; Start starts it again on the
+// same data: a broker restart, or an outage as long as the test waits
+// between the two.
+func (c *Cluster) Stop(t testing.TB, node int) {
+	t.Helper()
+	p := c.procs[node-1]
+	if p == nil {
+		return
+	}
+	_ = p.Process.Kill()
+	_ = p.Wait()
+	c.procs[node-1] = nil
+}
+
+// Start starts a stopped node again on its data (Stop) and waits until it
+// answers with the cluster's metadata.
+func (c *Cluster) Start(t testing.TB, node int) {
+	t.Helper()
+	if c.procs[node-1] != nil {
+		t.Fatalf("testrig: node %d is running", node)
+	}
+	p, err := c.starts[node-1]()
+	if err != nil {
+		t.Fatalf("testrig: start node %d: %v", node, err)
+	}
+	c.procs[node-1] = p
+	deadline := time.Now().Add(2 * time.Minute)
+	kc := &kafka.Client{Addr: kafka.TCP(c.Brokers[node-1]), Timeout: 5 * time.Second, Transport: &kafka.Transport{}}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		md, err := kc.Metadata(ctx, &kafka.MetadataRequest{})
+		cancel()
+		if err == nil && len(md.Brokers) == len(c.Brokers) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testrig: node %d not ready 2m after its start: %v", node, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // Kill stops node (1..n) at once, as a crash would (SIGKILL). Node 1 is
@@ -91,8 +137,10 @@ func NewCluster(t testing.TB, n int) *Cluster {
 	c := &Cluster{}
 	t.Cleanup(func() {
 		for _, p := range c.procs {
-			_ = p.Process.Kill()
-			_ = p.Wait()
+			if p != nil {
+				_ = p.Process.Kill()
+				_ = p.Wait()
+			}
 		}
 	})
 	for i := range n {
@@ -136,16 +184,21 @@ log.cleaner.enable=false
 		if out, err := format.CombinedOutput(); err != nil {
 			t.Fatalf("testrig: format node %d: %v\n%s", id, err, out)
 		}
-		logf, err := os.Create(filepath.Join(dir, "out.log"))
+		start := func() (*exec.Cmd, error) {
+			logf, err := os.OpenFile(filepath.Join(dir, "out.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+			if err != nil {
+				return nil, err
+			}
+			p := exec.Command(java, append(slices.Clone(base), "kafka.Kafka", cfg)...)
+			p.Stdout, p.Stderr = logf, logf
+			return p, p.Start()
+		}
+		p, err := start()
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := exec.Command(java, append(base, "kafka.Kafka", cfg)...)
-		p.Stdout, p.Stderr = logf, logf
-		if err := p.Start(); err != nil {
-			t.Fatal(err)
-		}
 		c.procs = append(c.procs, p)
+		c.starts = append(c.starts, start)
 		brokers = append(brokers, fmt.Sprintf("127.0.0.1:%d", ports[i]))
 	}
 	// Ready when the metadata lists every broker.
