@@ -343,3 +343,21 @@ func (h *harness) waitContext(customer, field, want string) {
 		return nil
 	})
 }
+
+// An anonymous id seen only beside a user id (an identify from a device
+// with no journey yet) is linked with nothing to move: its context hash
+// holds merged_into and nothing else.
+func TestIdentityLinkOfAnEmptyID(t *testing.T) {
+	h, mod := identityHarness(t)
+	h.procs = append(h.procs, counter{every: 1000}) // it has context fields
+	anon, user := idsApart("empty", 4)
+	r := h.start(0, "", mod)
+	defer r.stop(t)
+	h.produce(kafka.Message{Key: []byte(user), Value: identified("e1", "identify", user, anon, "", time.Now().Add(-time.Minute))})
+	h.waitContext(anon, "merged_into", user)
+	h.waitFolded(r, 1)
+	got, err := h.rdb.HGetAll(context.Background(), h.prefix+"ctx:"+anon).Result()
+	if err != nil || len(got) != 1 {
+		t.Errorf("ctx:%s = %v (%v), want merged_into only", anon, got, err)
+	}
+}

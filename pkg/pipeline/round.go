@@ -503,7 +503,10 @@ func (t *tx) prepare() ([]kafkaio.Record, error) {
 			}
 			t.b.PutState(c.ID, procs[i].Name(), procs[i].StateVersion(), data) // copies data
 		}
-		if p.cfg.DiscardOutput {
+		if p.cfg.DiscardOutput || p.routed() && !w.anyDirtyState(c) {
+			// Only its identity entry changed (an id linked, claimed or
+			// merged with nothing to move): its context is as it was, and a
+			// merged id's hash must keep only merged_into.
 			continue
 		}
 		w.ctxParts = p.engine.ContextChanges(w.ctxParts, c, now, p.cfg.ContextRefresh)
