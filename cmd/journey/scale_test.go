@@ -261,10 +261,20 @@ func TestScaleOutMerges(t *testing.T) {
 	waitSettled(t, 90*time.Second, partitions, a, b, c)
 	step("3 instances ready")
 
-	// kill -9 B while the identifies (about 45% into the workload) link
-	// and merge across instances.
+	// kill -9 B while the identifies link and merge across instances: the
+	// moment the last of them is committed, links and merges are in
+	// flight (the workload's identifies are all at one event minute).
+	lastIdentify := -1
+	for i, m := range msgs {
+		if strings.Contains(string(m.Value), `"type":"identify"`) {
+			lastIdentify = i
+		}
+	}
+	if lastIdentify < 0 {
+		t.Fatal("the workload has no identify")
+	}
 	share(3, 5)
-	waitCommitted(t, e, int64(len(msgs)/2))
+	waitCommitted(t, e, int64(lastIdentify+1))
 	heldB := b.lastGeneration().Partitions
 	b.c.kill()
 	share(4, 5)
