@@ -174,16 +174,17 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 	// on forwards, links and merges too.
 	w := identityWorkload(7, customers, perCustomer, partitions, workloadStart)
 	msgs := w.msgs
-	wantStates, wantTriggers := expectedCanonical(t, e.topic, partitions, w)
+	wantStates, wantTriggers, spanning := expectedCanonical(t, e.topic, partitions, w)
 	if len(wantTriggers) < 50 {
 		t.Fatalf("workload yields only %d triggers; not a meaningful test", len(wantTriggers))
 	}
 	offPartition, noKey := w.routed(t, partitions)
-	if len(w.anon) < customers/4 || offPartition < len(msgs)/5 {
-		t.Fatalf("workload has %d anonymous starts and %d records to route; not a meaningful test", len(w.anon), offPartition)
+	if len(w.anon) < customers/4 || offPartition < len(msgs)/5 || len(spanning) < len(w.anon)/2 {
+		t.Fatalf("workload has %d anonymous starts, %d records to route, %d triggers caused by anonymous and known views; not a meaningful test",
+			len(w.anon), offPartition, len(spanning))
 	}
-	t.Logf("workload: %d records, %d customers (%d start anonymous); %d records off their customer's partition, %d without a key",
-		len(msgs), customers, len(w.anon), offPartition, noKey)
+	t.Logf("workload: %d records, %d customers (%d start anonymous); %d records off their customer's partition, %d without a key; %d triggers caused by anonymous and known views",
+		len(msgs), customers, len(w.anon), offPartition, noKey, len(spanning))
 
 	// Produce in chunks while the processor is being killed.
 	produced := make(chan error, 1)
@@ -300,8 +301,8 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 	if checked != customers {
 		t.Fatalf("checked %d customers, want %d", checked, customers)
 	}
-	t.Logf("%d kills; %d records (%d retries de-duplicated); %d customers' state as folded under their canonical id (%d anonymous ids merged); %d triggers, each once",
-		kills, len(msgs), w.retries, checked, len(w.anon), len(wantTriggers))
+	t.Logf("%d kills; %d records (%d retries de-duplicated); %d customers' state as folded under their canonical id (%d anonymous ids merged); %d triggers, each once (%d of the %d caused by anonymous and known views fired by a merge)",
+		kills, len(msgs), w.retries, checked, len(w.anon), len(wantTriggers), firedByMerge(t, e, spanning), len(spanning))
 }
 
 // committedTotal sums the group's committed offsets over the topic.

@@ -235,17 +235,20 @@ func TestScaleOutMerges(t *testing.T) {
 	}
 	w := identityWorkload(41, customers, perCustomer, partitions, workloadStart)
 	msgs := w.msgs
-	wantStates, wantTriggers := expectedCanonical(t, e.topic, partitions, w)
+	wantStates, wantTriggers, spanning := expectedCanonical(t, e.topic, partitions, w)
 	if len(wantTriggers) < 50 {
 		t.Fatalf("workload yields only %d triggers; not a meaningful test", len(wantTriggers))
 	}
 	offPartition, noKey := w.routed(t, partitions)
+	if len(spanning) < len(w.anon)/2 {
+		t.Fatalf("only %d triggers caused by anonymous and known views; not a meaningful test", len(spanning))
+	}
 	start := time.Now()
 	step := func(format string, args ...any) {
 		t.Logf("[%5.1fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	step("workload: %d records, %d customers (%d start anonymous); %d records off their customer's partition, %d without a key",
-		len(msgs), customers, len(w.anon), offPartition, noKey)
+	step("workload: %d records, %d customers (%d start anonymous); %d records off their customer's partition, %d without a key; %d triggers caused by anonymous and known views",
+		len(msgs), customers, len(w.anon), offPartition, noKey, len(spanning))
 
 	prod := startPacedProducerWith(t, e, asWritten, msgs, 40, 50*time.Millisecond)
 	share := func(k, of int) { prod.allow(len(msgs) * k / of) }
@@ -324,8 +327,8 @@ func TestScaleOutMerges(t *testing.T) {
 		}
 	}
 	checkIdentityRedis(t, e, w)
-	step("%d customers' state on their canonical partition as folded under their canonical id (%d anonymous ids merged); %d triggers, each once",
-		checked, len(w.anon), len(got))
+	step("%d customers' state on their canonical partition as folded under their canonical id (%d anonymous ids merged); %d triggers, each once (%d of the %d caused by anonymous and known views fired by a merge)",
+		checked, len(w.anon), len(got), firedByMerge(t, e, spanning), len(spanning))
 }
 
 // TestStandbyFailover kills one of three instances after tens of
