@@ -27,7 +27,8 @@ import (
 // The scale-out tests run several `journey run` processes in one consumer
 // group (DESIGN.md, "Scale-out: the changelog protocol").
 //
-// Wall clock: both use crashProcessors, as the crash and determinism tests
+// Wall clock: they use crashProcessors (or identityProcessors, the same
+// with engagement tiers out of reach), as the crash and determinism tests
 // do: timers.idle_advance 0 (and lateness 0), so a quiet partition's
 // watermark never follows the wall clock and every rule — the absence
 // rules (cart abandonment, dormancy) included — fires on event time only;
