@@ -59,7 +59,7 @@ var anonCats = []string{"gloves", "belts", "socks", "ties"}
 
 // identityWorkload is crashWorkload's omnichannel traffic, with identity:
 // 40% of customers start anonymous — their first perCustomer/4 events
-// carry only an anonymousId — then, after a pause of 6 event minutes, an
+// carry only an anonymousId — then, after a pause of 10 event minutes, an
 // identify (userId + anonymousId), then events under the userId (a fifth
 // of them still carrying the anonymousId). Producers key records as real
 // SDKs do, and not all of them hash like Java's: each customer's phase is
@@ -84,12 +84,14 @@ var anonCats = []string{"gloves", "belts", "socks", "ties"}
 // when it landed. The policy's contact times of these customers may then
 // be the merge's (see checkCanonical). The pause keeps the anonymous
 // records folded on their own partition before the link reaches it (one
-// forwarded to the user after the link would be folded out of time order).
+// forwarded to the user after the link would be folded out of time order,
+// and could cross at an anonymous view): seconds of traffic, more than a
+// kill's backlog puts between the input and the repartition topic.
 func identityWorkload(seed uint64, customers, perCustomer, partitions int, t0 time.Time) identityLoad {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	cats := []string{"boots", "hats", "coats", "bags", "scarves"}
 	kA := perCustomer / 4 // anonymous events: [0, kA)
-	kI := kA + 6          // the identify
+	kI := kA + 10         // the identify
 	if kI+4 > perCustomer {
 		panic("identityWorkload: perCustomer too small")
 	}
