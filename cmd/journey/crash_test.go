@@ -161,30 +161,42 @@ func expected(t *testing.T, topic string, partitions int, msgs []kafka.Message) 
 func TestCrashLosesAndDoublesNothing(t *testing.T) {
 	const partitions, customers, perCustomer, kills = 4, 120, 40, 12
 	e := newRigEnv(t, partitions)
-	cfg := e.config(t, crashProcessors)
+	cfg := e.config(t, identityProcessors)
 	// A short session timeout so a killed member's partitions move quickly.
 	cfg2 := strings.Replace(readFile(t, cfg), "session_timeout: 6s", "session_timeout: 2s", 1)
 	if err := writeFile(cfg, cfg2); err != nil {
 		t.Fatal(err)
 	}
 
-	msgs := crashWorkload(7, customers, perCustomer, workloadStart)
-	wantStates, wantTriggers := expected(t, e.topic, partitions, msgs)
+	// Linking traffic (issue 22): 40% of customers start anonymous and
+	// identify later; many records are keyed by nothing or the other id, or
+	// written to a partition that is not their customer's, so kills land
+	// on forwards, links and merges too.
+	w := identityWorkload(7, customers, perCustomer, partitions, workloadStart)
+	msgs := w.msgs
+	wantStates, wantTriggers, spanning := expectedCanonical(t, e.topic, partitions, w)
 	if len(wantTriggers) < 50 {
 		t.Fatalf("workload yields only %d triggers; not a meaningful test", len(wantTriggers))
 	}
+	offPartition, noKey := w.routed(t, partitions)
+	if len(w.anon) < customers/4 || offPartition < len(msgs)/5 || len(spanning) < len(w.anon)/2 {
+		t.Fatalf("workload has %d anonymous starts, %d records to route, %d triggers caused by anonymous and known views; not a meaningful test",
+			len(w.anon), offPartition, len(spanning))
+	}
+	t.Logf("workload: %d records, %d customers (%d start anonymous); %d records off their customer's partition, %d without a key; %d triggers caused by anonymous and known views",
+		len(msgs), customers, len(w.anon), offPartition, noKey, len(spanning))
 
 	// Produce in chunks while the processor is being killed.
 	produced := make(chan error, 1)
 	go func() {
-		w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
+		pw := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: asWritten,
 			BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
-		defer w.Close()
+		defer pw.Close()
 		// About 25 s of traffic, so the kills land while events keep arriving.
 		const chunk = 40
 		for i := 0; i < len(msgs); i += chunk {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := w.WriteMessages(ctx, msgs[i:min(i+chunk, len(msgs))]...)
+			err := pw.WriteMessages(ctx, msgs[i:min(i+chunk, len(msgs))]...)
 			cancel()
 			if err != nil {
 				produced <- err
@@ -281,21 +293,16 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 		}
 	}
 
-	// Every customer's state equals the uninterrupted fold.
-	got2 := dumpStates(t, filepath.Join(e.dir, "state"), partitions, crashProcessors)
-	for cust, procs := range wantStates {
-		for name, want := range procs {
-			if got2[cust][name] != want {
-				t.Fatalf("customer %s, processor %s:\n got %s\nwant %s", cust, name, got2[cust][name], want)
-			}
-		}
-	}
-	checked := len(got2)
+	checkIdentityRedis(t, e, w)
+
+	// Every customer's state equals the uninterrupted fold under its
+	// canonical id, on its partition; anonymous ids keep only their link.
+	checked := checkCanonical(t, dumpStored(t, filepath.Join(e.dir, "state"), partitions), wantStates, w, partitions)
 	if checked != customers {
 		t.Fatalf("checked %d customers, want %d", checked, customers)
 	}
-	t.Logf("%d kills; %d records (%d retries de-duplicated); %d customers' state exact; %d triggers, each once",
-		kills, len(msgs), len(msgs)-customers*perCustomer, checked, len(wantTriggers))
+	t.Logf("%d kills; %d records (%d retries de-duplicated); %d customers' state as folded under their canonical id (%d anonymous ids merged); %d triggers, each once (%d of the %d caused by anonymous and known views fired by a merge)",
+		kills, len(msgs), w.retries, checked, len(w.anon), len(wantTriggers), firedByMerge(t, e, spanning), len(spanning))
 }
 
 // committedTotal sums the group's committed offsets over the topic.

@@ -27,7 +27,8 @@ import (
 // The scale-out tests run several `journey run` processes in one consumer
 // group (DESIGN.md, "Scale-out: the changelog protocol").
 //
-// Wall clock: both use crashProcessors, as the crash and determinism tests
+// Wall clock: they use crashProcessors (or identityProcessors, the same
+// with engagement tiers out of reach), as the crash and determinism tests
 // do: timers.idle_advance 0 (and lateness 0), so a quiet partition's
 // watermark never follows the wall clock and every rule — the absence
 // rules (cart abandonment, dormancy) included — fires on event time only;
@@ -211,6 +212,124 @@ func TestScaleOut(t *testing.T) {
 	}
 	step("%d records, %d customers: restored changelog == reference state; %d triggers, the reference's, each once",
 		len(msgs), customers, len(got))
+}
+
+// TestScaleOutMerges runs linking traffic (issue 22: identityWorkload,
+// 40% of customers start anonymous; records keyed by nothing, by the other
+// id or on a CRC32 partition) through three instances, one of them killed
+// with SIGKILL mid-run and started again on its dir, so forwards, links
+// and merges cross instances while partitions move. Then the group's
+// changelog, restored into a fresh dir, holds every customer's state on
+// its canonical partition only, equal to the in-process fold keyed by
+// canonical customer (merges applied once), each anonymous id only its
+// identity slot; and Redis holds the fold's triggers, each once.
+func TestScaleOutMerges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Kafka and Redis")
+	}
+	const partitions, customers, perCustomer = 6, 150, 30
+	e := newRigEnv(t, partitions)
+	cfg := e.config(t, identityProcessors)
+	// A short session timeout so the killed member's partitions move quickly.
+	if err := writeFile(cfg, strings.Replace(readFile(t, cfg), "session_timeout: 6s", "session_timeout: 3s", 1)); err != nil {
+		t.Fatal(err)
+	}
+	w := identityWorkload(41, customers, perCustomer, partitions, workloadStart)
+	msgs := w.msgs
+	wantStates, wantTriggers, spanning := expectedCanonical(t, e.topic, partitions, w)
+	if len(wantTriggers) < 50 {
+		t.Fatalf("workload yields only %d triggers; not a meaningful test", len(wantTriggers))
+	}
+	offPartition, noKey := w.routed(t, partitions)
+	if len(spanning) < len(w.anon)/2 {
+		t.Fatalf("only %d triggers caused by anonymous and known views; not a meaningful test", len(spanning))
+	}
+	start := time.Now()
+	step := func(format string, args ...any) {
+		t.Logf("[%5.1fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	step("workload: %d records, %d customers (%d start anonymous); %d records off their customer's partition, %d without a key; %d triggers caused by anonymous and known views",
+		len(msgs), customers, len(w.anon), offPartition, noKey, len(spanning))
+
+	prod := startPacedProducerWith(t, e, asWritten, msgs, 40, 50*time.Millisecond)
+	share := func(k, of int) { prod.allow(len(msgs) * k / of) }
+	inst := []*instance{
+		{name: "A", dir: filepath.Join(e.dir, "inst-a")},
+		{name: "B", dir: filepath.Join(e.dir, "inst-b")},
+		{name: "C", dir: filepath.Join(e.dir, "inst-c")},
+	}
+	a, b, c := inst[0], inst[1], inst[2]
+	for _, in := range inst {
+		in.start(t, cfg)
+	}
+	waitSettled(t, 90*time.Second, partitions, a, b, c)
+	step("3 instances ready")
+
+	// kill -9 B while the identifies link and merge across instances: the
+	// moment the last of them is committed, links and merges are in
+	// flight (the workload's identifies are all at one event minute).
+	lastIdentify := -1
+	for i, m := range msgs {
+		if strings.Contains(string(m.Value), `"type":"identify"`) {
+			lastIdentify = i
+		}
+	}
+	if lastIdentify < 0 {
+		t.Fatal("the workload has no identify")
+	}
+	share(3, 5)
+	waitCommitted(t, e, int64(lastIdentify+1))
+	heldB := b.lastGeneration().Partitions
+	b.c.kill()
+	share(4, 5)
+	step("killed B (partitions %v) at %d committed records", heldB, committedTotal(t, e))
+	waitSettled(t, 90*time.Second, partitions, a, c)
+	step("A and C own all %d partitions", partitions)
+
+	// B comes back on its dir while the rest arrives.
+	b.start(t, cfg)
+	share(5, 5)
+	waitSettled(t, 90*time.Second, partitions, a, b, c)
+	step("B is back")
+	if err := prod.wait(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, e, len(msgs), a, b, c)
+	settled(t, e, int64(len(msgs)), 2*time.Minute)
+	waitDone(t, e, len(msgs), a, b, c)
+	for _, in := range inst {
+		if code := in.c.stop(t, 30*time.Second); code != 0 {
+			t.Fatalf("%s: exit %d after SIGTERM\n%s", in.name, code, in.c.tail(30))
+		}
+	}
+	step("all consumed, routed and delivered; instances stopped")
+
+	restoredDir := filepath.Join(e.dir, "restored")
+	if code, out := runToExit(t, 2*time.Minute, "state", "restore", "--config", cfg, "--state-dir", restoredDir); code != 0 {
+		t.Fatalf("journey state restore: exit %d\n%s", code, out)
+	}
+	checked := checkCanonical(t, dumpStored(t, restoredDir, partitions), wantStates, w, partitions)
+	if checked != customers {
+		t.Errorf("checked %d customers, want %d", checked, customers)
+	}
+
+	got, err := e.triggerIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range got {
+		if n != 1 || !wantTriggers[id] {
+			t.Errorf("trigger %s in Redis %d times (expected: %v)", id, n, wantTriggers[id])
+		}
+	}
+	for id := range wantTriggers {
+		if got[id] == 0 {
+			t.Errorf("trigger %s of the reference fold is missing", id)
+		}
+	}
+	checkIdentityRedis(t, e, w)
+	step("%d customers' state on their canonical partition as folded under their canonical id (%d anonymous ids merged); %d triggers, each once (%d of the %d caused by anonymous and known views fired by a merge)",
+		checked, len(w.anon), len(got), firedByMerge(t, e, spanning), len(spanning))
 }
 
 // TestStandbyFailover kills one of three instances after tens of
@@ -659,10 +778,17 @@ type pacedProducer struct {
 
 func startPacedProducer(t *testing.T, e *rigEnv, msgs []kafka.Message, chunk int, pause time.Duration) *pacedProducer {
 	t.Helper()
+	return startPacedProducerWith(t, e, &kafka.Murmur2Balancer{Consistent: true}, msgs, chunk, pause)
+}
+
+// startPacedProducerWith is startPacedProducer with the producer's
+// balancer (asWritten: each record to the partition it names).
+func startPacedProducerWith(t *testing.T, e *rigEnv, bal kafka.Balancer, msgs []kafka.Message, chunk int, pause time.Duration) *pacedProducer {
+	t.Helper()
 	p := &pacedProducer{limit: make(chan int, 16), done: make(chan error, 1), stop: make(chan struct{})}
 	t.Cleanup(p.halt)
 	go func() {
-		w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{Consistent: true},
+		w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: bal,
 			BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll, Transport: &kafka.Transport{}}
 		defer w.Close()
 		allowed := 0
