@@ -128,6 +128,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.Kafka.Brokers = []string{svc.KafkaAddr()}
 	cfg.Redis.Addr = svc.RedisAddr()
 	cfg.Admin.Addr = adminAddr
+	if f.adminPort == 0 {
+		cfg.API.Addr = "127.0.0.1:0" // any free port, as the admin's
+	}
 	cfg.State.Dir = f.stateDir
 	if f.stateDir == "" {
 		dir, err := os.MkdirTemp("", "journey-dev-")
