@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/internal/testrig"
+)
+
+var apiRe = regexp.MustCompile(`"msg":"api listening","addr":"([^"]+)"`)
+
+// apiGet asks the child's API for path with token ("" sends none) and
+// returns the status and body.
+func (c *child) apiGet(t *testing.T, path, token string) (int, string) {
+	t.Helper()
+	m := apiRe.FindStringSubmatch(c.output())
+	if m == nil {
+		t.Fatal("api address not logged")
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestAPICustomer is issue 24's API on the rig: an anonymous visitor views
+// three pairs of boots, logs in (the identify links the anonymous id to
+// the user and merges its journey), views a fourth; the interest email
+// fires. GET /v1/customers/{user} answers the golden JSON of
+// testdata/api/customer.json (regenerated with -update): one timeline with
+// the anonymous views, the trigger with its causes. The anonymous id
+// resolves to the user; an unknown id is 404, a malformed one 400, a
+// request without the token 401; the requests are counted in /metrics.
+func TestAPICustomer(t *testing.T) {
+	const parts = 2
+	e := newRigEnv(t, parts)
+	const token = "api-test-token"
+	tokenFile := filepath.Join(e.dir, "api-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t, fmt.Sprintf(`timers:
+  idle_advance: 0s
+  lateness: 0s
+api:
+  token_file: %s
+processors:
+  interest:
+    threshold: 3
+    target: email
+  engagement:
+    target: web
+`, tokenFile))
+	c := startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC) // 10:00 in Paris: outside quiet hours
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	boots := func(id string) map[string]any {
+		return map[string]any{"product_id": "boots-" + id, "category": "boots", "review": "free text"}
+	}
+	const user = "u-api"
+	anon := apart("anon-api", user, parts)
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(anon, "v1", "track", "", anon, "Product Viewed", at(0), boots("1")),
+		anonLine(anon, "v2", "track", "", anon, "Product Viewed", at(1), boots("2")),
+		anonLine(user, "id1", "identify", user, anon, "", at(2), nil),
+	)
+	// The merge is asynchronous (the anonymous id's partition sends its
+	// journey to the user's): wait for it before the view that completes
+	// the interest.
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		code, body := c.apiGet(t, "/v1/customers/"+user, token)
+		if code != http.StatusOK || !strings.Contains(body, `"id": "v1"`) {
+			return fmt.Errorf("GET user: %d, merged views not in the timeline yet", code)
+		}
+		return nil
+	})
+	kcatCRC32(t, e.brokers, e.topic, anonLine(user, "v3", "track", user, "", "Product Viewed", at(3), boots("3")))
+
+	var got customerResponse
+	var body string
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		var code int
+		code, body = c.apiGet(t, "/v1/customers/"+user, token)
+		if code != http.StatusOK {
+			return fmt.Errorf("GET user: %d %s", code, body)
+		}
+		got = customerResponse{}
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			return err
+		}
+		if len(got.Triggers) == 0 {
+			return errors.New("no trigger in the timeline yet")
+		}
+		return nil
+	})
+	checkGolden(t, "testdata/api/customer.json", body)
+	if strings.Contains(body, "free text") {
+		t.Error("the response holds a free-text property")
+	}
+
+	// The anonymous id resolves to the user.
+	code, anonBody := c.apiGet(t, "/v1/customers/"+anon+"?limit=2", token)
+	var viaAnon customerResponse
+	if err := json.Unmarshal([]byte(anonBody), &viaAnon); err != nil || code != http.StatusOK {
+		t.Fatalf("GET anonymous id: %d %s (%v)", code, anonBody, err)
+	}
+	if viaAnon.CustomerID != user || viaAnon.RequestedID != anon || len(viaAnon.Timeline) != 2 {
+		t.Errorf("GET anonymous id ?limit=2: customer_id %q, requested_id %q, %d timeline entries; want %q, %q, 2",
+			viaAnon.CustomerID, viaAnon.RequestedID, len(viaAnon.Timeline), user, anon)
+	}
+
+	for _, tc := range []struct {
+		path, token string
+		code        int
+		body        string
+	}{
+		{"/v1/customers/nobody", token, http.StatusNotFound, `"error": "no customer with this id"`},
+		{"/v1/customers/bad%01id", token, http.StatusBadRequest, `"error": "customer id holds control characters"`},
+		{"/v1/customers/" + strings.Repeat("x", 1025), token, http.StatusBadRequest, `"error": "customer id longer than 1024 bytes"`},
+		{"/v1/customers/" + user + "?limit=-1", token, http.StatusBadRequest, `"error": "limit:`},
+		{"/v1/customers/" + user, "", http.StatusUnauthorized, "unauthorized"},
+		{"/v1/customers/" + user, "wrong", http.StatusUnauthorized, "unauthorized"},
+	} {
+		code, body := c.apiGet(t, tc.path, tc.token)
+		if code != tc.code || !strings.Contains(body, tc.body) {
+			t.Errorf("GET %.60s (token %q): %d %q, want %d with %q", tc.path, tc.token, code, body, tc.code, tc.body)
+		}
+	}
+	metrics := c.get(t, "/metrics")
+	for _, want := range []string{
+		`journey_api_requests_total{code="404",route="GET /v1/customers/{id}"} 1`,
+		`journey_api_requests_total{code="400",route="GET /v1/customers/{id}"} 3`,
+		`journey_api_request_seconds_count{code="200",route="GET /v1/customers/{id}"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// customerResponse is the part of the API's answer the test reads.
+type customerResponse struct {
+	CustomerID  string            `json:"customer_id"`
+	RequestedID string            `json:"requested_id"`
+	IDs         []string          `json:"ids"`
+	Timeline    []json.RawMessage `json:"timeline"`
+	Triggers    []json.RawMessage `json:"triggers"`
+}
+
+// checkGolden compares got with the file, or rewrites it with -update.
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to write it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("GET response differs from %s (-update rewrites it):\n--- got\n%s", path, got)
+	}
+}
