@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -51,8 +53,7 @@ func (c *child) apiGet(t *testing.T, path, token string) (int, string) {
 // resolves to the user; an unknown id is 404, a malformed one 400, a
 // request without the token 401; the requests are counted in /metrics.
 func TestAPICustomer(t *testing.T) {
-	const parts = 2
-	e := newRigEnv(t, parts)
+	e := newRigEnv(t, apiParts)
 	const token = "api-test-token"
 	tokenFile := filepath.Join(e.dir, "api-token")
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
@@ -73,29 +74,7 @@ processors:
 	c := startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
 
-	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC) // 10:00 in Paris: outside quiet hours
-	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
-	boots := func(id string) map[string]any {
-		return map[string]any{"product_id": "boots-" + id, "category": "boots", "review": "free text"}
-	}
-	const user = "u-api"
-	anon := apart("anon-api", user, parts)
-	kcatCRC32(t, e.brokers, e.topic,
-		anonLine(anon, "v1", "track", "", anon, "Product Viewed", at(0), boots("1")),
-		anonLine(anon, "v2", "track", "", anon, "Product Viewed", at(1), boots("2")),
-		anonLine(user, "id1", "identify", user, anon, "", at(2), nil),
-	)
-	// The merge is asynchronous (the anonymous id's partition sends its
-	// journey to the user's): wait for it before the view that completes
-	// the interest.
-	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
-		code, body := c.apiGet(t, "/v1/customers/"+user, token)
-		if code != http.StatusOK || !strings.Contains(body, `"id": "v1"`) {
-			return fmt.Errorf("GET user: %d, merged views not in the timeline yet", code)
-		}
-		return nil
-	})
-	kcatCRC32(t, e.brokers, e.topic, anonLine(user, "v3", "track", user, "", "Product Viewed", at(3), boots("3")))
+	user, anon := seedAPICustomer(t, e, c, token)
 
 	var got customerResponse
 	var body string
@@ -183,5 +162,123 @@ func checkGolden(t *testing.T, path, got string) {
 	}
 	if string(want) != got {
 		t.Errorf("GET response differs from %s (-update rewrites it):\n--- got\n%s", path, got)
+	}
+}
+
+const apiParts = 2
+
+// seedAPICustomer produces TestAPICustomer's story and waits until the
+// user's views are merged; it returns the user and the anonymous id.
+func seedAPICustomer(t *testing.T, e *rigEnv, c *child, token string) (user, anon string) {
+	t.Helper()
+	const parts = apiParts
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC) // 10:00 in Paris: outside quiet hours
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	boots := func(id string) map[string]any {
+		return map[string]any{"product_id": "boots-" + id, "category": "boots", "review": "free text"}
+	}
+	user = "u-api"
+	anon = apart("anon-api", user, parts)
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(anon, "v1", "track", "", anon, "Product Viewed", at(0), boots("1")),
+		anonLine(anon, "v2", "track", "", anon, "Product Viewed", at(1), boots("2")),
+		anonLine(user, "id1", "identify", user, anon, "", at(2), nil),
+	)
+	// The merge is asynchronous (the anonymous id's partition sends its
+	// journey to the user's): wait for it before the view that completes
+	// the interest.
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		code, body := c.apiGet(t, "/v1/customers/"+user, token)
+		if code != http.StatusOK || !strings.Contains(body, `"id": "v1"`) {
+			return fmt.Errorf("GET user: %d, merged views not in the timeline yet", code)
+		}
+		return nil
+	})
+	kcatCRC32(t, e.brokers, e.topic, anonLine(user, "v3", "track", user, "", "Product Viewed", at(3), boots("3")))
+
+	return user, anon
+}
+
+// TestAPIPage loads the web page of a seeded customer in headless
+// Chromium (Debian's chromium; a failure under CI=true when missing),
+// opened on the interest trigger's "why": the page must show the
+// timeline's lanes and entries, the trigger, and its three causing views
+// highlighted. It saves a screenshot; -update writes it to
+// docs/images/customer-page.png (the README's).
+func TestAPIPage(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium not found (rig/install.sh installs it)")
+		}
+		t.Skip("chromium not found: run rig/install.sh")
+	}
+	e := newRigEnv(t, apiParts)
+	cfg := e.config(t, `timers:
+  idle_advance: 0s
+  lateness: 0s
+processors:
+  interest:
+    threshold: 3
+    target: email
+  engagement:
+    target: web
+`)
+	c := startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+	user, _ := seedAPICustomer(t, e, c, "")
+	var got struct {
+		Triggers []struct{ ID, Kind string } `json:"triggers"`
+	}
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		code, body := c.apiGet(t, "/v1/customers/"+user, "")
+		if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusOK || len(got.Triggers) == 0 {
+			return fmt.Errorf("GET user: %d, no trigger yet (%v)", code, err)
+		}
+		return nil
+	})
+	url := "http://" + apiRe.FindStringSubmatch(c.output())[1] + "/customers/" + user + "#why=" + got.Triggers[0].ID
+	browse := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		args = append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+			"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=10000", "--window-size=1280,900"}, args...)
+		out, err := exec.CommandContext(ctx, chromium, append(args, url)...).Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v", args, err)
+		}
+		return string(out)
+	}
+	dom := browse("--dump-dom")
+	for _, want := range []string{
+		`<th scope="col">web</th>`, `<th scope="col">email</th>`, // lanes
+		`Customer u-api — ids: u-api, anon-api-0`,
+		`<span class="kind fired">fired</span> interest.category → email`,
+		`tier at_risk, score 3.0`, `boots: 3 views (trigger fired)`, `email: granted`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	for _, id := range []string{"v1", "v2", "v3"} {
+		if !regexp.MustCompile(`<tr data-event="` + id + `" class="cause">`).MatchString(dom) {
+			t.Errorf("causing view %s is not highlighted", id)
+		}
+	}
+	if strings.Contains(dom, `data-event="id1" class="cause"`) {
+		t.Error("the identify, not a cause, is highlighted")
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
+	}
+	shot := filepath.Join(t.TempDir(), "page.png")
+	if *update {
+		shot, _ = filepath.Abs("../../docs/images/customer-page.png")
+		_ = os.MkdirAll(filepath.Dir(shot), 0o755)
+	}
+	browse("--screenshot=" + shot)
+	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
+		t.Errorf("no screenshot: %v", err)
 	}
 }

@@ -213,7 +213,7 @@ func AdminSecurity(cfg config.Config) (admin.Security, error) {
 }
 
 // APISecurity is the API's admin.Security: the bearer token of
-// api.token_file on every path (none without it). The API reuses the
+// api.token_file on every path but the page's, / (none without it). The API reuses the
 // admin port's TLS settings when admin.tls is enabled.
 func APISecurity(cfg config.Config) (admin.Security, error) {
 	var sec admin.Security
@@ -227,6 +227,7 @@ func APISecurity(cfg config.Config) (admin.Security, error) {
 	if err != nil {
 		return sec, err
 	}
-	sec.Token = tok.Reveal()
+	// The page holds no data (it asks the API, with the token typed in).
+	sec.Token, sec.Open = tok.Reveal(), []string{"/"}
 	return sec, nil
 }

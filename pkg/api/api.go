@@ -18,6 +18,12 @@
 // for the partitions this instance's store holds: with one instance, for
 // every customer. It does not proxy to other instances.
 //
+// A web page at / (and /customers/{id}, opened on that customer) shows
+// the same as a person reads it: the timeline by channel lane, interests,
+// engagement tier, open carts, consent, timers; each trigger's "why" link
+// highlights its causing events. It is embedded (go:embed), loads nothing
+// from anywhere else, and asks the API with the token typed in.
+//
 // Requests are counted and timed by route and status code
 // (journey_api_requests_total, journey_api_request_seconds).
 package api
@@ -108,6 +114,7 @@ func NewHandler(store *state.Store, procs []journey.Processor, reg prometheus.Re
 		}
 	}
 	h.route("GET /v1/customers/{id}", h.customer)
+	h.route("GET /customers/{id}", page)
 	h.route("GET /", page)
 	return h, nil
 }
