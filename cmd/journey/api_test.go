@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/journey-dev/journey/internal/testrig"
 )
 
@@ -94,6 +96,7 @@ processors:
 		return nil
 	})
 	checkGolden(t, "testdata/api/customer.json", body)
+	validateAPI(t, "Customer", body)
 	if strings.Contains(body, "free text") {
 		t.Error("the response holds a free-text property")
 	}
@@ -125,6 +128,9 @@ processors:
 		if code != tc.code || !strings.Contains(body, tc.body) {
 			t.Errorf("GET %.60s (token %q): %d %q, want %d with %q", tc.path, tc.token, code, body, tc.code, tc.body)
 		}
+		if code != http.StatusUnauthorized {
+			validateAPI(t, "Error", body)
+		}
 	}
 	metrics := c.get(t, "/metrics")
 	for _, want := range []string{
@@ -135,6 +141,37 @@ processors:
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// validateAPI checks body against the schema name of the API's OpenAPI
+// document, schemas/api/openapi.json.
+func validateAPI(t *testing.T, name, body string) {
+	t.Helper()
+	f, err := os.Open("../../schemas/api/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const base = "https://github.com/journey-dev/journey/schemas/api/openapi.json"
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(base, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(base + "#/components/schemas/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Errorf("the response is not a valid %s of the OpenAPI document: %v", name, err)
 	}
 }
 

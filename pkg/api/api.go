@@ -24,6 +24,9 @@
 // highlights its causing events. It is embedded (go:embed), loads nothing
 // from anywhere else, and asks the API with the token typed in.
 //
+// schemas/api/openapi.json is the OpenAPI 3.1 description; the rig test
+// validates real responses against it.
+//
 // Requests are counted and timed by route and status code
 // (journey_api_requests_total, journey_api_request_seconds).
 package api
