@@ -27,6 +27,9 @@
 //	policy:
 //	  rules: {cart.abandoned: {cooldown: 4h, quiet: hold}}
 //	  caps: {email: {max: 2, window: 24h}}   # replaces the default caps
+//	timeline:
+//	  max_events: 200
+//	  max_age: 2160h
 //
 // A section is decoded strictly over the processor's defaults: an absent
 // section or field keeps its default, an unknown section or field is an
@@ -58,6 +61,7 @@ import (
 	"github.com/journey-dev/journey/processors/policy"
 	"github.com/journey-dev/journey/processors/profile"
 	"github.com/journey-dev/journey/processors/recovery"
+	"github.com/journey-dev/journey/processors/timeline"
 )
 
 // Spec describes one processor.
@@ -83,6 +87,9 @@ func All() []Spec {
 		{Name: dormancy.Name, Build: builder(dormancy.Name, dormancy.DefaultConfig, dormancy.New)},
 		// The contact policy: folded after the others, it sees every trigger.
 		{Name: policy.Name, Build: builder(policy.Name, policy.DefaultConfig, policy.New)},
+		// The read side's record: every event, and what the policy decided
+		// on every trigger (journey.TriggerObserver).
+		{Name: timeline.Name, Build: builder(timeline.Name, timeline.DefaultConfig, timeline.New)},
 	}
 }
 

@@ -66,8 +66,8 @@ func TestBuild(t *testing.T) {
 		want    string   // processor names, when no error
 		errs    []string // substrings of the error
 	}{
-		{name: "no sections, all enabled", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy"},
-		{name: "null sections are defaults", yaml: "interest:\nprofile: ~\nrecovery:\nengagement: ~\nchanpref:\ncart:\ndormancy: ~\n", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy"},
+		{name: "no sections, all enabled", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy,timeline"},
+		{name: "null sections are defaults", yaml: "interest:\nprofile: ~\nrecovery:\nengagement: ~\nchanpref:\ncart:\ndormancy: ~\n", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy,timeline"},
 		{name: "enabled subset, in registry order", yaml: "", enabled: []string{"interest", "profile"}, want: "profile,interest"},
 		{name: "only interest", enabled: []string{"interest"}, want: "interest"},
 		{name: "none enabled", enabled: []string{}, want: ""},
@@ -109,8 +109,8 @@ chanpref:
   responses: {"SMS Link Clicked": sms, "Email Opened": ""}
   half_life: 360h
   min_score: 0.5
-`, want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy"},
-		{name: "unknown section", yaml: "interset:\n  threshold: 3\nzzz: 1\n", errs: []string{"processors.interset: unknown processor (known: profile, interest, recovery, engagement, chanpref, cart, dormancy, policy)", "processors.zzz: unknown processor"}},
+`, want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy,timeline"},
+		{name: "unknown section", yaml: "interset:\n  threshold: 3\nzzz: 1\n", errs: []string{"processors.interset: unknown processor (known: profile, interest, recovery, engagement, chanpref, cart, dormancy, policy, timeline)", "processors.zzz: unknown processor"}},
 		{name: "unknown enabled", enabled: []string{"intrest"}, errs: []string{`processors_enabled: unknown processor "intrest"`}},
 		{name: "enabled twice", enabled: []string{"profile", "profile"}, errs: []string{`processors_enabled: processor "profile" given twice`}},
 		{name: "unknown field", yaml: "interest:\n  treshold: 3\n", errs: []string{"processors.interest.treshold (line 2): unknown field"}},

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test rig needs when it is missing, and nothing else:
-#   - Debian's redis-server and kcat (apt),
+#   - Debian's redis-server, kcat and chromium (apt; chromium drives the web
+#     page's test, pkg/api),
 #   - Apache Kafka's broker jars, fetched by rig/pom.xml into .cache/kafka/libs
 #     (reused when present; delete the folder to fetch again).
 # Idempotent: a second run with everything present does no network I/O.
@@ -20,6 +21,7 @@ as_root() {
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v kcat >/dev/null || missing+=(kcat)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || fail "missing ${missing[*]} and no apt-get to install them; install them yourself"
   echo "rig/install: installing ${missing[*]} with apt-get"

@@ -131,6 +131,7 @@ func startJourney(brokers []string, redisAddr, topic, dlq, group, prefix string)
 	cfg.Redis.Addr = redisAddr
 	cfg.Redis.Prefix = prefix
 	cfg.Admin.Addr = ""
+	cfg.API.Addr = ""
 	dir, err := os.MkdirTemp("", "journey-bench-state-")
 	if err != nil {
 		return nil, err

@@ -26,6 +26,7 @@ func runReplay(ctx context.Context, brokers []string, topic, dlq string, ends ma
 	cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.DLQTopic = brokers, []string{topic}, dlq
 	cfg.Kafka.GroupID = "bench-replay" // unused: a replay joins no group
 	cfg.Admin.Addr = ""
+	cfg.API.Addr = ""
 	dir, err := os.MkdirTemp("", "journey-bench-replay-")
 	if err != nil {
 		return res, err

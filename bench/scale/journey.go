@@ -132,7 +132,7 @@ func (b *bench) startRun(ctx context.Context, g *group, name string, standbys in
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"run", "--config", g.config, "--state-dir", p.stateDir, "--admin-addr", admin, "--standbys", strconv.Itoa(standbys)}
+	args := []string{"run", "--config", g.config, "--state-dir", p.stateDir, "--admin-addr", admin, "--api-addr", "", "--standbys", strconv.Itoa(standbys)}
 	fmt.Fprintf(logf, "$ journey %s\n", strings.Join(args, " "))
 	p.cmd = exec.Command(b.bin, args...)
 	p.cmd.Env = childEnv()

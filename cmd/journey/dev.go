@@ -128,6 +128,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.Kafka.Brokers = []string{svc.KafkaAddr()}
 	cfg.Redis.Addr = svc.RedisAddr()
 	cfg.Admin.Addr = adminAddr
+	if cfg.API.Addr != "" {
+		cfg.API.Addr = freeAPIAddr(cfg.API.Addr, f.adminPort == 0)
+	}
 	cfg.State.Dir = f.stateDir
 	if f.stateDir == "" {
 		dir, err := os.MkdirTemp("", "journey-dev-")
@@ -157,7 +160,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	traffic := &trafficStats{}
 	v := newView(stdout, rdb, cfg.Redis.Prefix, reg, traffic, f.rate)
 	v.banner(devBanner{
-		kafka: svc.KafkaAddr(), redis: svc.RedisAddr(), admin: adminAddr, topics: cfg.Kafka.Topics, dlq: cfg.Kafka.DLQTopic,
+		kafka: svc.KafkaAddr(), redis: svc.RedisAddr(), admin: adminAddr, api: cfg.API.Addr, topics: cfg.Kafka.Topics, dlq: cfg.Kafka.DLQTopic,
 		partitions: f.partitions, prefix: cfg.Redis.Prefix, rate: f.rate, customers: f.customers, seed: f.seed,
 	})
 
@@ -220,4 +223,21 @@ func (t *trafficStats) get() generate.Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.st
+}
+
+// freeAPIAddr is addr when it is free and anyPort is false, else a free port
+// on 127.0.0.1: the page's address is printed, so any port will do.
+func freeAPIAddr(addr string, anyPort bool) string {
+	if !anyPort {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			_ = ln.Close()
+			return addr
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return addr // serve reports the failure
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

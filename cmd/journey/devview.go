@@ -64,6 +64,7 @@ func newView(out io.Writer, rdb *redis.Client, prefix string, reg *prometheus.Re
 // devBanner is what the view prints first.
 type devBanner struct {
 	kafka, redis, admin string
+	api                 string // "" when api.addr is off
 	topics              []string
 	dlq                 string
 	partitions          int
@@ -81,6 +82,9 @@ func (v *view) banner(b devBanner) {
 	fmt.Fprintf(w, "  Kafka    %s   topics %s (%d partitions), dead letters %s\n", b.kafka, strings.Join(b.topics, ", "), b.partitions, b.dlq)
 	fmt.Fprintf(w, "  Redis    %s   streams %striggers:<channel>, hashes %sctx:<customer>\n", b.redis, b.prefix, b.prefix)
 	fmt.Fprintf(w, "  admin    http://%s/metrics  /readyz\n", b.admin)
+	if b.api != "" {
+		fmt.Fprintf(w, "  page     http://%s/   (one customer's journey; API: /v1/customers/{id})\n", b.api)
+	}
 	if b.rate > 0 {
 		fmt.Fprintf(w, "  traffic  %g events/s from %d simulated customers (seed %d)\n", b.rate, b.customers, b.seed)
 	} else {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/admin"
+	"github.com/journey-dev/journey/pkg/api"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
@@ -186,6 +187,11 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 		log.Info("admin listening", zap.String("addr", srv.Addr()))
 		g.Go(func() error { return srv.Serve(gctx) })
 	}
+	if cfg.API.Addr != "" {
+		if err := serveAPI(gctx, g, cfg, store, engine, reg, log); err != nil {
+			return err
+		}
+	}
 	if redisWait.Err() != nil {
 		g.Go(func() error {
 			redisWait.Run(gctx, rdb, cfg.Redis.Addr, cfg.Kafka.DialTimeout, time.Second)
@@ -279,4 +285,23 @@ func processorNames(e *journey.Engine) []string {
 		names = append(names, p.Name())
 	}
 	return names
+}
+
+// serveAPI starts the read-side API (pkg/api) on api.addr in g.
+func serveAPI(ctx context.Context, g *errgroup.Group, cfg config.Config, store *state.Store, engine *journey.Engine, reg prometheus.Registerer, log *zap.Logger) error {
+	sec, err := app.APISecurity(cfg)
+	if err != nil {
+		return err
+	}
+	h, err := api.NewHandler(store, engine.Processors(), reg)
+	if err != nil {
+		return err
+	}
+	srv, err := api.Listen(cfg.API.Addr, h, sec)
+	if err != nil {
+		return fmt.Errorf("api.addr: %w", err)
+	}
+	log.Info("api listening", zap.String("addr", srv.Addr()))
+	g.Go(func() error { return srv.Serve(ctx) })
+	return nil
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/journey-dev/journey/pkg/api"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/state"
@@ -132,40 +132,14 @@ func openState(flagName, dir string) (*state.Store, error) {
 }
 
 // decodedState is one processor's stored state of a customer, decoded.
-type decodedState struct {
-	Processor string
-	Version   uint32
-	// JSON is the decoded state marshalled; nil when Note says why it
-	// could not be decoded.
-	JSON json.RawMessage
-	Note string
-}
+// decodedState is a stored state decoded for display (the API shows
+// states the same way).
+type decodedState = api.Decoded
 
 // decodeState decodes a stored state with p (nil: a processor the
-// configuration does not have). A state it cannot read is described, not
-// an error: one bad state must not hide the others.
+// configuration does not have); see api.Decode.
 func decodeState(name string, p journey.Processor, version uint32, data []byte) decodedState {
-	d := decodedState{Processor: name, Version: version}
-	switch {
-	case p == nil:
-		d.Note = fmt.Sprintf("not decoded: %q is not a processor of this configuration (%d bytes)", name, len(data))
-	case version != p.StateVersion():
-		d.Note = fmt.Sprintf("not decoded: stored as state version %d, this build reads version %d (%d bytes)",
-			version, p.StateVersion(), len(data))
-	default:
-		st := p.NewState()
-		if err := st.UnmarshalBinary(data); err != nil {
-			d.Note = fmt.Sprintf("not decoded: %v (%d bytes)", err, len(data))
-			break
-		}
-		b, err := json.Marshal(st)
-		if err != nil {
-			d.Note = fmt.Sprintf("not shown: %v", err)
-			break
-		}
-		d.JSON = b
-	}
-	return d
+	return api.Decode(name, p, version, data)
 }
 
 // sameDir reports whether a and b name one existing directory (diff and

@@ -11,7 +11,8 @@ import (
 // override the brokers and Redis the tests' configurations name, in this
 // process and in the journey processes the tests start. The rig's
 // JOURNEY_TEST_* variables and JOURNEY_CACHE stay; a test that wants one
-// of the others sets it with t.Setenv.
+// of the others sets it with t.Setenv. JOURNEY_API_ADDR is set to a free
+// port.
 func TestMain(m *testing.M) {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -19,5 +20,8 @@ func TestMain(m *testing.M) {
 			_ = os.Unsetenv(k)
 		}
 	}
+	// Many journey processes run at once (tests, other checkouts): none
+	// takes the API's fixed default port.
+	_ = os.Setenv("JOURNEY_API_ADDR", "127.0.0.1:0")
 	os.Exit(m.Run())
 }

@@ -337,6 +337,8 @@ func sectionTitle(section string) string {
 	switch section {
 	case "log":
 		return "Logging"
+	case "api":
+		return "API"
 	case "processors_enabled":
 		return "Processors"
 	}

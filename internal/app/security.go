@@ -211,3 +211,23 @@ func AdminSecurity(cfg config.Config) (admin.Security, error) {
 	sec.Token, sec.Open = tok.Reveal(), []string{"/healthz"}
 	return sec, nil
 }
+
+// APISecurity is the API's admin.Security: the bearer token of
+// api.token_file on every path but the page's, / (none without it). The API reuses the
+// admin port's TLS settings when admin.tls is enabled.
+func APISecurity(cfg config.Config) (admin.Security, error) {
+	var sec admin.Security
+	if t := cfg.Admin.TLS; t.Enabled {
+		var err error
+		if sec.TLS, err = admin.ServerTLS("admin.tls", t.CertFile, t.KeyFile, t.ClientCAFile); err != nil {
+			return sec, err
+		}
+	}
+	tok, _, err := config.ReadSecret("", "", cfg.API.TokenFile, "api.token_file")
+	if err != nil {
+		return sec, err
+	}
+	// The page holds no data (it asks the API, with the token typed in).
+	sec.Token, sec.Open = tok.Reveal(), []string{"/"}
+	return sec, nil
+}

@@ -55,6 +55,7 @@ type Config struct {
 	Redis      Redis                `yaml:"redis"`
 	Outbox     Outbox               `yaml:"outbox"`
 	Admin      Admin                `yaml:"admin"`
+	API        API                  `yaml:"api"`
 	Log        Log                  `yaml:"log"`
 	Processors map[string]yaml.Node `yaml:"processors"`
 	// ProcessorsEnabled, when set, runs only these processors (in the
@@ -251,6 +252,17 @@ type Admin struct {
 	Token     Secret `yaml:"-"`
 }
 
+// API is the read-side HTTP API (pkg/api): GET /v1/customers/{id} and
+// the web page at /.
+type API struct {
+	// Addr is where it listens; empty disables it. Off loopback it needs
+	// TokenFile.
+	Addr string `yaml:"addr"`
+	// TokenFile holds a bearer token every request must carry
+	// ("Authorization: Bearer <token>"); 401 otherwise.
+	TokenFile string `yaml:"token_file"`
+}
+
 // Log configures zap.
 type Log struct {
 	Level  string `yaml:"level"`
@@ -284,6 +296,7 @@ func Default() Config {
 		},
 		Outbox: Outbox{MaxPending: 100_000, MaxBatch: 512, ShutdownFlush: 5 * time.Second},
 		Admin:  Admin{Addr: "127.0.0.1:9464", StallAfter: 2 * time.Minute},
+		API:    API{Addr: "127.0.0.1:9465"},
 		Log:    Log{Level: "info", Format: "json"},
 	}
 }
@@ -466,6 +479,7 @@ func settings() []setting {
 		stringSetting("redis-prefix", "redis.prefix", "prefix of every Redis key", func(c *Config) *string { return &c.Redis.Prefix }),
 		boolSetting("redis-wait-at-start", "redis.wait_at_start", "start even when Redis does not answer; /readyz 503 until it does", func(c *Config) *bool { return &c.Redis.WaitAtStart }),
 		stringSetting("admin-addr", "admin.addr", "admin HTTP address for /healthz, /readyz, /metrics; empty disables", func(c *Config) *string { return &c.Admin.Addr }),
+		stringSetting("api-addr", "api.addr", "journey API and web page address (GET /v1/customers/{id}, /); empty disables", func(c *Config) *string { return &c.API.Addr }),
 		stringSetting("log-level", "log.level", "debug, info, warn or error", func(c *Config) *string { return &c.Log.Level }),
 		stringSetting("log-format", "log.format", "json or console", func(c *Config) *string { return &c.Log.Format }),
 		listSetting("processors", "processors_enabled", "run only these processors, a comma-separated `list` (default: all)", func(c *Config) *[]string { return &c.ProcessorsEnabled }),

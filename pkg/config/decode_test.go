@@ -173,7 +173,7 @@ func TestFlagGroups(t *testing.T) {
 	if len(seen) != len(settings()) {
 		t.Errorf("%d flags grouped, %d defined", len(seen), len(settings()))
 	}
-	if got := strings.Join(sections, ","); got != "kafka,state,changelog,identity,redis,admin,log,processors_enabled" {
+	if got := strings.Join(sections, ","); got != "kafka,state,changelog,identity,redis,admin,api,log,processors_enabled" {
 		t.Errorf("sections %s", got)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -33,6 +34,7 @@ func (c *Config) Validate() error {
 	c.Redis.check(&p)
 	c.Outbox.check(&p)
 	c.Admin.check(&p)
+	c.API.check(&p)
 	c.Log.check(&p)
 	c.checkSecurity(&p)
 	return errors.Join(p...)
@@ -212,6 +214,22 @@ func (o *Outbox) check(p *problems) {
 	}
 	if o.ShutdownFlush < 0 {
 		p.add("outbox.shutdown_flush", "must not be negative")
+	}
+}
+
+// check refuses the API off loopback without a token: it shows every
+// customer's journey.
+func (a *API) check(p *problems) {
+	if a.Addr == "" || a.TokenFile != "" {
+		return
+	}
+	host, _, err := net.SplitHostPort(a.Addr)
+	if err != nil {
+		p.add("api.addr", "%q is not host:port", a.Addr)
+		return
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		p.add("api.token_file", "required when api.addr (%s) is not on loopback: the API shows every customer's journey", a.Addr)
 	}
 }
 

@@ -40,12 +40,13 @@ type Loader func(customerID string, p Processor, st State) (found bool, err erro
 // Admit before it reaches Output.Triggers. Without a Policy every trigger
 // is admitted.
 type Engine struct {
-	procs    []Processor
-	ctx      []ContextSource // ctx[i] is procs[i] as a ContextSource, or nil
-	policy   Policy
-	policyAt int // index of the policy in procs, or -1
-	prefAt   int // index of the ChannelPreferrer, or -1
-	index    map[string]int
+	procs     []Processor
+	ctx       []ContextSource // ctx[i] is procs[i] as a ContextSource, or nil
+	policy    Policy
+	policyAt  int   // index of the policy in procs, or -1
+	observers []int // indexes of the TriggerObservers in procs
+	prefAt    int   // index of the ChannelPreferrer, or -1
+	index     map[string]int
 }
 
 // ErrFold is what every *FoldError is: folds are deterministic, so
@@ -108,6 +109,9 @@ func NewEngine(procs ...Processor) (*Engine, error) {
 			}
 			e.policy, e.policyAt = pol, i
 		}
+		if _, ok := p.(TriggerObserver); ok {
+			e.observers = append(e.observers, i)
+		}
 		if _, ok := p.(ChannelPreferrer); ok && e.prefAt < 0 {
 			e.prefAt = i
 		}
@@ -155,6 +159,7 @@ func (e *Engine) Load(c *Customer, load Loader) error {
 // processor error or panic is a *FoldError; c's states may then be half
 // folded, so the caller must discard them (Runner.Reset).
 func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
+	m := out.decisionMarks()
 	for i, p := range e.procs {
 		if i == e.policyAt {
 			continue
@@ -169,7 +174,10 @@ func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 			return err
 		}
 	}
-	return e.admit(c, ev.Time, out)
+	if err := e.admit(c, ev.Time, out); err != nil {
+		return err
+	}
+	return e.observe(c, m, ev.Time, out)
 }
 
 // FireTimer runs the OnTimer of the processor that set the timer key for
@@ -192,10 +200,14 @@ func (e *Engine) fireTimer(c *Customer, processor, key string, at time.Time, out
 	if !ok {
 		return &FoldError{Processor: processor, Err: fmt.Errorf("timer %q set, but it handles no timers", key)}
 	}
+	m := out.decisionMarks()
 	if err := e.step(c, i, out, func() (bool, error) { return th.OnTimer(c.States[i], c.ID, key, at, out) }); err != nil {
 		return err
 	}
-	return e.admit(c, at, out)
+	if err := e.admit(c, at, out); err != nil {
+		return err
+	}
+	return e.observe(c, m, at, out)
 }
 
 // step runs the i-th processor's call, recovering a panic, marking the
@@ -254,6 +266,58 @@ func (e *Engine) admit(c *Customer, now time.Time, out *Output) error {
 	}
 	if len(out.pending) > 0 {
 		return &FoldError{Processor: e.policy.Name(), Err: errors.New("emitted triggers instead of admitting them")}
+	}
+	return nil
+}
+
+// TriggerObserver is implemented by a processor that records what became
+// of the triggers (the timeline). After the contact policy decided on the
+// triggers of one fold, fired timer or merge, the engine calls
+// ObserveTriggers of every observer, in processor order, with the
+// decisions made during it — each slice in the order the policy made them
+// — and the event time of the fold (the timer's time, the merge's), when
+// there is at least one decision. An observer's Fold of the event runs
+// before, so it sees the event before what the event caused. Like
+// Fold it is deterministic, does no I/O and must not panic; it emits
+// nothing and sets no timers.
+type TriggerObserver interface {
+	ObserveTriggers(st State, d Decisions, now time.Time) (changed bool, err error)
+}
+
+// Decisions are the contact policy's decisions on the triggers of one
+// fold, fired timer or merge. Without a policy every trigger is Admitted.
+type Decisions struct {
+	Admitted   []Trigger
+	Held       []Trigger
+	Suppressed []Suppression
+}
+
+// Empty reports whether d holds no decision.
+func (d Decisions) Empty() bool {
+	return len(d.Admitted) == 0 && len(d.Held) == 0 && len(d.Suppressed) == 0
+}
+
+// decisionMarks are the lengths of out's decision slices before a step.
+type decisionMarks [3]int
+
+func (o *Output) decisionMarks() decisionMarks {
+	return decisionMarks{len(o.Triggers), len(o.Held), len(o.Suppressed)}
+}
+
+// observe gives the decisions made since m to the TriggerObservers.
+func (e *Engine) observe(c *Customer, m decisionMarks, now time.Time, out *Output) error {
+	if len(e.observers) == 0 {
+		return nil
+	}
+	d := Decisions{Admitted: out.Triggers[m[0]:], Held: out.Held[m[1]:], Suppressed: out.Suppressed[m[2]:]}
+	if d.Empty() {
+		return nil
+	}
+	for _, i := range e.observers {
+		ob := e.procs[i].(TriggerObserver)
+		if err := e.step(c, i, out, func() (bool, error) { return ob.ObserveTriggers(c.States[i], d, now) }); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -51,6 +51,7 @@ func (e *Engine) Merge(c *Customer, from []State, at time.Time, out *Output) err
 			order = append(order, i)
 		}
 	}
+	m := out.decisionMarks()
 	for _, i := range order {
 		if from[i] == nil {
 			continue
@@ -63,7 +64,10 @@ func (e *Engine) Merge(c *Customer, from []State, at time.Time, out *Output) err
 			return err
 		}
 	}
-	return e.admit(c, at, out)
+	if err := e.admit(c, at, out); err != nil {
+		return err
+	}
+	return e.observe(c, m, at, out)
 }
 
 // NotMergers names the engine's processors that do not implement Merger:

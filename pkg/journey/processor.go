@@ -59,6 +59,9 @@ type Output struct {
 	Triggers []Trigger
 	// Suppressed are triggers the contact policy stopped, with the reason.
 	Suppressed []Suppression
+	// Held are triggers the contact policy kept for later (quiet hours):
+	// a record for TriggerObservers, nothing to deliver.
+	Held []Trigger
 	// Timers are the timer changes requested, in order. Processor is
 	// filled in by the engine.
 	Timers []TimerOp
@@ -126,10 +129,14 @@ func (o *Output) Suppress(t Trigger, reason string) {
 	o.Suppressed = append(o.Suppressed, Suppression{Trigger: t, Reason: reason})
 }
 
+// Hold records a trigger the contact policy kept for later: used by
+// contact policies, for the TriggerObservers.
+func (o *Output) Hold(t Trigger) { o.Held = append(o.Held, t) }
+
 // Reset empties o for reuse without freeing its memory.
 func (o *Output) Reset() {
 	o.Triggers, o.Suppressed, o.Timers, o.pending = o.Triggers[:0], o.Suppressed[:0], o.Timers[:0], o.pending[:0]
-	o.Ignored = o.Ignored[:0]
+	o.Ignored, o.Held = o.Ignored[:0], o.Held[:0]
 }
 
 // Policy is the contact policy: it sees every trigger every processor

@@ -105,9 +105,11 @@ func lockHeld(err error) bool {
 // PartitionIDs returns, in order, the partitions that have anything in the
 // store. It seeks from one partition's prefix to the next, so it costs a
 // seek per partition however large the store.
-func (s *Store) PartitionIDs() ([]int, error) {
+func (s *Store) PartitionIDs() ([]int, error) { return partitionIDs(s.db) }
+
+func partitionIDs(r iterReader) ([]int, error) {
 	// Store-wide entries sort after every partition (storeMetaPrefix).
-	it, err := s.db.NewIter(&pebble.IterOptions{UpperBound: storeMetaPrefix[:4]})
+	it, err := r.NewIter(&pebble.IterOptions{UpperBound: storeMetaPrefix[:4]})
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +136,12 @@ func (s *Store) view(id int) *Partition { return &Partition{s: s, id: uint32(id)
 // CustomerTimers returns a customer's armed timers in firing order, from
 // the reverse timer index (one prefix scan).
 func (p *Partition) CustomerTimers(customer string) ([]journey.Timer, error) {
+	return p.customerTimersIn(p.s.db, customer)
+}
+
+func (p *Partition) customerTimersIn(r iterReader, customer string) ([]journey.Timer, error) {
 	lo := appendString(append(partitionPrefix(p.id), tagTimerRev), customer)
-	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
 		return nil, err
 	}
@@ -170,18 +176,22 @@ type CustomerState struct {
 // timers): nothing for a customer never seen, normally one partition, more
 // than one only if the input topics were re-partitioned.
 func (s *Store) Customer(customer string) ([]CustomerState, error) {
-	ids, err := s.PartitionIDs()
+	return s.customerIn(s.db, customer)
+}
+
+func (s *Store) customerIn(r iterReader, customer string) ([]CustomerState, error) {
+	ids, err := partitionIDs(r)
 	if err != nil {
 		return nil, err
 	}
 	var out []CustomerState
 	for _, id := range ids {
 		p := s.view(id)
-		states, err := p.States(customer)
+		states, err := p.statesIn(r, customer)
 		if err != nil {
 			return nil, err
 		}
-		timers, err := p.CustomerTimers(customer)
+		timers, err := p.customerTimersIn(r, customer)
 		if err != nil {
 			return nil, err
 		}

@@ -438,8 +438,12 @@ type StoredState struct {
 // prefix scan (cheaper than a point read per processor). The map is keyed
 // by processor name; data are copies the caller owns.
 func (p *Partition) States(customer string) (map[string]StoredState, error) {
+	return p.statesIn(p.s.db, customer)
+}
+
+func (p *Partition) statesIn(r iterReader, customer string) (map[string]StoredState, error) {
 	lo := stateKeyPrefix(p.id, customer)
-	it, err := p.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
 		return nil, err
 	}

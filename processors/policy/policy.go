@@ -418,6 +418,7 @@ func (p *Processor) hold(s *State, t journey.Trigger, until, now time.Time, out 
 	}
 	s.hold(h)
 	out.SetTimer(heldTimerPrefix+t.ID, until)
+	out.Hold(t)
 	return true
 }
 

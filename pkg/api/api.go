@@ -1,0 +1,188 @@
+// Package api is journey's read side: an HTTP API that shows one customer's
+// journey as the live state store holds it.
+//
+//	GET /v1/customers/{id}[?limit=N]
+//
+// answers 200 with a Customer as JSON: the canonical customer the id
+// resolves to (an id the identity table linked to another follows its
+// Parent), the ids linked to it, each processor's state (the content
+// `journey state get --json` shows), the pending timers, and the timeline
+// (processors/timeline) newest first, at most limit entries (default and
+// most: all), and the decisions on triggers among them. An id journey
+// holds nothing of is 404, a malformed id (empty, over 1024 bytes, not
+// UTF-8, or holding control characters) or limit 400; errors are JSON
+// {"error": "..."}.
+//
+// Reads take a Pebble snapshot of the store (state.Snapshot): what the
+// worker committed, read without any lock it waits on. The API answers
+// for the partitions this instance's store holds: with one instance, for
+// every customer. It does not proxy to other instances.
+//
+// A web page at / (and /customers/{id}, opened on that customer) shows
+// the same as a person reads it: the timeline by channel lane, interests,
+// engagement tier, open carts, consent, timers; each trigger's "why" link
+// highlights its causing events. It is embedded (go:embed), loads nothing
+// from anywhere else, and asks the API with the token typed in.
+//
+// schemas/api/openapi.json is the OpenAPI 3.1 description; the rig test
+// validates real responses against it.
+//
+// Requests are counted and timed by route and status code
+// (journey_api_requests_total, journey_api_request_seconds).
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/state"
+	"github.com/journey-dev/journey/processors/timeline"
+)
+
+// MaxIDLen bounds a customer id in a request.
+const MaxIDLen = 1024
+
+// maxHops bounds how many Parent links an id is followed through.
+const maxHops = 8
+
+// Customer is the answer of GET /v1/customers/{id}.
+type Customer struct {
+	// CustomerID is the canonical customer the id resolves to.
+	CustomerID string `json:"customer_id"`
+	// RequestedID is the id asked for.
+	RequestedID string `json:"requested_id"`
+	// IDs are the ids linked to the customer (its own first).
+	IDs       []string `json:"ids"`
+	Partition int      `json:"partition"`
+	// Processors are the customer's states, by processor name.
+	Processors map[string]StateJSON `json:"processors"`
+	Timers     []TimerJSON          `json:"timers"`
+	// Timeline is newest first.
+	Timeline []timeline.Entry `json:"timeline"`
+	// Triggers are the timeline's decisions on triggers, newest first.
+	Triggers []timeline.Entry `json:"triggers"`
+}
+
+// StateJSON is one processor's state, as `journey state get --json`
+// shows it.
+type StateJSON struct {
+	Version uint32          `json:"version"`
+	State   json.RawMessage `json:"state,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// TimerJSON is one pending timer.
+type TimerJSON struct {
+	At        time.Time `json:"at"`
+	Processor string    `json:"processor"`
+	Key       string    `json:"key"`
+}
+
+// Handler serves the API.
+type Handler struct {
+	store *state.Store
+	procs []journey.Processor
+	mux   *http.ServeMux
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewHandler returns the API over store, whose states procs decode (the
+// engine's processors). Its metrics are registered with reg (nil: none).
+func NewHandler(store *state.Store, procs []journey.Processor, reg prometheus.Registerer) (*Handler, error) {
+	h := &Handler{
+		store: store, procs: procs, mux: http.NewServeMux(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "journey", Subsystem: "api", Name: "requests_total",
+			Help: "API requests answered, by route and status code."}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "journey", Subsystem: "api", Name: "request_seconds",
+			Help:    "API request latency, by route and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}, []string{"route", "code"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{h.requests, h.latency} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("api: metrics: %w", err)
+			}
+		}
+	}
+	h.route("GET /v1/customers/{id}", h.customer)
+	h.route("GET /customers/{id}", page)
+	h.route("GET /", page)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// route serves pattern with fn, counted and timed under pattern.
+func (h *Handler) route(pattern string, fn func(w http.ResponseWriter, r *http.Request) int) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		code := strconv.Itoa(fn(w, r))
+		h.requests.WithLabelValues(pattern, code).Inc()
+		h.latency.WithLabelValues(pattern, code).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (h *Handler) customer(w http.ResponseWriter, r *http.Request) int {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return writeError(w, http.StatusBadRequest, err.Error())
+	}
+	limit := -1
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return writeError(w, http.StatusBadRequest, "limit: want a whole number >= 0")
+		}
+		limit = n
+	}
+	c, err := h.Customer(id, limit)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return writeError(w, http.StatusNotFound, "no customer with this id")
+	case err != nil:
+		return writeError(w, http.StatusInternalServerError, "reading the state failed")
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+// checkID reports why id is not a customer id a request may ask for.
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty customer id")
+	case len(id) > MaxIDLen:
+		return fmt.Errorf("customer id longer than %d bytes", MaxIDLen)
+	case !utf8.ValidString(id):
+		return errors.New("customer id is not UTF-8")
+	case slices.ContainsFunc([]rune(id), unicode.IsControl):
+		return errors.New("customer id holds control characters")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+	return code
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) int {
+	return writeJSON(w, code, map[string]string{"error": msg})
+}
