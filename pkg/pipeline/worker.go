@@ -40,8 +40,9 @@ type worker struct {
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
 
-	cur    *tx    // the commit in progress, or the last one
-	poison poison // what failed a fold in the round in progress (poison.go)
+	cur    *tx       // the commit in progress, or the last one
+	forgot forgotten // the partition's forgotten ids (forget.go)
+	poison poison    // what failed a fold in the round in progress (poison.go)
 
 	// behind is, per input topic, how many records the partition is
 	// behind: as of the last commit, or more once a round took newer

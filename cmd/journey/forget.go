@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/internal/app"
+	"github.com/journey-dev/journey/pkg/pipeline"
+)
+
+var forgetHelp = help{
+	name: "forget",
+	args: "--config FILE ID...",
+	text: `Erases customers for good: asks the instance owning each id to erase, in
+one commit with its offsets, every processor's state (held triggers
+included), the identity entry, the timers and journey:ctx:<id> — and the
+same for every id linked to it (a user id's anonymous ids, or the
+customer a linked id belongs to). A keyed hash of each erased id is kept
+(privacy.secret_file), so its later events are dropped before the fold
+(journey_forgotten_events_total).
+
+The requests travel on the repartition topic (identity.topic), so identity
+routing must be on. The command returns once they are written; the erase
+follows in the owning partition's next round. Not erased (yet): outbox
+entries pending at the time, journey:triggers:* stream entries and
+journey:tid:* keys, and records in Kafka topics (until their retention).`,
+}
+
+// runForget is `journey forget`.
+func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags(forgetHelp, stdout, stderr)
+	cfg, ids, err := loadConfigArgs(f, args)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return f.usageError("want at least one customer id")
+	}
+	pc, err := app.SecurePipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := pipeline.Forget(ctx, pc, zap.NewNop(), ids); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "forget requested for %d id(s) on %s\n", len(ids), pc.Identity.Topic)
+	return nil
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/journey-dev/journey/internal/testrig"
+)
+
+// TestForget is issue 25's erase through journey run and journey forget,
+// on a real Kafka and Redis: a customer with state, merged with an
+// anonymous id on another partition, is forgotten by its user id; its
+// context hashes (both ids) go, Pebble holds nothing of either id outside
+// the outbox (its states, identity entries and timers are scanned), its
+// new events are dropped and counted, and another customer is untouched.
+func TestForget(t *testing.T) {
+	const parts = 4
+	e := newRigEnv(t, parts)
+	secret := filepath.Join(e.dir, "forget-secret")
+	if err := os.WriteFile(secret, []byte("test secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t, fmt.Sprintf(`timers:
+  idle_advance: 0s
+  lateness: 0s
+privacy:
+  secret_file: %s
+`, secret))
+	c := startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	view := func(p string) map[string]any { return map[string]any{"product_id": p, "category": "boots"} }
+	user, other := "u-forgetme", "u-keepme"
+	anon := apart("anon-forgetme", user, parts)
+
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(anon, "e1", "track", "", anon, "Product Viewed", at(0), view("p1")),
+		anonLine(anon, "e2", "track", "", anon, "Product Added", at(1), map[string]any{"product_id": "p1", "cart_id": "k1"}),
+		anonLine(user, "e3", "identify", user, anon, "", at(2), nil),
+		anonLine(user, "e4", "track", user, "", "Product Viewed", at(3), view("p2")),
+		anonLine(other, "e5", "identify", other, "", "", at(2), nil),
+		anonLine(other, "e6", "track", other, "", "Product Viewed", at(3), view("p3")),
+	)
+	ctx := context.Background()
+	hash := func(id string) (map[string]string, error) { return e.rdb.HGetAll(ctx, e.prefix+"ctx:"+id).Result() }
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		a, err1 := hash(anon)
+		u, err2 := hash(user)
+		o, err3 := hash(other)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
+		}
+		if a["merged_into"] != user || u["policy.consent"] == "" || o["policy.consent"] == "" {
+			return fmt.Errorf("ctx %s=%v, %s has %d fields, %s %d: want the merge and both customers' contexts", anon, a, user, len(u), other, len(o))
+		}
+		return nil
+	})
+	settled(t, e, 6, time.Minute)
+	if got := storeMentions(t, c, e, user, anon, other); !slices.Contains(got, other) || !slices.Contains(got, user) {
+		t.Fatalf("before the forget, the store mentions %v: want %s and %s (the scan must see them)", got, user, other)
+	}
+	c = startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+
+	var out, errb bytes.Buffer
+	if code := dispatch(ctx, []string{"forget", "--config", cfg, user}, &out, &errb); code != 0 {
+		t.Fatalf("journey forget: exit %d: %s", code, errb.String())
+	}
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		for _, id := range []string{user, anon} {
+			if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
+				return fmt.Errorf("ctx:%s still exists (%v)", id, err)
+			}
+		}
+		return nil
+	})
+	// New events of both forgotten ids are dropped; the other customer's
+	// is folded.
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(user, "e7", "track", user, "", "Product Viewed", at(10), view("p4")),
+		anonLine(anon, "e8", "track", "", anon, "Product Viewed", at(10), view("p5")),
+		anonLine(other, "e9", "track", other, "", "Product Viewed", at(10), view("p6")),
+	)
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		m := c.get(t, "/metrics")
+		for _, want := range []string{"journey_forgotten_events_total 2", "journey_forgotten_total 2"} {
+			if !strings.Contains(m, want) {
+				var got []string
+				for _, l := range strings.Split(m, "\n") {
+					if strings.HasPrefix(l, "journey_forgotten") {
+						got = append(got, l)
+					}
+				}
+				return fmt.Errorf("/metrics lacks %s: %q", want, got)
+			}
+		}
+		return nil
+	})
+	settled(t, e, 9, time.Minute)
+	for _, id := range []string{user, anon} {
+		if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
+			t.Errorf("ctx:%s came back (%v)", id, err)
+		}
+	}
+	if o, err := hash(other); err != nil || o["policy.consent"] == "" {
+		t.Errorf("ctx:%s = %v (%v): the other customer lost its context", other, o, err)
+	}
+	if got := storeMentions(t, c, e, user, anon, other); len(got) != 1 || got[0] != other {
+		t.Errorf("after the forget, the store mentions %v, want only %s", got, other)
+	}
+}
+
+// storeMentions stops c and returns which of ids appear in the state
+// store's keys or values, outbox entries aside (a context deletion names
+// its id until delivered and dropped: see README, "Privacy").
+func storeMentions(t *testing.T, c *child, e *rigEnv, ids ...string) []string {
+	t.Helper()
+	if code := c.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("journey run exited %d", code)
+	}
+	db, err := pebble.Open(filepath.Join(e.dir, "state"), &pebble.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	it, err := db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	seen := map[string]bool{}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) > 4 && k[4] == 'q' {
+			continue
+		}
+		for _, id := range ids {
+			if bytes.Contains(k, []byte(id)) || bytes.Contains(it.Value(), []byte(id)) {
+				seen[id] = true
+			}
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		if seen[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
