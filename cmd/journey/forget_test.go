@@ -120,6 +120,17 @@ privacy:
 	if got := storeMentions(t, c, e, user, anon, other); len(got) != 1 || got[0] != other {
 		t.Errorf("after the forget, the store mentions %v, want only %s", got, other)
 	}
+	// The changelog carries the erase: a state dir restored from it holds
+	// nothing of them either.
+	fresh := filepath.Join(e.dir, "restored")
+	out.Reset()
+	errb.Reset()
+	if code := dispatch(ctx, []string{"state", "restore", "--config", cfg, "--state-dir", fresh}, &out, &errb); code != 0 {
+		t.Fatalf("journey state restore: exit %d: %s", code, errb.String())
+	}
+	if got := scanMentions(t, fresh, user, anon, other); len(got) != 1 || got[0] != other {
+		t.Errorf("restored from the changelog, the store mentions %v, want only %s", got, other)
+	}
 }
 
 // storeMentions stops c and returns which of ids appear in the state
@@ -130,7 +141,14 @@ func storeMentions(t *testing.T, c *child, e *rigEnv, ids ...string) []string {
 	if code := c.stop(t, 30*time.Second); code != 0 {
 		t.Fatalf("journey run exited %d", code)
 	}
-	db, err := pebble.Open(filepath.Join(e.dir, "state"), &pebble.Options{ReadOnly: true})
+	return scanMentions(t, filepath.Join(e.dir, "state"), ids...)
+}
+
+// scanMentions returns which of ids appear in the keys or values of the
+// state store in dir, outbox entries aside.
+func scanMentions(t *testing.T, dir string, ids ...string) []string {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
