@@ -75,8 +75,11 @@ privacy:
 	c.waitReady(t, time.Minute)
 
 	var out, errb bytes.Buffer
-	if code := dispatch(ctx, []string{"forget", "--config", cfg, user}, &out, &errb); code != 0 {
+	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "30s", user}, &out, &errb); code != 0 {
 		t.Fatalf("journey forget: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "erased") {
+		t.Fatalf("journey forget --wait printed %q", out.String())
 	}
 	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
 		for _, id := range []string{user, anon} {
@@ -130,6 +133,13 @@ privacy:
 	}
 	if got := scanMentions(t, fresh, user, anon, other); len(got) != 1 || got[0] != other {
 		t.Errorf("restored from the changelog, the store mentions %v, want only %s", got, other)
+	}
+	// With no instance running, --wait times out, exit 1.
+	out.Reset()
+	errb.Reset()
+	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "2s", other}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "have not confirmed") {
+		t.Errorf("forget --wait with nobody running: exit %d, stderr %q; want 1, not confirmed", code, errb.String())
 	}
 }
 

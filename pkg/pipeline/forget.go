@@ -275,3 +275,66 @@ func Forget(ctx context.Context, cfg Config, log *zap.Logger, ids []string) erro
 	}
 	return nil
 }
+
+// WaitForgotten waits until the consumer group cfg.GroupID has committed
+// the repartition topic up to where it ended once the forget requests were
+// written — the requests themselves are then erased, in rounds committed
+// with those offsets — and then once more up to where it ends at that
+// point, which takes in the forgets the owners forwarded to linked ids
+// (unless a dispatcher had not produced one yet: they follow within a
+// round). It returns ctx's error when ctx ends first.
+func WaitForgotten(ctx context.Context, cfg Config, log *zap.Logger) error {
+	topic := cfg.Identity.Topic
+	a := newTopicAdmin(cfg, log, 0)
+	n, ok := a.Exists(ctx, topic)
+	if !ok {
+		return fmt.Errorf("identity.topic %q does not exist", topic)
+	}
+	c := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: a.timeout,
+		Transport: kafkaio.TransportFor(kafkaio.WithTimeout(cfg.Dialer, a.timeout), a.timeout)}
+	parts := make([]int, n)
+	reqs := make([]kafka.OffsetRequest, n)
+	for i := range parts {
+		parts[i], reqs[i] = i, kafka.LastOffsetOf(i)
+	}
+	for range 2 {
+		lo, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+		if err != nil {
+			return fmt.Errorf("repartition topic %q: end offsets: %w", topic, err)
+		}
+		ends := make(map[int]int64, n)
+		for _, p := range lo.Topics[topic] {
+			if p.Error != nil {
+				return fmt.Errorf("repartition topic %q partition %d: end offset: %w", topic, p.Partition, p.Error)
+			}
+			ends[p.Partition] = p.LastOffset
+		}
+		for {
+			res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: cfg.GroupID, Topics: map[string][]int{topic: parts}})
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("group %q: committed offsets: %w", cfg.GroupID, err)
+			}
+			behind := 0
+			if err == nil {
+				committed := make(map[int]int64, n)
+				for _, p := range res.Topics[topic] {
+					committed[p.Partition] = p.CommittedOffset
+				}
+				for p, end := range ends {
+					if end > 0 && committed[p] < end {
+						behind++
+					}
+				}
+			}
+			if err == nil && behind == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%d partition(s) have not confirmed: %w", behind, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
