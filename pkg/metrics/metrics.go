@@ -36,30 +36,31 @@ type Set struct {
 	// IdentityConflicts counts links refused because the id belongs to
 	// another customer already (a shared device).
 	IdentityConflicts prometheus.Counter
-	// Forgotten counts the ids `journey forget` erased; ForgottenEvents
-	// the events (and links, merges) of forgotten ids dropped since.
-	Forgotten        prometheus.Counter
-	ForgottenEvents  prometheus.Counter
-	ContextsOut      *prometheus.CounterVec   // partition
-	SinkErrors       *prometheus.CounterVec   // partition, kind (retriable|fatal)
-	DeliveryFailures *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
-	DeliveryFailing  *prometheus.GaugeVec     // partition; 1 from a failed delivery to the next success
-	BatchCommit      prometheus.Histogram     // seconds
-	BatchSize        prometheus.Histogram     // records
-	EventToSink      prometheus.Histogram     // seconds, record timestamp -> sink ack
-	RecordAge        *prometheus.HistogramVec // stage; seconds, a round's last record timestamp -> the stage
-	SinkDeliver      prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
-	OutboxDepth      *prometheus.GaugeVec     // partition
-	ConsumerLag      *prometheus.GaugeVec     // topic, partition
-	PartitionsOwned  prometheus.Gauge         //
-	BackpressureWait *prometheus.CounterVec   // partition; seconds paused on a full outbox
-	Rebalances       prometheus.Counter       //
+	ContextsOut       *prometheus.CounterVec   // partition
+	SinkErrors        *prometheus.CounterVec   // partition, kind (retriable|fatal)
+	DeliveryFailures  *prometheus.CounterVec   // reason (sink.Reason: noperm, wrongtype, unavailable...)
+	DeliveryFailing   *prometheus.GaugeVec     // partition; 1 from a failed delivery to the next success
+	BatchCommit       prometheus.Histogram     // seconds
+	BatchSize         prometheus.Histogram     // records
+	EventToSink       prometheus.Histogram     // seconds, record timestamp -> sink ack
+	RecordAge         *prometheus.HistogramVec // stage; seconds, a round's last record timestamp -> the stage
+	SinkDeliver       prometheus.Histogram     // seconds, one dispatcher batch handed to the sink -> accepted
+	OutboxDepth       *prometheus.GaugeVec     // partition
+	ConsumerLag       *prometheus.GaugeVec     // topic, partition
+	PartitionsOwned   prometheus.Gauge         //
+	BackpressureWait  *prometheus.CounterVec   // partition; seconds paused on a full outbox
+	Rebalances        prometheus.Counter       //
 
 	ChangelogRecords *prometheus.CounterVec // partition; records produced to the changelog
 	ChangelogAppend  prometheus.Histogram   // seconds per changelog append (one per round)
 	RestoredRecords  *prometheus.CounterVec // partition, role (active|standby); changelog records applied
 	RestoreRemaining *prometheus.GaugeVec   // partition; records left to restore before the partition is ready
 	StandbysOwned    prometheus.Gauge       //
+
+	// Forgotten counts the ids `journey forget` erased; ForgottenEvents
+	// the events (and links, merges) of forgotten ids dropped since.
+	Forgotten       prometheus.Counter
+	ForgottenEvents prometheus.Counter
 }
 
 // New registers the metrics with reg.
@@ -81,10 +82,6 @@ func New(reg prometheus.Registerer) (*Set, error) {
 		Identity:           f("identity_total", "Identity routing: events routed to their canonical customer's partition, ids linked, customers merged, links refused at identity.max_ids_per_customer (limit).", "what"),
 		IdentityConflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "identity_conflicts_total",
 			Help: "Links refused because the id belongs to another customer already (a shared device): it stays with the first."}),
-		Forgotten: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgotten_total",
-			Help: "Customer ids erased by journey forget (each linked id counts)."}),
-		ForgottenEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgotten_events_total",
-			Help: "Events, links and merges of forgotten ids dropped before the fold."}),
 		ContextsOut:      f("contexts_delivered_total", "Customer context updates the sink accepted.", "partition"),
 		SinkErrors:       f("sink_errors_total", "Failed sink deliveries.", "partition", "kind"),
 		DeliveryFailures: f("delivery_failures_total", "Failed sink deliveries, by reason (noperm, noauth, wrongtype, unavailable...).", "reason"),
@@ -124,11 +121,15 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Dead letters written without their value (its length and SHA-256 in headers): the dead-letter topic's max.message.bytes could not carry them."}),
 		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
 			Help: "Partitions this instance keeps warm as a standby."}),
+		Forgotten: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgotten_total",
+			Help: "Customer ids erased by journey forget (each linked id counts)."}),
+		ForgottenEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgotten_events_total",
+			Help: "Events, links and merges of forgotten ids dropped before the fold."}),
 	}
-	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.EventsIgnored, s.Identity, s.IdentityConflicts, s.Forgotten, s.ForgottenEvents, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
+	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.EventsIgnored, s.Identity, s.IdentityConflicts, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
-		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {
+		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned, s.Forgotten, s.ForgottenEvents} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
