@@ -18,11 +18,13 @@ import (
 )
 
 // TestForget is issue 25's erase through journey run and journey forget,
-// on a real Kafka and Redis: a customer with state, merged with an
-// anonymous id on another partition, is forgotten by its user id; its
-// context hashes (both ids) go, Pebble holds nothing of either id outside
-// the outbox (its states, identity entries and timers are scanned), its
-// new events are dropped and counted, and another customer is untouched.
+// on a real Kafka and Redis: a customer with state (views, a cart),
+// merged with an anonymous id on another partition, is forgotten by its
+// user id, and a second one by its anonymous id (the request goes on to
+// the customer); their context hashes go, Pebble holds nothing of them
+// outside the outbox (states, identity entries and timers are scanned),
+// nor does a state dir restored from the changelog, their new events are
+// dropped and counted, and another customer is untouched.
 func TestForget(t *testing.T) {
 	const parts = 4
 	e := newRigEnv(t, parts)
@@ -42,8 +44,8 @@ privacy:
 	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 	view := func(p string) map[string]any { return map[string]any{"product_id": p, "category": "boots"} }
-	user, other := "u-forgetme", "u-keepme"
-	anon := apart("anon-forgetme", user, parts)
+	user, other, user2 := "u-forgetme", "u-keepme", "u-forgetalso"
+	anon, anon2 := apart("anon-forgetme", user, parts), apart("anon-forgetalso", user2, parts)
 
 	kcatCRC32(t, e.brokers, e.topic,
 		anonLine(anon, "e1", "track", "", anon, "Product Viewed", at(0), view("p1")),
@@ -52,6 +54,8 @@ privacy:
 		anonLine(user, "e4", "track", user, "", "Product Viewed", at(3), view("p2")),
 		anonLine(other, "e5", "identify", other, "", "", at(2), nil),
 		anonLine(other, "e6", "track", other, "", "Product Viewed", at(3), view("p3")),
+		anonLine(anon2, "e10", "track", "", anon2, "Product Viewed", at(0), view("p7")),
+		anonLine(user2, "e11", "identify", user2, anon2, "", at(2), nil),
 	)
 	ctx := context.Background()
 	hash := func(id string) (map[string]string, error) { return e.rdb.HGetAll(ctx, e.prefix+"ctx:"+id).Result() }
@@ -62,27 +66,31 @@ privacy:
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return err
 		}
-		if a["merged_into"] != user || u["policy.consent"] == "" || o["policy.consent"] == "" {
+		a2, err4 := hash(anon2)
+		if err4 != nil {
+			return err4
+		}
+		if a["merged_into"] != user || a2["merged_into"] != user2 || u["policy.consent"] == "" || o["policy.consent"] == "" {
 			return fmt.Errorf("ctx %s=%v, %s has %d fields, %s %d: want the merge and both customers' contexts", anon, a, user, len(u), other, len(o))
 		}
 		return nil
 	})
-	settled(t, e, 6, time.Minute)
-	if got := storeMentions(t, c, e, user, anon, other); !slices.Contains(got, other) || !slices.Contains(got, user) {
-		t.Fatalf("before the forget, the store mentions %v: want %s and %s (the scan must see them)", got, user, other)
+	settled(t, e, 8, time.Minute)
+	if got := storeMentions(t, c, e, user, anon, other, user2); !slices.Equal(got, []string{user, anon, other, user2}) {
+		t.Fatalf("before the forget, the store mentions %v: want %s, %s (the merged id), %s and %s (the scan must see them)", got, user, anon, other, user2)
 	}
 	c = startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
 
 	var out, errb bytes.Buffer
-	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "30s", user}, &out, &errb); code != 0 {
+	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "30s", user, anon2}, &out, &errb); code != 0 {
 		t.Fatalf("journey forget: exit %d: %s", code, errb.String())
 	}
 	if !strings.Contains(out.String(), "erased") {
 		t.Fatalf("journey forget --wait printed %q", out.String())
 	}
 	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
-		for _, id := range []string{user, anon} {
+		for _, id := range []string{user, anon, user2, anon2} {
 			if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
 				return fmt.Errorf("ctx:%s still exists (%v)", id, err)
 			}
@@ -98,7 +106,7 @@ privacy:
 	)
 	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
 		m := c.get(t, "/metrics")
-		for _, want := range []string{"journey_forgotten_events_total 2", "journey_forgotten_total 2"} {
+		for _, want := range []string{"journey_forgotten_events_total 2", "journey_forgotten_total 4"} {
 			if !strings.Contains(m, want) {
 				var got []string
 				for _, l := range strings.Split(m, "\n") {
@@ -111,8 +119,8 @@ privacy:
 		}
 		return nil
 	})
-	settled(t, e, 9, time.Minute)
-	for _, id := range []string{user, anon} {
+	settled(t, e, 11, time.Minute)
+	for _, id := range []string{user, anon, user2, anon2} {
 		if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
 			t.Errorf("ctx:%s came back (%v)", id, err)
 		}
@@ -120,7 +128,7 @@ privacy:
 	if o, err := hash(other); err != nil || o["policy.consent"] == "" {
 		t.Errorf("ctx:%s = %v (%v): the other customer lost its context", other, o, err)
 	}
-	if got := storeMentions(t, c, e, user, anon, other); len(got) != 1 || got[0] != other {
+	if got := storeMentions(t, c, e, user, anon, other, user2, anon2); len(got) != 1 || got[0] != other {
 		t.Errorf("after the forget, the store mentions %v, want only %s", got, other)
 	}
 	// The changelog carries the erase: a state dir restored from it holds
@@ -131,7 +139,7 @@ privacy:
 	if code := dispatch(ctx, []string{"state", "restore", "--config", cfg, "--state-dir", fresh}, &out, &errb); code != 0 {
 		t.Fatalf("journey state restore: exit %d: %s", code, errb.String())
 	}
-	if got := scanMentions(t, fresh, user, anon, other); len(got) != 1 || got[0] != other {
+	if got := scanMentions(t, fresh, user, anon, other, user2, anon2); len(got) != 1 || got[0] != other {
 		t.Errorf("restored from the changelog, the store mentions %v, want only %s", got, other)
 	}
 	// With no instance running, --wait times out, exit 1.
