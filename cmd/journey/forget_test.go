@@ -196,3 +196,22 @@ func scanMentions(t *testing.T, dir string, ids ...string) []string {
 	}
 	return out
 }
+
+// TestForgetNeedsIdentityRouting checks the errors journey forget gives
+// before it talks to Kafka: no id, and identity routing off.
+func TestForgetNeedsIdentityRouting(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "journey.yaml")
+	if err := os.WriteFile(cfg, []byte("kafka:\n  brokers: [127.0.0.1:1]\n  topics: [t]\nidentity:\n  enabled: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"forget", "--config", cfg}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "want at least one customer id") {
+		t.Errorf("no id: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := dispatch(context.Background(), []string{"forget", "--config", cfg, "c1"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "identity.enabled") {
+		t.Errorf("identity off: exit %d, stderr %q", code, errb.String())
+	}
+}
