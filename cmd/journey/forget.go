@@ -27,9 +27,10 @@ The requests travel on the repartition topic (identity.topic), so identity
 routing must be on. The command returns once they are written, and the
 erase follows in the owning partition's next round; with --wait, once the
 consumer group has committed the requests and then the forgets forwarded
-to linked ids (exit 1 after --timeout). Not erased (yet): outbox
-entries pending at the time, journey:triggers:* stream entries and
-journey:tid:* keys, and records in Kafka topics (until their retention).`,
+to linked ids (exit 1 after --timeout). Triggers and context updates
+still waiting in the outbox are dropped. Not erased (yet):
+journey:triggers:* stream entries and journey:tid:* keys, and records in
+Kafka topics (until their retention).`,
 }
 
 // runForget is `journey forget`.

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -44,10 +46,11 @@ import (
 //     naming it — are dropped before the fold and counted
 //     (journey_forgotten_events_total).
 //
-// Not erased yet: outbox entries pending when the forget is committed (a
-// trigger or context update still undelivered is delivered), the
-// customer's entries in journey:triggers:* streams and its journey:tid:*
-// keys, records in Kafka topics (they stay until their retention). The
+// The partition's dispatcher drops the outbox entries of forgotten
+// customers still waiting (a trigger or context update committed before
+// the forget, undelivered: Redis down, say), from the moment the forget is
+// folded. Not erased yet: the customer's entries in journey:triggers:*
+// streams and its journey:tid:* keys, records in Kafka topics (they stay until their retention). The
 // forgotten set is kept for good (no privacy.forget_retention yet), and
 // lives in the state store: a replay into a fresh state dir does not see
 // it.
@@ -97,10 +100,36 @@ type PrivacyConfig struct {
 	Secret []byte
 }
 
-// forgotten is a partition's set of forgotten ids, by HMAC (worker only).
+// forgotten is a partition's set of forgotten ids, by HMAC: loaded and set
+// are the worker's; pub is a copy the worker publishes for its dispatcher,
+// which drops the waiting outbox entries of forgotten customers
+// (outbox.Dispatcher.SetSkip). An id is published when its forget is
+// folded, before the commit: a round abandoned is folded again, and a
+// worker stopped before the commit leaves the request to the next owner.
 type forgotten struct {
 	loaded bool
 	set    map[[sha256.Size]byte]struct{}
+	pub    atomic.Pointer[map[[sha256.Size]byte]struct{}]
+}
+
+// unload makes the next use read the set from the store again.
+func (f *forgotten) unload() { f.loaded, f.set = false, nil }
+
+// publish gives the dispatcher a copy of the set.
+func (f *forgotten) publish() {
+	m := maps.Clone(f.set)
+	f.pub.Store(&m)
+}
+
+// skipForgotten reports whether customer id was forgotten (on the
+// dispatcher's goroutine).
+func (w *worker) skipForgotten(id string) bool {
+	m := w.forgot.pub.Load()
+	if m == nil || len(*m) == 0 {
+		return false
+	}
+	_, ok := (*m)[w.p.forgetSum(id)]
+	return ok
 }
 
 // forgetSum is id's keyed hash.
@@ -129,6 +158,9 @@ func (w *worker) loadForgotten() error {
 		w.forgot.set[[sha256.Size]byte(data[i:i+sha256.Size])] = struct{}{}
 	}
 	w.forgot.loaded = true
+	if len(w.forgot.set) > 0 {
+		w.forgot.publish()
+	}
 	return nil
 }
 
@@ -226,6 +258,7 @@ func (w *worker) markForgotten(tx *tx, id string) error {
 		return err
 	}
 	w.forgot.set[w.p.forgetSum(id)] = struct{}{}
+	w.forgot.publish()
 	sums := make([][sha256.Size]byte, 0, len(w.forgot.set))
 	for s := range w.forgot.set {
 		sums = append(sums, s)

@@ -424,7 +424,7 @@ func (t *tx) abortUnlessCommitted() {
 	t.aborted = true
 	t.b.Abort()
 	if t.erased != nil {
-		t.w.forgot = forgotten{} // reloaded from the store: its ids were not committed
+		t.w.forgot.unload() // reloaded from the store: its ids were not committed
 	}
 	t.w.runner.Reset()
 	t.w.runner.SetWatermark(t.wm0)

@@ -94,6 +94,7 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
 			kafkaOffsets: map[string]int64{},
 		}
+		w.disp.SetSkip(w.skipForgotten)
 		switch {
 		case p.router != nil:
 			w.disp.SetForwarder(p.router)
