@@ -95,6 +95,11 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 			kafkaOffsets: map[string]int64{},
 		}
 		w.disp.SetSkip(w.skipForgotten)
+		if p.routed() {
+			// Now, so that the dispatcher skips from its start; on an error
+			// the first record reads it again and fails the round with it.
+			_ = w.loadForgotten()
+		}
 		switch {
 		case p.router != nil:
 			w.disp.SetForwarder(p.router)
