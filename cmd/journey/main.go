@@ -29,6 +29,7 @@ func commands() []command {
 		{"topics", "create the Kafka topics a configuration names, or check they are co-partitioned", runTopics},
 		{"generate", "produce synthetic omnichannel customer events to a Kafka topic", runGenerate},
 		{"health", "check a journey admin endpoint (/readyz by default): the container healthcheck", runHealth},
+		{"forget", "erase customers: their state, identity links, timers and context hashes, for good", runForget},
 		{"replay", "rebuild state from the topics' history into a new state dir; backtest rules in shadow streams", runReplay},
 		{"state", "inspect, compare, promote and restore state directories (get, diff, promote, restore)", runState},
 		{"version", "print the version and build information", runVersion},

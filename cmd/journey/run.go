@@ -34,20 +34,36 @@ import (
 // JOURNEY_* variables, then flags. A bad flag or -h is reported as parse
 // reports it (exitStatus(2), flag.ErrHelp).
 func loadConfig(f *cmdFlags, args []string) (config.Config, error) {
+	cfg, rest, err := loadConfigArgs(f, args)
+	if err == nil && len(rest) > 0 {
+		err = f.usageError("unexpected arguments %q", rest)
+	}
+	return cfg, err
+}
+
+// loadConfigArgs is loadConfig for a command with positional arguments,
+// which it returns.
+func loadConfigArgs(f *cmdFlags, args []string) (config.Config, []string, error) {
 	path := f.String("config", os.Getenv("JOURNEY_CONFIG"), "YAML configuration file [$JOURNEY_CONFIG]")
 	apply := config.Flags(f.FlagSet)
 	f.help.groups = append(f.help.groups, configGroups()...)
-	if err := f.parse(args); err != nil {
-		return config.Config{}, err
+	rest, err := f.parseArgs(args)
+	if err != nil {
+		return config.Config{}, nil, err
 	}
+	cfg, err := loadConfigFile(*path, apply)
+	return cfg, rest, err
+}
+
+func loadConfigFile(path string, apply func(*config.Config, func(string) string) error) (config.Config, error) {
 	cfg := config.Default()
-	if err := cfg.Load(*path); err != nil {
+	if err := cfg.Load(path); err != nil {
 		return cfg, err
 	}
 	if err := apply(&cfg, os.Getenv); err != nil {
 		return cfg, err
 	}
-	return cfg, checkConfig(cfg, *path)
+	return cfg, checkConfig(cfg, path)
 }
 
 // checkConfig checks a loaded configuration. The processors' sections are

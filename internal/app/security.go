@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +65,11 @@ func SecurePipelineConfig(cfg config.Config) (pipeline.Config, error) {
 		return pc, err
 	}
 	pc.Dialer = d
+	if f := cfg.Privacy.SecretFile; f != "" {
+		if pc.Privacy.Secret, err = os.ReadFile(f); err != nil {
+			return pc, fmt.Errorf("privacy.secret_file: %w", err)
+		}
+	}
 	return pc, nil
 }
 

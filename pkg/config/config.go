@@ -52,6 +52,7 @@ type Config struct {
 	State      State                `yaml:"state"`
 	Changelog  Changelog            `yaml:"changelog"`
 	Identity   Identity             `yaml:"identity"`
+	Privacy    Privacy              `yaml:"privacy"`
 	Redis      Redis                `yaml:"redis"`
 	Outbox     Outbox               `yaml:"outbox"`
 	Admin      Admin                `yaml:"admin"`
@@ -164,6 +165,13 @@ type Identity struct {
 	// MaxIDsPerCustomer bounds the ids linked to one customer; a link
 	// past it is refused (counted).
 	MaxIDsPerCustomer int `yaml:"max_ids_per_customer"`
+}
+
+// Privacy configures `journey forget` (README, "Privacy").
+type Privacy struct {
+	// SecretFile holds the secret keying the hashes of forgotten ids
+	// (HMAC-SHA256). Unset, the hashes are unkeyed.
+	SecretFile string `yaml:"secret_file"`
 }
 
 // IdentityTopic is the repartition topic's name ("" when identity is off).

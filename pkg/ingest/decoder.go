@@ -272,5 +272,5 @@ func (d *Decoder) channel(own any, topic string) string {
 }
 
 func source(r *Record) journey.Source {
-	return journey.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	return journey.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Time: r.Time}
 }

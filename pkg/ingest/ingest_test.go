@@ -80,8 +80,8 @@ func checkEvent(t *testing.T, got, want journey.Event) {
 
 func TestDecodeKinds(t *testing.T) {
 	d := newDecoder(t)
-	src := journey.Source{Topic: "web.events", Partition: 2, Offset: 77}
-	csrc := journey.Source{Topic: "callcentre.events", Partition: 2, Offset: 77}
+	src := journey.Source{Topic: "web.events", Partition: 2, Offset: 77, Time: recordTime}
+	csrc := journey.Source{Topic: "callcentre.events", Partition: 2, Offset: 77, Time: recordTime}
 	tests := []struct {
 		name string
 		rec  ingest.Record
@@ -116,7 +116,7 @@ func TestDecodeKinds(t *testing.T) {
 			name: "segment screen",
 			rec:  rec("app.events", `{"type":"screen","name":"Cart","messageId":"m4","userId":"u1","timestamp":"2025-11-20T09:00:00Z"}`),
 			want: journey.Event{ID: "m4", Kind: journey.KindScreen, Name: "Cart", CustomerID: "u1", UserID: "u1", Channel: "app",
-				Time: at("2025-11-20T09:00:00Z"), Source: journey.Source{Topic: "app.events", Partition: 2, Offset: 77}},
+				Time: at("2025-11-20T09:00:00Z"), Source: journey.Source{Topic: "app.events", Partition: 2, Offset: 77, Time: recordTime}},
 		},
 		{
 			name: "segment alias",

@@ -25,6 +25,12 @@ type Source struct {
 	Topic     string
 	Partition int
 	Offset    int64
+	// Time is the record's Kafka timestamp (zero when unknown): when it was
+	// produced, or appended with LogAppendTime. It is part of the record,
+	// so it is the same on every replay — a bound on event time a fold may
+	// use where it must not trust a producer's clock (the contact policy
+	// clamps consent times to it).
+	Time time.Time
 }
 
 // Event is one customer interaction, normalised from whatever envelope the

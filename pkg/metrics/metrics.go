@@ -56,6 +56,11 @@ type Set struct {
 	RestoredRecords  *prometheus.CounterVec // partition, role (active|standby); changelog records applied
 	RestoreRemaining *prometheus.GaugeVec   // partition; records left to restore before the partition is ready
 	StandbysOwned    prometheus.Gauge       //
+
+	// Forgotten counts the ids `journey forget` erased; ForgottenEvents
+	// the events (and links, merges) of forgotten ids dropped since.
+	Forgotten       prometheus.Counter
+	ForgottenEvents prometheus.Counter
 }
 
 // New registers the metrics with reg.
@@ -116,11 +121,15 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Dead letters written without their value (its length and SHA-256 in headers): the dead-letter topic's max.message.bytes could not carry them."}),
 		StandbysOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "journey", Name: "standbys_owned",
 			Help: "Partitions this instance keeps warm as a standby."}),
+		Forgotten: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgotten_total",
+			Help: "Customer ids erased by journey forget (each linked id counts)."}),
+		ForgottenEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgotten_events_total",
+			Help: "Events, links and merges of forgotten ids dropped before the fold."}),
 	}
 	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.EventsIgnored, s.Identity, s.IdentityConflicts, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
-		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned} {
+		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned, s.Forgotten, s.ForgottenEvents} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

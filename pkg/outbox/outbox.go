@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -203,6 +204,7 @@ type Dispatcher struct {
 	progress chan struct{}
 	now      func() time.Time
 	fwd      Forwarder
+	skip     func(customerID string) bool // see SetSkip
 
 	// ahead is the sequence the next delivery ahead of a held head batch
 	// reads from (dispatcher goroutine only).
@@ -222,6 +224,23 @@ func NewDispatcher(p *state.Partition, s sink.Sink, cfg Config, log *zap.Logger,
 // (KindForward); call it before Run. Without one, such an entry is a fatal
 // error.
 func (d *Dispatcher) SetForwarder(f Forwarder) { d.fwd = f }
+
+// SetSkip sets a test of the customers whose triggers and context updates
+// are dropped instead of delivered: customers forgotten while their
+// entries waited (`journey forget`). A context deletion is always
+// delivered. Call it before Run; skip is called from the dispatcher's
+// goroutine. The dropped entries count as delivered: they leave the
+// outbox.
+func (d *Dispatcher) SetSkip(skip func(customerID string) bool) { d.skip = skip }
+
+// dropSkipped removes from b what SetSkip's test drops.
+func (d *Dispatcher) dropSkipped(b *sink.Batch) {
+	if d.skip == nil {
+		return
+	}
+	b.Triggers = slices.DeleteFunc(b.Triggers, func(t journey.Trigger) bool { return d.skip(t.CustomerID) })
+	b.Contexts = slices.DeleteFunc(b.Contexts, func(c sink.Context) bool { return !c.Delete && d.skip(c.CustomerID) })
+}
 
 // Notify wakes the dispatcher: new entries were committed. It never blocks.
 func (d *Dispatcher) Notify() {
@@ -290,6 +309,7 @@ func (d *Dispatcher) deliverAhead(ctx context.Context, from uint64) {
 			return // the head batch will meet it
 		}
 		dec.batch.Contexts = nil
+		d.dropSkipped(&dec.batch)
 		var held *sink.Held
 		if err := d.sink.Deliver(ctx, dec.batch); err != nil && !errors.As(err, &held) {
 			return
@@ -339,6 +359,7 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 			return 0, last, err
 		}
 	}
+	d.dropSkipped(&dec.batch)
 	handed := d.now()
 	if err := d.deliver(ctx, dec.batch); err != nil {
 		if d.obs != nil && ctx.Err() == nil {

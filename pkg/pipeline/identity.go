@@ -141,6 +141,9 @@ type movedState struct {
 // identityCounts are a round's identity figures, counted once it commits.
 type identityCounts struct {
 	routed, linked, merged, limit, conflicts int
+	// forgotten counts the ids erased, forgottenEvents the events, links
+	// and merges dropped because they named a forgotten id (forget.go).
+	forgotten, forgottenEvents int
 }
 
 // headerOf returns the value of header key of m, or "".
@@ -226,6 +229,9 @@ func (w *worker) onLink(tx *tx, l linkMsg) error {
 	if l.ID == l.Into {
 		return nil
 	}
+	if gone, err := w.dropForgotten(tx, l.ID); gone || err != nil {
+		return err
+	}
 	c, st, err := w.runner.Identity(l.ID)
 	if err != nil {
 		return err
@@ -308,6 +314,9 @@ func (w *worker) sendMerge(tx *tx, mm mergeMsg) error {
 // onMerge merges mm.From's journey into mm.Into (on this partition), once;
 // a customer that was itself linked since passes it on to its parent.
 func (w *worker) onMerge(tx *tx, mm mergeMsg) error {
+	if gone, err := w.dropForgotten(tx, mm.Into); gone || err != nil {
+		return err
+	}
 	c, st, err := w.runner.Identity(mm.Into)
 	if err != nil {
 		return err
@@ -366,6 +375,12 @@ func (w *worker) control(tx *tx, m *kafka.Message, kind string) error {
 			return fmt.Errorf("repartition record at offset %d: %w", m.Offset, err)
 		}
 		return w.onMerge(tx, mm)
+	case routeForget:
+		var f forgetMsg
+		if err := json.Unmarshal(m.Value, &f); err != nil {
+			return fmt.Errorf("repartition record at offset %d: %w", m.Offset, err)
+		}
+		return w.onForget(tx, f)
 	}
 	return fmt.Errorf("repartition record at offset %d: unknown %s %q", m.Offset, HeaderRoute, kind)
 }
@@ -502,6 +517,8 @@ func (t *tx) countIdentity() {
 	if n == (identityCounts{}) {
 		return
 	}
+	m.Forgotten.Add(float64(n.forgotten))
+	m.ForgottenEvents.Add(float64(n.forgottenEvents))
 	for what, v := range map[string]int{"routed": n.routed, "linked": n.linked, "merged": n.merged, "limit": n.limit} {
 		if v > 0 {
 			m.Identity.WithLabelValues(what).Add(float64(v))

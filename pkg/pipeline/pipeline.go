@@ -111,6 +111,8 @@ type Config struct {
 	// customer's partition through that topic, links ids and merges
 	// customers (identity.go); the engine must then hold journey.Identity.
 	Identity IdentityConfig
+	// Privacy configures `journey forget` (forget.go).
+	Privacy PrivacyConfig
 	// Dialer, when set, carries the TLS and SASL of every connection to
 	// the brokers (kafkaio.Dialer); its Timeout is replaced by
 	// DialTimeout. nil: plaintext, no authentication.

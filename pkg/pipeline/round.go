@@ -200,6 +200,12 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 			if to == "" {
 				to = ev.CustomerID
 			}
+			if gone, err := w.dropForgotten(tx, to); gone || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			canonical, here, err := w.resolve(tx, m, to)
 			if err != nil {
 				return err
@@ -397,6 +403,9 @@ type tx struct {
 	// waits for both).
 	fwdOut int
 	fwdIn  []int64
+	// erased are the customers forgotten in the batch (forget.go): their
+	// identity entries are deleted with their states.
+	erased map[string]bool
 }
 
 func (w *worker) begin() *tx {
@@ -414,6 +423,9 @@ func (t *tx) abortUnlessCommitted() {
 	}
 	t.aborted = true
 	t.b.Abort()
+	if t.erased != nil {
+		t.w.forgot.unload() // reloaded from the store: its ids were not committed
+	}
 	t.w.runner.Reset()
 	t.w.runner.SetWatermark(t.wm0)
 	for _, tc := range t.w.topics {
@@ -481,7 +493,7 @@ func (t *tx) prepare() ([]kafkaio.Record, error) {
 		if c.Detached {
 			// Merged into another customer (identity.go): its states left.
 			for _, i := range w.stateOrder {
-				if procs[i].Name() == journey.IdentityName {
+				if procs[i].Name() == journey.IdentityName && !t.eraseIdentity(c) {
 					data, err := w.encodeState(c.States[i])
 					if err != nil {
 						return nil, fmt.Errorf("encode %s state: %w", procs[i].Name(), err)

@@ -40,8 +40,9 @@ type worker struct {
 	lastKafka    time.Time
 	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
 
-	cur    *tx    // the commit in progress, or the last one
-	poison poison // what failed a fold in the round in progress (poison.go)
+	cur    *tx       // the commit in progress, or the last one
+	forgot forgotten // the partition's forgotten ids (forget.go)
+	poison poison    // what failed a fold in the round in progress (poison.go)
 
 	// behind is, per input topic, how many records the partition is
 	// behind: as of the last commit, or more once a round took newer
@@ -92,6 +93,12 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
 			kafkaOffsets: map[string]int64{},
+		}
+		w.disp.SetSkip(w.skipForgotten)
+		if p.routed() {
+			// Now, so that the dispatcher skips from its start; on an error
+			// the first record reads it again and fails the round with it.
+			_ = w.loadForgotten()
 		}
 		switch {
 		case p.router != nil:

@@ -125,7 +125,7 @@ func (s *State) check() error {
 		return bad("time zone name too long")
 	case s.TimeZone == "" && !s.TimeZoneAt.IsZero():
 		return bad("a time zone time without a time zone")
-	case len(s.Consent) > maxChannels, len(s.Channels) > maxChannels, len(s.Rules) > maxRules,
+	case len(s.Consent) > maxRefusals, len(s.Channels) > maxChannels, len(s.Rules) > maxRules,
 		len(s.Held) > maxMaxHeld, len(s.Log) > maxMaxLog:
 		return bad("more entries than the bounds allow")
 	}
@@ -253,7 +253,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if st.TimeZone = r.Str(); st.TimeZone != "" {
 		st.TimeZoneAt = r.UnixTime()
 	}
-	if n := r.CountAtMost(3, maxChannels); n > 0 {
+	if n := r.CountAtMost(3, maxRefusals); n > 0 {
 		st.Consent = make([]ChannelConsent, n)
 		for i := range st.Consent {
 			c := &st.Consent[i]

@@ -39,6 +39,14 @@ func boundedConfig() policy.Config {
 	return cfg
 }
 
+// consentConfig is the configuration of testdata/consent: opt-out
+// consent, so a refusal lost would let a trigger through.
+func consentConfig() policy.Config {
+	cfg := policy.DefaultConfig()
+	cfg.Consent.Default = policy.ConsentGrant
+	return cfg
+}
+
 // TestGolden runs the policy behind a toy trigger emitter and a toy
 // channel preference (see helpers_test.go) over the golden files.
 func TestGolden(t *testing.T) {
@@ -50,6 +58,7 @@ func TestGolden(t *testing.T) {
 		{"testdata/rules", rulesConfig()},
 		{"testdata/bounded", boundedConfig()},
 		{"testdata/merge", policy.DefaultConfig()},
+		{"testdata/consent", consentConfig()},
 	} {
 		procs := []journey.Processor{emitter{}, preference{}, mustNew(t, tc.cfg)}
 		processortest.RunEngine(t, procs, tc.dir)

@@ -19,7 +19,11 @@ var _ journey.Merger = (*Processor)(nil)
 //   - Time zone: the one set by the newer event (into's on a tie).
 //   - Consent, per channel: the newer record wins; on a tie a refusal wins
 //     over a grant. A channel recorded under from alone is added, within
-//     the bound (32: the channel recorded longest ago goes first).
+//     the bounds of a fold: a refusal under either id is kept (it gives
+//     way only to a newer grant of its channel, never to a bound or to
+//     the other id's grants of other channels), grants recorded longest
+//     ago go first. So a refusal under any linked id applies to the
+//     customer.
 //   - Cooldowns: per rule, the later of the two last contacts.
 //   - Caps: per channel, the later last contact and the union of the
 //     recent contact times (the contacts of both ids, duplicates
@@ -51,12 +55,6 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 		s.TimeZone, s.TimeZoneAt = f.TimeZone, f.TimeZoneAt
 	}
 	for _, c := range f.Consent {
-		if old, ok := s.consent(c.Channel); ok && c.At.Equal(old.At) {
-			if old.Granted && !c.Granted {
-				s.setConsent(c.Channel, false, c.At)
-			}
-			continue
-		}
 		s.setConsent(c.Channel, c.Granted, c.At)
 	}
 	for _, r := range f.Rules {

@@ -64,7 +64,7 @@
 // Every event's Consent (Segment context.consent with its
 // categoryPreferences, the CloudEvents consent extension) is merged per
 // channel: an entry changes only for an event at least as new as the one
-// that set it. A key of Config.Consent.Categories stands for its channels
+// that set it, and on a tie a refusal wins. A key of Config.Consent.Categories stands for its channels
 // (a refusal in any category wins); a channel named directly in the same
 // event wins over its categories. Other keys are channels. These track
 // events record consent as well, after the event's Consent:
@@ -79,6 +79,17 @@
 // A Consent Updated without a channel or a boolean granted changes nothing
 // and is reported ignored ("no_channel_or_granted", journey.Output.Ignore).
 //
+// Consent cannot leak through a producer's clock: consent is recorded at
+// the event's time clamped to its Kafka record time (Event.Source.Time,
+// when known), never later. A grant dated in the future is recorded as of
+// when it was produced, so a refusal produced after it wins. The record
+// time is part of the record, so a replay records the same times; the
+// fold never reads the wall clock. (The ingest check, event time at most
+// ingest.max_future past the wall clock, still applies: it rejects, this
+// bounds what is kept.)
+//
+// An explicit refusal is never evicted by a bound: see Bounds.
+//
 // The customer's time zone is the newest (by event time) Event.TimeZone
 // that is a loadable IANA name; names that do not load ("Local", which
 // would make folds depend on the machine, among them) are ignored, and a
@@ -88,8 +99,14 @@
 //
 // # Bounds
 //
-// Per customer: 32 channels with consent (a new one replaces the one
-// recorded longest ago) and 32 with a contact history (the one contacted
+// Per customer: 32 channels with consent, where a new one replaces the
+// grant recorded longest ago; refusals are never replaced by another
+// channel's grant, only by a newer grant of their own channel: with 32
+// refusals recorded a new channel's grant is not recorded, and refusals
+// are added up to 256 (then a new refusal replaces the one recorded
+// longest ago — the one bound on refusals, far beyond any real customer's,
+// against producers inventing channel names). 32 channels with a contact
+// history (the one contacted
 // longest ago goes), 64 rules with a cooldown history (likewise), for a
 // capped channel the last Max contact times, Config.MaxHeld held triggers
 // and Config.MaxLog log entries. Channel, rule and category names over
@@ -233,12 +250,13 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		s.TimeZone, s.TimeZoneAt = z, t
 		changed = true
 	}
-	if len(ev.Consent) > 0 && p.mergeConsent(s, ev.Consent, t) {
+	ct := consentTime(ev)
+	if len(ev.Consent) > 0 && p.mergeConsent(s, ev.Consent, ct) {
 		changed = true
 	}
 	if ev.Kind == journey.KindTrack {
 		set := func(ch string, granted bool) {
-			if s.setConsent(ch, granted, t) {
+			if s.setConsent(ch, granted, ct) {
 				changed = true
 			}
 		}
@@ -268,6 +286,17 @@ func (p *Processor) Fold(st journey.State, ev *journey.Event, out *journey.Outpu
 		}
 	}
 	return changed, nil
+}
+
+// consentTime is the time an event's consent is recorded at: its time,
+// clamped to its Kafka record time when that is known and earlier (see
+// "Consent and time zone" in the package comment).
+func consentTime(ev *journey.Event) time.Time {
+	t := ev.Time.UTC()
+	if rt := ev.Source.Time; !rt.IsZero() && t.After(rt) && validTime(rt.UTC()) {
+		return rt.UTC()
+	}
+	return t
 }
 
 // mergeConsent records an event's consent map: categories first (a

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -456,5 +457,33 @@ func TestBoundedHistories(t *testing.T) {
 	}
 	if _, err := st.MarshalBinary(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestRefusalBound checks the one bound on refusals: 300 refused channels
+// keep the newest 256, which encode and decode; no grant displaces them.
+func TestRefusalBound(t *testing.T) {
+	p := mustNew(t, openConfig())
+	st := p.NewState().(*policy.State)
+	for i := range 300 {
+		ch := fmt.Sprintf("ch%03d", i)
+		fold(t, p, st, journey.Event{Kind: journey.KindIdentify, Time: t0.Add(time.Duration(i) * time.Minute), Consent: map[string]bool{ch: false}})
+	}
+	fold(t, p, st, journey.Event{Kind: journey.KindIdentify, Time: t0.Add(time.Hour * 24), Consent: map[string]bool{"new": true}})
+	if len(st.Consent) != 256 || st.Consent[0].Channel != "ch044" {
+		t.Fatalf("consent %d entries, first %s; want 256, ch044", len(st.Consent), st.Consent[0].Channel)
+	}
+	for _, c := range st.Consent {
+		if c.Granted {
+			t.Fatalf("a grant displaced a refusal: %+v", c)
+		}
+	}
+	b, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st2 policy.State
+	if err := st2.UnmarshalBinary(b); err != nil || len(st2.Consent) != 256 {
+		t.Fatalf("decode: %v, %d entries", err, len(st2.Consent))
 	}
 }

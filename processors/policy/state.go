@@ -81,9 +81,14 @@ const (
 	// maxKeyLen bounds channel, rule and category names, trigger ids and
 	// cause ids kept.
 	maxKeyLen = 128
-	// maxChannels bounds the channels with recorded consent, and
-	// separately those with a contact history.
+	// maxChannels bounds the channels with recorded consent (beyond it only
+	// refusals are kept: see setConsent), and separately those with a
+	// contact history.
 	maxChannels = 32
+	// maxRefusals bounds the channels with a recorded refusal, so that a
+	// producer inventing channel names cannot grow a state for ever. Real
+	// customers refuse a handful; a refusal is evicted by this bound only.
+	maxRefusals = 256
 	// maxRules bounds the rules with a cooldown history.
 	maxRules = 64
 	// maxHeldCauses bounds the cause ids kept with a held trigger.
@@ -106,9 +111,13 @@ func (s *State) consent(channel string) (ChannelConsent, bool) {
 }
 
 // setConsent records consent for channel from an event at t, unless a
-// newer event recorded it. When the state holds maxChannels channels, a
-// new one replaces the one recorded longest ago. It reports whether the
-// state changed.
+// newer event recorded it; on a tie a refusal wins. A refusal is never
+// evicted by a bound: when the state holds maxChannels channels, a new one
+// replaces the grant recorded longest ago (a new grant older than every
+// grant kept is not recorded); with no grant to replace, a new grant is not
+// recorded and a new refusal is added, up to maxRefusals, past which it
+// replaces the refusal recorded longest ago. It reports whether the state
+// changed.
 func (s *State) setConsent(channel string, granted bool, t time.Time) bool {
 	if !validKey(channel) {
 		return false
@@ -118,29 +127,46 @@ func (s *State) setConsent(channel string, granted bool, t time.Time) bool {
 	})
 	if ok {
 		c := &s.Consent[i]
-		if t.Before(c.At) || c.Granted == granted && c.At.Equal(t) {
+		if t.Before(c.At) || t.Equal(c.At) && !(c.Granted && !granted) {
 			return false
 		}
 		c.Granted, c.At = granted, t
 		return true
 	}
 	if len(s.Consent) >= maxChannels {
-		v := 0
-		for j := range s.Consent {
-			if s.Consent[j].At.Before(s.Consent[v].At) {
-				v = j
+		v := s.oldestConsent(true)
+		switch {
+		case v < 0 && granted:
+			return false // every entry is a refusal: none gives way to a grant
+		case v < 0 && len(s.Consent) < maxRefusals:
+			// refusals only, fewer than maxRefusals: the map grows
+		case v < 0:
+			v = s.oldestConsent(false)
+		}
+		if v >= 0 {
+			if t.Before(s.Consent[v].At) && s.Consent[v].Granted == granted {
+				return false // older than everything it could replace
 			}
-		}
-		if t.Before(s.Consent[v].At) {
-			return false // older than everything kept
-		}
-		s.Consent = slices.Delete(s.Consent, v, v+1)
-		if v < i {
-			i--
+			s.Consent = slices.Delete(s.Consent, v, v+1)
+			if v < i {
+				i--
+			}
 		}
 	}
 	s.Consent = slices.Insert(s.Consent, i, ChannelConsent{Channel: channel, Granted: granted, At: t})
 	return true
+}
+
+// oldestConsent returns the index of the grant (granted) or refusal
+// recorded longest ago, or -1 when there is none.
+func (s *State) oldestConsent(granted bool) int {
+	v := -1
+	for j := range s.Consent {
+		if s.Consent[j].Granted == granted && (v < 0 || s.Consent[j].At.Before(s.Consent[v].At)) {
+			v = j
+		}
+	}
+	return v
 }
 
 // rule returns the contact history of rule, or nil.

@@ -216,6 +216,7 @@ type eventJSON struct {
 	Consent     map[string]bool `json:"consent"`
 	Props       map[string]any  `json:"props"`
 	Traits      map[string]any  `json:"traits"`
+	RecordTime  string          `json:"record_time"`
 }
 
 var kinds = []journey.Kind{
@@ -240,6 +241,12 @@ func decodeEvent(line string) (*step, error) {
 	tm, err := time.Parse(time.RFC3339Nano, j.Time)
 	if err != nil {
 		return nil, fmt.Errorf("time: %w", err)
+	}
+	var rt time.Time
+	if j.RecordTime != "" {
+		if rt, err = time.Parse(time.RFC3339Nano, j.RecordTime); err != nil {
+			return nil, fmt.Errorf("record_time: %w", err)
+		}
 	}
 	customer := j.Customer
 	if customer == "" {
@@ -266,6 +273,7 @@ func decodeEvent(line string) (*step, error) {
 			Consent:     j.Consent,
 			Properties:  j.Props,
 			Traits:      j.Traits,
+			Source:      journey.Source{Time: rt.UTC()},
 		},
 		traits: stringValues(j.Traits, nil),
 	}, nil

@@ -77,6 +77,7 @@
 //	consent       Event.Consent, an object of channel -> bool
 //	props         Event.Properties; numbers decode as float64, as from ingest
 //	traits        Event.Traits
+//	record_time   Event.Source.Time, the Kafka record time, RFC 3339 (UTC)
 //
 // Unknown fields are an error, so a typo cannot silently drop a property.
 //

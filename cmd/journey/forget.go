@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/internal/app"
+	"github.com/journey-dev/journey/pkg/pipeline"
+)
+
+var forgetHelp = help{
+	name: "forget",
+	args: "--config FILE [--wait] [--timeout 60s] ID...",
+	text: `Erases customers for good: asks the instance owning each id to erase, in
+one commit with its offsets, every processor's state (held triggers
+included), the identity entry, the timers and journey:ctx:<id> — and the
+same for every id linked to it (a user id's anonymous ids, or the
+customer a linked id belongs to). A keyed hash of each erased id is kept
+(privacy.secret_file), so its later events are dropped before the fold
+(journey_forgotten_events_total).
+
+The requests travel on the repartition topic (identity.topic), so identity
+routing must be on. The command returns once they are written, and the
+erase follows in the owning partition's next round; with --wait, once the
+consumer group has committed the requests and then the forgets forwarded
+to linked ids (exit 1 after --timeout). Triggers and context updates
+still waiting in the outbox are dropped. Not erased (yet):
+journey:triggers:* stream entries and journey:tid:* keys, and records in
+Kafka topics (until their retention).`,
+}
+
+// runForget is `journey forget`.
+func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags(forgetHelp, stdout, stderr)
+	wait := f.Bool("wait", false, "wait until the owning partitions have committed the erase")
+	timeout := f.Duration("timeout", time.Minute, "with --wait, how long to wait")
+	cfg, ids, err := loadConfigArgs(f, args)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return f.usageError("want at least one customer id")
+	}
+	pc, err := app.SecurePipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := pipeline.Forget(ctx, pc, zap.NewNop(), ids); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "forget requested for %d id(s) on %s\n", len(ids), pc.Identity.Topic)
+	if !*wait {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := pipeline.WaitForgotten(wctx, pc, zap.NewNop()); err != nil {
+		return fmt.Errorf("--wait: %w", err)
+	}
+	fmt.Fprintln(stdout, "erased: every partition has committed the requests")
+	return nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/journey-dev/journey/internal/testrig"
+)
+
+// TestForget is issue 25's erase through journey run and journey forget,
+// on a real Kafka and Redis: a customer with state (views, a cart),
+// merged with an anonymous id on another partition, is forgotten by its
+// user id, and a second one by its anonymous id (the request goes on to
+// the customer); their context hashes go, Pebble holds nothing of them
+// outside the outbox (states, identity entries and timers are scanned),
+// nor does a state dir restored from the changelog, their new events are
+// dropped and counted, and another customer is untouched.
+func TestForget(t *testing.T) {
+	const parts = 4
+	e := newRigEnv(t, parts)
+	secret := filepath.Join(e.dir, "forget-secret")
+	if err := os.WriteFile(secret, []byte("test secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t, fmt.Sprintf(`timers:
+  idle_advance: 0s
+  lateness: 0s
+privacy:
+  secret_file: %s
+`, secret))
+	c := startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	view := func(p string) map[string]any { return map[string]any{"product_id": p, "category": "boots"} }
+	user, other, user2 := "u-forgetme", "u-keepme", "u-forgetalso"
+	anon, anon2 := apart("anon-forgetme", user, parts), apart("anon-forgetalso", user2, parts)
+
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(anon, "e1", "track", "", anon, "Product Viewed", at(0), view("p1")),
+		anonLine(anon, "e2", "track", "", anon, "Product Added", at(1), map[string]any{"product_id": "p1", "cart_id": "k1"}),
+		anonLine(user, "e3", "identify", user, anon, "", at(2), nil),
+		anonLine(user, "e4", "track", user, "", "Product Viewed", at(3), view("p2")),
+		anonLine(other, "e5", "identify", other, "", "", at(2), nil),
+		anonLine(other, "e6", "track", other, "", "Product Viewed", at(3), view("p3")),
+		anonLine(anon2, "e10", "track", "", anon2, "Product Viewed", at(0), view("p7")),
+		anonLine(user2, "e11", "identify", user2, anon2, "", at(2), nil),
+	)
+	ctx := context.Background()
+	hash := func(id string) (map[string]string, error) { return e.rdb.HGetAll(ctx, e.prefix+"ctx:"+id).Result() }
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		a, err1 := hash(anon)
+		u, err2 := hash(user)
+		o, err3 := hash(other)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
+		}
+		a2, err4 := hash(anon2)
+		if err4 != nil {
+			return err4
+		}
+		if a["merged_into"] != user || a2["merged_into"] != user2 || u["policy.consent"] == "" || o["policy.consent"] == "" {
+			return fmt.Errorf("ctx %s=%v, %s has %d fields, %s %d: want the merge and both customers' contexts", anon, a, user, len(u), other, len(o))
+		}
+		return nil
+	})
+	settled(t, e, 8, time.Minute)
+	if got := storeMentions(t, c, e, user, anon, other, user2); !slices.Equal(got, []string{user, anon, other, user2}) {
+		t.Fatalf("before the forget, the store mentions %v: want %s, %s (the merged id), %s and %s (the scan must see them)", got, user, anon, other, user2)
+	}
+	c = startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+
+	var out, errb bytes.Buffer
+	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "30s", user, anon2}, &out, &errb); code != 0 {
+		t.Fatalf("journey forget: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "erased") {
+		t.Fatalf("journey forget --wait printed %q", out.String())
+	}
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		for _, id := range []string{user, anon, user2, anon2} {
+			if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
+				return fmt.Errorf("ctx:%s still exists (%v)", id, err)
+			}
+		}
+		return nil
+	})
+	// New events of both forgotten ids are dropped; the other customer's
+	// is folded.
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(user, "e7", "track", user, "", "Product Viewed", at(10), view("p4")),
+		anonLine(anon, "e8", "track", "", anon, "Product Viewed", at(10), view("p5")),
+		anonLine(other, "e9", "track", other, "", "Product Viewed", at(10), view("p6")),
+	)
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		m := c.get(t, "/metrics")
+		for _, want := range []string{"journey_forgotten_events_total 2", "journey_forgotten_total 4"} {
+			if !strings.Contains(m, want) {
+				var got []string
+				for _, l := range strings.Split(m, "\n") {
+					if strings.HasPrefix(l, "journey_forgotten") {
+						got = append(got, l)
+					}
+				}
+				return fmt.Errorf("/metrics lacks %s: %q", want, got)
+			}
+		}
+		return nil
+	})
+	settled(t, e, 11, time.Minute)
+	for _, id := range []string{user, anon, user2, anon2} {
+		if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
+			t.Errorf("ctx:%s came back (%v)", id, err)
+		}
+	}
+	if o, err := hash(other); err != nil || o["policy.consent"] == "" {
+		t.Errorf("ctx:%s = %v (%v): the other customer lost its context", other, o, err)
+	}
+	if got := storeMentions(t, c, e, user, anon, other, user2, anon2); len(got) != 1 || got[0] != other {
+		t.Errorf("after the forget, the store mentions %v, want only %s", got, other)
+	}
+	// The changelog carries the erase: a state dir restored from it holds
+	// nothing of them either.
+	fresh := filepath.Join(e.dir, "restored")
+	out.Reset()
+	errb.Reset()
+	if code := dispatch(ctx, []string{"state", "restore", "--config", cfg, "--state-dir", fresh}, &out, &errb); code != 0 {
+		t.Fatalf("journey state restore: exit %d: %s", code, errb.String())
+	}
+	if got := scanMentions(t, fresh, user, anon, other, user2, anon2); len(got) != 1 || got[0] != other {
+		t.Errorf("restored from the changelog, the store mentions %v, want only %s", got, other)
+	}
+	// With no instance running, --wait times out, exit 1.
+	out.Reset()
+	errb.Reset()
+	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "2s", other}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "have not confirmed") {
+		t.Errorf("forget --wait with nobody running: exit %d, stderr %q; want 1, not confirmed", code, errb.String())
+	}
+}
+
+// storeMentions stops c and returns which of ids appear in the state
+// store's keys or values, outbox entries aside (a context deletion names
+// its id until delivered and dropped: see README, "Privacy").
+func storeMentions(t *testing.T, c *child, e *rigEnv, ids ...string) []string {
+	t.Helper()
+	if code := c.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("journey run exited %d", code)
+	}
+	return scanMentions(t, filepath.Join(e.dir, "state"), ids...)
+}
+
+// scanMentions returns which of ids appear in the keys or values of the
+// state store in dir, outbox entries aside.
+func scanMentions(t *testing.T, dir string, ids ...string) []string {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	it, err := db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	seen := map[string]bool{}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) > 4 && k[4] == 'q' {
+			continue
+		}
+		for _, id := range ids {
+			if bytes.Contains(k, []byte(id)) || bytes.Contains(it.Value(), []byte(id)) {
+				seen[id] = true
+			}
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		if seen[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// TestForgetNeedsIdentityRouting checks the errors journey forget gives
+// before it talks to Kafka: no id, and identity routing off.
+func TestForgetNeedsIdentityRouting(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "journey.yaml")
+	if err := os.WriteFile(cfg, []byte("kafka:\n  brokers: [127.0.0.1:1]\n  topics: [t]\nidentity:\n  enabled: false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := dispatch(context.Background(), []string{"forget", "--config", cfg}, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "want at least one customer id") {
+		t.Errorf("no id: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := dispatch(context.Background(), []string{"forget", "--config", cfg, "c1"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "identity.enabled") {
+		t.Errorf("identity off: exit %d, stderr %q", code, errb.String())
+	}
+}
