@@ -159,25 +159,32 @@ func headerOf(m *kafka.Message, key string) string {
 // routed reports whether identity routing is on.
 func (p *Pipeline) routed() bool { return p.cfg.Identity.Topic != "" }
 
-// resolve finds where the event addressed to id is folded: its canonical
-// customer, when that lives on this partition (ok), else the record is
-// forwarded to the partition that knows more, and ok is false.
-func (w *worker) resolve(tx *tx, m *kafka.Message, id string) (canonical string, ok bool, err error) {
+// resolve finds where the event ev, addressed to id, is folded: its
+// canonical customer, when that lives on this partition (ok), else the
+// record is forwarded to the partition that knows more, and ok is false.
+// Passing through a linked id here, the event is dropped as a duplicate
+// (dup) when this partition folded it already: a producer's retry folded
+// under the id before its link would otherwise reach the canonical
+// customer too, whose partition never saw the first copy.
+func (w *worker) resolve(tx *tx, m *kafka.Message, ev *journey.Event, id string) (canonical string, ok, dup bool, err error) {
 	for range maxHops {
 		if q := partitionOf(id, w.p.parts); q != w.id {
 			tx.forward(m, routeEvent, id, q, m.Value)
-			return "", false, nil
+			return "", false, false, nil
 		}
 		_, st, err := w.runner.Identity(id)
 		if err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
 		if st.Parent == "" {
-			return id, true, nil
+			return id, true, false, nil
+		}
+		if seen, err := tx.b.Seen(ev.ID, ev.Time); err != nil || seen {
+			return "", false, seen, err
 		}
 		id = st.Parent
 	}
-	return id, true, nil // not reached: links point at canonical customers
+	return id, true, false, nil // not reached: links point at canonical customers
 }
 
 // link links the ids ev carries besides route (the id it was addressed

@@ -361,3 +361,28 @@ func TestIdentityLinkOfAnEmptyID(t *testing.T) {
 		t.Errorf("ctx:%s = %v (%v), want merged_into only", anon, got, err)
 	}
 }
+
+// A producer's retry of an event folded under an anonymous id before its
+// link is a duplicate after the link too: the copy, addressed to the
+// anonymous id, passes its partition (which folded the first) on its way
+// to the customer, and is dropped there.
+func TestIdentityRetryAfterLinkIsADuplicate(t *testing.T) {
+	h, mod := identityHarness(t)
+	anon, user := idsApart("retry", 4)
+	t0 := time.Now().Add(-time.Hour).UTC()
+	v1 := kafka.Message{Key: []byte(anon), Value: identified("r1", "track", "", anon, "Product Viewed", t0)}
+	r := h.start(0, "", mod)
+	defer r.stop(t)
+	h.produce(v1, kafka.Message{Key: []byte(user), Value: identified("r2", "identify", user, anon, "", t0.Add(time.Second))})
+	h.waitContext(anon, "merged_into", user)
+	h.produce(v1) // the retry
+	testrig.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		if n := r.counter(t, "journey_events_duplicate_total", nil); n != 1 {
+			return fmt.Errorf("%v duplicates, want 1", n)
+		}
+		return nil
+	})
+	if n := r.counter(t, "journey_events_folded_total", nil); n != 2 {
+		t.Errorf("%v events folded, want 2 (the view once, the identify)", n)
+	}
+}

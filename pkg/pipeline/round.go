@@ -206,9 +206,13 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 				}
 				continue
 			}
-			canonical, here, err := w.resolve(tx, m, to)
+			canonical, here, dup, err := w.resolve(tx, m, &ev, to)
 			if err != nil {
 				return err
+			}
+			if dup {
+				tc.n.dup++
+				continue
 			}
 			if !here {
 				continue
