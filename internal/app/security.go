@@ -218,14 +218,13 @@ func AdminSecurity(cfg config.Config) (admin.Security, error) {
 	return sec, nil
 }
 
-// APISecurity is the API's admin.Security: the bearer token of
-// api.token_file on every path but the page's, / (none without it). The API reuses the
-// admin port's TLS settings when admin.tls is enabled.
+// APISecurity is the API's admin.Security: HTTPS with api.tls, and the
+// bearer token of api.token_file on every path but the page's, /.
 func APISecurity(cfg config.Config) (admin.Security, error) {
 	var sec admin.Security
-	if t := cfg.Admin.TLS; t.Enabled {
+	if t := cfg.API.TLS; t.Enabled {
 		var err error
-		if sec.TLS, err = admin.ServerTLS("admin.tls", t.CertFile, t.KeyFile, t.ClientCAFile); err != nil {
+		if sec.TLS, err = admin.ServerTLS("api.tls", t.CertFile, t.KeyFile, t.ClientCAFile); err != nil {
 			return sec, err
 		}
 	}

@@ -269,6 +269,8 @@ type API struct {
 	// TokenFile holds a bearer token every request must carry
 	// ("Authorization: Bearer <token>"); 401 otherwise.
 	TokenFile string `yaml:"token_file"`
+	// TLS serves the API over HTTPS (the fields of admin.tls).
+	TLS AdminTLS `yaml:"tls"`
 }
 
 // Log configures zap.

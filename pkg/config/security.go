@@ -219,20 +219,20 @@ func (s *Sentinel) check(p *problems) {
 	}
 }
 
-func (a *AdminTLS) check(p *problems) {
+func (a *AdminTLS) check(p *problems, section string) {
 	if !a.Enabled {
 		if a.CertFile != "" || a.KeyFile != "" || a.ClientCAFile != "" {
-			p.add("admin.tls.enabled", "false, but other admin.tls settings are set: set enabled: true")
+			p.add(section+".enabled", "false, but other %s settings are set: set enabled: true", section)
 		}
 		return
 	}
 	if a.CertFile == "" || a.KeyFile == "" {
-		p.add("admin.tls.cert_file", "admin.tls needs cert_file and key_file")
+		p.add(section+".cert_file", "%s needs cert_file and key_file", section)
 	}
 	for _, f := range []struct{ name, path string }{{"cert_file", a.CertFile}, {"key_file", a.KeyFile}, {"client_ca_file", a.ClientCAFile}} {
 		if f.path != "" {
 			if _, err := os.Stat(f.path); err != nil {
-				p.add("admin.tls."+f.name, "%v", statErr(err))
+				p.add(section+"."+f.name, "%v", statErr(err))
 			}
 		}
 	}
@@ -245,7 +245,8 @@ func (c *Config) checkSecurity(p *problems) {
 	c.Kafka.SASL.check(p)
 	c.Redis.TLS.check(p, "redis.tls")
 	c.Redis.Sentinel.check(p)
-	c.Admin.TLS.check(p)
+	c.Admin.TLS.check(p, "admin.tls")
+	c.API.TLS.check(p, "api.tls")
 }
 
 func statErr(err error) error {

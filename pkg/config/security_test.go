@@ -103,6 +103,8 @@ func TestValidateSecurity(t *testing.T) {
 		{"redis:\n  sentinel:\n    master: m\n", "redis.sentinel.addrs: at least one sentinel"},
 		{"redis:\n  sentinel:\n    addrs: [a:1]\n", "redis.sentinel.master: required with redis.sentinel.addrs"},
 		{"admin:\n  tls:\n    enabled: true\n", "admin.tls.cert_file: admin.tls needs cert_file and key_file"},
+		{"api:\n  tls:\n    enabled: true\n", "api.tls.cert_file: api.tls needs cert_file and key_file"},
+		{"api:\n  tls:\n    cert_file: x.crt\n", "api.tls.enabled: false, but other api.tls settings are set: set enabled: true"},
 	} {
 		c := Default()
 		if err := c.Parse([]byte(tc.yaml)); err != nil {
