@@ -17,8 +17,13 @@ func offsetsRetrying(ctx context.Context, c *kafka.Client, log *zap.Logger, topi
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		first, last, err := partitionOffsets(ctx, c, topic, partition)
-		if err == nil || ctx.Err() != nil {
-			return first, last, err
+		if err == nil {
+			return first, last, nil
+		}
+		if ctx.Err() != nil {
+			// Stopped meanwhile: the broker's error (an answer cut short)
+			// is not the caller's failure.
+			return 0, 0, ctx.Err()
 		}
 		if attempt > quiet {
 			log.Warn("list offsets failed; retrying", zap.String("topic", topic), zap.Int("partition", partition),

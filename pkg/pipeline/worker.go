@@ -158,6 +158,9 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	}
 	in, err := w.subscribe(stopCtx)
 	if err != nil {
+		if stopCtx.Err() != nil {
+			return nil // stopped while subscribing: nothing was read
+		}
 		return err
 	}
 	defer func() {
