@@ -101,9 +101,13 @@ func (e *BatchTooBigError) Error() string {
 // size is what recs weigh against MaxBatchBytes: keys, values and the
 // value prefix of each.
 func (a *Appender) size(recs []Record) int {
-	size := 0
+	// The record batch's header, and each record's framing: its length,
+	// attributes, timestamp and offset deltas, key and value lengths and
+	// header count (varints; 21 bytes at most for the sizes a round has).
+	const batchHeader, perRecord = 61, 21
+	size := batchHeader
 	for _, r := range recs {
-		size += len(r.Key) + len(r.Value) + len(a.cfg.ValuePrefix)
+		size += len(r.Key) + len(r.Value) + len(a.cfg.ValuePrefix) + perRecord
 	}
 	return size
 }
@@ -152,6 +156,12 @@ func (a *Appender) Append(ctx context.Context, partition int, recs []Record) (in
 		base, err := a.produce(ctx, partition, krecs, size)
 		if errors.Is(err, ErrStopped) {
 			return 0, err
+		}
+		if errors.Is(err, kafka.MessageSizeTooLarge) {
+			// The topic's max.message.bytes is under MaxBatchBytes (lowered
+			// since the start): the same batch would be refused forever.
+			// Nothing was appended; the caller splits the round.
+			return 0, &BatchTooBigError{Partition: partition, Size: size, Max: a.cfg.MaxBatchBytes}
 		}
 		if err == nil {
 			if a.cfg.Appended != nil {
