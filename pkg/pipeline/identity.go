@@ -271,6 +271,13 @@ func (w *worker) onLink(tx *tx, l linkMsg) error {
 		into, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Fields: map[string]string{fieldMergedInto: l.Into}}, tx.lastRecord)
 		tx.b.Append(outbox.KindContext, into)
 	}
+	if len(mm.States) == 0 && len(mm.Timers) == 0 && len(mm.IDs) == 0 {
+		// Nothing moves (the usual case: the anonymous id every event of a
+		// known customer carries): the link is the whole merge, and the
+		// customer keeps the id claimed. No record goes back.
+		tx.ids.merged++
+		return nil
+	}
 	return w.sendMerge(tx, mm)
 }
 
