@@ -31,7 +31,7 @@ import (
 // that merging empty states neither fails nor panics, whichever side is
 // empty.
 func TestEveryProcessorMerges(t *testing.T) {
-	ps, err := processors.Build(nil, nil)
+	ps, err := processors.Build(nil, allNames())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestInterestMergeFires(t *testing.T) {
 // canonically (so the bounds the encoders check hold), timer ops with
 // keys, triggers with ids; merging a new state changes no encoding.
 func TestMergeCorpusStates(t *testing.T) {
-	ps, err := processors.Build(nil, nil)
+	ps, err := processors.Build(nil, allNames())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,9 +472,19 @@ func readCorpus(path string) ([]byte, error) {
 // golden files of testdata/merge: merges across processors (the contact
 // policy deciding on the merged consent and contacts).
 func TestGoldenMerge(t *testing.T) {
-	ps, err := processors.Build(nil, nil)
+	ps, err := processors.Build(nil, allNames())
 	if err != nil {
 		t.Fatal(err)
 	}
 	processortest.RunEngine(t, ps, "testdata/merge")
+}
+
+// allNames lists every registered processor, so Build builds the ones off
+// by default (timeline) too.
+func allNames() []string {
+	var names []string
+	for _, s := range processors.All() {
+		names = append(names, s.Name)
+	}
+	return names
 }

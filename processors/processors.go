@@ -137,6 +137,9 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 			errs = append(errs, config.Split(err)...) // one line per problem, each naming its field
 			continue
 		}
+		if d, ok := p.(interface{ Disabled() bool }); ok && d.Disabled() && enabled == nil {
+			continue // off by its own setting (timeline.enabled), unless processors_enabled names it
+		}
 		ps = append(ps, p)
 	}
 	if len(errs) > 0 {

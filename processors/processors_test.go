@@ -66,8 +66,9 @@ func TestBuild(t *testing.T) {
 		want    string   // processor names, when no error
 		errs    []string // substrings of the error
 	}{
-		{name: "no sections, all enabled", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy,timeline"},
-		{name: "null sections are defaults", yaml: "interest:\nprofile: ~\nrecovery:\nengagement: ~\nchanpref:\ncart:\ndormancy: ~\n", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy,timeline"},
+		{name: "no sections, all but the timeline (timeline.enabled is off)", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy"},
+		{name: "null sections are defaults", yaml: "interest:\nprofile: ~\nrecovery:\nengagement: ~\nchanpref:\ncart:\ndormancy: ~\n", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy"},
+		{name: "timeline on", yaml: "timeline:\n  enabled: true\n", want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy,timeline"},
 		{name: "enabled subset, in registry order", yaml: "", enabled: []string{"interest", "profile"}, want: "profile,interest"},
 		{name: "only interest", enabled: []string{"interest"}, want: "interest"},
 		{name: "none enabled", enabled: []string{}, want: ""},
@@ -109,7 +110,7 @@ chanpref:
   responses: {"SMS Link Clicked": sms, "Email Opened": ""}
   half_life: 360h
   min_score: 0.5
-`, want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy,timeline"},
+`, want: "profile,interest,recovery,engagement,chanpref,cart,dormancy,policy"},
 		{name: "unknown section", yaml: "interset:\n  threshold: 3\nzzz: 1\n", errs: []string{"processors.interset: unknown processor (known: profile, interest, recovery, engagement, chanpref, cart, dormancy, policy, timeline)", "processors.zzz: unknown processor"}},
 		{name: "unknown enabled", enabled: []string{"intrest"}, errs: []string{`processors_enabled: unknown processor "intrest"`}},
 		{name: "enabled twice", enabled: []string{"profile", "profile"}, errs: []string{`processors_enabled: processor "profile" given twice`}},
@@ -173,7 +174,7 @@ chanpref:
 // TestBuildAppliesSection checks decoded values reach the processors and
 // that fields left out keep their defaults.
 func TestBuildAppliesSection(t *testing.T) {
-	secs := sections(t, "interest:\n  window: 90m\n  channels: [app]\nprofile:\n  max_channels: 7\n")
+	secs := sections(t, "interest:\n  window: 90m\n  channels: [app]\nprofile:\n  max_channels: 7\ntimeline:\n  enabled: true\n")
 	ps, err := processors.Build(secs, nil)
 	if err != nil {
 		t.Fatal(err)

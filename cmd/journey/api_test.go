@@ -67,6 +67,8 @@ func TestAPICustomer(t *testing.T) {
 api:
   token_file: %s
 processors:
+  timeline:
+    enabled: true
   interest:
     threshold: 3
     target: email
@@ -255,6 +257,8 @@ func TestAPIPage(t *testing.T) {
   idle_advance: 0s
   lateness: 0s
 processors:
+  timeline:
+    enabled: true
   interest:
     threshold: 3
     target: email

@@ -90,6 +90,10 @@ func New(cfg Config) (*Processor, error) {
 	return &Processor{cfg: cfg}, nil
 }
 
+// Disabled reports whether timeline.enabled is off: the registry then
+// leaves the processor out.
+func (p *Processor) Disabled() bool { return !p.cfg.Enabled }
+
 // Config returns the processor's configuration.
 func (p *Processor) Config() Config { return p.cfg }
 
