@@ -134,16 +134,21 @@ processors:
 			validateAPI(t, "Error", body)
 		}
 	}
-	metrics := c.get(t, "/metrics")
-	for _, want := range []string{
-		`journey_api_requests_total{code="404",route="GET /v1/customers/{id}"} 1`,
-		`journey_api_requests_total{code="400",route="GET /v1/customers/{id}"} 3`,
-		`journey_api_request_seconds_count{code="200",route="GET /v1/customers/{id}"}`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+	// A request is counted once its handler returned, which may be after
+	// its client read the answer.
+	testrig.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		metrics := c.get(t, "/metrics")
+		for _, want := range []string{
+			`journey_api_requests_total{code="404",route="GET /v1/customers/{id}"} 1`,
+			`journey_api_requests_total{code="400",route="GET /v1/customers/{id}"} 3`,
+			`journey_api_request_seconds_count{code="200",route="GET /v1/customers/{id}"}`,
+		} {
+			if !strings.Contains(metrics, want) {
+				return fmt.Errorf("/metrics lacks %s", want)
+			}
 		}
-	}
+		return nil
+	})
 }
 
 // validateAPI checks body against the schema name of the API's OpenAPI
