@@ -472,26 +472,6 @@ func reuse(batch []kafka.Message, behind bool) []kafka.Message {
 
 // roundBehind reports whether the last round's newest record of some topic
 // was behind its partition's high watermark.
-// routeLinger is how long a round that holds forwarded records (identity
-// routing) waits in all for more: forwards arrive in bursts (a link, then
-// its merge, from every partition at once), and committing each burst on
-// its own costs a changelog append per handful of records.
-const routeLinger = 20 * time.Millisecond
-
-// routedRound reports whether the round holds records of the repartition
-// topic.
-func (w *worker) routedRound() bool {
-	if !w.p.routed() {
-		return false
-	}
-	for i := range w.lag {
-		if w.lag[i].topic == w.p.cfg.Identity.Topic {
-			return true
-		}
-	}
-	return false
-}
-
 func (w *worker) roundBehind() bool {
 	for i := range w.lag {
 		if w.lag[i].behind {
@@ -533,8 +513,6 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 		d := cfg.Linger
 		if w.roundBehind() {
 			d = max(d, cfg.BacklogWait)
-		} else if w.routedRound() {
-			d = max(d, routeLinger)
 		}
 		if d -= *waited; d <= 0 {
 			return batch
