@@ -11,7 +11,7 @@ RIG         := $(CACHE)/bin/rig
 BIN         := bin/journey
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
-TEST_FLAGS  ?= -count=1 -timeout 30m
+TEST_FLAGS  ?= -count=1 -timeout 60m
 # An execution count, not a duration: Go 1.26's fuzz coordinator can fail a
 # target with a bare "context deadline exceeded" when a duration expires
 # while a worker is mid-input (golang/go#75804, fixed in Go 1.27).

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,20 @@ processors:
 			viaAnon.CustomerID, viaAnon.RequestedID, len(viaAnon.Timeline), user, anon)
 	}
 
+	// The polls above may have been answered 404 or counted late: the
+	// table's requests are counted as the change from here.
+	var before map[string]float64
+	testrig.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		m := apiRequestCounts(c.get(t, "/metrics"))
+		if m == nil {
+			return errors.New("no journey_api_requests_total in /metrics")
+		}
+		if !reflect.DeepEqual(m, before) {
+			before = m // wait until it stops moving: earlier requests are counted after their answers
+			return errors.New("counters still moving")
+		}
+		return nil
+	})
 	for _, tc := range []struct {
 		path, token string
 		code        int
@@ -138,14 +154,14 @@ processors:
 	// its client read the answer.
 	testrig.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		metrics := c.get(t, "/metrics")
-		for _, want := range []string{
-			`journey_api_requests_total{code="404",route="GET /v1/customers/{id}"} 1`,
-			`journey_api_requests_total{code="400",route="GET /v1/customers/{id}"} 3`,
-			`journey_api_request_seconds_count{code="200",route="GET /v1/customers/{id}"}`,
-		} {
-			if !strings.Contains(metrics, want) {
-				return fmt.Errorf("/metrics lacks %s", want)
+		now := apiRequestCounts(metrics)
+		for code, want := range map[string]float64{"404": 1, "400": 3} {
+			if got := now[code] - before[code]; got != want {
+				return fmt.Errorf("journey_api_requests_total{code=%q} rose by %v, want %v", code, got, want)
 			}
+		}
+		if want := `journey_api_request_seconds_count{code="200",route="GET /v1/customers/{id}"}`; !strings.Contains(metrics, want) {
+			return fmt.Errorf("/metrics lacks %s", want)
 		}
 		return nil
 	})
@@ -327,4 +343,23 @@ processors:
 	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
 		t.Errorf("no screenshot: %v", err)
 	}
+}
+
+var apiRequestsRe = regexp.MustCompile(`(?m)^journey_api_requests_total\{code="(\d+)",route="GET /v1/customers/\{id\}"\} (\S+)$`)
+
+// apiRequestCounts reads journey_api_requests_total of the customer route
+// by status code; nil when the metric is absent.
+func apiRequestCounts(metrics string) map[string]float64 {
+	var m map[string]float64
+	for _, sub := range apiRequestsRe.FindAllStringSubmatch(metrics, -1) {
+		v, err := strconv.ParseFloat(sub[2], 64)
+		if err != nil {
+			continue
+		}
+		if m == nil {
+			m = map[string]float64{}
+		}
+		m[sub[1]] = v
+	}
+	return m
 }

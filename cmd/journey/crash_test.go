@@ -217,7 +217,7 @@ func TestCrashLosesAndDoublesNothing(t *testing.T) {
 		// land in the middle of processing, not only during start-up. Once
 		// every record is committed there is no progress left to wait for;
 		// short of that, a run that makes none in 30 s has stalled.
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(testrig.Within(30 * time.Second))
 		for n := committedTotal(t, e); n == before; n = committedTotal(t, e) {
 			if n == int64(len(msgs)) {
 				break

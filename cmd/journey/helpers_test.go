@@ -160,6 +160,7 @@ func (c *child) stop(t *testing.T, within time.Duration) int {
 func (c *child) signal(t *testing.T, sig syscall.Signal, within time.Duration) int {
 	t.Helper()
 	_ = c.cmd.Process.Signal(sig)
+	within = testrig.Within(within)
 	select {
 	case <-c.done:
 		return c.cmd.ProcessState.ExitCode()

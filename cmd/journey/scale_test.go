@@ -754,6 +754,7 @@ func changelogEnds(t *testing.T, brokers []string, topic string, partitions int)
 func runToExit(t *testing.T, within time.Duration, args ...string) (int, string) {
 	t.Helper()
 	c := startChild(t, args...)
+	within = testrig.Within(within)
 	select {
 	case <-c.done:
 	case <-time.After(within):
@@ -831,6 +832,7 @@ func (p *pacedProducer) halt() { p.once.Do(func() { close(p.stop) }) }
 
 // wait returns once every record is produced (or producing failed).
 func (p *pacedProducer) wait(within time.Duration) error {
+	within = testrig.Within(within)
 	select {
 	case err := <-p.done:
 		return err

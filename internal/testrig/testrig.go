@@ -137,10 +137,34 @@ func dockerHealthy() (err error) {
 	return p.Health(ctx)
 }
 
-// CheckFor polls fn every interval until it returns nil or total elapses,
-// then fails t with fn's last error. Tests wait with it, never with a sleep.
+// EnvPatience scales every deadline a test waits for (Within).
+const EnvPatience = "JOURNEY_TEST_PATIENCE"
+
+// Patience is how many times longer than on an idle developer machine a
+// test waits before it calls a condition failed: $JOURNEY_TEST_PATIENCE,
+// else 4 under CI=true, else 1. CI machines are shared: one CI run of
+// `make test` took five times as long as the same commit on an idle
+// machine. A deadline bounds how long a failure takes to be reported; a
+// passing test never waits for it, so a generous one costs nothing.
+func Patience() float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(EnvPatience), 64); err == nil && v >= 1 {
+		return v
+	}
+	if os.Getenv("CI") == "true" {
+		return 4
+	}
+	return 1
+}
+
+// Within scales a test's deadline by Patience.
+func Within(d time.Duration) time.Duration { return time.Duration(float64(d) * Patience()) }
+
+// CheckFor polls fn every interval until it returns nil or total (scaled
+// by Patience) elapses, then fails t with fn's last error. Tests wait with
+// it, never with a sleep.
 func CheckFor(t testing.TB, total, interval time.Duration, fn func() error) {
 	t.Helper()
+	total = Within(total)
 	deadline := time.Now().Add(total)
 	for {
 		err := fn()
