@@ -100,7 +100,7 @@ func SinkConfig(cfg config.Config) redissink.Config {
 func PipelineConfig(cfg config.Config) pipeline.Config {
 	k, b, t := &cfg.Kafka, &cfg.Batch, &cfg.Timers
 	return pipeline.Config{
-		Brokers: k.Brokers, GroupID: k.GroupID, Topics: k.Topics, DLQTopic: k.DLQTopic, StartOffset: k.StartOffset,
+		Brokers: k.Brokers, GroupID: k.GroupID, Topics: k.Topics, DLQTopic: k.DLQTopic, DLQRedact: cfg.Ingest.DLQRedact, StartOffset: k.StartOffset,
 		FetchMaxWait: k.FetchMaxWait, FetchMaxBytes: k.FetchMaxBytes, SessionTimeout: k.SessionTimeout, DialTimeout: k.DialTimeout,
 		MaxBatchRecords: b.MaxRecords, MaxBatchBytes: b.MaxBytes, Linger: b.Linger, BacklogWait: b.BacklogWait,
 		CommitInterval: b.CommitInterval,

@@ -92,6 +92,10 @@ type Ingest struct {
 	MaxFuture       time.Duration     `yaml:"max_future"`
 	DedupWindow     time.Duration     `yaml:"dedup_window"`
 	CloudEventTypes map[string]string `yaml:"cloudevent_types"`
+	// DLQRedact dead-letters a record without its value (headers, reason,
+	// offsets, the value's length and SHA-256), so personal data in a
+	// rejected event does not outlive a forget in the dead-letter topic.
+	DLQRedact bool `yaml:"dlq_redact"`
 }
 
 // Batch bounds a commit round: the records folded, then committed

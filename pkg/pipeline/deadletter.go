@@ -43,6 +43,10 @@ const (
 	HeaderTruncated   = "journey_dlq_truncated"
 	HeaderValueBytes  = "journey_dlq_value_bytes"
 	HeaderValueSHA256 = "journey_dlq_value_sha256"
+	// HeaderRedacted is "true" on a dead letter written without its value
+	// because ingest.dlq_redact is on (HeaderValueBytes and
+	// HeaderValueSHA256 describe the value).
+	HeaderRedacted = "journey_dlq_redacted"
 )
 
 // dlqMargin is what a dead letter leaves under max.message.bytes for the
@@ -91,18 +95,33 @@ type deadRecord struct {
 	err   error // the last write's, if it failed
 }
 
+// redact takes the value out of the dead letter (ingest.dlq_redact): its
+// length and hash in headers instead. The record is then at level 1.
+func (d *deadRecord) redact() {
+	if d.level > 0 {
+		return
+	}
+	d.dropValue(HeaderRedacted)
+	d.level = 1
+}
+
+// dropValue replaces the value by why ("true"), its length and its hash.
+func (d *deadRecord) dropValue(why string) {
+	sum := sha256.Sum256(d.m.Value)
+	d.m.Headers = append(d.m.Headers[:len(d.m.Headers):len(d.m.Headers)],
+		kafka.Header{Key: why, Value: []byte("true")},
+		kafka.Header{Key: HeaderValueBytes, Value: []byte(strconv.Itoa(len(d.m.Value)))},
+		kafka.Header{Key: HeaderValueSHA256, Value: []byte(hex.EncodeToString(sum[:]))})
+	d.m.Value = nil
+}
+
 // shrink takes the dead letter one level down: without its value (its
 // length and hash in headers instead), then without the original
 // record's headers and key.
 func (d *deadRecord) shrink() {
 	switch d.level {
 	case 0:
-		sum := sha256.Sum256(d.m.Value)
-		d.m.Headers = append(d.m.Headers[:len(d.m.Headers):len(d.m.Headers)],
-			kafka.Header{Key: HeaderTruncated, Value: []byte("true")},
-			kafka.Header{Key: HeaderValueBytes, Value: []byte(strconv.Itoa(len(d.m.Value)))},
-			kafka.Header{Key: HeaderValueSHA256, Value: []byte(hex.EncodeToString(sum[:]))})
-		d.m.Value = nil
+		d.dropValue(HeaderTruncated)
 	case 1:
 		var hs []kafka.Header
 		for _, h := range d.m.Headers {
@@ -135,6 +154,9 @@ func (w *worker) writeDLQ(ctx context.Context, msgs []kafka.Message) (truncated 
 	pending := make([]deadRecord, len(msgs))
 	for i := range msgs {
 		pending[i].m = msgs[i]
+		if w.p.cfg.DLQRedact {
+			pending[i].redact()
+		}
 		if w.p.dlqMax > 0 {
 			pending[i].fit(w.p.dlqMax - dlqMargin)
 		}
@@ -145,7 +167,7 @@ func (w *worker) writeDLQ(ctx context.Context, msgs []kafka.Message) (truncated 
 		var done []deadRecord
 		pending, done = w.p.writeDead(pending, alone)
 		for _, d := range done {
-			if d.level > 0 {
+			if d.level > 0 && !(w.p.cfg.DLQRedact && d.level == 1) {
 				truncated++
 				w.log.Warn("dead letter truncated to fit the dead-letter topic's max.message.bytes",
 					zap.String("topic", w.p.cfg.DLQTopic), zap.Int("max_message_bytes", w.p.dlqMax),

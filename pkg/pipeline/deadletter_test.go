@@ -92,6 +92,54 @@ func TestTruncatesDeadLettersOverTheTopicLimit(t *testing.T) {
 	}
 }
 
+// With ingest.dlq_redact a dead letter carries the record's key and
+// headers, the reason and source offsets, and the value's length and
+// SHA-256 — never the value; it is not counted as truncated.
+func TestRedactsDeadLetters(t *testing.T) {
+	h := newHarness(t, 1, "")
+	r := h.start(1, "", func(c *pipeline.Config) { c.DLQRedact = true })
+	defer r.stop(t)
+	secret := []byte(`{"type":"track","userId":"jane.doe@example.com","event":`) // malformed: cut short
+	now := time.Now().Truncate(time.Second)
+	h.produce(kafka.Message{Key: []byte("k-1"), Value: secret, Headers: []kafka.Header{{Key: "trace", Value: []byte("t-1")}}},
+		kafka.Message{Key: []byte("cust-ok"), Value: segment("ok-1", "cust-ok", "Product Viewed", now)})
+	h.waitTriggers("email", 1, time.Minute)
+	var got []kafka.Message
+	testrig.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		got = readAll(t, h.brokers, h.dlq)
+		if len(got) != 1 {
+			return fmt.Errorf("%d dead letters, want 1", len(got))
+		}
+		return nil
+	})
+	r.stop(t)
+	m := got[0]
+	hs := map[string]string{}
+	for _, hd := range m.Headers {
+		hs[hd.Key] = string(hd.Value)
+	}
+	sum := sha256.Sum256(secret)
+	want := map[string]string{pipeline.HeaderRedacted: "true", pipeline.HeaderValueBytes: strconv.Itoa(len(secret)),
+		pipeline.HeaderValueSHA256: hex.EncodeToString(sum[:]), pipeline.HeaderReason: "format_violation",
+		pipeline.HeaderSourceTopic: h.topic, pipeline.HeaderSourceOffset: "0", pipeline.HeaderTruncated: "", "trace": "t-1"}
+	for k, v := range want {
+		if hs[k] != v {
+			t.Errorf("redacted dead letter: header %s = %q, want %q", k, hs[k], v)
+		}
+	}
+	if len(m.Value) != 0 || string(m.Key) != "k-1" {
+		t.Errorf("redacted dead letter: key %q, %d value bytes; want the key, no value", m.Key, len(m.Value))
+	}
+	for _, hd := range m.Headers {
+		if strings.Contains(string(hd.Value), "jane.doe") {
+			t.Errorf("header %s holds the value's e-mail address", hd.Key)
+		}
+	}
+	if n := r.counter(t, "journey_dlq_truncated_total", nil); n != 0 {
+		t.Errorf("journey_dlq_truncated_total = %v, want 0", n)
+	}
+}
+
 // A dead-letter topic whose max.message.bytes cannot carry even a dead
 // letter's headers stops journey at start-up.
 func TestRefusesTinyDeadLetterTopic(t *testing.T) {

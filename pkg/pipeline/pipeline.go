@@ -63,6 +63,10 @@ type Config struct {
 	// DLQTopic receives records that cannot be decoded; created when
 	// missing with as many partitions as the input.
 	DLQTopic string
+	// DLQRedact writes dead letters without their value: the original
+	// headers and key, the reason, the source offsets and the value's
+	// length and SHA-256 (ingest.dlq_redact).
+	DLQRedact bool
 	// StartOffset applies to partitions the state store has no offset for.
 	StartOffset string // default earliest
 	// MaxBatchRecords and MaxBatchBytes (keys and values) bound one round,
