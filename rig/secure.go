@@ -41,7 +41,7 @@ const (
 // ACL"): PING, the connection handshake, the delivery script and what it
 // calls, the context hash commands; keys under redisACLPrefix only.
 const redisACL = "~" + redisACLPrefix + "* resetchannels -@all +ping +hello +auth " +
-	"+script|load +evalsha +set +xadd +del +hset +expire"
+	"+script|load +evalsha +set +xadd +del +hset +expire +scan +xrange +xdel"
 
 // secure is what the secure endpoints need: files and passwords.
 type secure struct {

@@ -24,7 +24,8 @@ import (
 // the customer); their context hashes go, Pebble holds nothing of them
 // outside the outbox (states, identity entries and timers are scanned),
 // nor does a state dir restored from the changelog, their new events are
-// dropped and counted, and another customer is untouched.
+// dropped and counted, and another customer is untouched. The user's
+// interest email leaves its trigger stream with its trigger-id key.
 func TestForget(t *testing.T) {
 	const parts = 4
 	e := newRigEnv(t, parts)
@@ -37,6 +38,10 @@ func TestForget(t *testing.T) {
   lateness: 0s
 privacy:
   secret_file: %s
+processors:
+  interest:
+    threshold: 2
+    target: email
 `, secret))
 	c := startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
@@ -54,6 +59,7 @@ privacy:
 		anonLine(user, "e4", "track", user, "", "Product Viewed", at(3), view("p2")),
 		anonLine(other, "e5", "identify", other, "", "", at(2), nil),
 		anonLine(other, "e6", "track", other, "", "Product Viewed", at(3), view("p3")),
+		anonLine(other, "e6b", "track", other, "", "Product Viewed", at(4), view("p3b")),
 		anonLine(anon2, "e10", "track", "", anon2, "Product Viewed", at(0), view("p7")),
 		anonLine(user2, "e11", "identify", user2, anon2, "", at(2), nil),
 	)
@@ -75,7 +81,27 @@ privacy:
 		}
 		return nil
 	})
-	settled(t, e, 8, time.Minute)
+	// The interest emails: the user's (its anonymous view and its own,
+	// merged) and the other customer's.
+	emails := func() (map[string][]string, error) {
+		es, err := e.rdb.XRange(ctx, e.prefix+"triggers:email", "-", "+").Result()
+		by := map[string][]string{}
+		for _, m := range es {
+			c, _ := m.Values["customer_id"].(string)
+			id, _ := m.Values["id"].(string)
+			by[c] = append(by[c], id)
+		}
+		return by, err
+	}
+	var before map[string][]string
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		var err error
+		if before, err = emails(); err != nil || len(before[user]) != 1 || len(before[other]) != 1 {
+			return fmt.Errorf("email triggers by customer %v (%v): want one for %s and one for %s", before, err, user, other)
+		}
+		return nil
+	})
+	settled(t, e, 9, time.Minute)
 	if got := storeMentions(t, c, e, user, anon, other, user2); !slices.Equal(got, []string{user, anon, other, user2}) {
 		t.Fatalf("before the forget, the store mentions %v: want %s, %s (the merged id), %s and %s (the scan must see them)", got, user, anon, other, user2)
 	}
@@ -97,6 +123,20 @@ privacy:
 		}
 		return nil
 	})
+	// The user's stream entry and its trigger-id key are gone; the other
+	// customer's stay.
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		after, err := emails()
+		if err != nil || len(after[user]) != 0 || !slices.Equal(after[other], before[other]) {
+			return fmt.Errorf("email triggers by customer %v (%v): want only %s's %v", after, err, other, before[other])
+		}
+		return nil
+	})
+	for cust, want := range map[string]int64{user: 0, other: 1} {
+		if n, err := e.rdb.Exists(ctx, e.prefix+"tid:"+before[cust][0]).Result(); err != nil || n != want {
+			t.Errorf("the tid key of %s's trigger: exists %d (%v), want %d", cust, n, err, want)
+		}
+	}
 	// New events of both forgotten ids are dropped; the other customer's
 	// is folded.
 	kcatCRC32(t, e.brokers, e.topic,
@@ -119,7 +159,7 @@ privacy:
 		}
 		return nil
 	})
-	settled(t, e, 11, time.Minute)
+	settled(t, e, 12, time.Minute)
 	for _, id := range []string{user, anon, user2, anon2} {
 		if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
 			t.Errorf("ctx:%s came back (%v)", id, err)

@@ -38,7 +38,9 @@ import (
 //   - erases the customer's every processor state (held triggers with the
 //     policy's), its identity entry and its timers; the changelog carries
 //     the tombstones, so standbys and restores drop them too;
-//   - deletes journey:ctx:<id> (an outbox context deletion);
+//   - deletes journey:ctx:<id>, the id's entries in the trigger streams
+//     and their journey:tid:* keys (an outbox context deletion; the
+//     Redis sink erases the stream entries);
 //   - sends a forget to every id linked to it, each erased on its own
 //     partition the same way;
 //   - records HMAC-SHA256(privacy secret, id) in the partition's forgotten
@@ -49,8 +51,8 @@ import (
 // The partition's dispatcher drops the outbox entries of forgotten
 // customers still waiting (a trigger or context update committed before
 // the forget, undelivered: Redis down, say), from the moment the forget is
-// folded. Not erased yet: the customer's entries in journey:triggers:*
-// streams and its journey:tid:* keys, records in Kafka topics (they stay until their retention). The
+// folded. Not erased: records in Kafka topics (they stay until their
+// retention). The
 // forgotten set is kept for good (no privacy.forget_retention yet), and
 // lives in the state store: a replay into a fresh state dir does not see
 // it.

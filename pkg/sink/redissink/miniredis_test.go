@@ -60,3 +60,12 @@ func TestMiniredisTrimsAndExpires(t *testing.T) {
 		t.Errorf("trigger-id TTL %v, want 2h", ttl)
 	}
 }
+
+// TestMiniredisForgetErases: journey forget's stream erase (SCAN TYPE,
+// XRANGE with an exclusive start, XDEL) works on miniredis too.
+func TestMiniredisForgetErases(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	checkForgetErases(t, c, "journey:")
+}

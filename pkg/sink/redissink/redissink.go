@@ -46,7 +46,15 @@
 // ("interest.top_category", "engagement.score"...). Each update HSETs the
 // fields it carries (other fields are kept) and then EXPIREs the hash to
 // Config.ContextTTL, so a customer with no activity for that long has no
-// context. `journey forget` DELs the hash. HGETALL or HMGET it.
+// context. HGETALL or HMGET it.
+//
+// # Forgetting a customer
+//
+// `journey forget` DELs the customer's hash, and removes its entries from
+// every trigger stream (XDEL of the entries whose customer_id is the
+// customer's, found by SCAN over <prefix>triggers:* and XRANGE) and the tid
+// keys of their trigger ids. Consumers that copied an entry elsewhere
+// erase their copies themselves.
 //
 // # Idempotency
 //
@@ -335,6 +343,22 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 			return s.wrap(ctx, fmt.Sprintf("context %d (%s)", c.i, c.cmd.Name()), err)
 		}
 	}
+	// After the batch's own triggers, so none of a forgotten customer's
+	// is left behind. Done again in full if the batch is retried.
+	var forget map[string]bool
+	for _, c := range b.Contexts {
+		if c.Delete {
+			if forget == nil {
+				forget = map[string]bool{}
+			}
+			forget[c.CustomerID] = true
+		}
+	}
+	if forget != nil {
+		if err := s.eraseStreams(ctx, forget); err != nil {
+			return err
+		}
+	}
 	failed, err := s.settle(ctx, b.Triggers, args, evals)
 	if err != nil || len(failed) == 0 {
 		return err
@@ -498,6 +522,82 @@ func DecodeTrigger(m redis.XMessage) (journey.Trigger, error) {
 		return t, fmt.Errorf("redissink: entry %s: field payload: %w", m.ID, err)
 	}
 	return t, nil
+}
+
+// eraseBatch is how many stream entries eraseStreams reads per XRANGE.
+const eraseBatch = 1000
+
+// eraseStreams removes the entries of the customers in ids from every
+// trigger stream under the prefix, and the tid keys of their trigger ids.
+// It reads every stream in full (at most StreamMaxLen entries each): a
+// forget is rare, and the entries carry no index by customer.
+func (s *Sink) eraseStreams(ctx context.Context, ids map[string]bool) error {
+	pattern := globEscape(s.cfg.prefix()) + "triggers:*"
+	var cursor uint64
+	for {
+		keys, next, err := s.client.ScanType(ctx, cursor, pattern, 100, "stream").Result()
+		if err != nil {
+			return s.wrap(ctx, "forget: SCAN "+pattern, err)
+		}
+		for _, key := range keys {
+			if err := s.eraseStream(ctx, key, ids); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// eraseStream removes the entries of the customers in ids from one
+// stream, and their tid keys.
+func (s *Sink) eraseStream(ctx context.Context, key string, ids map[string]bool) error {
+	start := "-"
+	for {
+		page, err := s.client.XRangeN(ctx, key, start, "+", eraseBatch).Result()
+		if err != nil {
+			return s.wrap(ctx, "forget: XRANGE "+key, err)
+		}
+		var entries, tids []string
+		for _, m := range page {
+			if c, _ := m.Values[FieldCustomerID].(string); ids[c] {
+				entries = append(entries, m.ID)
+				if id, _ := m.Values[FieldID].(string); id != "" {
+					tids = append(tids, s.cfg.dedupKey(id))
+				}
+			}
+		}
+		if len(entries) > 0 {
+			pipe := s.client.Pipeline()
+			cmds := []redis.Cmder{pipe.XDel(ctx, key, entries...)}
+			if len(tids) > 0 {
+				cmds = append(cmds, pipe.Del(ctx, tids...))
+			}
+			_, _ = pipe.Exec(ctx)
+			for _, c := range cmds {
+				if err := c.Err(); err != nil {
+					return s.wrap(ctx, "forget: "+c.Name()+" "+key, err)
+				}
+			}
+		}
+		if len(page) < eraseBatch {
+			return nil
+		}
+		start = "(" + page[len(page)-1].ID
+	}
+}
+
+// globEscape escapes the glob characters of a key prefix for SCAN MATCH.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // wrap names what failed and classifies err: a done ctx as sink.CtxErr

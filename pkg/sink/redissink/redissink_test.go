@@ -519,3 +519,72 @@ func BenchmarkDeliver(b *testing.B) {
 		})
 	}
 }
+
+// A context deletion (journey forget) also removes the customer's entries
+// from every trigger stream under the prefix — over more than one XRANGE
+// page — and their tid keys; other customers' entries and keys stay, and
+// a second deletion (a retried batch) finds nothing more to do.
+func TestForgetErasesStreamEntries(t *testing.T) {
+	c := newClient(t)
+	checkForgetErases(t, c, testPrefix(t, c))
+}
+
+// checkForgetErases is TestForgetErasesStreamEntries on c, under a prefix
+// no other test uses.
+func checkForgetErases(t *testing.T, c *redis.Client, prefix string) {
+	ctx := ctxT(t)
+	cfg := redissink.Config{Prefix: prefix + "[x]*"} // glob characters in the prefix are literal
+	s := newSink(t, c, cfg)
+	var b sink.Batch
+	for i := range 2500 {
+		for _, cust := range []string{"gone", "kept"} {
+			tr := trigger(fmt.Sprintf("%s-%d", cust, i), []string{"email", "web"}[i%2])
+			tr.CustomerID = cust
+			b.Triggers = append(b.Triggers, tr)
+		}
+	}
+	if err := s.Deliver(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// A prefix the unescaped pattern would match is not touched.
+	other := redissink.Config{Prefix: prefix + "xy"}
+	tr := trigger("gone-other", "email")
+	tr.CustomerID = "gone"
+	if err := newSink(t, c, other).Deliver(ctx, sink.Batch{Triggers: []journey.Trigger{tr}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Deliver(ctx, sink.Batch{Contexts: []sink.Context{{CustomerID: "gone", Delete: true}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := inspector{c: c, cfg: cfg}
+	kept := 0
+	for _, ch := range []string{"email", "web"} {
+		ts, err := in.Triggers(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range ts {
+			if tr.CustomerID != "kept" {
+				t.Fatalf("stream %s still holds %s's trigger %s", ch, tr.CustomerID, tr.ID)
+			}
+			kept++
+		}
+	}
+	if kept != 2500 {
+		t.Errorf("%d of kept's 2500 entries left", kept)
+	}
+	for _, id := range []string{"gone-0", "gone-2499", "kept-0", "kept-2499"} {
+		n, err := c.Exists(ctx, cfg.Prefix+"tid:"+id).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(map[bool]int{true: 1}[id[0] == 'k']); n != want {
+			t.Errorf("tid key of %s: exists %d, want %d", id, n, want)
+		}
+	}
+	if n, err := c.XLen(ctx, other.StreamKey("email")).Result(); err != nil || n != 1 {
+		t.Errorf("the other prefix's stream: %d entries (%v), want 1", n, err)
+	}
+}
