@@ -28,11 +28,17 @@ var apiRe = regexp.MustCompile(`"msg":"api listening","addr":"([^"]+)"`)
 // returns the status and body.
 func (c *child) apiGet(t *testing.T, path, token string) (int, string) {
 	t.Helper()
+	return c.apiDo(t, http.MethodGet, path, token)
+}
+
+// apiDo sends a request of method to the child's API.
+func (c *child) apiDo(t *testing.T, method, path, token string) (int, string) {
+	t.Helper()
 	m := apiRe.FindStringSubmatch(c.output())
 	if m == nil {
 		t.Fatal("api address not logged")
 	}
-	req, err := http.NewRequest(http.MethodGet, "http://"+m[1]+path, nil)
+	req, err := http.NewRequest(method, "http://"+m[1]+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +168,29 @@ processors:
 		}
 		if want := `journey_api_request_seconds_count{code="200",route="GET /v1/customers/{id}"}`; !strings.Contains(metrics, want) {
 			return fmt.Errorf("/metrics lacks %s", want)
+		}
+		return nil
+	})
+
+	// POST .../forget (issue 25) with the token, by the anonymous id: the
+	// request goes on to the customer; ?wait answers once every partition
+	// committed it, and then neither id is known.
+	if code, body := c.apiDo(t, http.MethodPost, "/v1/customers/"+anon+"/forget", ""); code != http.StatusUnauthorized {
+		t.Errorf("POST forget without the token: %d %s, want 401", code, body)
+	}
+	if code, body := c.apiDo(t, http.MethodPost, "/v1/customers/"+anon+"/forget?wait=forever", token); code != http.StatusBadRequest {
+		t.Errorf("POST forget?wait=forever: %d %s, want 400", code, body)
+	}
+	code, body = c.apiDo(t, http.MethodPost, "/v1/customers/"+anon+"/forget?wait=60s", token)
+	if code != http.StatusOK || !strings.Contains(body, `"status": "erased"`) {
+		t.Fatalf("POST forget?wait=60s: %d %s, want 200 erased", code, body)
+	}
+	validateAPI(t, "Forgotten", body)
+	testrig.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		for _, id := range []string{anon, user} {
+			if code, body := c.apiGet(t, "/v1/customers/"+id, token); code != http.StatusNotFound {
+				return fmt.Errorf("GET %s after the forget: %d %.80s", id, code, body)
+			}
 		}
 		return nil
 	})

@@ -17,7 +17,8 @@ var forgetHelp = help{
 	args: "--config FILE [--wait] [--timeout 60s] ID...",
 	text: `Erases customers for good: asks the instance owning each id to erase, in
 one commit with its offsets, every processor's state (held triggers
-included), the identity entry, the timers and journey:ctx:<id> — and the
+included), the identity entry, the timers, journey:ctx:<id>, its entries
+in the journey:triggers:* streams and their journey:tid:* keys — and the
 same for every id linked to it (a user id's anonymous ids, or the
 customer a linked id belongs to). A keyed hash of each erased id is kept
 (privacy.secret_file), so its later events are dropped before the fold
@@ -28,9 +29,10 @@ routing must be on. The command returns once they are written, and the
 erase follows in the owning partition's next round; with --wait, once the
 consumer group has committed the requests and then the forgets forwarded
 to linked ids (exit 1 after --timeout). Triggers and context updates
-still waiting in the outbox are dropped. Not erased (yet):
-journey:triggers:* stream entries and journey:tid:* keys, and records in
-Kafka topics (until their retention).`,
+still waiting in the outbox are dropped. Not erased: records in Kafka
+topics (until their retention; ingest.dlq_redact keeps values out of the
+dead-letter topic). The API's POST /v1/customers/{id}/forget does the
+same for one id.`,
 }
 
 // runForget is `journey forget`.

@@ -303,6 +303,20 @@ func processorNames(e *journey.Engine) []string {
 	return names
 }
 
+// forgetter is the API's journey forget.
+type forgetter struct {
+	pc  pipeline.Config
+	log *zap.Logger
+}
+
+func (f forgetter) Forget(ctx context.Context, ids []string) error {
+	return pipeline.Forget(ctx, f.pc, f.log, ids)
+}
+
+func (f forgetter) WaitForgotten(ctx context.Context) error {
+	return pipeline.WaitForgotten(ctx, f.pc, f.log)
+}
+
 // serveAPI starts the read-side API (pkg/api) on api.addr in g.
 func serveAPI(ctx context.Context, g *errgroup.Group, cfg config.Config, store *state.Store, engine *journey.Engine, reg prometheus.Registerer, log *zap.Logger) error {
 	sec, err := app.APISecurity(cfg)
@@ -312,6 +326,13 @@ func serveAPI(ctx context.Context, g *errgroup.Group, cfg config.Config, store *
 	h, err := api.NewHandler(store, engine.Processors(), reg)
 	if err != nil {
 		return err
+	}
+	if cfg.Identity.Enabled {
+		pc, err := app.SecurePipelineConfig(cfg)
+		if err != nil {
+			return err
+		}
+		h.SetForgetter(forgetter{pc: pc, log: log})
 	}
 	srv, err := api.Listen(cfg.API.Addr, h, sec)
 	if err != nil {

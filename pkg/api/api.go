@@ -32,6 +32,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,9 +91,10 @@ type TimerJSON struct {
 
 // Handler serves the API.
 type Handler struct {
-	store *state.Store
-	procs []journey.Processor
-	mux   *http.ServeMux
+	store  *state.Store
+	procs  []journey.Processor
+	mux    *http.ServeMux
+	forgot Forgetter // nil: forget answers 501
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -117,6 +119,7 @@ func NewHandler(store *state.Store, procs []journey.Processor, reg prometheus.Re
 		}
 	}
 	h.route("GET /v1/customers/{id}", h.customer)
+	h.route("POST /v1/customers/{id}/forget", h.forget)
 	h.route("GET /customers/{id}", page)
 	h.route("GET /", page)
 	return h, nil
@@ -156,6 +159,62 @@ func (h *Handler) customer(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusInternalServerError, "reading the state failed")
 	}
 	return writeJSON(w, http.StatusOK, c)
+}
+
+// Forgetter sends erase requests (journey forget) and waits for them.
+type Forgetter interface {
+	// Forget asks the owning partitions to erase ids; it returns once the
+	// requests are written.
+	Forget(ctx context.Context, ids []string) error
+	// WaitForgotten returns once every request written so far is
+	// committed by the partitions that own it.
+	WaitForgotten(ctx context.Context) error
+}
+
+// SetForgetter enables POST /v1/customers/{id}/forget (before serving).
+func (h *Handler) SetForgetter(f Forgetter) { h.forgot = f }
+
+// MaxForgetWait bounds a forget request's ?wait.
+const MaxForgetWait = 5 * time.Minute
+
+// Forgotten is the answer to a forget request.
+type Forgotten struct {
+	RequestedID string `json:"requested_id"`
+	// Status is "requested" (written; the erase follows in the owning
+	// partition's next round) or "erased" (?wait: committed by every
+	// partition).
+	Status string `json:"status"`
+}
+
+// forget is POST /v1/customers/{id}/forget[?wait=30s]: journey forget.
+func (h *Handler) forget(w http.ResponseWriter, r *http.Request) int {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return writeError(w, http.StatusBadRequest, err.Error())
+	}
+	var wait time.Duration
+	if s := r.URL.Query().Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d > MaxForgetWait {
+			return writeError(w, http.StatusBadRequest, fmt.Sprintf("wait: want a duration such as 30s, at most %v", MaxForgetWait))
+		}
+		wait = d
+	}
+	if h.forgot == nil {
+		return writeError(w, http.StatusNotImplemented, "forget needs identity routing (identity.enabled)")
+	}
+	if err := h.forgot.Forget(r.Context(), []string{id}); err != nil {
+		return writeError(w, http.StatusServiceUnavailable, "the forget request could not be written; retry")
+	}
+	if wait == 0 {
+		return writeJSON(w, http.StatusAccepted, Forgotten{RequestedID: id, Status: "requested"})
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	if err := h.forgot.WaitForgotten(ctx); err != nil {
+		return writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("requested; not confirmed by every partition within %v", wait))
+	}
+	return writeJSON(w, http.StatusOK, Forgotten{RequestedID: id, Status: "erased"})
 }
 
 // checkID reports why id is not a customer id a request may ask for.

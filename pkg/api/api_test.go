@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,5 +60,79 @@ func TestErrors(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Errorf("GET /: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+}
+
+// fakeForgetter records the ids it was asked to forget; its errors are
+// set by the test.
+type fakeForgetter struct {
+	ids               []string
+	forgetErr, wait   error
+	waited, forgotten int
+}
+
+func (f *fakeForgetter) Forget(_ context.Context, ids []string) error {
+	f.forgotten++
+	if f.forgetErr != nil {
+		return f.forgetErr
+	}
+	f.ids = append(f.ids, ids...)
+	return nil
+}
+
+func (f *fakeForgetter) WaitForgotten(context.Context) error { f.waited++; return f.wait }
+
+// TestForgetAnswers: POST /v1/customers/{id}/forget answers 202 once the
+// request is written, 200 with ?wait once confirmed, 504 when not
+// confirmed in time, 503 when it cannot be written, 400 for a malformed
+// id or wait (nothing sent), and 501 without a forgetter (identity off).
+func TestForgetAnswers(t *testing.T) {
+	store, err := state.Open(t.TempDir(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	procs, err := processors.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(h *api.Handler, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	h, err := api.NewHandler(store, procs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := post(h, "/v1/customers/c1/forget"); code != http.StatusNotImplemented || !strings.Contains(body, "identity.enabled") {
+		t.Errorf("no forgetter: %d %s, want 501", code, body)
+	}
+	f := &fakeForgetter{}
+	h.SetForgetter(f)
+	for _, tc := range []struct {
+		path              string
+		forgetErr, wait   error
+		code              int
+		body              string
+		forgotten, waited int
+	}{
+		{"/v1/customers/c1/forget", nil, nil, http.StatusAccepted, `"status": "requested"`, 1, 0},
+		{"/v1/customers/c2/forget?wait=10s", nil, nil, http.StatusOK, `"status": "erased"`, 1, 1},
+		{"/v1/customers/c3/forget?wait=10s", nil, context.DeadlineExceeded, http.StatusGatewayTimeout, "not confirmed by every partition within 10s", 1, 1},
+		{"/v1/customers/c4/forget", errors.New("broker down"), nil, http.StatusServiceUnavailable, "could not be written; retry", 1, 0},
+		{"/v1/customers/c5/forget?wait=1h", nil, nil, http.StatusBadRequest, "wait: want a duration", 0, 0},
+		{"/v1/customers/c5/forget?wait=-1s", nil, nil, http.StatusBadRequest, "wait: want a duration", 0, 0},
+		{"/v1/customers/a%00b/forget", nil, nil, http.StatusBadRequest, "control characters", 0, 0},
+	} {
+		*f = fakeForgetter{forgetErr: tc.forgetErr, wait: tc.wait}
+		code, body := post(h, tc.path)
+		if code != tc.code || !strings.Contains(body, tc.body) || f.forgotten != tc.forgotten || f.waited != tc.waited {
+			t.Errorf("POST %s: %d %s (forget called %d, wait %d); want %d with %q (%d, %d)",
+				tc.path, code, body, f.forgotten, f.waited, tc.code, tc.body, tc.forgotten, tc.waited)
+		}
+	}
+	if code, _ := post(h, "/v1/customers/c1"); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST on the customer: %d, want 405", code)
 	}
 }
