@@ -14,7 +14,7 @@ import (
 
 var forgetHelp = help{
 	name: "forget",
-	args: "--config FILE [--wait] [--timeout 60s] ID...",
+	args: "--config FILE [--wait] [--timeout 60s] [--pseudonymous] ID...",
 	text: `Erases customers for good: asks the instance owning each id to erase, in
 one commit with its offsets, every processor's state (held triggers
 included), the identity entry, the timers, journey:ctx:<id>, its entries
@@ -32,7 +32,8 @@ to linked ids (exit 1 after --timeout). Triggers and context updates
 still waiting in the outbox are dropped. Not erased: records in Kafka
 topics (until their retention; ingest.dlq_redact keeps values out of the
 dead-letter topic). The API's POST /v1/customers/{id}/forget does the
-same for one id.`,
+same for one id. With privacy.pseudonymize_ids, give the real ids (journey
+hashes them), or their pseudonyms with --pseudonymous.`,
 }
 
 // runForget is `journey forget`.
@@ -40,6 +41,7 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f := newFlags(forgetHelp, stdout, stderr)
 	wait := f.Bool("wait", false, "wait until the owning partitions have committed the erase")
 	timeout := f.Duration("timeout", time.Minute, "with --wait, how long to wait")
+	pseudonymous := f.Bool("pseudonymous", false, "with privacy.pseudonymize_ids: the ids given are pseudonyms (as triggers carry them), not real ids")
 	cfg, ids, err := loadConfigArgs(f, args)
 	if err != nil {
 		return err
@@ -50,6 +52,11 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pc, err := app.SecurePipelineConfig(cfg)
 	if err != nil {
 		return err
+	}
+	if ps := pc.Privacy.Pseudonyms; ps != nil && !*pseudonymous {
+		for i := range ids {
+			ids[i] = ps.ID(ids[i])
+		}
 	}
 	if err := pipeline.Forget(ctx, pc, zap.NewNop(), ids); err != nil {
 		return err

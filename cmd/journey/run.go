@@ -327,11 +327,12 @@ func serveAPI(ctx context.Context, g *errgroup.Group, cfg config.Config, store *
 	if err != nil {
 		return err
 	}
+	pc, err := app.SecurePipelineConfig(cfg)
+	if err != nil {
+		return err
+	}
+	h.SetPseudonyms(pc.Privacy.Pseudonyms)
 	if cfg.Identity.Enabled {
-		pc, err := app.SecurePipelineConfig(cfg)
-		if err != nil {
-			return err
-		}
 		h.SetForgetter(forgetter{pc: pc, log: log})
 	}
 	srv, err := api.Listen(cfg.API.Addr, h, sec)

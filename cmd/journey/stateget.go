@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/state"
@@ -29,7 +30,8 @@ var stateGetHelp = help{
 state (decoded by the configuration's processors), the customer's pending
 timers, and the partition's watermark and input offsets. With --json, one
 JSON object per partition holding the customer (normally one). Exits 1
-when the directory holds nothing of the customer.
+when the directory holds nothing of the customer. With
+privacy.pseudonymize_ids, give the real id (or the pseudonym).
 
 The directory must not be in use (Pebble locks it): stop journey first.`,
 }
@@ -57,7 +59,16 @@ func stateGet(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	found, err := store.Customer(customer)
+	ps, err := app.Pseudonyms(cfg)
+	if err != nil {
+		return err
+	}
+	stored := ps.ID(customer)
+	found, err := store.Customer(stored)
+	if err == nil && len(found) == 0 && ps != nil {
+		stored = customer // a pseudonym, as triggers carry it
+		found, err = store.Customer(stored)
+	}
 	if err != nil {
 		return fmt.Errorf("state dir %s: %w", stateDir, err)
 	}
@@ -69,7 +80,7 @@ func stateGet(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("state dir %s: %w", stateDir, err)
 		}
-		view := newCustomerView(customer, cs, sum, procs)
+		view := newCustomerView(stored, cs, sum, procs)
 		if *asJSON {
 			if err := writeJSON(stdout, view.json()); err != nil {
 				return err

@@ -20,6 +20,7 @@ import (
 	"github.com/journey-dev/journey/internal/kafkaio"
 	"github.com/journey-dev/journey/pkg/admin"
 	"github.com/journey-dev/journey/pkg/config"
+	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/pipeline"
 )
 
@@ -70,7 +71,27 @@ func SecurePipelineConfig(cfg config.Config) (pipeline.Config, error) {
 			return pc, fmt.Errorf("privacy.secret_file: %w", err)
 		}
 	}
+	if pc.Privacy.Pseudonyms, err = Pseudonyms(cfg); err != nil {
+		return pc, err
+	}
 	return pc, nil
+}
+
+// Pseudonyms is the Pseudonymizer of privacy.pseudonymize_ids, nil when
+// it is off.
+func Pseudonyms(cfg config.Config) (*ingest.Pseudonymizer, error) {
+	if !cfg.Privacy.PseudonymizeIDs {
+		return nil, nil
+	}
+	secret, err := os.ReadFile(cfg.Privacy.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("privacy.secret_file: %w", err)
+	}
+	ps, err := ingest.NewPseudonymizer(secret)
+	if err != nil {
+		return nil, fmt.Errorf("privacy.secret_file: %w", err)
+	}
+	return ps, nil
 }
 
 func tlsFiles(section string, t config.TLS) kafkaio.TLSFiles {

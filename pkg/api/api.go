@@ -45,6 +45,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/state"
 	"github.com/journey-dev/journey/processors/timeline"
@@ -95,6 +96,7 @@ type Handler struct {
 	procs  []journey.Processor
 	mux    *http.ServeMux
 	forgot Forgetter // nil: forget answers 501
+	pseudo *ingest.Pseudonymizer
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -151,7 +153,13 @@ func (h *Handler) customer(w http.ResponseWriter, r *http.Request) int {
 		}
 		limit = n
 	}
-	c, err := h.Customer(id, limit)
+	c, err := h.Customer(h.stored(id), limit)
+	if errors.Is(err, ErrNotFound) && h.pseudo != nil {
+		c, err = h.Customer(id, limit) // a pseudonym, as triggers carry it
+	}
+	if c != nil {
+		c.RequestedID = id
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return writeError(w, http.StatusNotFound, "no customer with this id")
@@ -170,6 +178,14 @@ type Forgetter interface {
 	// committed by the partitions that own it.
 	WaitForgotten(ctx context.Context) error
 }
+
+// SetPseudonyms makes the API take real ids and look up their pseudonyms
+// (privacy.pseudonymize_ids); a pseudonym itself is accepted too.
+func (h *Handler) SetPseudonyms(ps *ingest.Pseudonymizer) { h.pseudo = ps }
+
+// stored is the id under which the store keeps the customer a request
+// names: its pseudonym when pseudonyms are on.
+func (h *Handler) stored(id string) string { return h.pseudo.ID(id) }
 
 // SetForgetter enables POST /v1/customers/{id}/forget (before serving).
 func (h *Handler) SetForgetter(f Forgetter) { h.forgot = f }
@@ -203,7 +219,7 @@ func (h *Handler) forget(w http.ResponseWriter, r *http.Request) int {
 	if h.forgot == nil {
 		return writeError(w, http.StatusNotImplemented, "forget needs identity routing (identity.enabled)")
 	}
-	if err := h.forgot.Forget(r.Context(), []string{id}); err != nil {
+	if err := h.forgot.Forget(r.Context(), []string{h.stored(id)}); err != nil {
 		return writeError(w, http.StatusServiceUnavailable, "the forget request could not be written; retry")
 	}
 	if wait == 0 {

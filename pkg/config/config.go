@@ -171,11 +171,18 @@ type Identity struct {
 	MaxIDsPerCustomer int `yaml:"max_ids_per_customer"`
 }
 
-// Privacy configures `journey forget` (README, "Privacy").
+// Privacy configures `journey forget` and pseudonymous ids (README,
+// "Privacy").
 type Privacy struct {
-	// SecretFile holds the secret keying the hashes of forgotten ids
-	// (HMAC-SHA256). Unset, the hashes are unkeyed.
+	// SecretFile holds the secret keying the hashes of forgotten ids and
+	// the pseudonyms (HMAC-SHA256). Unset, forgotten ids' hashes are
+	// unkeyed.
 	SecretFile string `yaml:"secret_file"`
+	// PseudonymizeIDs replaces every customer id by a keyed hash at
+	// ingest: state, the changelog, Redis keys and triggers hold only
+	// pseudonyms. It needs SecretFile, and must not change on a running
+	// group's state (its ids would no longer match).
+	PseudonymizeIDs bool `yaml:"pseudonymize_ids"`
 }
 
 // IdentityTopic is the repartition topic's name ("" when identity is off).

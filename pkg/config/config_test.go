@@ -67,6 +67,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"batch.max_records", func(c *Config) { c.Batch.MaxRecords = 0 }},
 		{"batch.max_bytes", func(c *Config) { c.Batch.MaxBytes = 100 }},
 		{"batch.backlog_wait", func(c *Config) { c.Batch.BacklogWait = -time.Second }},
+		{"privacy.pseudonymize_ids", func(c *Config) { c.Privacy.PseudonymizeIDs = true }},
 		{"timers.max_skew", func(c *Config) { c.Timers.MaxSkew = 0 }},
 		{"timers.max_skew", func(c *Config) { c.Timers.MaxSkew = -time.Minute }},
 		{"changelog.compression", func(c *Config) { c.Changelog.Compression = "brotli" }},

@@ -37,6 +37,9 @@ func (c *Config) Validate() error {
 	c.API.check(&p)
 	c.Log.check(&p)
 	c.checkSecurity(&p)
+	if c.Privacy.PseudonymizeIDs && c.Privacy.SecretFile == "" {
+		p.add("privacy.pseudonymize_ids", "needs privacy.secret_file: the pseudonyms are keyed by its secret")
+	}
 	return errors.Join(p...)
 }
 

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/journey-dev/journey/internal/kafkaio"
+	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/outbox"
 	"github.com/journey-dev/journey/pkg/sink"
@@ -100,6 +101,10 @@ type PrivacyConfig struct {
 	// Empty: the hash is unkeyed, and anyone holding the state can test
 	// whether a given id was forgotten.
 	Secret []byte
+	// Pseudonyms, when set, replaces every customer id by its pseudonym
+	// as each event is decoded (privacy.pseudonymize_ids), and the ids of
+	// a record forwarded to another partition with it.
+	Pseudonyms *ingest.Pseudonymizer
 }
 
 // forgotten is a partition's set of forgotten ids, by HMAC: loaded and set

@@ -169,7 +169,11 @@ func (p *Pipeline) routed() bool { return p.cfg.Identity.Topic != "" }
 func (w *worker) resolve(tx *tx, m *kafka.Message, ev *journey.Event, id string) (canonical string, ok, dup bool, err error) {
 	for range maxHops {
 		if q := partitionOf(id, w.p.parts); q != w.id {
-			tx.forward(m, routeEvent, id, q, m.Value)
+			fm, err := w.forwardable(m)
+			if err != nil {
+				return "", false, false, err
+			}
+			tx.forward(fm, routeEvent, id, q, fm.Value)
 			return "", false, false, nil
 		}
 		_, st, err := w.runner.Identity(id)
@@ -185,6 +189,25 @@ func (w *worker) resolve(tx *tx, m *kafka.Message, ev *journey.Event, id string)
 		id = st.Parent
 	}
 	return id, true, false, nil // not reached: links point at canonical customers
+}
+
+// forwardable is m as it is forwarded: with pseudonymous ids, its ids
+// replaced by their pseudonyms (once), so the forward holds no raw id.
+func (w *worker) forwardable(m *kafka.Message) (*kafka.Message, error) {
+	ps := w.p.cfg.Privacy.Pseudonyms
+	if ps == nil || w.pseudonymized(m) {
+		return m, nil
+	}
+	v, hs, err := ps.Record(record(m))
+	if err != nil {
+		return nil, fmt.Errorf("pseudonymizing the record at offset %d for its forward: %w", m.Offset, err)
+	}
+	fm := *m
+	fm.Value, fm.Headers = v, make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		fm.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	return &fm, nil
 }
 
 // link links the ids ev carries besides route (the id it was addressed

@@ -195,6 +195,9 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 			deadLetter(m, ie)
 			continue
 		}
+		if ps := p.cfg.Privacy.Pseudonyms; ps != nil && !w.pseudonymized(m) {
+			ps.Event(&ev)
+		}
 		if p.routed() {
 			to := headerOf(m, HeaderRouteTo)
 			if to == "" {
@@ -632,6 +635,13 @@ func (w *worker) record(m *kafka.Message) ingest.Record {
 		}
 	}
 	return r
+}
+
+// pseudonymized reports whether m is a forwarded record whose ids are
+// pseudonyms already: a header only journey writes on the repartition
+// topic, and honoured only there.
+func (w *worker) pseudonymized(m *kafka.Message) bool {
+	return m.Topic == w.p.cfg.Identity.Topic && m.Topic != "" && headerOf(m, ingest.HeaderPseudonymized) == "1"
 }
 
 func record(m *kafka.Message) ingest.Record {
