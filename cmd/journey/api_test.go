@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/journey-dev/journey/internal/testrig"
+	"github.com/journey-dev/journey/pkg/pipeline"
 )
 
 var apiRe = regexp.MustCompile(`"msg":"api listening","addr":"([^"]+)"`)
@@ -391,4 +393,82 @@ func apiRequestCounts(metrics string) map[string]float64 {
 		m[sub[1]] = v
 	}
 	return m
+}
+
+// TestAPIAnyInstance is issue 24's "any instance answers for any
+// customer": two instances share four partitions; customers are merged
+// with anonymous ids on other partitions. Asked on the instance that does
+// not own the customer, the API proxies to the one that does (found
+// through the consumer group, where each advertises its API address) and
+// answers what the owner answers, requested_id as asked; an anonymous id
+// on one instance whose customer lives on the other takes two hops, from
+// either instance.
+func TestAPIAnyInstance(t *testing.T) {
+	const parts = 4
+	e := newRigEnv(t, parts)
+	cfg := e.config(t, `timers:
+  idle_advance: 0s
+  lateness: 0s
+`)
+	inst := []*instance{{name: "A", dir: filepath.Join(e.dir, "inst-a")}, {name: "B", dir: filepath.Join(e.dir, "inst-b")}}
+	for _, in := range inst {
+		in.start(t, cfg)
+	}
+	gens := waitSettled(t, 90*time.Second, parts, inst...)
+	owner := map[int]*instance{}
+	for in, g := range gens {
+		for _, p := range g.Partitions {
+			owner[p] = in
+		}
+	}
+	// A customer on B's partition with an anonymous id on A's.
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	var user, anon string
+	for i := 0; user == ""; i++ {
+		u, a := fmt.Sprintf("u-any-%d", i), fmt.Sprintf("anon-any-%d", i)
+		if owner[pipeline.PartitionOf(u, parts)] == inst[1] && owner[pipeline.PartitionOf(a, parts)] == inst[0] {
+			user, anon = u, a
+		}
+	}
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(anon, "v1", "track", "", anon, "Product Viewed", t0, map[string]any{"product_id": "p1", "category": "boots"}),
+		anonLine(user, "i1", "identify", user, anon, "", t0.Add(time.Minute), nil),
+	)
+	var direct map[string]any
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		code, body := inst[1].c.apiGet(t, "/v1/customers/"+user, "")
+		var c customerResponse
+		if err := json.Unmarshal([]byte(body), &c); code != http.StatusOK || err != nil || !slices.Contains(c.IDs, anon) ||
+			!strings.Contains(body, `"merged": true`) {
+			return fmt.Errorf("GET the user on its owner: %d, the anonymous journey not merged yet: %.200s", code, body)
+		}
+		return json.Unmarshal([]byte(body), &direct)
+	})
+	delete(direct, "requested_id")
+	for _, tc := range []struct {
+		on *instance
+		id string
+	}{{inst[0], user}, {inst[0], anon}, {inst[1], anon}} {
+		code, body := tc.on.c.apiGet(t, "/v1/customers/"+tc.id, "")
+		var got customerResponse
+		if err := json.Unmarshal([]byte(body), &got); code != http.StatusOK || err != nil {
+			t.Errorf("GET %s on %s: %d %.300s (%v)", tc.id, tc.on.name, code, body, err)
+			continue
+		}
+		validateAPI(t, "Customer", body)
+		if got.RequestedID != tc.id || got.CustomerID != user {
+			t.Errorf("GET %s on %s: requested_id %q, customer_id %q", tc.id, tc.on.name, got.RequestedID, got.CustomerID)
+		}
+		var whole map[string]any
+		if err := json.Unmarshal([]byte(body), &whole); err != nil {
+			t.Fatal(err)
+		}
+		delete(whole, "requested_id")
+		if !reflect.DeepEqual(whole, direct) {
+			t.Errorf("GET %s on %s answers\n%v\nthe owner answers\n%v", tc.id, tc.on.name, whole, direct)
+		}
+	}
+	if code, body := inst[0].c.apiGet(t, "/v1/customers/nobody-at-all", ""); code != http.StatusNotFound {
+		t.Errorf("GET an unknown id on A: %d %s", code, body)
+	}
 }

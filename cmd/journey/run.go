@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"syscall"
 	"time"
@@ -204,7 +205,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger, reg *prometh
 		g.Go(func() error { return srv.Serve(gctx) })
 	}
 	if cfg.API.Addr != "" {
-		if err := serveAPI(gctx, g, cfg, store, engine, reg, log); err != nil {
+		if err := serveAPI(gctx, g, cfg, store, engine, p, reg, log); err != nil {
 			return err
 		}
 	}
@@ -318,7 +319,8 @@ func (f forgetter) WaitForgotten(ctx context.Context) error {
 }
 
 // serveAPI starts the read-side API (pkg/api) on api.addr in g.
-func serveAPI(ctx context.Context, g *errgroup.Group, cfg config.Config, store *state.Store, engine *journey.Engine, reg prometheus.Registerer, log *zap.Logger) error {
+func serveAPI(ctx context.Context, g *errgroup.Group, cfg config.Config, store *state.Store, engine *journey.Engine,
+	p *pipeline.Pipeline, reg prometheus.Registerer, log *zap.Logger) error {
 	sec, err := app.APISecurity(cfg)
 	if err != nil {
 		return err
@@ -339,7 +341,58 @@ func serveAPI(ctx context.Context, g *errgroup.Group, cfg config.Config, store *
 	if err != nil {
 		return fmt.Errorf("api.addr: %w", err)
 	}
-	log.Info("api listening", zap.String("addr", srv.Addr()))
+	advertised := advertiseAddr(cfg.API.AdvertiseAddr, srv.Addr())
+	if cfg.Identity.Enabled {
+		// Identity routing puts every customer on murmur2(id) mod N, where
+		// any instance can find it: the API answers for the whole group.
+		client, scheme, err := app.APIProxyClient(cfg)
+		if err != nil {
+			return err
+		}
+		h.SetCluster(apiCluster{p: p, dir: pipeline.NewDirectory(pc)}, client, scheme)
+		p.SetAdvertisedAPI(advertised)
+	}
+	log.Info("api listening", zap.String("addr", srv.Addr()), zap.String("advertised", advertised))
 	g.Go(func() error { return srv.Serve(ctx) })
 	return nil
 }
+
+// advertiseAddr is api.advertise_addr, else the bound address with the
+// machine's host name for a wildcard host.
+func advertiseAddr(configured, bound string) string {
+	if configured != "" {
+		return configured
+	}
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return bound
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			return net.JoinHostPort(name, port)
+		}
+	}
+	return bound
+}
+
+// apiCluster is the API's view of the group (api.Cluster): the pipeline's
+// partitions, and the group's members through a Directory.
+type apiCluster struct {
+	p   *pipeline.Pipeline
+	dir *pipeline.Directory
+}
+
+func (c apiCluster) Partition(id string) (int, bool) {
+	n := c.p.Partitions()
+	if n == 0 {
+		return 0, false
+	}
+	return pipeline.PartitionOf(id, n), true
+}
+
+func (c apiCluster) Local(p int) (string, bool) {
+	st, ok := c.p.Status().Partitions[p]
+	return st.State, ok
+}
+
+func (c apiCluster) Owner(ctx context.Context, p int) (string, error) { return c.dir.Owner(ctx, p) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -237,6 +238,35 @@ func AdminSecurity(cfg config.Config) (admin.Security, error) {
 	}
 	sec.Token, sec.Open = tok.Reveal(), []string{"/healthz"}
 	return sec, nil
+}
+
+// APIProxyClient is the HTTP client one instance's API proxies requests
+// to another's with, and its scheme: with api.tls, HTTPS that trusts the
+// system's roots and api.tls.client_ca_file's CAs, and presents api.tls's
+// certificate when client_ca_file makes the API require one.
+func APIProxyClient(cfg config.Config) (*http.Client, string, error) {
+	t := cfg.API.TLS
+	if !t.Enabled {
+		return &http.Client{Timeout: 15 * time.Second}, "http", nil
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("api.tls.client_ca_file: %w", err)
+		}
+		roots.AppendCertsFromPEM(pem)
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("api.tls.cert_file %s, key_file %s: %v", t.CertFile, t.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}, "https", nil
 }
 
 // APISecurity is the API's admin.Security: HTTPS with api.tls, and the

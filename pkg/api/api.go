@@ -98,6 +98,12 @@ type Handler struct {
 	forgot Forgetter // nil: forget answers 501
 	pseudo *ingest.Pseudonymizer
 
+	// cluster, when set, routes requests to the instance owning the
+	// customer (cluster.go).
+	cluster     Cluster
+	proxyClient *http.Client
+	scheme      string
+
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
@@ -153,8 +159,21 @@ func (h *Handler) customer(w http.ResponseWriter, r *http.Request) int {
 		}
 		limit = n
 	}
-	c, err := h.Customer(h.stored(id), limit)
-	if errors.Is(err, ErrNotFound) && h.pseudo != nil {
+	stored := id
+	if r.Header.Get(headerStored) != "1" {
+		stored = h.stored(id)
+	}
+	if h.cluster != nil {
+		if code, done := h.routeCustomer(w, r, id, stored); done {
+			return code
+		}
+	}
+	c, err := h.Customer(stored, limit)
+	if canonical, ok := isElsewhere(err); ok {
+		p, _ := h.cluster.Partition(canonical)
+		return h.proxy(w, r, id, canonical, p)
+	}
+	if errors.Is(err, ErrNotFound) && h.pseudo != nil && stored != id {
 		c, err = h.Customer(id, limit) // a pseudonym, as triggers carry it
 	}
 	if c != nil {

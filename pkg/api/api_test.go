@@ -136,3 +136,107 @@ func TestForgetAnswers(t *testing.T) {
 		t.Errorf("POST on the customer: %d, want 405", code)
 	}
 }
+
+// fakeCluster is a Cluster with fixed answers.
+type fakeCluster struct {
+	parts int
+	local map[int]string // partition -> state, for those this instance owns
+	owner string         // the other instances' API address; "" for none
+}
+
+func (c fakeCluster) Partition(id string) (int, bool) {
+	if c.parts == 0 {
+		return 0, false
+	}
+	return len(id) % c.parts, true
+}
+
+func (c fakeCluster) Local(p int) (string, bool) { st, ok := c.local[p]; return st, ok }
+
+func (c fakeCluster) Owner(context.Context, int) (string, error) {
+	if c.owner == "" {
+		return "", errors.New("no owner")
+	}
+	return c.owner, nil
+}
+
+// TestClusterAnswers: with a Cluster, a customer of a partition another
+// instance owns is asked of that instance (with the client's token, a hop
+// count and the id as stored) and its answer relayed, requested_id as
+// the client asked; while the partition restores, before the instance
+// joined, with no owner, an owner that does not answer or a request that
+// has hopped too often, 503 with Retry-After.
+func TestClusterAnswers(t *testing.T) {
+	store, err := state.Open(t.TempDir(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	procs, err := processors.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked *http.Request
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/c-far") {
+			_, _ = w.Write([]byte(`{"customer_id":"c-far","requested_id":"c-far","ids":["c-far"],"partition":1,"processors":{},"timers":[],"timeline":[],"triggers":[]}`))
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"no customer with this id"}`))
+	}))
+	defer other.Close()
+	addr := strings.TrimPrefix(other.URL, "http://")
+	get := func(c api.Cluster, path string, hdr ...string) *httptest.ResponseRecorder {
+		h, err := api.NewHandler(store, procs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.SetCluster(c, other.Client(), "http")
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	// "c-far" (5 bytes) is on partition 1 of 2; this instance owns 0.
+	far := fakeCluster{parts: 2, local: map[int]string{0: "ready"}, owner: addr}
+	rec := get(far, "/v1/customers/c-far?limit=3")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"requested_id": "c-far"`) {
+		t.Errorf("proxied: %d %s", rec.Code, rec.Body.String())
+	}
+	if asked == nil || asked.Header.Get("Authorization") != "Bearer tok" || asked.Header.Get("X-Journey-Hops") != "1" ||
+		asked.Header.Get("X-Journey-Stored-Id") != "1" || asked.URL.RawQuery != "limit=3" {
+		t.Errorf("the request the owner got: %+v", asked)
+	}
+	if rec := get(far, "/v1/customers/x-far"); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "no customer") {
+		t.Errorf("proxied 404: %d %s", rec.Code, rec.Body.String())
+	}
+	// c-near (6 bytes) is on partition 0, this instance's: answered here.
+	asked = nil
+	if rec := get(far, "/v1/customers/c-near"); rec.Code != http.StatusNotFound || asked != nil {
+		t.Errorf("a local partition's customer: %d, proxied %v", rec.Code, asked != nil)
+	}
+	for _, tc := range []struct {
+		name string
+		c    fakeCluster
+		hdr  []string
+		msg  string
+	}{
+		{"restoring", fakeCluster{parts: 2, local: map[int]string{1: "restoring"}, owner: addr}, nil, "partition 1 is restoring"},
+		{"not joined", fakeCluster{}, nil, "has not joined"},
+		{"no owner", fakeCluster{parts: 2}, nil, "no instance answers for partition 1"},
+		{"owner down", fakeCluster{parts: 2, owner: "127.0.0.1:1"}, nil, "did not answer"},
+		{"too many hops", far, []string{"X-Journey-Hops", "3"}, "disagree"},
+	} {
+		rec := get(tc.c, "/v1/customers/c-far", tc.hdr...)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), tc.msg) {
+			t.Errorf("%s: %d (Retry-After %q) %s; want 503 with %q", tc.name, rec.Code, rec.Header().Get("Retry-After"), rec.Body.String(), tc.msg)
+		}
+	}
+}

@@ -17,7 +17,8 @@ var ErrNotFound = errors.New("api: no such customer")
 
 // Customer reads customer id's journey from one snapshot of the store,
 // following the identity table to the canonical customer; limit bounds
-// the timeline (< 0: all of it).
+// the timeline (< 0: all of it). With a Cluster, a customer on a partition
+// another instance owns is an error isElsewhere recognises.
 func (h *Handler) Customer(id string, limit int) (*Customer, error) {
 	snap := h.store.Snapshot()
 	defer snap.Close()
@@ -31,6 +32,13 @@ func (h *Handler) Customer(id string, limit int) (*Customer, error) {
 		if len(found) == 0 {
 			if hop == 0 {
 				return nil, ErrNotFound
+			}
+			if h.cluster != nil {
+				if p, ok := h.cluster.Partition(canonical); ok {
+					if _, local := h.cluster.Local(p); !local {
+						return nil, &errElsewhere{canonical: canonical}
+					}
+				}
 			}
 			break // linked to a customer this store holds nothing of (yet)
 		}

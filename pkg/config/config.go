@@ -282,6 +282,10 @@ type API struct {
 	TokenFile string `yaml:"token_file"`
 	// TLS serves the API over HTTPS (the fields of admin.tls).
 	TLS AdminTLS `yaml:"tls"`
+	// AdvertiseAddr is the host:port other instances reach this API at,
+	// advertised in the consumer group for proxying. Empty: the bound
+	// address, with the machine's host name for a wildcard host.
+	AdvertiseAddr string `yaml:"advertise_addr"`
 }
 
 // Log configures zap.

@@ -25,8 +25,22 @@ import (
 // cannot join the group, rather than misreading the others' user data.
 const StateBalancerProtocol = "journey-state-v1"
 
-// memberStateVersion is the first byte of an encoded MemberState.
-const memberStateVersion byte = 1
+// StateBalancerProtocolV2 is StateBalancer's protocol whose user data
+// also carries the member's API address (MemberState.API). A member offers
+// both protocols, v2 first, so a group of members that all have it uses
+// it, and a group with a member of an earlier version stays on v1 (whose
+// user data those members can read) until every member offers v2.
+const StateBalancerProtocolV2 = "journey-state-v2"
+
+// memberStateVersion is the first byte of an encoded MemberState: 1, or 2
+// when it carries an API address.
+const (
+	memberStateVersion   byte = 1
+	memberStateVersionV2 byte = 2
+)
+
+// maxAPIAddr bounds MemberState.API (longer ones are not advertised).
+const maxAPIAddr = 255
 
 // maxBalancePartition bounds partition numbers and standby counts in a
 // MemberState: Kafka partitions are int32, and the bound keeps a decoded
@@ -41,12 +55,17 @@ type MemberState struct {
 	Owned    []int         // partitions this member was ACTIVE for in the previous generation
 	Offsets  map[int]int64 // partition -> changelog offset of its local copy (active or standby copies; absent = no local state)
 	Standbys int           // standby replicas per partition this member is configured with
+	// API is where the member's customer API answers (host:port; "" for
+	// none): other members proxy requests for its partitions there.
+	API string
 }
 
 // EncodeMemberState encodes s compactly for JoinGroup user data: a version
 // byte, the standby count, the owned partitions (count, then gaps between
 // ascending partition numbers) and the offsets (count, then per ascending
-// partition its gap and its offset), all uvarints.
+// partition its gap and its offset), all uvarints; with an API address
+// (at most 255 bytes, else it is dropped), version 2 and the address's
+// length and bytes after them.
 //
 // The encoding is canonical: Owned is sorted and de-duplicated, partitions
 // outside [0, 2^31) and negative offsets (no usable copy) are dropped and
@@ -70,7 +89,15 @@ func EncodeMemberState(s MemberState) []byte {
 	slices.Sort(held)
 
 	buf := make([]byte, 0, 1+binary.MaxVarintLen32*(3+len(owned)+len(held))+binary.MaxVarintLen64*len(held))
-	buf = append(buf, memberStateVersion)
+	api := s.API
+	if len(api) > maxAPIAddr {
+		api = ""
+	}
+	if api == "" {
+		buf = append(buf, memberStateVersion)
+	} else {
+		buf = append(buf, memberStateVersionV2)
+	}
 	buf = binary.AppendUvarint(buf, uint64(min(max(s.Standbys, 0), maxBalancePartition)))
 	buf = binary.AppendUvarint(buf, uint64(len(owned)))
 	prev := -1
@@ -85,6 +112,10 @@ func EncodeMemberState(s MemberState) []byte {
 		buf = binary.AppendUvarint(buf, uint64(s.Offsets[p]))
 		prev = p
 	}
+	if api != "" {
+		buf = binary.AppendUvarint(buf, uint64(len(api)))
+		buf = append(buf, api...)
+	}
 	return buf
 }
 
@@ -97,7 +128,7 @@ func DecodeMemberState(b []byte) (MemberState, error) {
 	if len(b) == 0 {
 		return s, fmt.Errorf("%w: empty", ErrMemberState)
 	}
-	if b[0] != memberStateVersion {
+	if b[0] != memberStateVersion && b[0] != memberStateVersionV2 {
 		return s, fmt.Errorf("%w: unknown version %d", ErrMemberState, b[0])
 	}
 	r := memberStateReader{b: b[1:]}
@@ -127,6 +158,16 @@ func DecodeMemberState(b []byte) (MemberState, error) {
 			}
 			s.Offsets[p] = off
 			prev = p
+		}
+	}
+	if b[0] == memberStateVersionV2 {
+		n := r.uvarint(maxAPIAddr, "API address length")
+		switch {
+		case r.err != nil:
+		case n > uint64(len(r.b)):
+			r.err = fmt.Errorf("%w: truncated at the API address", ErrMemberState)
+		default:
+			s.API, r.b = string(r.b[:n]), r.b[n:]
 		}
 	}
 	if r.err != nil {
@@ -201,12 +242,21 @@ type StateBalancer struct {
 	Inputs    []string           // input topic names (co-partitioned)
 	Changelog string             // changelog topic name; "" = no standbys are ever assigned
 	Local     func() MemberState // called by UserData at every join; nil advertises nothing
+	// V2 makes it the StateBalancerProtocolV2 balancer, whose user data
+	// carries the API address; without it, StateBalancerProtocol's, which
+	// does not.
+	V2 bool
 }
 
 var _ kafka.GroupBalancer = (*StateBalancer)(nil)
 
-// ProtocolName returns StateBalancerProtocol.
-func (b *StateBalancer) ProtocolName() string { return StateBalancerProtocol }
+// ProtocolName returns StateBalancerProtocol, or StateBalancerProtocolV2.
+func (b *StateBalancer) ProtocolName() string {
+	if b.V2 {
+		return StateBalancerProtocolV2
+	}
+	return StateBalancerProtocol
+}
 
 // UserData encodes the member's current MemberState (b.Local) for its
 // JoinGroup request.
@@ -214,6 +264,9 @@ func (b *StateBalancer) UserData() ([]byte, error) {
 	var s MemberState
 	if b.Local != nil {
 		s = b.Local()
+	}
+	if !b.V2 {
+		s.API = ""
 	}
 	return EncodeMemberState(s), nil
 }

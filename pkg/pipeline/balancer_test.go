@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -710,6 +711,7 @@ func FuzzDecodeMemberState(f *testing.F) {
 		{},
 		{Owned: []int{0, 1, 2}, Offsets: map[int]int64{0: 10, 1: 20, 2: 30, 5: 1}, Standbys: 1},
 		{Owned: []int{math.MaxInt32}, Offsets: map[int]int64{math.MaxInt32: math.MaxInt64}, Standbys: 3},
+		{Owned: []int{2}, Offsets: map[int]int64{2: 5}, API: "127.0.0.1:9465"},
 	} {
 		f.Add(EncodeMemberState(s))
 	}
@@ -789,5 +791,43 @@ func TestStateBalancerRandomInvariants(t *testing.T) {
 		if t.Run(fmt.Sprint(i), func(t *testing.T) { sbCheck(t, got, members, n, min(want, m-1)) }) == false {
 			break
 		}
+	}
+}
+
+// The API address rides in version 2 of the user data, which the v2
+// balancer sends; the v1 balancer sends version 1 without it, which
+// members of earlier versions read. Both decode; an empty or overlong
+// address is not advertised.
+func TestMemberStateAPIAddress(t *testing.T) {
+	s := MemberState{Owned: []int{1}, Offsets: map[int]int64{1: 7}, Standbys: 1, API: "10.0.0.7:9465"}
+	for _, v2 := range []bool{true, false} {
+		b := &StateBalancer{Local: func() MemberState { return s }, V2: v2}
+		data, err := b.UserData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeMemberState(data)
+		if err != nil {
+			t.Fatalf("v2 %v: %v", v2, err)
+		}
+		want := s
+		if !v2 {
+			want.API = ""
+		}
+		if !reflect.DeepEqual(got, want) || data[0] != map[bool]byte{true: 2, false: 1}[v2] {
+			t.Errorf("v2 %v: version %d, decoded %+v, want %+v", v2, data[0], got, want)
+		}
+		if name := b.ProtocolName(); name != map[bool]string{true: "journey-state-v2", false: "journey-state-v1"}[v2] {
+			t.Errorf("v2 %v: protocol %q", v2, name)
+		}
+	}
+	long := s
+	long.API = strings.Repeat("x", maxAPIAddr+1)
+	if b := EncodeMemberState(long); b[0] != memberStateVersion {
+		t.Errorf("an overlong address is advertised (version %d)", b[0])
+	}
+	// Version 2 with an empty address is not canonical.
+	if _, err := DecodeMemberState(append(EncodeMemberState(MemberState{API: "a"})[:4:4], 0)); err == nil {
+		t.Error("version 2 with an empty address decoded")
 	}
 }

@@ -73,6 +73,10 @@ const (
 
 // partitionOf is the partition of id among n: Java's default partitioner
 // (murmur2 of the key's bytes, made positive, modulo n).
+// PartitionOf is the partition of n where identity routing keeps id's
+// state: murmur2(id) mod n, as Java's default partitioner places a key.
+func PartitionOf(id string, n int) int { return partitionOf(id, n) }
+
 func partitionOf(id string, n int) int {
 	return int(murmur2([]byte(id))&0x7fffffff) % n
 }

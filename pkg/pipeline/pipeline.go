@@ -33,6 +33,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -296,7 +297,29 @@ type Pipeline struct {
 	// customers) of the partitions this instance processed last, so a
 	// rebalance that hands a partition back unchanged costs no re-reads.
 	kept map[int]*journey.Runner
+
+	// api is the customer API's address this member advertises in the
+	// group (SetAdvertisedAPI), for other members to proxy to.
+	api atomic.Pointer[string]
+	// partsPub is parts, for readers outside Run (Partitions).
+	partsPub atomic.Int32
 }
+
+// SetAdvertisedAPI sets the customer API address (host:port) this
+// instance advertises to the group at its next join, where other
+// instances find it (Directory). Call it before Run.
+func (p *Pipeline) SetAdvertisedAPI(addr string) { p.api.Store(&addr) }
+
+func (p *Pipeline) advertisedAPI() string {
+	if a := p.api.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+// Partitions is the input topics' partition count once Run has prepared
+// the topics (0 before).
+func (p *Pipeline) Partitions() int { return int(p.partsPub.Load()) }
 
 // New wires a pipeline. It does no I/O; Run checks the topics.
 func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, engine *journey.Engine,
@@ -610,6 +633,7 @@ func (p *Pipeline) prepareTopics(ctx context.Context) error {
 		err = p.ensureRepartition(ctx, n)
 	}
 	p.parts = n
+	p.partsPub.Store(int32(n))
 	return err
 }
 
@@ -627,12 +651,14 @@ func (p *Pipeline) joinGroup(dialer *kafka.Dialer) (group *kafka.ConsumerGroup, 
 		topics = append(slices.Clone(topics), changelogTopic)
 	}
 	balancer := &StateBalancer{Inputs: p.inputs(), Changelog: changelogTopic, Local: p.memberState}
+	v2 := *balancer
+	v2.V2 = true
 	group, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.GroupID,
 		Brokers:           p.cfg.Brokers,
 		Dialer:            dialer,
 		Topics:            topics,
-		GroupBalancers:    []kafka.GroupBalancer{balancer},
+		GroupBalancers:    []kafka.GroupBalancer{&v2, balancer},
 		HeartbeatInterval: p.cfg.SessionTimeout / 5,
 		SessionTimeout:    p.cfg.SessionTimeout,
 		RebalanceTimeout:  30 * time.Second,
@@ -744,7 +770,7 @@ func (p *Pipeline) memberState() MemberState {
 	p.mu.Lock()
 	owned := slices.Clone(p.owned)
 	p.mu.Unlock()
-	ms := MemberState{Owned: owned}
+	ms := MemberState{Owned: owned, API: p.advertisedAPI()}
 	if p.clog == nil {
 		return ms
 	}
