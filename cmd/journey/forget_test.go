@@ -255,3 +255,85 @@ func TestForgetNeedsIdentityRouting(t *testing.T) {
 		t.Errorf("identity off: exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// TestForgetSurvivesKill: journey run is killed (SIGKILL) at a different
+// moment after each of three forget requests — before its round, during
+// it, after it while the Redis erase may be pending — and started again;
+// each forget completes: the customer's context hash, trigger-stream
+// entry and trigger-id key are gone, its state store holds nothing of it,
+// and the customers not forgotten keep theirs.
+func TestForgetSurvivesKill(t *testing.T) {
+	const parts = 2
+	e := newRigEnv(t, parts)
+	cfg := e.config(t, `timers:
+  idle_advance: 0s
+  lateness: 0s
+processors:
+  interest:
+    threshold: 2
+    target: email
+`)
+	users := []string{"u-kill-0", "u-kill-1", "u-kill-2", "u-kill-keep"}
+	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	var lines []string
+	for i, u := range users {
+		lines = append(lines,
+			anonLine(u, fmt.Sprintf("k%d-id", i), "identify", u, "", "", t0, nil),
+			anonLine(u, fmt.Sprintf("k%d-v1", i), "track", u, "", "Product Viewed", t0.Add(time.Minute), map[string]any{"product_id": "p1", "category": "boots"}),
+			anonLine(u, fmt.Sprintf("k%d-v2", i), "track", u, "", "Product Viewed", t0.Add(2*time.Minute), map[string]any{"product_id": "p2", "category": "boots"}))
+	}
+	c := startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+	kcatCRC32(t, e.brokers, e.topic, lines...)
+	ctx := context.Background()
+	tids := map[string]string{}
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		es, err := e.rdb.XRange(ctx, e.prefix+"triggers:email", "-", "+").Result()
+		if err != nil {
+			return err
+		}
+		for _, m := range es {
+			tids[m.Values["customer_id"].(string)] = m.Values["id"].(string)
+		}
+		if len(tids) != len(users) {
+			return fmt.Errorf("email triggers for %d of %d customers", len(tids), len(users))
+		}
+		return nil
+	})
+	for k, delay := range []time.Duration{0, 30 * time.Millisecond, 300 * time.Millisecond} {
+		var out, errb bytes.Buffer
+		if code := dispatch(ctx, []string{"forget", "--config", cfg, users[k]}, &out, &errb); code != 0 {
+			t.Fatalf("journey forget: exit %d: %s", code, errb.String())
+		}
+		time.Sleep(delay) // where the kill lands, not a wait for a result
+		c.kill()
+		c = startChild(t, "run", "--config", cfg)
+		c.waitReady(t, time.Minute)
+		testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+			for _, key := range []string{"ctx:" + users[k], "tid:" + tids[users[k]]} {
+				if n, err := e.rdb.Exists(ctx, e.prefix+key).Result(); err != nil || n != 0 {
+					return fmt.Errorf("kill %d: %s of the forgotten customer still exists (%v)", k, strings.SplitN(key, ":", 2)[0], err)
+				}
+			}
+			es, err := e.rdb.XRange(ctx, e.prefix+"triggers:email", "-", "+").Result()
+			if err != nil {
+				return err
+			}
+			for _, m := range es {
+				if m.Values["customer_id"] == users[k] {
+					return fmt.Errorf("kill %d: the forgotten customer's email is still in its stream", k)
+				}
+			}
+			return nil
+		})
+	}
+	settled(t, e, int64(3*len(users)), time.Minute)
+	if got := storeMentions(t, c, e, users...); !slices.Equal(got, []string{users[3]}) {
+		t.Errorf("after the forgets, the store mentions %v, want only %s", got, users[3])
+	}
+	for _, u := range users[3:] {
+		if n, err := e.rdb.Exists(ctx, e.prefix+"tid:"+tids[u], e.prefix+"ctx:"+u).Result(); err != nil || n != 2 {
+			t.Errorf("%s lost its context hash or trigger-id key (%d of 2 exist, %v)", u, n, err)
+		}
+	}
+}
