@@ -72,6 +72,7 @@ func SecurePipelineConfig(cfg config.Config) (pipeline.Config, error) {
 			return pc, fmt.Errorf("privacy.secret_file: %w", err)
 		}
 	}
+	pc.Privacy.ForgetRetention = cfg.Privacy.ForgetRetention
 	if pc.Privacy.Pseudonyms, err = Pseudonyms(cfg); err != nil {
 		return pc, err
 	}

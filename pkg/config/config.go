@@ -183,6 +183,11 @@ type Privacy struct {
 	// pseudonyms. It needs SecretFile, and must not change on a running
 	// group's state (its ids would no longer match).
 	PseudonymizeIDs bool `yaml:"pseudonymize_ids"`
+	// ForgetRetention is how long the hash of a forgotten id is kept, so
+	// its later (or replayed) events are dropped. 0: the input topics'
+	// longest retention.ms, at least 30 days; for good when a topic keeps
+	// records for good.
+	ForgetRetention time.Duration `yaml:"forget_retention"`
 }
 
 // IdentityTopic is the repartition topic's name ("" when identity is off).

@@ -37,6 +37,9 @@ func (c *Config) Validate() error {
 	c.API.check(&p)
 	c.Log.check(&p)
 	c.checkSecurity(&p)
+	if r := c.Privacy.ForgetRetention; r != 0 && r < 24*time.Hour {
+		p.add("privacy.forget_retention", "%v: at least 24h, or 0 for the input topics' retention (at least 30 days)", r)
+	}
 	if c.Privacy.PseudonymizeIDs && c.Privacy.SecretFile == "" {
 		p.add("privacy.pseudonymize_ids", "needs privacy.secret_file: the pseudonyms are keyed by its secret")
 	}

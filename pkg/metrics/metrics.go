@@ -61,6 +61,9 @@ type Set struct {
 	// the events (and links, merges) of forgotten ids dropped since.
 	Forgotten       prometheus.Counter
 	ForgottenEvents prometheus.Counter
+	// ForgetsExpired counts the forgotten ids' hashes dropped after
+	// privacy.forget_retention.
+	ForgetsExpired prometheus.Counter
 }
 
 // New registers the metrics with reg.
@@ -125,11 +128,13 @@ func New(reg prometheus.Registerer) (*Set, error) {
 			Help: "Customer ids erased by journey forget (each linked id counts)."}),
 		ForgottenEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgotten_events_total",
 			Help: "Events, links and merges of forgotten ids dropped before the fold."}),
+		ForgetsExpired: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "journey", Name: "forgets_expired_total",
+			Help: "Forgotten ids whose hash was dropped after privacy.forget_retention (their later events are folded again)."}),
 	}
 	for _, c := range []prometheus.Collector{s.RecordsIn, s.EventsFolded, s.TriggersSuppressed, s.LateEvents, s.TimersDropped, s.EventsIgnored, s.Identity, s.IdentityConflicts, s.Duplicates, s.DeadLettered, s.DeadLettersTruncated, s.TriggersEmitted,
 		s.TriggersOut, s.ContextsOut, s.SinkErrors, s.DeliveryFailures, s.DeliveryFailing, s.BackpressureWait, s.BatchCommit, s.BatchSize, s.EventToSink, s.RecordAge, s.SinkDeliver,
 		s.OutboxDepth, s.ConsumerLag, s.PartitionsOwned, s.Rebalances,
-		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned, s.Forgotten, s.ForgottenEvents} {
+		s.ChangelogRecords, s.ChangelogAppend, s.RestoredRecords, s.RestoreRemaining, s.StandbysOwned, s.Forgotten, s.ForgottenEvents, s.ForgetsExpired} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

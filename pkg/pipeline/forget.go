@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/outbox"
 	"github.com/journey-dev/journey/pkg/sink"
+	"github.com/journey-dev/journey/pkg/state"
 )
 
 // Forgetting a customer (`journey forget`; README, "Privacy").
@@ -53,22 +56,28 @@ import (
 // customers still waiting (a trigger or context update committed before
 // the forget, undelivered: Redis down, say), from the moment the forget is
 // folded. Not erased: records in Kafka topics (they stay until their
-// retention). The
-// forgotten set is kept for good (no privacy.forget_retention yet), and
-// lives in the state store: a replay into a fresh state dir does not see
-// it.
+// retention). An id's hash is kept for Privacy.ForgetRetention by the
+// wall clock (pruneForgotten), in the state store: a replay into a fresh
+// state dir does not see it.
 
 // routeForget is the route of a forget request.
 const routeForget = "forget"
 
 // forgottenCustomer and forgottenProcessor name the state key holding a
-// partition's forgotten set: sorted 32-byte HMACs. No customer id from
+// partition's forgotten set: 40-byte entries sorted by their first 32, the
+// HMAC, then the time of the forget (Unix seconds, big-endian); version 1
+// held the HMACs alone (read as forgotten at load). No customer id from
 // ingest starts with a NUL byte in practice; the key sorts before all.
 const (
 	forgottenCustomer  = "\x00forgotten"
 	forgottenProcessor = "forget"
-	forgottenVersion   = 1
+	forgottenVersion   = 2
+	forgottenVersionV1 = 1
+	forgottenEntry     = sha256.Size + 8
 )
+
+// MinForgetRetention is the least time a forgotten id's hash is kept.
+const MinForgetRetention = 30 * 24 * time.Hour
 
 // forgetMsg asks the partition of ID to forget it.
 type forgetMsg struct {
@@ -101,6 +110,12 @@ type PrivacyConfig struct {
 	// Empty: the hash is unkeyed, and anyone holding the state can test
 	// whether a given id was forgotten.
 	Secret []byte
+	// ForgetRetention is how long a forgotten id's hash is kept, by the
+	// wall clock, after its forget: events of the id arriving later are
+	// folded again. 0: Run sets the input topics' longest retention.ms, at
+	// least MinForgetRetention, or for good when a topic keeps records for
+	// good (privacy.forget_retention).
+	ForgetRetention time.Duration
 	// Pseudonyms, when set, replaces every customer id by its pseudonym
 	// as each event is decoded (privacy.pseudonymize_ids), and the ids of
 	// a record forwarded to another partition with it.
@@ -115,8 +130,9 @@ type PrivacyConfig struct {
 // worker stopped before the commit leaves the request to the next owner.
 type forgotten struct {
 	loaded bool
-	set    map[[sha256.Size]byte]struct{}
-	pub    atomic.Pointer[map[[sha256.Size]byte]struct{}]
+	set    map[[sha256.Size]byte]int64 // HMAC -> when forgotten (Unix seconds)
+	oldest int64                       // the least time in set (0 when empty)
+	pub    atomic.Pointer[map[[sha256.Size]byte]int64]
 }
 
 // unload makes the next use read the set from the store again.
@@ -139,6 +155,31 @@ func (w *worker) skipForgotten(id string) bool {
 	return ok
 }
 
+// resolveForgetRetention sets Privacy.ForgetRetention when it is 0: the
+// input topics' longest retention.ms, at least MinForgetRetention; it
+// stays 0 (kept for good) when a topic keeps its records for good or its
+// retention cannot be read — never shorter than the records it guards
+// against.
+func (p *Pipeline) resolveForgetRetention(ctx context.Context) {
+	if !p.routed() || p.cfg.Privacy.ForgetRetention != 0 {
+		return
+	}
+	longest := MinForgetRetention
+	for _, t := range p.cfg.Topics {
+		v, err := p.admin.TopicConfig(ctx, t, "retention.ms")
+		ms, perr := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil || perr != nil:
+			p.log.Warn("reading an input topic's retention.ms; forgotten ids are kept for good", zap.String("topic", t), zap.Error(err))
+			return
+		case ms < 0:
+			return // the topic keeps records for good: so are the forgotten ids
+		}
+		longest = max(longest, time.Duration(ms)*time.Millisecond)
+	}
+	p.cfg.Privacy.ForgetRetention = longest
+}
+
 // forgetSum is id's keyed hash.
 func (p *Pipeline) forgetSum(id string) [sha256.Size]byte {
 	h := hmac.New(sha256.New, p.cfg.Privacy.Secret)
@@ -153,16 +194,29 @@ func (w *worker) loadForgotten() error {
 	if w.forgot.loaded {
 		return nil
 	}
+	entry, now := forgottenEntry, time.Now().Unix()
 	data, found, err := w.sp.State(forgottenCustomer, forgottenProcessor, forgottenVersion)
+	if errors.Is(err, state.ErrVersion) {
+		entry = sha256.Size
+		data, found, err = w.sp.State(forgottenCustomer, forgottenProcessor, forgottenVersionV1)
+	}
 	if err != nil {
 		return fmt.Errorf("forgotten ids: %w", err)
 	}
-	if found && len(data)%sha256.Size != 0 {
-		return fmt.Errorf("forgotten ids: %d bytes, not a multiple of %d", len(data), sha256.Size)
+	if found && len(data)%entry != 0 {
+		return fmt.Errorf("forgotten ids: %d bytes, not a multiple of %d", len(data), entry)
 	}
-	w.forgot.set = make(map[[sha256.Size]byte]struct{}, len(data)/sha256.Size)
-	for i := 0; i+sha256.Size <= len(data); i += sha256.Size {
-		w.forgot.set[[sha256.Size]byte(data[i:i+sha256.Size])] = struct{}{}
+	w.forgot.set = make(map[[sha256.Size]byte]int64, len(data)/entry)
+	w.forgot.oldest = 0
+	for i := 0; i+entry <= len(data); i += entry {
+		at := now // version 1: kept from now on
+		if entry == forgottenEntry {
+			at = int64(binary.BigEndian.Uint64(data[i+sha256.Size:]))
+		}
+		w.forgot.set[[sha256.Size]byte(data[i:i+sha256.Size])] = at
+		if w.forgot.oldest == 0 || at < w.forgot.oldest {
+			w.forgot.oldest = at
+		}
 	}
 	w.forgot.loaded = true
 	if len(w.forgot.set) > 0 {
@@ -193,6 +247,9 @@ func (w *worker) dropForgotten(tx *tx, id string) (bool, error) {
 	if partitionOf(id, w.p.parts) != w.id {
 		return false, nil // checked where it is forwarded
 	}
+	if err := w.pruneForgotten(tx); err != nil {
+		return false, err
+	}
 	gone, err := w.isForgotten(id)
 	if gone {
 		tx.ids.forgottenEvents++
@@ -212,6 +269,9 @@ func (w *worker) onForget(tx *tx, f forgetMsg) error {
 		}
 		tx.forward(nil, routeForget, f.ID, q, v)
 		return nil
+	}
+	if err := w.pruneForgotten(tx); err != nil {
+		return err
 	}
 	if gone, err := w.isForgotten(f.ID); gone || err != nil {
 		return err // erased by a committed round already
@@ -264,19 +324,59 @@ func (w *worker) markForgotten(tx *tx, id string) error {
 	if err := w.loadForgotten(); err != nil {
 		return err
 	}
-	w.forgot.set[w.p.forgetSum(id)] = struct{}{}
+	now := time.Now().Unix()
+	w.forgot.set[w.p.forgetSum(id)] = now
+	if w.forgot.oldest == 0 {
+		w.forgot.oldest = now
+	}
+	w.writeForgotten(tx)
+	return nil
+}
+
+// pruneForgotten drops, once per round, the forgotten ids kept longer
+// than the retention, and writes the set in the batch if it changed.
+func (w *worker) pruneForgotten(tx *tx) error {
+	ret := w.p.cfg.Privacy.ForgetRetention
+	if tx.forgotPruned || ret <= 0 {
+		return nil
+	}
+	tx.forgotPruned = true
+	if err := w.loadForgotten(); err != nil {
+		return err
+	}
+	horizon := time.Now().Add(-ret).Unix()
+	if len(w.forgot.set) == 0 || w.forgot.oldest >= horizon {
+		return nil
+	}
+	w.forgot.oldest = 0
+	for s, at := range w.forgot.set {
+		switch {
+		case at < horizon:
+			delete(w.forgot.set, s)
+			tx.ids.forgetsExpired++
+		case w.forgot.oldest == 0 || at < w.forgot.oldest:
+			w.forgot.oldest = at
+		}
+	}
+	w.writeForgotten(tx)
+	return nil
+}
+
+// writeForgotten writes the set in the batch (its changelog record with
+// it) and publishes it.
+func (w *worker) writeForgotten(tx *tx) {
 	w.forgot.publish()
 	sums := make([][sha256.Size]byte, 0, len(w.forgot.set))
 	for s := range w.forgot.set {
 		sums = append(sums, s)
 	}
 	slices.SortFunc(sums, func(a, b [sha256.Size]byte) int { return slices.Compare(a[:], b[:]) })
-	data := make([]byte, 0, len(sums)*sha256.Size)
+	data := make([]byte, 0, len(sums)*forgottenEntry)
 	for _, s := range sums {
 		data = append(data, s[:]...)
+		data = binary.BigEndian.AppendUint64(data, uint64(w.forgot.set[s]))
 	}
 	tx.b.PutState(forgottenCustomer, forgottenProcessor, forgottenVersion, data)
-	return nil
 }
 
 // eraseIdentity reports whether the commit deletes c's identity entry

@@ -148,6 +148,9 @@ type identityCounts struct {
 	// forgotten counts the ids erased, forgottenEvents the events, links
 	// and merges dropped because they named a forgotten id (forget.go).
 	forgotten, forgottenEvents int
+	// forgetsExpired counts the forgotten ids dropped from the set after
+	// privacy.forget_retention.
+	forgetsExpired int
 }
 
 // headerOf returns the value of header key of m, or "".
@@ -560,6 +563,7 @@ func (t *tx) countIdentity() {
 	}
 	m.Forgotten.Add(float64(n.forgotten))
 	m.ForgottenEvents.Add(float64(n.forgottenEvents))
+	m.ForgetsExpired.Add(float64(n.forgetsExpired))
 	for what, v := range map[string]int{"routed": n.routed, "linked": n.linked, "merged": n.merged, "limit": n.limit} {
 		if v > 0 {
 			m.Identity.WithLabelValues(what).Add(float64(v))

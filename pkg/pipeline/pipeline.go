@@ -624,6 +624,7 @@ func (p *Pipeline) prepareTopics(ctx context.Context) error {
 	}
 	n, err := p.checkTopics(ctx)
 	if err == nil {
+		p.resolveForgetRetention(ctx)
 		err = p.ensureDLQ(ctx, n)
 	}
 	if err == nil && p.clog != nil {

@@ -42,6 +42,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 		return err
 	}
 	p.parts = n
+	p.resolveForgetRetention(ctx)
 	if !p.cfg.SkipDeadLetters {
 		if err := p.ensureDLQ(ctx, n); err != nil {
 			return err

@@ -413,6 +413,8 @@ type tx struct {
 	// erased are the customers forgotten in the batch (forget.go): their
 	// identity entries are deleted with their states.
 	erased map[string]bool
+	// forgotPruned is set once the round pruned the forgotten set.
+	forgotPruned bool
 }
 
 func (w *worker) begin() *tx {
