@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/journey-dev/journey/pkg/ingest"
+	"github.com/journey-dev/journey/pkg/journey"
 )
 
 // malformedMaxBytes is ingest.max_bytes in TestChaosMalformedRecords: small,
@@ -25,33 +26,32 @@ const malformedMaxBytes = 64 << 10
 // rejects — truncated JSON, wrong types, missing ids and keys, binary
 // garbage, records over ingest.max_bytes, bad CloudEvents headers, invalid
 // UTF-8, not-an-object values, bad times and random byte mutations of good
-// events — generated deterministically and each checked in-process with
-// ingest.NewDecoder (a mutation the decoder accepts is left out and
-// counted). Every bad record ends in the dead-letter topic, once, with the
-// reason the in-process decoder gives (tallied per reason, and in
-// journey_dlq_total), and every good event is folded: state equals the
-// reference fold, triggers are delivered once.
+// events — generated deterministically, each checked in-process with
+// ingest.NewDecoder. A generated record the decoder accepts is a good event
+// (kept when the reference fold can place it: see mixMalformed). Every bad
+// record ends in the dead-letter topic, once, with the reason the
+// in-process decoder gives (tallied per reason, and in journey_dlq_total),
+// and every good event is folded: state equals the reference fold,
+// triggers are delivered once.
 func TestChaosMalformedRecords(t *testing.T) {
 	started := time.Now()
 	const partitions = 4
 	customers, perCustomer := chaosSize(40, 400), chaosSize(10, 25)
 	bad := chaosSize(2000, 100000)
 	e := newRigEnv(t, partitions)
-	good := crashWorkload(29, customers, perCustomer, workloadStart)
-	wantStates, wantTriggers := expectedFold(t, crashProcessors, e.topic, partitions, good)
+	mix := mixMalformed(t, e.topic, crashWorkload(29, customers, perCustomer, workloadStart), bad, 31)
+	wantStates, wantTriggers := expectedFold(t, crashProcessors, e.topic, partitions, mix.good)
 	if len(wantTriggers) == 0 {
 		t.Fatal("the workload yields no triggers; not a meaningful test")
 	}
-	gen := malformedRecords(t, e.topic, good, bad, 31)
-	msgs := interleave(good, gen.records)
-	t.Logf("%d good records, %d malformed by reason %v (by kind %v); %d generated mutations the decoder accepts left out",
-		len(good), len(gen.records), gen.byReason, gen.byKind, gen.accepted)
+	t.Logf("%d good records (%d of them generated mutations the decoder accepts; %d more left out), %d malformed by reason %v (by kind %v)",
+		len(mix.good), mix.accepted, mix.leftOut, mix.bad, mix.byReason, mix.byKind)
 
 	cfg := e.config(t, crashProcessors+fmt.Sprintf("ingest:\n  max_bytes: %d\n", malformedMaxBytes))
 	c := startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
-	produceMixed(t, e, msgs, 200)
-	row, metrics := foldOutcome(t, e, c, int64(len(msgs)), crashProcessors, wantStates, wantTriggers)
+	produceMixed(t, e, mix.msgs, 200)
+	row, metrics := foldOutcome(t, e, c, int64(len(mix.msgs)), crashProcessors, wantStates, wantTriggers)
 
 	dls := e.deadLetters(t)
 	got := map[string]int{}
@@ -61,11 +61,11 @@ func TestChaosMalformedRecords(t *testing.T) {
 		}
 		got[d.reason]++
 	}
-	if !maps.Equal(got, gen.byReason) {
-		t.Errorf("dead letters by reason %v, want %v (the in-process decoder's)", got, gen.byReason)
+	if !maps.Equal(got, mix.byReason) {
+		t.Errorf("dead letters by reason %v, want %v (the in-process decoder's)", got, mix.byReason)
 	}
 	m, want := dlqMetric(metrics), map[string]float64{}
-	for r, n := range gen.byReason {
+	for r, n := range mix.byReason {
 		want[r] = float64(n)
 	}
 	for r, v := range m {
@@ -78,54 +78,88 @@ func TestChaosMalformedRecords(t *testing.T) {
 	}
 
 	row.Scenario = "malformed records in live traffic"
-	row.Faults = fmt.Sprintf("%d malformed records (%s) among %d good; %d generated mutations the decoder accepts were left out",
-		len(gen.records), tally(gen.byReason), len(good), gen.accepted)
-	row.Events, row.Malformed, row.DeadLettered = len(good), len(gen.records), len(dls)
+	row.Faults = fmt.Sprintf("%d malformed records (%s) among %d good, %d of them fuzzed records the decoder accepts (%d more left out)",
+		mix.bad, tally(mix.byReason), len(mix.good), mix.accepted, mix.leftOut)
+	row.Events, row.Malformed, row.DeadLettered = len(mix.good), mix.bad, len(dls)
 	row.Took = time.Since(started)
 	recordChaos(t, row)
-	if len(dls) != len(gen.records) {
-		t.Errorf("%d dead letters, want %d", len(dls), len(gen.records))
+	if len(dls) != mix.bad {
+		t.Errorf("%d dead letters, want %d", len(dls), mix.bad)
 	}
 }
 
-// malformed is malformedRecords' output: the records, and how many of
-// them the decoder rejects for each reason and were made by each kind.
-type malformed struct {
-	records  []kafka.Message
-	byReason map[string]int
-	byKind   map[string]int
-	accepted int // generated records the decoder accepted, left out
+// mixed is mixMalformed's output.
+type mixed struct {
+	msgs []kafka.Message // the stream to produce
+	good []kafka.Message // its good records, in order: for the reference fold
+	// bad records, and how many the decoder rejects for each reason and
+	// were made by each kind.
+	bad              int
+	byReason, byKind map[string]int
+	// Generated records the decoder accepts: kept as good events, or left
+	// out where the reference fold could not place them.
+	accepted, leftOut int
 }
 
-// malformedRecords generates n records the decoder (as journey runs it:
-// ingest.max_bytes malformedMaxBytes) rejects, from seed and the good
-// workload's values.
-func malformedRecords(t *testing.T, topic string, good []kafka.Message, n int, seed uint64) malformed {
+// mixMalformed spreads n records the decoder (as journey runs it:
+// ingest.max_bytes malformedMaxBytes) rejects evenly among good, each made
+// from the good record before it, from seed. A generated record the
+// decoder accepts stays as a good event when it is a Segment event (no
+// headers) of that record's known customer, keyed by it, at its time, with
+// an id of its own: then it lands on the same partition right after it, in
+// order, and the reference fold (by record key, ids de-duplicated) folds
+// it as journey does. Others are left out.
+func mixMalformed(t *testing.T, topic string, good []kafka.Message, n int, seed uint64) mixed {
 	t.Helper()
 	dec, err := ingest.NewDecoder(ingest.Config{MaxBytes: malformedMaxBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
+	decode := func(m kafka.Message) (journey.Event, error) {
+		return dec.Decode(ingest.Record{Topic: topic, Key: m.Key, Value: m.Value, Headers: ingestHeaders(m.Headers), Time: time.Now()})
+	}
+	ids := map[string]bool{}
+	for _, m := range good {
+		ev, err := decode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[ev.ID] = true
+	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d))
-	out := malformed{byReason: map[string]int{}, byKind: map[string]int{}}
-	for i := 0; len(out.records) < n; i++ {
-		if i > 4*n {
-			t.Fatalf("after %d tries only %d of %d records are rejected: the generator makes too many valid events", i, len(out.records), n)
+	out := mixed{byReason: map[string]int{}, byKind: map[string]int{}}
+	tries := 0
+	for gi, src := range good {
+		out.msgs, out.good = append(out.msgs, src), append(out.good, src)
+		srcEv, _ := decode(src)
+		for quota := (gi+1)*n/len(good) - gi*n/len(good); quota > 0; tries++ {
+			if tries > 4*n {
+				t.Fatalf("after %d tries only %d of %d records are rejected: the generator makes too many valid events", tries, out.bad, n)
+			}
+			kind, m := malformedRecord(rng, src, tries)
+			ev, err := decode(m)
+			var ie *ingest.Error
+			switch {
+			case err == nil:
+				out.accepted++
+				if len(m.Headers) > 0 || ids[ev.ID] || ev.UserID == "" || ev.CustomerID != ev.UserID ||
+					string(m.Key) != ev.UserID || !ev.Time.Equal(srcEv.Time) {
+					out.accepted--
+					out.leftOut++
+					continue
+				}
+				ids[ev.ID] = true
+				out.msgs, out.good = append(out.msgs, m), append(out.good, m)
+				continue
+			case !errors.As(err, &ie):
+				t.Fatalf("kind %s: the decoder's error is not an *ingest.Error: %v", kind, err)
+			}
+			out.msgs = append(out.msgs, m)
+			out.bad++
+			out.byReason[string(ie.Reason)]++
+			out.byKind[kind]++
+			quota--
 		}
-		src := good[rng.IntN(len(good))]
-		kind, m := malformedRecord(rng, src, i)
-		_, err := dec.Decode(ingest.Record{Topic: topic, Key: m.Key, Value: m.Value, Headers: ingestHeaders(m.Headers), Time: time.Now()})
-		var ie *ingest.Error
-		switch {
-		case err == nil:
-			out.accepted++
-			continue
-		case !errors.As(err, &ie):
-			t.Fatalf("kind %s: the decoder's error is not an *ingest.Error: %v", kind, err)
-		}
-		out.records = append(out.records, m)
-		out.byReason[string(ie.Reason)]++
-		out.byKind[kind]++
 	}
 	return out
 }
@@ -225,19 +259,6 @@ func malformedRecord(rng *rand.Rand, src kafka.Message, i int) (string, kafka.Me
 		}
 		return "mutation", rec(b)
 	}
-}
-
-// interleave spreads bad evenly among good, keeping both orders.
-func interleave(good, bad []kafka.Message) []kafka.Message {
-	out := make([]kafka.Message, 0, len(good)+len(bad))
-	next := 0
-	for i, m := range good {
-		out = append(out, m)
-		upto := (i + 1) * len(bad) / len(good)
-		out = append(out, bad[next:upto]...)
-		next = upto
-	}
-	return out
 }
 
 // tally is counts as "reason n, reason n" in a stable order.
