@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,7 +201,7 @@ func withPoison(t *testing.T, good []kafka.Message, names []string, rounds int) 
 		}
 	}
 	msgs = append(msgs, good[next:]...)
-	if len(msgs) != len(good)+len(specs) || !slices.ContainsFunc(msgs, func(m kafka.Message) bool { return bytes.Contains(m.Value, []byte("poison:")) }) {
+	if len(msgs) != len(good)+len(specs) {
 		t.Fatalf("withPoison: %d records, want %d", len(msgs), len(good)+len(specs))
 	}
 	return msgs, want
