@@ -25,13 +25,13 @@ var ErrInjected = errors.New("injected fault (journeyfaults build)")
 // InjectedPanic is the value of an injected panic.
 type InjectedPanic struct{ EventID string }
 
-func injectedFault(processor string, ev *Event) error {
+func injectedFault(p Processor, ev *Event) error {
 	rest, ok := strings.CutPrefix(ev.ID, "poison:")
 	if !ok {
 		return nil
 	}
 	name, rest, _ := strings.Cut(rest, ":")
-	if name != processor {
+	if name != p.Name() {
 		return nil
 	}
 	switch kind, _, _ := strings.Cut(rest, ":"); kind {

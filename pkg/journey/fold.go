@@ -182,7 +182,7 @@ func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 // foldOne folds ev through the i-th processor, p.
 func (e *Engine) foldOne(c *Customer, i int, p Processor, ev *Event, out *Output) error {
 	return e.step(c, i, out, func() (bool, error) {
-		if err := injectedFault(p.Name(), ev); err != nil { // nil but in a journeyfaults build (faults.go)
+		if err := injectedFault(p, ev); err != nil { // nil but in a journeyfaults build (faults.go)
 			return false, err
 		}
 		return p.Fold(c.States[i], ev, out)
