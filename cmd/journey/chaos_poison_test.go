@@ -58,7 +58,7 @@ func TestChaosPoisonEventPerProcessor(t *testing.T) {
 	t.Logf("%d good records, %d poison events (an error and a panic in each of %s, %d rounds)",
 		len(good), len(poison), strings.Join(names, ", "), rounds)
 
-	cfg := e.config(t, poisonProcessors)
+	cfg := e.config(t, poisonProcessors+"identity:\n  enabled: true # its slot is one of the engine's processors\n")
 	c := startChildBin(t, journeyFaultsBinary(t), "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
 	produceMixed(t, e, msgs, 50)
