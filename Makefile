@@ -49,6 +49,7 @@ test-all: # the suite itself; needs the services in the environment (make test p
 	@test -n "$$JOURNEY_TEST_KAFKA_BROKERS" || { echo "test-all: no services; run make test" >&2; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go') </dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags journeyfaults ./pkg/journey/ # the chaos suite's fault injector (TestChaosPoison builds with it)
 	$(GO) test $(TEST_FLAGS) ./...
 	cd bench/peers/goka && $(GO) test $(TEST_FLAGS) ./... # its own module: ./... above does not reach it
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)

@@ -80,10 +80,16 @@ func crashWorkload(seed uint64, customers, perCustomer int, t0 time.Time) []kafk
 // end with, and every trigger id that must be in Redis exactly once.
 func expected(t *testing.T, topic string, partitions int, msgs []kafka.Message) (map[string]map[string]string, map[string]bool) {
 	t.Helper()
+	return expectedFold(t, crashProcessors, topic, partitions, msgs)
+}
+
+// expectedFold is expected with the processors of procYAML.
+func expectedFold(t *testing.T, procYAML, topic string, partitions int, msgs []kafka.Message) (map[string]map[string]string, map[string]bool) {
+	t.Helper()
 	var sections struct {
 		Processors map[string]yaml.Node `yaml:"processors"`
 	}
-	if err := yaml.Unmarshal([]byte(crashProcessors), &sections); err != nil {
+	if err := yaml.Unmarshal([]byte(procYAML), &sections); err != nil {
 		t.Fatal(err)
 	}
 	procs, err := processors.Build(sections.Processors, nil)

@@ -127,8 +127,15 @@ func (l lockedBuffer) Write(p []byte) (int, error) {
 
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
+	return startChildBin(t, journeyBinary(t), args...)
+}
+
+// startChildBin starts the binary bin (journeyBinary, or another build of
+// it) as a child.
+func startChildBin(t *testing.T, bin string, args ...string) *child {
+	t.Helper()
 	c := &child{log: &bytes.Buffer{}, done: make(chan struct{}), mu: &sync.Mutex{}}
-	c.cmd = exec.Command(journeyBinary(t), args...)
+	c.cmd = exec.Command(bin, args...)
 	c.cmd.Stdout = lockedBuffer{c.mu, c.log}
 	c.cmd.Stderr = lockedBuffer{c.mu, c.log}
 	if err := c.cmd.Start(); err != nil {

@@ -164,13 +164,12 @@ func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 		if i == e.policyAt {
 			continue
 		}
-		if err := e.step(c, i, out, func() (bool, error) { return p.Fold(c.States[i], ev, out) }); err != nil {
+		if err := e.foldOne(c, i, p, ev, out); err != nil {
 			return err
 		}
 	}
 	if e.policy != nil {
-		i := e.policyAt
-		if err := e.step(c, i, out, func() (bool, error) { return e.policy.Fold(c.States[i], ev, out) }); err != nil {
+		if err := e.foldOne(c, e.policyAt, e.policy, ev, out); err != nil {
 			return err
 		}
 	}
@@ -178,6 +177,16 @@ func (e *Engine) Fold(c *Customer, ev *Event, out *Output) error {
 		return err
 	}
 	return e.observe(c, m, ev.Time, out)
+}
+
+// foldOne folds ev through the i-th processor, p.
+func (e *Engine) foldOne(c *Customer, i int, p Processor, ev *Event, out *Output) error {
+	return e.step(c, i, out, func() (bool, error) {
+		if err := injectedFault(p, ev); err != nil { // nil but in a journeyfaults build (faults.go)
+			return false, err
+		}
+		return p.Fold(c.States[i], ev, out)
+	})
 }
 
 // FireTimer runs the OnTimer of the processor that set the timer key for
