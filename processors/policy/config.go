@@ -72,6 +72,16 @@ type Rule struct {
 	// Target replaces the channel of the rule's triggers when set; it may
 	// be journey.PreferredChannel.
 	Target string `yaml:"target"`
+	// TTL, when set, is how late a trigger of the rule may still go out,
+	// counted from what caused it: one that quiet hours would hold past
+	// it, or that is released past it, is suppressed as expired.
+	TTL time.Duration `yaml:"ttl"`
+	// Holdout is the share of customers, in [0, 1), kept as the rule's
+	// control group: a deterministic hash of (rule, customer) picks them,
+	// and a trigger of theirs that every check admits is suppressed as
+	// holdout instead, never delivered, so the rule's lift can be
+	// measured. YAML: "10%" or 0.1.
+	Holdout float64 `yaml:"holdout"`
 }
 
 // Rules are per-rule settings by trigger rule.
@@ -232,6 +242,12 @@ func (rs Rules) validate(p *problems) {
 		if len(r.Target) > maxKeyLen {
 			p.add("rules."+name+".target", "must be at most %d bytes", maxKeyLen)
 		}
+		if r.TTL < 0 {
+			p.add("rules."+name+".ttl", "must be >= 0, got %s", r.TTL)
+		}
+		if r.Holdout < 0 || r.Holdout >= 1 || r.Holdout != r.Holdout {
+			p.add("rules."+name+".holdout", "must be a share from 0%% to under 100%%, got %v", r.Holdout)
+		}
 	}
 }
 
@@ -350,6 +366,16 @@ func (r *Rules) UnmarshalYAML(n *yaml.Node) error {
 				decodeScalar(entryPath(name)+".quiet", val, &rule.Quiet, &errs)
 			case "target":
 				decodeScalar(entryPath(name)+".target", val, &rule.Target, &errs)
+			case "ttl":
+				if d, ok := decodeDuration(entryPath(name)+".ttl", val, &errs); ok {
+					rule.TTL = d
+				}
+			case "holdout":
+				if share, err := parseShare(val.Value); err != nil || val.Kind != yaml.ScalarNode {
+					errs = append(errs, fmt.Sprintf("%s.holdout (line %d): want a share such as 10%% or 0.1, got %q", entryPath(name), val.Line, val.Value))
+				} else {
+					rule.Holdout = share
+				}
 			default:
 				return false
 			}
@@ -363,6 +389,15 @@ func (r *Rules) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*r = out
 	return nil
+}
+
+// parseShare reads "12.5%" or a fraction ("0.125").
+func parseShare(s string) (float64, error) {
+	if pct, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		return v / 100, err
+	}
+	return strconv.ParseFloat(strings.TrimSpace(s), 64)
 }
 
 // UnmarshalYAML decodes the caps mapping strictly, like Rules. A cap's

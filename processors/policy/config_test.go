@@ -24,6 +24,10 @@ func TestConfigValidate(t *testing.T) {
 			c.Consent.Categories = map[string][]string{"marketing": {"email", "push"}}
 			c.Rules = policy.Rules{"cart.abandoned": {Cooldown: ptr(time.Hour), Quiet: policy.QuietDrop, Target: "preferred"}}
 		}, nil},
+		{"holdout 100%", func(c *policy.Config) { c.Rules = policy.Rules{"r": {Holdout: 1}} },
+			[]string{"policy.rules.r.holdout: must be a share from 0% to under 100%, got 1"}},
+		{"negative ttl", func(c *policy.Config) { c.Rules = policy.Rules{"r": {TTL: -time.Hour}} },
+			[]string{"policy.rules.r.ttl: must be >= 0, got -1h0m0s"}},
 		{"quiet hours off", func(c *policy.Config) {
 			c.QuietHours = policy.QuietHours{Start: "00:00", End: "00:00", Channels: nil, Action: policy.QuietHold}
 		}, nil},
@@ -128,6 +132,13 @@ caps:
 				t.Errorf("caps = %+v", s.Caps)
 			}
 		}},
+		{name: "ttl and holdout", yaml: "rules:\n  a: {ttl: 2h, holdout: 10%}\n  b: {holdout: 0.025}\n", want: func(t *testing.T, s section) {
+			if a, b := s.Rules["a"], s.Rules["b"]; a.TTL != 2*time.Hour || a.Holdout != 0.10 || b.Holdout != 0.025 || b.TTL != 0 {
+				t.Errorf("a = %+v, b = %+v", a, b)
+			}
+		}},
+		{name: "bad holdout", yaml: "rules:\n  a: {holdout: ten}\n",
+			errs: []string{`["a"].holdout (line 2): want a share such as 10% or 0.1, got "ten"`}},
 		{name: "unknown rule field", yaml: "rules:\n  cart.abandoned:\n    cooldwn: 1h\n",
 			errs: []string{`["cart.abandoned"].cooldwn (line 3): unknown field`}},
 		{name: "bad duration", yaml: "rules:\n  cart.abandoned: {cooldown: 1d}\n",

@@ -44,6 +44,15 @@
 //  4. rolling cap (channel_cap): the channel's cap (Config.Caps) allows
 //     at most Max triggers in any Window; the trigger is suppressed when
 //     Max were admitted on the channel less than Window before it.
+//  5. holdout (holdout): a customer in the rule's control group
+//     (Rule.Holdout: the first 8 bytes of sha256(rule, 0, customer), as a
+//     fraction of 2^64, under the share) has the trigger suppressed, not
+//     delivered; it records no contact, so the control group sees the
+//     triggers the others are sent.
+//
+// A trigger of a rule with a Rule.TTL is suppressed as expired (expired)
+// when quiet hours would hold it past At + TTL, or when it is released
+// past it.
 //
 // A trigger with no channel, or at a time the state cannot hold (before
 // year 1 or after 9999), is suppressed (invalid). An admitted trigger
@@ -132,6 +141,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -160,6 +171,8 @@ const (
 	ReasonChannelCap = "channel_cap"
 	ReasonHoldFull   = "hold_full"
 	ReasonInvalid    = "invalid"
+	ReasonExpired    = "expired"
+	ReasonHoldout    = "holdout"
 )
 
 // IgnoredConsentUnclear is the reason a Consent Updated without a channel
@@ -409,8 +422,14 @@ func (p *Processor) decide(s *State, t journey.Trigger, now time.Time, out *jour
 			if p.quietAction(t.Rule) == QuietDrop {
 				return p.suppress(s, t, now, ReasonQuietHours, out)
 			}
+			if p.expired(t, until) {
+				return p.suppress(s, t, now, ReasonExpired, out)
+			}
 			return p.hold(s, t, until, now, out)
 		}
+	}
+	if p.expired(t, now) {
+		return p.suppress(s, t, now, ReasonExpired, out)
 	}
 	if cd := p.cooldown(t.Rule); cd > 0 {
 		if r := s.rule(t.Rule); r != nil && absDiff(now, r.Last) < cd {
@@ -431,9 +450,37 @@ func (p *Processor) decide(s *State, t journey.Trigger, now time.Time, out *jour
 			}
 		}
 	}
+	if p.heldOut(t) {
+		return p.suppress(s, t, now, ReasonHoldout, out)
+	}
 	s.contacted(t.Rule, t.Channel, now, cp.Max)
 	out.Admit(t)
 	return true
+}
+
+// expired reports whether t would go out past its rule's TTL at when.
+func (p *Processor) expired(t journey.Trigger, when time.Time) bool {
+	r, ok := p.cfg.Rules[t.Rule]
+	return ok && r.TTL > 0 && when.Sub(t.At) > r.TTL
+}
+
+// heldOut reports whether t's customer is in its rule's control group.
+func (p *Processor) heldOut(t journey.Trigger) bool {
+	r, ok := p.cfg.Rules[t.Rule]
+	return ok && r.Holdout > 0 && HoldoutBucket(t.Rule, t.CustomerID) < r.Holdout
+}
+
+// HoldoutBucket is where a customer falls for a rule's holdout, in [0, 1):
+// the first 8 bytes of sha256(rule, 0, customer) over 2^64. A customer is
+// held out of a rule with share h when it is under h, the same on every
+// run and every instance.
+func HoldoutBucket(rule, customer string) float64 {
+	h := sha256.New()
+	h.Write([]byte(rule))
+	h.Write([]byte{0})
+	h.Write([]byte(customer))
+	var sum [sha256.Size]byte
+	return float64(binary.BigEndian.Uint64(h.Sum(sum[:0]))>>11) / (1 << 53)
 }
 
 // hold keeps t until the quiet window ends, when it can.

@@ -487,3 +487,99 @@ func TestRefusalBound(t *testing.T) {
 		t.Fatalf("decode: %v, %d entries", err, len(st2.Consent))
 	}
 }
+
+// A rule's TTL: a trigger quiet hours would hold past At + TTL is
+// suppressed as expired at once; one held within it goes out at the
+// window's end; a held trigger released past its TTL (the TTL shortened
+// meanwhile) is expired then. Rules without a TTL hold as before.
+func TestAdmitTTL(t *testing.T) {
+	cfg := openConfig()
+	cfg.QuietHours.Channels = []string{"push"}
+	short, long := 2*time.Hour, 12*time.Hour
+	cfg.Rules = policy.Rules{"cart": {TTL: short}, "late": {TTL: long}}
+	p := mustNew(t, cfg)
+	st := p.NewState().(*policy.State)
+	fold(t, p, st, journey.Event{Kind: journey.KindPage, Time: t0, TimeZone: "Europe/Paris"})
+	night := time.Date(2026, 11, 2, 21, 30, 0, 0, time.UTC) // 22:30 CET; quiet until 07:00 UTC (08:00 CET)
+	at := func(tr journey.Trigger) journey.Trigger { tr.At = night; return tr }
+	if got := admit(t, p, st, at(trig("t1", "cart", "push")), night, noPref()); got != policy.ReasonExpired {
+		t.Errorf("cart (ttl 2h) in quiet hours until morning: %s, want expired", got)
+	}
+	if got := admit(t, p, st, at(trig("t2", "late", "push")), night, noPref()); got != "hold 2026-11-03T07:00:00Z" {
+		t.Errorf("late (ttl 12h): %s, want held", got)
+	}
+	if got := admit(t, p, st, at(trig("t3", "other", "push")), night, noPref()); got != "hold 2026-11-03T07:00:00Z" {
+		t.Errorf("no ttl: %s, want held", got)
+	}
+	if got := admit(t, p, st, at(trig("t4", "cart", "email")), night, noPref()); got != "admit email" {
+		t.Errorf("cart on a channel that is not quiet: %s", got)
+	}
+	// The TTL of "late" shortened before the release: expired then.
+	cfg.Rules["late"] = policy.Rule{TTL: time.Hour}
+	p2 := mustNew(t, cfg)
+	var out journey.Output
+	if _, err := p2.OnTimer(st, "c1", "held/t2", time.Date(2026, 11, 3, 7, 0, 0, 0, time.UTC), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Triggers) != 0 || len(out.Suppressed) != 1 || out.Suppressed[0].Reason != policy.ReasonExpired {
+		t.Errorf("release past the ttl: %+v", out)
+	}
+	out.Reset()
+	if _, err := p2.OnTimer(st, "c1", "held/t3", time.Date(2026, 11, 3, 7, 0, 0, 0, time.UTC), &out); err != nil || len(out.Triggers) != 1 {
+		t.Errorf("release without a ttl: %+v (%v)", out, err)
+	}
+}
+
+// A rule's holdout: over 100,000 customers the share held out is within
+// 1% of the configured 10%, the same customers on every run; a held-out
+// customer's trigger that passes every check is suppressed as holdout and
+// records no contact (its cooldown does not start); other rules are not
+// held out.
+func TestAdmitHoldout(t *testing.T) {
+	cfg := openConfig()
+	cfg.Rules = policy.Rules{"interest": {Holdout: 0.10}}
+	p := mustNew(t, cfg)
+	const n = 100_000
+	held := 0
+	for i := range n {
+		c := fmt.Sprintf("customer-%d", i)
+		b := policy.HoldoutBucket("interest", c)
+		if b < 0 || b >= 1 || b != policy.HoldoutBucket("interest", c) {
+			t.Fatalf("bucket of %s: %v, not stable in [0, 1)", c, b)
+		}
+		if b < 0.10 {
+			held++
+		}
+	}
+	if share := float64(held) / n; share < 0.09 || share > 0.11 {
+		t.Errorf("held out %.4f of %d customers, want 0.10 ± 0.01", share, n)
+	}
+	var in, out string // a customer held out of "interest", and one not
+	for i := 0; in == "" || out == ""; i++ {
+		c := fmt.Sprintf("customer-%d", i)
+		if policy.HoldoutBucket("interest", c) < 0.10 {
+			in = c
+		} else {
+			out = c
+		}
+	}
+	states := map[string]*policy.State{in: p.NewState().(*policy.State), out: p.NewState().(*policy.State)}
+	for i, tc := range []struct {
+		customer, rule, want string
+	}{
+		{in, "interest", policy.ReasonHoldout},
+		{in, "interest", policy.ReasonHoldout}, // held out again, not in a cooldown the first started
+		{in, "cart", "admit email"},
+		{out, "interest", "admit email"},
+	} {
+		st := states[tc.customer]
+		tr := trig(fmt.Sprintf("x%d", i), tc.rule, "email")
+		tr.CustomerID = tc.customer
+		if got := admit(t, p, st, tr, t0, noPref()); got != tc.want {
+			t.Errorf("%s, rule %s: %s, want %s", tc.customer, tc.rule, got, tc.want)
+		}
+		if tc.want == policy.ReasonHoldout && len(st.Channels) != 0 && i < 2 {
+			t.Errorf("a held-out trigger recorded a contact: %+v", st.Channels)
+		}
+	}
+}
