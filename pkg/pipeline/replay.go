@@ -22,6 +22,12 @@ type ReplayPlan struct {
 	// Ends: topic -> partition -> the offset to stop before. A partition
 	// missing from Ends is not read.
 	Ends map[string]map[int]int64
+	// AdvanceTo is where each partition's watermark goes once its records
+	// up to Ends are committed (journey replay --to); zero: its last
+	// record's Kafka timestamp. The timers due by then fire, so absence
+	// triggers live processing would have fired by that time (an
+	// abandoned cart) fire in the backtest too.
+	AdvanceTo time.Time
 }
 
 // Replay reads the input topics directly — no consumer group, so a live
@@ -83,7 +89,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 		defer context.AfterFunc(ctx, p.router.stop)()
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
-		r := &replayRange{starts: map[string]int64{}, ends: map[string]int64{}, repartitionAt: repartitionAt[id]}
+		r := &replayRange{starts: map[string]int64{}, ends: map[string]int64{}, repartitionAt: repartitionAt[id], advanceTo: plan.AdvanceTo}
 		if p.cfg.MaxRate > 0 {
 			r.rate = p.cfg.MaxRate / float64(len(ids)*len(p.cfg.Topics))
 		}

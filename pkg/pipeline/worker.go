@@ -66,6 +66,9 @@ type replayRange struct {
 	// repartitionAt is the live repartition topic's end when the replay
 	// began: the offset the replay's store resumes it from (replay.go).
 	repartitionAt int64
+	// advanceTo is ReplayPlan.AdvanceTo; lastTime the latest Kafka
+	// timestamp of the records this replay read here (the default).
+	advanceTo, lastTime time.Time
 }
 
 // newWorker prepares the worker of partition id, one of owned partitions
@@ -369,7 +372,16 @@ func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) 
 					in.replayDone = r.quiet
 					continue
 				}
-				return nil // every record up to the ends is committed
+				// Every record up to the ends is committed: the watermark
+				// goes where live processing's would be by then.
+				return unlessStopped(w.endReplay(ctx))
+			}
+		}
+		if w.replay != nil {
+			for i := range batch {
+				if batch[i].Time.After(w.replay.lastTime) && batch[i].Topic != w.p.cfg.Identity.Topic {
+					w.replay.lastTime = batch[i].Time
+				}
 			}
 		}
 		var err error
@@ -380,6 +392,30 @@ func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) 
 		}
 		lastRecord = time.Now()
 		w.commitKafka(false)
+	}
+}
+
+// endReplay advances the watermark of a replayed partition to
+// ReplayPlan.AdvanceTo (else its last record's Kafka timestamp), firing
+// the timers due by then, and commits what they produced.
+func (w *worker) endReplay(ctx context.Context) error {
+	to := w.replay.advanceTo
+	if to.IsZero() {
+		to = w.replay.lastTime
+	}
+	if to.IsZero() || !to.After(w.runner.Watermark()) {
+		return nil
+	}
+	defer w.poison.clear()
+	for {
+		err := w.advance(ctx, to)
+		var pa *poisonAt
+		if !errors.As(err, &pa) {
+			return err
+		}
+		if pa.again {
+			return pa.stuck()
+		}
 	}
 }
 

@@ -167,6 +167,7 @@ func Run(ctx context.Context, o Options, log *zap.Logger) (Manifest, error) {
 	if err != nil {
 		return m, starting(err)
 	}
+	plan.AdvanceTo = o.To
 	m.Runs++
 	if err := m.Save(store); err != nil {
 		return m, err
@@ -223,6 +224,12 @@ func begin(ctx context.Context, store *state.Store, o *Options, log *zap.Logger)
 				zap.String("triggers", m.Triggers))
 		}
 		o.Triggers, o.ShadowPrefix = m.Triggers, m.ShadowPrefix
+		o.To = time.Time{}
+		if m.To != "" {
+			if o.To, err = time.Parse(time.RFC3339Nano, m.To); err != nil {
+				return m, fmt.Errorf("--state-dir %s: the replay's manifest: to %q: %w", cfg.State.Dir, m.To, err)
+			}
+		}
 		return m, nil
 	}
 	m = Manifest{Topics: cfg.Kafka.Topics, From: o.From, Triggers: o.Triggers, ShadowPrefix: o.ShadowPrefix,
