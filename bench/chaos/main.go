@@ -140,8 +140,12 @@ func render(w io.Writer, m machine, rows []row) {
 			short++
 		}
 	}
-	fmt.Fprintf(w, "Run %s, %d scenarios in %s (`make chaos`: the tests of cmd/journey named TestChaos..., JOURNEY_CHAOS=1).",
-		m.Date.Format(time.RFC3339), len(rows), took.Round(time.Second))
+	plural := "s"
+	if len(rows) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(w, "Run %s, %d scenario%s in %s (`make chaos`: the tests of cmd/journey named TestChaos..., JOURNEY_CHAOS=1).",
+		m.Date.Format(time.RFC3339), len(rows), plural, took.Round(time.Second))
 	if short > 0 {
 		fmt.Fprintf(w, " %d of them at the short size of `make test` (marked).", short)
 	}

@@ -387,7 +387,7 @@ func TestChaosKill(t *testing.T) {
 	}
 	row := chaosRow{
 		Scenario: "kill -9, one instance",
-		Faults: fmt.Sprintf("%d kill -9 at random points: %d after progress (group commits, dead letters, merges), %d as a restore into an empty dir started (%d before it ended)",
+		Faults: fmt.Sprintf("%d kill -9 at random points: %d after progress (group commits, dead letters, merges), %d as a restore into an empty dir started (%d before it ended); session timeout 2 s",
 			kills, midProcessing, restoreKills, midRestore),
 		Recovery:      recovery,
 		RecoveredWhen: "the restarted instance's /readyz answers 200 (a kill during a restore: from the kill before it)",
@@ -410,8 +410,8 @@ func TestChaosKillStandby(t *testing.T) {
 		t.Skip("needs Kafka and Redis")
 	}
 	const partitions, perCustomer, chunk = 4, 40, 40
-	kills, customers := chaosSize(4, 30), chaosSize(80, 200)
-	span := time.Duration(kills) * 4 * time.Second
+	kills, customers := chaosSize(4, 50), chaosSize(80, 200)
+	span := time.Duration(kills) * 3500 * time.Millisecond
 	start := time.Now()
 	e := newRigEnv(t, partitions)
 	cfg := e.config(t, identityProcessors)
@@ -432,6 +432,7 @@ func TestChaosKillStandby(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(5, 6))
 	var recovery []time.Duration
+	var restoredAll int64
 	midProcessing := 0
 	for k := range kills {
 		before := committedTotal(t, e)
@@ -451,8 +452,10 @@ func TestChaosKillStandby(t *testing.T) {
 		victim.start(t, cfg, "--standbys", "1")
 		waitSettled(t, 90*time.Second, partitions, inst...)
 		recovery = append(recovery, time.Since(killed))
-		t.Logf("round %d: killed %s at %d of %d records committed; settled after %v", k, victim.name, committedTotal(t, e), all,
-			recovery[k].Round(time.Millisecond))
+		n := restoredSince(inst...)
+		restoredAll += n
+		t.Logf("round %d: killed %s at %d of %d records committed; settled after %v, %d changelog records restored", k, victim.name,
+			committedTotal(t, e), all, recovery[k].Round(time.Millisecond), n)
 	}
 	if err := prod.wait(2 * time.Minute); err != nil {
 		t.Fatal(err)
@@ -464,8 +467,9 @@ func TestChaosKillStandby(t *testing.T) {
 	restored := finishAndRestore(t, e, cfg, all, inst...)
 	t.Logf("[%5.1fs] stopped, changelog restored", time.Since(start).Seconds())
 	row := chaosRow{
-		Scenario:      "kill -9, two instances, --standbys 1",
-		Faults:        fmt.Sprintf("%d kill -9 of a random instance at a random point after progress (%d mid-stream), restarted at once", kills, midProcessing),
+		Scenario: "kill -9, two instances, --standbys 1",
+		Faults: fmt.Sprintf("%d kill -9 of a random instance at a random point after progress (%d mid-stream), restarted at once; "+
+			"%d changelog records restored in all; session timeout 2 s", kills, midProcessing, restoredAll),
 		Recovery:      recovery,
 		RecoveredWhen: "both instances in one generation, every partition owned and ready (/readyz)",
 	}
@@ -510,6 +514,7 @@ func TestChaosKillRolling(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	t0 := time.Now()
 	var recovery []time.Duration
+	var restoredAll int64
 	for k := range kills {
 		time.Sleep(time.Until(t0.Add(time.Duration(k+1) * every))) // the kill schedule, not waiting for a result
 		victim := inst[rng.IntN(len(inst))]
@@ -519,8 +524,10 @@ func TestChaosKillRolling(t *testing.T) {
 		victim.start(t, cfg)
 		waitSettled(t, 90*time.Second, partitions, inst...)
 		recovery = append(recovery, time.Since(killed))
-		t.Logf("kill %d at %v: %s, at %d of %d records committed; settled after %v", k, killed.Sub(t0).Round(time.Second), victim.name,
-			at, all, recovery[k].Round(time.Millisecond))
+		n := restoredSince(inst...)
+		restoredAll += n
+		t.Logf("kill %d at %v: %s, at %d of %d records committed; settled after %v, %d changelog records restored", k,
+			killed.Sub(t0).Round(time.Second), victim.name, at, all, recovery[k].Round(time.Millisecond), n)
 		if at == all {
 			t.Errorf("kill %d landed after every record was committed: the producer finished too early", k)
 		}
@@ -532,8 +539,9 @@ func TestChaosKillRolling(t *testing.T) {
 	restored := finishAndRestore(t, e, cfg, all, inst...)
 	t.Logf("[%5.1fs] stopped, changelog restored", time.Since(start).Seconds())
 	row := chaosRow{
-		Scenario:      "rolling kill -9, three instances",
-		Faults:        fmt.Sprintf("one of 3 instances killed every %v for %v (%d kills), restarted at once", every, time.Duration(kills)*every, kills),
+		Scenario: "rolling kill -9, three instances",
+		Faults: fmt.Sprintf("one of 3 instances killed every %v for %v (%d kills), restarted at once; %d changelog records restored in all; session timeout 3 s",
+			every, time.Duration(kills)*every, kills, restoredAll),
 		Recovery:      recovery,
 		RecoveredWhen: "the three instances in one generation, every partition owned and ready (/readyz)",
 	}
@@ -541,6 +549,19 @@ func TestChaosKillRolling(t *testing.T) {
 	t.Logf("[%5.1fs] checked", time.Since(start).Seconds())
 	row.Took = time.Since(start)
 	recordChaos(t, row)
+}
+
+// restoredSince sums the changelog records the instances restored for
+// the partitions they own since these were assigned (as waitSettled last
+// read /readyz).
+func restoredSince(inst ...*instance) int64 {
+	var n int64
+	for _, in := range inst {
+		for _, r := range in.restored() {
+			n += r
+		}
+	}
+	return n
 }
 
 // finishAndRestore waits until the instances consumed, routed and
