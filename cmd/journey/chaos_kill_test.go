@@ -142,7 +142,7 @@ func (l *killLoad) outcome(t *testing.T, e *rigEnv, stateDir string, row *chaosR
 		checked, len(l.w.anon), row.Mismatches, len(got), row.Lost, row.Duplicated, row.Unexpected,
 		firedByMerge(t, e, l.spanning), len(l.spanning), len(l.bad), letters, copies)
 	if copies > 0 {
-		row.Expected = fmt.Sprintf("%d dead letters written twice: a kill between a round's DLQ write and its commit "+
+		row.Expected = fmt.Sprintf("dead letters written twice: %d. A kill between a round's DLQ write and its commit "+
 			"re-reads the round; the DLQ is at-least-once by design (its source headers identify the copies)", copies)
 	}
 }
@@ -346,6 +346,11 @@ func TestChaosKill(t *testing.T) {
 			tails = append(tails, restoredRecords(t, c.output()))
 		}
 	}
+	// The last run starts at once (its /readyz is the last kill's
+	// recovery), processes everything, then shuts down cleanly.
+	c := startChild(t, "run", "--config", cfg, "--state-dir", dir)
+	c.waitReady(t, time.Minute)
+	recovery = append(recovery, time.Since(lastKill))
 	if err := prod.wait(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -367,10 +372,6 @@ func TestChaosKill(t *testing.T) {
 		t.Error("no start restored a lost tail from the changelog: the test no longer covers that path")
 	}
 
-	// The last run processes everything, then shuts down cleanly.
-	c := startChild(t, "run", "--config", cfg, "--state-dir", dir)
-	c.waitReady(t, time.Minute)
-	recovery = append(recovery, time.Since(lastKill))
 	settled(t, e, all, 2*time.Minute)
 	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
 		got, err := e.triggerIDs()
