@@ -110,6 +110,13 @@ peers: # build the peer benchmark: bench, raw consumer, journey (bin/peers), Gok
 	cd bench/peers/goka && CGO_ENABLED=0 $(GO) build -trimpath -o ../../../bin/peers/goka .
 	mvn -q -B -ntp -Dstyle.color=never -f bench/peers/kstreams/pom.xml package
 
+.PHONY: chaos
+chaos: rig ## the chaos suite at full size on its own rig: kill -9, faults, malformed records (~30 min; bench/results/reliability.md)
+	@mkdir -p .rig && : > .rig/chaos.jsonl
+	@$(RIG) exec -dir .rig/chaos -- env JOURNEY_CHAOS=1 JOURNEY_CHAOS_REPORT=$(CURDIR)/.rig/chaos.jsonl \
+	  $(GO) test -count=1 -timeout 60m -v -run '^TestChaos' ./cmd/journey; \
+	  status=$$?; $(GO) run ./bench/chaos -in .rig/chaos.jsonl -out bench/results/reliability.md || status=1; exit $$status
+
 .PHONY: bench-micro
 bench-micro: ## Go micro-benchmarks of the hot path, no services (Redis ones skip)
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/... ./processors/...

@@ -12,8 +12,8 @@ import (
 // The chaos suite (issue 23). The reliability scenarios are ordinary tests
 // of this package: `make test` runs each at its short size; `make chaos`
 // runs them at full size (JOURNEY_CHAOS=1) and has each append one row per
-// scenario to $JOURNEY_CHAOS_REPORT (JSON lines), which `journey-chaos
-// report` (bench/chaos) turns into bench/results/reliability.md.
+// scenario to $JOURNEY_CHAOS_REPORT (JSON lines), which `go run
+// ./bench/chaos` turns into bench/results/reliability.md.
 const (
 	envChaos       = "JOURNEY_CHAOS"
 	envChaosReport = "JOURNEY_CHAOS_REPORT"

@@ -411,37 +411,51 @@ var approxProcessors = map[string]bool{"engagement": true, "chanpref": true}
 // partition. It returns the number of customers checked.
 func checkCanonical(t *testing.T, got map[string]*storedCustomer, want map[string]map[string]string, w identityLoad, partitions int) int {
 	t.Helper()
+	checked, _ := canonicalMismatches(t, got, want, w, partitions)
+	return checked
+}
+
+// canonicalMismatches is checkCanonical, which it fails t for, also
+// counting the ids (customers or anonymous ids) found wrong, for the chaos
+// suite's figures.
+func canonicalMismatches(t *testing.T, got map[string]*storedCustomer, want map[string]map[string]string, w identityLoad, partitions int) (checked, mismatches int) {
+	t.Helper()
+	bad := map[string]bool{}
+	fail := func(id, format string, args ...any) {
+		t.Helper()
+		bad[id] = true
+		t.Errorf(format, args...)
+	}
 	for cust, sc := range got {
 		canon, ok := w.canon[cust]
 		switch {
 		case !ok:
-			t.Errorf("state for %q, an id not in the workload", cust)
+			fail(cust, "state for %q, an id not in the workload", cust)
 		case canon != cust:
 			if len(sc.slots) != 1 || !slices.Equal(sc.slots[partitionOfKey(cust, partitions)], []string{journey.IdentityName}) {
-				t.Errorf("anonymous id %s (linked to %s) holds %v (by partition), want only its identity slot on partition %d",
+				fail(cust, "anonymous id %s (linked to %s) holds %v (by partition), want only its identity slot on partition %d",
 					cust, canon, sc.slots, partitionOfKey(cust, partitions))
 			}
 		default:
 			home := partitionOfKey(cust, partitions)
 			for p := range sc.slots {
 				if p != home {
-					t.Errorf("customer %s has state %v on partition %d; its canonical partition is %d", cust, sc.slots[p], p, home)
+					fail(cust, "customer %s has state %v on partition %d; its canonical partition is %d", cust, sc.slots[p], p, home)
 				}
 			}
 		}
 	}
-	checked := 0
 	for cust, procs := range want {
 		sc := got[cust]
 		if sc == nil || sc.states == nil {
-			t.Errorf("customer %s: no state stored", cust)
+			fail(cust, "customer %s: no state stored", cust)
 			continue
 		}
 		for name, wantJSON := range procs {
 			gotJSON := sc.states[name]
 			if approxProcessors[name] {
 				if err := nearlyEqualJSON(gotJSON, wantJSON, 1e-5, 1e-6); err != nil {
-					t.Errorf("customer %s, processor %s: %v:\n got %s\nwant %s", cust, name, err, gotJSON, wantJSON)
+					fail(cust, "customer %s, processor %s: %v:\n got %s\nwant %s", cust, name, err, gotJSON, wantJSON)
 				}
 				continue
 			}
@@ -459,7 +473,7 @@ func checkCanonical(t *testing.T, got map[string]*storedCustomer, want map[strin
 				gotJSON, wantJSON = withoutContactTimes(t, gotJSON), withoutContactTimes(t, wantJSON)
 			}
 			if gotJSON != wantJSON {
-				t.Errorf("customer %s, processor %s:\n got %s\nwant %s", cust, name, gotJSON, wantJSON)
+				fail(cust, "customer %s, processor %s:\n got %s\nwant %s", cust, name, gotJSON, wantJSON)
 			}
 		}
 		checked++
@@ -467,7 +481,7 @@ func checkCanonical(t *testing.T, got map[string]*storedCustomer, want map[strin
 	if len(want) != w.users {
 		t.Errorf("the reference fold has %d customers, the workload %d users", len(want), w.users)
 	}
-	return checked
+	return checked, len(bad)
 }
 
 // timelineByKind is a timeline state's JSON with its event entries in
