@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -168,7 +169,9 @@ processors:
 
 // TestIdlePartitionFiresTimers: in live mode a cart abandoned with no
 // traffic after it is noticed from the wall clock, without waiting for
-// more events.
+// more events. A backtest of the same history (journey replay --triggers
+// shadow) fires it too, with the same id: the replay's end advances the
+// watermark to the last record's Kafka timestamp.
 func TestIdlePartitionFiresTimers(t *testing.T) {
 	e := newRigEnv(t, 1)
 	cfg := e.config(t, `timers:
@@ -186,20 +189,33 @@ processors:
 	added := time.Now().Add(-90 * time.Minute).UTC() // its deadline passed half an hour ago
 	kcatProduce(t, e.brokers, e.topic, nil,
 		segmentLine("u-idle", "add-idle", "Product Added", "web", added, map[string]any{"cart_id": "cart-9", "product_id": "p-9", "price": 10}))
-	testrig.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
-		es, err := e.rdb.XRange(context.Background(), e.prefix+"triggers:web", "-", "+").Result()
+	abandoned := func(prefix string) (string, error) {
+		es, err := e.rdb.XRange(context.Background(), prefix+"triggers:web", "-", "+").Result()
 		if err != nil {
-			return err
+			return "", err
 		}
 		for _, m := range es {
 			if m.Values["rule"] == "cart.abandoned" {
-				return nil
+				return m.Values["id"].(string), nil
 			}
 		}
-		return fmt.Errorf("no cart.abandoned yet (%d web triggers)", len(es))
+		return "", fmt.Errorf("no cart.abandoned in %striggers:web (%d triggers)", prefix, len(es))
+	}
+	var live string
+	testrig.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() (err error) {
+		live, err = abandoned(e.prefix)
+		return err
 	})
 	if code := c.stop(t, 30*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+	shadow := strings.TrimSuffix(e.prefix, ":") + "-shadow:"
+	if code, out := runToExit(t, 2*time.Minute, "replay", "--config", cfg, "--state-dir", filepath.Join(e.dir, "backtest"),
+		"--from", "earliest", "--triggers", "shadow", "--shadow-prefix", shadow, "--progress", "none"); code != 0 {
+		t.Fatalf("journey replay: exit %d\n%s", code, out)
+	}
+	if got, err := abandoned(shadow); err != nil || got != live {
+		t.Errorf("the backtest's cart.abandoned: %q (%v), want the live one's id %q", got, err, live)
 	}
 }
 
