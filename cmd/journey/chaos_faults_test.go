@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -451,26 +450,4 @@ func faultOutcome(t *testing.T, e *rigEnv, f *refFold, got map[string]int, procY
 	var bad []string
 	row.Mismatches, bad = stateMismatches(f.states(), dumpStates(t, filepath.Join(e.dir, "state"), e.parts, procYAML))
 	return bad
-}
-
-// liveReader reads the trigger streams as a downstream service would, from
-// the start, while Redis comes and goes: it counts every entry it reads
-// (id → times read). A stream that Redis forgot is read again from its
-// first new entry.
-type liveReader struct {
-	mu   sync.Mutex
-	seen map[string]int
-	stop chan struct{}
-	done chan struct{}
-	errs atomic.Int64
-}
-
-func (l *liveReader) counts() map[string]int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make(map[string]int, len(l.seen))
-	for k, v := range l.seen {
-		out[k] = v
-	}
-	return out
 }
