@@ -244,10 +244,11 @@ func recovered(t *testing.T, e *rigEnv, c *child, p *chaosProducer, back time.Ti
 		}
 		return nil
 	})
-	end, _, err := partitionOffsets(e, e.topic)
-	for err != nil { // the broker answers (the producer just wrote to it): a transient error
+	var end []int64
+	testrig.CheckFor(t, time.Minute, 20*time.Millisecond, func() (err error) {
 		end, _, err = partitionOffsets(e, e.topic)
-	}
+		return err
+	})
 	caughtUp(t, e, c, end, 3*time.Minute)
 	if ready {
 		c.waitReady(t, 3*time.Minute)
