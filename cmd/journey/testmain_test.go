@@ -10,13 +10,14 @@ import (
 // (a sourced .rig/env sets JOURNEY_BROKERS and JOURNEY_REDIS_ADDR) would
 // override the brokers and Redis the tests' configurations name, in this
 // process and in the journey processes the tests start. The rig's
-// JOURNEY_TEST_* variables and JOURNEY_CACHE stay; a test that wants one
-// of the others sets it with t.Setenv. JOURNEY_API_ADDR is set to a free
-// port.
+// JOURNEY_TEST_* variables, make chaos's JOURNEY_CHAOS* and JOURNEY_CACHE
+// stay; a test that wants one of the others sets it with t.Setenv.
+// JOURNEY_API_ADDR is set to a free port.
 func TestMain(m *testing.M) {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "JOURNEY_") && !strings.HasPrefix(k, "JOURNEY_TEST_") && k != "JOURNEY_CACHE" {
+		if strings.HasPrefix(k, "JOURNEY_") && !strings.HasPrefix(k, "JOURNEY_TEST_") && !strings.HasPrefix(k, "JOURNEY_CHAOS") &&
+			k != "JOURNEY_CACHE" {
 			_ = os.Unsetenv(k)
 		}
 	}
