@@ -130,6 +130,7 @@ func (p *chaosProducer) run() error {
 		cancel()
 		if err == nil {
 			pend = pend[:0]
+			p.produced.Store(int64(next))
 			continue
 		}
 		p.failures.Add(1)
