@@ -30,16 +30,21 @@ import (
 
 // chaosEvent is the i-th record of an endless, reproducible workload of
 // crashWorkload's shape (views, purchases, page views on web and app; one
-// record in 101 a producer retry of the one before it): customer i mod
-// customers, one event minute per round of customers.
+// record in 101 a producer retry of the one before it), one event minute
+// per round of customers. Customers come in cohorts that each live for
+// chaosCohortRounds rounds, so triggers keep coming at a steady rate: one
+// customer's interest crossings are used up within a few event hours.
+const chaosCohortRounds = 20
+
 func chaosEvent(i, customers int, t0 time.Time) kafka.Message {
 	if i%101 == 100 {
 		i-- // the same messageId again
 	}
 	c, round := i%customers, i/customers
+	cohort := round / chaosCohortRounds
 	rng := rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15))
 	cats := []string{"boots", "hats", "coats", "bags", "scarves"}
-	cust := fmt.Sprintf("cust-%04d", c)
+	cust := fmt.Sprintf("cust-%d-%04d", cohort, c)
 	id := fmt.Sprintf("ev-%d", i)
 	cat := cats[rng.IntN(len(cats))]
 	var v map[string]any
