@@ -131,10 +131,11 @@ func TestChaosRedisOutage(t *testing.T) {
 
 // redisForgets is the Expected text of the Redis-without-persistence row.
 const redisForgets = "Redis without persistence forgets at a restart the streams' entries and the trigger-id markers " +
-	"(README: Redis needs persistence). Lost: entries added before the crash that the reader had not read yet. " +
-	"Duplicated: triggers journey hands Redis again after the restart — a batch in flight at the crash, and after the " +
-	"host crash the outbox entries delivered but not yet deleted and the rounds a start restores from the changelog — " +
-	"which SET NX no longer recognises"
+	"(README: give Redis persistence), so a trigger handed to it again after the restart is added again: after the host " +
+	"crash, journey delivers again the outbox entries it had delivered but not yet deleted (the round in progress) " +
+	"and any round a start restores from the changelog; after a Redis crash alone, a batch in flight at the crash. " +
+	"A reader that had read them reads them twice (duplicated). Lost: entries Redis took before a crash that the reader " +
+	"had not read yet"
 
 // TestChaosRedisRestartNoPersistence runs Redis without persistence (the
 // rig's configuration, which journey warns about) under a reader that
@@ -174,9 +175,10 @@ func TestChaosRedisRestartNoPersistence(t *testing.T) {
 	recovery := []time.Duration{recovered(t, e, c, p, time.Now(), true)}
 	traffic(t, e, c, p, int(between.Seconds()*float64(rate)))
 
-	// The host crashes: Redis and journey at once; both start again.
-	rs.Stop()
+	// The host crashes: journey and Redis at once (journey first, so its
+	// last delivered entries are still in its outbox); both start again.
 	c.kill()
+	rs.Stop()
 	rs.Start()
 	back := time.Now()
 	c = startChild(t, "run", "--config", cfg)
@@ -202,7 +204,7 @@ func TestChaosRedisRestartNoPersistence(t *testing.T) {
 	got := rd.finish()
 	readErrs := rd.errs // the reader has stopped
 	row := chaosRow{Scenario: "Redis restart without persistence", Recovery: recovery, Expected: redisForgets,
-		Faults:        fmt.Sprintf("Redis without persistence SIGKILLed and restarted empty; then Redis and journey SIGKILLed together and restarted; under %d events/s offered", rate),
+		Faults:        fmt.Sprintf("Redis without persistence SIGKILLed and restarted empty; then journey and Redis SIGKILLed together (a host crash) and restarted; under %d events/s offered", rate),
 		RecoveredWhen: "Redis back (and journey started again) → /readyz 200 and the group's committed offsets at the log's end as of then (lag 0)"}
 	bad := faultOutcome(t, e, f, got, crashProcessors, &row)
 	row.Took = time.Since(began)
