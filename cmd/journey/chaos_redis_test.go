@@ -141,7 +141,7 @@ const redisForgets = "Redis without persistence forgets at a restart the streams
 // rig's configuration, which journey warns about) under a reader that
 // reads the trigger streams as a downstream service would. Redis crashes
 // (SIGKILL) and restarts empty while journey runs; then the host "crashes":
-// Redis and journey are SIGKILLed together and both start again. The
+// journey and Redis are SIGKILLed together and both start again. The
 // triggers the reader lost or read twice are counted, and explained by
 // redisForgets: README says Redis needs persistence. Nothing else may go
 // wrong: no unexpected trigger, every state equal to the fold of the log.
