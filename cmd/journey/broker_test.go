@@ -1,115 +1,108 @@
 package main
 
 import (
-	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/journey-dev/journey/internal/testrig"
 )
 
-// TestBrokerRestartAndOutage runs journey run against a Kafka broker of the
-// test's own, which is killed (SIGKILL) and started again on its data
-// three times — once after an 8 s outage — while events arrive between
-// them. journey run rides it out without restarting: every event is
-// folded once, every customer's interest trigger is in Redis once, and
-// /readyz is 200 again at the end.
-func TestBrokerRestartAndOutage(t *testing.T) {
+// TestChaosBrokerRestartsAndOutage runs journey run against a Kafka broker
+// of the test's own — the only one, so while it is down nothing can be
+// produced, fetched or committed — which is killed (SIGKILL) and started
+// again on its data 3 times, once after an 8 s outage (make chaos: 5
+// times, once after 60 s), while a producer keeps offering events (50/s;
+// make chaos: 5,000/s), retrying what the broker did not acknowledge.
+// journey rides it out without restarting; at the end every customer's
+// state equals the fold of the log and every trigger that fold yields is
+// in Redis once. Recovery: from the broker's return until the producer's
+// backlog is in the log and the group has committed all of it (lag 0 on
+// what was produced by then), and /readyz answers 200.
+func TestChaosBrokerRestartsAndOutage(t *testing.T) {
+	began := time.Now()
+	const parts = 4
+	var (
+		rate      = chaosSize(100, 5000)
+		customers = chaosSize(100, 1000)
+		outages   = chaosSize([]time.Duration{0, 8 * time.Second, 0}, []time.Duration{0, 0, 60 * time.Second, 0, 0})
+		between   = chaosSize(time.Second, 10*time.Second) // of traffic before each fault
+	)
 	cluster := testrig.NewCluster(t, 1)
 	addr := testrig.RedisAddr(t)
 	id := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
-	const parts = 2
 	e := &rigEnv{brokers: cluster.Brokers, redis: addr, topic: id, dlq: id + ".dlq", group: id + "-g",
 		prefix: "jt:" + id + ":", dir: t.TempDir(), parts: parts, rdb: redis.NewClient(&redis.Options{Addr: addr})}
 	t.Cleanup(func() { _ = e.rdb.Close() })
 	testrig.CreateTopic(t, e.brokers, e.topic, parts)
-	cfg := e.config(t, `timers:
-  idle_advance: 0s
-  lateness: 0s
-processors:
-  interest:
-    threshold: 3
-    target: email
-  engagement:
-    target: web
-`)
+	cfg := e.config(t, crashProcessors)
 	c := startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
 
-	t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC) // 10:00 in Paris
-	const customers = 40
-	// One customer's three boots views, with ids of that phase: each
-	// customer crosses the interest threshold once.
-	views := func(phase, first, n int) []kafka.Message {
-		var msgs []kafka.Message
-		for c := first; c < first+n; c++ {
-			u := fmt.Sprintf("u-%03d", c)
-			for v := range 3 {
-				line := segmentLine(u, fmt.Sprintf("p%d-%s-%d", phase, u, v), "Product Viewed", "web",
-					t0.Add(time.Duration(phase*10+v)*time.Minute), map[string]any{"product_id": "boots-1", "category": "boots"})
-				msgs = append(msgs, kafka.Message{Key: []byte(u), Value: []byte(line[len(u)+1:])})
-			}
-		}
-		return msgs
-	}
-	produce := func(msgs []kafka.Message) {
-		t.Helper()
-		w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{},
-			RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, MaxAttempts: 20, Transport: &kafka.Transport{}}
-		defer w.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	folded := func(want int) {
-		t.Helper()
-		testrig.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
-			m := c.get(t, "/metrics")
-			if got := sumMetric(m, "journey_events_folded_total"); got != float64(want) {
-				return fmt.Errorf("%v events folded, want %d", got, want)
-			}
-			return nil
-		})
-	}
-	per := customers / 4
-	produce(views(0, 0, per))
-	folded(3 * per)
-	for round, outage := range []time.Duration{0, 8 * time.Second, 0} {
+	p := startChaosProducer(e.brokers, e.topic, rate, customers)
+	var recovery []time.Duration
+	for i, outage := range outages {
+		traffic(t, e, c, p, int(between.Seconds()*float64(rate)))
 		cluster.Stop(t, 1)
 		time.Sleep(outage) // the outage itself: nothing to poll for
 		cluster.Start(t, 1)
-		produce(views(round+1, (round+1)*per, per))
-		folded(3 * (round + 2) * per)
-		select {
-		case <-c.done:
-			t.Fatalf("journey run exited at restart %d:\n%s", round+1, c.tail(30))
-		default:
-		}
+		back := time.Now()
+		recovery = append(recovery, recovered(t, e, c, p, back, true))
+		t.Logf("restart %d (outage %s): recovered in %s; %d records acknowledged, %d failed writes",
+			i+1, outage, recovery[i].Round(time.Millisecond), p.produced.Load(), p.failures.Load())
 	}
+	traffic(t, e, c, p, int(between.Seconds()*float64(rate)))
+	acked := p.finish(t)
+	if p.failures.Load() == 0 {
+		t.Fatal("the producer never failed a write: the broker was not away while it produced")
+	}
+
+	// The log is final: fold it, then wait for journey to have processed
+	// and delivered all of it before stopping it.
+	f := foldLog(t, e, crashProcessors)
+	if f.records < acked {
+		t.Fatalf("the log holds %d records, fewer than the %d acknowledged", f.records, acked)
+	}
+	if len(f.triggers) < 20 {
+		t.Fatalf("the log yields only %d triggers: not a meaningful test", len(f.triggers))
+	}
+	caughtUp(t, e, c, nil, 3*time.Minute)
+	testrig.CheckFor(t, 2*time.Minute, 100*time.Millisecond, func() error {
+		got, err := e.triggerIDs()
+		if err != nil {
+			return err
+		}
+		if len(got) < len(f.triggers) {
+			return fmt.Errorf("%d of %d triggers in Redis", len(got), len(f.triggers))
+		}
+		return nil
+	})
 	c.waitReady(t, time.Minute)
-	ids, err := e.triggerIDs()
+	if code := c.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("journey run exit %d", code)
+	}
+	if n := strings.Count(c.output(), `"msg":"journey running"`); n != 1 {
+		t.Errorf("journey started %d times, want once", n)
+	}
+	got, err := e.triggerIDs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	interest := 0
-	for tid, n := range ids {
-		if n != 1 {
-			t.Errorf("trigger %s in Redis %d times", tid, n)
-		}
-		interest++
-	}
-	if interest < customers {
-		t.Errorf("%d triggers in Redis, want one interest email per customer (%d)", interest, customers)
-	}
-	if code := c.stop(t, 30*time.Second); code != 0 {
-		t.Fatalf("journey run exit %d", code)
+	faults := fmt.Sprintf("broker SIGKILLed and restarted on its data ×%d, one after a %s outage, under %d events/s offered",
+		len(outages), slices.Max(outages), rate)
+	row := chaosRow{Scenario: "broker restarts and outage", Faults: faults, Recovery: recovery,
+		RecoveredWhen: "broker back → the producer's backlog acknowledged, the group's committed offsets at the log's end as of then (lag 0), /readyz 200"}
+	bad := faultOutcome(t, e, f, got, crashProcessors, &row)
+	row.Took = time.Since(began)
+	recordChaos(t, row)
+	t.Logf("%d records in the log (%d acknowledged, %d failed writes retried), %d triggers", f.records, acked, p.failures.Load(), len(f.triggers))
+	if row.Lost+row.Duplicated+row.Unexpected+row.Mismatches != 0 {
+		t.Errorf("%d lost, %d duplicated, %d unexpected triggers; %d customers' state differs from the fold (e.g. %v)",
+			row.Lost, row.Duplicated, row.Unexpected, row.Mismatches, bad)
 	}
 }
 

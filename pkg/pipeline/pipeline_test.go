@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -505,59 +502,12 @@ func TestRefusesTopicsNotCoPartitioned(t *testing.T) {
 	_ = r.store.Close()
 }
 
-// ownRedis runs a redis-server of the test's own (with AOF, so a restart
-// keeps the streams and the dedup keys, as a production Redis would).
-type ownRedis struct {
-	t    *testing.T
-	addr string
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func startOwnRedis(t *testing.T, port int, dir string) *ownRedis {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found (make test installs it)")
-		}
-		t.Skip("redis-server not found: run make test")
-	}
-	if port == 0 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-	}
-	r := &ownRedis{t: t, addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir}
-	r.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "yes",
-		"--appendfsync", "always", "--dir", dir)
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
-	defer c.Close()
-	testrig.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error { return c.Ping(context.Background()).Err() })
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *ownRedis) kill() {
-	if r.cmd.ProcessState == nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-	}
-}
-
 // TestRedisOutage stops Redis under load and starts it again: every
 // trigger arrives, none twice, and consumption never stops for good.
 func TestRedisOutage(t *testing.T) {
-	dir := t.TempDir()
-	rs := startOwnRedis(t, 0, dir)
-	h := newHarness(t, 4, rs.addr)
-	r := h.start(1, rs.addr, func(c *pipeline.Config) {
+	rs := testrig.NewRedis(t, t.TempDir()) // with AOF: a restart keeps the dedup keys
+	h := newHarness(t, 4, rs.Addr)
+	r := h.start(1, rs.Addr, func(c *pipeline.Config) {
 		c.OutboxMax = 50 // small, so backpressure is exercised too
 		c.Dispatch.MinBackoff = 10 * time.Millisecond
 		c.Dispatch.MaxBackoff = 200 * time.Millisecond
@@ -582,7 +532,7 @@ func TestRedisOutage(t *testing.T) {
 	// while Redis is down (a fast run could otherwise deliver everything
 	// before the kill and see no error at all).
 	h.waitTriggers("email", 50, time.Minute)
-	rs.kill()
+	rs.Stop()
 	round(rounds - 1)
 	// Keep Redis down until the dispatchers have failed against it a few
 	// times (the outbox holds the triggers and they back off and retry).
@@ -592,9 +542,9 @@ func TestRedisOutage(t *testing.T) {
 		}
 		return nil
 	})
-	rs = startOwnRedis(t, portOf(rs.addr), dir)
+	rs.Start()
 	wg.Wait()
-	rdb := redis.NewClient(&redis.Options{Addr: rs.addr})
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
 	h.rdb = rdb
 	want := customers * 5 * rounds
@@ -617,12 +567,6 @@ func TestRedisOutage(t *testing.T) {
 	if len(got) != want || len(ids) != want {
 		t.Fatalf("%d entries, %d distinct ids; want %d", len(got), len(ids), want)
 	}
-}
-
-func portOf(addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
-	return n
 }
 
 // TestStopLeavesNoDeliveredEntries: the dispatcher only marks entries
