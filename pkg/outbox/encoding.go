@@ -66,10 +66,16 @@ func EncodeContext(c sink.Context, recordTime time.Time) ([]byte, error) {
 	b := make([]byte, 0, n)
 	b = binary.AppendVarint(b, unixMilli(recordTime))
 	b = appendString(b, c.CustomerID)
-	if c.Delete {
+	if c.Delete || c.Forget {
 		b = append(b, 1)
 	} else {
 		b = append(b, 0)
+	}
+	if c.Forget {
+		// A deletion with this one field: a build without Forget reads it
+		// as a deletion (the sink ignores a deletion's fields).
+		b = binary.AppendUvarint(b, 1)
+		return appendString(appendString(b, forgetField), "1"), nil
 	}
 	b = binary.AppendUvarint(b, uint64(len(c.Fields)))
 	for k, v := range c.Fields {
@@ -77,6 +83,10 @@ func EncodeContext(c sink.Context, recordTime time.Time) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// forgetField marks a context deletion as a forget (sink.Context.Forget).
+// No processor's field starts with a NUL byte.
+const forgetField = "\x00forget"
 
 // EncodeContextParts encodes the context update of a customer whose fields
 // come in parts (journey.Engine.ContextParts), as EncodeContext would the
@@ -217,6 +227,9 @@ func decodeContext(b []byte) (sink.Context, int64, error) {
 			k := r.string()
 			c.Fields[k] = r.string()
 		}
+	}
+	if _, ok := c.Fields[forgetField]; ok && c.Delete {
+		c.Forget, c.Fields = true, nil
 	}
 	if err := r.done(); err != nil {
 		return sink.Context{}, 0, err

@@ -29,6 +29,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 	contexts := []sink.Context{
 		{CustomerID: "u1", Fields: map[string]string{"profile.last_channel": "web", "empty": ""}},
 		{CustomerID: "u2", Delete: true},
+		{CustomerID: "u3", Delete: true, Forget: true},
 	}
 	for _, c := range contexts {
 		b, err := EncodeContext(c, time.Time{})
@@ -60,7 +61,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(d.batch.Contexts, contexts) {
 		t.Errorf("contexts:\n got %#v\nwant %#v", d.batch.Contexts, contexts)
 	}
-	if want := []int64{rec.UnixMilli(), rec.UnixMilli(), 0, 0}; !reflect.DeepEqual(d.enqueued, want) {
+	if want := []int64{rec.UnixMilli(), rec.UnixMilli(), 0, 0, 0}; !reflect.DeepEqual(d.enqueued, want) {
 		t.Errorf("enqueued %v, want %v", d.enqueued, want)
 	}
 }

@@ -303,7 +303,7 @@ func (w *worker) onForget(tx *tx, f forgetMsg) error {
 	}
 	tx.erased[c.ID] = true
 	if !w.p.cfg.DiscardOutput {
-		del, _ := outbox.EncodeContext(sink.Context{CustomerID: c.ID, Delete: true}, tx.lastRecord)
+		del, _ := outbox.EncodeContext(sink.Context{CustomerID: c.ID, Delete: true, Forget: true}, tx.lastRecord)
 		tx.b.Append(outbox.KindContext, del)
 	}
 	if err := w.markForgotten(tx, c.ID); err != nil {

@@ -51,11 +51,14 @@ type Batch struct {
 
 // Context is the latest customer context a processor run produced: the fields
 // replace those of the same names in the customer's hash; other fields are
-// kept. Delete removes the whole hash (used by `journey forget`).
+// kept. Delete removes the whole hash (an identity merge, then `journey
+// forget`); Forget, with Delete, also erases the customer's entries from
+// the trigger streams and their trigger-id keys (`journey forget`).
 type Context struct {
 	CustomerID string
 	Fields     map[string]string
 	Delete     bool
+	Forget     bool
 }
 
 // ErrRetriable is wrapped by Deliver errors after which retrying the same
@@ -99,7 +102,7 @@ func (b *Batch) Validate() error {
 		switch {
 		case c.CustomerID == "":
 			return fmt.Errorf("%w: context %d: CustomerID is empty", ErrInvalid, i)
-		case c.Delete && len(c.Fields) > 0:
+		case (c.Delete || c.Forget) && len(c.Fields) > 0:
 			return fmt.Errorf("%w: context %d: Delete with Fields", ErrInvalid, i)
 		}
 	}

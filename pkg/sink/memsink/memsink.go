@@ -108,7 +108,7 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 		st.streams[e.t.Channel] = append(st.streams[e.t.Channel], e)
 	}
 	for _, c := range b.Contexts {
-		if c.Delete {
+		if c.Delete || c.Forget {
 			delete(st.contexts, c.CustomerID)
 			continue
 		}

@@ -327,7 +327,7 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 	for i, c := range b.Contexts {
 		key := s.cfg.ContextKey(c.CustomerID)
 		switch {
-		case c.Delete:
+		case c.Delete || c.Forget:
 			ctxCmds = append(ctxCmds, ctxCmd{i, pipe.Del(ctx, key)})
 		case len(c.Fields) > 0:
 			ctxCmds = append(ctxCmds,
@@ -347,7 +347,7 @@ func (s *Sink) Deliver(ctx context.Context, b sink.Batch) error {
 	// is left behind. Done again in full if the batch is retried.
 	var forget map[string]bool
 	for _, c := range b.Contexts {
-		if c.Delete {
+		if c.Forget {
 			if forget == nil {
 				forget = map[string]bool{}
 			}

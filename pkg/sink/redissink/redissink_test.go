@@ -520,7 +520,7 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 }
 
-// A context deletion (journey forget) also removes the customer's entries
+// A forget (a context deletion with Forget) also removes the customer's entries
 // from every trigger stream under the prefix — over more than one XRANGE
 // page — and their tid keys; other customers' entries and keys stay, and
 // a second deletion (a retried batch) finds nothing more to do.
@@ -553,8 +553,15 @@ func checkForgetErases(t *testing.T, c *redis.Client, prefix string) {
 	if err := newSink(t, c, other).Deliver(ctx, sink.Batch{Triggers: []journey.Trigger{tr}}); err != nil {
 		t.Fatal(err)
 	}
+	// A deletion alone (an identity merge's) leaves the streams be.
+	if err := s.Deliver(ctx, sink.Batch{Contexts: []sink.Context{{CustomerID: "gone", Delete: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.XLen(ctx, cfg.StreamKey("email")).Result(); err != nil || n != 2500 {
+		t.Fatalf("after a deletion that is not a forget: %d entries in the email stream (%v), want 2500", n, err)
+	}
 	for range 2 {
-		if err := s.Deliver(ctx, sink.Batch{Contexts: []sink.Context{{CustomerID: "gone", Delete: true}}}); err != nil {
+		if err := s.Deliver(ctx, sink.Batch{Contexts: []sink.Context{{CustomerID: "gone", Delete: true, Forget: true}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
