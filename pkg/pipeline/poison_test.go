@@ -330,3 +330,34 @@ func readAll(t *testing.T, brokers []string, topic string) []kafka.Message {
 	}
 	return all
 }
+
+// A replay's end moves the watermark to its last record's Kafka
+// timestamp: a timer due between the last event's time and that record's
+// timestamp fires (live processing's wall clock would have fired it by
+// then). The two records are written in one batch, so the replay reads
+// them in one round and the timestamp must be the round's last record's.
+func TestReplayEndFiresTimersDueByTheLastRecord(t *testing.T) {
+	h := newHarness(t, 1, "")
+	h.procs = []journey.Processor{bomb{}}
+	t0 := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	h.produce(
+		kafka.Message{Key: []byte("cust-a"), Value: segment("a-1", "cust-a", "Arm", t0), Time: t0},
+		kafka.Message{Key: []byte("cust-b"), Value: segment("b-1", "cust-b", "Product Viewed", t0), Time: t0.Add(10 * time.Minute)},
+	)
+	dir := t.TempDir()
+	p, store, _, rdb := h.build(dir, 0, "", func(c *pipeline.Config) { c.SkipDeadLetters, c.DiscardOutput = true, true })
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := p.Replay(ctx, pipeline.ReplayPlan{Ends: map[string]map[int]int64{h.topic: {0: 2}}})
+	if cerr := store.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c counts
+	if err := json.Unmarshal(storedStates(t, dir)["cust-a/bomb"], &c); err != nil || c.Total != 101 {
+		t.Errorf("cust-a's bomb state total %d (%v), want 101: armed, and its timer (event time + 1 min) fired by the end's advance to the last record's timestamp (+10 min)", c.Total, err)
+	}
+}

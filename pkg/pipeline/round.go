@@ -147,6 +147,9 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 	}
 	rd.records += len(msgs)
 	tx.lastRecord = msgs[len(msgs)-1].Time
+	if r := w.replay; r != nil && tx.lastRecord.After(r.lastTime) {
+		r.lastTime = tx.lastRecord
+	}
 	deadLetter := func(m *kafka.Message, e *ingest.Error) {
 		rd.dlq = append(rd.dlq, deadLetter(m, e))
 		rd.dlqReasons = append(rd.dlqReasons, e.Reason)
@@ -333,10 +336,15 @@ func ceiling(recordTime, now time.Time, maxSkew time.Duration) time.Time {
 }
 
 // tick advances an idle partition's watermark with the wall clock (live
-// mode), firing the timers that makes due, and commits what they produced.
-// A timer whose OnTimer fails is dropped, and the tick done again.
+// mode).
 func (w *worker) tick(ctx context.Context, now time.Time) error {
-	to := now.Add(-w.p.cfg.IdleAdvance - w.p.cfg.Lateness)
+	return w.advanceTo(ctx, now.Add(-w.p.cfg.IdleAdvance-w.p.cfg.Lateness))
+}
+
+// advanceTo moves the watermark to to when it is later, firing the timers
+// that makes due, and commits what they produced. A timer whose OnTimer
+// fails is dropped, and the advance done again.
+func (w *worker) advanceTo(ctx context.Context, to time.Time) error {
 	if !to.After(w.runner.Watermark()) {
 		return nil
 	}
@@ -353,7 +361,7 @@ func (w *worker) tick(ctx context.Context, now time.Time) error {
 	}
 }
 
-// advance is one attempt of tick.
+// advance is one attempt of advanceTo.
 func (w *worker) advance(ctx context.Context, to time.Time) error {
 	tx := w.begin()
 	defer tx.abortUnlessCommitted()

@@ -67,7 +67,8 @@ type replayRange struct {
 	// began: the offset the replay's store resumes it from (replay.go).
 	repartitionAt int64
 	// advanceTo is ReplayPlan.AdvanceTo; lastTime the latest Kafka
-	// timestamp of the records this replay read here (the default).
+	// timestamp of the records this replay folded here (the default),
+	// kept by fold.
 	advanceTo, lastTime time.Time
 }
 
@@ -377,13 +378,6 @@ func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) 
 				return unlessStopped(w.endReplay(ctx))
 			}
 		}
-		if w.replay != nil {
-			for i := range batch {
-				if batch[i].Time.After(w.replay.lastTime) && batch[i].Topic != w.p.cfg.Identity.Topic {
-					w.replay.lastTime = batch[i].Time
-				}
-			}
-		}
 		var err error
 		batch, err = w.process(ctx, in.msgs, batch)
 		w.poison.clear()
@@ -403,20 +397,10 @@ func (w *worker) endReplay(ctx context.Context) error {
 	if to.IsZero() {
 		to = w.replay.lastTime
 	}
-	if to.IsZero() || !to.After(w.runner.Watermark()) {
+	if to.IsZero() {
 		return nil
 	}
-	defer w.poison.clear()
-	for {
-		err := w.advance(ctx, to)
-		var pa *poisonAt
-		if !errors.As(err, &pa) {
-			return err
-		}
-		if pa.again {
-			return pa.stuck()
-		}
-	}
+	return w.advanceTo(ctx, to)
 }
 
 // unlessStopped is err, or nil when the worker was stopped before its
