@@ -33,26 +33,11 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/bench/internal/report"
+	"github.com/journey-dev/journey/internal/chaosreport"
 )
 
-// row is one scenario's outcome: cmd/journey's chaosRow, as written.
-type row struct {
-	Scenario      string          `json:"scenario"`
-	Faults        string          `json:"faults"`
-	Events        int             `json:"events"`
-	Malformed     int             `json:"malformed"`
-	DeadLettered  int             `json:"dead_lettered"`
-	Triggers      int             `json:"triggers_expected"`
-	Lost          int             `json:"lost"`
-	Duplicated    int             `json:"duplicated"`
-	Unexpected    int             `json:"unexpected"`
-	Mismatches    int             `json:"state_mismatches"`
-	Recovery      []time.Duration `json:"recovery_ns"`
-	RecoveredWhen string          `json:"recovered_when"`
-	Expected      string          `json:"expected"`
-	Took          time.Duration   `json:"took_ns"`
-	Full          bool            `json:"full"`
-}
+// row is one scenario's outcome, as cmd/journey's chaos tests write it.
+type row = chaosreport.Row
 
 // machine is what the scenarios ran on.
 type machine struct {
