@@ -57,36 +57,9 @@ type deadLetter struct {
 	value           []byte
 }
 
-// topicEnd sums topic's end offsets over its partitions (0 while it does
-// not exist).
-func topicEnd(brokers []string, topic string) (int64, error) {
-	parts, err := topicPartitions(brokers, topic)
-	if err != nil || len(parts) == 0 {
-		return 0, err
-	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var reqs []kafka.OffsetRequest
-	for _, p := range parts {
-		reqs = append(reqs, kafka.LastOffsetOf(p))
-	}
-	lo, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return 0, err
-	}
-	var end int64
-	for _, p := range lo.Topics[topic] {
-		if p.Error != nil {
-			return 0, p.Error
-		}
-		end += p.LastOffset
-	}
-	return end, nil
-}
-
 func topicPartitions(brokers []string, topic string) ([]int, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	client, closeClient := freshClient(brokers, 5*time.Second)
+	defer closeClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})

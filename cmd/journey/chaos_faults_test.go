@@ -14,12 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/journey-dev/journey/internal/testrig"
-	"github.com/journey-dev/journey/pkg/ingest"
-	"github.com/journey-dev/journey/pkg/journey"
-	"github.com/journey-dev/journey/processors"
 )
 
 // The dependency-fault scenarios of the chaos suite (issue 23): a broker
@@ -177,7 +173,8 @@ func (p *chaosProducer) finish(t *testing.T) int {
 // partitionOffsets returns topic's end offsets and the group's committed
 // offsets, per partition.
 func partitionOffsets(e *rigEnv, topic string) (end, committed []int64, err error) {
-	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 5 * time.Second}
+	client, closeClient := freshClient(e.brokers, 5*time.Second)
+	defer closeClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	reqs := make([]kafka.OffsetRequest, e.parts)
@@ -325,92 +322,6 @@ func readyzFailing(t *testing.T, c *child, want string, within time.Duration) st
 		return r.Detail.Reason
 	}
 	return body
-}
-
-// refFold is expected()'s reference fold (crash_test.go), fed one record at
-// a time in each partition's log order, so a long scenario's log need not
-// be held in memory.
-type refFold struct {
-	t        *testing.T
-	topic    string
-	engine   *journey.Engine
-	dec      *ingest.Decoder
-	seen     map[string]bool
-	triggers map[string]bool
-	runners  map[int]*journey.Runner
-	out      journey.Output
-	records  int
-}
-
-func newRefFold(t *testing.T, topic, procYAML string) *refFold {
-	t.Helper()
-	var sections struct {
-		Processors map[string]yaml.Node `yaml:"processors"`
-	}
-	if err := yaml.Unmarshal([]byte(procYAML), &sections); err != nil {
-		t.Fatal(err)
-	}
-	procs, err := processors.Build(sections.Processors, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := journey.NewEngine(procs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := ingest.NewDecoder(ingest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &refFold{t: t, topic: topic, engine: engine, dec: dec, seen: map[string]bool{}, triggers: map[string]bool{},
-		runners: map[int]*journey.Runner{}}
-}
-
-func (f *refFold) add(part int, m kafka.Message) {
-	f.records++
-	r := f.runners[part]
-	if r == nil {
-		r = journey.NewRunner(f.engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
-		r.Timers = &journey.MemTimers{}
-		f.runners[part] = r
-	}
-	ev, err := f.dec.Decode(ingest.Record{Topic: f.topic, Key: m.Key, Value: m.Value, Time: time.Now()})
-	if err != nil {
-		f.t.Fatalf("partition %d offset %d: %v", part, m.Offset, err)
-	}
-	if f.seen[ev.ID] {
-		return
-	}
-	f.seen[ev.ID] = true
-	f.out.Reset()
-	if err := r.Apply(&ev, &f.out); err != nil {
-		f.t.Fatal(err)
-	}
-	for _, tr := range f.out.Triggers {
-		if f.triggers[tr.ID] {
-			f.t.Fatalf("the workload itself emits trigger %s twice", tr.ID)
-		}
-		f.triggers[tr.ID] = true
-	}
-}
-
-// states is every customer's state per processor as JSON (dumpStates'
-// form).
-func (f *refFold) states() map[string]map[string]string {
-	states := map[string]map[string]string{}
-	for _, r := range f.runners {
-		for _, c := range r.Touched() {
-			states[c.ID] = map[string]string{}
-			for i, p := range f.engine.Processors() {
-				b, err := json.Marshal(c.States[i])
-				if err != nil {
-					f.t.Fatal(err)
-				}
-				states[c.ID][p.Name()] = string(b)
-			}
-		}
-	}
-	return states
 }
 
 // foldLog reads every partition of e's input topic from the start to its

@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/pipeline"
-	"github.com/journey-dev/journey/processors"
 )
 
 // poisonProcessors are crashProcessors with the timeline on, so that every
@@ -144,16 +142,7 @@ func TestChaosPoisonInjectorNotInProduction(t *testing.T) {
 // fold order.
 func builtProcessors(t *testing.T, procYAML string) []string {
 	t.Helper()
-	var sections struct {
-		Processors map[string]yaml.Node `yaml:"processors"`
-	}
-	if err := yaml.Unmarshal([]byte(procYAML), &sections); err != nil {
-		t.Fatal(err)
-	}
-	procs, err := processors.Build(sections.Processors, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	procs := buildProcessors(t, procYAML)
 	var names []string
 	for _, p := range procs {
 		names = append(names, p.Name())

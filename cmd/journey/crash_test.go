@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/journey-dev/journey/internal/testrig"
 	"github.com/journey-dev/journey/pkg/ingest"
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/state"
-	"github.com/journey-dev/journey/processors"
 )
 
 const crashProcessors = `timers:
@@ -84,84 +82,103 @@ func expected(t *testing.T, topic string, partitions int, msgs []kafka.Message) 
 // expectedFold is expected with the processors of procYAML.
 func expectedFold(t *testing.T, procYAML, topic string, partitions int, msgs []kafka.Message) (map[string]map[string]string, map[string]bool) {
 	t.Helper()
-	var sections struct {
-		Processors map[string]yaml.Node `yaml:"processors"`
+	f := newRefFold(t, topic, procYAML)
+	bal := kafka.Murmur2Balancer{Consistent: true}
+	for _, m := range msgs {
+		f.add(bal.Balance(m, seq(partitions)...), m)
 	}
-	if err := yaml.Unmarshal([]byte(procYAML), &sections); err != nil {
-		t.Fatal(err)
-	}
-	procs, err := processors.Build(sections.Processors, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := journey.NewEngine(procs...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return f.states(), f.triggers
+}
+
+// refFold is the reference fold: the same decoder, processors and Runner
+// semantics as the pipeline (timers fire in event time before the event
+// that passes them, lateness 0), one runner per partition, fed one record
+// at a time in each partition's order, so a long scenario's log need not
+// be held in memory.
+type refFold struct {
+	t        *testing.T
+	topic    string
+	engine   *journey.Engine
+	dec      *ingest.Decoder
+	seen     map[string]bool
+	triggers map[string]bool
+	runners  map[int]*journey.Runner
+	out      journey.Output
+	records  int
+}
+
+func newRefFold(t *testing.T, topic, procYAML string) *refFold {
+	t.Helper()
+	engine, _ := crashEngine(t, procYAML)
 	dec, err := ingest.NewDecoder(ingest.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The same Runner semantics as the pipeline: timers fire in event time
-	// before the event that passes them, lateness 0 as configured above.
-	// Partitions are independent, so one runner per partition, fed that
-	// partition's records in order.
-	seen := map[string]bool{}
-	triggers := map[string]bool{}
-	runners := map[int]*journey.Runner{}
-	var out journey.Output
-	bal := kafka.Murmur2Balancer{Consistent: true}
-	for _, m := range msgs {
-		part := bal.Balance(m, seq(partitions)...)
-		r := runners[part]
-		if r == nil {
-			r = journey.NewRunner(engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
-			r.Timers = &journey.MemTimers{}
-			runners[part] = r
-		}
-		ev, err := dec.Decode(ingest.Record{Topic: topic, Key: m.Key, Value: m.Value, Time: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen[ev.ID] {
-			continue
-		}
-		seen[ev.ID] = true
-		out.Reset()
-		if err := r.Apply(&ev, &out); err != nil {
-			t.Fatal(err)
-		}
-		for _, tr := range out.Triggers {
-			if triggers[tr.ID] {
-				t.Fatalf("the workload itself emits trigger %s twice", tr.ID)
-			}
-			triggers[tr.ID] = true
-		}
+	return &refFold{t: t, topic: topic, engine: engine, dec: dec, seen: map[string]bool{}, triggers: map[string]bool{},
+		runners: map[int]*journey.Runner{}}
+}
+
+func (f *refFold) add(part int, m kafka.Message) {
+	f.records++
+	r := f.runners[part]
+	if r == nil {
+		r = journey.NewRunner(f.engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
+		r.Timers = &journey.MemTimers{}
+		f.runners[part] = r
 	}
-	customers := map[string]*journey.Customer{}
-	for _, r := range runners {
-		for _, c := range r.Touched() {
-			customers[c.ID] = c
-		}
+	ev, err := f.dec.Decode(ingest.Record{Topic: f.topic, Key: m.Key, Value: m.Value, Time: time.Now()})
+	if err != nil {
+		f.t.Fatalf("partition %d offset %d: %v", part, m.Offset, err)
 	}
+	if f.seen[ev.ID] {
+		return
+	}
+	f.seen[ev.ID] = true
+	f.out.Reset()
+	if err := r.Apply(&ev, &f.out); err != nil {
+		f.t.Fatal(err)
+	}
+	for _, tr := range f.out.Triggers {
+		if f.triggers[tr.ID] {
+			f.t.Fatalf("the workload itself emits trigger %s twice", tr.ID)
+		}
+		f.triggers[tr.ID] = true
+	}
+}
+
+// states is every customer's state per processor as JSON (dumpStates'
+// form).
+func (f *refFold) states() map[string]map[string]string {
 	states := map[string]map[string]string{}
-	for id, c := range customers {
-		states[id] = map[string]string{}
-		for i, p := range engine.Processors() {
-			b, err := json.Marshal(c.States[i])
-			if err != nil {
-				t.Fatal(err)
+	for _, r := range f.runners {
+		for _, c := range r.Touched() {
+			states[c.ID] = map[string]string{}
+			for i, p := range f.engine.Processors() {
+				b, err := json.Marshal(c.States[i])
+				if err != nil {
+					f.t.Fatal(err)
+				}
+				states[c.ID][p.Name()] = string(b)
 			}
-			states[id][p.Name()] = string(b)
 		}
 	}
-	return states, triggers
+	return states
+}
+
+// freshClient is a Kafka client with a transport of its own, and what
+// closes its connections. kafka-go's default transport answers metadata
+// from a cache kept for seconds: a topic journey created a moment ago (the
+// dead-letter, repartition or changelog topic) would look absent.
+func freshClient(brokers []string, timeout time.Duration) (*kafka.Client, func()) {
+	tr := &kafka.Transport{}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
 }
 
 // committedTotal sums the group's committed offsets over the topic.
 func committedTotal(t *testing.T, e *rigEnv) int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 5 * time.Second}
+	client, closeClient := freshClient(e.brokers, 5*time.Second)
+	defer closeClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	parts := make([]int, 0, e.parts)
@@ -219,7 +236,8 @@ func settled(t *testing.T, e *rigEnv, want int64, within time.Duration) {
 // committed offsets there (zeros when it does not exist yet).
 func topicProgress(t *testing.T, e *rigEnv, topic string) (end, committed int64) {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 5 * time.Second}
+	client, closeClient := freshClient(e.brokers, 5*time.Second)
+	defer closeClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var reqs []kafka.OffsetRequest
@@ -267,16 +285,7 @@ func dumpStates(t *testing.T, dir string, partitions int, procYAML string) map[s
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var sections struct {
-		Processors map[string]yaml.Node `yaml:"processors"`
-	}
-	if err := yaml.Unmarshal([]byte(procYAML), &sections); err != nil {
-		t.Fatal(err)
-	}
-	procs, err := processors.Build(sections.Processors, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	procs := buildProcessors(t, procYAML)
 	out := map[string]map[string]string{}
 	for pid := range partitions {
 		p, err := store.Partition(pid)

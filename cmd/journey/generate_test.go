@@ -52,7 +52,8 @@ func TestGenerateAgainstKafka(t *testing.T) {
 	t.Logf("requested %d events/s, achieved %s events/s (%s s; %v with start-up)\n%s", rate, m[3], m[2], wall.Round(time.Millisecond), stdout.String())
 
 	// The topic holds exactly the events: its end offsets add up to them.
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	client, closeClient := freshClient(brokers, 10*time.Second)
+	defer closeClient()
 	reqs := make([]kafka.OffsetRequest, partitions)
 	for p := range reqs {
 		reqs[p] = kafka.LastOffsetOf(p)

@@ -317,9 +317,9 @@ func expectedCanonical(t *testing.T, topic string, partitions int, w identityLoa
 	return states, triggers, spanning
 }
 
-// crashEngine builds the engine of a processors YAML (without the
-// identity slot).
-func crashEngine(t *testing.T, procYAML string) (*journey.Engine, []journey.Processor) {
+// buildProcessors builds the processors a processors YAML enables (with
+// their sections), in fold order.
+func buildProcessors(t *testing.T, procYAML string) []journey.Processor {
 	t.Helper()
 	var sections struct {
 		Processors map[string]yaml.Node `yaml:"processors"`
@@ -331,6 +331,14 @@ func crashEngine(t *testing.T, procYAML string) (*journey.Engine, []journey.Proc
 	if err != nil {
 		t.Fatal(err)
 	}
+	return procs
+}
+
+// crashEngine builds the engine of a processors YAML (without the
+// identity slot).
+func crashEngine(t *testing.T, procYAML string) (*journey.Engine, []journey.Processor) {
+	t.Helper()
+	procs := buildProcessors(t, procYAML)
 	engine, err := journey.NewEngine(procs...)
 	if err != nil {
 		t.Fatal(err)

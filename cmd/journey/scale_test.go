@@ -732,7 +732,8 @@ func logPositions(t *testing.T, dir string) map[int]int64 {
 // changelogEnds returns the end offset of every partition of a topic.
 func changelogEnds(t *testing.T, brokers []string, topic string, partitions int) map[int]int64 {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client, closeClient := freshClient(brokers, 10*time.Second)
+	defer closeClient()
 	reqs := make([]kafka.OffsetRequest, partitions)
 	for p := range partitions {
 		reqs[p] = kafka.LastOffsetOf(p)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/journey-dev/journey/pkg/api"
+	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/state"
 	"github.com/journey-dev/journey/processors"
 )
@@ -21,15 +22,7 @@ import (
 // error; and the page at /. The rig test in cmd/journey checks a real
 // customer's answer.
 func TestErrors(t *testing.T) {
-	store, err := state.Open(t.TempDir(), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	procs, err := processors.Build(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, procs := emptyStore(t)
 	h, err := api.NewHandler(store, procs, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -87,15 +80,7 @@ func (f *fakeForgetter) WaitForgotten(context.Context) error { f.waited++; retur
 // confirmed in time, 503 when it cannot be written, 400 for a malformed
 // id or wait (nothing sent), and 501 without a forgetter (identity off).
 func TestForgetAnswers(t *testing.T) {
-	store, err := state.Open(t.TempDir(), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	procs, err := processors.Build(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, procs := emptyStore(t)
 	post := func(h *api.Handler, path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
@@ -167,15 +152,7 @@ func (c fakeCluster) Owner(context.Context, int) (string, error) {
 // joined, with no owner, an owner that does not answer or a request that
 // has hopped too often, 503 with Retry-After.
 func TestClusterAnswers(t *testing.T) {
-	store, err := state.Open(t.TempDir(), state.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	procs, err := processors.Build(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, procs := emptyStore(t)
 	var asked *http.Request
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		asked = r
@@ -239,4 +216,20 @@ func TestClusterAnswers(t *testing.T) {
 			t.Errorf("%s: %d (Retry-After %q) %s; want 503 with %q", tc.name, rec.Code, rec.Header().Get("Retry-After"), rec.Body.String(), tc.msg)
 		}
 	}
+}
+
+// emptyStore opens a state store holding nothing (closed when t ends) and
+// builds the default processors.
+func emptyStore(t *testing.T) (*state.Store, []journey.Processor) {
+	t.Helper()
+	store, err := state.Open(t.TempDir(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	procs, err := processors.Build(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, procs
 }

@@ -28,7 +28,8 @@ func TestSecretsAreRedacted(t *testing.T) {
 	}
 	for name, s := range map[string]string{
 		"yaml": string(y), "json": string(j), "%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", c), "%#v": fmt.Sprintf("%#v", c),
-		"%s": fmt.Sprintf("%s", c.Redis.Password), //nolint:gosimple // the verb is what is tested
+		//lint:ignore S1025 the %s verb is what is tested
+		"%s": fmt.Sprintf("%s", c.Redis.Password),
 	} {
 		if strings.Contains(s, pw) {
 			t.Errorf("%s dump shows the secret", name)
