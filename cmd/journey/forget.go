@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -58,7 +59,8 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			ids[i] = ps.ID(ids[i])
 		}
 	}
-	if err := pipeline.Forget(ctx, pc, zap.NewNop(), ids); err != nil {
+	req, err := pipeline.Forget(ctx, pc, zap.NewNop(), ids)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "forget requested for %d id(s) on %s\n", len(ids), pc.Identity.Topic)
@@ -67,9 +69,37 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := pipeline.WaitForgotten(wctx, pc, zap.NewNop()); err != nil {
+	erased, err := req.Wait(wctx)
+	printErasures(stdout, erased, pc)
+	if err != nil {
 		return fmt.Errorf("--wait: %w", err)
 	}
-	fmt.Fprintln(stdout, "erased: every partition has committed the requests")
+	if erased == nil { // instances without a forget ledger: offsets only
+		fmt.Fprintln(stdout, "erased: every partition has committed the requests")
+	}
 	return nil
+}
+
+// printErasures prints what was erased for each id, store by store.
+func printErasures(w io.Writer, es []pipeline.Erasure, pc pipeline.Config) {
+	for _, e := range es {
+		switch {
+		case !e.Done:
+			fmt.Fprintf(w, "%s: not confirmed yet\n", e.ID)
+		case e.Already && e.IDs == 0:
+			fmt.Fprintf(w, "%s: forgotten before; nothing left to erase\n", e.ID)
+		default:
+			states := "no processor state"
+			if len(e.States) > 0 {
+				states = "the state of " + strings.Join(e.States, ", ")
+			}
+			fmt.Fprintf(w, "%s: erased %d id(s) (it and the ids linked to it) on partition(s) %v\n", e.ID, e.IDs, e.Partitions)
+			fmt.Fprintf(w, "  state store: %s, the identity entries, %d pending timer(s); held triggers and undelivered outbox entries dropped\n", states, e.Timers)
+			if pc.Changelog.Topic != "" {
+				fmt.Fprintf(w, "  changelog %s: tombstones for all of it (standbys and restores drop it)\n", pc.Changelog.Topic)
+			}
+			fmt.Fprintf(w, "  redis: journey:ctx:<id> of each id, its entries in the journey:triggers:* streams and their journey:tid:* keys deleted\n")
+			fmt.Fprintf(w, "  forgotten for good: a keyed hash of each id is kept (%s) so that later and replayed events are dropped\n", pc.Identity.ForgottenTopic)
+		}
+	}
 }

@@ -112,8 +112,15 @@ processors:
 	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "30s", user, anon2}, &out, &errb); code != 0 {
 		t.Fatalf("journey forget: exit %d: %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "erased") {
-		t.Fatalf("journey forget --wait printed %q", out.String())
+	// Per id, what was erased: the user with its anonymous id (two
+	// partitions), the second customer by its anonymous id with its user.
+	for _, want := range []string{
+		user + ": erased 2 id(s)", anon2 + ": erased 2 id(s)", "state store: the state of ", "interest", "cart",
+		"1 pending timer(s)", "changelog ", "redis: journey:ctx:<id>", ".forgotten",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("journey forget --wait printed %q: lacks %q", out.String(), want)
+		}
 	}
 	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
 		for _, id := range []string{user, anon, user2, anon2} {
@@ -182,11 +189,33 @@ processors:
 	if got := scanMentions(t, fresh, user, anon, other, user2, anon2); len(got) != 1 || got[0] != other {
 		t.Errorf("restored from the changelog, the store mentions %v, want only %s", got, other)
 	}
+	// A replay from the earliest records into a fresh directory reads the
+	// forget ledger: the forgotten customers do not come back.
+	replayed := filepath.Join(e.dir, "replayed")
+	if code, rout := runToExit(t, 2*time.Minute, "replay", "--config", cfg, "--state-dir", replayed, "--from", "earliest",
+		"--progress", "none"); code != 0 {
+		t.Fatalf("journey replay: exit %d: %s", code, rout)
+	}
+	if got := scanMentions(t, replayed, user, anon, other, user2, anon2); len(got) != 1 || got[0] != other {
+		t.Errorf("replayed from the earliest records, the store mentions %v, want only %s", got, other)
+	}
+	// The same id forgotten again: nothing left, said so.
+	out.Reset()
+	errb.Reset()
+	c = startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "30s", user}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), user+": forgotten before; nothing left to erase") {
+		t.Errorf("forget of a forgotten id: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	if code := c.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("journey run exited %d", code)
+	}
 	// With no instance running, --wait times out, exit 1.
 	out.Reset()
 	errb.Reset()
 	if code := dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "2s", other}, &out, &errb); code != 1 ||
-		!strings.Contains(errb.String(), "have not confirmed") {
+		!strings.Contains(errb.String(), "not confirmed") {
 		t.Errorf("forget --wait with nobody running: exit %d, stderr %q; want 1, not confirmed", code, errb.String())
 	}
 }

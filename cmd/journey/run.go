@@ -310,12 +310,12 @@ type forgetter struct {
 	log *zap.Logger
 }
 
-func (f forgetter) Forget(ctx context.Context, ids []string) error {
-	return pipeline.Forget(ctx, f.pc, f.log, ids)
-}
-
-func (f forgetter) WaitForgotten(ctx context.Context) error {
-	return pipeline.WaitForgotten(ctx, f.pc, f.log)
+func (f forgetter) Forget(ctx context.Context, ids []string) (func(context.Context) error, error) {
+	r, err := pipeline.Forget(ctx, f.pc, f.log, ids)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { _, err := r.Wait(ctx); return err }, nil
 }
 
 // serveAPI starts the read-side API (pkg/api) on api.addr in g.

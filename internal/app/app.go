@@ -112,8 +112,9 @@ func PipelineConfig(cfg config.Config) pipeline.Config {
 		// TTL): a hash that expired or was deleted is whole again soon.
 		ContextRefresh: min(cfg.Redis.ContextTTL/2, time.Hour),
 		Changelog:      changelogConfig(cfg),
-		Identity:       pipeline.IdentityConfig{Topic: cfg.IdentityTopic(), MaxIDs: cfg.Identity.MaxIDsPerCustomer},
-		StallAfter:     cfg.Admin.StallAfter,
+		Identity: pipeline.IdentityConfig{Topic: cfg.IdentityTopic(), MaxIDs: cfg.Identity.MaxIDsPerCustomer,
+			ForgottenTopic: cfg.ForgottenTopic()},
+		StallAfter: cfg.Admin.StallAfter,
 	}
 }
 

@@ -191,11 +191,9 @@ func (h *Handler) customer(w http.ResponseWriter, r *http.Request) int {
 // Forgetter sends erase requests (journey forget) and waits for them.
 type Forgetter interface {
 	// Forget asks the owning partitions to erase ids; it returns once the
-	// requests are written.
-	Forget(ctx context.Context, ids []string) error
-	// WaitForgotten returns once every request written so far is
-	// committed by the partitions that own it.
-	WaitForgotten(ctx context.Context) error
+	// requests are written, with wait, which returns once the owners have
+	// erased them (and every id linked to them).
+	Forget(ctx context.Context, ids []string) (wait func(context.Context) error, err error)
 }
 
 // SetPseudonyms makes the API take real ids and look up their pseudonyms
@@ -238,7 +236,8 @@ func (h *Handler) forget(w http.ResponseWriter, r *http.Request) int {
 	if h.forgot == nil {
 		return writeError(w, http.StatusNotImplemented, "forget needs identity routing (identity.enabled)")
 	}
-	if err := h.forgot.Forget(r.Context(), []string{h.stored(id)}); err != nil {
+	waitErased, err := h.forgot.Forget(r.Context(), []string{h.stored(id)})
+	if err != nil {
 		return writeError(w, http.StatusServiceUnavailable, "the forget request could not be written; retry")
 	}
 	if wait == 0 {
@@ -246,7 +245,7 @@ func (h *Handler) forget(w http.ResponseWriter, r *http.Request) int {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	if err := h.forgot.WaitForgotten(ctx); err != nil {
+	if err := waitErased(ctx); err != nil {
 		return writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("requested; not confirmed by every partition within %v", wait))
 	}
 	return writeJSON(w, http.StatusOK, Forgotten{RequestedID: id, Status: "erased"})

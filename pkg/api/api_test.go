@@ -64,16 +64,14 @@ type fakeForgetter struct {
 	waited, forgotten int
 }
 
-func (f *fakeForgetter) Forget(_ context.Context, ids []string) error {
+func (f *fakeForgetter) Forget(_ context.Context, ids []string) (func(context.Context) error, error) {
 	f.forgotten++
 	if f.forgetErr != nil {
-		return f.forgetErr
+		return nil, f.forgetErr
 	}
 	f.ids = append(f.ids, ids...)
-	return nil
+	return func(context.Context) error { f.waited++; return f.wait }, nil
 }
-
-func (f *fakeForgetter) WaitForgotten(context.Context) error { f.waited++; return f.wait }
 
 // TestForgetAnswers: POST /v1/customers/{id}/forget answers 202 once the
 // request is written, 200 with ?wait once confirmed, 504 when not

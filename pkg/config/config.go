@@ -188,6 +188,24 @@ type Privacy struct {
 	// longest retention.ms, at least 30 days; for good when a topic keeps
 	// records for good.
 	ForgetRetention time.Duration `yaml:"forget_retention"`
+	// ForgottenTopic is the forget ledger: a compacted topic with a record
+	// per forgotten id (its keyed hash, never the id), which replays and
+	// fresh state directories read, and `journey forget --wait` follows.
+	// Defaults to "<kafka.group_id>.forgotten" when identity is on.
+	ForgottenTopic string `yaml:"forgotten_topic"`
+}
+
+// ForgottenTopic is the forget ledger's name ("" when identity is off:
+// forgets need identity routing).
+func (c *Config) ForgottenTopic() string {
+	switch {
+	case !c.Identity.Enabled:
+		return ""
+	case c.Privacy.ForgottenTopic != "":
+		return c.Privacy.ForgottenTopic
+	default:
+		return c.Kafka.GroupID + ".forgotten"
+	}
 }
 
 // IdentityTopic is the repartition topic's name ("" when identity is off).

@@ -107,6 +107,9 @@ func (c *Config) checkIdentity(p *problems, inputs map[string]bool) {
 	if t := c.IdentityTopic(); inputs[t] || t == c.Kafka.DLQTopic || t == c.ChangelogTopic() {
 		p.add("identity.topic", "%q is also an input, dead-letter or changelog topic", t)
 	}
+	if t := c.ForgottenTopic(); inputs[t] || t == c.Kafka.DLQTopic || t == c.ChangelogTopic() || t == c.IdentityTopic() {
+		p.add("privacy.forgotten_topic", "%q is also an input, dead-letter, changelog or repartition topic", t)
+	}
 	if c.Identity.MaxIDsPerCustomer < 1 {
 		p.add("identity.max_ids_per_customer", "must be at least 1")
 	}

@@ -16,6 +16,13 @@ import (
 // are de-duplicated, links and merges are idempotent).
 const KindForward byte = 'F'
 
+// KindForwardAfter is a forwarded record produced only once the sink has
+// taken every trigger and context update before it in the outbox: a
+// record that tells others the delivery happened (the forget ledger's
+// entry of an erased customer, after its Redis erase). Same encoding as
+// KindForward.
+const KindForwardAfter byte = 'A'
+
 // Forward is one record for a partition of the repartition topic.
 type Forward struct {
 	Partition int

@@ -95,7 +95,8 @@ func unixMilli(t time.Time) int64 {
 type decoded struct {
 	batch    sink.Batch
 	forwards []Forward
-	enqueued []int64 // record times, one per item, for latency
+	after    []Forward // KindForwardAfter: produced once batch is delivered
+	enqueued []int64   // record times, one per item, for latency
 }
 
 func decode(es []state.OutboxEntry) (decoded, error) {
@@ -116,10 +117,14 @@ func decode(es []state.OutboxEntry) (decoded, error) {
 			if c, enq, err = decodeContext(e.Data); err == nil {
 				d.batch.Contexts = append(d.batch.Contexts, c)
 			}
-		case KindForward:
+		case KindForward, KindForwardAfter:
 			var f Forward
-			if f, err = decodeForward(e.Data); err == nil {
+			switch f, err = decodeForward(e.Data); {
+			case err != nil:
+			case e.Kind == KindForward:
 				d.forwards = append(d.forwards, f)
+			default:
+				d.after = append(d.after, f)
 			}
 			if err != nil {
 				return d, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
@@ -348,16 +353,8 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 	if err != nil {
 		return 0, last, err
 	}
-	if len(dec.forwards) > 0 {
-		if d.fwd == nil {
-			return 0, last, fmt.Errorf("outbox: entry before %d is a forwarded record, and the dispatcher has no forwarder", last)
-		}
-		if err := d.fwd.Forward(ctx, dec.forwards); err != nil {
-			if d.obs != nil && ctx.Err() == nil {
-				d.obs.DeliveryFailed(d.p.ID(), err)
-			}
-			return 0, last, err
-		}
+	if err := d.forward(ctx, dec.forwards, last); err != nil {
+		return 0, last, err
 	}
 	d.dropSkipped(&dec.batch)
 	handed := d.now()
@@ -365,6 +362,11 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 		if d.obs != nil && ctx.Err() == nil {
 			d.obs.DeliveryFailed(d.p.ID(), err)
 		}
+		return 0, last, err
+	}
+	// A failure here redelivers the whole batch: forwards are dropped as
+	// copies by their receivers, and the sink's delivery is idempotent.
+	if err := d.forward(ctx, dec.after, last); err != nil {
 		return 0, last, err
 	}
 	// Report first: the entries are in the sink now (the latency ends
@@ -396,6 +398,23 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 	default:
 	}
 	return len(es), last, nil
+}
+
+// forward produces fs through the forwarder (nothing when fs is empty).
+func (d *Dispatcher) forward(ctx context.Context, fs []Forward, last uint64) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	if d.fwd == nil {
+		return fmt.Errorf("outbox: entry before %d is a forwarded record, and the dispatcher has no forwarder", last)
+	}
+	if err := d.fwd.Forward(ctx, fs); err != nil {
+		if d.obs != nil && ctx.Err() == nil {
+			d.obs.DeliveryFailed(d.p.ID(), err)
+		}
+		return err
+	}
+	return nil
 }
 
 // deliver hands b to the sink unless it is empty (the entries were

@@ -1,16 +1,19 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -82,6 +85,9 @@ const MinForgetRetention = 30 * 24 * time.Hour
 // forgetMsg asks the partition of ID to forget it.
 type forgetMsg struct {
 	ID string `json:"id"`
+	// Root is the hex hash of the id whose forget request led here
+	// (ledgerEntry.Root); empty in a request: the id's own.
+	Root string `json:"root,omitempty"`
 }
 
 // ForgetMessages returns the repartition-topic records asking to forget
@@ -132,7 +138,10 @@ type forgotten struct {
 	loaded bool
 	set    map[[sha256.Size]byte]int64 // HMAC -> when forgotten (Unix seconds)
 	oldest int64                       // the least time in set (0 when empty)
-	pub    atomic.Pointer[map[[sha256.Size]byte]int64]
+	// unsaved: set holds forget ledger entries the store lacks; the next
+	// round writes it.
+	unsaved bool
+	pub     atomic.Pointer[map[[sha256.Size]byte]int64]
 }
 
 // unload makes the next use read the set from the store again.
@@ -182,7 +191,12 @@ func (p *Pipeline) resolveForgetRetention(ctx context.Context) {
 
 // forgetSum is id's keyed hash.
 func (p *Pipeline) forgetSum(id string) [sha256.Size]byte {
-	h := hmac.New(sha256.New, p.cfg.Privacy.Secret)
+	return forgetHash(p.cfg.Privacy.Secret, id)
+}
+
+// forgetHash is HMAC-SHA256(secret, id).
+func forgetHash(secret []byte, id string) [sha256.Size]byte {
+	h := hmac.New(sha256.New, secret)
 	h.Write([]byte(id))
 	var s [sha256.Size]byte
 	h.Sum(s[:0])
@@ -218,6 +232,7 @@ func (w *worker) loadForgotten() error {
 			w.forgot.oldest = at
 		}
 	}
+	w.mergeLedger()
 	w.forgot.loaded = true
 	if len(w.forgot.set) > 0 {
 		w.forgot.publish()
@@ -257,9 +272,10 @@ func (w *worker) dropForgotten(tx *tx, id string) (bool, error) {
 	return gone, err
 }
 
-// onForget forgets f.ID (see the comment at the top).
+// onForget forgets f.ID (see the comment at the top), and records it in
+// the forget ledger (ledger.go).
 func (w *worker) onForget(tx *tx, f forgetMsg) error {
-	if f.ID == "" || f.ID == forgottenCustomer || tx.erased[f.ID] {
+	if f.ID == "" || f.ID == forgottenCustomer {
 		return nil
 	}
 	if q := partitionOf(f.ID, w.p.parts); q != w.id {
@@ -270,11 +286,18 @@ func (w *worker) onForget(tx *tx, f forgetMsg) error {
 		tx.forward(nil, routeForget, f.ID, q, v)
 		return nil
 	}
+	sum := w.p.forgetSum(f.ID)
+	if f.Root == "" {
+		f.Root = hex.EncodeToString(sum[:])
+	}
 	if err := w.pruneForgotten(tx); err != nil {
 		return err
 	}
 	if gone, err := w.isForgotten(f.ID); gone || err != nil {
-		return err // erased by a committed round already
+		if gone { // erased by a committed round already, or earlier in this one
+			w.appendLedger(tx, sum, ledgerEntry{At: w.forgot.set[sum], Root: f.Root, Already: true})
+		}
+		return err
 	}
 	c, st, err := w.runner.Identity(f.ID)
 	if err != nil {
@@ -290,12 +313,17 @@ func (w *worker) onForget(tx *tx, f forgetMsg) error {
 	for _, l := range st.Linked {
 		next = append(next, l.ID)
 	}
-	if _, err := w.runner.Detach(c.ID); err != nil {
+	e := ledgerEntry{Root: f.Root, Next: len(next), Linked: len(st.Linked)}
+	from, err := w.runner.Detach(c.ID)
+	if err != nil {
 		return err
 	}
-	if _, err := tx.b.TakeTimers(c.ID); err != nil { // dropped: nothing fires for it
+	e.States = w.erasedStates(from)
+	timers, err := tx.b.TakeTimers(c.ID) // dropped: nothing fires for it
+	if err != nil {
 		return err
 	}
+	e.Timers = len(timers)
 	st.Parent, st.Linked = "", nil
 	w.runner.MarkIdentity(c)
 	if tx.erased == nil {
@@ -309,13 +337,32 @@ func (w *worker) onForget(tx *tx, f forgetMsg) error {
 	if err := w.markForgotten(tx, c.ID); err != nil {
 		return err
 	}
+	e.At = w.forgot.set[sum]
+	w.appendLedger(tx, sum, e) // after the context deletion: produced once Redis is erased
 	tx.ids.forgotten++
 	for _, id := range next {
-		if err := w.onForget(tx, forgetMsg{ID: id}); err != nil {
+		if err := w.onForget(tx, forgetMsg{ID: id, Root: f.Root}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// erasedStates names the processors whose state in from (Runner.Detach)
+// was not empty.
+func (w *worker) erasedStates(from []journey.State) []string {
+	var names []string
+	for i, p := range w.p.engine.Processors() {
+		if i >= len(from) || from[i] == nil {
+			continue
+		}
+		got, err1 := from[i].MarshalBinary()
+		empty, err2 := p.NewState().MarshalBinary()
+		if err1 != nil || err2 != nil || !bytes.Equal(got, empty) {
+			names = append(names, p.Name())
+		}
+	}
+	return names
 }
 
 // markForgotten adds id to the partition's forgotten set and writes the
@@ -334,31 +381,35 @@ func (w *worker) markForgotten(tx *tx, id string) error {
 }
 
 // pruneForgotten drops, once per round, the forgotten ids kept longer
-// than the retention, and writes the set in the batch if it changed.
+// than the retention, and writes the set in the batch if it changed (or
+// holds ledger entries the store lacks).
 func (w *worker) pruneForgotten(tx *tx) error {
-	ret := w.p.cfg.Privacy.ForgetRetention
-	if tx.forgotPruned || ret <= 0 {
+	if tx.forgotPruned {
 		return nil
 	}
 	tx.forgotPruned = true
 	if err := w.loadForgotten(); err != nil {
 		return err
 	}
-	horizon := time.Now().Add(-ret).Unix()
-	if len(w.forgot.set) == 0 || w.forgot.oldest >= horizon {
-		return nil
-	}
-	w.forgot.oldest = 0
-	for s, at := range w.forgot.set {
-		switch {
-		case at < horizon:
-			delete(w.forgot.set, s)
-			tx.ids.forgetsExpired++
-		case w.forgot.oldest == 0 || at < w.forgot.oldest:
-			w.forgot.oldest = at
+	changed := w.forgot.unsaved
+	w.forgot.unsaved = false
+	ret := w.p.cfg.Privacy.ForgetRetention
+	if horizon := time.Now().Add(-ret).Unix(); ret > 0 && len(w.forgot.set) > 0 && w.forgot.oldest < horizon {
+		w.forgot.oldest = 0
+		for s, at := range w.forgot.set {
+			switch {
+			case at < horizon:
+				delete(w.forgot.set, s)
+				tx.ids.forgetsExpired++
+				changed = true
+			case w.forgot.oldest == 0 || at < w.forgot.oldest:
+				w.forgot.oldest = at
+			}
 		}
 	}
-	w.writeForgotten(tx)
+	if changed {
+		w.writeForgotten(tx)
+	}
 	return nil
 }
 
@@ -383,23 +434,41 @@ func (w *worker) writeForgotten(tx *tx) {
 // with its states (c was forgotten in this round).
 func (t *tx) eraseIdentity(c *journey.Customer) bool { return t.erased[c.ID] }
 
+// ForgetRequest is forget requests written (Forget), to wait for.
+type ForgetRequest struct {
+	cfg Config
+	log *zap.Logger
+	ids []string
+	// from is where the forget ledger ended before the requests were
+	// written; -1: there is no ledger (instances of an older build).
+	from int64
+}
+
 // Forget asks the workers owning ids to forget them: it produces a forget
 // request per id to the repartition topic (cfg.Identity.Topic), acks=all,
 // and returns once they are written. The erase happens when the owning
-// partition's worker reads them, in its next round.
-func Forget(ctx context.Context, cfg Config, log *zap.Logger, ids []string) error {
+// partition's worker reads them, in its next round; Wait follows it.
+func Forget(ctx context.Context, cfg Config, log *zap.Logger, ids []string) (*ForgetRequest, error) {
 	topic := cfg.Identity.Topic
 	if topic == "" {
-		return errors.New("forget needs identity routing (identity.enabled): requests travel on its repartition topic")
+		return nil, errors.New("forget needs identity routing (identity.enabled): requests travel on its repartition topic")
 	}
 	a := newTopicAdmin(cfg, log, 0)
 	n, ok := a.Exists(ctx, topic)
 	if !ok {
-		return fmt.Errorf("identity.topic %q does not exist: start 'journey run' once, or 'journey topics create'", topic)
+		return nil, fmt.Errorf("identity.topic %q does not exist: start 'journey run' once, or 'journey topics create'", topic)
 	}
 	msgs, err := ForgetMessages(ids, n)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	r := &ForgetRequest{cfg: cfg, log: log, ids: slices.Clone(ids), from: -1}
+	if l := cfg.Identity.ForgottenTopic; l != "" {
+		if _, ok := a.Exists(ctx, l); ok {
+			if _, r.from, err = a.Offsets(ctx, l, 0, 3); err != nil {
+				return nil, fmt.Errorf("privacy.forgotten_topic %q: %w", l, err)
+			}
+		}
 	}
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
@@ -411,9 +480,100 @@ func Forget(ctx context.Context, cfg Config, log *zap.Logger, ids []string) erro
 	}
 	defer w.Close()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("repartition topic %q: %w", topic, err)
+		return nil, fmt.Errorf("repartition topic %q: %w", topic, err)
 	}
-	return nil
+	return r, nil
+}
+
+// Erasure is what was erased for one requested id, as its owners
+// recorded it in the forget ledger.
+type Erasure struct {
+	// ID is the requested id.
+	ID string
+	// IDs counts the ids erased: the requested one and the ids linked to
+	// it (each on its own partition); Partitions are theirs.
+	IDs        int
+	Partitions []int
+	// States are the processors that held state of one of them, Timers
+	// the pending timers dropped.
+	States []string
+	Timers int
+	// Already: the id had been forgotten before; nothing was left.
+	Already bool
+	// Done: every entry the forget led to is in the ledger — the state,
+	// timers and identity entries erased and committed (their changelog
+	// tombstones written), the Redis context hashes, trigger-stream
+	// entries and trigger-id keys deleted.
+	Done bool
+
+	entries, expect int
+}
+
+// Wait returns once every requested id, and every id linked to one, has
+// been erased by its owner — state committed, Redis erased — with what
+// was erased per id. On ctx's end it returns what it saw and an error
+// naming the ids not confirmed. Without a forget ledger (instances of an
+// older build), it waits for the consumer group to commit the requests
+// and returns no Erasure.
+func (r *ForgetRequest) Wait(ctx context.Context) ([]Erasure, error) {
+	if r.from < 0 {
+		return nil, WaitForgotten(ctx, r.cfg, r.log)
+	}
+	out := make([]Erasure, len(r.ids))
+	byRoot := make(map[string]*Erasure, len(r.ids))
+	for i, id := range r.ids {
+		sum := forgetHash(r.cfg.Privacy.Secret, id)
+		out[i] = Erasure{ID: id, expect: 1}
+		byRoot[hex.EncodeToString(sum[:])] = &out[i]
+	}
+	left := len(byRoot)
+	a := newTopicAdmin(r.cfg, r.log, 0)
+	msgs, stop, err := kafkaio.Tail(ctx, r.cfg.Brokers, kafkaio.WithTimeout(r.cfg.Dialer, a.timeout), r.log,
+		r.cfg.Identity.ForgottenTopic, 0, r.from, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	for m := range msgs {
+		var e ledgerEntry
+		if json.Unmarshal(m.Value, &e) != nil {
+			continue
+		}
+		x := byRoot[e.Root]
+		if x == nil || x.Done {
+			continue
+		}
+		x.entries++
+		x.expect += e.Next
+		if e.Already {
+			x.Already = x.Already || x.entries == 1
+		} else {
+			x.IDs++
+			x.Timers += e.Timers
+			if !slices.Contains(x.Partitions, e.Partition) {
+				x.Partitions = append(x.Partitions, e.Partition)
+			}
+			for _, s := range e.States {
+				if !slices.Contains(x.States, s) {
+					x.States = append(x.States, s)
+				}
+			}
+		}
+		if x.entries >= x.expect {
+			x.Done = true
+			slices.Sort(x.Partitions)
+			if left--; left == 0 {
+				return out, nil
+			}
+		}
+	}
+	var missing []string
+	for _, x := range out {
+		if !x.Done {
+			missing = append(missing, strconv.Quote(x.ID))
+		}
+	}
+	return out, fmt.Errorf("not confirmed: %s: %w", strings.Join(missing, ", "), context.Cause(ctx))
 }
 
 // WaitForgotten waits until the consumer group cfg.GroupID has committed

@@ -45,6 +45,9 @@ type IdentityConfig struct {
 	Topic string
 	// MaxIDs bounds the ids linked to one customer (default 100).
 	MaxIDs int
+	// ForgottenTopic is the forget ledger (ledger.go); empty: none (a
+	// replay then does not know the forgotten ids).
+	ForgottenTopic string
 }
 
 // Repartition-topic record headers.
@@ -466,15 +469,16 @@ func (p *Pipeline) procIndex(name string) int {
 }
 
 // forwarder produces the outbox's forwarded records to the repartition
-// topic, each to the partition it names.
+// topic, each to the partition it names, and the forget ledger's entries
+// to the ledger (ledger.go).
 type forwarder struct {
-	w *kafka.Writer
+	w             *kafka.Writer
+	topic, ledger string
 }
 
-func newForwarder(brokers []string, topic string, tr *kafka.Transport) *forwarder {
-	return &forwarder{w: &kafka.Writer{
+func newForwarder(brokers []string, topic, ledger string, tr *kafka.Transport) *forwarder {
+	return &forwarder{topic: topic, ledger: ledger, w: &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
-		Topic:        topic,
 		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
@@ -494,7 +498,13 @@ func (f *forwarder) Forward(ctx context.Context, fs []outbox.Forward) error {
 		for j, h := range x.Headers {
 			hs[j] = kafka.Header{Key: h.Key, Value: h.Value}
 		}
-		msgs[i] = kafka.Message{Partition: x.Partition, Key: x.Key, Value: x.Value, Headers: hs, Time: x.Time}
+		msgs[i] = kafka.Message{Topic: f.topic, Partition: x.Partition, Key: x.Key, Value: x.Value, Headers: hs, Time: x.Time}
+		if isLedger(x.Headers) {
+			if f.ledger == "" {
+				return fmt.Errorf("outbox: a forget ledger entry, and no privacy.forgotten_topic")
+			}
+			msgs[i].Topic, msgs[i].Partition = f.ledger, 0
+		}
 	}
 	if err := f.w.WriteMessages(ctx, msgs...); err != nil {
 		if ctx.Err() != nil {

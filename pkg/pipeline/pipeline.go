@@ -28,6 +28,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -269,6 +270,9 @@ type Pipeline struct {
 	// dlqMax is the dead-letter topic's max.message.bytes, read at start
 	// (ensureDLQ) before any worker writes.
 	dlqMax int
+	// ledger is the forget ledger read at start (loadLedger): partition ->
+	// forgotten id's hash -> when forgotten; read-only once workers run.
+	ledger map[int]map[[sha256.Size]byte]int64
 	dialer *kafka.Dialer
 
 	// parts is the input topics' partition count (prepareTopics, or a
@@ -341,7 +345,7 @@ func New(cfg Config, log *zap.Logger, store *state.Store, dec *ingest.Decoder, e
 		if engine.Processor(journey.IdentityName) == nil {
 			return nil, errNoRoute
 		}
-		fwd = newForwarder(cfg.Brokers, cfg.Identity.Topic, kafkaio.TransportFor(dialer, cfg.DialTimeout))
+		fwd = newForwarder(cfg.Brokers, cfg.Identity.Topic, cfg.Identity.ForgottenTopic, kafkaio.TransportFor(dialer, cfg.DialTimeout))
 	}
 	return &Pipeline{
 		fwd:  fwd,
@@ -632,6 +636,12 @@ func (p *Pipeline) prepareTopics(ctx context.Context) error {
 	}
 	if err == nil && p.routed() {
 		err = p.ensureRepartition(ctx, n)
+	}
+	if err == nil && p.routed() {
+		err = p.ensureLedger(ctx)
+	}
+	if err == nil && p.routed() {
+		err = p.loadLedger(ctx)
 	}
 	p.parts = n
 	p.partsPub.Store(int32(n))

@@ -49,6 +49,13 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 	}
 	p.parts = n
 	p.resolveForgetRetention(ctx)
+	if p.routed() {
+		// The forgotten ids: a replay into a fresh directory must not
+		// bring a forgotten customer back.
+		if err := p.loadLedger(ctx); err != nil {
+			return err
+		}
+	}
 	if !p.cfg.SkipDeadLetters {
 		if err := p.ensureDLQ(ctx, n); err != nil {
 			return err

@@ -85,8 +85,8 @@ func (r *replayRouter) Forward(ctx context.Context, fs []outbox.Forward) error {
 	var wg sync.WaitGroup
 	for _, f := range fs {
 		q := r.queues[f.Partition]
-		if q == nil {
-			continue // a partition the replay does not hold: its plan has no range there
+		if q == nil || isLedger(f.Headers) {
+			continue // a partition the replay does not hold (its plan has no range there), or a forget ledger entry
 		}
 		hs := make([]kafka.Header, len(f.Headers))
 		for i, h := range f.Headers {

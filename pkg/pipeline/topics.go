@@ -18,8 +18,8 @@ import (
 
 // The topics journey uses, for `journey topics`: the input topics (which
 // the operator owns: Run only checks them), the dead-letter topic, the
-// changelog topic and the repartition topic (which Run creates when
-// missing). CreateTopics creates
+// changelog topic, the repartition topic and the forget ledger (which Run
+// creates when missing). CreateTopics creates
 // all of them ahead of Run, with the same settings Run would give the
 // latter two; CheckTopics is Run's check, reported topic by topic.
 
@@ -37,6 +37,7 @@ const (
 	RoleDeadLetter  = "dead-letter"
 	RoleChangelog   = "changelog"
 	RoleRepartition = "repartition"
+	RoleForgotten   = "forgotten"
 )
 
 // TopicStatus is one topic journey uses.
@@ -52,7 +53,7 @@ type TopicStatus struct {
 // copartitioned reports whether the topic must have the input topics'
 // partition count: the inputs and the changelog must (a partition's state
 // is its number's records in each), the dead-letter topic need not.
-func (t TopicStatus) copartitioned() bool { return t.Role != RoleDeadLetter }
+func (t TopicStatus) copartitioned() bool { return t.Role != RoleDeadLetter && t.Role != RoleForgotten }
 
 // TopicsOptions are CreateTopics' choices.
 type TopicsOptions struct {
@@ -184,6 +185,8 @@ func CreateTopics(ctx context.Context, cfg Config, log *zap.Logger, opts TopicsO
 			create = append(create, changelogTopicConfig(clog, n, rf))
 		case RoleRepartition:
 			create = append(create, repartitionTopicConfig(t.Name, n, rf))
+		case RoleForgotten:
+			create = append(create, forgottenTopicConfig(t.Name, rf))
 		}
 	}
 	if len(create) > 0 {
@@ -289,6 +292,9 @@ func (a *topicAdmin) describe(ctx context.Context, cfg Config) ([]TopicStatus, e
 	}
 	if cfg.Identity.Topic != "" {
 		ts = append(ts, TopicStatus{Name: cfg.Identity.Topic, Role: RoleRepartition})
+	}
+	if cfg.Identity.ForgottenTopic != "" {
+		ts = append(ts, TopicStatus{Name: cfg.Identity.ForgottenTopic, Role: RoleForgotten})
 	}
 	names := make([]string, len(ts))
 	for i, t := range ts {

@@ -1,0 +1,101 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/journey-dev/journey/pkg/journey"
+	"github.com/journey-dev/journey/pkg/sink"
+	"github.com/journey-dev/journey/pkg/sink/memsink"
+)
+
+// orderSink records each delivery in a shared log, and fails the first
+// `fail` of them.
+type orderSink struct {
+	*memsink.Sink
+	log  *[]string
+	mu   *sync.Mutex
+	fail int
+}
+
+func (s *orderSink) Deliver(ctx context.Context, b sink.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail > 0 {
+		s.fail--
+		return fmt.Errorf("%w: down", sink.ErrRetriable)
+	}
+	*s.log = append(*s.log, fmt.Sprintf("sink:%d", b.Len()))
+	return s.Sink.Deliver(ctx, b)
+}
+
+type orderForwarder struct {
+	log *[]string
+	mu  *sync.Mutex
+}
+
+func (f *orderForwarder) Forward(_ context.Context, fs []Forward) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, x := range fs {
+		*f.log = append(*f.log, "fwd:"+string(x.Key))
+	}
+	return nil
+}
+
+// TestForwardAfterFollowsTheSink checks KindForwardAfter: such a record is
+// produced only once the sink took the entries before it — after a failed
+// delivery too (the journey forget ledger's entry says Redis was erased)
+// — while a KindForward of the same batch goes before the sink.
+func TestForwardAfterFollowsTheSink(t *testing.T) {
+	p := openPartition(t)
+	var (
+		log []string
+		mu  sync.Mutex
+	)
+	s := &orderSink{Sink: memsink.New(), log: &log, mu: &mu, fail: 2}
+	d := NewDispatcher(p, s, Config{MaxBatch: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, zap.NewNop(), nil)
+	d.SetForwarder(&orderForwarder{log: &log, mu: &mu})
+	b := p.NewBatch()
+	tr := journey.Trigger{ID: "t1", Rule: "r", CustomerID: "c", Channel: "email", At: time.Unix(1, 0).UTC()}
+	data, err := EncodeTrigger(&tr, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Append(KindTrigger, data)
+	del, _ := EncodeContext(sink.Context{CustomerID: "c", Delete: true, Forget: true}, time.Now())
+	b.Append(KindContext, del)
+	b.Append(KindForwardAfter, EncodeForward(&Forward{Key: []byte("after"), Value: []byte("{}")}))
+	b.Append(KindForward, EncodeForward(&Forward{Partition: 1, Key: []byte("before"), Value: []byte("{}")}))
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	d.Notify()
+	checkFor(t, 5*time.Second, func() error {
+		if n := p.OutboxDepth(); n != 0 {
+			return fmt.Errorf("outbox depth %d", n)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Two failed deliveries: the plain forward went out each time, the
+	// after-forward only once the sink took the batch.
+	want := "[fwd:before fwd:before fwd:before sink:2 fwd:after]"
+	if fmt.Sprint(log) != want {
+		t.Errorf("order %v, want %s", log, want)
+	}
+}
