@@ -38,12 +38,12 @@ func newSecureEnv(t *testing.T) *secureEnv {
 }
 
 // grant gives the SASL user exactly the ACLs the README lists for
-// journey run: the input topics, the changelog, repartition and dead-letter topics,
+// journey run: the input topics, the changelog, repartition, forget ledger and dead-letter topics,
 // the group, and the cluster's configuration.
 func (e *secureEnv) grant(t *testing.T) {
 	t.Helper()
 	topic, group := kafka.ResourceTypeTopic, kafka.ResourceTypeGroup
-	changelog, repartition := e.group+".changelog", e.group+".repartition"
+	changelog, repartition, ledger := e.group+".changelog", e.group+".repartition", e.group+".forgotten"
 	testrig.GrantACLs(t, e.brokers, e.sec.KafkaUser,
 		testrig.ACL{Resource: topic, Name: e.topic, Operation: kafka.ACLOperationTypeRead},
 		testrig.ACL{Resource: topic, Name: e.topic, Operation: kafka.ACLOperationTypeDescribe},
@@ -60,6 +60,10 @@ func (e *secureEnv) grant(t *testing.T) {
 		testrig.ACL{Resource: topic, Name: repartition, Operation: kafka.ACLOperationTypeRead},
 		testrig.ACL{Resource: topic, Name: repartition, Operation: kafka.ACLOperationTypeWrite},
 		testrig.ACL{Resource: topic, Name: repartition, Operation: kafka.ACLOperationTypeDescribe},
+		testrig.ACL{Resource: topic, Name: ledger, Operation: kafka.ACLOperationTypeCreate},
+		testrig.ACL{Resource: topic, Name: ledger, Operation: kafka.ACLOperationTypeRead},
+		testrig.ACL{Resource: topic, Name: ledger, Operation: kafka.ACLOperationTypeWrite},
+		testrig.ACL{Resource: topic, Name: ledger, Operation: kafka.ACLOperationTypeDescribe},
 		testrig.ACL{Resource: group, Name: e.group, Operation: kafka.ACLOperationTypeRead},
 		testrig.ACL{Resource: kafka.ResourceTypeCluster, Name: "kafka-cluster", Operation: kafka.ACLOperationTypeDescribeConfigs},
 	)

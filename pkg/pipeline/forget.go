@@ -313,7 +313,11 @@ func (w *worker) onForget(tx *tx, f forgetMsg) error {
 	for _, l := range st.Linked {
 		next = append(next, l.ID)
 	}
-	e := ledgerEntry{Root: f.Root, Next: len(next), Linked: len(st.Linked)}
+	e := ledgerEntry{Root: f.Root, Linked: len(st.Linked)}
+	for _, id := range next {
+		s := w.p.forgetSum(id)
+		e.Next = append(e.Next, hex.EncodeToString(s[:]))
+	}
 	from, err := w.runner.Detach(c.ID)
 	if err != nil {
 		return err
@@ -506,7 +510,42 @@ type Erasure struct {
 	// entries and trigger-id keys deleted.
 	Done bool
 
-	entries, expect int
+	// pending counts, by id hash, the entries still expected (the
+	// requested id's, and those of the ids each entry's forget was sent
+	// on to) less those seen: entries of different partitions reach the
+	// ledger in any order, so a count may go below zero for a while. All
+	// zero: every entry is in.
+	pending map[string]int
+	rootKey string
+}
+
+// add takes in one ledger entry of x's forget, keyed key.
+func (x *Erasure) add(key string, e ledgerEntry) {
+	x.pending[key]--
+	for _, n := range e.Next {
+		x.pending[n]++
+	}
+	if e.Already {
+		x.Already = x.Already || key == x.rootKey
+	} else {
+		x.IDs++
+		x.Timers += e.Timers
+		if !slices.Contains(x.Partitions, e.Partition) {
+			x.Partitions = append(x.Partitions, e.Partition)
+		}
+		for _, s := range e.States {
+			if !slices.Contains(x.States, s) {
+				x.States = append(x.States, s)
+			}
+		}
+	}
+	for _, n := range x.pending {
+		if n != 0 {
+			return
+		}
+	}
+	x.Done = true
+	slices.Sort(x.Partitions)
 }
 
 // Wait returns once every requested id, and every id linked to one, has
@@ -523,8 +562,9 @@ func (r *ForgetRequest) Wait(ctx context.Context) ([]Erasure, error) {
 	byRoot := make(map[string]*Erasure, len(r.ids))
 	for i, id := range r.ids {
 		sum := forgetHash(r.cfg.Privacy.Secret, id)
-		out[i] = Erasure{ID: id, expect: 1}
-		byRoot[hex.EncodeToString(sum[:])] = &out[i]
+		root := hex.EncodeToString(sum[:])
+		out[i] = Erasure{ID: id, pending: map[string]int{root: 1}, rootKey: root}
+		byRoot[root] = &out[i]
 	}
 	left := len(byRoot)
 	a := newTopicAdmin(r.cfg, r.log, 0)
@@ -539,31 +579,11 @@ func (r *ForgetRequest) Wait(ctx context.Context) ([]Erasure, error) {
 		if json.Unmarshal(m.Value, &e) != nil {
 			continue
 		}
-		x := byRoot[e.Root]
-		if x == nil || x.Done {
-			continue
-		}
-		x.entries++
-		x.expect += e.Next
-		if e.Already {
-			x.Already = x.Already || x.entries == 1
-		} else {
-			x.IDs++
-			x.Timers += e.Timers
-			if !slices.Contains(x.Partitions, e.Partition) {
-				x.Partitions = append(x.Partitions, e.Partition)
-			}
-			for _, s := range e.States {
-				if !slices.Contains(x.States, s) {
-					x.States = append(x.States, s)
+		if x := byRoot[e.Root]; x != nil && !x.Done {
+			if x.add(string(m.Key), e); x.Done {
+				if left--; left == 0 {
+					return out, nil
 				}
-			}
-		}
-		if x.entries >= x.expect {
-			x.Done = true
-			slices.Sort(x.Partitions)
-			if left--; left == 0 {
-				return out, nil
 			}
 		}
 	}

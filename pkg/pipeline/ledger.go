@@ -52,9 +52,10 @@ type ledgerEntry struct {
 	// Root is the hex hash of the id whose forget request led here (the
 	// id itself for a requested one).
 	Root string `json:"root"`
-	// Next counts the forgets this one sent on to linked ids (each gets an
-	// entry of its own, with the same Root).
-	Next int `json:"next"`
+	// Next are the hex hashes of the ids this forget was sent on to (the
+	// ids linked to it): each gets an entry of its own, with the same
+	// Root.
+	Next []string `json:"next,omitempty"`
 	// Already: the id had been forgotten before; nothing was erased now.
 	Already bool `json:"already,omitempty"`
 	// States are the processors whose state of the customer was erased
