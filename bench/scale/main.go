@@ -14,6 +14,12 @@
 //     the rebuilt state equals the original, and `journey state restore`
 //     into the original directory shows the tail-only path (nothing to
 //     apply).
+//  3. Forget (after the failovers). A topic of -forget-customers customers
+//     (1,000,000 by default, two events each on average) is folded by one `journey
+//     run`; every trigger stream it wrote is filled to
+//     redis.stream_max_len; then `journey forget --wait` runs for 1 id and
+//     for 10 (customers with triggers first), timed start to exit, and
+//     Redis is scanned for anything of theirs left.
 //  2. Failover. For each -standbys value, a group of -instances instances
 //     (a group and so a changelog of its own) folds the same topic; once
 //     the group has committed it, a paced producer (pkg/generate, as
@@ -79,6 +85,8 @@ type options struct {
 	bin            string
 	out            string
 	keep           bool
+	// forgetCustomers: the forget phase's customers (0: no forget phase).
+	forgetCustomers int
 }
 
 // bench is what the phases share.
@@ -128,6 +136,7 @@ func run() error {
 	flag.StringVar(&o.goCmd, "go", "go", "the go command that builds ./cmd/journey")
 	flag.StringVar(&o.bin, "journey", "", "a journey binary to use instead of building ./cmd/journey")
 	flag.StringVar(&o.out, "out", "bench/results", "folder for scale.json and scale.md")
+	flag.IntVar(&o.forgetCustomers, "forget-customers", 1_000_000, "customers in state for the forget phase (journey forget --wait timed; 0: none)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the state directories, configurations and logs (printed at the end)")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
 	flag.Parse()
@@ -208,6 +217,12 @@ func run() error {
 			return fmt.Errorf("failover with --standbys %d: %w", n, err)
 		}
 		res.Failovers = append(res.Failovers, f)
+	}
+	if o.forgetCustomers > 0 {
+		if err := b.forgetPhase(ctx, rdb, res); err != nil {
+			keep = true
+			return fmt.Errorf("forget: %w", err)
+		}
 	}
 
 	res.Seconds = time.Since(res.Started).Seconds()

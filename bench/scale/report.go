@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +42,7 @@ type results struct {
 	Same      bool       `json:"restored_equals_original"`
 	Diff      string     `json:"state_diff"`
 	Failovers []failover `json:"failovers"`
+	Forget    *forgetRun `json:"forget,omitempty"`
 	Problems  []string   `json:"problems,omitempty"`
 	Notes     []string   `json:"notes"`
 }
@@ -209,6 +212,19 @@ func (r *results) markdown(w io.Writer) {
 		p("**Failover, --standbys %d (kill -9 of 1 of %d instances, session timeout %.0f s): every partition ready %.2f s after the kill** "+
 			"(less the session timeout %.2f s; from the survivor noticing the rebalance %.2f s; %s records restored for %d moved partitions).  \n",
 			f.Standbys, f.Instances, f.SessionTimeout, f.Ready, f.RestoreRejoin, f.AfterNoticed, report.Num(float64(f.Restored)), len(f.Moved))
+	}
+	if f := r.Forget; f != nil {
+		var ts []string
+		for _, t := range f.Rounds {
+			ts = append(ts, fmt.Sprintf("%d id(s), %d with triggers: %.2f s, %d left in Redis", t.IDs, t.WithTriggers, t.Seconds, t.Left))
+		}
+		var ss []string
+		for _, k := range slices.Sorted(maps.Keys(f.Streams)) {
+			ss = append(ss, fmt.Sprintf("%s %s", k, report.Num(float64(f.Streams[k]))))
+		}
+		p("**journey forget --wait with %s customers in state: %s** (process start to exit; trigger streams filled to their cap: %s; "+
+			"journey run peak RSS %.0f MB; folding the %s events took %.1f s).  \n", report.Num(float64(f.Customers)), strings.Join(ts, "; "),
+			strings.Join(ss, ", "), f.RSSMB, report.Num(float64(f.Events)), f.FoldSeconds)
 	}
 	p("\n")
 
