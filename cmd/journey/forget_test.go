@@ -368,3 +368,166 @@ processors:
 		}
 	}
 }
+
+// TestForgetWhileRedisDown is issue 25's erase of a customer whose journey
+// is not all in Redis yet: a trigger held by quiet hours, a cart timer, an
+// anonymous id merged from another partition, and a context update left
+// undelivered in the outbox because Redis is down when the forget comes.
+// journey forget --wait does not confirm while Redis is down (the ledger
+// entry follows the Redis erase), and does once it is back; nothing of
+// the customer reaches Redis; when the next morning's events move the
+// partitions' watermarks past the quiet hours, a control customer's held
+// trigger is released and the forgotten one's is not (it was erased); the
+// store and a restore of the changelog hold nothing of the customer.
+func TestForgetWhileRedisDown(t *testing.T) {
+	const parts = 4
+	rs := testrig.NewRedis(t, t.TempDir())
+	e, _ := redisChaosEnv(t, rs, parts)
+	secret := filepath.Join(e.dir, "forget-secret")
+	if err := os.WriteFile(secret, []byte("test secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t, fmt.Sprintf(`timers:
+  idle_advance: 0s
+  lateness: 0s
+privacy:
+  secret_file: %s
+processors:
+  interest:
+    threshold: 2
+    target: email
+`, secret))
+	c := startChild(t, "run", "--config", cfg)
+	c.waitReady(t, time.Minute)
+
+	// 22:00 in Paris (the events' zone): email is quiet until 08:00.
+	t0 := time.Date(2026, 11, 20, 21, 0, 0, 0, time.UTC)
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	view := func(p string) map[string]any { return map[string]any{"product_id": p, "category": "boots"} }
+	victim, control := "u-gone", "u-held"
+	anon := apart("anon-gone", victim, parts)
+	kcatCRC32(t, e.brokers, e.topic,
+		anonLine(anon, "g1", "track", "", anon, "Product Viewed", at(0), view("p1")),
+		anonLine(victim, "g2", "identify", victim, anon, "", at(1), nil),
+		anonLine(victim, "g3", "track", victim, "", "Product Viewed", at(2), view("p2")),
+		anonLine(victim, "g4", "track", victim, "", "Product Added", at(3), map[string]any{"product_id": "p2", "cart_id": "k1"}),
+		anonLine(control, "h1", "identify", control, "", "", at(0), nil),
+		anonLine(control, "h2", "track", control, "", "Product Viewed", at(1), view("p3")),
+		anonLine(control, "h3", "track", control, "", "Product Viewed", at(2), view("p4")),
+	)
+	ctx := context.Background()
+	testrig.CheckFor(t, time.Minute, 50*time.Millisecond, func() error {
+		a, err1 := e.rdb.HGetAll(ctx, e.prefix+"ctx:"+anon).Result()
+		v, err2 := e.rdb.HGetAll(ctx, e.prefix+"ctx:"+victim).Result()
+		h, err3 := e.rdb.HGetAll(ctx, e.prefix+"ctx:"+control).Result()
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return err
+		}
+		if a["merged_into"] != victim || v["cart.open"] == "" || h["interest.top"] == "" {
+			return fmt.Errorf("ctx %s=%v, %s=%v, %s=%v: want the merge, the cart and the control's interest", anon, a, victim, v, control, h)
+		}
+		return nil
+	})
+	emailsOf := func(id string) (int, error) {
+		es, err := e.rdb.XRange(ctx, e.prefix+"triggers:email", "-", "+").Result()
+		n := 0
+		for _, m := range es {
+			if c, _ := m.Values["customer_id"].(string); c == id {
+				n++
+			}
+		}
+		return n, err
+	}
+	for _, id := range []string{victim, control} {
+		if n, err := emailsOf(id); err != nil || n != 0 {
+			t.Fatalf("%s has %d emails (%v) before the morning: the quiet hours should hold them", id, n, err)
+		}
+	}
+
+	// Redis goes down; a new view leaves a context update in the outbox.
+	rs.Stop()
+	kcatCRC32(t, e.brokers, e.topic, anonLine(victim, "g5", "track", victim, "", "Product Viewed", at(5), view("p5")))
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		if d, err := outboxDepth(t, c); err != nil || d == 0 {
+			return fmt.Errorf("outbox depth %v (%v): want the undelivered update", d, err)
+		}
+		return nil
+	})
+	var out, errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- dispatch(ctx, []string{"forget", "--config", cfg, "--wait", "--timeout", "3m", victim}, &out, &errb)
+	}()
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		if m := c.get(t, "/metrics"); sumMetric(m, "journey_forgotten_total") < 2 {
+			return fmt.Errorf("journey_forgotten_total %v: want %s and %s erased from the state", sumMetric(m, "journey_forgotten_total"), victim, anon)
+		}
+		return nil
+	})
+	select {
+	case code := <-done:
+		t.Fatalf("journey forget --wait returned %d while Redis was down (the erase there cannot have happened): %s%s", code, out.String(), errb.String())
+	default:
+	}
+	rs.Start()
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(out.String(), victim+": erased 2 id(s)") {
+			t.Fatalf("journey forget --wait: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+		}
+	case <-time.After(testrig.Within(2 * time.Minute)):
+		t.Fatal("journey forget --wait did not return once Redis was back")
+	}
+	for _, id := range []string{victim, anon} {
+		if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
+			t.Errorf("ctx:%s exists (%d, %v) once the forget is confirmed", id, n, err)
+		}
+	}
+
+	// The next morning: events on every partition the two customers fold
+	// on move the watermarks past the quiet hours.
+	morning := t0.Add(11*time.Hour + 30*time.Minute) // 09:30 in Paris
+	var lines []string
+	for i, n := 0, 0; n < 3*parts; i++ {
+		id := fmt.Sprintf("wake-%d", i)
+		if p := javaPartitionOf(id, parts); p == javaPartitionOf(victim, parts) || p == javaPartitionOf(control, parts) || n >= 2 {
+			lines = append(lines, anonLine(id, fmt.Sprintf("w%d", i), "track", id, "", "Product Viewed", morning, view("p9")))
+			n++
+		}
+	}
+	lines = append(lines, anonLine(victim, "g6", "track", victim, "", "Product Viewed", morning, view("p6")))
+	kcatCRC32(t, e.brokers, e.topic, lines...)
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		if n, err := emailsOf(control); err != nil || n != 1 {
+			return fmt.Errorf("%s has %d emails (%v): want its held one released in the morning", control, n, err)
+		}
+		return nil
+	})
+	settled(t, e, int64(8+len(lines)), time.Minute) // 7 records, the view while Redis was down, the morning's
+	testrig.CheckFor(t, time.Minute, 100*time.Millisecond, func() error {
+		if d, err := outboxDepth(t, c); err != nil || d != 0 {
+			return fmt.Errorf("outbox depth %v (%v)", d, err)
+		}
+		return nil
+	})
+	if n, err := emailsOf(victim); err != nil || n != 0 {
+		t.Errorf("%s has %d emails (%v): its held trigger was erased, it must never be sent", victim, n, err)
+	}
+	for _, id := range []string{victim, anon} {
+		if n, err := e.rdb.Exists(ctx, e.prefix+"ctx:"+id).Result(); err != nil || n != 0 {
+			t.Errorf("ctx:%s came back (%d, %v)", id, n, err)
+		}
+	}
+	if got := storeMentions(t, c, e, victim, anon, control); len(got) != 1 || got[0] != control {
+		t.Errorf("after the forget, the store mentions %v, want only %s", got, control)
+	}
+	fresh := filepath.Join(e.dir, "restored")
+	out.Reset()
+	errb.Reset()
+	if code := dispatch(ctx, []string{"state", "restore", "--config", cfg, "--state-dir", fresh}, &out, &errb); code != 0 {
+		t.Fatalf("journey state restore: exit %d: %s", code, errb.String())
+	}
+	if got := scanMentions(t, fresh, victim, anon, control); len(got) != 1 || got[0] != control {
+		t.Errorf("restored from the changelog, the store mentions %v, want only %s", got, control)
+	}
+}
