@@ -167,9 +167,6 @@ func (w *worker) fold(rd *round, msgs []kafka.Message) error {
 		}
 		rd.topics[rt].next, rd.topics[rt].hwm = m.Offset+1, m.HighWaterMark
 		tc.n.in++
-		if p.router != nil && m.Topic == p.cfg.Identity.Topic {
-			tx.fwdIn = append(tx.fwdIn, m.Offset)
-		}
 		if msg, ok := w.poisonRecord(m); ok {
 			deadLetter(m, &ingest.Error{Reason: ReasonFold, Msg: msg})
 			continue
@@ -413,11 +410,9 @@ type tx struct {
 	ignored [][2]string
 	dropped []timerKey
 	ids     identityCounts
-	// fwdOut counts the forwards the commit sends, fwdIn holds the
-	// offsets of the forwarded records it read in a replay (its router
-	// waits for both).
+	// fwdOut counts the forwards the commit sends (a replay's router
+	// waits for them).
 	fwdOut int
-	fwdIn  []int64
 	// erased are the customers forgotten in the batch (forget.go): their
 	// identity entries are deleted with their states.
 	erased map[string]bool
@@ -551,8 +546,9 @@ func (t *tx) prepare() ([]kafkaio.Record, error) {
 	if wm := w.runner.Watermark(); !wm.Equal(w.sp.Watermark()) {
 		t.b.SetWatermark(wm)
 	}
-	// The entries the dispatcher delivered since the last batch.
-	t.b.DeleteDelivered()
+	// The entries the dispatcher delivered since the last batch (in a
+	// replay's epochs, those its receivers have committed).
+	t.b.DeleteDeliveredTo(w.deleteLimit)
 	if p.clog == nil {
 		return nil, nil
 	}
@@ -598,7 +594,7 @@ func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 	}
 	start := time.Now()
 	if r := p.router; r != nil && t.fwdOut > 0 {
-		r.sending(t.fwdOut) // a failed commit ends the replay anyway
+		r.sending(w.id, t.fwdOut) // a failed commit ends the replay anyway
 	}
 	if err := t.b.Commit(); err != nil {
 		return err
@@ -619,9 +615,6 @@ func (t *tx) finish(ctx context.Context, recs []kafkaio.Record) error {
 	}
 	t.countDropped()
 	t.countIdentity()
-	if r := p.router; r != nil {
-		r.committed(w.id, t.fwdIn)
-	}
 	w.disp.Notify()
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -56,6 +57,12 @@ type worker struct {
 	// replay is set when the worker replays a bounded range (Replay)
 	// instead of following a consumer group generation (gen is nil).
 	replay *replayRange
+
+	// deleteLimit bounds the delivered outbox entries a commit deletes:
+	// in a replay's epochs, those its receivers have committed
+	// (replayroute.go); else no bound. epochHead is the outbox head at the
+	// last epoch's barrier.
+	deleteLimit, epochHead uint64
 }
 
 // replayRange is one partition's part of a ReplayPlan.
@@ -96,7 +103,10 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		w := &worker{
 			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
-			kafkaOffsets: map[string]int64{},
+			kafkaOffsets: map[string]int64{}, deleteLimit: math.MaxUint64,
+		}
+		if p.router != nil {
+			w.deleteLimit = 0
 		}
 		w.disp.SetSkip(w.skipForgotten)
 		if p.routed() {
@@ -106,7 +116,7 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		}
 		switch {
 		case p.router != nil:
-			w.disp.SetForwarder(p.router)
+			w.disp.SetForwarder(p.router.from(id))
 		case p.fwd != nil:
 			w.disp.SetForwarder(p.fwd)
 		}
@@ -156,7 +166,7 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	stopCtx, stop := either(ctx, genCtx)
 	defer stop()
 	if r := w.p.router; r != nil {
-		if err := r.queued(w.sp); err != nil {
+		if err := r.queued(w.id, w.sp); err != nil {
 			return err
 		}
 	}
@@ -175,6 +185,9 @@ func (w *worker) run(ctx, genCtx context.Context) error {
 	defer w.handOff(dispStop, dispDone)
 	w.commitKafka(true)
 	w.p.setPartition(w.id, func(st *PartitionStatus) { st.State, st.Progress = StateReady, time.Now() })
+	if w.p.router != nil {
+		return w.consumeEpochs(stopCtx, in, dispDone)
+	}
 	return w.consume(stopCtx, in, dispDone)
 }
 
@@ -191,7 +204,6 @@ type input struct {
 	// offset (nil live): the replay ends when the records fetched are
 	// committed too.
 	replayDone <-chan struct{}
-	drained    bool // a replay's input is committed (replayRouter.drain)
 }
 
 // subscribe subscribes to every input topic of the partition from the
@@ -237,9 +249,6 @@ func (w *worker) subscribe(ctx context.Context) (*input, error) {
 	}()
 	if w.replay != nil {
 		in.replayDone = fetched
-		if r := w.p.router; r != nil {
-			go r.feed(ctx, w.id, in.msgs)
-		}
 	}
 	return in, nil
 }
@@ -365,14 +374,6 @@ func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) 
 			case m := <-in.msgs:
 				batch = append(batch, m)
 			default:
-				if r := w.p.router; r != nil && !in.drained {
-					// Its input is committed; others may still forward
-					// records here: the replay ends when all are quiet.
-					in.drained = true
-					r.drain(w.id)
-					in.replayDone = r.quiet
-					continue
-				}
 				// Every record up to the ends is committed: the watermark
 				// goes where live processing's would be by then.
 				return unlessStopped(w.endReplay(ctx))
@@ -386,6 +387,62 @@ func (w *worker) consume(ctx context.Context, in *input, dispDone <-chan error) 
 		}
 		lastRecord = time.Now()
 		w.commitKafka(false)
+	}
+}
+
+// consumeEpochs is consume for a replay that routes in memory
+// (replayroute.go): epoch by epoch, one round of the records forwarded
+// here in the last epoch then the next ReplayPlan batch of input records,
+// until no partition has input left and nothing was forwarded; then
+// endReplay.
+func (w *worker) consumeEpochs(ctx context.Context, in *input, dispDone <-chan error) error {
+	r := w.p.router
+	size := max(w.p.cfg.MaxBatchRecords, 1)
+	fetched := in.replayDone
+	for {
+		batch := r.take(w.id)
+		n := 0
+		for n < size && fetched != nil {
+			select {
+			case m := <-in.msgs:
+				batch = append(batch, m)
+				n++
+				continue
+			case <-ctx.Done():
+				return nil
+			case err := <-dispDone:
+				return fmt.Errorf("outbox dispatcher: %w", err)
+			case <-fetched:
+			}
+			select { // every fetcher is done: what is left is buffered
+			case m := <-in.msgs:
+				batch = append(batch, m)
+				n++
+			default:
+				fetched = nil
+			}
+		}
+		if len(batch) > 0 {
+			_, err := w.process(ctx, nil, batch)
+			w.poison.clear()
+			if err != nil {
+				return unlessStopped(err)
+			}
+		}
+		if err := r.handedAll(ctx, w.id, dispDone); err != nil {
+			return unlessStopped(err)
+		}
+		// What was delivered by the last barrier, every receiver has
+		// committed by this one.
+		w.deleteLimit, w.epochHead = w.epochHead, w.sp.HeadSeq()
+		done, err := r.barrier(ctx, fetched != nil)
+		if err != nil {
+			return unlessStopped(err)
+		}
+		if done {
+			w.deleteLimit = math.MaxUint64
+			return unlessStopped(w.endReplay(ctx))
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -103,9 +104,13 @@ func (p *Partition) HeadSeq() uint64 { return p.headSeq.Load() }
 // deletions an older store made on its own and never logged (below its
 // logged head) are logged with them. It returns false when there is
 // nothing to delete.
-func (b *Batch) DeleteDelivered() bool {
+func (b *Batch) DeleteDelivered() bool { return b.DeleteDeliveredTo(math.MaxUint64) }
+
+// DeleteDeliveredTo is DeleteDelivered of the entries below seq limit only
+// (a replay's forwards stay until their receivers have committed them).
+func (b *Batch) DeleteDeliveredTo(limit uint64) bool {
 	p := b.p
-	head := p.headSeq.Load()
+	head := min(p.headSeq.Load(), limit)
 	if head <= b.deletedHead && (!p.logged || head <= b.loggedHead) {
 		return false
 	}
