@@ -200,7 +200,20 @@ func decodeRule(i int, n *yaml.Node, taken map[string]string) (Rule, error) {
 		}
 		return Rule{}, &config.FieldError{Path: path, Line: line, Msg: "want a mapping: name, kind, where and the kind's settings"}
 	}
-	var r Rule
+	r := Rule{Name: scalarField(n, fieldName)}
+	nameLine := keyLine(n, fieldName)
+	switch {
+	case nameLine == 0:
+		return r, &config.FieldError{Path: path, Line: n.Line, Msg: "a rule needs a name"}
+	case !ruleNameRE.MatchString(r.Name):
+		return r, &config.FieldError{Path: path + ".name", Line: nameLine,
+			Msg: fmt.Sprintf("%q is not a rule name: 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", r.Name)}
+	case taken[r.Name] != "":
+		return r, &config.FieldError{Path: path + ".name", Line: nameLine,
+			Msg: fmt.Sprintf("%q is taken by %s", r.Name, taken[r.Name])}
+	}
+	path = fmt.Sprintf("%s (%s)", path, r.Name)
+	r.path, r.line = path, n.Line
 	fields := map[string]*yaml.Node{}
 	params := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line}
 	pol := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line}
@@ -219,19 +232,6 @@ func decodeRule(i int, n *yaml.Node, taken map[string]string) (Rule, error) {
 		}
 		fields[k.Value] = k
 	}
-	r.Name = scalarField(n, fieldName)
-	switch {
-	case fields[fieldName] == nil:
-		return r, &config.FieldError{Path: path, Line: n.Line, Msg: "a rule needs a name"}
-	case !ruleNameRE.MatchString(r.Name):
-		return r, &config.FieldError{Path: path + ".name", Line: fields[fieldName].Line,
-			Msg: fmt.Sprintf("%q is not a rule name: 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", r.Name)}
-	case taken[r.Name] != "":
-		return r, &config.FieldError{Path: path + ".name", Line: fields[fieldName].Line,
-			Msg: fmt.Sprintf("%q is taken by %s", r.Name, taken[r.Name])}
-	}
-	path = fmt.Sprintf("%s (%s)", path, r.Name)
-	r.path, r.line = path, n.Line
 	r.Kind = scalarField(n, fieldKind)
 	kinds := ruleKinds()
 	k := slices.IndexFunc(kinds, func(k ruleKind) bool { return k.name == r.Kind })
