@@ -40,6 +40,18 @@
 // are decoded strictly entry by entry and replace theirs (a cap left out
 // is no cap). Errors name the field by its path in journey's file,
 // "processors.<section>.<field> (line N): problem" (config.FieldError).
+//
+// # Rules
+//
+// The processors are the default rule set. The rules: list of journey's
+// file (BuildWithRules, DecodeRules) adds named rules, each a processor of
+// a rule kind (interest, cart, recovery, engagement, dormancy) built from
+// the kind's defaults and the rule's settings, under the rule's name (the
+// kind's Named: its state, timers, context fields and trigger rule), folding
+// the events its Where selects plus those its kind settles with (purchases
+// for interest; all but adds for a cart). Its cooldown, quiet, ttl and
+// holdout become the policy's rules.<name>. Errors name the rule and field:
+// "rules[1] (boots-push).threshold (line 7): must be >= 1, got 0".
 package processors
 
 import (

@@ -2,6 +2,7 @@ package processors_test
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -412,4 +413,31 @@ func TestGoldenRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	processortest.RunEngine(t, ps, "testdata/rules")
+}
+
+// TestExampleRules: the commented rules: of journey.example.yaml build.
+func TestExampleRules(t *testing.T) {
+	b, err := os.ReadFile("../journey.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(b), "\n# rules:\n")
+	if !ok {
+		t.Fatal("journey.example.yaml has no commented rules: example")
+	}
+	doc := "rules:\n"
+	for _, line := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		doc += strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ") + "\n"
+	}
+	_, rules := rulesNode(t, doc)
+	ps, err := processors.BuildWithRules(nil, rules, nil)
+	if err != nil {
+		t.Fatalf("example rules:\n%s\n%v", doc, err)
+	}
+	if got := names(ps); !strings.Contains(got, "boots-push,any-email,policy") {
+		t.Errorf("processors = %s", got)
+	}
 }
