@@ -273,6 +273,17 @@ func decodeRule(i int, n *yaml.Node, taken map[string]string) (Rule, error) {
 	if err != nil {
 		return r, err
 	}
+	if ip, ok := p.(*interest.Processor); ok {
+		// A where channel interest never counts views on would make a
+		// rule that never fires: say so rather than run it.
+		chans := ip.Config().Channels
+		for _, ch := range r.Where.Channels {
+			if !slices.Contains(chans, ch) {
+				return r, &config.FieldError{Path: path + ".where.channel", Line: keyLine(valueOf(n, fieldWhere), whereChannel),
+					Msg: fmt.Sprintf("%q is not among the rule's channels (%s), the only ones whose views interest counts: list it in channels too", ch, strings.Join(chans, ", "))}
+			}
+		}
+	}
 	r.Processor = newRuleProcessor(p, kind, r.Where)
 	return r, nil
 }

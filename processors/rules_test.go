@@ -85,6 +85,8 @@ func TestRulesConfigErrors(t *testing.T) {
 			errs: []string{`rules[0] (a).kind (line 2): unknown kind ""`}},
 		{name: "unknown where field", yaml: "rules:\n  - name: a\n    kind: interest\n    where: {chanel: web}\n",
 			errs: []string{"rules[0] (a).where.chanel (line 4): unknown field (known: channel, event, type, properties)"}},
+		{name: "where channel interest never counts", yaml: "rules:\n  - name: a\n    kind: interest\n    where:\n      channel: [web, call_centre]\n",
+			errs: []string{`rules[0] (a).where.channel (line 5): "call_centre" is not among the rule's channels (web, app)`}},
 		{name: "unknown where type", yaml: "rules:\n  - name: a\n    kind: interest\n    where: {type: [track, click]}\n",
 			errs: []string{`rules[0] (a).where.type (line 4): unknown type "click"`}},
 		{name: "empty where list", yaml: "rules:\n  - name: a\n    kind: interest\n    where: {event: []}\n",
@@ -439,5 +441,46 @@ func TestExampleRules(t *testing.T) {
 	}
 	if got := names(ps); !strings.Contains(got, "boots-push,any-email,policy") {
 		t.Errorf("processors = %s", got)
+	}
+}
+
+// TestRuleMerges: an identity merge joins a rule's states like its kind's,
+// and a crossing the merged views make fires under the rule's name.
+func TestRuleMerges(t *testing.T) {
+	secs, rules := rulesNode(t, twoInterestRules)
+	ps, err := processors.BuildWithRules(secs, rules, []string{"boots-push"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := journey.NewEngine(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nm := e.NotMergers(); len(nm) != 0 {
+		t.Fatalf("not mergers: %v", nm)
+	}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var out journey.Output
+	fold := func(c *journey.Customer, id string, min int) {
+		ev := &journey.Event{ID: id, Kind: journey.KindTrack, Name: "Product Viewed", CustomerID: c.ID, Channel: "web",
+			Time: t0.Add(time.Duration(min) * time.Minute), Properties: map[string]any{"category": "boots"}}
+		if err := e.Fold(c, ev, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anon, user := e.NewCustomer("anon-1"), e.NewCustomer("u-1")
+	for _, c := range []*journey.Customer{anon, user} {
+		c.States[0] = ps[0].NewState()
+	}
+	fold(anon, "b1", 0)
+	fold(user, "b2", 1)
+	if len(out.Triggers) != 0 {
+		t.Fatalf("triggers before the merge: %+v", out.Triggers)
+	}
+	if err := e.Merge(user, anon.States, t0.Add(2*time.Minute), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Triggers) != 1 || out.Triggers[0].Rule != "boots-push" || out.Triggers[0].ID != journey.TriggerID("boots-push", "u-1", "b2") {
+		t.Errorf("merge triggers = %+v, want boots-push's at b2 under u-1", out.Triggers)
 	}
 }
