@@ -484,3 +484,82 @@ func TestRuleMerges(t *testing.T) {
 		t.Errorf("merge triggers = %+v, want boots-push's at b2 under u-1", out.Triggers)
 	}
 }
+
+// TestEveryKindAsRule: a rule of each kind triggers, keeps context fields
+// and sets timers under its own name, its where selecting its events.
+func TestEveryKindAsRule(t *testing.T) {
+	_, rules := rulesNode(t, `
+rules:
+  - {name: r-interest, kind: interest, threshold: 1, where: {channel: app}}
+  - {name: r-cart, kind: cart, where: {channel: app}}
+  - {name: r-recovery, kind: recovery, where: {channel: app}}
+  - {name: r-engagement, kind: engagement, where: {channel: app}}
+  - {name: r-dormancy, kind: dormancy, where: {channel: app}}
+`)
+	ps, err := processors.BuildWithRules(nil, rules, []string{"r-interest", "r-cart", "r-recovery", "r-engagement", "r-dormancy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := journey.NewEngine(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.NewCustomer("c1")
+	for i, p := range ps {
+		c.States[i] = p.NewState()
+	}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	events := func(ch string) []*journey.Event {
+		return []*journey.Event{
+			{ID: ch + "v", Name: "Product Viewed", Properties: map[string]any{"category": "boots"}},
+			{ID: ch + "a", Name: "Product Added", Properties: map[string]any{"cart_id": "k" + ch, "product_id": "p1"}},
+			{ID: ch + "c", Name: "Complaint Submitted"},
+			{ID: ch + "o", Name: "Product Shared"},
+			{ID: ch + "o2", Name: "Product Reviewed", Properties: map[string]any{"rating": 5.0}},
+		}
+	}
+	var out journey.Output
+	for _, ch := range []string{"web", "app"} {
+		for _, ev := range events(ch) {
+			ev.Kind, ev.CustomerID, ev.Channel, ev.Time = journey.KindTrack, "c1", ch, t0
+			if err := e.Fold(c, ev, &out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var got []string
+	for _, tr := range out.Triggers {
+		got = append(got, tr.Rule+"@"+tr.Causes[len(tr.Causes)-1])
+	}
+	// The web events feed nothing; the app events feed every rule.
+	want := []string{"r-interest@appv", "r-recovery@appc", "r-engagement@appo"}
+	if !slices.Equal(got, want) {
+		t.Errorf("triggers = %v, want %v", got, want)
+	}
+	var timers []string
+	for _, op := range out.Timers {
+		timers = append(timers, op.Processor+"/"+op.Key)
+	}
+	if !slices.Contains(timers, "r-cart/cart:kapp") || slices.Contains(timers, "r-cart/cart:kweb") || !slices.Contains(timers, "r-dormancy/dormant") {
+		t.Errorf("timers = %v, want r-cart's of the app cart and r-dormancy's", timers)
+	}
+	ctx := e.Context(c)
+	for _, k := range []string{"r-interest.top", "r-cart.open", "r-cart.abandoned_at", "r-recovery.last",
+		"r-engagement.score", "r-engagement.tier", "r-engagement.at", "r-dormancy.last_engaged"} {
+		if _, ok := ctx[k]; !ok {
+			t.Errorf("context has no %s: %v", k, ctx)
+		}
+	}
+	for k := range ctx {
+		if !strings.HasPrefix(k, "r-") {
+			t.Errorf("context field %s is not a rule's", k)
+		}
+	}
+	out.Reset()
+	if err := e.FireTimer(c, "r-dormancy", "dormant", t0.Add(720*time.Hour), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Triggers) != 1 || out.Triggers[0].Rule != "r-dormancy" {
+		t.Errorf("dormancy timer triggers = %+v, want one r-dormancy", out.Triggers)
+	}
+}
