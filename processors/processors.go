@@ -40,6 +40,18 @@
 // are decoded strictly entry by entry and replace theirs (a cap left out
 // is no cap). Errors name the field by its path in journey's file,
 // "processors.<section>.<field> (line N): problem" (config.FieldError).
+//
+// # Rules
+//
+// The processors are the default rule set. The rules: list of journey's
+// file (BuildWithRules, DecodeRules) adds named rules, each a processor of
+// a rule kind (interest, cart, recovery, engagement, dormancy) built from
+// the kind's defaults and the rule's settings, under the rule's name (the
+// kind's Named: its state, timers, context fields and trigger rule), folding
+// the events its Where selects plus those its kind settles with (purchases
+// for interest; all but adds for a cart). Its cooldown, quiet, ttl and
+// holdout become the policy's rules.<name>. Errors name the rule and field:
+// "rules[1] (boots-push).threshold (line 7): must be >= 1, got 0".
 package processors
 
 import (
@@ -86,7 +98,7 @@ func All() []Spec {
 		{Name: cart.Name, Build: builder(cart.Name, cart.DefaultConfig, cart.New)},
 		{Name: dormancy.Name, Build: builder(dormancy.Name, dormancy.DefaultConfig, dormancy.New)},
 		// The contact policy: folded after the others, it sees every trigger.
-		{Name: policy.Name, Build: builder(policy.Name, policy.DefaultConfig, policy.New)},
+		{Name: policy.Name, Build: func(node *yaml.Node) (journey.Processor, error) { return buildPolicy(node, nil) }},
 		// The read side's record: every event, and what the policy decided
 		// on every trigger (journey.TriggerObserver).
 		{Name: timeline.Name, Build: builder(timeline.Name, timeline.DefaultConfig, timeline.New)},
@@ -98,12 +110,29 @@ func All() []Spec {
 // an error naming it; so is every section that fails to build. A section
 // of a processor that is not enabled is not decoded.
 func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor, error) {
+	return BuildWithRules(sections, nil, enabled)
+}
+
+// BuildWithRules is Build with the rules: list of journey's configuration
+// (rules nil or null: none; see DecodeRules): each rule is a processor,
+// folded after the default ones and before the contact policy, whose
+// settings the rules' cooldown, quiet, ttl and holdout join. enabled may
+// name rules too; every rule is decoded and checked, enabled or not.
+func BuildWithRules(sections map[string]yaml.Node, rules *yaml.Node, enabled []string) ([]journey.Processor, error) {
 	specs := All()
 	names := make([]string, len(specs))
 	for i, s := range specs {
 		names[i] = s.Name
 	}
 	var errs []error
+	rs, err := DecodeRules(rules)
+	if err != nil {
+		errs = append(errs, config.Split(err)...)
+	}
+	known := slices.Clone(names)
+	for _, r := range rs {
+		known = append(known, r.Name)
+	}
 	for _, name := range slices.Sorted(maps.Keys(sections)) {
 		if !slices.Contains(names, name) {
 			errs = append(errs, &config.FieldError{Path: Path(name), Msg: "unknown processor (known: " + strings.Join(names, ", ") + ")"})
@@ -114,8 +143,8 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 		on = nil
 		for _, name := range enabled {
 			switch {
-			case !slices.Contains(names, name):
-				errs = append(errs, fmt.Errorf("processors_enabled: unknown processor %q (known: %s)", name, strings.Join(names, ", ")))
+			case !slices.Contains(known, name):
+				errs = append(errs, fmt.Errorf("processors_enabled: unknown processor %q (known: %s)", name, strings.Join(known, ", ")))
 			case slices.Contains(on, name):
 				errs = append(errs, fmt.Errorf("processors_enabled: processor %q given twice", name))
 			default:
@@ -125,6 +154,13 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 	}
 	var ps []journey.Processor
 	for _, s := range specs {
+		if s.Name == policy.Name {
+			for _, r := range rs {
+				if enabled == nil || slices.Contains(on, r.Name) {
+					ps = append(ps, r.Processor)
+				}
+			}
+		}
 		if !slices.Contains(on, s.Name) {
 			continue
 		}
@@ -132,7 +168,11 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 		if n, ok := sections[s.Name]; ok {
 			node = &n
 		}
-		p, err := s.Build(node)
+		build := s.Build
+		if s.Name == policy.Name {
+			build = func(node *yaml.Node) (journey.Processor, error) { return buildPolicy(node, rs) }
+		}
+		p, err := build(node)
 		if err != nil {
 			errs = append(errs, config.Split(err)...) // one line per problem, each naming its field
 			continue
@@ -152,6 +192,54 @@ func Build(sections map[string]yaml.Node, enabled []string) ([]journey.Processor
 // configuration file: processors.<name>.
 func Path(name string) string { return "processors." + name }
 
+// buildPolicy builds the contact policy from its section, with the
+// settings of the rules joining its rules. A rule that policy.rules
+// configures too, when it sets some itself, is an error: its settings
+// belong in one place.
+func buildPolicy(node *yaml.Node, rules []Rule) (journey.Processor, error) {
+	cfg := policy.DefaultConfig()
+	if err := config.Decode(Path(policy.Name), node, &cfg); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, r := range rules {
+		if !r.HasPolicy {
+			continue
+		}
+		if _, ok := cfg.Rules[r.Name]; ok {
+			errs = append(errs, &config.FieldError{Path: r.path, Line: r.line,
+				Msg: "processors.policy.rules configures this rule too: give its cooldown, quiet, ttl and holdout in one place"})
+			continue
+		}
+		if cfg.Rules == nil {
+			cfg.Rules = policy.Rules{}
+		}
+		cfg.Rules[r.Name] = r.Policy
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	p, err := policy.New(cfg)
+	if err != nil {
+		return nil, sectionErrors(err)
+	}
+	return p, nil
+}
+
+// sectionErrors places the errors of a processor's New, which name their
+// fields from the section ("cart.timeout: must be > 0"), under
+// processors.
+func sectionErrors(err error) error {
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range config.Split(err) {
+		errs = append(errs, fmt.Errorf("processors.%w", e))
+	}
+	return errors.Join(errs...)
+}
+
 // builder returns the Build func of a processor package.
 func builder[C interface{ Validate() error }, P journey.Processor](name string, defaults func() C, build func(C) (P, error)) func(*yaml.Node) (journey.Processor, error) {
 	return func(node *yaml.Node) (journey.Processor, error) {
@@ -161,13 +249,7 @@ func builder[C interface{ Validate() error }, P journey.Processor](name string, 
 		}
 		p, err := build(cfg) // validates cfg
 		if err != nil {
-			// A processor names its fields from its section:
-			// "cart.timeout: must be > 0".
-			var errs []error
-			for _, e := range config.Split(err) {
-				errs = append(errs, fmt.Errorf("processors.%w", e))
-			}
-			return nil, errors.Join(errs...)
+			return nil, sectionErrors(err)
 		}
 		return p, nil
 	}

@@ -187,6 +187,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"timers:\n  late_events: drop\n", "timers.late_events"},
 		{"processors:\n  interest:\n    threshold: 0\n", "threshold"},
 		{"processors:\n  nosuch: {}\n", "nosuch"},
+		{"rules:\n  - {name: a, kind: intrest}\n", "rules[0] (a).kind (line 2): unknown kind"},
+		{"rules:\n  - name: a\n    kind: interest\n    where: {chanel: web}\n", "rules[0] (a).where.chanel (line 4): unknown field"},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			path := t.TempDir() + "/bad.yaml"

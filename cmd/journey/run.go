@@ -74,7 +74,7 @@ func loadConfigFile(path string, apply func(*config.Config, func(string) string)
 // under "invalid configuration:", each naming its field.
 func checkConfig(cfg config.Config, path string) error {
 	var typos, invalid []error
-	if _, err := processors.Build(cfg.Processors, cfg.ProcessorsEnabled); err != nil {
+	if _, err := processors.BuildWithRules(cfg.Processors, &cfg.Rules, cfg.ProcessorsEnabled); err != nil {
 		for _, e := range config.Split(err) {
 			if fe := (*config.FieldError)(nil); errors.As(e, &fe) {
 				typos = append(typos, config.InFile(path, e))

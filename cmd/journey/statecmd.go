@@ -110,7 +110,7 @@ func loadStateConfig(path string) (config.Config, []journey.Processor, error) {
 	if err := cfg.Load(path); err != nil {
 		return cfg, nil, err
 	}
-	procs, err := processors.Build(cfg.Processors, nil)
+	procs, err := processors.BuildWithRules(cfg.Processors, &cfg.Rules, nil)
 	if err != nil {
 		return cfg, nil, config.InFile(path, err)
 	}

@@ -52,7 +52,7 @@ func Engine(cfg config.Config) (*journey.Engine, error) {
 	if len(cfg.ProcessorsEnabled) > 0 {
 		enabled = cfg.ProcessorsEnabled
 	}
-	procs, err := processors.Build(cfg.Processors, enabled)
+	procs, err := processors.BuildWithRules(cfg.Processors, &cfg.Rules, enabled)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,9 @@ type Config struct {
 	// ProcessorsEnabled, when set, runs only these processors (in the
 	// registry's order); empty runs every processor.
 	ProcessorsEnabled []string `yaml:"processors_enabled"`
+	// Rules are named rules, each a processor of a rule kind with filters
+	// (the rules: list), decoded by the processor registry.
+	Rules yaml.Node `yaml:"rules"`
 }
 
 // Kafka is where events come from.

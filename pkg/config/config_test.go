@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -165,5 +167,25 @@ func TestStateSyncFollowsTheChangelog(t *testing.T) {
 		if got := c.StateSync(); got != tc.want {
 			t.Errorf("%q: StateSync %v, want %v", tc.yaml, got, tc.want)
 		}
+	}
+}
+
+// TestRulesKeptForTheRegistry: the rules: list is kept as a node, for the
+// processor registry to decode (processors.BuildWithRules); without it the
+// node is empty.
+func TestRulesKeptForTheRegistry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.yaml")
+	if err := os.WriteFile(path, []byte("rules:\n  - {name: a, kind: interest}\n  - {name: b, kind: cart}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if c.Rules.Kind != 0 {
+		t.Fatalf("default rules = %v, want none", c.Rules)
+	}
+	if err := c.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if c.Rules.Kind != yaml.SequenceNode || len(c.Rules.Content) != 2 || c.Rules.Content[1].Content[1].Value != "b" {
+		t.Fatalf("rules = %+v, want the list of two", c.Rules)
 	}
 }

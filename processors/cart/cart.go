@@ -162,6 +162,9 @@ var ErrState = errors.New("cart: not a cart state")
 // use: it holds only its configuration.
 type Processor struct {
 	cfg Config
+	// name, rule, ctxOpen and ctxAbandonedAt are Name, Rule, ContextOpen
+	// and ContextAbandonedAt, or a rule's (Named).
+	name, rule, ctxOpen, ctxAbandonedAt string
 }
 
 var (
@@ -175,14 +178,25 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg}, nil
+	return &Processor{cfg: cfg, name: Name, rule: Rule, ctxOpen: ContextOpen, ctxAbandonedAt: ContextAbandonedAt}, nil
+}
+
+// Named returns a copy of p that runs as the rule name (the rules: list of
+// journey's configuration): name is its state's slot and its timers'
+// owner, its triggers' rule — so their ids differ from p's — and the
+// prefix of its context fields (name.open, name.abandoned_at). Everything else is p's.
+func (p *Processor) Named(name string) *Processor {
+	q := *p
+	q.name, q.rule = name, name
+	q.ctxOpen, q.ctxAbandonedAt = name+ContextOpen[len(Name):], name+ContextAbandonedAt[len(Name):]
+	return &q
 }
 
 // Config returns the processor's configuration.
 func (p *Processor) Config() Config { return p.cfg }
 
 // Name implements journey.Processor.
-func (p *Processor) Name() string { return Name }
+func (p *Processor) Name() string { return p.name }
 
 // StateVersion implements journey.Processor.
 func (p *Processor) StateVersion() uint32 { return StateVersion }
@@ -518,8 +532,8 @@ func (p *Processor) trigger(c *Cart, customerID string, at time.Time) journey.Tr
 		payload["currency"] = c.Currency
 	}
 	return journey.Trigger{
-		ID:         journey.TriggerID(Rule, customerID, TimerKey(c.ID)+"@"+at.Format(time.RFC3339Nano)),
-		Rule:       Rule,
+		ID:         journey.TriggerID(p.rule, customerID, TimerKey(c.ID)+"@"+at.Format(time.RFC3339Nano)),
+		Rule:       p.rule,
 		CustomerID: customerID,
 		Channel:    p.cfg.Target,
 		At:         at,
@@ -611,5 +625,5 @@ func (p *Processor) Context(st journey.State) map[string]string {
 	if t := s.AbandonedAt(); !t.IsZero() {
 		abandoned = t.Format(time.RFC3339Nano)
 	}
-	return map[string]string{ContextOpen: string(b), ContextAbandonedAt: abandoned}
+	return map[string]string{p.ctxOpen: string(b), p.ctxAbandonedAt: abandoned}
 }

@@ -98,6 +98,9 @@ type Processor struct {
 	kinds   map[journey.Kind]bool
 	events  map[string]bool // nil: every name
 	exclude map[string]bool
+	// name, rule and ctxLastEngaged are Name, Rule and
+	// ContextLastEngaged, or a rule's (Named).
+	name, rule, ctxLastEngaged string
 }
 
 var (
@@ -114,7 +117,8 @@ func New(cfg Config) (*Processor, error) {
 	cfg.Kinds = slices.Clone(cfg.Kinds)
 	cfg.Events = slices.Clone(cfg.Events)
 	cfg.Exclude = slices.Clone(cfg.Exclude)
-	p := &Processor{cfg: cfg, kinds: map[journey.Kind]bool{}, exclude: map[string]bool{}}
+	p := &Processor{cfg: cfg, kinds: map[journey.Kind]bool{}, exclude: map[string]bool{},
+		name: Name, rule: Rule, ctxLastEngaged: ContextLastEngaged}
 	for _, k := range cfg.Kinds {
 		p.kinds[k] = true
 	}
@@ -130,6 +134,16 @@ func New(cfg Config) (*Processor, error) {
 	return p, nil
 }
 
+// Named returns a copy of p that runs as the rule name (the rules: list of
+// journey's configuration): name is its state's slot and its timers'
+// owner, its triggers' rule — so their ids differ from p's — and the
+// prefix of its context fields (name.last_engaged). Everything else is p's.
+func (p *Processor) Named(name string) *Processor {
+	q := *p
+	q.name, q.rule, q.ctxLastEngaged = name, name, name+ContextLastEngaged[len(Name):]
+	return &q
+}
+
 // Config returns the processor's configuration.
 func (p *Processor) Config() Config {
 	c := p.cfg
@@ -140,7 +154,7 @@ func (p *Processor) Config() Config {
 }
 
 // Name implements journey.Processor.
-func (p *Processor) Name() string { return Name }
+func (p *Processor) Name() string { return p.name }
 
 // StateVersion implements journey.Processor.
 func (p *Processor) StateVersion() uint32 { return StateVersion }
@@ -205,8 +219,8 @@ func (p *Processor) OnTimer(st journey.State, customerID, key string, at time.Ti
 		causes = append(causes, s.EventID)
 	}
 	out.Emit(journey.Trigger{
-		ID:         journey.TriggerID(Rule, customerID, TimerKey+"@"+at.Format(time.RFC3339Nano)),
-		Rule:       Rule,
+		ID:         journey.TriggerID(p.rule, customerID, TimerKey+"@"+at.Format(time.RFC3339Nano)),
+		Rule:       p.rule,
 		CustomerID: customerID,
 		Channel:    p.cfg.Target,
 		At:         at,
@@ -231,5 +245,5 @@ func (p *Processor) Context(st journey.State) map[string]string {
 	if !s.LastEngaged.IsZero() {
 		v = s.LastEngaged.Format(time.RFC3339Nano)
 	}
-	return map[string]string{ContextLastEngaged: v}
+	return map[string]string{p.ctxLastEngaged: v}
 }

@@ -117,6 +117,10 @@ type Processor struct {
 	// up[i] is the score entering Tiers[i+1]; down[i] the score below
 	// which a customer leaves Tiers[i+1].
 	up, down []Points
+	// name and rule are Name and Rule, and ctx ContextScore, ContextTier
+	// and ContextAt, or a rule's (Named).
+	name, rule string
+	ctx        [3]string
 }
 
 var (
@@ -129,7 +133,8 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Processor{cfg: cfg.clone(), weights: make(map[string]Points, len(cfg.Weights))}
+	p := &Processor{cfg: cfg.clone(), weights: make(map[string]Points, len(cfg.Weights)),
+		name: Name, rule: Rule, ctx: [3]string{ContextScore, ContextTier, ContextAt}}
 	for k, w := range cfg.Weights {
 		if w > 0 {
 			p.weights[k] = pointsOf(w)
@@ -142,11 +147,24 @@ func New(cfg Config) (*Processor, error) {
 	return p, nil
 }
 
+// Named returns a copy of p that runs as the rule name (the rules: list of
+// journey's configuration): name is its state's slot and its timers'
+// owner, its triggers' rule — so their ids differ from p's — and the
+// prefix of its context fields (name.score, name.tier, name.at). Everything else is p's.
+func (p *Processor) Named(name string) *Processor {
+	q := *p
+	q.name, q.rule = name, name
+	for i, f := range [...]string{ContextScore, ContextTier, ContextAt} {
+		q.ctx[i] = name + f[len(Name):]
+	}
+	return &q
+}
+
 // Config returns the processor's configuration.
 func (p *Processor) Config() Config { return p.cfg.clone() }
 
 // Name implements journey.Processor.
-func (p *Processor) Name() string { return Name }
+func (p *Processor) Name() string { return p.name }
 
 // StateVersion implements journey.Processor.
 func (p *Processor) StateVersion() uint32 { return StateVersion }
@@ -226,8 +244,8 @@ func (p *Processor) trigger(s *State, ev *journey.Event, at time.Time, from, to 
 		reason = ReasonDown
 	}
 	return journey.Trigger{
-		ID:         journey.TriggerID(Rule, ev.CustomerID, ev.ID),
-		Rule:       Rule,
+		ID:         journey.TriggerID(p.rule, ev.CustomerID, ev.ID),
+		Rule:       p.rule,
 		CustomerID: ev.CustomerID,
 		Channel:    p.cfg.Target,
 		At:         at,
@@ -253,8 +271,8 @@ func (p *Processor) Context(st journey.State) map[string]string {
 		at = s.At.Format(time.RFC3339Nano)
 	}
 	return map[string]string{
-		ContextScore: strconv.FormatFloat(s.Score.Round1(), 'f', 1, 64),
-		ContextTier:  s.Tier,
-		ContextAt:    at,
+		p.ctx[0]: strconv.FormatFloat(s.Score.Round1(), 'f', 1, 64),
+		p.ctx[1]: s.Tier,
+		p.ctx[2]: at,
 	}
 }

@@ -87,8 +87,8 @@ func (p *Processor) Merge(into, from journey.State, customerID string, at time.T
 		}
 		at = at.UTC()
 		out.Emit(journey.Trigger{
-			ID:         journey.TriggerID(Rule, customerID, "merge@"+at.Format(time.RFC3339Nano)),
-			Rule:       Rule,
+			ID:         journey.TriggerID(p.rule, customerID, "merge@"+at.Format(time.RFC3339Nano)),
+			Rule:       p.rule,
 			CustomerID: customerID,
 			Channel:    p.cfg.Target,
 			At:         at,

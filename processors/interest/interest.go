@@ -155,6 +155,9 @@ type Processor struct {
 	cfg      Config
 	window   string // cfg.Window as in the payload
 	halfLife string // cfg.HalfLife as in the payload
+	// name, rule and ctxTop are Name, Rule and ContextTop, or a rule's
+	// (Named).
+	name, rule, ctxTop string
 }
 
 var (
@@ -168,7 +171,18 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	cfg.Channels = slices.Clone(cfg.Channels)
-	return &Processor{cfg: cfg, window: formatDuration(cfg.Window), halfLife: formatDuration(cfg.HalfLife)}, nil
+	return &Processor{cfg: cfg, window: formatDuration(cfg.Window), halfLife: formatDuration(cfg.HalfLife),
+		name: Name, rule: Rule, ctxTop: ContextTop}, nil
+}
+
+// Named returns a copy of p that runs as the rule name (the rules: list of
+// journey's configuration): name is its state's slot and its timers'
+// owner, its triggers' rule — so their ids differ from p's — and the
+// prefix of its context fields (name.top). Everything else is p's.
+func (p *Processor) Named(name string) *Processor {
+	q := *p
+	q.name, q.rule, q.ctxTop = name, name, name+ContextTop[len(Name):]
+	return &q
 }
 
 // Config returns the processor's configuration.
@@ -179,7 +193,7 @@ func (p *Processor) Config() Config {
 }
 
 // Name implements journey.Processor.
-func (p *Processor) Name() string { return Name }
+func (p *Processor) Name() string { return p.name }
 
 // StateVersion implements journey.Processor.
 func (p *Processor) StateVersion() uint32 { return StateVersion }
@@ -378,8 +392,8 @@ func (p *Processor) trigger(c *Category, ev *journey.Event, at, latest time.Time
 		payload["half_life"] = p.halfLife
 	}
 	return journey.Trigger{
-		ID:         journey.TriggerID(Rule, ev.CustomerID, ev.ID),
-		Rule:       Rule,
+		ID:         journey.TriggerID(p.rule, ev.CustomerID, ev.ID),
+		Rule:       p.rule,
 		CustomerID: ev.CustomerID,
 		Channel:    p.cfg.Target,
 		At:         at,
@@ -461,7 +475,7 @@ func (p *Processor) Context(st journey.State) map[string]string {
 		b = append(b, '}')
 	}
 	b = append(b, ']')
-	return map[string]string{ContextTop: string(b)}
+	return map[string]string{p.ctxTop: string(b)}
 }
 
 // formatDuration formats d as time.Duration.String does, less zero

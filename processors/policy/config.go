@@ -228,26 +228,41 @@ func (c ConsentConfig) validate(p *problems) {
 
 func (rs Rules) validate(p *problems) {
 	for _, name := range sortedKeys(rs) {
-		r := rs[name]
 		if !validKey(name) {
 			p.add("rules", "rule name %q must be 1 to %d bytes", name, maxKeyLen)
 			continue
 		}
-		if r.Cooldown != nil && *r.Cooldown < 0 {
-			p.add("rules."+name+".cooldown", "must be >= 0, got %s", *r.Cooldown)
-		}
-		if r.Quiet != "" && r.Quiet != QuietHold && r.Quiet != QuietDrop {
-			p.add("rules."+name+".quiet", "must be %q or %q, got %q", QuietHold, QuietDrop, r.Quiet)
-		}
-		if len(r.Target) > maxKeyLen {
-			p.add("rules."+name+".target", "must be at most %d bytes", maxKeyLen)
-		}
-		if r.TTL < 0 {
-			p.add("rules."+name+".ttl", "must be >= 0, got %s", r.TTL)
-		}
-		if r.Holdout < 0 || r.Holdout >= 1 || r.Holdout != r.Holdout {
-			p.add("rules."+name+".holdout", "must be a share from 0%% to under 100%%, got %v", r.Holdout)
-		}
+		rs[name].check(func(field, format string, args ...any) { p.add("rules."+name+"."+field, format, args...) })
+	}
+}
+
+// Validate reports every invalid field of r, each error naming its field
+// ("ttl: must be >= 0, got -1h"): the check Config.Validate makes of each
+// entry of Rules, for a rule configured elsewhere (journey's rules: list).
+func (r Rule) Validate() error {
+	var errs []error
+	r.check(func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	})
+	return errors.Join(errs...)
+}
+
+// check calls bad for each invalid field of r.
+func (r Rule) check(bad func(field, format string, args ...any)) {
+	if r.Cooldown != nil && *r.Cooldown < 0 {
+		bad("cooldown", "must be >= 0, got %s", *r.Cooldown)
+	}
+	if r.Quiet != "" && r.Quiet != QuietHold && r.Quiet != QuietDrop {
+		bad("quiet", "must be %q or %q, got %q", QuietHold, QuietDrop, r.Quiet)
+	}
+	if len(r.Target) > maxKeyLen {
+		bad("target", "must be at most %d bytes", maxKeyLen)
+	}
+	if r.TTL < 0 {
+		bad("ttl", "must be >= 0, got %s", r.TTL)
+	}
+	if r.Holdout < 0 || r.Holdout >= 1 || r.Holdout != r.Holdout {
+		bad("holdout", "must be a share from 0%% to under 100%%, got %v", r.Holdout)
 	}
 }
 
@@ -354,33 +369,7 @@ func sortedKeys[V any](m map[string]V) []string {
 func (r *Rules) UnmarshalYAML(n *yaml.Node) error {
 	out := Rules{}
 	errs := decodeMapping(n, "rule", func(name string, v *yaml.Node) []string {
-		var rule Rule
-		var errs []string
-		forFields(entryPath(name), v, &errs, func(key string, val *yaml.Node) bool {
-			switch key {
-			case "cooldown":
-				if d, ok := decodeDuration(entryPath(name)+".cooldown", val, &errs); ok {
-					rule.Cooldown = &d
-				}
-			case "quiet":
-				decodeScalar(entryPath(name)+".quiet", val, &rule.Quiet, &errs)
-			case "target":
-				decodeScalar(entryPath(name)+".target", val, &rule.Target, &errs)
-			case "ttl":
-				if d, ok := decodeDuration(entryPath(name)+".ttl", val, &errs); ok {
-					rule.TTL = d
-				}
-			case "holdout":
-				if share, err := parseShare(val.Value); err != nil || val.Kind != yaml.ScalarNode {
-					errs = append(errs, fmt.Sprintf("%s.holdout (line %d): want a share such as 10%% or 0.1, got %q", entryPath(name), val.Line, val.Value))
-				} else {
-					rule.Holdout = share
-				}
-			default:
-				return false
-			}
-			return true
-		})
+		rule, errs := decodeRule(entryPath(name), v)
 		out[name] = rule
 		return errs
 	})
@@ -389,6 +378,60 @@ func (r *Rules) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*r = out
 	return nil
+}
+
+// UnmarshalYAML decodes one rule's settings strictly, as an entry of
+// Rules is decoded: an unknown field or a value of the wrong type is an
+// error naming the field.
+func (r *Rule) UnmarshalYAML(n *yaml.Node) error {
+	rule, errs := decodeRule("", resolveNode(n))
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	*r = rule
+	return nil
+}
+
+// decodeRule decodes the settings of the rule at path ("" for the
+// document's root).
+func decodeRule(path string, v *yaml.Node) (Rule, []string) {
+	var rule Rule
+	var errs []string
+	forFields(path, v, &errs, func(key string, val *yaml.Node) bool {
+		field := subPath(path, key)
+		switch key {
+		case "cooldown":
+			if d, ok := decodeDuration(field, val, &errs); ok {
+				rule.Cooldown = &d
+			}
+		case "quiet":
+			decodeScalar(field, val, &rule.Quiet, &errs)
+		case "target":
+			decodeScalar(field, val, &rule.Target, &errs)
+		case "ttl":
+			if d, ok := decodeDuration(field, val, &errs); ok {
+				rule.TTL = d
+			}
+		case "holdout":
+			if share, err := parseShare(val.Value); err != nil || val.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Sprintf("%s (line %d): want a share such as 10%% or 0.1, got %q", field, val.Line, val.Value))
+			} else {
+				rule.Holdout = share
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	return rule, errs
+}
+
+// subPath is the path of field key under path ("" for the root).
+func subPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 // parseShare reads "12.5%" or a fraction ("0.125").
@@ -469,7 +512,7 @@ func forFields(path string, v *yaml.Node, errs *[]string, field func(key string,
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k, val := v.Content[i], resolveNode(v.Content[i+1])
-		p := path + "." + k.Value
+		p := subPath(path, k.Value)
 		switch {
 		case seen[k.Value]:
 			*errs = append(*errs, fmt.Sprintf("%s (line %d): field given twice", p, k.Line))

@@ -150,6 +150,9 @@ var ErrState = errors.New("recovery: not a recovery state")
 // use: it holds only its configuration.
 type Processor struct {
 	cfg Config
+	// name, rule and ctxLast are Name, Rule and ContextLast, or a
+	// rule's (Named).
+	name, rule, ctxLast string
 }
 
 var (
@@ -162,14 +165,24 @@ func New(cfg Config) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg.clone()}, nil
+	return &Processor{cfg: cfg.clone(), name: Name, rule: Rule, ctxLast: ContextLast}, nil
+}
+
+// Named returns a copy of p that runs as the rule name (the rules: list of
+// journey's configuration): name is its state's slot and its timers'
+// owner, its triggers' rule — so their ids differ from p's — and the
+// prefix of its context fields (name.last). Everything else is p's.
+func (p *Processor) Named(name string) *Processor {
+	q := *p
+	q.name, q.rule, q.ctxLast = name, name, name+ContextLast[len(Name):]
+	return &q
 }
 
 // Config returns the processor's configuration.
 func (p *Processor) Config() Config { return p.cfg.clone() }
 
 // Name implements journey.Processor.
-func (p *Processor) Name() string { return Name }
+func (p *Processor) Name() string { return p.name }
 
 // StateVersion implements journey.Processor.
 func (p *Processor) StateVersion() uint32 { return StateVersion }
@@ -334,8 +347,8 @@ func (p *Processor) trigger(s *State, ev *journey.Event, at time.Time) journey.T
 		signals = append(signals, detail(x, true))
 	}
 	return journey.Trigger{
-		ID:         journey.TriggerID(Rule, ev.CustomerID, ev.ID),
-		Rule:       Rule,
+		ID:         journey.TriggerID(p.rule, ev.CustomerID, ev.ID),
+		Rule:       p.rule,
 		CustomerID: ev.CustomerID,
 		Channel:    p.cfg.Target,
 		At:         at,
@@ -420,5 +433,5 @@ func (p *Processor) Context(st journey.State) map[string]string {
 	if err != nil { // cannot happen: strings, numbers and valid times
 		return nil
 	}
-	return map[string]string{ContextLast: string(b)}
+	return map[string]string{p.ctxLast: string(b)}
 }
