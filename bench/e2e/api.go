@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"github.com/journey-dev/journey/bench/internal/report"
 	"github.com/journey-dev/journey/pkg/admin"
 	"github.com/journey-dev/journey/pkg/api"
+	"github.com/journey-dev/journey/pkg/pipeline"
 )
 
 // apiRoute is the route the API phase asks, as journey_api_* label it.
@@ -60,13 +62,16 @@ const (
 	targetPageMs      = 200.0
 )
 
-// serveAPI serves the instance's read-side API (pkg/api, as journey run
-// serves it on one instance: no cluster, no token) on a free loopback
-// port, until the instance stops; it returns the base URL.
+// serveAPI serves the instance's read-side API (pkg/api) as journey run
+// serves it on one instance without a token, on a free loopback port,
+// until the instance stops; it returns the base URL.
 func (in *instance) serveAPI() (string, error) {
 	h, err := api.NewHandler(in.store, in.engine.Processors(), in.reg)
 	if err != nil {
 		return "", err
+	}
+	if in.cfg.Identity.Enabled {
+		h.SetCluster(oneInstance{in.p}, http.DefaultClient, "http") // as serveAPI in cmd/journey/run.go
 	}
 	srv, err := api.Listen("127.0.0.1:0", h, admin.Security{})
 	if err != nil {
@@ -76,6 +81,27 @@ func (in *instance) serveAPI() (string, error) {
 	in.stopAPI = func() { cancel() }
 	go func() { _ = srv.Serve(ctx) }()
 	return "http://" + srv.Addr(), nil
+}
+
+// oneInstance is cmd/journey's apiCluster for a group of one: the
+// pipeline's partitions, all of them local, and no other owner.
+type oneInstance struct{ p *pipeline.Pipeline }
+
+func (c oneInstance) Partition(id string) (int, bool) {
+	n := c.p.Partitions()
+	if n == 0 {
+		return 0, false
+	}
+	return pipeline.PartitionOf(id, n), true
+}
+
+func (c oneInstance) Local(p int) (string, bool) {
+	st, ok := c.p.Status().Partitions[p]
+	return st.State, ok
+}
+
+func (oneInstance) Owner(context.Context, int) (string, error) {
+	return "", errors.New("a group of one instance: no other owner")
 }
 
 // apiLoad is an open-loop load on base's customer route: request i is due
@@ -271,8 +297,8 @@ func (r *results) apiSection(p func(string, ...any)) {
 			"while an open-loop generator in this process scheduled a request every %s (%d of %d sent over 1 ms late) for an id "+
 			"drawn at random among the bulk's %s customers (the id of its first event: its anonymous id for those who start "+
 			"anonymous, which the API resolves). Each request's time runs from when it was due, not when it went out, so a "+
-			"stall counts for every request behind it. The API is pkg/api as `journey run` serves it on one instance (no "+
-			"cluster, no token), over keep-alive connections on loopback.\n",
+			"stall counts for every request behind it. The API is pkg/api as `journey run` serves it on one instance "+
+			"(with identity routing on, the group's view of partitions; no token), over keep-alive connections on loopback.\n",
 			time.Second/time.Duration(a.TargetRPS), a.LateSends, a.Requests, report.Int(r.Params.Customers))
 	}
 	if pg := a.Page; pg != nil {
