@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/journey-dev/journey/pkg/api"
+	"github.com/journey-dev/journey/pkg/pipeline"
 	"github.com/journey-dev/journey/pkg/state"
 	"github.com/journey-dev/journey/processors"
 	"github.com/journey-dev/journey/processors/timeline"
@@ -18,7 +21,9 @@ import (
 // BenchmarkCustomer is GET /v1/customers/{id} through the handler for a
 // customer with a full timeline (200 entries) and every processor's
 // state, in a store of 8 partitions holding 20,000 other customers' states
-// (bench/results/api.md has the figure under load).
+// (bench/results/api.md has the figure under load): read on every
+// partition (no cluster: identity routing off), then on its own (a
+// cluster that knows the partition, as with identity routing).
 func BenchmarkCustomer(b *testing.B) {
 	const parts, others = 8, 20_000
 	var names []string
@@ -73,11 +78,14 @@ func BenchmarkCustomer(b *testing.B) {
 			b.Fatal(err)
 		}
 		bt := p.NewBatch()
-		for c := pid; c < others; c += parts {
-			put(p, bt, fmt.Sprintf("cust-%07d", c), nil)
-		}
-		if pid == 42%parts {
-			put(p, bt, who, full)
+		for c := range others {
+			if id := fmt.Sprintf("cust-%07d", c); pipeline.PartitionOf(id, parts) == pid {
+				tl := []byte(nil)
+				if id == who {
+					tl = full
+				}
+				put(p, bt, id, tl)
+			}
 		}
 		if err := bt.Commit(); err != nil {
 			b.Fatal(err)
@@ -86,23 +94,43 @@ func BenchmarkCustomer(b *testing.B) {
 	if err := store.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	h, err := api.NewHandler(store, procs, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest(http.MethodGet, "/v1/customers/"+who, nil)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		b.Fatalf("GET: %d %s", rec.Code, rec.Body)
-	}
-	b.SetBytes(int64(rec.Body.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("GET: %d", rec.Code)
+	for _, cluster := range []bool{false, true} {
+		name := "every-partition"
+		if cluster {
+			name = "its-partition"
 		}
+		b.Run(name, func(b *testing.B) {
+			h, err := api.NewHandler(store, procs, prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if cluster {
+				h.SetCluster(localCluster{parts}, nil, "http")
+			}
+			req := httptest.NewRequest(http.MethodGet, "/v1/customers/"+who, nil)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("GET: %d %s", rec.Code, rec.Body)
+			}
+			b.SetBytes(int64(rec.Body.Len()))
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET: %d", rec.Code)
+				}
+			}
+		})
 	}
+}
+
+// localCluster is a group of one instance over n partitions, all ready.
+type localCluster struct{ n int }
+
+func (c localCluster) Partition(id string) (int, bool) { return pipeline.PartitionOf(id, c.n), true }
+func (localCluster) Local(int) (string, bool)          { return "ready", true }
+func (localCluster) Owner(context.Context, int) (string, error) {
+	return "", errors.New("one instance")
 }

@@ -25,7 +25,7 @@ func (h *Handler) Customer(id string, limit int) (*Customer, error) {
 	canonical := id
 	var cs state.CustomerState
 	for hop := 0; ; hop++ {
-		found, err := snap.Customer(canonical)
+		found, err := h.lookup(snap, canonical)
 		if err != nil {
 			return nil, err
 		}
@@ -50,6 +50,22 @@ func (h *Handler) Customer(id string, limit int) (*Customer, error) {
 		canonical = parent
 	}
 	return h.view(id, canonical, cs, limit), nil
+}
+
+// lookup reads what the snapshot holds of id: on its partition when the
+// cluster knows it (identity routing puts every id on murmur2(id) mod N),
+// else on every partition (8 partitions: 17 iterators where this takes 2).
+func (h *Handler) lookup(snap *state.Snapshot, id string) ([]state.CustomerState, error) {
+	if h.cluster != nil {
+		if p, ok := h.cluster.Partition(id); ok {
+			cs, found, err := snap.CustomerOn(p, id)
+			if err != nil || !found {
+				return nil, err
+			}
+			return []state.CustomerState{cs}, nil
+		}
+	}
+	return snap.Customer(id)
 }
 
 // identity decodes cs's identity slot (empty when it has none).
