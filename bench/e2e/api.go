@@ -307,8 +307,9 @@ func (r *results) apiSection(p func(string, ...any)) {
 			"%.1f ms max. The first load, in a fresh browser: %.1f ms.\n\n",
 			pg.Entries, report.Int(pg.Bytes), pg.Rendered.P50, pg.Rendered.Max, pg.Loads, targetPageMs, pg.Painted.P50,
 			pg.Painted.Max, pg.FirstRendered)
-		p("The median load, ms from navigation start: the page's HTML received %.1f, the API request sent %.1f and answered "+
-			"%.1f, %d rows rendered and the status line set %.1f.\n\n", pg.HTML, pg.APIStart, pg.APIEnd, pg.Rows, pg.Rendered.P50)
+		p("The median load, ms from navigation start: the page's HTML received %.1f, parsed (its script run) %.1f, the API "+
+			"request sent %.1f and answered %.1f, %d rows rendered and the status line set %.1f.\n\n", pg.HTML, pg.Parsed,
+			pg.APIStart, pg.APIEnd, pg.Rows, pg.Rendered.P50)
 		p("Method: %s, headless, driven over the DevTools protocol on a pipe (--remote-debugging-pipe); each load in a new "+
 			"tab of one browser, journey caught up and idle. A probe injected before the page's own script "+
 			"(Page.addScriptToEvaluateOnNewDocument) notes performance.now() — from navigation start — when the status line "+
