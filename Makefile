@@ -19,6 +19,8 @@ FUZZTIME    ?= 200000x
 # flags of both bench/e2e runs (the later of two repeated flags wins), e.g.
 # make bench BENCH_FLAGS='-latency-duration 60s'
 BENCH_FLAGS ?=
+# flags of bench/e2e's API run (bench-api), e.g. make bench-api API_FLAGS='-api-rps 1000 -page-loads 20'
+API_FLAGS   ?=
 # flags of bench/scale, e.g. make bench-scale SCALE_FLAGS='-events 100000 -customers 10000 -standbys 1'
 SCALE_FLAGS ?=
 # flags of bench/peers, e.g. make bench-peers PEERS_FLAGS='-events 200000 -customers 20000 -impls raw,journey'
@@ -90,11 +92,17 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: bench
-bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay — the core pipeline (one processor), then every processor with identity routing off, then on (latest.md, beside it); then bench-scale (bench/results/)
+bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay — the core pipeline (one processor), then every processor with identity routing off, then on (latest.md, beside it); then bench-api and bench-scale (bench/results/)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -processors interest -runs 3 -name pipeline-only $(BENCH_FLAGS)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -name identity-off -set 'identity: {enabled: false}' $(BENCH_FLAGS)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -compare bench/results/identity-off.json $(BENCH_FLAGS)
+	@$(MAKE) --no-print-directory bench-api
 	@$(MAKE) --no-print-directory bench-scale
+
+.PHONY: bench-api
+bench-api: rig ## the read-side API: GET /v1/customers/{id} at 500/s during the 5,000 events/s latency phase, beside it without; the page's load time in headless Chromium (bench/results/api.md)
+	@$(RIG) exec -dir .rig/bench-api -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -name api -events 200000 -customers 20000 -runs 1 \
+	  -set 'processors: {timeline: {enabled: true}}' -api-rps 500 -page-loads 10 $(API_FLAGS)
 
 .PHONY: bench-scale
 bench-scale: rig ## changelog: journey state restore ÷ raw changelog read, failover time with and without a standby (bench/results/scale.md)

@@ -21,6 +21,7 @@ import (
 	"github.com/journey-dev/journey/bench/internal/promsum"
 	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/pkg/config"
+	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/metrics"
 	"github.com/journey-dev/journey/pkg/outbox"
 	"github.com/journey-dev/journey/pkg/pipeline"
@@ -83,6 +84,9 @@ type instance struct {
 	rdb   *redis.Client
 	obs   *observer
 	p     *pipeline.Pipeline
+	// engine is the processors' engine; stopAPI stops serveAPI's server.
+	engine  *journey.Engine
+	stopAPI func()
 	// warnings counts what journey logged at warn level or above (all is
 	// printed to stderr as it happens).
 	warnings atomic.Int64
@@ -163,6 +167,7 @@ func (in *instance) wire() error {
 	if err != nil {
 		return err
 	}
+	in.engine = engine
 	dec, err := app.Decoder(cfg)
 	if err != nil {
 		return err
@@ -283,6 +288,9 @@ func (in *instance) stop() error {
 }
 
 func (in *instance) close() {
+	if in.stopAPI != nil {
+		in.stopAPI()
+	}
 	if in.store != nil {
 		_ = in.store.Close()
 	}

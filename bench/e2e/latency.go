@@ -106,21 +106,23 @@ func quantilesOf(d []time.Duration) quantiles {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // runLatency produces rate events/s for dur to topic while in runs caught
-// up, and reports the latency samples its observer recorded: from the Kafka
-// record timestamp (the broker's append time: the topic is LogAppendTime)
-// to Redis accepting the write, and the producer's due-to-ack times apart.
+// up (message ids idPrefix1, idPrefix2...: another run needs another
+// prefix, or journey drops its events as duplicates), and reports the
+// latency samples its observer recorded: from the Kafka record timestamp
+// (the broker's append time: the topic is LogAppendTime) to Redis
+// accepting the write, and the producer's due-to-ack times apart.
 //
 // The producer batches like a default Java client (linger.ms=5, the
 // default from Kafka 4.0): every 5 ms, one produce request (acks=1, one in
 // flight) carries every event that fell due meanwhile, a record batch per
 // partition. Fewer, fuller requests keep the broker's CPU, which journey
 // shares on this machine, from weighing on the latency measured.
-func runLatency(ctx context.Context, brokers []string, topic string, partitions int, in *instance, seed uint64,
+func runLatency(ctx context.Context, brokers []string, topic string, partitions int, in *instance, seed uint64, idPrefix string,
 	customers, rate int, dur time.Duration, zone string) (latencyResult, error) {
 	res := latencyResult{TargetRate: rate, Events: int(float64(rate) * dur.Seconds())}
 	// Dated as they are sent, in the bulk's zone (workloadClock): they
 	// trigger at once, minutes after the bulk's last events.
-	g := newGen(seed+1, customers, res.Events, "live-", zone, time.Time{}, time.Time{})
+	g := newGen(seed+1, customers, res.Events, idPrefix, zone, time.Time{}, time.Time{})
 	g.arrived = g.customers // every customer is known: pick among all of them
 
 	t0, c0, w0 := in.obs.triggers.Load(), in.obs.contexts.Load(), in.warnings.Load()

@@ -13,7 +13,10 @@
 //     ratio of the best rates;
 //  5. with the last journey still running, it produces a paced stream and
 //     reports the exact event-to-Redis latency of every trigger and context
-//     update.
+//     update;
+//  6. with -api-rps, it does that again under an open-loop load on the
+//     read-side API (api.go) and times the web page in headless Chromium
+//     (page.go).
 //
 // It reports figures and never judges them: it fails only when the work is
 // wrong (a record not processed, a trigger missing from Redis, a count that
@@ -30,6 +33,7 @@
 //
 //	go run ./bench/e2e [-events 1000000] [-customers 100000] [-runs 2] [-cpuprofile file]
 //	go run ./bench/e2e -processors interest -runs 3 -name pipeline-only  # the core pipeline alone
+//	go run ./bench/e2e -api-rps 500 -set 'processors: {timeline: {enabled: true}}' -name api  # with the read-side API
 package main
 
 import (
@@ -95,6 +99,9 @@ func run() error {
 		compare    = flag.String("compare", "", "results file (.json) of another run of this workload to show beside this one, e.g. bench/results/identity-off.json")
 		anonymous  = flag.Float64("anonymous", anonymousShare, "share of customers whose first events are anonymous (anonymousId only, keyed by it) until they identify")
 		minTrig    = flag.Float64("min-trigger-share", minTriggerShare, "fail (exit 1, report marked) when a journey run or the latency phase delivers no triggers or fewer than this share of its events")
+		apiRPS     = flag.Int("api-rps", 0, "after the latency phase, run it again with this many GET /v1/customers/{id} requests/s on random customers (open loop) and compare; then time the web page (-page-loads); 0: no API phase")
+		pageLoads  = flag.Int("page-loads", 10, "with -api-rps: loads of the web page of a customer with a full timeline in headless Chromium (0: none; needs the timeline processor on)")
+		apiProf    = flag.String("cpuprofile-api", "", "write a CPU profile of the API phase (journey live, the API and its load) to this file")
 		set        = flag.String("set", "", "YAML read over journey's default config, as journey run reads --config, e.g. 'state: {sync: false}'")
 	)
 	flag.Parse()
@@ -192,7 +199,7 @@ func run() error {
 	ph := &phases{
 		brokers: bs, redisAddr: *redisAddr, topic: topic, dlq: dlq, stamp: stamp, partitions: *partitions,
 		customers: *customers, runs: *runs, rate: *rate, seed: *seed, latDur: *latDur, zone: zone,
-		cpuProfile: *cpuProfile, liveProf: *liveProf, replayProf: *replayProf,
+		cpuProfile: *cpuProfile, liveProf: *liveProf, replayProf: *replayProf, apiProf: *apiProf,
 	}
 	live, err := ph.throughput(ctx, ends, res)
 	defer func() {
@@ -203,7 +210,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var apiBase string
+	if *apiRPS > 0 {
+		// Serving, idle, during the latency phase without API load too.
+		if apiBase, err = live.serveAPI(); err != nil {
+			return err
+		}
+	}
 	err = ph.latency(ctx, live, res)
+	if err == nil && *apiRPS > 0 {
+		err = ph.apiPhase(ctx, live, apiBase, *apiRPS, res)
+		if err == nil && *pageLoads > 0 {
+			err = ph.pagePhase(ctx, live, apiBase, *pageLoads, res)
+		}
+	}
 	stopErr := live.stop()
 	live = nil
 	if err != nil {
@@ -246,6 +266,7 @@ type phases struct {
 	zone                             string // of every event (workloadClock)
 	latDur                           time.Duration
 	cpuProfile, liveProf, replayProf string
+	apiProf                          string
 }
 
 // throughput runs the raw consumer and journey alternately over the
@@ -319,7 +340,7 @@ func (ph *phases) latency(ctx context.Context, live *instance, res *results) err
 	if ph.liveProf != "" {
 		stopLive = startProfile(ph.liveProf)
 	}
-	lat, err := runLatency(ctx, ph.brokers, ph.topic, ph.partitions, live, ph.seed, ph.customers, ph.rate, ph.latDur, ph.zone)
+	lat, err := runLatency(ctx, ph.brokers, ph.topic, ph.partitions, live, ph.seed, "live-", ph.customers, ph.rate, ph.latDur, ph.zone)
 	stopLive()
 	if err != nil {
 		return err

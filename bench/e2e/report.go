@@ -172,7 +172,9 @@ type results struct {
 	// over RawBest.
 	Replay      runResult `json:"replay"`
 	ReplayRatio float64   `json:"replay_ratio"`
-	Notes       []string  `json:"notes"`
+	// API is the API phase (-api-rps), nil without it.
+	API   *apiResult `json:"api,omitempty"`
+	Notes []string   `json:"notes"`
 	// Compare is another run of the same workload with another
 	// configuration (-compare: identity routing off), shown beside this one.
 	Compare *compared `json:"compare,omitempty"`
@@ -205,6 +207,9 @@ func tooFewTriggers(r *results, minShare float64) []string {
 	}
 	if r.Latency.Events > 0 {
 		check("the latency phase", r.Latency.Triggers, r.Latency.Events)
+	}
+	if r.API != nil && r.API.With.Events > 0 {
+		check("the latency phase under API load", r.API.With.Triggers, r.API.With.Events)
 	}
 	return out
 }
@@ -352,6 +357,7 @@ func (r *results) markdown(w io.Writer) {
 		}
 	}
 	r.compareSection(p)
+	r.apiSection(p)
 }
 
 func at(rs []runResult, i int) *runResult {

@@ -32,6 +32,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,11 +77,12 @@ type Customer struct {
 }
 
 // StateJSON is one processor's state, as `journey state get --json`
-// shows it.
+// shows it: State is the decoded state (encoded as json.Marshal encodes
+// it), nil when Error says why it could not be decoded.
 type StateJSON struct {
-	Version uint32          `json:"version"`
-	State   json.RawMessage `json:"state,omitempty"`
-	Error   string          `json:"error,omitempty"`
+	Version uint32 `json:"version"`
+	State   any    `json:"state,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // TimerJSON is one pending timer.
@@ -266,13 +268,29 @@ func checkID(id string) error {
 	return nil
 }
 
+// writeJSON answers code with v, indented. A Customer whose states cannot
+// all be encoded is answered with a note in place of each that cannot
+// (Customer.encodeEach).
 func writeJSON(w http.ResponseWriter, code int, v any) int {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // compact, then appendIndented
+	if err := enc.Encode(v); err != nil {
+		c, ok := v.(*Customer)
+		if !ok {
+			return writeError(w, http.StatusInternalServerError, "encoding the answer failed")
+		}
+		c.encodeEach()
+		buf.Reset()
+		if err := enc.Encode(c); err != nil {
+			return writeError(w, http.StatusInternalServerError, "encoding the answer failed")
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	out := appendIndented(make([]byte, 0, 2*buf.Len()), buf.Bytes()) // ends with Encode's newline
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(out)
 	return code
 }
 

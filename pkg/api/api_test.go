@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -230,4 +232,73 @@ func emptyStore(t *testing.T) (*state.Store, []journey.Processor) {
 		t.Fatal(err)
 	}
 	return store, procs
+}
+
+// nanProc's state cannot be encoded as JSON (a NaN).
+type nanProc struct{}
+
+type nanState struct {
+	X float64 `json:"x"`
+}
+
+func (nanProc) Name() string                                                      { return "nan" }
+func (nanProc) StateVersion() uint32                                              { return 1 }
+func (nanProc) NewState() journey.State                                           { return &nanState{} }
+func (nanProc) Fold(journey.State, *journey.Event, *journey.Output) (bool, error) { return false, nil }
+func (s *nanState) MarshalBinary() ([]byte, error)                                { return []byte{1}, nil }
+func (s *nanState) UnmarshalBinary([]byte) error                                  { s.X = math.NaN(); return nil }
+
+// A state that cannot be encoded shows as a note; the customer's other
+// states are answered as they are.
+func TestUnencodableState(t *testing.T) {
+	store, procs := emptyStore(t)
+	procs = append(procs, nanProc{})
+	p, err := store.Partition(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := p.NewBatch()
+	b.PutState("c", "nan", 1, []byte{1})
+	b.PutState("c", "cart", 99, []byte{1}) // a version this build does not read
+	var interest journey.Processor
+	for _, pr := range procs {
+		if pr.Name() == "interest" {
+			interest = pr
+		}
+	}
+	data, err := interest.NewState().MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.PutState("c", "interest", interest.StateVersion(), data)
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.NewHandler(store, procs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/customers/c", nil))
+	var got struct {
+		Processors map[string]struct {
+			State json.RawMessage
+			Error string
+		}
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("GET c: %d %v\n%s", rec.Code, err, rec.Body)
+	}
+	if n := got.Processors["nan"]; n.State != nil || !strings.HasPrefix(n.Error, "not shown: json: unsupported value: NaN") {
+		t.Errorf("nan: %s %q, want a note", n.State, n.Error)
+	}
+	if c := got.Processors["cart"]; c.State != nil || !strings.HasPrefix(c.Error, "not decoded: stored as state version 99") {
+		t.Errorf("cart: %s %q, want a note", c.State, c.Error)
+	}
+	if i := got.Processors["interest"]; i.State == nil || i.Error != "" {
+		t.Errorf("interest: %s %q, want its state", i.State, i.Error)
+	}
+	if cl := rec.Header().Get("Content-Length"); cl != strconv.Itoa(rec.Body.Len()) {
+		t.Errorf("Content-Length %s for %d bytes", cl, rec.Body.Len())
+	}
 }

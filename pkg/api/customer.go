@@ -25,7 +25,7 @@ func (h *Handler) Customer(id string, limit int) (*Customer, error) {
 	canonical := id
 	var cs state.CustomerState
 	for hop := 0; ; hop++ {
-		found, err := snap.Customer(canonical)
+		found, err := h.lookup(snap, canonical)
 		if err != nil {
 			return nil, err
 		}
@@ -52,6 +52,22 @@ func (h *Handler) Customer(id string, limit int) (*Customer, error) {
 	return h.view(id, canonical, cs, limit), nil
 }
 
+// lookup reads what the snapshot holds of id: on its partition when the
+// cluster knows it (identity routing puts every id on murmur2(id) mod N),
+// else on every partition (8 partitions: 17 iterators where this takes 2).
+func (h *Handler) lookup(snap *state.Snapshot, id string) ([]state.CustomerState, error) {
+	if h.cluster != nil {
+		if p, ok := h.cluster.Partition(id); ok {
+			cs, found, err := snap.CustomerOn(p, id)
+			if err != nil || !found {
+				return nil, err
+			}
+			return []state.CustomerState{cs}, nil
+		}
+	}
+	return snap.Customer(id)
+}
+
 // identity decodes cs's identity slot (empty when it has none).
 func identity(cs state.CustomerState) journey.IdentityState {
 	var st journey.IdentityState
@@ -69,17 +85,23 @@ func (h *Handler) view(requested, canonical string, cs state.CustomerState, limi
 	for _, l := range identity(cs).Linked {
 		c.IDs = append(c.IDs, l.ID)
 	}
+	// States are encoded as part of the answer, not marshalled apart
+	// first (a second pass over each, to check and compact it), and the
+	// timeline is read from its decoded state.
+	var tl *timeline.State
 	for _, name := range slices.Sorted(maps.Keys(cs.States)) {
 		st := cs.States[name]
-		d := Decode(name, h.processor(name), st.Version, st.Data)
-		c.Processors[name] = StateJSON{Version: d.Version, State: d.JSON, Error: d.Note}
+		v, note := decode(name, h.processor(name), st.Version, st.Data)
+		c.Processors[name] = StateJSON{Version: st.Version, State: v, Error: note}
+		if t, ok := v.(*timeline.State); ok {
+			tl = t
+		}
 	}
 	for _, t := range cs.Timers {
 		c.Timers = append(c.Timers, TimerJSON{At: t.At, Processor: t.Processor, Key: t.Key})
 	}
-	var tl timeline.State
-	if d, ok := c.Processors[timeline.Name]; ok && d.State != nil {
-		_ = json.Unmarshal(d.State, &tl)
+	if tl == nil {
+		tl = &timeline.State{}
 	}
 	for i := len(tl.Entries) - 1; i >= 0; i-- {
 		e := tl.Entries[i]
@@ -91,6 +113,23 @@ func (h *Handler) view(requested, canonical string, cs state.CustomerState, limi
 		}
 	}
 	return c
+}
+
+// encodeEach encodes each state apart, and replaces one that cannot be
+// (a NaN, say) by a note: one bad state must not hide the others.
+func (c *Customer) encodeEach() {
+	for name, sj := range c.Processors {
+		if sj.State == nil {
+			continue
+		}
+		b, err := json.Marshal(sj.State)
+		if err != nil {
+			sj.State, sj.Error = nil, fmt.Sprintf("not shown: %v", err)
+		} else {
+			sj.State = json.RawMessage(b)
+		}
+		c.Processors[name] = sj
+	}
 }
 
 func (h *Handler) processor(name string) journey.Processor {
@@ -118,24 +157,32 @@ type Decoded struct {
 // and the API show states through it.
 func Decode(name string, p journey.Processor, version uint32, data []byte) Decoded {
 	d := Decoded{Processor: name, Version: version}
+	st, note := decode(name, p, version, data)
+	if st == nil {
+		d.Note = note
+		return d
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		d.Note = fmt.Sprintf("not shown: %v", err)
+		return d
+	}
+	d.JSON = b
+	return d
+}
+
+// decode decodes a stored state with p; nil and why when it cannot.
+func decode(name string, p journey.Processor, version uint32, data []byte) (journey.State, string) {
 	switch {
 	case p == nil:
-		d.Note = fmt.Sprintf("not decoded: %q is not a processor of this configuration (%d bytes)", name, len(data))
+		return nil, fmt.Sprintf("not decoded: %q is not a processor of this configuration (%d bytes)", name, len(data))
 	case version != p.StateVersion():
-		d.Note = fmt.Sprintf("not decoded: stored as state version %d, this build reads version %d (%d bytes)",
+		return nil, fmt.Sprintf("not decoded: stored as state version %d, this build reads version %d (%d bytes)",
 			version, p.StateVersion(), len(data))
-	default:
-		st := p.NewState()
-		if err := st.UnmarshalBinary(data); err != nil {
-			d.Note = fmt.Sprintf("not decoded: %v (%d bytes)", err, len(data))
-			break
-		}
-		b, err := json.Marshal(st)
-		if err != nil {
-			d.Note = fmt.Sprintf("not shown: %v", err)
-			break
-		}
-		d.JSON = b
 	}
-	return d
+	st := p.NewState()
+	if err := st.UnmarshalBinary(data); err != nil {
+		return nil, fmt.Sprintf("not decoded: %v (%d bytes)", err, len(data))
+	}
+	return st, ""
 }

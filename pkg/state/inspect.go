@@ -186,20 +186,33 @@ func (s *Store) customerIn(r iterReader, customer string) ([]CustomerState, erro
 	}
 	var out []CustomerState
 	for _, id := range ids {
-		p := s.view(id)
-		states, err := p.statesIn(r, customer)
+		cs, ok, err := s.customerOn(r, id, customer)
 		if err != nil {
 			return nil, err
 		}
-		timers, err := p.customerTimersIn(r, customer)
-		if err != nil {
-			return nil, err
-		}
-		if len(states) > 0 || len(timers) > 0 {
-			out = append(out, CustomerState{Partition: id, States: states, Timers: timers})
+		if ok {
+			out = append(out, cs)
 		}
 	}
 	return out, nil
+}
+
+// customerOn is what partition id holds of a customer; ok is false for
+// nothing.
+func (s *Store) customerOn(r iterReader, id int, customer string) (cs CustomerState, ok bool, err error) {
+	p := s.view(id)
+	states, err := p.statesIn(r, customer)
+	if err != nil {
+		return cs, false, err
+	}
+	timers, err := p.customerTimersIn(r, customer)
+	if err != nil {
+		return cs, false, err
+	}
+	if len(states) == 0 && len(timers) == 0 {
+		return cs, false, nil
+	}
+	return CustomerState{Partition: id, States: states, Timers: timers}, true, nil
 }
 
 // PartitionSummary is a partition's position and backlog.

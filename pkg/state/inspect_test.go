@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -237,6 +238,21 @@ func TestInspectCustomerAndSummary(t *testing.T) {
 		if got, err := s.Customer("nobody"); err != nil || got != nil {
 			t.Fatalf("Customer(nobody) = %v, %v", got, err)
 		}
+		// A snapshot reads one partition as Customer reads them all; a
+		// write after it is not in it.
+		snap := s.Snapshot()
+		commit(t, s, 4, func(b *Batch) { b.PutState("c", "cart", 3, []byte("later")) })
+		on, ok, err := snap.CustomerOn(4, "c")
+		if err != nil || !ok || !reflect.DeepEqual(on, got[0]) {
+			t.Fatalf("CustomerOn(4, c) = %+v, %v, %v; want %+v", on, ok, err, got[0])
+		}
+		if on, ok, err := snap.CustomerOn(1, "c"); err != nil || ok || on.States != nil {
+			t.Fatalf("CustomerOn(1, c) = %+v, %v, %v; want nothing", on, ok, err)
+		}
+		if _, _, err := snap.CustomerOn(-1, "c"); err == nil {
+			t.Fatal("CustomerOn(-1, c): no error")
+		}
+		_ = snap.Close()
 
 		sum, err := s.Summary(4)
 		if err != nil {

@@ -1,6 +1,10 @@
 package state
 
-import "github.com/cockroachdb/pebble/v2"
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
 
 // iterReader is what the read helpers read through: the live database
 // (each iterator its own point in time) or a Snapshot (one point in time
@@ -25,6 +29,17 @@ func (s *Store) Snapshot() *Snapshot { return &Snapshot{s: s, snap: s.db.NewSnap
 // Customer is Store.Customer as of the snapshot.
 func (sn *Snapshot) Customer(customer string) ([]CustomerState, error) {
 	return sn.s.customerIn(sn.snap, customer)
+}
+
+// CustomerOn is what partition id holds of a customer as of the snapshot
+// (ok false: nothing): the reads of one partition, where Customer makes
+// those of every partition — for a caller that knows where the customer
+// lives (identity routing: murmur2(id) mod N).
+func (sn *Snapshot) CustomerOn(id int, customer string) (cs CustomerState, ok bool, err error) {
+	if id < 0 {
+		return cs, false, fmt.Errorf("state: negative partition %d", id)
+	}
+	return sn.s.customerOn(sn.snap, id, customer)
 }
 
 // Close releases the snapshot.
