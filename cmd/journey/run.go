@@ -391,8 +391,7 @@ func (c apiCluster) Partition(id string) (int, bool) {
 }
 
 func (c apiCluster) Local(p int) (string, bool) {
-	st, ok := c.p.Status().Partitions[p]
-	return st.State, ok
+	return c.p.PartitionState(p)
 }
 
 func (c apiCluster) Owner(ctx context.Context, p int) (string, error) { return c.dir.Owner(ctx, p) }

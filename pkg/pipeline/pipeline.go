@@ -465,6 +465,18 @@ func (p *Pipeline) Status() Status {
 	return status(p.joined, maps.Clone(p.partitions), maps.Clone(p.standbys), time.Now(), p.cfg.StallAfter)
 }
 
+// PartitionState is active partition id's State (StateRestoring,
+// StateReady...), and whether this instance holds it: Status for one
+// partition, without copying the tables (the API asks per request; the
+// lock is held for a map read).
+func (p *Pipeline) PartitionState(id int) (string, bool) {
+	p.mu.Lock()
+	st, ok := p.partitions[id]
+	p.mu.Unlock()
+	st.stall(time.Now(), p.cfg.StallAfter)
+	return st.State, ok
+}
+
 // setPartition updates an active partition's status (nil removes it).
 func (p *Pipeline) setPartition(id int, f func(*PartitionStatus)) {
 	p.mu.Lock()
