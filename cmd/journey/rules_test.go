@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -124,5 +125,32 @@ rules:
 			t.Errorf("trigger id %s twice in %v %v", x.id, push, email)
 		}
 		ids[x.id] = true
+	}
+
+	// A changed rule tried on history first: boots-push at 3 views, in a
+	// shadow backtest. It fires at b3 in the shadow stream; the live
+	// streams are untouched.
+	changed := filepath.Join(e.dir, "changed.yaml")
+	if err := writeFile(changed, strings.Replace(readFile(t, cfg), "threshold: 2", "threshold: 3", 1)); err != nil {
+		t.Fatal(err)
+	}
+	shadow := strings.TrimSuffix(e.prefix, ":") + "-shadow:"
+	if code, out := runToExit(t, 2*time.Minute, "replay", "--config", changed, "--state-dir", filepath.Join(e.dir, "backtest"),
+		"--from", "earliest", "--triggers", "shadow", "--shadow-prefix", shadow, "--progress", "none"); code != 0 {
+		t.Fatalf("shadow replay: exit %d: %s", code, out)
+	}
+	es, err := e.rdb.XRange(context.Background(), shadow+"triggers:push", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shadowPush []entry
+	for _, m := range es {
+		shadowPush = append(shadowPush, entry{fmt.Sprint(m.Values["id"]), fmt.Sprint(m.Values["rule"]), fmt.Sprint(m.Values["customer_id"])})
+	}
+	if want := []entry{{journey.TriggerID("boots-push", "u-boots", "b3"), "boots-push", "u-boots"}}; !slices.Equal(shadowPush, want) {
+		t.Errorf("the backtest's push stream = %v, want boots-push at b3 %v", shadowPush, want)
+	}
+	if after, err := read("push"); err != nil || !slices.Equal(after, push) {
+		t.Errorf("the live push stream changed in the backtest: %v (%v), was %v", after, err, push)
 	}
 }
