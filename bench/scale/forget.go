@@ -44,7 +44,7 @@ type forgetTiming struct {
 }
 
 // forgetPhase folds a topic of its own with -forget-customers customers
-// (two events each on average, at least one), fills the trigger
+// (one event each), fills the trigger
 // streams, then times `journey forget --wait` for 1 id and for 10.
 func (b *bench) forgetPhase(ctx context.Context, rdb *redis.Client, res *results) error {
 	o := b.opts
@@ -53,8 +53,8 @@ func (b *bench) forgetPhase(ctx context.Context, rdb *redis.Client, res *results
 	if err := b.cluster.create(ctx, topic, o.partitions); err != nil {
 		return err
 	}
-	b.logf("forget: produce %d events of %d customers...", 2*n, n)
-	if _, err := produceBulk(ctx, o.brokers, topic, o.seed+1, n, 2*n); err != nil {
+	b.logf("forget: produce %d events of %d customers...", n, n)
+	if _, err := produceBulk(ctx, o.brokers, topic, o.seed+1, n, n); err != nil {
 		return err
 	}
 	g, err := b.newGroup(ctx, "forget", topic)
@@ -75,13 +75,30 @@ func (b *bench) forgetPhase(ctx context.Context, rdb *redis.Client, res *results
 		return err
 	}
 	defer p.kill()
-	if err := b.waitCaughtUp(ctx, g, ends, []*proc{p}); err != nil {
+	// A million new customers fold far slower than the restore phase's
+	// workload (every event creates every processor's state): allow
+	// three times the usual wait.
+	wait := *b
+	wait.opts.catchUpTimeout *= 3
+	if err := wait.waitCaughtUp(ctx, g, ends, []*proc{p}); err != nil {
 		return err
 	}
 	fr.FoldSeconds = time.Since(start).Seconds()
 	b.logf("forget: journey run folded %d events of %d customers in %.1fs", fr.Events, n, fr.FoldSeconds)
 	prefix := g.name + ":"
-	// Wait for the outbox to drain, then fill every stream to its cap.
+	// The folded input is committed; its context updates may still be on
+	// their way to Redis. Time the forgets on an idle journey: wait for
+	// every outbox to drain, then fill every stream to its cap.
+	err = poll(ctx, 5*time.Minute, 250*time.Millisecond, func() (bool, error) {
+		m, err := p.metrics(ctx)
+		if err != nil {
+			return false, nil
+		}
+		return m.sum("journey_outbox_depth") == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the outbox to drain: %w", err)
+	}
 	maxLen := config.Default().Redis.StreamMaxLen
 	streams, err := b.triggerStreams(ctx, rdb, prefix)
 	if err != nil {

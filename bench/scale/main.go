@@ -15,7 +15,7 @@
 //     into the original directory shows the tail-only path (nothing to
 //     apply).
 //  3. Forget (after the failovers). A topic of -forget-customers customers
-//     (1,000,000 by default, two events each on average) is folded by one `journey
+//     (1,000,000 by default, one event each) is folded by one `journey
 //     run`; every trigger stream it wrote is filled to
 //     redis.stream_max_len; then `journey forget --wait` runs for 1 id and
 //     for 10 (customers with triggers first), timed start to exit, and
@@ -138,7 +138,7 @@ func run() error {
 	flag.StringVar(&o.out, "out", "bench/results", "folder for scale.json and scale.md")
 	flag.IntVar(&o.forgetCustomers, "forget-customers", 1_000_000, "customers in state for the forget phase (journey forget --wait timed; 0: none)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the state directories, configurations and logs (printed at the end)")
-	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
+	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	flag.Parse()
 	if *brokers == "" || o.redisAddr == "" {
 		return errors.New("no Kafka or Redis: run it inside the rig (rig exec exports KAFKA_BROKERS and REDIS_ADDR), or pass -brokers and -redis")
