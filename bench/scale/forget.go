@@ -100,7 +100,7 @@ func (b *bench) forgetPhase(ctx context.Context, rdb *redis.Client, res *results
 		return fmt.Errorf("waiting for the outbox to drain: %w", err)
 	}
 	maxLen := config.Default().Redis.StreamMaxLen
-	streams, err := b.triggerStreams(ctx, rdb, prefix)
+	streams, err := rdb.Keys(ctx, prefix+"triggers:*").Result()
 	if err != nil {
 		return err
 	}
@@ -173,36 +173,6 @@ func peakRSS(pid int) float64 {
 		}
 	}
 	return 0
-}
-
-// triggerStreams waits until g's outbox has drained (the stream lengths
-// hold still for a second) and returns the trigger streams under prefix.
-func (b *bench) triggerStreams(ctx context.Context, rdb *redis.Client, prefix string) ([]string, error) {
-	var streams []string
-	last, still := "", 0
-	err := poll(ctx, 2*time.Minute, 250*time.Millisecond, func() (bool, error) {
-		keys, err := rdb.Keys(ctx, prefix+"triggers:*").Result()
-		if err != nil {
-			return false, err
-		}
-		slices.Sort(keys)
-		var sig strings.Builder
-		for _, k := range keys {
-			n, err := rdb.XLen(ctx, k).Result()
-			if err != nil {
-				return false, err
-			}
-			fmt.Fprintf(&sig, "%s=%d ", k, n)
-		}
-		if sig.String() == last {
-			still++
-		} else {
-			last, still = sig.String(), 0
-		}
-		streams = keys
-		return still >= 4, nil
-	})
-	return streams, err
 }
 
 // padStream adds entries to stream until it holds n: every 997th of

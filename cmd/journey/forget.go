@@ -70,7 +70,7 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	erased, err := req.Wait(wctx)
-	printErasures(stdout, erased, pc)
+	printErasures(stdout, erased, pc, cfg.Redis.Prefix)
 	if err != nil {
 		return fmt.Errorf("--wait: %w", err)
 	}
@@ -81,7 +81,7 @@ func runForget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // printErasures prints what was erased for each id, store by store.
-func printErasures(w io.Writer, es []pipeline.Erasure, pc pipeline.Config) {
+func printErasures(w io.Writer, es []pipeline.Erasure, pc pipeline.Config, prefix string) {
 	for _, e := range es {
 		switch {
 		case !e.Done:
@@ -98,7 +98,7 @@ func printErasures(w io.Writer, es []pipeline.Erasure, pc pipeline.Config) {
 			if pc.Changelog.Topic != "" {
 				fmt.Fprintf(w, "  changelog %s: tombstones for all of it (standbys and restores drop it)\n", pc.Changelog.Topic)
 			}
-			fmt.Fprintf(w, "  redis: journey:ctx:<id> of each id, its entries in the journey:triggers:* streams and their journey:tid:* keys deleted\n")
+			fmt.Fprintf(w, "  redis: %[1]sctx:<id> of each id, its entries in the %[1]striggers:* streams and their %[1]stid:* keys deleted\n", prefix)
 			fmt.Fprintf(w, "  forgotten for good: a keyed hash of each id is kept (%s) so that later and replayed events are dropped\n", pc.Identity.ForgottenTopic)
 		}
 	}

@@ -30,20 +30,7 @@ import (
 func TestForget(t *testing.T) {
 	const parts = 4
 	e := newRigEnv(t, parts)
-	secret := filepath.Join(e.dir, "forget-secret")
-	if err := os.WriteFile(secret, []byte("test secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := e.config(t, fmt.Sprintf(`timers:
-  idle_advance: 0s
-  lateness: 0s
-privacy:
-  secret_file: %s
-processors:
-  interest:
-    threshold: 2
-    target: email
-`, secret))
+	cfg := forgetConfig(t, e)
 	c := startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
 
@@ -118,7 +105,7 @@ processors:
 	for _, want := range []string{
 		// the user's state held views and the merged cart, with its timer
 		regexp.QuoteMeta(user+": erased 2 id(s)") + `.*\n  state store: the state of [^\n]*interest[^\n]*cart[^\n]*, [1-9]\d* pending timer`,
-		regexp.QuoteMeta(anon2 + ": erased 2 id(s)"), `\n  changelog \S+: tombstones`, `\n  redis: journey:ctx:<id>`, `\.forgotten\)`,
+		regexp.QuoteMeta(anon2 + ": erased 2 id(s)"), `\n  changelog \S+: tombstones`, regexp.QuoteMeta("\n  redis: " + e.prefix + "ctx:<id>"), `\.forgotten\)`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {
 			t.Errorf("journey forget --wait printed %q: lacks %q", out.String(), want)
@@ -237,6 +224,30 @@ func storeMentions(t *testing.T, c *child, e *rigEnv, ids ...string) []string {
 // state store in dir, outbox entries aside.
 func scanMentions(t *testing.T, dir string, ids ...string) []string {
 	t.Helper()
+	seen := map[string]bool{}
+	eachStored(t, dir, func(k, v []byte) {
+		if len(k) > 4 && k[4] == 'q' {
+			return
+		}
+		for _, id := range ids {
+			if bytes.Contains(k, []byte(id)) || bytes.Contains(v, []byte(id)) {
+				seen[id] = true
+			}
+		}
+	})
+	var out []string
+	for _, id := range ids {
+		if seen[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// eachStored calls fn with every key and value of the (closed) state
+// store in dir, in key order.
+func eachStored(t *testing.T, dir string, fn func(k, v []byte)) {
+	t.Helper()
 	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -247,25 +258,29 @@ func scanMentions(t *testing.T, dir string, ids ...string) []string {
 		t.Fatal(err)
 	}
 	defer it.Close()
-	seen := map[string]bool{}
 	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) > 4 && k[4] == 'q' {
-			continue
-		}
-		for _, id := range ids {
-			if bytes.Contains(k, []byte(id)) || bytes.Contains(it.Value(), []byte(id)) {
-				seen[id] = true
-			}
-		}
+		fn(it.Key(), it.Value())
 	}
-	var out []string
-	for _, id := range ids {
-		if seen[id] {
-			out = append(out, id)
-		}
+}
+
+// forgetConfig writes the forget tests' configuration: event time only, a
+// privacy secret, interest emails at 2 views.
+func forgetConfig(t *testing.T, e *rigEnv) string {
+	t.Helper()
+	secret := filepath.Join(e.dir, "forget-secret")
+	if err := os.WriteFile(secret, []byte("test secret"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return e.config(t, fmt.Sprintf(`timers:
+  idle_advance: 0s
+  lateness: 0s
+privacy:
+  secret_file: %s
+processors:
+  interest:
+    threshold: 2
+    target: email
+`, secret))
 }
 
 // TestForgetNeedsIdentityRouting checks the errors journey forget gives
@@ -383,20 +398,7 @@ func TestForgetWhileRedisDown(t *testing.T) {
 	const parts = 4
 	rs := testrig.NewRedis(t, t.TempDir())
 	e, _ := redisChaosEnv(t, rs, parts)
-	secret := filepath.Join(e.dir, "forget-secret")
-	if err := os.WriteFile(secret, []byte("test secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := e.config(t, fmt.Sprintf(`timers:
-  idle_advance: 0s
-  lateness: 0s
-privacy:
-  secret_file: %s
-processors:
-  interest:
-    threshold: 2
-    target: email
-`, secret))
+	cfg := forgetConfig(t, e)
 	c := startChild(t, "run", "--config", cfg)
 	c.waitReady(t, time.Minute)
 

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -84,22 +83,11 @@ func TestReplayIsDeterministicWithIdentity(t *testing.T) {
 // partition prefix, DESIGN.md "Keys").
 func storeBytes(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	it, err := db.NewIter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
 	out := map[string][]byte{}
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
+	eachStored(t, dir, func(k, v []byte) {
 		if len(k) > 4 && (k[4] == 's' || k[4] == 't' || k[4] == 'T') {
-			out[string(k)] = slices.Clone(it.Value())
+			out[string(k)] = slices.Clone(v)
 		}
-	}
+	})
 	return out
 }

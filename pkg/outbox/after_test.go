@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/journey-dev/journey/pkg/journey"
 	"github.com/journey-dev/journey/pkg/sink"
 	"github.com/journey-dev/journey/pkg/sink/memsink"
+	"github.com/journey-dev/journey/pkg/state"
 )
 
 // orderSink records each delivery in a shared log, and fails the first
@@ -49,6 +49,26 @@ func (f *orderForwarder) Forward(_ context.Context, fs []Forward) error {
 	return nil
 }
 
+// runUntilDelivered runs d until p's outbox is empty, then stops it; Run
+// must end without an error.
+func runUntilDelivered(t *testing.T, d *Dispatcher, p *state.Partition) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	d.Notify()
+	checkFor(t, 5*time.Second, func() error {
+		if n := p.OutboxDepth(); n != 0 {
+			return fmt.Errorf("outbox depth %d", n)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestForwardAfterFollowsTheSink checks KindForwardAfter: such a record is
 // produced only once the sink took the entries before it — after a failed
 // delivery too (the journey forget ledger's entry says Redis was erased)
@@ -76,20 +96,7 @@ func TestForwardAfterFollowsTheSink(t *testing.T) {
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	d.Notify()
-	checkFor(t, 5*time.Second, func() error {
-		if n := p.OutboxDepth(); n != 0 {
-			return fmt.Errorf("outbox depth %d", n)
-		}
-		return nil
-	})
-	cancel()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatal(err)
-	}
+	runUntilDelivered(t, d, p)
 	mu.Lock()
 	defer mu.Unlock()
 	// Two failed deliveries: the plain forward went out each time, the

@@ -44,20 +44,7 @@ func TestDispatcherSkipsForgottenCustomers(t *testing.T) {
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	d.Notify()
-	checkFor(t, 5*time.Second, func() error {
-		if n := p.OutboxDepth(); n != 0 {
-			return fmt.Errorf("outbox depth %d", n)
-		}
-		return nil
-	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runUntilDelivered(t, d, p)
 	ts, err := s.Triggers(ctx, "email")
 	if err != nil {
 		t.Fatal(err)

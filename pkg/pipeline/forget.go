@@ -313,7 +313,7 @@ func (w *worker) onForget(tx *tx, f forgetMsg) error {
 	for _, l := range st.Linked {
 		next = append(next, l.ID)
 	}
-	e := ledgerEntry{Root: f.Root, Linked: len(st.Linked)}
+	e := ledgerEntry{Root: f.Root}
 	for _, id := range next {
 		s := w.p.forgetSum(id)
 		e.Next = append(e.Next, hex.EncodeToString(s[:]))

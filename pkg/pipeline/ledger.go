@@ -59,11 +59,9 @@ type ledgerEntry struct {
 	// Already: the id had been forgotten before; nothing was erased now.
 	Already bool `json:"already,omitempty"`
 	// States are the processors whose state of the customer was erased
-	// (not empty), Timers the pending timers dropped, Linked the ids that
-	// were linked to it.
+	// (not empty), Timers the pending timers dropped.
 	States []string `json:"states,omitempty"`
 	Timers int      `json:"timers,omitempty"`
-	Linked int      `json:"linked,omitempty"`
 }
 
 // forgottenTopicConfig is the ledger's: one partition (the whole ledger is

@@ -47,7 +47,6 @@ type replayRouter struct {
 	more     bool          // one of them has input left
 	next     chan struct{} // closed when the current barrier opens
 	done     bool
-	quiet    chan struct{} // closed once the replay has ended
 	stopped  chan struct{} // closed when the replay is stopped (stop)
 	stopMu   sync.Once
 }
@@ -66,7 +65,7 @@ func (r *replayRouter) stop() { r.stopMu.Do(func() { close(r.stopped) }) }
 
 func newReplayRouter(topic string, ids []int) *replayRouter {
 	r := &replayRouter{topic: topic, queues: map[int]*fwdQueue{}, sent: map[int]int64{}, enqueued: map[int]int64{},
-		handed: make(chan struct{}), next: make(chan struct{}), quiet: make(chan struct{}), stopped: make(chan struct{})}
+		handed: make(chan struct{}), next: make(chan struct{}), stopped: make(chan struct{})}
 	for _, id := range ids {
 		r.queues[id] = &fwdQueue{next: map[int][]kafka.Message{}}
 	}
@@ -193,9 +192,6 @@ func (r *replayRouter) barrier(ctx context.Context, more bool) (bool, error) {
 	r.arrived, r.more = 0, false
 	close(r.next)
 	r.next = make(chan struct{})
-	if r.done {
-		close(r.quiet)
-	}
 	return r.done, nil
 }
 
