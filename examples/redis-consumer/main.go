@@ -135,11 +135,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, ch := range o.channels {
 		c.streams = append(c.streams, c.keys.StreamKey(ch))
 	}
-	if err := c.createGroups(ctx); err != nil {
-		return err
+	n, err := 0, c.createGroups(ctx)
+	if err == nil {
+		n, err = c.consume(ctx, o.max)
 	}
-	n, err := c.consume(ctx, o.max)
-	if err != nil {
+	if err != nil && ctx.Err() == nil { // stopped while starting (Ctrl-C, -duration) is not an error
 		return err
 	}
 	if o.max > 0 && n < o.max && errors.Is(ctx.Err(), context.DeadlineExceeded) { // not after Ctrl-C
