@@ -22,6 +22,9 @@ type Customer struct {
 	// Detached says the customer's states moved into another customer's
 	// (Runner.Detach): the commit deletes them, but for the identity slot.
 	Detached bool
+	// pointer says the customer is only a link to another (Runner.Pointer):
+	// not retained after the commit.
+	pointer bool
 
 	prev, next *Customer // a Runner's retained-customer list
 	// ctxFull is when ContextChanges last returned every part (zero: not

@@ -174,6 +174,12 @@ func (r *Runner) Customer(id string) (*Customer, error) {
 	return c, nil
 }
 
+// Pointer marks c as an id that only points at another customer (an
+// identity link): it is not retained after the commit, so the ids a
+// customer's events carry besides its own do not crowd the customers out
+// of the cache. A later event addressed to it loads its link again.
+func (r *Runner) Pointer(c *Customer) { c.pointer = true }
+
 // Touched lists the customers cached since the last Committed or Reset,
 // in the order they were first touched.
 func (r *Runner) Touched() []*Customer { return r.order }
@@ -187,7 +193,8 @@ func (r *Runner) Committed() {
 		c.Stored = !c.Detached && (c.Stored || c.IsDirty())
 		clear(c.Dirty)
 		c.Detached = false
-		if r.Retain <= 0 {
+		if r.Retain <= 0 || c.pointer {
+			c.pointer = false
 			continue
 		}
 		r.retained[c.ID] = c

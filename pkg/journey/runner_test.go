@@ -427,6 +427,23 @@ func TestRunnerRetainsCommittedCustomers(t *testing.T) {
 	if loads["b"] != 2 || loads["a"] != 2 || loads["c"] != 1 {
 		t.Fatalf("loads a=%d b=%d c=%d, want 2 2 1 (b evicted as least recently used)", loads["a"], loads["b"], loads["c"])
 	}
+	commit()
+	// A pointer (an id linked to another customer) is not retained: it
+	// pushes out nobody, and is loaded again when next addressed.
+	c, err := r.Customer("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Pointer(c)
+	commit()
+	apply("a", "Other", 9)
+	apply("b", "Other", 10)
+	if _, err := r.Customer("p"); err != nil {
+		t.Fatal(err)
+	}
+	if loads["a"] != 2 || loads["b"] != 2 || loads["p"] != 2 {
+		t.Fatalf("loads a=%d b=%d p=%d, want 2 2 2 (the pointer p not retained, a and b kept)", loads["a"], loads["b"], loads["p"])
+	}
 }
 
 // counter is a toy ContextSource counting its Context calls.

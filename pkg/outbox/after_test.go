@@ -72,7 +72,8 @@ func runUntilDelivered(t *testing.T, d *Dispatcher, p *state.Partition) {
 // TestForwardAfterFollowsTheSink checks KindForwardAfter: such a record is
 // produced only once the sink took the entries before it — after a failed
 // delivery too (the journey forget ledger's entry says Redis was erased)
-// — while a KindForward of the same batch goes before the sink.
+// — while a KindForward of the same batch goes before the sink, once
+// (forwardAhead), not again with each retry of the sink.
 func TestForwardAfterFollowsTheSink(t *testing.T) {
 	p := openPartition(t)
 	var (
@@ -99,9 +100,47 @@ func TestForwardAfterFollowsTheSink(t *testing.T) {
 	runUntilDelivered(t, d, p)
 	mu.Lock()
 	defer mu.Unlock()
-	// Two failed deliveries: the plain forward went out each time, the
+	// Two failed deliveries: the plain forward went out once, ahead, the
 	// after-forward only once the sink took the batch.
-	want := "[fwd:before fwd:before fwd:before sink:2 fwd:after]"
+	want := "[fwd:before sink:2 fwd:after]"
+	if fmt.Sprint(log) != want {
+		t.Errorf("order %v, want %s", log, want)
+	}
+}
+
+// TestForwardsGoAhead checks forwardAhead: the forwards of a committed
+// outbox are produced, in order, before the sink's deliveries reach them
+// (a backlog's round leaves thousands of entries, handed MaxBatch at a
+// time), each once.
+func TestForwardsGoAhead(t *testing.T) {
+	p := openPartition(t)
+	var (
+		log []string
+		mu  sync.Mutex
+	)
+	s := &orderSink{Sink: memsink.New(), log: &log, mu: &mu}
+	d := NewDispatcher(p, s, Config{MaxBatch: 2}, zap.NewNop(), nil)
+	d.SetForwarder(&orderForwarder{log: &log, mu: &mu})
+	b := p.NewBatch()
+	for i, k := range []string{"T", "T", "T", "F1", "T", "T", "F2", "T"} {
+		if k != "T" {
+			b.Append(KindForward, EncodeForward(&Forward{Partition: 1, Key: []byte(k), Value: []byte("{}")}))
+			continue
+		}
+		tr := journey.Trigger{ID: fmt.Sprint("t", i), Rule: "r", CustomerID: "c", Channel: "email", At: time.Unix(1, 0).UTC()}
+		data, err := EncodeTrigger(&tr, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Append(KindTrigger, data)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	runUntilDelivered(t, d, p)
+	mu.Lock()
+	defer mu.Unlock()
+	want := "[fwd:F1 fwd:F2 sink:2 sink:1 sink:2 sink:1]"
 	if fmt.Sprint(log) != want {
 		t.Errorf("order %v, want %s", log, want)
 	}

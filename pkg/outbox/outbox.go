@@ -214,6 +214,10 @@ type Dispatcher struct {
 	// ahead is the sequence the next delivery ahead of a held head batch
 	// reads from (dispatcher goroutine only).
 	ahead uint64
+	// forwarded is the sequence below which every KindForward entry was
+	// produced ahead of the sink's deliveries (forwardAhead; dispatcher
+	// goroutine only).
+	forwarded uint64
 }
 
 // NewDispatcher returns a dispatcher for partition p.
@@ -264,7 +268,10 @@ func (d *Dispatcher) Progress() <-chan struct{} { return d.progress }
 func (d *Dispatcher) Run(ctx context.Context) error {
 	backoff := time.Duration(0)
 	for {
-		n, last, err := d.deliverOnce(ctx)
+		n, last, err := d.forwardAhead(ctx)
+		if err == nil {
+			n, last, err = d.deliverOnce(ctx)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -337,6 +344,64 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 	}
 }
 
+// Forwards ahead: bounds of one forwardAhead call.
+const (
+	aheadRead     = 4096    // entries read at a time
+	aheadForwards = 8192    // forwards produced at once
+	aheadBytes    = 8 << 20 // and their keys and values
+)
+
+// forwardAhead produces the KindForward entries committed since the last
+// call, up to aheadForwards of them, before the sink's deliveries reach
+// them: another partition's records never wait behind this one's Redis
+// traffic (a round that folded a backlog leaves thousands of entries,
+// delivered MaxBatch at a time), nor are they produced again when a
+// sink delivery is retried. Their order among themselves is the
+// outbox's. deliverOnce skips the forwards below d.forwarded; after a
+// restart they are produced again, which receivers drop (see
+// KindForward). A KindForwardAfter entry stays where it is. It returns
+// what deliverOnce does for an error (0 entries, the head).
+func (d *Dispatcher) forwardAhead(ctx context.Context) (int, uint64, error) {
+	if d.fwd == nil {
+		return 0, 0, nil
+	}
+	from := max(d.forwarded, d.p.HeadSeq())
+	var (
+		fs    []Forward
+		bytes int
+		next  = from
+	)
+	for len(fs) < aheadForwards && bytes < aheadBytes {
+		es, err := d.p.ReadOutboxFrom(next, aheadRead)
+		if err != nil {
+			return 0, 0, fmt.Errorf("outbox: read: %w", err)
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			if len(fs) >= aheadForwards || bytes >= aheadBytes {
+				break
+			}
+			next = e.Seq + 1
+			if e.Kind != KindForward {
+				continue
+			}
+			f, err := decodeForward(e.Data)
+			if err != nil {
+				return 0, e.Seq, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+			}
+			fs = append(fs, f)
+			bytes += len(f.Key) + len(f.Value)
+		}
+	}
+	if err := d.forward(ctx, fs, next-1); err != nil {
+		return 0, d.p.HeadSeq(), err
+	}
+	d.forwarded = next
+	return 0, 0, nil
+}
+
 // deliverOnce hands up to MaxBatch entries to the sink and deletes them on
 // success. It returns how many entries were delivered and the sequence of
 // the last entry it handed.
@@ -349,7 +414,7 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 		return 0, 0, nil
 	}
 	last := es[len(es)-1].Seq
-	dec, err := decode(es)
+	dec, err := decode(d.notForwarded(es))
 	if err != nil {
 		return 0, last, err
 	}
@@ -398,6 +463,21 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 	default:
 	}
 	return len(es), last, nil
+}
+
+// notForwarded is es without the KindForward entries forwardAhead
+// produced.
+func (d *Dispatcher) notForwarded(es []state.OutboxEntry) []state.OutboxEntry {
+	if len(es) == 0 || es[0].Seq >= d.forwarded {
+		return es
+	}
+	out := make([]state.OutboxEntry, 0, len(es))
+	for _, e := range es {
+		if e.Kind != KindForward || e.Seq >= d.forwarded {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // forward produces fs through the forwarder (nothing when fs is empty).

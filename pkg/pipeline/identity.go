@@ -290,17 +290,22 @@ func (w *worker) onLink(tx *tx, l linkMsg) error {
 	}
 	st.Parent, st.Linked = l.Into, nil
 	w.runner.MarkIdentity(c)
+	w.runner.Pointer(c)
 	// An id seen only beside its customer's (an anonymous id every event
 	// of a known customer carries) has nothing to move: no state stored,
 	// none folded since the round began.
-	if c.Stored || c.IsDirty() && w.anyDirtyState(c) {
+	moved := c.Stored || c.IsDirty() && w.anyDirtyState(c)
+	if moved {
 		if err := w.moveOut(tx, c, &mm); err != nil {
 			return err
 		}
 	}
 	if !w.p.cfg.DiscardOutput {
-		del, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Delete: true}, tx.lastRecord)
-		tx.b.Append(outbox.KindContext, del)
+		if moved {
+			// Its context hash goes; one that never had a state has none.
+			del, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Delete: true}, tx.lastRecord)
+			tx.b.Append(outbox.KindContext, del)
+		}
 		into, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Fields: map[string]string{fieldMergedInto: l.Into}}, tx.lastRecord)
 		tx.b.Append(outbox.KindContext, into)
 	}
