@@ -92,10 +92,10 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: bench
-bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay — the core pipeline (one processor), then every processor with identity routing off, then on (latest.md, beside it); then bench-api and bench-scale (bench/results/)
+bench: rig ## end-to-end figures on a fresh real Kafka and Redis: rates, journey÷raw ratio, latency, replay — the core pipeline (one processor), then every processor with identity routing off, then on (latest.md, beside it, and beside identity off run back to back in each pair); then bench-api and bench-scale (bench/results/)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -processors interest -runs 3 -name pipeline-only $(BENCH_FLAGS)
 	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -name identity-off -set 'identity: {enabled: false}' $(BENCH_FLAGS)
-	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -compare bench/results/identity-off.json $(BENCH_FLAGS)
+	@$(RIG) exec -dir .rig/bench -- env CGO_ENABLED=0 $(GO) run ./bench/e2e -compare bench/results/identity-off.json -beside 'identity: {enabled: false}' $(BENCH_FLAGS)
 	@$(MAKE) --no-print-directory bench-api
 	@$(MAKE) --no-print-directory bench-scale
 

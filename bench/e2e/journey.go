@@ -110,11 +110,24 @@ var batchRecords int
 // --config, e.g. 'state: {sync: false}'.
 var overlay string
 
-// benchConfig is config.Default with -set and -max-records applied.
+// besideOverlay is -beside: YAML read over -set for the second journey
+// run of each throughput pair; besideActive is set while that run starts.
+var (
+	besideOverlay string
+	besideActive  bool
+)
+
+// benchConfig is config.Default with -set (and, for a -beside run,
+// -beside) and -max-records applied.
 func benchConfig() (config.Config, error) {
 	cfg := config.Default()
 	if err := cfg.Parse([]byte(overlay)); err != nil {
 		return cfg, fmt.Errorf("-set: %w", err)
+	}
+	if besideActive {
+		if err := cfg.Parse([]byte(besideOverlay)); err != nil {
+			return cfg, fmt.Errorf("-beside: %w", err)
+		}
 	}
 	if batchRecords > 0 {
 		cfg.Batch.MaxRecords = batchRecords

@@ -103,12 +103,14 @@ func run() error {
 		pageLoads  = flag.Int("page-loads", 10, "with -api-rps: loads of the web page of a customer with a full timeline in headless Chromium (0: none; needs the timeline processor on)")
 		apiProf    = flag.String("cpuprofile-api", "", "write a CPU profile of the API phase (journey live, the API and its load) to this file")
 		set        = flag.String("set", "", "YAML read over journey's default config, as journey run reads --config, e.g. 'state: {sync: false}'")
+		beside     = flag.String("beside", "", "YAML read over -set for a second journey run in each throughput pair, just before this configuration's (its cost measured back to back, on the same machine state), e.g. 'identity: {enabled: false}'")
 	)
 	flag.Parse()
 	anonymousShare = *anonymous
 	changelogEnabled = *changelog
 	batchRecords = *maxRecords
 	overlay = *set
+	besideOverlay = *beside
 	if *procList != "" {
 		enabledProcessors = strings.Split(*procList, ",")
 	}
@@ -138,6 +140,7 @@ func run() error {
 			Events: *events, Customers: *customers, Partitions: *partitions, Seed: *seed, Runs: *runs,
 			LatencyRate: *rate, LatencySecs: latDur.Seconds(), StateSync: def.StateSync(), Overlay: overlay, MaxBatch: def.Batch.MaxRecords, MaxBatchBytes: def.Batch.MaxBytes, BacklogWait: def.Batch.BacklogWait.String(),
 			FetchMaxBytes: def.Kafka.FetchMaxBytes, FetchMaxWait: def.Kafka.FetchMaxWait.String(), CPUProfile: *cpuProfile,
+			Beside: besideOverlay,
 		},
 	}
 	for _, spec := range processors.All() {
@@ -276,9 +279,13 @@ type phases struct {
 func (ph *phases) throughput(ctx context.Context, ends map[int]int64, res *results) (*instance, error) {
 	rawGroup := func(i int) string { return fmt.Sprintf("bench-raw-%s-%d", ph.stamp, i) }
 	journeyGroup := func(i int) string { return fmt.Sprintf("bench-journey-%s-%d", ph.stamp, i) }
+	besideGroup := func(i int) string { return fmt.Sprintf("bench-beside-%s-%d", ph.stamp, i) }
 	var groups []string
 	for i := 1; i <= ph.runs; i++ {
 		groups = append(groups, rawGroup(i), journeyGroup(i))
+		if besideOverlay != "" {
+			groups = append(groups, besideGroup(i))
+		}
 	}
 	if err := waitCoordinators(ctx, ph.brokers, groups); err != nil {
 		return nil, err
@@ -294,6 +301,22 @@ func (ph *phases) throughput(ctx context.Context, ends map[int]int64, res *resul
 		res.Raw = append(res.Raw, raw)
 		fmt.Printf("raw #%d: %d records in %.2fs: %.0f events/s (start-up %.2fs; cores this process / Kafka+Redis / other %s)\n",
 			i, raw.Events, raw.Seconds, raw.Rate, raw.Startup, raw.CPU)
+
+		if besideOverlay != "" {
+			besideActive = true
+			br, in, err := runJourney(ctx, ph.brokers, ph.redisAddr, ph.topic, ph.dlq, besideGroup(i),
+				fmt.Sprintf("bench%s.b%d:", ph.stamp, i), ends, ph.customers, noProfile, false)
+			besideActive = false
+			if in != nil {
+				_ = in.stop()
+			}
+			if err != nil {
+				return live, fmt.Errorf("-beside run: %w", err)
+			}
+			res.Beside = append(res.Beside, br)
+			fmt.Printf("journey beside (%s) #%d: %.2fs: %.0f events/s (cores this process / Kafka+Redis / other %s)\n",
+				besideOverlay, i, br.Seconds, br.Rate, br.CPU)
+		}
 
 		last := i == ph.runs
 		profile := noProfile
@@ -311,6 +334,9 @@ func (ph *phases) throughput(ctx context.Context, ends map[int]int64, res *resul
 			"%d context updates; mean batch %.0f, commit %.2fms; cores this process / Kafka+Redis / other %s)\n",
 			i, jr.Events, jr.Seconds, jr.Rate, jr.Startup, jr.Triggers, jr.Contexts, jr.MeanBatch, jr.MeanCommitMs, jr.CPU)
 		res.Pairs = append(res.Pairs, jr.Rate/raw.Rate)
+		if besideOverlay != "" {
+			res.BesidePairs = append(res.BesidePairs, jr.Rate/res.Beside[i-1].Rate)
+		}
 	}
 	for _, r := range res.Raw {
 		res.RawBest = max(res.RawBest, r.Rate)
@@ -319,6 +345,13 @@ func (ph *phases) throughput(ctx context.Context, ends map[int]int64, res *resul
 		res.JourBest = max(res.JourBest, r.Rate)
 	}
 	res.Ratio = res.JourBest / res.RawBest
+	for _, r := range res.Beside {
+		res.BesideBest = max(res.BesideBest, r.Rate)
+	}
+	if res.BesideBest > 0 {
+		fmt.Printf(">>> journey ÷ journey beside (%s) = %.2f (best %.0f ÷ best %.0f events/s; pairs %s)\n",
+			besideOverlay, res.JourBest/res.BesideBest, res.JourBest, res.BesideBest, report.Ratios(res.BesidePairs))
+	}
 	fmt.Printf("\n>>> journey ÷ raw = %.2f (best %.0f ÷ best %.0f events/s; pairs %s; target >= %.1f)\n\n",
 		res.Ratio, res.JourBest, res.RawBest, report.Ratios(res.Pairs), targetRatio)
 	return live, nil

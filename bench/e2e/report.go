@@ -141,6 +141,8 @@ type params struct {
 	FetchMaxBytes int    `json:"fetch_max_bytes"`
 	FetchMaxWait  string `json:"fetch_max_wait"`
 	CPUProfile    string `json:"cpu_profile,omitempty"`
+	// Beside is -beside: the configuration run beside this one.
+	Beside string `json:"beside_overlay,omitempty"`
 	// Processors are the processors journey folded through (all of
 	// processors.All, default sections), in order.
 	Processors []string `json:"processors"`
@@ -161,9 +163,14 @@ type results struct {
 	JourBest float64       `json:"journey_best_events_per_second"`
 	// Ratio is journey's best rate over the raw consumer's best; Pairs
 	// are the ratios of the back-to-back pairs (run i over run i).
-	Ratio   float64       `json:"ratio"`
-	Pairs   []float64     `json:"pair_ratios"`
-	Latency latencyResult `json:"latency"`
+	Ratio float64   `json:"ratio"`
+	Pairs []float64 `json:"pair_ratios"`
+	// Beside are the -beside runs, one before each journey run;
+	// BesidePairs journey's rate over the beside run's of the same pair.
+	Beside      []runResult   `json:"beside,omitempty"`
+	BesideBest  float64       `json:"beside_best_events_per_second,omitempty"`
+	BesidePairs []float64     `json:"beside_pair_ratios,omitempty"`
+	Latency     latencyResult `json:"latency"`
 	// Floor is the latency phase's baseline: the same paced producer read
 	// by a raw kafka-go consumer (runFloor). Its event_to_redis_ms are
 	// Kafka append → decoded by that consumer: nothing goes to Redis.
@@ -265,6 +272,30 @@ func (r *results) compareSection(p func(string, ...any)) {
 	}
 }
 
+// besideSection writes the -beside runs: this configuration's rate over
+// the beside one's, each pair run back to back.
+func (r *results) besideSection(p func(string, ...any)) {
+	if len(r.Beside) == 0 {
+		return
+	}
+	overlay := r.Params.Overlay
+	if overlay == "" {
+		overlay = "defaults"
+	}
+	p("## Beside %s, back to back\n\n", r.Params.Beside)
+	p("Each pair ran the raw consumer, journey with `%s` read over this run's configuration, then journey as this run "+
+		"configures it (%s), over the same topic, one after the other.\n\n", r.Params.Beside, overlay)
+	p("| pair | raw events/s | beside (%s) events/s | this run events/s | this ÷ beside |\n|---|---:|---:|---:|---:|\n", r.Params.Beside)
+	for i, b := range r.Beside {
+		if i >= len(r.Journey) || i >= len(r.Raw) {
+			break
+		}
+		p("| #%d | %.0f | %.0f | %.0f | %.2f |\n", i+1, r.Raw[i].Rate, b.Rate, r.Journey[i].Rate, r.Journey[i].Rate/b.Rate)
+	}
+	p("\n**This run's throughput is %.0f%% of the beside configuration's** (best %.0f ÷ best %.0f events/s; pairs %s).\n\n",
+		100*r.JourBest/r.BesideBest, r.JourBest, r.BesideBest, report.Ratios(r.BesidePairs))
+}
+
 func (r *results) markdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	m := r.Machine
@@ -356,6 +387,7 @@ func (r *results) markdown(w io.Writer) {
 			p("- %s\n", n)
 		}
 	}
+	r.besideSection(p)
 	r.compareSection(p)
 	r.apiSection(p)
 }
