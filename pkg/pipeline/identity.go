@@ -487,10 +487,14 @@ func newForwarder(brokers []string, topic, ledger string, tr *kafka.Transport) *
 		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond,
-		BatchSize:    10_000,
-		BatchBytes:   16 << 20,
-		MaxAttempts:  1, // the dispatcher retries, with backoff
-		Transport:    tr,
+		// kafka-go allocates (and clears) a batch of BatchSize messages per
+		// partition a call writes to: at 10,000 that was 1.5 MB for each
+		// live round's single forward, and the heap's churn kept the
+		// collector running. A backlog's forwards go as several requests.
+		BatchSize:   256,
+		BatchBytes:  16 << 20,
+		MaxAttempts: 1, // the dispatcher retries, with backoff
+		Transport:   tr,
 	}}
 }
 
