@@ -130,6 +130,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if besideOverlay != "" {
+		besideActive = true
+		_, err := benchConfig()
+		besideActive = false
+		if err != nil {
+			return err
+		}
+	}
 	// journey's garbage-collector settings for the whole process, from the
 	// start: a journey instance sets them process-wide, so every run, the
 	// raw consumer's first included, runs with the same settings.

@@ -282,7 +282,7 @@ func (r *results) besideSection(p func(string, ...any)) {
 	if overlay == "" {
 		overlay = "defaults"
 	}
-	p("## Beside %s, back to back\n\n", r.Params.Beside)
+	p("## Back to back with %s\n\n", r.Params.Beside)
 	p("Each pair ran the raw consumer, journey with `%s` read over this run's configuration, then journey as this run "+
 		"configures it (%s), over the same topic, one after the other.\n\n", r.Params.Beside, overlay)
 	p("| pair | raw events/s | beside (%s) events/s | this run events/s | this ÷ beside |\n|---|---:|---:|---:|---:|\n", r.Params.Beside)

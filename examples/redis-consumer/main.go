@@ -139,7 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err == nil {
 		n, err = c.consume(ctx, o.max)
 	}
-	if err != nil && ctx.Err() == nil { // stopped while starting (Ctrl-C, -duration) is not an error
+	if err != nil && !errors.Is(ctx.Err(), context.Canceled) { // Ctrl-C while starting is not an error
 		return err
 	}
 	if o.max > 0 && n < o.max && errors.Is(ctx.Err(), context.DeadlineExceeded) { // not after Ctrl-C

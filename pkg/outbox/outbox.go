@@ -394,6 +394,9 @@ func (d *Dispatcher) forwardAhead(ctx context.Context) (int, uint64, error) {
 			fs = append(fs, f)
 			bytes += len(f.Key) + len(f.Value)
 		}
+		if len(es) < aheadRead {
+			break // the end: another read would seek Pebble for nothing
+		}
 	}
 	if err := d.forward(ctx, fs, next-1); err != nil {
 		return 0, d.p.HeadSeq(), err
@@ -421,6 +424,9 @@ func (d *Dispatcher) deliverOnce(ctx context.Context) (int, uint64, error) {
 	if err := d.forward(ctx, dec.forwards, last); err != nil {
 		return 0, last, err
 	}
+	// Committed after forwardAhead's read, they went out here: a retry of
+	// the sink does not produce them again.
+	d.forwarded = max(d.forwarded, last+1)
 	d.dropSkipped(&dec.batch)
 	handed := d.now()
 	if err := d.deliver(ctx, dec.batch); err != nil {

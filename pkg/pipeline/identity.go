@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -301,8 +302,14 @@ func (w *worker) onLink(tx *tx, l linkMsg) error {
 		}
 	}
 	if !w.p.cfg.DiscardOutput {
+		// The hash is deleted only when a state moved: an id with no state
+		// here has none (a hash comes from a state folded on the id's
+		// partition), and a delete per link cost ~15 % of the throughput
+		// with 40 % anonymous traffic (bench/README). Not covered: a hash
+		// left by identity routing off with a non-murmur2 producer, or by
+		// a processor since disabled; it keeps its fields beside
+		// merged_into until redis.context_ttl.
 		if moved {
-			// Its context hash goes; one that never had a state has none.
 			del, _ := outbox.EncodeContext(sink.Context{CustomerID: l.ID, Delete: true}, tx.lastRecord)
 			tx.b.Append(outbox.KindContext, del)
 		}
@@ -475,32 +482,70 @@ func (p *Pipeline) procIndex(name string) int {
 
 // forwarder produces the outbox's forwarded records to the repartition
 // topic, each to the partition it names, and the forget ledger's entries
-// to the ledger (ledger.go).
+// to the ledger (ledger.go). Each sender partition's dispatcher has a
+// writer of its own (from): kafka-go batches the records of concurrent
+// calls to one partition together, so with a shared writer one sender's
+// records could be split across two produce requests, the second landing
+// while the first failed.
 type forwarder struct {
-	w             *kafka.Writer
+	brokers       []string
+	tr            *kafka.Transport
 	topic, ledger string
+
+	mu sync.Mutex
+	ws map[int]*kafka.Writer // by sender partition
+}
+
+// forwardChunk is the most records of one call written to one partition
+// in one produce request: kafka-go allocates (and clears) a batch of
+// BatchSize messages per partition a call writes to, so at 10,000 each
+// live round's single forward cost 1.5 MB, and the heap's churn kept the
+// collector running. A call's larger runs go as several requests, each
+// after the one before it was acknowledged.
+const forwardChunk = 256
+
+type topicPartition struct {
+	topic     string
+	partition int
 }
 
 func newForwarder(brokers []string, topic, ledger string, tr *kafka.Transport) *forwarder {
-	return &forwarder{topic: topic, ledger: ledger, w: &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		// kafka-go allocates (and clears) a batch of BatchSize messages per
-		// partition a call writes to: at 10,000 that was 1.5 MB for each
-		// live round's single forward, and the heap's churn kept the
-		// collector running. A backlog's forwards go as several requests.
-		BatchSize:   256,
-		BatchBytes:  16 << 20,
-		MaxAttempts: 1, // the dispatcher retries, with backoff
-		Transport:   tr,
-	}}
+	return &forwarder{brokers: brokers, tr: tr, topic: topic, ledger: ledger, ws: map[int]*kafka.Writer{}}
+}
+
+// from is the forwarder of sender's dispatcher.
+func (f *forwarder) from(sender int) outbox.Forwarder {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.ws[sender]
+	if w == nil {
+		w = &kafka.Writer{
+			Addr:         kafka.TCP(f.brokers...),
+			Balancer:     kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }),
+			RequiredAcks: kafka.RequireAll,
+			BatchTimeout: time.Millisecond,
+			BatchSize:    forwardChunk,
+			BatchBytes:   16 << 20,
+			MaxAttempts:  1, // the dispatcher retries, with backoff
+			Transport:    f.tr,
+		}
+		f.ws[sender] = w
+	}
+	return senderWriter{f, w}
+}
+
+type senderWriter struct {
+	f *forwarder
+	w *kafka.Writer
 }
 
 // Forward implements outbox.Forwarder. Errors are retriable: the
-// dispatcher keeps the entries and tries again.
-func (f *forwarder) Forward(ctx context.Context, fs []outbox.Forward) error {
+// dispatcher keeps the entries and tries again. Records for one partition
+// keep their order: at most forwardChunk of them per request, each
+// request after the last was acknowledged (the partitions' requests go
+// together).
+func (s senderWriter) Forward(ctx context.Context, fs []outbox.Forward) error {
+	f := s.f
 	msgs := make([]kafka.Message, len(fs))
 	for i, x := range fs {
 		hs := make([]kafka.Header, len(x.Headers))
@@ -515,21 +560,40 @@ func (f *forwarder) Forward(ctx context.Context, fs []outbox.Forward) error {
 			msgs[i].Topic, msgs[i].Partition = f.ledger, 0
 		}
 	}
-	if err := f.w.WriteMessages(ctx, msgs...); err != nil {
-		if ctx.Err() != nil {
-			return err
+	for len(msgs) > 0 {
+		// The longest prefix with at most forwardChunk records for any one
+		// topic partition goes in one call.
+		n, per := 0, map[topicPartition]int{}
+		for ; n < len(msgs); n++ {
+			tp := topicPartition{msgs[n].Topic, msgs[n].Partition}
+			if per[tp] == forwardChunk {
+				break
+			}
+			per[tp]++
 		}
-		return fmt.Errorf("%w: repartition topic: %w", sink.ErrRetriable, err)
+		if err := s.w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return fmt.Errorf("%w: repartition topic: %w", sink.ErrRetriable, err)
+		}
+		msgs = msgs[n:]
 	}
 	return nil
 }
 
-// Close closes the writer.
+// Close closes the writers.
 func (f *forwarder) Close() error {
 	if f == nil {
 		return nil
 	}
-	return f.w.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs []error
+	for _, w := range f.ws {
+		errs = append(errs, w.Close())
+	}
+	return errors.Join(errs...)
 }
 
 var errNoRoute = errors.New("pipeline: identity routing needs the journey.Identity processor in the engine")

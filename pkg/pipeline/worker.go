@@ -118,7 +118,7 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		case p.router != nil:
 			w.disp.SetForwarder(p.router.from(id))
 		case p.fwd != nil:
-			w.disp.SetForwarder(p.fwd)
+			w.disp.SetForwarder(p.fwd.from(id))
 		}
 		runner.SkipTimer = w.skipTimer
 		return w
