@@ -49,6 +49,31 @@ func (f *orderForwarder) Forward(_ context.Context, fs []Forward) error {
 	return nil
 }
 
+// orderLog records, in one log, what an orderSink took and what an
+// orderForwarder produced.
+type orderLog struct {
+	mu  sync.Mutex
+	log []string
+}
+
+// dispatcher returns a dispatcher of p whose sink (failing its first fail
+// deliveries) and forwarder write to l.
+func (l *orderLog) dispatcher(p *state.Partition, fail int, cfg Config) *Dispatcher {
+	d := NewDispatcher(p, &orderSink{Sink: memsink.New(), log: &l.log, mu: &l.mu, fail: fail}, cfg, zap.NewNop(), nil)
+	d.SetForwarder(&orderForwarder{log: &l.log, mu: &l.mu})
+	return d
+}
+
+// check fails t unless the log reads want.
+func (l *orderLog) check(t *testing.T, want string) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if fmt.Sprint(l.log) != want {
+		t.Errorf("order %v, want %s", l.log, want)
+	}
+}
+
 // runUntilDelivered runs d until p's outbox is empty, then stops it; Run
 // must end without an error.
 func runUntilDelivered(t *testing.T, d *Dispatcher, p *state.Partition) {
@@ -76,13 +101,8 @@ func runUntilDelivered(t *testing.T, d *Dispatcher, p *state.Partition) {
 // (forwardAhead), not again with each retry of the sink.
 func TestForwardAfterFollowsTheSink(t *testing.T) {
 	p := openPartition(t)
-	var (
-		log []string
-		mu  sync.Mutex
-	)
-	s := &orderSink{Sink: memsink.New(), log: &log, mu: &mu, fail: 2}
-	d := NewDispatcher(p, s, Config{MaxBatch: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, zap.NewNop(), nil)
-	d.SetForwarder(&orderForwarder{log: &log, mu: &mu})
+	var l orderLog
+	d := l.dispatcher(p, 2, Config{MaxBatch: 100, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	b := p.NewBatch()
 	tr := journey.Trigger{ID: "t1", Rule: "r", CustomerID: "c", Channel: "email", At: time.Unix(1, 0).UTC()}
 	data, err := EncodeTrigger(&tr, time.Now())
@@ -98,14 +118,9 @@ func TestForwardAfterFollowsTheSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	runUntilDelivered(t, d, p)
-	mu.Lock()
-	defer mu.Unlock()
 	// Two failed deliveries: the plain forward went out once, ahead, the
 	// after-forward only once the sink took the batch.
-	want := "[fwd:before sink:2 fwd:after]"
-	if fmt.Sprint(log) != want {
-		t.Errorf("order %v, want %s", log, want)
-	}
+	l.check(t, "[fwd:before sink:2 fwd:after]")
 }
 
 // TestForwardsGoAhead checks forwardAhead: the forwards of a committed
@@ -114,13 +129,8 @@ func TestForwardAfterFollowsTheSink(t *testing.T) {
 // time), each once.
 func TestForwardsGoAhead(t *testing.T) {
 	p := openPartition(t)
-	var (
-		log []string
-		mu  sync.Mutex
-	)
-	s := &orderSink{Sink: memsink.New(), log: &log, mu: &mu}
-	d := NewDispatcher(p, s, Config{MaxBatch: 2}, zap.NewNop(), nil)
-	d.SetForwarder(&orderForwarder{log: &log, mu: &mu})
+	var l orderLog
+	d := l.dispatcher(p, 0, Config{MaxBatch: 2})
 	b := p.NewBatch()
 	for i, k := range []string{"T", "T", "T", "F1", "T", "T", "F2", "T"} {
 		if k != "T" {
@@ -138,10 +148,5 @@ func TestForwardsGoAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	runUntilDelivered(t, d, p)
-	mu.Lock()
-	defer mu.Unlock()
-	want := "[fwd:F1 fwd:F2 sink:2 sink:1 sink:2 sink:1]"
-	if fmt.Sprint(log) != want {
-		t.Errorf("order %v, want %s", log, want)
-	}
+	l.check(t, "[fwd:F1 fwd:F2 sink:2 sink:1 sink:2 sink:1]")
 }

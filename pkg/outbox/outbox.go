@@ -268,7 +268,11 @@ func (d *Dispatcher) Progress() <-chan struct{} { return d.progress }
 func (d *Dispatcher) Run(ctx context.Context) error {
 	backoff := time.Duration(0)
 	for {
-		n, last, err := d.forwardAhead(ctx)
+		var (
+			n    int
+			last uint64
+		)
+		err := d.forwardAhead(ctx)
 		if err == nil {
 			n, last, err = d.deliverOnce(ctx)
 		}
@@ -359,11 +363,10 @@ const (
 // sink delivery is retried. Their order among themselves is the
 // outbox's. deliverOnce skips the forwards below d.forwarded; after a
 // restart they are produced again, which receivers drop (see
-// KindForward). A KindForwardAfter entry stays where it is. It returns
-// what deliverOnce does for an error (0 entries, the head).
-func (d *Dispatcher) forwardAhead(ctx context.Context) (int, uint64, error) {
+// KindForward). A KindForwardAfter entry stays where it is.
+func (d *Dispatcher) forwardAhead(ctx context.Context) error {
 	if d.fwd == nil {
-		return 0, 0, nil
+		return nil
 	}
 	from := max(d.forwarded, d.p.HeadSeq())
 	var (
@@ -374,7 +377,7 @@ func (d *Dispatcher) forwardAhead(ctx context.Context) (int, uint64, error) {
 	for len(fs) < aheadForwards && bytes < aheadBytes {
 		es, err := d.p.ReadOutboxFrom(next, aheadRead)
 		if err != nil {
-			return 0, 0, fmt.Errorf("outbox: read: %w", err)
+			return fmt.Errorf("outbox: read: %w", err)
 		}
 		if len(es) == 0 {
 			break
@@ -389,7 +392,7 @@ func (d *Dispatcher) forwardAhead(ctx context.Context) (int, uint64, error) {
 			}
 			f, err := decodeForward(e.Data)
 			if err != nil {
-				return 0, e.Seq, fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
+				return fmt.Errorf("outbox: entry %d: %w", e.Seq, err)
 			}
 			fs = append(fs, f)
 			bytes += len(f.Key) + len(f.Value)
@@ -399,10 +402,10 @@ func (d *Dispatcher) forwardAhead(ctx context.Context) (int, uint64, error) {
 		}
 	}
 	if err := d.forward(ctx, fs, next-1); err != nil {
-		return 0, d.p.HeadSeq(), err
+		return err
 	}
 	d.forwarded = next
-	return 0, 0, nil
+	return nil
 }
 
 // deliverOnce hands up to MaxBatch entries to the sink and deletes them on

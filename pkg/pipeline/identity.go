@@ -561,6 +561,9 @@ func (s senderWriter) Forward(ctx context.Context, fs []outbox.Forward) error {
 		}
 	}
 	for len(msgs) > 0 {
+		if len(msgs) <= forwardChunk { // a live round's few: no partition can have more
+			return s.write(ctx, msgs)
+		}
 		// The longest prefix with at most forwardChunk records for any one
 		// topic partition goes in one call.
 		n, per := 0, map[topicPartition]int{}
@@ -571,13 +574,21 @@ func (s senderWriter) Forward(ctx context.Context, fs []outbox.Forward) error {
 			}
 			per[tp]++
 		}
-		if err := s.w.WriteMessages(ctx, msgs[:n]...); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			return fmt.Errorf("%w: repartition topic: %w", sink.ErrRetriable, err)
+		if err := s.write(ctx, msgs[:n]); err != nil {
+			return err
 		}
 		msgs = msgs[n:]
+	}
+	return nil
+}
+
+// write produces msgs in one call; errors are retriable.
+func (s senderWriter) write(ctx context.Context, msgs []kafka.Message) error {
+	if err := s.w.WriteMessages(ctx, msgs...); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("%w: repartition topic: %w", sink.ErrRetriable, err)
 	}
 	return nil
 }

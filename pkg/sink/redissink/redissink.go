@@ -524,16 +524,17 @@ func DecodeTrigger(m redis.XMessage) (journey.Trigger, error) {
 	return t, nil
 }
 
-// eraseBatch is how many stream entries eraseStreams reads per XRANGE.
-const eraseBatch = 1000
+// eraseBatch is how many stream entries eraseStreams reads per XRANGE;
+// eraseScanCount is the COUNT of the SCAN that finds the trigger streams.
+const (
+	eraseBatch     = 1000
+	eraseScanCount = 10_000
+)
 
 // eraseStreams removes the entries of the customers in ids from every
 // trigger stream under the prefix, and the tid keys of their trigger ids.
 // It reads every stream in full (at most StreamMaxLen entries each): a
 // forget is rare, and the entries carry no index by customer.
-// eraseScanCount is the COUNT of the SCAN that finds the trigger streams.
-const eraseScanCount = 10_000
-
 func (s *Sink) eraseStreams(ctx context.Context, ids map[string]bool) error {
 	pattern := globEscape(s.cfg.prefix()) + "triggers:*"
 	var cursor uint64
