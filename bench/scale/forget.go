@@ -30,6 +30,8 @@ type forgetRun struct {
 	Streams map[string]int64 `json:"streams"`
 	Rounds  []forgetTiming   `json:"rounds"`
 	RSSMB   float64          `json:"journey_peak_rss_mb"`
+	// MemoryLimit is the run's state.memory_limit (0: the default).
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
 }
 
 // forgetTiming is one `journey forget --wait` process.
@@ -152,7 +154,7 @@ func (b *bench) forgetPhase(ctx context.Context, rdb *redis.Client, res *results
 		b.logf("forget: journey forget --wait, %d id(s) (%d with triggers): %.2fs; left in Redis: %d", k, t.WithTriggers, t.Seconds, t.Left)
 		fr.Rounds = append(fr.Rounds, t)
 	}
-	fr.RSSMB = peakRSS(p.cmd.Process.Pid)
+	fr.RSSMB, fr.MemoryLimit = peakRSS(p.cmd.Process.Pid), b.opts.memoryLimit
 	if err := p.stop(90 * time.Second); err != nil {
 		return err
 	}

@@ -73,6 +73,9 @@ func (b *bench) newGroup(ctx context.Context, label, topic string) (*group, erro
 		fmt.Fprintf(&y, "    %s: %s\n", q(t), q(types[t]))
 	}
 	fmt.Fprintf(&y, "redis:\n  addr: %s\n  prefix: %s\nlog:\n  level: info\n", q(b.opts.redisAddr), q(name+":"))
+	if b.opts.memoryLimit > 0 {
+		fmt.Fprintf(&y, "state:\n  memory_limit: %d\n", b.opts.memoryLimit)
+	}
 	if err := os.WriteFile(g.config, []byte(y.String()), 0o644); err != nil {
 		return nil, err
 	}

@@ -87,6 +87,8 @@ type options struct {
 	keep           bool
 	// forgetCustomers: the forget phase's customers (0: no forget phase).
 	forgetCustomers int
+	// memoryLimit is every journey run's state.memory_limit (0: the default).
+	memoryLimit int64
 }
 
 // bench is what the phases share.
@@ -136,6 +138,7 @@ func run() error {
 	flag.StringVar(&o.goCmd, "go", "go", "the go command that builds ./cmd/journey")
 	flag.StringVar(&o.bin, "journey", "", "a journey binary to use instead of building ./cmd/journey")
 	flag.StringVar(&o.out, "out", "bench/results", "folder for scale.json and scale.md")
+	flag.Int64Var(&o.memoryLimit, "memory-limit", 0, "state.memory_limit of every journey run (bytes; 0: journey's default)")
 	flag.IntVar(&o.forgetCustomers, "forget-customers", 1_000_000, "customers in state for the forget phase (journey forget --wait timed; 0: none)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the state directories, configurations and logs (printed at the end)")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")

@@ -222,6 +222,13 @@ func (r *results) markdown(w io.Writer) {
 		for _, k := range slices.Sorted(maps.Keys(f.Streams)) {
 			ss = append(ss, fmt.Sprintf("%s %s", k, report.Num(float64(f.Streams[k]))))
 		}
+		limit := "the default " + report.Num(float64(config.Default().State.MemoryLimit>>20)) + " MiB"
+		if f.MemoryLimit > 0 {
+			limit = report.Num(float64(f.MemoryLimit>>20)) + " MiB"
+		}
+		p("**Memory: journey run folding %s events of %s new customers peaked at %.0f MB RSS (VmHWM)** with state.memory_limit %s "+
+			"(target ≤ 512 MB with the defaults); the fold took %.1f s (%s events/s).  \n", report.Num(float64(f.Events)), report.Num(float64(f.Customers)),
+			f.RSSMB, limit, f.FoldSeconds, report.Num(float64(f.Events)/f.FoldSeconds))
 		p("**journey forget --wait with %s customers in state: %s** (process start to exit; trigger streams filled to their cap: %s; "+
 			"journey run peak RSS %.0f MB; folding the %s events took %.1f s).  \n", report.Num(float64(f.Customers)), strings.Join(ts, "; "),
 			strings.Join(ss, ", "), f.RSSMB, report.Num(float64(f.Events)), f.FoldSeconds)

@@ -74,8 +74,10 @@ func Decoder(cfg config.Config) (*ingest.Decoder, error) {
 
 // StoreOptions are the state store's options; log receives Pebble's events.
 func StoreOptions(cfg config.Config, log *zap.Logger) state.Options {
+	b := cfg.State.Budget()
 	return state.Options{
-		Sync: cfg.StateSync(), DedupWindow: cfg.Ingest.DedupWindow, CacheBytes: cfg.State.CacheBytes, Logger: log,
+		Sync: cfg.StateSync(), DedupWindow: cfg.Ingest.DedupWindow, Logger: log,
+		CacheBytes: b.BlockCache, MemTableSize: b.MemTable, DedupIndexMax: b.DedupHashes, TailBytes: int(b.OutboxTail),
 	}
 }
 
@@ -107,7 +109,7 @@ func PipelineConfig(cfg config.Config) pipeline.Config {
 		OutboxMax:      cfg.Outbox.MaxPending, ShutdownFlush: cfg.Outbox.ShutdownFlush,
 		Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
 		Lateness: t.Lateness, IdleAdvance: t.IdleAdvance, MaxSkew: t.MaxSkew, LateEvents: t.LateEvents,
-		CustomerCache: cfg.State.CustomerCache,
+		CustomerCache: cfg.State.Budget().CustomerCache, RoundCustomers: cfg.State.Budget().RoundCustomers,
 		// Full context updates at least hourly (and at most every half
 		// TTL): a hash that expired or was deleted is whole again soon.
 		ContextRefresh: min(cfg.Redis.ContextTTL/2, time.Hour),

@@ -2,7 +2,9 @@ package app
 
 import (
 	"flag"
+	"math"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,36 @@ func TestMaxSkewReachesThePipeline(t *testing.T) {
 	c.Timers.MaxSkew = 3 * time.Minute
 	if got := PipelineConfig(c).MaxSkew; got != 3*time.Minute {
 		t.Fatalf("pipeline MaxSkew %v, want 3m", got)
+	}
+}
+
+// TestMemoryLimitIsShared: state.memory_limit reaches the store (block
+// cache, memtables, dedup bound, outbox tail), the pipeline (customer cache, round
+// bound) and Go's soft memory limit, unless GOGC or GOMEMLIMIT is set.
+func TestMemoryLimitIsShared(t *testing.T) {
+	c := config.Default()
+	c.State.MemoryLimit = 768 << 20
+	b := c.State.Budget()
+	so, pc := StoreOptions(c, nil), PipelineConfig(c)
+	if so.CacheBytes != b.BlockCache || so.MemTableSize != b.MemTable || so.DedupIndexMax != b.DedupHashes || int64(so.TailBytes) != b.OutboxTail {
+		t.Fatalf("store options %+v, budget %+v", so, b)
+	}
+	if pc.CustomerCache != b.CustomerCache || pc.RoundCustomers != b.RoundCustomers || pc.RoundCustomers == 0 {
+		t.Fatalf("pipeline customer cache %d, round %d; budget %+v", pc.CustomerCache, pc.RoundCustomers, b)
+	}
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	debug.SetMemoryLimit(math.MaxInt64)
+	TuneRuntime(c, getenv)
+	if got := debug.SetMemoryLimit(-1); got != 768<<20 {
+		t.Fatalf("soft memory limit %d, want state.memory_limit %d", got, 768<<20)
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	env["GOMEMLIMIT"] = "1GiB"
+	TuneRuntime(c, getenv)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Fatalf("GOMEMLIMIT set: soft memory limit changed to %d", got)
 	}
 }

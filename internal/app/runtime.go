@@ -12,21 +12,19 @@ import (
 // trades memory for that, within the soft limit TuneRuntime sets.
 const DefaultGCPercent = 400
 
-// memoryHeadroom is what the soft memory limit allows beyond Pebble's
-// block cache (which lives on the Go heap in a static build).
-const memoryHeadroom = 2 << 30
-
 // TuneRuntime sets the garbage collector for journey unless the
 // environment does (getenv is os.Getenv; a parameter for tests): GC
-// percent DefaultGCPercent, and a soft memory limit of the block cache
-// plus 2 GiB (GOMEMLIMIT overrides it), so the higher GC target cannot let
-// the heap grow to five times a large live heap.
+// percent DefaultGCPercent, and a soft memory limit of state.memory_limit
+// (GOMEMLIMIT overrides it), so the higher GC target cannot let the heap
+// grow to five times a large live heap. Everything journey keeps in memory
+// (Pebble's block cache and memtables too, in a static build) is on the Go
+// heap, shared out by config.State.Budget.
 func TuneRuntime(cfg config.Config, getenv func(string) string) {
 	if getenv("GOGC") != "" {
 		return
 	}
 	debug.SetGCPercent(DefaultGCPercent)
 	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cfg.State.CacheBytes + memoryHeadroom)
+		debug.SetMemoryLimit(cfg.State.Budget().Limit)
 	}
 }

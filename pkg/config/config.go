@@ -129,11 +129,69 @@ type State struct {
 	Dir string `yaml:"dir"`
 	// Sync makes every commit round wait for fsync. Unset, it is on only
 	// without the changelog (StateSync).
-	Sync       *bool `yaml:"sync"`
+	Sync *bool `yaml:"sync"`
+	// MemoryLimit is the instance's memory budget in bytes: Go's soft
+	// memory limit, shared out by Budget between Pebble's block cache and
+	// memtables, the dedup index and the decoded customers.
+	MemoryLimit int64 `yaml:"memory_limit"`
+	// CacheBytes is Pebble's block cache; 0 takes Budget's share.
 	CacheBytes int64 `yaml:"cache_bytes"`
 	// CustomerCache is how many customers stay decoded in memory between
-	// batches (shared by the partitions this instance owns).
+	// batches (shared by the partitions this instance owns); 0 takes
+	// Budget's share.
 	CustomerCache int `yaml:"customer_cache"`
+}
+
+// Budget is how State.MemoryLimit is shared out (README "Memory").
+type Budget struct {
+	Limit      int64 // Go's soft memory limit: everything below lives in it
+	BlockCache int64 // Pebble's block cache
+	MemTable   int64 // one Pebble memtable; at most MemTables of them queue
+	// OutboxTail bounds the just-committed outbox entries kept in memory
+	// for the dispatchers (past it they read Pebble).
+	OutboxTail int64
+	// DedupHashes bounds the event-id hashes the dedup index keeps, over
+	// the partitions an instance owns (past it lookups read Pebble).
+	DedupHashes int
+	// Customers bounds the customers decoded at once: a third retained
+	// between rounds (customer_cache), two thirds touched by the rounds in
+	// flight (a round ends early past its partition's share).
+	Customers      int
+	CustomerCache  int
+	RoundCustomers int
+}
+
+// Per-item sizes Budget divides by, measured (bench/README.md "Memory"):
+// a customer decoded with every processor's state after a few events, and
+// a dedup hash in its map.
+const (
+	CustomerBytes  = 3 << 10
+	DedupHashBytes = 48
+	// MemTables is how many memtables Pebble lets queue before it stalls
+	// writes.
+	MemTables = 4
+)
+
+// Budget shares MemoryLimit out: a fifth to the block cache, a tenth to
+// memtables, a thirty-second each to the dedup index and the outbox tail,
+// three eighths to decoded customers (a third of it retained between
+// rounds, two thirds for the rounds in flight). The rest, about a quarter,
+// is for rounds' records, the
+// outbox, fetch buffers and the garbage the collector has not reclaimed
+// yet: with less room it collects back to back. cache_bytes and
+// customer_cache, when set, override their shares.
+func (s State) Budget() Budget {
+	m := s.MemoryLimit
+	b := Budget{Limit: m, BlockCache: m / 5, MemTable: m / 10 / MemTables, DedupHashes: int(m / 32 / DedupHashBytes), OutboxTail: m / 32}
+	if s.CacheBytes > 0 {
+		b.BlockCache = s.CacheBytes
+	}
+	b.Customers = int(m * 3 / 8 / CustomerBytes)
+	b.CustomerCache, b.RoundCustomers = b.Customers/3, b.Customers*2/3
+	if s.CustomerCache > 0 {
+		b.CustomerCache = s.CustomerCache
+	}
+	return b
 }
 
 // Changelog is the compacted topic that lets partitions move between
@@ -336,7 +394,7 @@ func Default() Config {
 		Ingest: Ingest{MaxBytes: 1 << 20, MaxFuture: 24 * time.Hour, DedupWindow: 24 * time.Hour},
 		Batch:  Batch{MaxRecords: 100_000, MaxBytes: 32 << 20, BacklogWait: time.Second, CommitInterval: time.Second},
 		Timers: Timers{Lateness: 5 * time.Second, IdleAdvance: 10 * time.Second, MaxSkew: time.Minute},
-		State:  State{Dir: "journey-data", CacheBytes: 512 << 20, CustomerCache: 100_000},
+		State:  State{Dir: "journey-data", MemoryLimit: 5 << 29},
 		Changelog: Changelog{
 			Enabled: true, Compression: CompressionNone, MaxBatchBytes: 32 << 20, StaleAfter: 12 * time.Hour,
 		},

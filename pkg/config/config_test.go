@@ -74,6 +74,10 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"timers.max_skew", func(c *Config) { c.Timers.MaxSkew = -time.Minute }},
 		{"changelog.compression", func(c *Config) { c.Changelog.Compression = "brotli" }},
 		{"state.dir", func(c *Config) { c.State.Dir = "" }},
+		{"state.memory_limit", func(c *Config) { c.State.MemoryLimit = 32 << 20 }},
+		{"state.cache_bytes", func(c *Config) { c.State.CacheBytes = c.State.MemoryLimit }},
+		{"state.cache_bytes", func(c *Config) { c.State.CacheBytes = 1024 }},
+		{"state.customer_cache", func(c *Config) { c.State.CustomerCache = -1 }},
 		{"redis.addr", func(c *Config) { c.Redis.Addr = "" }},
 		{"redis.prefix", func(c *Config) { c.Redis.Prefix = "" }},
 		{"redis.dedup_ttl", func(c *Config) { c.Redis.DedupTTL = time.Millisecond }},
@@ -187,5 +191,32 @@ func TestRulesKeptForTheRegistry(t *testing.T) {
 	}
 	if c.Rules.Kind != yaml.SequenceNode || len(c.Rules.Content) != 2 || c.Rules.Content[1].Content[1].Value != "b" {
 		t.Fatalf("rules = %+v, want the list of two", c.Rules)
+	}
+}
+
+// TestBudgetSharesTheLimit: state.memory_limit is shared out by fixed
+// fractions, the parts fit inside it with room for the rest of the heap,
+// and cache_bytes and customer_cache override only their own share.
+func TestBudgetSharesTheLimit(t *testing.T) {
+	for _, m := range []int64{64 << 20, 512 << 20, Default().State.MemoryLimit, 16 << 30} {
+		b := State{MemoryLimit: m}.Budget()
+		if b.Limit != m || b.BlockCache != m/5 || b.MemTable != m/10/MemTables {
+			t.Fatalf("limit %d: %+v", m, b)
+		}
+		parts := b.BlockCache + b.MemTable*MemTables + int64(b.DedupHashes)*DedupHashBytes + b.OutboxTail + int64(b.Customers)*CustomerBytes
+		if parts > m*4/5 || parts < m/2 {
+			t.Fatalf("limit %d: the parts take %d bytes, want between a half and four fifths", m, parts)
+		}
+		if b.CustomerCache+b.RoundCustomers > b.Customers || b.CustomerCache == 0 || b.RoundCustomers == 0 {
+			t.Fatalf("limit %d: customers %d split %d + %d", m, b.Customers, b.CustomerCache, b.RoundCustomers)
+		}
+	}
+	def := State{MemoryLimit: 1 << 30}.Budget()
+	b := State{MemoryLimit: 1 << 30, CacheBytes: 8 << 20, CustomerCache: 7}.Budget()
+	if b.BlockCache != 8<<20 || b.CustomerCache != 7 {
+		t.Fatalf("overrides ignored: %+v", b)
+	}
+	if b.RoundCustomers != def.RoundCustomers || b.DedupHashes != def.DedupHashes || b.MemTable != def.MemTable {
+		t.Fatalf("an override moved another share: %+v, defaults %+v", b, def)
 	}
 }

@@ -188,11 +188,14 @@ func (s *State) check(p *problems) {
 	if s.Dir == "" {
 		p.add("state.dir", "required")
 	}
-	if s.CacheBytes < 1<<20 {
-		p.add("state.cache_bytes", "must be at least 1048576")
+	if s.MemoryLimit < 64<<20 {
+		p.add("state.memory_limit", "must be at least 67108864 (64 MiB)")
+	}
+	if s.CacheBytes != 0 && (s.CacheBytes < 1<<20 || s.CacheBytes > s.MemoryLimit/2) {
+		p.add("state.cache_bytes", "must be 0 (a fifth of state.memory_limit) or from 1048576 to half of state.memory_limit")
 	}
 	if s.CustomerCache < 0 {
-		p.add("state.customer_cache", "must not be negative (0 keeps no customer decoded between batches)")
+		p.add("state.customer_cache", "must not be negative (0 takes its share of state.memory_limit)")
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/journey-dev/journey/pkg/journey"
 )
 
 // rec is a record of topic at offset, fetched when the partition's high
@@ -119,6 +121,47 @@ func TestFillStopsAtTheBounds(t *testing.T) {
 	got = fillWith(t, Config{MaxBatchRecords: 1000, MaxBatchBytes: 4 << 10, BacklogWait: time.Hour}, msgs, nil)
 	if len(got) != 4 {
 		t.Fatalf("max bytes 4 KiB of 1 KiB records: fill returned %d records", len(got))
+	}
+}
+
+// A round that has touched its share of Config.RoundCustomers takes no
+// more records, behind or not: it folds and commits what it has, and the
+// next round takes the rest.
+func TestFillStopsAtTheRoundsCustomers(t *testing.T) {
+	engine, err := journey.NewEngine(journey.Identity{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := journey.NewRunner(engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
+	w := &worker{p: &Pipeline{cfg: Config{MaxBatchRecords: 100, MaxBatchBytes: 1 << 20, BacklogWait: time.Hour}}, runner: runner, roundCustomers: 2}
+	msgs := make(chan kafka.Message, 10)
+	for off := int64(1); off < 10; off++ {
+		msgs <- rec("a", off, 1000, 10)
+	}
+	take := func() int {
+		t.Helper()
+		batch := []kafka.Message{rec("a", 0, 1000, 10)}
+		w.lag, w.batchBytes = w.lag[:0], 0
+		w.note(batch)
+		var waited time.Duration
+		return len(w.fill(context.Background(), msgs, batch, &waited))
+	}
+	if _, err := runner.Customer("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := take(); n != 10 {
+		t.Fatalf("1 customer of 2 touched: fill returned %d records, want all 10 waiting", n)
+	}
+	msgs <- rec("a", 10, 1000, 10)
+	if _, err := runner.Customer("c2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := take(); n != 1 {
+		t.Fatalf("2 customers of 2 touched: fill returned %d records, want none added to the 1 it had", n)
+	}
+	runner.Committed()
+	if n := take(); n != 2 {
+		t.Fatalf("after the commit: fill returned %d records, want the 1 waiting added", n)
 	}
 }
 

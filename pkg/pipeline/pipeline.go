@@ -171,6 +171,11 @@ type Config struct {
 	// CustomerCache is how many customers stay decoded between batches,
 	// shared evenly by the partitions this instance owns (0: none).
 	CustomerCache int
+	// RoundCustomers bounds the customers a round touches, shared evenly
+	// by the partitions this instance owns: a round that has touched its
+	// share takes no more records (0: no bound). With CustomerCache it
+	// bounds the customers decoded at once.
+	RoundCustomers int
 	// Changelog, when its Topic is set, logs every round to a
 	// compacted topic so partitions can move between instances with their
 	// state (Run only; Replay writes its own store and never logs).

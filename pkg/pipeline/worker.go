@@ -31,15 +31,16 @@ type worker struct {
 	log        *zap.Logger
 	label      string
 
-	runner       *journey.Runner
-	out          journey.Output
-	mout         journey.Output      // a merge's (identity.go), made while out holds an event's
-	stateBuf     []byte              // scratch for encodeState
-	ctxParts     []map[string]string // scratch for tx.prepare
-	ctxEntries   [][]byte            // scratch for tx.prepare: the round's context entries
-	stateOrder   []int               // processor indexes in state key order (tx.prepare)
-	lastKafka    time.Time
-	kafkaOffsets map[string]int64 // processed, not yet committed to Kafka
+	runner         *journey.Runner
+	roundCustomers int // this partition's share of Config.RoundCustomers (0: no bound)
+	out            journey.Output
+	mout           journey.Output      // a merge's (identity.go), made while out holds an event's
+	stateBuf       []byte              // scratch for encodeState
+	ctxParts       []map[string]string // scratch for tx.prepare
+	ctxEntries     [][]byte            // scratch for tx.prepare: the round's context entries
+	stateOrder     []int               // processor indexes in state key order (tx.prepare)
+	lastKafka      time.Time
+	kafkaOffsets   map[string]int64 // processed, not yet committed to Kafka
 
 	cur    *tx       // the commit in progress, or the last one
 	forgot forgotten // the partition's forgotten ids (forget.go)
@@ -99,11 +100,16 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		runner.Lateness = p.cfg.Lateness
 		runner.DropLate = p.cfg.LateEvents == LateDeadLetter
 		runner.Retain = p.cfg.CustomerCache / max(owned, 1)
+		p.store.Share(owned)
+		roundCustomers := 0
+		if p.cfg.RoundCustomers > 0 {
+			roundCustomers = max(p.cfg.RoundCustomers/max(owned, 1), 1)
+		}
 		runner.SetWatermark(sp.Watermark())
 		w := &worker{
 			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
-			kafkaOffsets: map[string]int64{}, deleteLimit: math.MaxUint64,
+			kafkaOffsets: map[string]int64{}, deleteLimit: math.MaxUint64, roundCustomers: roundCustomers,
 		}
 		if p.router != nil {
 			w.deleteLimit = 0
@@ -576,7 +582,7 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 			t.Stop()
 		}
 	}()
-	for len(batch) < cfg.MaxBatchRecords && w.batchBytes < cfg.MaxBatchBytes {
+	for len(batch) < cfg.MaxBatchRecords && w.batchBytes < cfg.MaxBatchBytes && !w.roundFull() {
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
@@ -613,6 +619,12 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 		}
 	}
 	return batch
+}
+
+// roundFull reports whether the round touched its share of
+// Config.RoundCustomers: it folds what it took and commits.
+func (w *worker) roundFull() bool {
+	return w.roundCustomers > 0 && len(w.runner.Touched()) >= w.roundCustomers
 }
 
 // note adds msgs, joining the round, to its size and to whether each

@@ -256,7 +256,7 @@ func (b *Batch) seal() error {
 		_ = b.b.Set(metaKey(p.id, metaPackSeq), binary.BigEndian.AppendUint64(nil, b.packSeq), nil)
 	}
 	// The index holds this batch's ids already (MarkSeen).
-	if len(b.seen) > 0 && !p.dedup.overflow && !p.dedup.fits(p.s.opts.DedupIndexMax, b.expiresBefore()) {
+	if len(b.seen) > 0 && !p.dedup.overflow && !p.dedup.fits(p.s.dedupIndexMax(), b.expiresBefore()) {
 		// The index overflows: from now on lookups read per-id keys, so
 		// every id in the window needs one (before the expiry below,
 		// which deletes the expired ones again).
@@ -345,7 +345,7 @@ func (b *Batch) Commit() error {
 	}
 	b.committed = true
 	p.nextSeq = b.seq
-	p.tail.push(b.entries)
+	p.tail.push(b.entries, int(p.s.tailMax.Load()))
 	p.batchHint = max(b.b.Len(), p.batchHint-p.batchHint/8)
 	if bk := b.expiresBefore(); bk > 0 {
 		p.dedup.dropBefore(bk)

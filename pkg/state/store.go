@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,10 +51,18 @@ type Options struct {
 	DedupWindow time.Duration
 	// CacheBytes is Pebble's block cache size.
 	CacheBytes int64
+	// MemTableSize is the size of one Pebble memtable (default 64 MiB);
+	// up to four queue for flushing before writes stall.
+	MemTableSize int64
 	// DedupIndexMax bounds the event-id hashes a partition keeps in memory
-	// (about 40 bytes each; default 4M). Past it, dedup lookups read
+	// (about 40 bytes each; default 4M), until Share divides it between
+	// the partitions an instance owns. Past it, dedup lookups read
 	// per-id keys in Pebble (bloom-filtered) instead: slower, never wrong.
 	DedupIndexMax int
+	// TailBytes bounds the just-committed outbox entries the partitions
+	// keep in memory for their dispatchers, once Share divides it (0: 32
+	// MiB each). Past it a dispatcher reads them from Pebble.
+	TailBytes int
 	// ReadOnly opens an existing store for reading only (`journey state`):
 	// writes fail, and Pebble neither compacts nor flushes (a WAL left by
 	// a crash is replayed in memory). Pebble still locks the directory, so
@@ -78,6 +87,9 @@ func (o *Options) setDefaults() {
 	if o.DedupIndexMax == 0 {
 		o.DedupIndexMax = 4 << 20
 	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = 64 << 20
+	}
 }
 
 // Store is a Pebble database holding the state of any number of partitions.
@@ -91,7 +103,23 @@ type Store struct {
 	mu    sync.Mutex
 	parts map[uint32]*Partition
 	seeds [2]maphash.Seed
+	// dedupMax and tailMax are each partition's share of
+	// Options.DedupIndexMax and Options.TailBytes (Share).
+	dedupMax, tailMax atomic.Int64
 }
+
+// Share divides Options.DedupIndexMax and Options.TailBytes between the
+// owned partitions an instance folds: each partition's dedup index keeps
+// at most its share of hashes (one over it overflows at its next commit),
+// and its outbox tail at most its share of bytes.
+func (s *Store) Share(owned int) {
+	s.dedupMax.Store(int64(s.opts.DedupIndexMax / max(owned, 1)))
+	if s.opts.TailBytes > 0 {
+		s.tailMax.Store(int64(s.opts.TailBytes / max(owned, 1)))
+	}
+}
+
+func (s *Store) dedupIndexMax() int { return int(s.dedupMax.Load()) }
 
 func (s *Store) hash(id string) idHash {
 	return idHash{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
@@ -107,13 +135,18 @@ func Open(dir string, o Options) (*Store, error) {
 	o.setDefaults()
 	s := &Store{opts: o, dir: dir, parts: map[uint32]*Partition{}, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	s.failure.done = make(chan struct{})
+	s.dedupMax.Store(int64(o.DedupIndexMax))
+	s.tailMax.Store(math.MaxInt)
+	if o.TailBytes > 0 {
+		s.tailMax.Store(int64(o.TailBytes))
+	}
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	po := &pebble.Options{
 		// Most point reads miss (an event id never seen, a customer's first
 		// event): bloom filters answer those without reading blocks.
 		Cache:                       cache,
-		MemTableSize:                64 << 20,
+		MemTableSize:                uint64(o.MemTableSize),
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
@@ -566,7 +599,7 @@ func (p *Partition) loadDedup() error {
 	over := false
 	err := p.eachStoredID(func(bk uint64, id, _ []byte, _ bool) error {
 		p.maxBucket = maxU64(p.maxBucket, bk)
-		if p.dedup.n >= p.s.opts.DedupIndexMax {
+		if p.dedup.n >= p.s.dedupIndexMax() {
 			over = true // keep reading: maxBucket
 		} else if !over {
 			p.dedup.add(bk, p.s.hashBytes(id))

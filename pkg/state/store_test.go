@@ -382,6 +382,49 @@ func FuzzStateKey(f *testing.F) {
 	})
 }
 
+// TestDedupIndexShared: DedupIndexMax is the instance's bound; Share
+// divides it between the owned partitions, and a partition past its share
+// overflows at its next commit (lookups still find every id), while one
+// within its share keeps its index.
+func TestDedupIndexShared(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{DedupWindow: time.Hour, DedupIndexMax: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Share(4) // 25 each
+	mark := func(p *Partition, n int) []string {
+		t.Helper()
+		b := p.NewBatch()
+		var ids []string
+		for i := range n {
+			ids = append(ids, fmt.Sprintf("p%d-e%d", p.id, i))
+			b.MarkSeen(ids[i], t0)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	small, big := part(t, s, 0), part(t, s, 1)
+	mark(small, 25)
+	ids := mark(big, 26)
+	if small.dedup.overflow || !big.dedup.overflow {
+		t.Fatalf("overflowed: within its share %v, past it %v", small.dedup.overflow, big.dedup.overflow)
+	}
+	for _, id := range ids {
+		if got, err := big.Seen(id, t0); err != nil || !got {
+			t.Fatalf("%s not found after the overflow (%v)", id, err)
+		}
+	}
+	s.Share(1) // the instance now owns one partition: all 100 are its
+	mark(small, 50)
+	if small.dedup.overflow {
+		t.Fatal("75 ids overflowed a share of 100")
+	}
+}
+
 // TestDedupIndexBound: ids live in packs while the in-memory index holds
 // them; past its bound the index overflows, every id gets a key of its own
 // (the packs expanded, at the commit that overflows it or at a load that

@@ -29,8 +29,9 @@ var (
 	tailMaxBytes   = 32 << 20
 )
 
-// push adds a committed batch's entries (in seq order).
-func (t *tail) push(es []OutboxEntry) {
+// push adds a committed batch's entries (in seq order), keeping the tail
+// within maxBytes (and tailMaxBytes).
+func (t *tail) push(es []OutboxEntry, maxBytes int) {
 	if len(es) == 0 {
 		return
 	}
@@ -41,7 +42,7 @@ func (t *tail) push(es []OutboxEntry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.es) > 0 && es[0].Seq != t.es[len(t.es)-1].Seq+1 ||
-		len(t.es)+len(es) > tailMaxEntries || t.bytes+n > tailMaxBytes {
+		len(t.es)+len(es) > tailMaxEntries || t.bytes+n > min(maxBytes, tailMaxBytes) {
 		return
 	}
 	t.es = append(t.es, es...)

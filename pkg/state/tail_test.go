@@ -109,3 +109,29 @@ func TestTailReadsWhatPebbleHolds(t *testing.T) {
 		t.Logf("%d reads, %d from the tail", reads, fromTail)
 	})
 }
+
+// TestTailShare: Options.TailBytes is the instance's; Share divides it
+// between the owned partitions, and a batch that would take a partition's
+// tail past its share is left to Pebble.
+func TestTailShare(t *testing.T) {
+	s, err := Open("", Options{InMemory: true, TailBytes: 4000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Share(4) // 1000 bytes each
+	if got := s.tailMax.Load(); got != 1000 {
+		t.Fatalf("share %d bytes, want 1000", got)
+	}
+	var tl tail
+	entry := func(seq uint64) []OutboxEntry { return []OutboxEntry{{Seq: seq, Data: make([]byte, 400)}} }
+	tl.push(entry(1), int(s.tailMax.Load()))
+	tl.push(entry(2), int(s.tailMax.Load()))
+	tl.push(entry(3), int(s.tailMax.Load())) // 1200 > 1000
+	if got := tl.read(1, 10); len(got) != 2 {
+		t.Fatalf("tail holds %d entries, want the 2 within its share", len(got))
+	}
+	if tl.read(3, 10) != nil {
+		t.Fatal("the entry past the share is in the tail")
+	}
+}
