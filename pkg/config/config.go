@@ -161,7 +161,7 @@ type Budget struct {
 	RoundCustomers int
 }
 
-// Per-item sizes Budget divides by, measured (bench/README.md "Memory"):
+// Per-item sizes Budget divides by, measured (bench/README.md, "One memory budget"):
 // a customer decoded with every processor's state after a few events, and
 // a dedup hash in its map.
 const (
@@ -173,7 +173,7 @@ const (
 )
 
 // Budget shares MemoryLimit out: a fifth to the block cache, a tenth to
-// memtables, a thirty-second each to the dedup index and the outbox tail,
+// memtables (each within 8 MiB and 1 GiB), a thirty-second each to the dedup index and the outbox tail,
 // three eighths to decoded customers (a third of it retained between
 // rounds, two thirds for the rounds in flight). The rest, about a quarter,
 // is for rounds' records, the
@@ -182,11 +182,18 @@ const (
 // customer_cache, when set, override their shares.
 func (s State) Budget() Budget {
 	m := s.MemoryLimit
-	b := Budget{Limit: m, BlockCache: m / 5, MemTable: m / 10 / MemTables, DedupHashes: int(m / 32 / DedupHashBytes), OutboxTail: m / 32}
+	b := Budget{Limit: m, BlockCache: m / 5, DedupHashes: int(m / 32 / DedupHashBytes), OutboxTail: m / 32}
+	// Pebble wants a memtable under 4 GiB; a tiny one makes every round's
+	// batch a flush of its own.
+	b.MemTable = min(max(m/10/MemTables, 8<<20), 1<<30)
+	customers := m * 3 / 8
 	if s.CacheBytes > 0 {
+		// A larger block cache is taken from the customers' share (a
+		// block cache of at most half the limit leaves them some).
+		customers -= max(s.CacheBytes-b.BlockCache, 0)
 		b.BlockCache = s.CacheBytes
 	}
-	b.Customers = int(m * 3 / 8 / CustomerBytes)
+	b.Customers = int(customers / CustomerBytes)
 	b.CustomerCache, b.RoundCustomers = b.Customers/3, b.Customers*2/3
 	if s.CustomerCache > 0 {
 		b.CustomerCache = s.CustomerCache

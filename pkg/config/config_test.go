@@ -200,11 +200,11 @@ func TestRulesKeptForTheRegistry(t *testing.T) {
 func TestBudgetSharesTheLimit(t *testing.T) {
 	for _, m := range []int64{64 << 20, 512 << 20, Default().State.MemoryLimit, 16 << 30} {
 		b := State{MemoryLimit: m}.Budget()
-		if b.Limit != m || b.BlockCache != m/5 || b.MemTable != m/10/MemTables {
+		if b.Limit != m || b.BlockCache != m/5 || b.MemTable != min(max(m/10/MemTables, 8<<20), 1<<30) {
 			t.Fatalf("limit %d: %+v", m, b)
 		}
 		parts := b.BlockCache + b.MemTable*MemTables + int64(b.DedupHashes)*DedupHashBytes + b.OutboxTail + int64(b.Customers)*CustomerBytes
-		if parts > m*4/5 || parts < m/2 {
+		if m >= 256<<20 && (parts > m*4/5 || parts < m/2) {
 			t.Fatalf("limit %d: the parts take %d bytes, want between a half and four fifths", m, parts)
 		}
 		if b.CustomerCache+b.RoundCustomers > b.Customers || b.CustomerCache == 0 || b.RoundCustomers == 0 {
@@ -218,5 +218,13 @@ func TestBudgetSharesTheLimit(t *testing.T) {
 	}
 	if b.RoundCustomers != def.RoundCustomers || b.DedupHashes != def.DedupHashes || b.MemTable != def.MemTable {
 		t.Fatalf("an override moved another share: %+v, defaults %+v", b, def)
+	}
+	// A block cache above its share is taken from the customers'.
+	big := State{MemoryLimit: 1 << 30, CacheBytes: 512 << 20}.Budget()
+	if want := int((1<<30*3/8 - (512<<20 - (1<<30)/5)) / CustomerBytes); big.Customers != want || big.Customers <= 0 {
+		t.Fatalf("customers %d with a half-limit block cache, want %d", big.Customers, want)
+	}
+	if huge := (State{MemoryLimit: 1 << 40}).Budget(); huge.MemTable != 1<<30 {
+		t.Fatalf("memtable %d for a 1 TiB limit, want 1 GiB (Pebble refuses 4 GiB)", huge.MemTable)
 	}
 }

@@ -124,8 +124,9 @@ func TestFillStopsAtTheBounds(t *testing.T) {
 	}
 }
 
-// A round that has touched its share of Config.RoundCustomers takes no
-// more records, behind or not: it folds and commits what it has, and the
+// A round takes no more records than the customers it may still touch
+// (its share of Config.RoundCustomers less those touched): one that has
+// touched its share folds and commits what it has, behind or not, and the
 // next round takes the rest.
 func TestFillStopsAtTheRoundsCustomers(t *testing.T) {
 	engine, err := journey.NewEngine(journey.Identity{})
@@ -133,7 +134,7 @@ func TestFillStopsAtTheRoundsCustomers(t *testing.T) {
 		t.Fatal(err)
 	}
 	runner := journey.NewRunner(engine, func(string, journey.Processor, journey.State) (bool, error) { return false, nil })
-	w := &worker{p: &Pipeline{cfg: Config{MaxBatchRecords: 100, MaxBatchBytes: 1 << 20, BacklogWait: time.Hour}}, runner: runner, roundCustomers: 2}
+	w := &worker{p: &Pipeline{cfg: Config{MaxBatchRecords: 100, MaxBatchBytes: 1 << 20, BacklogWait: time.Hour}}, runner: runner, roundCustomers: 3}
 	msgs := make(chan kafka.Message, 10)
 	for off := int64(1); off < 10; off++ {
 		msgs <- rec("a", off, 1000, 10)
@@ -149,19 +150,20 @@ func TestFillStopsAtTheRoundsCustomers(t *testing.T) {
 	if _, err := runner.Customer("c1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := take(); n != 10 {
-		t.Fatalf("1 customer of 2 touched: fill returned %d records, want all 10 waiting", n)
+	if n := take(); n != 3 {
+		t.Fatalf("1 customer of 3 touched: fill returned %d records, want the 1 it had and 2 of the 9 waiting", n)
 	}
-	msgs <- rec("a", 10, 1000, 10)
-	if _, err := runner.Customer("c2"); err != nil {
-		t.Fatal(err)
+	for _, c := range []string{"c2", "c3"} {
+		if _, err := runner.Customer(c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n := take(); n != 1 {
-		t.Fatalf("2 customers of 2 touched: fill returned %d records, want none added to the 1 it had", n)
+		t.Fatalf("3 customers of 3 touched: fill returned %d records, want none added to the 1 it had", n)
 	}
 	runner.Committed()
-	if n := take(); n != 2 {
-		t.Fatalf("after the commit: fill returned %d records, want the 1 waiting added", n)
+	if n := take(); n != 4 {
+		t.Fatalf("after the commit: fill returned %d records, want 3 of the 7 waiting added", n)
 	}
 }
 

@@ -70,6 +70,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 			ids[id] = true
 		}
 	}
+	p.store.Share(len(ids))
 	var repartitionAt map[int]int64
 	if p.routed() {
 		p.router = newReplayRouter(p.cfg.Identity.Topic, slices.Sorted(maps.Keys(ids)))

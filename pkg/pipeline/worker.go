@@ -100,7 +100,6 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		runner.Lateness = p.cfg.Lateness
 		runner.DropLate = p.cfg.LateEvents == LateDeadLetter
 		runner.Retain = p.cfg.CustomerCache / max(owned, 1)
-		p.store.Share(owned)
 		roundCustomers := 0
 		if p.cfg.RoundCustomers > 0 {
 			roundCustomers = max(p.cfg.RoundCustomers/max(owned, 1), 1)
@@ -576,13 +575,20 @@ func (w *worker) roundBehind() bool {
 func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []kafka.Message, waited *time.Duration) []kafka.Message {
 	cfg := &w.p.cfg
 	n0 := len(batch)
+	limit := cfg.MaxBatchRecords
+	if w.roundCustomers > 0 {
+		// Most records touch a customer the round has not: take no more
+		// than the customers the round may still touch, and look again
+		// once they are folded.
+		limit = min(limit, n0+w.roundCustomers-len(w.runner.Touched()))
+	}
 	var t *time.Timer
 	defer func() {
 		if t != nil {
 			t.Stop()
 		}
 	}()
-	for len(batch) < cfg.MaxBatchRecords && w.batchBytes < cfg.MaxBatchBytes && !w.roundFull() {
+	for len(batch) < limit && w.batchBytes < cfg.MaxBatchBytes {
 		select {
 		case m := <-msgs:
 			batch = append(batch, m)
@@ -619,12 +625,6 @@ func (w *worker) fill(ctx context.Context, msgs <-chan kafka.Message, batch []ka
 		}
 	}
 	return batch
-}
-
-// roundFull reports whether the round touched its share of
-// Config.RoundCustomers: it folds what it took and commits.
-func (w *worker) roundFull() bool {
-	return w.roundCustomers > 0 && len(w.runner.Touched()) >= w.roundCustomers
 }
 
 // note adds msgs, joining the round, to its size and to whether each

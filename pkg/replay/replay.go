@@ -306,6 +306,13 @@ func outboxDepth(store *state.Store, plan pipeline.ReplayPlan) int64 {
 // refuseForeign refuses a state dir that holds state journey replay did not
 // write (a live processor's, say): replaying into it would mix histories.
 func refuseForeign(store *state.Store, ends map[string]map[int]int64) error {
+	ids := map[int]bool{}
+	for _, parts := range ends {
+		for id := range parts {
+			ids[id] = true
+		}
+	}
+	store.Share(len(ids)) // before the partitions open and load their dedup indexes
 	for topic, parts := range ends {
 		for id := range parts {
 			sp, err := store.Partition(id)

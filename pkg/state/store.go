@@ -55,7 +55,7 @@ type Options struct {
 	// up to four queue for flushing before writes stall.
 	MemTableSize int64
 	// DedupIndexMax bounds the event-id hashes a partition keeps in memory
-	// (about 40 bytes each; default 4M), until Share divides it between
+	// (about 48 bytes each; default 4M), until Share divides it between
 	// the partitions an instance owns. Past it, dedup lookups read
 	// per-id keys in Pebble (bloom-filtered) instead: slower, never wrong.
 	DedupIndexMax int
