@@ -56,7 +56,7 @@ type Options struct {
 	MemTableSize int64
 	// DedupIndexMax bounds the event-id hashes a partition keeps in memory
 	// (about 48 bytes each; default 4M), until Share divides it between
-	// the partitions an instance owns. Past it, dedup lookups read
+	// the partitions an instance holds. Past it, dedup lookups read
 	// per-id keys in Pebble (bloom-filtered) instead: slower, never wrong.
 	DedupIndexMax int
 	// TailBytes bounds the just-committed outbox entries the partitions
@@ -109,9 +109,10 @@ type Store struct {
 }
 
 // Share divides Options.DedupIndexMax and Options.TailBytes between the
-// owned partitions an instance folds: each partition's dedup index keeps
-// at most its share of hashes (one over it overflows at its next commit),
-// and its outbox tail at most its share of bytes.
+// partitions an instance holds (active and standby; call it before they
+// open): each partition's dedup index keeps at most its share of hashes
+// (one over it overflows at its next commit), and its outbox tail at most
+// its share of bytes.
 func (s *Store) Share(owned int) {
 	s.dedupMax.Store(int64(s.opts.DedupIndexMax / max(owned, 1)))
 	if s.opts.TailBytes > 0 {
