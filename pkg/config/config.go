@@ -132,7 +132,7 @@ type State struct {
 	Sync *bool `yaml:"sync"`
 	// MemoryLimit is the instance's memory budget in bytes: Go's soft
 	// memory limit, shared out by Budget between Pebble's block cache and
-	// memtables, the dedup index and the decoded customers.
+	// memtables, the dedup index, the outbox tail and decoded customers.
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// CacheBytes is Pebble's block cache; 0 takes Budget's share.
 	CacheBytes int64 `yaml:"cache_bytes"`
@@ -142,7 +142,7 @@ type State struct {
 	CustomerCache int `yaml:"customer_cache"`
 }
 
-// Budget is how State.MemoryLimit is shared out (README "Memory").
+// Budget is how State.MemoryLimit is shared out (README "Tuning").
 type Budget struct {
 	Limit      int64 // Go's soft memory limit: everything below lives in it
 	BlockCache int64 // Pebble's block cache
@@ -153,9 +153,10 @@ type Budget struct {
 	// DedupHashes bounds the event-id hashes the dedup index keeps, over
 	// the partitions an instance owns (past it lookups read Pebble).
 	DedupHashes int
-	// Customers bounds the customers decoded at once: a third retained
-	// between rounds (customer_cache), two thirds touched by the rounds in
-	// flight (a round ends early past its partition's share).
+	// Customers is the customers' share counted in customers: a third
+	// retained between rounds (CustomerCache, unless customer_cache
+	// overrides it), two thirds touched by the rounds in flight
+	// (RoundCustomers; a round stops at its partition's share).
 	Customers      int
 	CustomerCache  int
 	RoundCustomers int
@@ -173,13 +174,13 @@ const (
 )
 
 // Budget shares MemoryLimit out: a fifth to the block cache, a tenth to
-// memtables (each within 8 MiB and 1 GiB), a thirty-second each to the dedup index and the outbox tail,
-// three eighths to decoded customers (a third of it retained between
-// rounds, two thirds for the rounds in flight). The rest, about a quarter,
-// is for rounds' records, the
-// outbox, fetch buffers and the garbage the collector has not reclaimed
-// yet: with less room it collects back to back. cache_bytes and
-// customer_cache, when set, override their shares.
+// memtables (each within 8 MiB and 1 GiB), a thirty-second each to the
+// dedup index and the outbox tail, three eighths to decoded customers (a
+// third of them retained between rounds, two thirds for the rounds in
+// flight). The rest, about a quarter, is for rounds' records and writes,
+// fetch buffers and the garbage the collector has not reclaimed yet: with
+// less room it collects back to back. cache_bytes and customer_cache,
+// when set, override their shares.
 func (s State) Budget() Budget {
 	m := s.MemoryLimit
 	b := Budget{Limit: m, BlockCache: m / 5, DedupHashes: int(m / 32 / DedupHashBytes), OutboxTail: m / 32}
