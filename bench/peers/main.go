@@ -105,7 +105,7 @@ func run() error {
 		"class path of the Kafka Streams peer")
 	flag.IntVar(&o.kstreamsThr, "kstreams-threads", 2, "num.stream.threads of the Kafka Streams peer")
 	flag.StringVar(&o.kstreamsProps, "kstreams-props", "", "more StreamsConfig of the Kafka Streams peer: name=value,...")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of journey's bulk run to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of journey's bulk run to this file, and a heap profile halfway through it to FILE.heap")
 	flag.StringVar(&o.rigDir, "rig-dir", ".rig/peers", "the rig's folder (its Kafka and Redis CPU is reported apart)")
 	flag.StringVar(&o.out, "out", "bench/results", "folder for peers.json and peers.md")
 	flag.BoolVar(&o.keep, "keep", false, "keep the state folders, dumps and logs (printed at the end)")

@@ -49,6 +49,7 @@ type Batch struct {
 	packs     []dedupPack   // the ids marked, per bucket
 	packSeq   uint64        // next pack number, applied to p on commit
 	overflow  bool          // the dedup index overflows with this batch (seal)
+	filters   *filterSet    // with overflow: the filters of the ids it gave keys of their own
 	entries   []OutboxEntry // appended, handed to the partition's tail on commit
 	watermark time.Time
 	wmSet     bool
@@ -119,7 +120,9 @@ func (b *Batch) Seen(eventID string, t time.Time) (bool, error) {
 	if pb, ok := b.pending[eventID]; ok && pb+1 >= bk && pb <= bk+1 {
 		return true, nil
 	}
-	return p.seenStored(eventID, bk)
+	h := p.s.hash(eventID)
+	b.lastID, b.lastHash = eventID, h
+	return p.seenStored(eventID, h, bk)
 }
 
 // MarkSeen records an event id in the dedup window. Until the batch
@@ -141,8 +144,14 @@ func (b *Batch) MarkSeen(eventID string, t time.Time) {
 	}
 	p := b.p
 	bk := p.bucket(t)
+	h := b.lastHash
+	if eventID != b.lastID {
+		h = p.s.hash(eventID)
+	}
 	if p.dedup.overflow {
-		// The key written in place in the batch's memory.
+		// The key written in place in the batch's memory; the filter
+		// holds it from now on (an aborted batch leaves it there: a
+		// lookup of it reads the store for nothing).
 		op := b.b.SetDeferred(dedupKeyLen(eventID), 0)
 		_ = appendDedupKey(op.Key[:0], p.id, bk, eventID)
 		_ = op.Finish()
@@ -150,11 +159,8 @@ func (b *Batch) MarkSeen(eventID string, t time.Time) {
 			b.pending = map[string]uint64{}
 		}
 		b.pending[eventID] = bk
+		p.dedup.filters.add(bk, h, filterIDsPerIndexed*p.s.dedupIndexMax())
 	} else {
-		h := b.lastHash
-		if eventID != b.lastID {
-			h = p.s.hash(eventID)
-		}
 		if p.dedup.add(bk, h) {
 			b.seen = append(b.seen, seenID{bk, h})
 		}
@@ -261,7 +267,8 @@ func (b *Batch) seal() error {
 		// every id in the window needs one (before the expiry below,
 		// which deletes the expired ones again).
 		b.overflow = true
-		if err := p.expandPacks(b.b, b.packs, b.expiresBefore()); err != nil {
+		b.filters = &filterSet{}
+		if err := p.expandPacks(b.b, b.packs, b.expiresBefore(), b.filters); err != nil {
 			return fmt.Errorf("state: partition %d: dedup overflow: %w", p.id, err)
 		}
 	}
@@ -355,7 +362,7 @@ func (b *Batch) Commit() error {
 	if b.overflow || p.dedup.overflow {
 		// The ids have keys of their own (expanded in seal, or written by
 		// MarkSeen): the index resumes once their buckets have expired.
-		p.dedup.startOverflow(b.maxBucket)
+		p.dedup.startOverflow(b.maxBucket, b.filters)
 	} else {
 		// The overflow ended with this commit (dropBefore above): the ids
 		// this batch marked meanwhile go to the index.

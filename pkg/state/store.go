@@ -254,6 +254,7 @@ type Partition struct {
 	timersAfter []byte        // no armed timer's key is below it, when set (Batch.timersAfter; worker only)
 	watermark   time.Time     // as of the last commit (worker only)
 	dedup       dedupIndex    // hashes of the event ids in the dedup window (worker only)
+	dedupReads  int           // store reads of overflowed lookups (worker only; tests)
 	depth       atomic.Int64  // outbox entries not yet delivered
 	headSeq     atomic.Uint64 // lowest seq not yet delivered (dispatcher)
 	tail        tail          // the newest committed outbox entries (worker pushes, dispatcher reads)
@@ -566,19 +567,22 @@ func (p *Partition) bucket(t time.Time) uint64 {
 // per-id keys written meanwhile (see Batch.MarkSeen).
 func (p *Partition) Seen(eventID string, t time.Time) (bool, error) {
 	b := p.bucket(t)
+	h := p.s.hash(eventID)
 	if !p.dedup.overflow {
-		return p.dedup.near(b, p.s.hash(eventID)), nil
+		return p.dedup.near(b, h), nil
 	}
-	return p.seenStored(eventID, b)
+	return p.seenStored(eventID, h, b)
 }
 
-// seenStored looks an event id up in the per-id keys of an overflowed
-// index, around bucket b.
-func (p *Partition) seenStored(eventID string, b uint64) (bool, error) {
+// seenStored looks an event id (hash h) up in the per-id keys of an
+// overflowed index, around bucket b: in the buckets whose filter may hold
+// it.
+func (p *Partition) seenStored(eventID string, h idHash, b uint64) (bool, error) {
 	for _, bk := range [...]uint64{b, b - 1, b + 1} {
-		if bk == ^uint64(0) {
+		if bk == ^uint64(0) || !p.dedup.filters.mayHave(bk, h) {
 			continue
 		}
+		p.dedupReads++
 		_, closer, err := p.s.db.Get(dedupKey(p.id, bk, eventID))
 		if errors.Is(err, pebble.ErrNotFound) {
 			continue
@@ -611,21 +615,26 @@ func (p *Partition) loadDedup() error {
 		return err
 	}
 	if over {
-		if !p.s.opts.ReadOnly {
+		from := uint64(0)
+		if p.maxBucket >= 2 {
+			from = p.maxBucket - 2
+		}
+		var fs filterSet
+		if p.s.opts.ReadOnly {
+			if err := p.expandPacks(nil, nil, from, &fs); err != nil {
+				return err
+			}
+		} else {
 			b := p.s.db.NewBatch()
 			defer b.Close()
-			from := uint64(0)
-			if p.maxBucket >= 2 {
-				from = p.maxBucket - 2
-			}
-			if err := p.expandPacks(b, nil, from); err != nil {
+			if err := p.expandPacks(b, nil, from, &fs); err != nil {
 				return err
 			}
 			if err := p.s.commit(b, pebble.NoSync); err != nil {
 				return err
 			}
 		}
-		p.dedup.startOverflow(p.maxBucket)
+		p.dedup.startOverflow(p.maxBucket, &fs)
 	} else if p.maxBucket >= 2 {
 		p.dedup.dropBefore(p.maxBucket - 2)
 	}
@@ -698,18 +707,29 @@ func eachPackedID(pack []byte, fn func(id, spelled []byte) error) error {
 // committed packs and of extra (a batch's own, not committed yet), in the
 // buckets from on (older ones are expired or expiring: on a logged
 // partition the expiry deletes only committed keys, so a key written for
-// them here would stay).
-func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack, from uint64) error {
+// them here would stay). Every id with a per-id key then, written here or
+// before, goes to fs, the filters of the overflowed index. b nil (a
+// read-only store): fs only.
+func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack, from uint64, fs *filterSet) error {
 	var k []byte
-	set := func(bk uint64, spelled []byte) error {
+	maxIDs := filterIDsPerIndexed * p.s.dedupIndexMax()
+	set := func(bk uint64, id, spelled []byte) error {
+		fs.add(bk, p.s.hashBytes(id), maxIDs)
+		if b == nil {
+			return nil
+		}
 		k = append(binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint32(k[:0], p.id), tagDedup), bk), spelled...)
 		return b.Set(k, nil, nil) // Set copies k
 	}
-	err := p.eachStoredID(func(bk uint64, _, spelled []byte, packed bool) error {
-		if !packed || bk < from {
+	err := p.eachStoredID(func(bk uint64, id, spelled []byte, packed bool) error {
+		if !packed {
+			fs.add(bk, p.s.hashBytes(id), maxIDs) // a key already
 			return nil
 		}
-		return set(bk, spelled)
+		if bk < from {
+			return nil
+		}
+		return set(bk, id, spelled)
 	})
 	if err != nil {
 		return err
@@ -718,7 +738,7 @@ func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack, from uint64)
 		if pk.bucket < from {
 			continue
 		}
-		if err := eachPackedID(pk.ids, func(_, spelled []byte) error { return set(pk.bucket, spelled) }); err != nil {
+		if err := eachPackedID(pk.ids, func(id, spelled []byte) error { return set(pk.bucket, id, spelled) }); err != nil {
 			return err
 		}
 	}
@@ -732,12 +752,14 @@ type idHash [2]uint64
 //
 // When it would grow past its bound it overflows: it forgets every hash
 // and lookups read the per-id keys instead, until the buckets it may have
-// missed have expired.
+// missed have expired. Meanwhile a Bloom filter per bucket (filters) spares
+// the reads of ids no key can hold.
 type dedupIndex struct {
 	buckets    map[uint64]map[idHash]struct{}
 	n          int
 	overflow   bool
-	overflowAt uint64 // the newest bucket with an id not recorded
+	overflowAt uint64    // the newest bucket with an id not recorded
+	filters    filterSet // while overflowed: every id with a per-id key
 }
 
 func (d *dedupIndex) has(bucket uint64, h idHash) bool {
@@ -794,10 +816,12 @@ func (d *dedupIndex) remove(bucket uint64, h idHash) {
 }
 
 // startOverflow forgets every hash: ids up to bucket newest are not
-// recorded.
-func (d *dedupIndex) startOverflow(newest uint64) {
+// recorded. An index that was not overflowed takes fs, the filters of the
+// ids given keys of their own.
+func (d *dedupIndex) startOverflow(newest uint64, fs *filterSet) {
 	if !d.overflow {
 		d.overflow, d.buckets, d.n, d.overflowAt = true, nil, 0, newest
+		d.filters = *fs
 	}
 	d.overflowAt = maxU64(d.overflowAt, newest)
 }
@@ -811,8 +835,9 @@ func (d *dedupIndex) dropBefore(b uint64) {
 			delete(d.buckets, bk)
 		}
 	}
+	d.filters.dropBefore(b)
 	if d.overflow && b > d.overflowAt {
-		d.overflow = false
+		d.overflow, d.filters = false, filterSet{}
 	}
 }
 

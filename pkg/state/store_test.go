@@ -672,3 +672,38 @@ func memPartition(tb testing.TB, o Options) *Partition {
 	}
 	return p
 }
+
+// BenchmarkSeenOverflowed: a round's dedup work per event (look the id up,
+// mark it; a commit every 4,096) on a partition whose index has overflowed,
+// as it does in production once the dedup window holds more ids than
+// state.memory_limit's share: 200,000 ids committed before, every id new.
+func BenchmarkSeenOverflowed(b *testing.B) {
+	p := memPartition(b, Options{DedupWindow: 24 * time.Hour, DedupIndexMax: 10_000})
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	n := 0
+	round := func(k int) {
+		batch := p.NewBatch()
+		for range k {
+			id := fmt.Sprintf("msg-%08d-aaaa-bbbb-cccc-dddddddddddd", n)
+			n++
+			if dup, err := batch.Seen(id, t0); err != nil || dup {
+				b.Fatalf("new id %s: seen %v, %v", id, dup, err)
+			}
+			batch.MarkSeen(id, t0)
+		}
+		if err := batch.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 50 {
+		round(4096)
+	}
+	if !p.dedup.overflow {
+		b.Fatal("the index did not overflow")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 4096 {
+		round(min(4096, b.N-i))
+	}
+}

@@ -71,7 +71,7 @@ func run(args []string) error {
 	partitions := fs.Int("partitions", 8, "partitions of the input topics (where the progress is read)")
 	sample := fs.String("sample", "", "file of customer ids (one a line) whose state to dump on SIGTERM")
 	dump := fs.String("dump", "", "file to write the sample's states to (JSON lines)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile from the first record to mark -cpuprofile-mark")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile from the first record to mark -cpuprofile-mark, and a heap profile (in use) halfway to it to FILE.heap")
 	profileTo := fs.Int64("cpuprofile-mark", 0, "the mark that ends the CPU profile (default: the last)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -194,6 +194,7 @@ func watch(ctx context.Context, reg *prometheus.Registry, store *state.Store, to
 	defer func() { stopProfile() }()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	heapDone := false
 	for !counter.Done() {
 		select {
 		case <-ctx.Done():
@@ -215,6 +216,13 @@ func watch(ctx context.Context, reg *prometheus.Registry, store *state.Store, to
 				sum += offs[t]
 			}
 			empty = empty && sp.OutboxDepth() == 0
+		}
+		if o.cpuProfile != "" && !heapDone && sum >= o.profileTo/2 {
+			heapDone = true
+			if f, err := os.Create(o.cpuProfile + ".heap"); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				_ = f.Close()
+			}
 		}
 		if empty {
 			counter.Reached(sum)
