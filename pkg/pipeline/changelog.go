@@ -491,6 +491,7 @@ func RestoreStore(ctx context.Context, cfg Config, log *zap.Logger, store *state
 		ids = all
 	}
 	out := make([]RestoreResult, len(ids))
+	store.Share(len(ids)) // before the partitions open and load their dedup indexes
 	g, gctx := errgroup.WithContext(ctx)
 	for i, id := range ids {
 		g.Go(func() error {

@@ -603,8 +603,10 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 // failure is sent to fatal, which stops the instance); every standby
 // partition follows its changelog.
 func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignment, fatal chan<- error) {
-	// Before any partition opens (and loads its dedup index): each gets
-	// its share of the store's bounds.
+	// Before any partition opens (and loads its dedup index): the ones
+	// no longer held give their memory back, and each held one gets its
+	// share of the store's bounds.
+	p.store.Release(func(id int) bool { return a.active[id] != nil || slices.Contains(a.standbys, id) })
 	p.store.Share(len(a.ids) + len(a.standbys))
 	for _, id := range a.ids {
 		committed := a.active[id]

@@ -127,3 +127,37 @@ func TestDedupOverflowFiltered(t *testing.T) {
 	}
 	check(p)
 }
+
+// TestRelease: a partition no longer held is forgotten, memory and all; it
+// loads again, with every id of its dedup window, when it is opened again.
+// A held one stays as it is.
+func TestRelease(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{DedupWindow: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p0, p1 := part(t, s, 0), part(t, s, 1)
+	for _, p := range []*Partition{p0, p1} {
+		b := p.NewBatch()
+		b.MarkSeen(fmt.Sprint("e-", p.id), t0)
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Release(func(id int) bool { return id == 0 })
+	if part(t, s, 0) != p0 {
+		t.Fatal("a held partition was reloaded")
+	}
+	again := part(t, s, 1)
+	if again == p1 {
+		t.Fatal("a released partition was kept")
+	}
+	if p1.dedup.n == 0 || again.dedup.n != 1 {
+		t.Fatalf("dedup index: %d ids before the release, %d after the reload (want 1)", p1.dedup.n, again.dedup.n)
+	}
+	if seen, err := again.Seen("e-1", t0); err != nil || !seen {
+		t.Fatalf("id committed before the release not found after it (%v)", err)
+	}
+}

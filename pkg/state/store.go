@@ -122,6 +122,21 @@ func (s *Store) Share(owned int) {
 
 func (s *Store) dedupIndexMax() int { return int(s.dedupMax.Load()) }
 
+// Release forgets the partitions held returns false for (revoked, no
+// longer standing by): what they keep in memory, their dedup index and
+// outbox tail above all, is dropped, and a later Partition(id) loads them
+// again. Nothing may use them meanwhile: the pipeline calls it between
+// generations, before Share.
+func (s *Store) Release(held func(id int) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.parts {
+		if !held(int(id)) {
+			delete(s.parts, id)
+		}
+	}
+}
+
 func (s *Store) hash(id string) idHash {
 	return idHash{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 }
