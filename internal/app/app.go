@@ -110,6 +110,7 @@ func PipelineConfig(cfg config.Config) pipeline.Config {
 		Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
 		Lateness: t.Lateness, IdleAdvance: t.IdleAdvance, MaxSkew: t.MaxSkew, LateEvents: t.LateEvents,
 		CustomerCache: cfg.State.Budget().CustomerCache, RoundCustomers: cfg.State.Budget().RoundCustomers,
+		FetchAhead: cfg.State.Budget().FetchAhead,
 		// Full context updates at least hourly (and at most every half
 		// TTL): a hash that expired or was deleted is whole again soon.
 		ContextRefresh: min(cfg.Redis.ContextTTL/2, time.Hour),

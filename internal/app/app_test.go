@@ -150,8 +150,9 @@ func TestMemoryLimitIsShared(t *testing.T) {
 	if so.CacheBytes != b.BlockCache || so.MemTableSize != b.MemTable || so.DedupIndexMax != b.DedupHashes || int64(so.TailBytes) != b.OutboxTail {
 		t.Fatalf("store options %+v, budget %+v", so, b)
 	}
-	if pc.CustomerCache != b.CustomerCache || pc.RoundCustomers != b.RoundCustomers || pc.RoundCustomers == 0 {
-		t.Fatalf("pipeline customer cache %d, round %d; budget %+v", pc.CustomerCache, pc.RoundCustomers, b)
+	if pc.CustomerCache != b.CustomerCache || pc.RoundCustomers != b.RoundCustomers || pc.RoundCustomers == 0 ||
+		pc.FetchAhead != b.FetchAhead || pc.FetchAhead == 0 {
+		t.Fatalf("pipeline customer cache %d, round %d, fetch-ahead %d; budget %+v", pc.CustomerCache, pc.RoundCustomers, pc.FetchAhead, b)
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))

@@ -36,6 +36,7 @@ type Fetcher struct {
 	addr      []string
 	log       *zap.Logger
 	maxBytes  int32
+	maxQueued int64 // 0: no bound but maxBytes
 	maxWait   time.Duration
 	fetched   prometheus.Observer // nil: not observed
 
@@ -80,6 +81,12 @@ type FetcherConfig struct {
 	Brokers []string
 	// MaxBytes bounds what one partition may return in one fetch.
 	MaxBytes int
+	// MaxQueued, when set, bounds the bytes fetched ahead of the
+	// subscribers, over every subscription: a partition may return at
+	// most its share of a third of it in one fetch (a partition holds up
+	// to two responses queued and one in flight), within MaxBytes and
+	// no less than minPartitionBytes.
+	MaxQueued int64
 	// MaxWait bounds how long the broker holds a fetch at the end of the
 	// partitions in it; a fetch still returns as soon as a record arrives.
 	MaxWait time.Duration
@@ -103,6 +110,7 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		addr:      cfg.Brokers,
 		log:       cfg.Log,
 		maxBytes:  int32(cfg.MaxBytes),
+		maxQueued: cfg.MaxQueued,
 		maxWait:   cfg.MaxWait,
 		fetched:   cfg.Fetched,
 		ctx:       ctx,
@@ -270,6 +278,7 @@ func (f *Fetcher) loop(leader int) {
 			batch = append(batch, s)
 		}
 		changed := f.changed
+		partMax := f.partitionMaxBytes(len(f.subs))
 		f.mu.Unlock()
 		if len(batch) == 0 {
 			var timer <-chan time.Time
@@ -291,7 +300,7 @@ func (f *Fetcher) loop(leader int) {
 		if paused {
 			maxWait = min(maxWait, pausedMaxWait)
 		}
-		f.fetch(batch, maxWait, &mem)
+		f.fetch(batch, maxWait, partMax, &mem)
 		f.mu.Lock()
 		for _, s := range batch {
 			s.busy = false
@@ -305,20 +314,20 @@ func (f *Fetcher) loop(leader int) {
 
 // fetch sends one fetch request for batch and hands what it returns to the
 // subscriptions' forwarders.
-func (f *Fetcher) fetch(batch []*subscription, maxWait time.Duration, mem *slab) {
+func (f *Fetcher) fetch(batch []*subscription, maxWait time.Duration, partMax int32, mem *slab) {
 	byTopic := map[string][]fetchapi.RequestPartition{}
 	var topics []string
-	// Each partition may return up to the configured fetch size, as a
-	// Reader per partition could; the response as a whole is capped at
-	// maxFetchResponse, so the loop is not busy decoding one for long.
-	total := min(int64(f.maxBytes)*int64(len(batch)), maxFetchResponse)
+	// Each partition may return up to partMax, as a Reader per partition
+	// could; the response as a whole is capped at maxFetchResponse, so
+	// the loop is not busy decoding one for long.
+	total := min(int64(partMax)*int64(len(batch)), maxFetchResponse)
 	for _, s := range batch {
 		if _, ok := byTopic[s.topic]; !ok {
 			topics = append(topics, s.topic)
 		}
 		byTopic[s.topic] = append(byTopic[s.topic], fetchapi.RequestPartition{
 			Partition: int32(s.partition), CurrentLeaderEpoch: -1, FetchOffset: s.next, LogStartOffset: -1,
-			PartitionMaxBytes: f.maxBytes,
+			PartitionMaxBytes: partMax,
 		})
 	}
 	req := &fetchapi.Request{ReplicaID: -1, MaxWaitTime: int32(maxWait / time.Millisecond), MinBytes: 1,
@@ -369,6 +378,20 @@ func (f *Fetcher) fetch(batch []*subscription, maxWait time.Duration, mem *slab)
 			}
 		}
 	}
+}
+
+// minPartitionBytes is the least a partition may return in one fetch under
+// MaxQueued (a record larger than the bound still comes whole: the broker
+// returns a partition's first batch whatever the size).
+const minPartitionBytes = 64 << 10
+
+// partitionMaxBytes is what a partition may return in one fetch with subs
+// subscriptions.
+func (f *Fetcher) partitionMaxBytes(subs int) int32 {
+	if f.maxQueued <= 0 || subs == 0 {
+		return f.maxBytes
+	}
+	return int32(min(int64(f.maxBytes), max(f.maxQueued/3/int64(subs), minPartitionBytes)))
 }
 
 // retry makes the subscriptions wait a moment before their next fetch,

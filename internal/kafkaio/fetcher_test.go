@@ -153,3 +153,22 @@ func TestSlab(t *testing.T) {
 		t.Fatalf("nil key: %v %v", b, err)
 	}
 }
+
+// TestPartitionMaxBytes: under MaxQueued a partition's fetch size is its
+// share of a third of it, within MaxBytes and never below
+// minPartitionBytes; without it, MaxBytes.
+func TestPartitionMaxBytes(t *testing.T) {
+	f := &Fetcher{maxBytes: 4 << 20, maxQueued: 24 << 20}
+	for _, c := range []struct {
+		subs int
+		want int32
+	}{{0, 4 << 20}, {1, 4 << 20}, {2, 4 << 20}, {8, 1 << 20}, {16, 512 << 10}, {1000, minPartitionBytes}} {
+		if got := f.partitionMaxBytes(c.subs); got != c.want {
+			t.Errorf("%d subscriptions: %d bytes a partition, want %d", c.subs, got, c.want)
+		}
+	}
+	f.maxQueued = 0
+	if got := f.partitionMaxBytes(1000); got != 4<<20 {
+		t.Errorf("no bound: %d, want MaxBytes", got)
+	}
+}

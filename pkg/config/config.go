@@ -150,6 +150,10 @@ type Budget struct {
 	// OutboxTail bounds the just-committed outbox entries kept in memory
 	// for the dispatchers (past it they read Pebble).
 	OutboxTail int64
+	// FetchAhead bounds the bytes of the records fetched ahead of the
+	// rounds, over the partitions an instance owns (each fetcher's
+	// responses queued per partition and each worker's input buffer).
+	FetchAhead int64
 	// DedupHashes bounds the event-id hashes the dedup index keeps, over
 	// the partitions an instance owns (past it lookups read Pebble).
 	DedupHashes int
@@ -175,15 +179,15 @@ const (
 
 // Budget shares MemoryLimit out: a fifth to the block cache, a tenth to
 // memtables (each within 8 MiB and 1 GiB), a thirty-second each to the
-// dedup index and the outbox tail, three eighths to decoded customers (a
-// third of them retained between rounds, two thirds for the rounds in
-// flight). The rest, about a quarter, is for rounds' records and writes,
-// fetch buffers and the garbage the collector has not reclaimed yet: with
-// less room it collects back to back. cache_bytes and customer_cache,
-// when set, override their shares.
+// dedup index and the outbox tail, a sixteenth to records fetched ahead,
+// three eighths to decoded customers (a third of them retained between
+// rounds, two thirds for the rounds in flight). The rest, about a fifth,
+// is for rounds' records and writes and the garbage the collector has
+// not reclaimed yet: with less room it collects back to back. cache_bytes
+// and customer_cache, when set, override their shares.
 func (s State) Budget() Budget {
 	m := s.MemoryLimit
-	b := Budget{Limit: m, BlockCache: m / 5, DedupHashes: int(m / 32 / DedupHashBytes), OutboxTail: m / 32}
+	b := Budget{Limit: m, BlockCache: m / 5, DedupHashes: int(m / 32 / DedupHashBytes), OutboxTail: m / 32, FetchAhead: m / 16}
 	// Pebble wants a memtable under 4 GiB; a tiny one makes every round's
 	// batch a flush of its own.
 	b.MemTable = min(max(m/10/MemTables, 8<<20), 1<<30)

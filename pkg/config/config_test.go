@@ -203,7 +203,10 @@ func TestBudgetSharesTheLimit(t *testing.T) {
 		if b.Limit != m || b.BlockCache != m/5 || b.MemTable != min(max(m/10/MemTables, 8<<20), 1<<30) {
 			t.Fatalf("limit %d: %+v", m, b)
 		}
-		parts := b.BlockCache + b.MemTable*MemTables + int64(b.DedupHashes)*DedupHashBytes + b.OutboxTail + int64(b.Customers)*CustomerBytes
+		if b.FetchAhead != m/16 {
+			t.Fatalf("limit %d: fetch-ahead %d, want a sixteenth", m, b.FetchAhead)
+		}
+		parts := b.BlockCache + b.MemTable*MemTables + int64(b.DedupHashes)*DedupHashBytes + b.OutboxTail + int64(b.Customers)*CustomerBytes + b.FetchAhead
 		if m >= 256<<20 && (parts > m*4/5 || parts < m/2) {
 			t.Fatalf("limit %d: the parts take %d bytes, want between a half and four fifths", m, parts)
 		}

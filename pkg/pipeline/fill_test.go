@@ -211,3 +211,25 @@ func TestCeiling(t *testing.T) {
 		}
 	}
 }
+
+// TestAheadRecords: a worker's input buffer is fetchAhead records, fewer
+// when a round holds fewer, and its share of half of FetchAhead (at 1 KiB
+// a record, at least minAhead) when that is set.
+func TestAheadRecords(t *testing.T) {
+	for _, c := range []struct {
+		cfg   Config
+		owned int
+		want  int
+	}{
+		{Config{MaxBatchRecords: 100_000}, 8, fetchAhead},
+		{Config{MaxBatchRecords: 1000}, 8, 1000},
+		{Config{MaxBatchRecords: 100_000, FetchAhead: 160 << 20}, 8, fetchAhead},
+		{Config{MaxBatchRecords: 100_000, FetchAhead: 32 << 20}, 8, 2048},
+		{Config{MaxBatchRecords: 100_000, FetchAhead: 32 << 20}, 0, fetchAhead},
+		{Config{MaxBatchRecords: 100_000, FetchAhead: 4 << 20}, 64, minAhead},
+	} {
+		if got := c.cfg.aheadRecords(c.owned); got != c.want {
+			t.Errorf("FetchAhead %d, %d owned: %d records, want %d", c.cfg.FetchAhead, c.owned, got, c.want)
+		}
+	}
+}

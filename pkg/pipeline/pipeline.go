@@ -176,6 +176,13 @@ type Config struct {
 	// share takes no more records (0: no bound). With CustomerCache it
 	// bounds the customers decoded at once.
 	RoundCustomers int
+	// FetchAhead bounds the bytes of the records fetched ahead of the
+	// rounds (0: FetchMaxBytes per partition, fetchAhead records per
+	// worker). Each fetcher's queued responses get half, divided by the
+	// partitions it serves (within FetchMaxBytes a response); each
+	// worker's input buffer the other half, divided by the partitions
+	// owned, at 1 KiB a record (within fetchAhead).
+	FetchAhead int64
 	// Changelog, when its Topic is set, logs every round to a
 	// compacted topic so partitions can move between instances with their
 	// state (Run only; Replay writes its own store and never logs).
@@ -933,8 +940,12 @@ func (p *Pipeline) fatalOr(fatal chan error, err error) error {
 // newFetcher returns the fetcher of the input partitions; fetched, when
 // set, observes the age of each partition's last fetched record.
 func (p *Pipeline) newFetcher(fetched prometheus.Observer) *kafkaio.Fetcher {
+	queued := p.cfg.FetchAhead / 2
+	if p.routed() {
+		queued /= 2 // the input fetcher and the route's
+	}
 	return kafkaio.NewFetcher(kafkaio.FetcherConfig{Brokers: p.cfg.Brokers, MaxBytes: p.cfg.FetchMaxBytes,
-		MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched, Dialer: p.dialer})
+		MaxQueued: queued, MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched, Dialer: p.dialer})
 }
 
 // CheckBrokers asks the bootstrap brokers, all at once, for their

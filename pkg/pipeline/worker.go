@@ -33,6 +33,7 @@ type worker struct {
 
 	runner         *journey.Runner
 	roundCustomers int // this partition's share of Config.RoundCustomers (0: no bound)
+	aheadRecords   int // the input buffer's records: its share of Config.FetchAhead
 	out            journey.Output
 	mout           journey.Output      // a merge's (identity.go), made while out holds an event's
 	stateBuf       []byte              // scratch for encodeState
@@ -108,7 +109,7 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		w := &worker{
 			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
-			kafkaOffsets: map[string]int64{}, deleteLimit: math.MaxUint64, roundCustomers: roundCustomers,
+			kafkaOffsets: map[string]int64{}, deleteLimit: math.MaxUint64, roundCustomers: roundCustomers, aheadRecords: p.cfg.aheadRecords(owned),
 		}
 		if p.router != nil {
 			w.deleteLimit = 0
@@ -220,7 +221,7 @@ func (w *worker) subscribe(ctx context.Context) (*input, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &input{msgs: make(chan kafka.Message, min(w.p.cfg.MaxBatchRecords, fetchAhead))}
+	in := &input{msgs: make(chan kafka.Message, w.aheadRecords)}
 	for _, topic := range w.p.inputs() {
 		start, from := w.startOffset(topic, offsets)
 		end := int64(-1)
@@ -536,6 +537,24 @@ func (w *worker) replayTopic(ctx context.Context, in <-chan kafka.Message, msgs 
 // fetchAhead bounds the records a partition's worker has fetched but not
 // taken yet.
 const fetchAhead = 8192
+
+// aheadRecordBytes is what Config.FetchAhead counts a buffered record as;
+// minAhead is the fewest records a worker's input buffer holds.
+const (
+	aheadRecordBytes = 1 << 10
+	minAhead         = 256
+)
+
+// aheadRecords is the records a worker's input buffer holds when the
+// instance owns owned partitions: fetchAhead, within a round's records,
+// and within the worker's share of half of FetchAhead when it is set.
+func (c *Config) aheadRecords(owned int) int {
+	n := min(c.MaxBatchRecords, fetchAhead)
+	if c.FetchAhead > 0 {
+		n = min(n, max(int(c.FetchAhead/2/int64(max(owned, 1))/aheadRecordBytes), minAhead))
+	}
+	return n
+}
 
 // reuse empties a round's record slice for the next round. The records
 // are cleared — each holds a reference to its fetch response's slab, which
