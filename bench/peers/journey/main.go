@@ -144,15 +144,31 @@ func serve(ctx context.Context, cfg config.Config, o options) error {
 	if err != nil {
 		return err
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	go func() { done <- p.Run(runCtx) }()
 	watchErr := make(chan error, 1)
-	go func() { watchErr <- watch(ctx, reg, store, cfg.Kafka.Topics, o) }()
-	if err := <-done; err != nil {
-		return err
-	}
-	if err := <-watchErr; err != nil {
-		return err
+	go func() { watchErr <- watch(runCtx, reg, store, cfg.Kafka.Topics, o) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return err
+		}
+		if err := <-watchErr; err != nil {
+			return err
+		}
+	case err := <-watchErr:
+		// The marks stop with it (an unwritable -cpuprofile, a store
+		// read): fail now, not at the bench's timeout.
+		if err != nil {
+			cancel()
+			<-done
+			return fmt.Errorf("progress: %w", err)
+		}
+		if err := <-done; err != nil {
+			return err
+		}
 	}
 	if err := dumpSample(store, engine, o); err != nil {
 		return err
