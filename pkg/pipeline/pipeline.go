@@ -313,6 +313,10 @@ type Pipeline struct {
 	// customers) of the partitions this instance processed last, so a
 	// rebalance that hands a partition back unchanged costs no re-reads.
 	kept map[int]*journey.Runner
+	// genRoutines counts the partition goroutines of the generations
+	// (start): the next generation waits for them, since kafka-go runs
+	// a function started after its generation closed untracked.
+	genRoutines sync.WaitGroup
 
 	// api is the customer API's address this member advertises in the
 	// group (SetAdvertisedAPI), for other members to proxy to.
@@ -543,10 +547,14 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	defer p.fwd.Close()
 	// Closed after the consumer group (defers run last first), which
 	// waits for the generation's workers.
-	p.fetch = p.newFetcher(p.metrics.RecordAge.WithLabelValues("fetched"))
+	fetchers := 1
+	if p.routed() {
+		fetchers = 2 // the input's and the repartition topic's
+	}
+	p.fetch = p.newFetcher(p.metrics.RecordAge.WithLabelValues("fetched"), fetchers)
 	defer p.fetch.Close()
 	if p.routed() {
-		p.fetchRoute = p.newFetcher(nil)
+		p.fetchRoute = p.newFetcher(nil, fetchers)
 		defer p.fetchRoute.Close()
 	}
 	if p.clog != nil {
@@ -610,14 +618,18 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 // failure is sent to fatal, which stops the instance); every standby
 // partition follows its changelog.
 func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignment, fatal chan<- error) {
-	// Before any partition opens (and loads its dedup index): the ones
-	// no longer held give their memory back, and each held one gets its
-	// share of the store's bounds.
+	// Before any partition opens (and loads its dedup index): once no
+	// goroutine of the last generation uses them, the ones no longer held
+	// give their memory back, and each held one gets its share of the
+	// store's bounds.
+	p.genRoutines.Wait()
 	p.store.Release(func(id int) bool { return a.active[id] != nil || slices.Contains(a.standbys, id) })
 	p.store.Share(len(a.ids) + len(a.standbys))
 	for _, id := range a.ids {
 		committed := a.active[id]
+		p.genRoutines.Add(1)
 		gen.Start(func(genCtx context.Context) {
+			defer p.genRoutines.Done()
 			err := p.runPartition(ctx, genCtx, gen, id, committed, len(a.ids))
 			if err == nil {
 				p.setPartition(id, nil)
@@ -634,7 +646,9 @@ func (p *Pipeline) start(ctx context.Context, gen *kafka.Generation, a assignmen
 		})
 	}
 	for _, id := range a.standbys {
+		p.genRoutines.Add(1)
 		gen.Start(func(genCtx context.Context) {
+			defer p.genRoutines.Done()
 			defer p.setStandby(id, nil)
 			octx, cancel := either(ctx, genCtx)
 			defer cancel()
@@ -937,13 +951,12 @@ func (p *Pipeline) fatalOr(fatal chan error, err error) error {
 	}
 }
 
-// newFetcher returns the fetcher of the input partitions; fetched, when
-// set, observes the age of each partition's last fetched record.
-func (p *Pipeline) newFetcher(fetched prometheus.Observer) *kafkaio.Fetcher {
-	queued := p.cfg.FetchAhead / 2
-	if p.routed() {
-		queued /= 2 // the input fetcher and the route's
-	}
+// newFetcher returns a fetcher of input partitions; fetched, when set,
+// observes the age of each partition's last fetched record. Its queued
+// responses get the fetchers' half of FetchAhead, divided by shared (the
+// fetchers that share it).
+func (p *Pipeline) newFetcher(fetched prometheus.Observer, shared int) *kafkaio.Fetcher {
+	queued := p.cfg.FetchAhead / 2 / int64(shared)
 	return kafkaio.NewFetcher(kafkaio.FetcherConfig{Brokers: p.cfg.Brokers, MaxBytes: p.cfg.FetchMaxBytes,
 		MaxQueued: queued, MaxWait: p.cfg.FetchMaxWait, Log: p.log.Named("fetch"), Fetched: fetched, Dialer: p.dialer})
 }

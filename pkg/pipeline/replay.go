@@ -84,7 +84,7 @@ func (p *Pipeline) Replay(ctx context.Context, plan ReplayPlan) error {
 		}
 	}
 	// One fetch request per broker for every replayed partition, as live.
-	p.fetch = p.newFetcher(nil)
+	p.fetch = p.newFetcher(nil, 1)
 	defer p.fetch.Close()
 	p.mu.Lock()
 	p.joined = true

@@ -737,11 +737,11 @@ func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack, from uint64,
 		return b.Set(k, nil, nil) // Set copies k
 	}
 	err := p.eachStoredID(func(bk uint64, id, spelled []byte, packed bool) error {
+		if bk < from {
+			return nil // expired, or expiring with this batch
+		}
 		if !packed {
 			fs.add(bk, p.s.hashBytes(id), maxIDs) // a key already
-			return nil
-		}
-		if bk < from {
 			return nil
 		}
 		return set(bk, id, spelled)

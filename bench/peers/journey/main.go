@@ -233,7 +233,7 @@ func watch(ctx context.Context, reg *prometheus.Registry, store *state.Store, to
 			}
 			empty = empty && sp.OutboxDepth() == 0
 		}
-		if o.cpuProfile != "" && !heapDone && sum >= o.profileTo/2 {
+		if o.cpuProfile != "" && o.profileTo > 0 && !heapDone && sum >= o.profileTo/2 {
 			heapDone = true
 			if f, err := os.Create(o.cpuProfile + ".heap"); err == nil {
 				_ = pprof.Lookup("heap").WriteTo(f, 0)
