@@ -101,6 +101,7 @@ func SinkConfig(cfg config.Config) redissink.Config {
 // PipelineConfig is the pipeline's configuration (without an Observer).
 func PipelineConfig(cfg config.Config) pipeline.Config {
 	k, b, t := &cfg.Kafka, &cfg.Batch, &cfg.Timers
+	mem := cfg.State.Budget()
 	return pipeline.Config{
 		Brokers: k.Brokers, GroupID: k.GroupID, Topics: k.Topics, DLQTopic: k.DLQTopic, DLQRedact: cfg.Ingest.DLQRedact, StartOffset: k.StartOffset,
 		FetchMaxWait: k.FetchMaxWait, FetchMaxBytes: k.FetchMaxBytes, SessionTimeout: k.SessionTimeout, DialTimeout: k.DialTimeout,
@@ -109,8 +110,7 @@ func PipelineConfig(cfg config.Config) pipeline.Config {
 		OutboxMax:      cfg.Outbox.MaxPending, ShutdownFlush: cfg.Outbox.ShutdownFlush,
 		Dispatch: outbox.Config{MaxBatch: cfg.Outbox.MaxBatch},
 		Lateness: t.Lateness, IdleAdvance: t.IdleAdvance, MaxSkew: t.MaxSkew, LateEvents: t.LateEvents,
-		CustomerCache: cfg.State.Budget().CustomerCache, RoundCustomers: cfg.State.Budget().RoundCustomers,
-		FetchAhead: cfg.State.Budget().FetchAhead,
+		CustomerCache: mem.CustomerCache, RoundCustomers: mem.RoundCustomers, FetchAhead: mem.FetchAhead,
 		// Full context updates at least hourly (and at most every half
 		// TTL): a hash that expired or was deleted is whole again soon.
 		ContextRefresh: min(cfg.Redis.ContextTTL/2, time.Hour),

@@ -101,15 +101,11 @@ func (p *Pipeline) newWorker(id int, gen *kafka.Generation, committed map[string
 		runner.Lateness = p.cfg.Lateness
 		runner.DropLate = p.cfg.LateEvents == LateDeadLetter
 		runner.Retain = p.cfg.CustomerCache / max(owned, 1)
-		roundCustomers := 0
-		if p.cfg.RoundCustomers > 0 {
-			roundCustomers = max(p.cfg.RoundCustomers/max(owned, 1), 1)
-		}
 		runner.SetWatermark(sp.Watermark())
 		w := &worker{
 			p: p, id: id, gen: gen, committed: committed, sp: sp, log: log, label: strconv.Itoa(id), runner: runner,
 			disp:         outbox.NewDispatcher(sp, p.sink, p.cfg.Dispatch, p.log, p.observer()), // it adds the partition itself
-			kafkaOffsets: map[string]int64{}, deleteLimit: math.MaxUint64, roundCustomers: roundCustomers, aheadRecords: p.cfg.aheadRecords(owned),
+			kafkaOffsets: map[string]int64{}, deleteLimit: math.MaxUint64, roundCustomers: p.cfg.roundCustomers(owned), aheadRecords: p.cfg.aheadRecords(owned),
 		}
 		if p.router != nil {
 			w.deleteLimit = 0
@@ -544,6 +540,15 @@ const (
 	aheadRecordBytes = 1 << 10
 	minAhead         = 256
 )
+
+// roundCustomers is a partition's share of RoundCustomers when the
+// instance owns owned partitions (0: no bound).
+func (c *Config) roundCustomers(owned int) int {
+	if c.RoundCustomers <= 0 {
+		return 0
+	}
+	return max(c.RoundCustomers/max(owned, 1), 1)
+}
 
 // aheadRecords is the records a worker's input buffer holds when the
 // instance owns owned partitions: fetchAhead, within a round's records,

@@ -63,13 +63,7 @@ func (f *idFilter) add(h idHash, room int) (grown int) {
 		f.segs = append(f.segs, filterSeg{blocks: make([][8]uint64, (c*filterBitsPerID+511)/512), cap: c})
 		grown = c
 	}
-	s := &f.segs[len(f.segs)-1]
-	blk := &s.blocks[blockOf(h, len(s.blocks))]
-	for i := range 7 {
-		b := (h[1] >> (9 * i)) & 511
-		blk[b>>6] |= 1 << (b & 63)
-	}
-	s.n++
+	f.segs[len(f.segs)-1].set(h)
 	return grown
 }
 
@@ -82,27 +76,42 @@ func (f *idFilter) mayHave(h idHash) bool {
 		return true
 	}
 	for i := range f.segs {
-		s := &f.segs[i]
-		blk := &s.blocks[blockOf(h, len(s.blocks))]
-		hit := true
-		for j := range 7 {
-			b := (h[1] >> (9 * j)) & 511
-			if blk[b>>6]&(1<<(b&63)) == 0 {
-				hit = false
-				break
-			}
-		}
-		if hit {
+		if f.segs[i].has(h) {
 			return true
 		}
 	}
 	return false
 }
 
-// blockOf maps h's first half onto [0, n) (Lemire's multiply-shift).
-func blockOf(h idHash, n int) int {
-	hi, _ := bits.Mul64(h[0], uint64(n))
-	return int(hi)
+// filterProbes is how many bits an id sets in its block: 9 bits of h[1]
+// each.
+const filterProbes = 7
+
+// block is h's block: h's first half mapped onto the blocks (Lemire's
+// multiply-shift).
+func (s *filterSeg) block(h idHash) *[8]uint64 {
+	i, _ := bits.Mul64(h[0], uint64(len(s.blocks)))
+	return &s.blocks[i]
+}
+
+func (s *filterSeg) set(h idHash) {
+	blk := s.block(h)
+	for i := range filterProbes {
+		b := (h[1] >> (9 * i)) & 511
+		blk[b>>6] |= 1 << (b & 63)
+	}
+	s.n++
+}
+
+func (s *filterSeg) has(h idHash) bool {
+	blk := s.block(h)
+	for i := range filterProbes {
+		b := (h[1] >> (9 * i)) & 511
+		if blk[b>>6]&(1<<(b&63)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // filterSet is the per-bucket filters of an overflowed index, within a
@@ -110,6 +119,9 @@ func blockOf(h idHash, n int) int {
 type filterSet struct {
 	byBucket map[uint64]*idFilter
 	ids      int // capacity of every segment
+	// unfiltered: every id may be in any bucket (a read-only store,
+	// which expands no packs, filters nothing).
+	unfiltered bool
 }
 
 func (fs *filterSet) add(bucket uint64, h idHash, maxIDs int) {
@@ -125,7 +137,7 @@ func (fs *filterSet) add(bucket uint64, h idHash, maxIDs int) {
 }
 
 func (fs *filterSet) mayHave(bucket uint64, h idHash) bool {
-	return fs.byBucket[bucket].mayHave(h)
+	return fs.unfiltered || fs.byBucket[bucket].mayHave(h)
 }
 
 // dropBefore forgets the filters of the buckets before b.

@@ -634,12 +634,8 @@ func (p *Partition) loadDedup() error {
 		if p.maxBucket >= 2 {
 			from = p.maxBucket - 2
 		}
-		var fs filterSet
-		if p.s.opts.ReadOnly {
-			if err := p.expandPacks(nil, nil, from, &fs); err != nil {
-				return err
-			}
-		} else {
+		fs := filterSet{unfiltered: p.s.opts.ReadOnly}
+		if !p.s.opts.ReadOnly {
 			b := p.s.db.NewBatch()
 			defer b.Close()
 			if err := p.expandPacks(b, nil, from, &fs); err != nil {
@@ -723,16 +719,12 @@ func eachPackedID(pack []byte, fn func(id, spelled []byte) error) error {
 // buckets from on (older ones are expired or expiring: on a logged
 // partition the expiry deletes only committed keys, so a key written for
 // them here would stay). Every id with a per-id key then, written here or
-// before, goes to fs, the filters of the overflowed index. b nil (a
-// read-only store): fs only.
+// before, goes to fs, the filters of the overflowed index.
 func (p *Partition) expandPacks(b *pebble.Batch, extra []dedupPack, from uint64, fs *filterSet) error {
 	var k []byte
 	maxIDs := filterIDsPerIndexed * p.s.dedupIndexMax()
 	set := func(bk uint64, id, spelled []byte) error {
 		fs.add(bk, p.s.hashBytes(id), maxIDs)
-		if b == nil {
-			return nil
-		}
 		k = append(binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint32(k[:0], p.id), tagDedup), bk), spelled...)
 		return b.Set(k, nil, nil) // Set copies k
 	}
